@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+/* trace/exec: execve and execveat. Arguments are copied at syscall entry
+ * (the argv pointers die with a successful exec), the event goes out at exit
+ * with the result and the new comm. */
+#include "include/gadget.h"
+#include "trace_exec.h"
+
+GADGET_EVENT(exec_event);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} execs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} heap SEC(".maps");
+
+static __always_inline int enter(const char *const *argv)
+{
+	if (gadget_skip_current())
+		return 0;
+
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&heap, &zero);
+	if (!e)
+		return 0;
+
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	e->timestamp = bpf_ktime_get_boot_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->mntns_id = gadget_task_mntns(task);
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->ret = 0;
+	e->args_count = 0;
+	e->args_size = 0;
+	e->args_truncated = 0;
+	e->__pad = 0;
+	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
+
+	for (int i = 0; i < EXEC_MAX_ARGS; i++) {
+		const char *arg = NULL;
+		bpf_probe_read_user(&arg, sizeof(arg), &argv[i]);
+		if (!arg)
+			goto done;
+		__u32 off = e->args_size;
+		if (off > EXEC_ARGS_SIZE - EXEC_ARG_MAX) {
+			e->args_truncated = 1;
+			goto done;
+		}
+		long n = bpf_probe_read_user_str(&e->args[off], EXEC_ARG_MAX, arg);
+		if (n <= 0)
+			goto done;
+		if (n == EXEC_ARG_MAX)
+			e->args_truncated = 1;
+		e->args_size += n;
+		e->args_count++;
+	}
+	/* more than EXEC_MAX_ARGS arguments */
+	{
+		const char *arg = NULL;
+		bpf_probe_read_user(&arg, sizeof(arg), &argv[EXEC_MAX_ARGS]);
+		if (arg)
+			e->args_truncated = 1;
+	}
+done:
+	bpf_map_update_elem(&execs, &e->tid, e, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_event *e = bpf_map_lookup_elem(&execs, &tid);
+	if (!e)
+		return 0;
+	e->ret = (__s32)ctx->ret;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__u64 size = offsetof(struct exec_event, args) + e->args_size;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	gadget_output(e, size);
+	bpf_map_delete_elem(&execs, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *const *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx) { return leave(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx) { return leave(ctx); }
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,111 @@
+/**
+ * koffi declarations of the libbpf 1.1 API (Debian 12's libbpf1) and the few
+ * libc calls the ring buffer and iterators need. This file and its siblings
+ * in src/ebpf are the only importers of koffi.
+ */
+import koffi from 'koffi';
+
+const LIBBPF_CANDIDATES = ['libbpf.so.1', '/usr/lib/x86_64-linux-gnu/libbpf.so.1', '/usr/lib/aarch64-linux-gnu/libbpf.so.1'];
+
+function loadLibbpf(): koffi.IKoffiLib {
+  const failures: string[] = [];
+  for (const name of LIBBPF_CANDIDATES) {
+    try {
+      return koffi.load(name);
+    } catch (err) {
+      failures.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(
+    `libbpf.so.1 not found — install Debian's libbpf1 package (apt-get install libbpf1)\n  ${failures.join('\n  ')}`,
+  );
+}
+
+let cached: ReturnType<typeof declare> | undefined;
+
+/** The bound libbpf and libc functions, loaded on first use so that parsing and validation work without libbpf. */
+export function native() {
+  cached ??= declare();
+  return cached;
+}
+
+export type Pointer = unknown;
+
+function declare() {
+  const bpf = loadLibbpf();
+  const libc = koffi.load('libc.so.6');
+
+  koffi.opaque('bpf_object');
+  koffi.opaque('bpf_program');
+  koffi.opaque('bpf_map');
+  koffi.opaque('bpf_link');
+  koffi.opaque('btf');
+  const printFn = koffi.proto('int libbpf_print_fn(int level, const void *fmt, void *ap)');
+
+  return {
+    printFn,
+    libbpf_set_print: bpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
+    libbpf_major_version: bpf.func('uint32_t libbpf_major_version(void)'),
+    libbpf_minor_version: bpf.func('uint32_t libbpf_minor_version(void)'),
+    libbpf_probe_bpf_map_type: bpf.func('int libbpf_probe_bpf_map_type(int map_type, const void *opts)'),
+    libbpf_probe_bpf_prog_type: bpf.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
+
+    bpf_object__open_file: bpf.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
+    bpf_object__load: bpf.func('int bpf_object__load(bpf_object *obj)'),
+    bpf_object__close: bpf.func('void bpf_object__close(bpf_object *obj)'),
+    bpf_object__btf: bpf.func('btf *bpf_object__btf(const bpf_object *obj)'),
+    bpf_object__next_program: bpf.func('bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prog)'),
+    bpf_object__next_map: bpf.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *map)'),
+
+    bpf_program__name: bpf.func('const char *bpf_program__name(const bpf_program *prog)'),
+    bpf_program__section_name: bpf.func('const char *bpf_program__section_name(const bpf_program *prog)'),
+    bpf_program__set_autoload: bpf.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    bpf_program__autoload: bpf.func('bool bpf_program__autoload(const bpf_program *prog)'),
+    bpf_program__attach: bpf.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),
+    bpf_program__attach_iter: bpf.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
+    bpf_program__attach_perf_event: bpf.func('bpf_link *bpf_program__attach_perf_event(const bpf_program *prog, int pfd)'),
+    bpf_link__fd: bpf.func('int bpf_link__fd(const bpf_link *link)'),
+    bpf_link__destroy: bpf.func('int bpf_link__destroy(bpf_link *link)'),
+    bpf_iter_create: bpf.func('int bpf_iter_create(int link_fd)'),
+
+    bpf_map__name: bpf.func('const char *bpf_map__name(const bpf_map *map)'),
+    bpf_map__fd: bpf.func('int bpf_map__fd(const bpf_map *map)'),
+    bpf_map__set_max_entries: bpf.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
+    bpf_map__max_entries: bpf.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
+    bpf_map__value_size: bpf.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
+    bpf_map__initial_value: bpf.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
+    bpf_map_lookup_elem: bpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+
+    btf__raw_data: bpf.func('const void *btf__raw_data(const btf *btf, _Out_ uint32_t *size)'),
+    btf__parse_elf: bpf.func('btf *btf__parse_elf(const char *path, void *ext)'),
+    btf__free: bpf.func('void btf__free(btf *btf)'),
+
+    vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, const void *fmt, void *ap)'),
+    mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    read: libc.func('long read(int fd, void *buf, size_t count)'),
+    close: libc.func('int close(int fd)'),
+    epoll_create1: libc.func('int epoll_create1(int flags)'),
+    epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, const void *event)'),
+    epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+    clock_gettime: libc.func('int clock_gettime(int clk, void *ts)'),
+    getpagesize: libc.func('int getpagesize(void)'),
+  };
+}
+
+export function errno(): number {
+  return koffi.errno();
+}
+
+export function isNull(ptr: Pointer): boolean {
+  return ptr === null || ptr === undefined || koffi.address(ptr as never) === 0n;
+}
+
+/** An ArrayBuffer over native memory (no copy). */
+export function view(ptr: Pointer, length: number): ArrayBuffer {
+  return koffi.view(ptr as never, length) as ArrayBuffer;
+}
+
+export function readCString(ptr: Pointer): string {
+  return koffi.decode(ptr as never, 'const char *') as string;
+}

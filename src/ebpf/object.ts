@@ -1,0 +1,220 @@
+/**
+ * A compiled CO-RE object: open, set read-only constants, size maps, load,
+ * attach, read globals, close. Kernel objects are released in reverse order.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Btf, type BtfVariable } from './btf.ts';
+import { KernelError, hintFor } from './errors.ts';
+import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
+import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
+
+export type ConstantValue = number | bigint | string | boolean;
+
+export interface ProgramInfo {
+  name: string;
+  section: string;
+}
+
+/** A libbpf link; destroy() detaches it. */
+export class Link {
+  constructor(private ptr: Pointer, readonly program: string) {}
+  get fd(): number {
+    return native().bpf_link__fd(this.ptr);
+  }
+  destroy(): void {
+    if (this.ptr === null) return;
+    native().bpf_link__destroy(this.ptr);
+    this.ptr = null;
+  }
+}
+
+export class BpfObject {
+  readonly btf: Btf;
+  private links: Link[] = [];
+  private loaded = false;
+  private closed = false;
+
+  private constructor(private readonly ptr: Pointer, readonly file: string) {
+    const n = native();
+    const size = [0];
+    const raw = n.btf__raw_data(n.bpf_object__btf(ptr), size);
+    if (isNull(raw)) throw new Error(`${file}: the object has no BTF; build it with clang -g`);
+    // copy: the BTF is needed after close (decoders keep layouts)
+    this.btf = new Btf(new Uint8Array(view(raw, size[0])).slice());
+  }
+
+  static open(file: string): BpfObject {
+    if (!fs.existsSync(file)) {
+      throw new Error(`${file}: BPF object not found — build the objects with \`make -C bpf\` (or run ./scripts/setup)`);
+    }
+    captureLibbpfLog();
+    takeLibbpfLog();
+    const ptr = native().bpf_object__open_file(file, null);
+    if (isNull(ptr)) {
+      const e = errno();
+      throw new KernelError(`open ${path.basename(file)}`, e, takeLibbpfLog().trim() || hintFor(e));
+    }
+    return new BpfObject(ptr, file);
+  }
+
+  get name(): string {
+    return path.basename(this.file);
+  }
+
+  programs(): ProgramInfo[] {
+    const n = native();
+    const out: ProgramInfo[] = [];
+    for (let p = n.bpf_object__next_program(this.ptr, null); !isNull(p); p = n.bpf_object__next_program(this.ptr, p)) {
+      out.push({ name: n.bpf_program__name(p), section: n.bpf_program__section_name(p) });
+    }
+    return out;
+  }
+
+  /** Leave a program out of load and attach (its hook is missing here, say). */
+  disableProgram(name: string): void {
+    native().bpf_program__set_autoload(this.program(name), false);
+  }
+
+  /** Write `const volatile` globals before load (filters, options). */
+  setConstants(values: Record<string, ConstantValue>): void {
+    if (this.loaded) throw new Error(`${this.name}: constants must be set before load`);
+    const map = this.mapBySuffix('.rodata');
+    const vars = this.btf.variables('.rodata');
+    const size = [0];
+    const ptr = native().bpf_map__initial_value(map, size);
+    const bytes = new Uint8Array(view(ptr, size[0]));
+    for (const [name, value] of Object.entries(values)) {
+      const v = vars.get(name);
+      if (!v) throw new Error(`${this.name}: no constant "${name}" (has: ${[...vars.keys()].join(', ')})`);
+      writeValue(bytes, v, value, this.name);
+    }
+  }
+
+  setMaxEntries(mapName: string, entries: number): void {
+    const n = native();
+    const rc = n.bpf_map__set_max_entries(this.map(mapName), entries);
+    if (rc < 0) throw new KernelError(`${this.name}: resize map ${mapName} to ${entries}`, -rc);
+  }
+
+  load(): void {
+    takeLibbpfLog();
+    const rc = native().bpf_object__load(this.ptr);
+    if (rc < 0) {
+      const log = takeLibbpfLog();
+      const file = path.join(os.tmpdir(), `gadget-run-${path.basename(this.file, '.bpf.o')}-${process.pid}.log`);
+      fs.writeFileSync(file, log);
+      const tail = log.trim().split('\n').slice(-8).join('\n    ');
+      throw new KernelError(`load ${this.name}`, -rc, `${hintFor(-rc) ?? 'see the libbpf log'}; full log in ${file}\n    ${tail}`);
+    }
+    this.loaded = true;
+  }
+
+  /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...). */
+  attachAll(): void {
+    const n = native();
+    for (let p = n.bpf_object__next_program(this.ptr, null); !isNull(p); p = n.bpf_object__next_program(this.ptr, p)) {
+      if (!n.bpf_program__autoload(p)) continue;
+      const name = n.bpf_program__name(p);
+      const link = n.bpf_program__attach(p);
+      if (isNull(link)) {
+        const e = errno();
+        throw new KernelError(`attach ${this.name}:${name} (${n.bpf_program__section_name(p)})`, e, hintFor(e));
+      }
+      this.links.push(new Link(link, name));
+    }
+  }
+
+  /** Attach an iter/* program and open one pass of it as a readable fd. */
+  openIterator(program: string): number {
+    const n = native();
+    const link = n.bpf_program__attach_iter(this.program(program), null);
+    if (isNull(link)) {
+      const e = errno();
+      throw new KernelError(`attach iterator ${this.name}:${program}`, e, hintFor(e));
+    }
+    const l = new Link(link, program);
+    this.links.push(l);
+    const fd = n.bpf_iter_create(l.fd);
+    if (fd < 0) throw new KernelError(`create iterator ${this.name}:${program}`, -fd, hintFor(-fd));
+    return fd;
+  }
+
+  get attachedCount(): number {
+    return this.links.length;
+  }
+
+  /** Detach every program (reverse order); the object and its maps stay readable. */
+  detach(): void {
+    while (this.links.length) this.links.pop()!.destroy();
+  }
+
+  mapFd(name: string): number {
+    return native().bpf_map__fd(this.map(name));
+  }
+
+  /** Read a global of .bss/.data through libbpf's live mapping of it (after load). */
+  readGlobal(name: string): number {
+    for (const section of ['.bss', '.data']) {
+      const v = this.btf.variables(section).get(name);
+      if (!v) continue;
+      const size = [0];
+      const ptr = native().bpf_map__initial_value(this.mapBySuffix(section), size);
+      const dv = new DataView(view(ptr, size[0]));
+      return v.size === 8 ? Number(dv.getBigUint64(v.offset, true)) : dv.getUint32(v.offset, true);
+    }
+    throw new Error(`${this.name}: no global "${name}"`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.detach();
+    native().bpf_object__close(this.ptr);
+    this.closed = true;
+  }
+
+  private program(name: string): Pointer {
+    const n = native();
+    for (let p = n.bpf_object__next_program(this.ptr, null); !isNull(p); p = n.bpf_object__next_program(this.ptr, p)) {
+      if (n.bpf_program__name(p) === name) return p;
+    }
+    throw new Error(`${this.name}: no program "${name}" (has: ${this.programs().map((p) => p.name).join(', ')})`);
+  }
+
+  private map(name: string): Pointer {
+    const n = native();
+    for (let m = n.bpf_object__next_map(this.ptr, null); !isNull(m); m = n.bpf_object__next_map(this.ptr, m)) {
+      if (n.bpf_map__name(m) === name) return m;
+    }
+    throw new Error(`${this.name}: no map "${name}"`);
+  }
+
+  /** libbpf names data maps "<object prefix>.rodata"; find them by suffix. */
+  private mapBySuffix(suffix: string): Pointer {
+    const n = native();
+    for (let m = n.bpf_object__next_map(this.ptr, null); !isNull(m); m = n.bpf_object__next_map(this.ptr, m)) {
+      if (n.bpf_map__name(m).endsWith(suffix)) return m;
+    }
+    throw new Error(`${this.name}: no ${suffix} section`);
+  }
+}
+
+function writeValue(bytes: Uint8Array, v: BtfVariable, value: ConstantValue, obj: string): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (typeof value === 'string') {
+    const enc = Buffer.from(value, 'utf8');
+    if (enc.length >= v.size) throw new Error(`${obj}: "${value}" is too long for ${v.name} (${v.size - 1} bytes at most)`);
+    bytes.fill(0, v.offset, v.offset + v.size);
+    bytes.set(enc, v.offset);
+    return;
+  }
+  const n = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+  switch (v.size) {
+    case 1: dv.setUint8(v.offset, Number(n)); break;
+    case 2: dv.setUint16(v.offset, Number(n), true); break;
+    case 4: dv.setUint32(v.offset, Number(n) >>> 0, true); break;
+    case 8: dv.setBigUint64(v.offset, BigInt.asUintN(64, BigInt(n)), true); break;
+    default: throw new Error(`${obj}: cannot write a number into ${v.name} (${v.size} bytes)`);
+  }
+}

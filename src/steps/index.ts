@@ -1,0 +1,35 @@
+/** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
+import { UnsupportedError } from '../ebpf/errors.ts';
+import { openSnapshot } from './snapshot.ts';
+import { snapshotProcess } from './snapshot-process.ts';
+import { openStream } from './stream.ts';
+import { traceExec } from './trace-exec.ts';
+import { traceOpen } from './trace-open.ts';
+import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
+
+export const gadgets = {
+  'trace/exec': traceExec,
+  'trace/open': traceOpen,
+  'snapshot/process': snapshotProcess,
+} satisfies Record<string, GadgetDefinition>;
+
+export type GadgetId = keyof typeof gadgets;
+
+export function findGadget(id: string): GadgetDefinition | undefined {
+  return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;
+}
+
+/** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
+export function openSession(def: GadgetDefinition, ctx: StepContext): StepSession {
+  switch (def.mode) {
+    case 'stream':
+      return openStream(def, ctx);
+    case 'snapshot':
+      return openSnapshot(def, ctx);
+    default:
+      throw new UnsupportedError(`${def.id}: mode ${def.mode} is not implemented yet`);
+  }
+}
+
+export { checkSupport } from './prepare.ts';
+export type { GadgetDefinition, StepContext, StepSession, StepOutcome } from './types.ts';

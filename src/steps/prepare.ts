@@ -1,0 +1,71 @@
+/**
+ * What every mode does before its own work: probe the hooks, open the
+ * object, set filters and options as constants, leave out programs whose
+ * optional hook is missing, load.
+ */
+import path from 'node:path';
+import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
+import { UnsupportedError } from '../ebpf/errors.ts';
+import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { splitFilter, type Predicate } from '../runner/filter.ts';
+import type { GadgetDefinition, StepContext } from './types.ts';
+
+/** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
+export function checkSupport(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
+  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf() ?? (def.mode === 'stream' ? whyNoRingbuf() : undefined);
+  if (base) return { why: base, missingOptional: [] };
+  const missingOptional: string[] = [];
+  let haveTracepoint = false;
+  for (const r of def.requires) {
+    if ('iterator' in r) {
+      const why = whyNoIterator(r.iterator);
+      if (why) return { why: `${def.id}: unsupported here — ${why}`, missingOptional };
+    } else {
+      const why = whyNoTracepoint(r.tracepoint);
+      if (!why) haveTracepoint = true;
+      else if (r.optional) missingOptional.push(r.tracepoint);
+      else return { why: `${def.id}: unsupported here — needs ${why.replace(/ does not exist.*/, '')} (${why})`, missingOptional };
+    }
+  }
+  if (def.requires.some((r) => 'tracepoint' in r) && !haveTracepoint) {
+    return { why: `${def.id}: unsupported here — none of its tracepoints exist (${missingOptional.join(', ')})`, missingOptional };
+  }
+  return { missingOptional };
+}
+
+export interface Prepared {
+  obj: BpfObject;
+  /** predicates left for user space */
+  userFilter: Predicate[];
+  warnings: string[];
+}
+
+export function prepareObject(def: GadgetDefinition, ctx: StepContext): Prepared {
+  const { why, missingOptional } = checkSupport(def);
+  if (why) throw new UnsupportedError(why);
+
+  const { constants: filterConstants, user } = splitFilter(ctx.filter, def.kernelFilters);
+  const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
+  if (ctx.cgroup) {
+    constants.targ_cgroup_id = ctx.cgroup.id;
+    constants.targ_cgroup_level = ctx.cgroup.level;
+  }
+
+  const obj = BpfObject.open(path.join(ctx.objectDir, def.object));
+  const warnings: string[] = [];
+  try {
+    for (const tp of missingOptional) {
+      for (const p of obj.programs().filter((p) => p.section === `tracepoint/${tp}`)) {
+        obj.disableProgram(p.name);
+        warnings.push(`program ${p.name} left out: tracepoint ${tp} does not exist on this kernel`);
+      }
+    }
+    obj.setConstants(constants);
+    if (def.mode === 'stream') obj.setMaxEntries('events', ctx.ringBytes);
+    obj.load();
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+  return { obj, userFilter: user, warnings };
+}

@@ -1,0 +1,64 @@
+/**
+ * The snapshot shape: one pass of a BPF iterator, whose program writes
+ * fixed-size entries with bpf_seq_write; each entry goes through the codec
+ * into the step's NDJSON spool.
+ */
+import { readIterator } from '../ebpf/iter.ts';
+import { buildCodec } from './codec.ts';
+import { prepareObject } from './prepare.ts';
+import { LineSink } from './sink.ts';
+import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
+
+export function openSnapshot(def: GadgetDefinition, ctx: StepContext): StepSession {
+  const prepared = prepareObject(def, ctx);
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  let timer: NodeJS.Timeout | undefined;
+  let taken = false;
+  let events = 0;
+  let failure: unknown;
+
+  const take = () => {
+    const { obj, userFilter } = prepared;
+    const sink = new LineSink(ctx.spoolPath);
+    try {
+      const layout = obj.btf.struct(def.struct);
+      const buf = readIterator(obj.openIterator(def.iterator!));
+      obj.detach();
+      const codec = buildCodec(def, layout, { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) }, userFilter, {
+        bootToWallNs: ctx.bootToWallNs,
+      });
+      for (let off = 0; off + layout.size <= buf.length; off += layout.size) {
+        const line = codec.encode(off, layout.size);
+        if (line !== undefined) {
+          sink.push(line);
+          events++;
+        }
+      }
+      taken = true;
+    } catch (err) {
+      failure = err;
+    } finally {
+      sink.close();
+      done();
+    }
+  };
+
+  return {
+    finished,
+    get attached() {
+      return prepared.obj.attachedCount;
+    },
+    start() {
+      timer = setTimeout(take, ctx.delayMs);
+    },
+    async stop(): Promise<StepOutcome> {
+      clearTimeout(timer);
+      prepared.obj.close();
+      if (failure) throw failure;
+      const warnings = [...prepared.warnings];
+      if (!taken) warnings.push('stopped before the snapshot was taken');
+      return { events, lost: 0, warnings };
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The stream shape: events flow from the ring buffer through the generated
+ * codec into the step's NDJSON spool until the runner stops the step. The
+ * drain loop wakes on the kernel's batched wakeups or every POLL_MS, and the
+ * final drain after detach consumes everything left, so the tail is never lost.
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { RingReader } from '../ebpf/ringbuf.ts';
+import { buildCodec } from './codec.ts';
+import { prepareObject } from './prepare.ts';
+import { LineSink } from './sink.ts';
+import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
+
+const POLL_MS = 10;
+
+export function openStream(def: GadgetDefinition, ctx: StepContext): StepSession {
+  const { obj, userFilter, warnings } = prepareObject(def, ctx);
+  let reader: RingReader | undefined;
+  let sink: LineSink | undefined;
+  try {
+    reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
+    const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
+    sink = new LineSink(ctx.spoolPath);
+    obj.attachAll();
+    return new StreamSession(obj, reader, sink, codec.encode, warnings);
+  } catch (err) {
+    sink?.close();
+    reader?.close();
+    obj.close();
+    throw err;
+  }
+}
+
+class StreamSession implements StepSession {
+  readonly finished = new Promise<void>(() => {});
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  private events = 0;
+  private readonly onRecord: (offset: number, length: number) => void;
+
+  constructor(
+    private readonly obj: ReturnType<typeof prepareObject>['obj'],
+    private readonly reader: RingReader,
+    private readonly sink: LineSink,
+    encode: (offset: number, length: number) => string | undefined,
+    private readonly warnings: string[],
+  ) {
+    this.onRecord = (offset, length) => {
+      const line = encode(offset, length);
+      if (line !== undefined) {
+        this.sink.push(line);
+        this.events++;
+      }
+    };
+  }
+
+  get attached(): number {
+    return this.obj.attachedCount;
+  }
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const n = this.reader.drain(this.onRecord);
+      this.sink.flush();
+      if (n === 0) await this.reader.wait(POLL_MS);
+      else await yieldToLoop();
+    }
+  }
+
+  async stop(): Promise<StepOutcome> {
+    this.running = false;
+    await this.loop;
+    try {
+      this.obj.detach();
+      this.reader.drain(this.onRecord);
+      const lost = this.obj.readGlobal('gadget_lost');
+      return { events: this.events, lost, warnings: this.warnings };
+    } finally {
+      this.sink.close();
+      this.reader.close();
+      this.obj.close();
+    }
+  }
+}
