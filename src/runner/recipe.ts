@@ -1,0 +1,266 @@
+/**
+ * Recipes: YAML parsed with positions, validated with ajv against
+ * schemas/recipe.schema.json, then checked against the gadget registry
+ * (gadget ids, filter fields, params, JSONata syntax). Every problem names
+ * file:line:col and the JSON path, so nothing runs from a bad recipe.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject } from 'ajv';
+import jsonata from 'jsonata';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { findGadget, gadgets } from '../steps/index.ts';
+import { fieldTypes } from '../steps/types.ts';
+import { parseDuration, parseSize } from './duration.ts';
+import { checkFilter, parseFilter, FilterError, type Predicate } from './filter.ts';
+
+const require = createRequire(import.meta.url);
+const recipeSchema = require('../../schemas/recipe.schema.json');
+
+export type Duration = number | string;
+
+export interface StepSpec {
+  id: string;
+  gadget: string;
+  description?: string;
+  filter?: string;
+  duration?: Duration;
+  delay?: Duration;
+  buffer?: string;
+  params?: Record<string, unknown>;
+  transform?: string;
+  outputs?: string[];
+  optional?: boolean;
+}
+
+export interface Recipe {
+  name: string;
+  description?: string;
+  run?: string;
+  timeout?: Duration;
+  duration?: Duration;
+  sequential?: boolean;
+  steps: StepSpec[];
+  assertions?: { name: string; expr: string; message?: string }[];
+}
+
+/** A step checked against its gadget, ready to plan. */
+export interface PlannedStep {
+  spec: StepSpec;
+  filter: Predicate[];
+  durationMs?: number;
+  delayMs: number;
+  ringBytes: number;
+}
+
+export interface LoadedRecipe {
+  file: string;
+  recipe: Recipe;
+  steps: PlannedStep[];
+}
+
+export interface Problem {
+  /** file:line:col */
+  where: string;
+  /** JSON path like steps[1].filter */
+  path: string;
+  message: string;
+}
+
+export class RecipeError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n'));
+    this.name = 'RecipeError';
+  }
+}
+
+const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
+
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+const validateRecipe = ajv.compile(recipeSchema);
+const paramValidators = new Map<string, ReturnType<typeof ajv.compile>>();
+
+export function loadRecipeFile(file: string): LoadedRecipe {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RecipeError([{ where: file, path: '', message: `cannot read the recipe: ${(err as Error).message}` }]);
+  }
+  return parseRecipe(text, file);
+}
+
+export function parseRecipe(text: string, file: string): LoadedRecipe {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length) {
+    throw new RecipeError(doc.errors.map((e) => ({ where: at(e.pos[0]), path: '', message: `YAML: ${e.message.split('\n')[0]}` })));
+  }
+  const data = doc.toJS() as unknown;
+  const locate = (path: (string | number)[], key = false) => at(nodeOffset(doc, path, key));
+
+  if (!validateRecipe(data)) {
+    throw new RecipeError(schemaProblems(validateRecipe.errors ?? [], locate));
+  }
+  const recipe = data as Recipe;
+  const problems: Problem[] = [];
+  const problem: ProblemFn = (path, message, offsetInValue, key) => {
+    const where = offsetInValue === undefined ? locate(path, key) : at(nodeOffset(doc, path) + offsetInValue);
+    problems.push({ where, path: jsonPath(path), message });
+  };
+  const steps = recipe.steps.map((spec, i) => checkStep(spec, i, recipe, doc, problem)).filter((s): s is PlannedStep => !!s);
+
+  const ids = new Set<string>();
+  const outputs = new Set<string>();
+  recipe.steps.forEach((s, i) => {
+    if (ids.has(s.id)) problem(['steps', i, 'id'], `duplicate step id "${s.id}" (ids name results and must be unique)`);
+    ids.add(s.id);
+    s.outputs?.forEach((o, j) => {
+      if (outputs.has(o) || ['summary.json', 'report.md'].includes(o)) problem(['steps', i, 'outputs', j], `"${o}" is written twice; give each output its own name`);
+      outputs.add(o);
+    });
+  });
+  recipe.assertions?.forEach((a, i) => checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
+  if (problems.length) throw new RecipeError(problems);
+  return { file, recipe, steps };
+}
+
+type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;
+
+function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn): PlannedStep | undefined {
+  const def = findGadget(spec.gadget);
+  if (!def) {
+    problem(['steps', i, 'gadget'], `unknown gadget "${spec.gadget}" (known: ${Object.keys(gadgets).join(', ')})`);
+    return undefined;
+  }
+  let filter: Predicate[] = [];
+  if (spec.filter !== undefined) {
+    const quote = filterQuoteOffset(doc, ['steps', i, 'filter']);
+    try {
+      filter = parseFilter(spec.filter);
+      const err = checkFilter(filter, fieldTypes(def));
+      if (err) throw err;
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      problem(['steps', i, 'filter'], err.message, quote + err.column);
+    }
+  }
+  if (def.params) {
+    let validate = paramValidators.get(def.id);
+    if (!validate) paramValidators.set(def.id, (validate = ajv.compile(def.params)));
+    if (!validate(spec.params ?? {})) {
+      for (const e of validate.errors ?? []) {
+        const sub = e.instancePath.split('/').filter(Boolean);
+        if (e.keyword === 'additionalProperties') {
+          const extra = (e.params as { additionalProperty: string }).additionalProperty;
+          const known = Object.keys((def.params.properties as object) ?? {}).join(', ');
+          problem(['steps', i, 'params', ...sub, extra], `unknown parameter "${extra}" of ${def.id} (known: ${known})`, undefined, true);
+        } else {
+          problem(['steps', i, 'params', ...sub], e.message ?? 'is invalid');
+        }
+      }
+    }
+  } else if (spec.params && Object.keys(spec.params).length) {
+    problem(['steps', i, 'params'], `${def.id} takes no params`);
+  }
+  if (spec.transform !== undefined) checkJsonata(spec.transform, ['steps', i, 'transform'], problem);
+
+  const duration = spec.duration ?? recipe.duration;
+  if (def.mode === 'stream' && duration === undefined && recipe.run === undefined) {
+    problem(['steps', i], `${def.id} streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command`);
+  }
+  if (spec.delay !== undefined && def.mode !== 'snapshot') problem(['steps', i, 'delay'], `delay is for snapshot gadgets; ${def.id} is a ${def.mode} gadget`);
+  if (spec.buffer !== undefined && def.mode !== 'stream') problem(['steps', i, 'buffer'], `buffer is for stream gadgets; ${def.id} is a ${def.mode} gadget`);
+  let ringBytes = DEFAULT_RING_BYTES;
+  if (spec.buffer !== undefined) {
+    ringBytes = parseSize(spec.buffer);
+    if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem(['steps', i, 'buffer'], `the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)`);
+  }
+  return {
+    spec,
+    filter,
+    durationMs: duration === undefined ? undefined : parseDuration(duration),
+    delayMs: spec.delay === undefined ? 0 : parseDuration(spec.delay),
+    ringBytes,
+  };
+}
+
+function checkJsonata(expr: string, path: (string | number)[], problem: ProblemFn): void {
+  try {
+    jsonata(expr);
+  } catch (err) {
+    const e = err as { message: string; position?: number; token?: string };
+    problem(path, `JSONata: ${e.message}${e.position !== undefined ? ` (at character ${e.position})` : ''}`);
+  }
+}
+
+/** Offset of the first character of a plain or quoted scalar's content. */
+function filterQuoteOffset(doc: Document, path: (string | number)[]): number {
+  const node = doc.getIn(path, true);
+  return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+}
+
+function nodeOffset(doc: Document, path: (string | number)[], key = false): number {
+  // walk as deep as the document goes; point at the key for unknown-property errors
+  for (let depth = path.length; depth >= 0; depth--) {
+    const sub = path.slice(0, depth);
+    if (key && depth === path.length && depth > 0) {
+      const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === sub[sub.length - 1]);
+        if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
+      }
+      continue;
+    }
+    const node = (sub.length ? doc.getIn(sub, true) : doc.contents) as Node | undefined;
+    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return node.range[0];
+  }
+  return 0;
+}
+
+export function jsonPath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[], key?: boolean) => string): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    // oneOf reports every branch; the branch messages say it better
+    if (e.keyword === 'oneOf') continue;
+    const path: (string | number)[] = e.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+    let message = e.message ?? 'is invalid';
+    let where: string;
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      path.push(extra);
+      message = `unknown property "${extra}" (known: ${known.join(', ')})`;
+      where = locate(path, true);
+    } else if (e.keyword === 'required') {
+      message = `missing required property "${(e.params as { missingProperty: string }).missingProperty}"`;
+      where = locate(path);
+    } else if (e.schemaPath.includes('/definitions/duration')) {
+      message = 'is not a duration: write a number of seconds or 500ms, 30s, 5m, 1h';
+      where = locate(path);
+    } else if (e.keyword === 'pattern' && path.at(-2) === 'outputs') {
+      message = 'an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)';
+      where = locate(path);
+    } else if (e.keyword === 'pattern' || e.keyword === 'type' || e.keyword === 'exclusiveMinimum') {
+      const schema = e.parentSchema as { description?: string } | undefined;
+      message = `${message}${schema?.description ? ` — ${schema.description}` : ''}`;
+      where = locate(path);
+    } else {
+      where = locate(path);
+    }
+    const key = `${where} ${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push({ where, path: jsonPath(path), message });
+  }
+  return problems;
+}

@@ -1,0 +1,52 @@
+/** Human-readable views of a summary: a terminal table and report.md (fit for a CI job summary). */
+import { formatMs } from './duration.ts';
+import type { Summary } from './summary.ts';
+
+function stepRows(summary: Summary): string[][] {
+  return summary.steps.map((s) => [
+    s.id,
+    s.gadget,
+    s.status,
+    String(s.events),
+    String(s.lost),
+    s.artifacts.join(' ') || '-',
+    s.reason ?? s.warnings?.join('; ') ?? '',
+  ]);
+}
+
+const HEAD = ['step', 'gadget', 'status', 'events', 'lost', 'artifacts', 'notes'];
+
+export function renderTerminal(summary: Summary, outDir: string): string {
+  const rows = [HEAD, ...stepRows(summary)];
+  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const table = rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
+  const lines = [`${summary.recipe}: ${summary.status.toUpperCase()} in ${formatMs(summary.durationMs)}${summary.error ? ` — ${summary.error}` : ''}`, ...table];
+  if (summary.workload) lines.push(`  workload: ${summary.workload.command} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}`);
+  const lost = summary.steps.filter((s) => s.lost > 0);
+  if (lost.length) lines.push(`  warning: events were dropped in the kernel (${lost.map((s) => `${s.id}: ${s.lost}`).join(', ')}); raise the step's buffer or narrow its filter`);
+  if (summary.assertions.length) {
+    lines.push('assertions:');
+    for (const a of summary.assertions) lines.push(`  ${a.passed ? 'PASS' : 'FAIL'} ${a.name}${a.passed ? '' : ` — ${a.message}`}`);
+  }
+  lines.push(`artifacts: ${outDir}/ (summary.json, report.md${summary.steps.flatMap((s) => s.artifacts).map((a) => `, ${a}`).join('')})`);
+  return lines.join('\n') + '\n';
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(summary: Summary): string {
+  const out = [
+    `# ${summary.recipe}: ${summary.status}`,
+    '',
+    `Node \`${summary.node}\` (Linux ${summary.kernel}), started ${summary.startedAt}, took ${formatMs(summary.durationMs)}.`,
+  ];
+  if (summary.error) out.push('', `**Error:** ${summary.error}`);
+  if (summary.workload) out.push('', `Workload \`${summary.workload.command}\` exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}.`);
+  out.push('', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`);
+  for (const r of stepRows(summary)) out.push(`| ${r.map(cell).join(' | ')} |`);
+  if (summary.assertions.length) {
+    out.push('', '## Assertions', '');
+    for (const a of summary.assertions) out.push(`- ${a.passed ? '✅' : '❌'} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);
+  }
+  return out.join('\n') + '\n';
+}

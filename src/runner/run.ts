@@ -1,0 +1,262 @@
+/**
+ * The run loop: open every step (loaded and attached), then start the
+ * workload, let time pass (durations, the workload's exit, a snapshot taken,
+ * or Ctrl-C/SIGTERM), stop each step (detach, drain, flush), then transform,
+ * write artifacts, check assertions and write the summary.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import jsonata from 'jsonata';
+import { bootToWallNs } from '../ebpf/clock.ts';
+import { UnsupportedError } from '../ebpf/errors.ts';
+import { findGadget, openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
+import type { GadgetDefinition } from '../steps/types.ts';
+import { copyAtomic, formatOf, readNdjson, writeResult, writeTextAtomic } from './artifacts.ts';
+import { parseDuration, formatMs } from './duration.ts';
+import type { LoadedRecipe, PlannedStep } from './recipe.ts';
+import { renderMarkdown } from './report.ts';
+import type { AssertionSummary, StepSummary, Summary } from './summary.ts';
+import { createWorkloadCgroup, removeWorkloadCgroup, startWorkload, type Workload, type WorkloadCgroup } from './workload.ts';
+
+export interface RunOptions {
+  outDir: string;
+  objectDir: string;
+  /** caps every step's duration (tests and dry runs) */
+  maxDurationMs?: number;
+  log?: (line: string) => void;
+}
+
+interface StepRun {
+  plan: PlannedStep;
+  def: GadgetDefinition;
+  spool: string;
+  session?: StepSession;
+  outcome?: StepOutcome;
+  summary: StepSummary;
+  result?: unknown;
+}
+
+export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`gadget-run: ${line}\n`));
+  const { recipe } = loaded;
+  const started = Date.now();
+  const spoolDir = path.join(opts.outDir, `.spool-${process.pid}`);
+  fs.mkdirSync(spoolDir, { recursive: true });
+
+  const summary: Summary = {
+    recipe: recipe.name,
+    file: loaded.file,
+    status: 'passed',
+    node: os.hostname(),
+    kernel: os.release(),
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    steps: [],
+    assertions: [],
+  };
+  const steps: StepRun[] = loaded.steps.map((plan) => ({
+    plan,
+    def: findGadget(plan.spec.gadget)!,
+    spool: path.join(spoolDir, `${plan.spec.id}.ndjson`),
+    summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
+  }));
+  summary.steps = steps.map((s) => s.summary);
+
+  const interrupt = new Interrupt();
+  let cgroup: WorkloadCgroup | undefined;
+  let workload: Workload | undefined;
+  try {
+    if (recipe.run) cgroup = createWorkloadCgroup(recipe.name);
+    const clock = bootToWallNs();
+    const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
+    for (const group of groups) {
+      if (interrupt.signal) break;
+      for (const s of group) open(s, cgroup, clock, opts.objectDir, log);
+      summary.attachedAfterMs ??= Math.round(performance.now());
+      const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
+      log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
+      for (const s of group) s.session?.start();
+      if (recipe.run && !workload) {
+        log(`running: ${recipe.run}`);
+        workload = startWorkload(recipe.run, cgroup!);
+        summary.workload = { command: recipe.run, exitCode: null };
+      }
+      await Promise.all(group.map((s) => watch(s, workload, interrupt, opts.maxDurationMs)));
+    }
+    if (workload) {
+      const exitCode = await finishWorkload(workload, interrupt, recipe.timeout, log);
+      summary.workload = { command: recipe.run!, exitCode: exitCode.code, ...(exitCode.timedOut ? { timedOut: true } : {}) };
+    }
+  } catch (err) {
+    summary.status = 'error';
+    summary.error = (err as Error).message;
+    log(`error: ${summary.error}`);
+    await Promise.all(steps.map((s) => stop(s, 'failed')));
+    if (workload) workload.child.kill('SIGTERM');
+  } finally {
+    if (cgroup) await removeWorkloadCgroup(cgroup);
+  }
+
+  const results = await collect(steps, loaded, opts.outDir, log);
+  summary.assertions = await checkAssertions(loaded, steps, results, summary);
+  interrupt.dispose();
+
+  if (interrupt.signal) {
+    summary.status = 'interrupted';
+    summary.signal = interrupt.signal;
+  } else if (summary.status !== 'error') {
+    const stepFailed = steps.some((s) => !s.plan.spec.optional && (s.summary.status === 'failed' || s.summary.status === 'unsupported'));
+    const assertionFailed = summary.assertions.some((a) => !a.passed);
+    if (stepFailed || assertionFailed || summary.workload?.timedOut) summary.status = 'failed';
+  }
+  summary.durationMs = Date.now() - started;
+  await writeTextAtomic(path.join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await writeTextAtomic(path.join(opts.outDir, 'report.md'), renderMarkdown(summary));
+  fs.rmSync(spoolDir, { recursive: true, force: true });
+  return summary;
+}
+
+function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, objectDir: string, log: (l: string) => void): void {
+  try {
+    s.session = openSession(s.def, {
+      id: s.plan.spec.id,
+      params: s.plan.spec.params ?? {},
+      filter: s.plan.filter,
+      cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
+      spoolPath: s.spool,
+      bootToWallNs: clock,
+      objectDir,
+      ringBytes: s.plan.ringBytes,
+      delayMs: s.plan.delayMs,
+    });
+  } catch (err) {
+    s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
+    s.summary.reason = (err as Error).message;
+    log(`step ${s.plan.spec.id}: ${s.summary.status}: ${s.summary.reason}`);
+  }
+}
+
+/** Wait for whatever ends this step first, then stop it. */
+async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, maxDurationMs?: number): Promise<void> {
+  if (!s.session) return;
+  const started = performance.now();
+  let duration = s.plan.durationMs;
+  if (maxDurationMs !== undefined) duration = Math.min(duration ?? maxDurationMs, maxDurationMs);
+  const ends: Promise<'done' | 'interrupted'>[] = [s.session.finished.then(() => 'done'), interrupt.promise.then(() => 'interrupted')];
+  let timer: NodeJS.Timeout | undefined;
+  if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('done'), duration))));
+  if (workload) ends.push(workload.exited.then(() => 'done'));
+  const why = await Promise.race(ends);
+  clearTimeout(timer);
+  s.summary.durationMs = Math.round(performance.now() - started);
+  await stop(s, why === 'interrupted' ? 'interrupted' : 'ok');
+}
+
+async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promise<void> {
+  const session = s.session;
+  if (!session || s.outcome) return;
+  s.session = undefined;
+  try {
+    s.outcome = await session.stop();
+    s.summary.status = status;
+    s.summary.events = s.outcome.events;
+    s.summary.lost = s.outcome.lost;
+    if (s.outcome.warnings.length) s.summary.warnings = s.outcome.warnings;
+  } catch (err) {
+    s.summary.status = 'failed';
+    s.summary.reason = (err as Error).message;
+  }
+}
+
+async function finishWorkload(workload: Workload, interrupt: Interrupt, timeout: string | number | undefined, log: (l: string) => void) {
+  let timedOut = false;
+  const timer = timeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    log(`workload timed out after ${timeout}: stopping it`);
+    workload.child.kill('SIGTERM');
+  }, parseDuration(timeout));
+  const onInterrupt = interrupt.promise.then(() => workload.child.kill('SIGTERM'));
+  void onInterrupt;
+  const code = await workload.exited;
+  clearTimeout(timer);
+  log(`workload exited with ${code}`);
+  return { code, timedOut };
+}
+
+/** Transform results and write every step's outputs. */
+async function collect(steps: StepRun[], loaded: LoadedRecipe, outDir: string, log: (l: string) => void): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
+  const assertions = (loaded.recipe.assertions ?? []).length > 0;
+  for (const s of steps) {
+    const spec = s.plan.spec;
+    results[spec.id] = [];
+    if (!s.outcome || !fs.existsSync(s.spool)) continue;
+    const outputs = spec.outputs ?? [];
+    const needObjects = spec.transform !== undefined || assertions || outputs.some((o) => formatOf(o) !== 'ndjson');
+    try {
+      let result: unknown = needObjects ? await readNdjson(s.spool) : undefined;
+      if (spec.transform !== undefined) result = await jsonata(spec.transform).evaluate(result);
+      results[spec.id] = result ?? [];
+      for (const out of outputs) {
+        const file = path.join(outDir, out);
+        if (formatOf(out) === 'ndjson' && spec.transform === undefined) await copyAtomic(s.spool, file);
+        else await writeResult(file, result, spec.transform === undefined ? s.def.fields.map((f) => f.name) : undefined);
+        s.summary.artifacts.push(out);
+      }
+    } catch (err) {
+      s.summary.status = 'failed';
+      s.summary.reason = `${spec.transform !== undefined ? 'transform or ' : ''}output failed: ${(err as Error).message}`;
+      log(`step ${spec.id}: ${s.summary.reason}`);
+    }
+  }
+  return results;
+}
+
+async function checkAssertions(loaded: LoadedRecipe, steps: StepRun[], results: Record<string, unknown>, summary: Summary): Promise<AssertionSummary[]> {
+  const input = {
+    steps: results,
+    stats: Object.fromEntries(steps.map((s) => [s.summary.id, { status: s.summary.status, events: s.summary.events, lost: s.summary.lost }])),
+    workload: summary.workload ?? null,
+  };
+  const out: AssertionSummary[] = [];
+  for (const a of loaded.recipe.assertions ?? []) {
+    try {
+      const value = await jsonata(a.expr).evaluate(input);
+      const passed = value === true;
+      out.push({ name: a.name, passed, message: passed ? 'held' : (a.message ?? `expected true, got ${JSON.stringify(value) ?? 'nothing'}`) });
+    } catch (err) {
+      out.push({ name: a.name, passed: false, message: `could not evaluate: ${(err as Error).message}` });
+    }
+  }
+  return out;
+}
+
+/** SIGINT/SIGTERM: the first one stops the run gracefully; a second one exits at once (the kernel detaches on exit). */
+class Interrupt {
+  signal?: NodeJS.Signals;
+  readonly promise: Promise<NodeJS.Signals>;
+  private readonly handler: (signal: NodeJS.Signals) => void;
+
+  constructor() {
+    let resolve!: (s: NodeJS.Signals) => void;
+    this.promise = new Promise((r) => (resolve = r));
+    this.handler = (signal) => {
+      if (this.signal) {
+        process.stderr.write(`gadget-run: second ${signal}: exiting now\n`);
+        process.exit(signal === 'SIGTERM' ? 143 : 130);
+      }
+      this.signal = signal;
+      process.stderr.write(`gadget-run: ${signal}: detaching and writing what was captured (again to exit at once)\n`);
+      resolve(signal);
+    };
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
+}

@@ -1,0 +1,56 @@
+/** The shape of DIR/summary.json: the contract CI jobs and other tools read. */
+export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error';
+export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted';
+
+export interface StepSummary {
+  id: string;
+  gadget: string;
+  status: StepStatus;
+  /** events after filters */
+  events: number;
+  /** events dropped in the kernel because the ring buffer was full */
+  lost: number;
+  /** files written, relative to the output folder */
+  artifacts: string[];
+  /** why the step failed or is unsupported */
+  reason?: string;
+  warnings?: string[];
+  /** how long the step watched */
+  durationMs: number;
+}
+
+export interface AssertionSummary {
+  name: string;
+  passed: boolean;
+  message: string;
+}
+
+export interface Summary {
+  recipe: string;
+  file: string;
+  status: RunStatus;
+  /** why the run as a whole could not go on (status error) */
+  error?: string;
+  node: string;
+  kernel: string;
+  startedAt: string;
+  durationMs: number;
+  /** ms from the gadget-run process start until every step's programs were attached */
+  attachedAfterMs?: number;
+  workload?: { command: string; exitCode: number | null; timedOut?: boolean };
+  steps: StepSummary[];
+  assertions: AssertionSummary[];
+  /** set when the run was stopped by a signal */
+  signal?: string;
+}
+
+export function exitCodeFor(summary: Summary): number {
+  switch (summary.status) {
+    case 'passed':
+      return 0;
+    case 'interrupted':
+      return summary.signal === 'SIGTERM' ? 143 : 130;
+    default:
+      return 1;
+  }
+}
