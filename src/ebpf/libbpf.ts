@@ -7,7 +7,7 @@ import koffi from 'koffi';
 
 const LIBBPF_CANDIDATES = ['libbpf.so.1', '/usr/lib/x86_64-linux-gnu/libbpf.so.1', '/usr/lib/aarch64-linux-gnu/libbpf.so.1'];
 
-function loadLibbpf(): koffi.IKoffiLib {
+function loadLibbpf(): ReturnType<typeof koffi.load> {
   const failures: string[] = [];
   for (const name of LIBBPF_CANDIDATES) {
     try {

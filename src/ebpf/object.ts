@@ -98,9 +98,16 @@ export class BpfObject {
     if (rc < 0) throw new KernelError(`${this.name}: resize map ${mapName} to ${entries}`, -rc);
   }
 
-  load(): void {
+  /**
+   * Verify and load every program. It runs off the main thread, so several
+   * objects load in parallel (most of the time goes to CO-RE against the
+   * kernel's BTF).
+   */
+  async load(): Promise<void> {
     takeLibbpfLog();
-    const rc = native().bpf_object__load(this.ptr);
+    const rc = await new Promise<number>((resolve, reject) =>
+      native().bpf_object__load.async(this.ptr, (err: unknown, res: number) => (err ? reject(err) : resolve(res))),
+    );
     if (rc < 0) {
       const log = takeLibbpfLog();
       const file = path.join(os.tmpdir(), `gadget-run-${path.basename(this.file, '.bpf.o')}-${process.pid}.log`);

@@ -17,7 +17,13 @@ import { renderTerminal } from './report.ts';
 import { runRecipe } from './run.ts';
 import { exitCodeFor } from './summary.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+const ROOT = packageRoot();
 
 const USAGE = `usage:
   gadget-run run <recipe.yaml> [--out DIR] [--max-duration 5s]   run a recipe; artifacts and DIR/summary.json

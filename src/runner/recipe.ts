@@ -5,17 +5,15 @@
  * file:line:col and the JSON path, so nothing runs from a bad recipe.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
 import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { findGadget, gadgets } from '../steps/index.ts';
-import { fieldTypes } from '../steps/types.ts';
+import { gadgets } from '../steps/index.ts';
+import { fieldTypes, type GadgetDefinition } from '../steps/types.ts';
 import { parseDuration, parseSize } from './duration.ts';
+import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
 import { checkFilter, parseFilter, FilterError, type Predicate } from './filter.ts';
 
-const require = createRequire(import.meta.url);
-const recipeSchema = require('../../schemas/recipe.schema.json');
 
 export type Duration = number | string;
 
@@ -47,6 +45,7 @@ export interface Recipe {
 /** A step checked against its gadget, ready to plan. */
 export interface PlannedStep {
   spec: StepSpec;
+  def: GadgetDefinition;
   filter: Predicate[];
   durationMs?: number;
   delayMs: number;
@@ -80,17 +79,19 @@ const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validateRecipe = ajv.compile(recipeSchema);
 const paramValidators = new Map<string, ReturnType<typeof ajv.compile>>();
 
-export function loadRecipeFile(file: string): LoadedRecipe {
+export type Registry = Record<string, GadgetDefinition>;
+
+export function loadRecipeFile(file: string, registry: Registry = gadgets): LoadedRecipe {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new RecipeError([{ where: file, path: '', message: `cannot read the recipe: ${(err as Error).message}` }]);
   }
-  return parseRecipe(text, file);
+  return parseRecipe(text, file, registry);
 }
 
-export function parseRecipe(text: string, file: string): LoadedRecipe {
+export function parseRecipe(text: string, file: string, registry: Registry = gadgets): LoadedRecipe {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -106,13 +107,13 @@ export function parseRecipe(text: string, file: string): LoadedRecipe {
   if (!validateRecipe(data)) {
     throw new RecipeError(schemaProblems(validateRecipe.errors ?? [], locate));
   }
-  const recipe = data as Recipe;
+  const recipe = data as unknown as Recipe;
   const problems: Problem[] = [];
   const problem: ProblemFn = (path, message, offsetInValue, key) => {
     const where = offsetInValue === undefined ? locate(path, key) : at(nodeOffset(doc, path) + offsetInValue);
     problems.push({ where, path: jsonPath(path), message });
   };
-  const steps = recipe.steps.map((spec, i) => checkStep(spec, i, recipe, doc, problem)).filter((s): s is PlannedStep => !!s);
+  const steps = recipe.steps.map((spec, i) => checkStep(spec, i, recipe, doc, problem, registry)).filter((s): s is PlannedStep => !!s);
 
   const ids = new Set<string>();
   const outputs = new Set<string>();
@@ -131,10 +132,10 @@ export function parseRecipe(text: string, file: string): LoadedRecipe {
 
 type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;
 
-function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn): PlannedStep | undefined {
-  const def = findGadget(spec.gadget);
+function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn, registry: Registry): PlannedStep | undefined {
+  const def = Object.hasOwn(registry, spec.gadget) ? registry[spec.gadget] : undefined;
   if (!def) {
-    problem(['steps', i, 'gadget'], `unknown gadget "${spec.gadget}" (known: ${Object.keys(gadgets).join(', ')})`);
+    problem(['steps', i, 'gadget'], `unknown gadget "${spec.gadget}" (known: ${Object.keys(registry).join(', ')})`);
     return undefined;
   }
   let filter: Predicate[] = [];
@@ -182,6 +183,7 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   }
   return {
     spec,
+    def,
     filter,
     durationMs: duration === undefined ? undefined : parseDuration(duration),
     delayMs: spec.delay === undefined ? 0 : parseDuration(spec.delay),

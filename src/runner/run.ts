@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import jsonata from 'jsonata';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
-import { findGadget, openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
+import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { copyAtomic, formatOf, readNdjson, writeResult, writeTextAtomic } from './artifacts.ts';
 import { parseDuration, formatMs } from './duration.ts';
@@ -23,6 +23,8 @@ import { createWorkloadCgroup, removeWorkloadCgroup, startWorkload, type Workloa
 export interface RunOptions {
   outDir: string;
   objectDir: string;
+  /** opens a step's gadget; tests give a fake one */
+  openSession?: typeof openSession;
   /** caps every step's duration (tests and dry runs) */
   maxDurationMs?: number;
   log?: (line: string) => void;
@@ -58,7 +60,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   };
   const steps: StepRun[] = loaded.steps.map((plan) => ({
     plan,
-    def: findGadget(plan.spec.gadget)!,
+    def: plan.def,
     spool: path.join(spoolDir, `${plan.spec.id}.ndjson`),
     summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
   }));
@@ -73,7 +75,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
       if (interrupt.signal) break;
-      for (const s of group) open(s, cgroup, clock, opts.objectDir, log);
+      await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
@@ -118,16 +120,16 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   return summary;
 }
 
-function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, objectDir: string, log: (l: string) => void): void {
+async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void): Promise<void> {
   try {
-    s.session = openSession(s.def, {
+    s.session = await (opts.openSession ?? openSession)(s.def, {
       id: s.plan.spec.id,
       params: s.plan.spec.params ?? {},
       filter: s.plan.filter,
       cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
       spoolPath: s.spool,
       bootToWallNs: clock,
-      objectDir,
+      objectDir: opts.objectDir,
       ringBytes: s.plan.ringBytes,
       delayMs: s.plan.delayMs,
     });

@@ -20,7 +20,7 @@ export function findGadget(id: string): GadgetDefinition | undefined {
 }
 
 /** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
-export function openSession(def: GadgetDefinition, ctx: StepContext): StepSession {
+export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   switch (def.mode) {
     case 'stream':
       return openStream(def, ctx);

@@ -40,7 +40,7 @@ export interface Prepared {
   warnings: string[];
 }
 
-export function prepareObject(def: GadgetDefinition, ctx: StepContext): Prepared {
+export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Promise<Prepared> {
   const { why, missingOptional } = checkSupport(def);
   if (why) throw new UnsupportedError(why);
 
@@ -62,7 +62,7 @@ export function prepareObject(def: GadgetDefinition, ctx: StepContext): Prepared
     }
     obj.setConstants(constants);
     if (def.mode === 'stream') obj.setMaxEntries('events', ctx.ringBytes);
-    obj.load();
+    await obj.load();
   } catch (err) {
     obj.close();
     throw err;

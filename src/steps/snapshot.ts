@@ -9,8 +9,8 @@ import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
 
-export function openSnapshot(def: GadgetDefinition, ctx: StepContext): StepSession {
-  const prepared = prepareObject(def, ctx);
+export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
+  const prepared = await prepareObject(def, ctx);
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   let timer: NodeJS.Timeout | undefined;

@@ -5,6 +5,7 @@
  * final drain after detach consumes everything left, so the tail is never lost.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { BpfObject } from '../ebpf/object.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
 import { buildCodec } from './codec.ts';
 import { prepareObject } from './prepare.ts';
@@ -13,8 +14,8 @@ import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './
 
 const POLL_MS = 10;
 
-export function openStream(def: GadgetDefinition, ctx: StepContext): StepSession {
-  const { obj, userFilter, warnings } = prepareObject(def, ctx);
+export async function openStream(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
+  const { obj, userFilter, warnings } = await prepareObject(def, ctx);
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
@@ -39,7 +40,7 @@ class StreamSession implements StepSession {
   private readonly onRecord: (offset: number, length: number) => void;
 
   constructor(
-    private readonly obj: ReturnType<typeof prepareObject>['obj'],
+    private readonly obj: BpfObject,
     private readonly reader: RingReader,
     private readonly sink: LineSink,
     encode: (offset: number, length: number) => string | undefined,

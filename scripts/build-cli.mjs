@@ -1,0 +1,19 @@
+// Bundles the CLI into build/gadget-run.mjs so a run starts in ~0.2 s instead
+// of transpiling TypeScript on every start (bin/gadget-run falls back to tsx
+// when the bundle is missing or older than the sources).
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+await build({
+  entryPoints: [`${root}src/runner/main.ts`],
+  outfile: `${root}build/gadget-run.mjs`,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['koffi'],
+  // bundled CommonJS dependencies call require()
+  banner: { js: "import { createRequire as __gadgetRunRequire } from 'node:module'; const require = __gadgetRunRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
