@@ -14,6 +14,11 @@ function stepRows(summary: Summary): string[][] {
   ]);
 }
 
+function oneLine(command: string): string {
+  const lines = command.trim().split('\n');
+  return lines.length > 1 ? `${lines[0]} … (${lines.length} lines)` : lines[0];
+}
+
 const HEAD = ['step', 'gadget', 'status', 'events', 'lost', 'artifacts', 'notes'];
 
 export function renderTerminal(summary: Summary, outDir: string): string {
@@ -21,7 +26,7 @@ export function renderTerminal(summary: Summary, outDir: string): string {
   const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const table = rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
   const lines = [`${summary.recipe}: ${summary.status.toUpperCase()} in ${formatMs(summary.durationMs)}${summary.error ? ` — ${summary.error}` : ''}`, ...table];
-  if (summary.workload) lines.push(`  workload: ${summary.workload.command} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}`);
+  if (summary.workload) lines.push(`  workload: ${oneLine(summary.workload.command)} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}`);
   const lost = summary.steps.filter((s) => s.lost > 0);
   if (lost.length) lines.push(`  warning: events were dropped in the kernel (${lost.map((s) => `${s.id}: ${s.lost}`).join(', ')}); raise the step's buffer or narrow its filter`);
   if (summary.assertions.length) {

@@ -1,0 +1,166 @@
+/**
+ * The CLI end to end, as a user runs it: exit codes, artifacts, the workload
+ * boundary, and SIGINT leaving nothing attached. Kernel tests need root.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { notRoot, readJson, readNdjsonFile, runCli, startCli, tempDir, writeRecipe } from './cli-helpers.ts';
+
+test('validate: a good recipe exits 0, a bad one exits 2 and says where', async () => {
+  const dir = tempDir();
+  const good = writeRecipe(dir, 'good.yaml', 'name: g\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
+  const bad = writeRecipe(dir, 'bad.yaml', 'name: b\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n    filter: pidd==1\n');
+  const ok = await runCli(['validate', good]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /good\.yaml: ok \(1 step\)/);
+  const ko = await runCli(['validate', bad]);
+  assert.equal(ko.code, 2);
+  assert.match(ko.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:13 steps\\[0\\]\\.filter: unknown field "pidd" \\(known: timestamp, pid,`));
+});
+
+test('a bad command line exits 2 with the usage', async () => {
+  for (const args of [['frobnicate'], ['run'], ['run', 'a.yaml', 'b.yaml'], ['run', 'x.yaml', '--bogus'], ['validate']]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /usage:/);
+  }
+  const missing = await runCli(['run', '/nonexistent/recipe.yaml']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /\/nonexistent\/recipe\.yaml cannot read the recipe/);
+});
+
+test('gadgets lists every gadget with its support status', async () => {
+  const r = await runCli(['gadgets', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout);
+  assert.deepEqual(list.map((g: { id: string }) => g.id), ['trace/exec', 'trace/open', 'snapshot/process']);
+  for (const g of list) {
+    if (process.getuid?.() === 0) assert.equal(g.supported, true, `${g.id}: ${g.reason}`);
+    else assert.match(g.reason, /needs root/);
+  }
+});
+
+test('run: a workload-bound recipe sees its workload and its children, not a process started outside', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const tag = `gr${process.pid}x${Date.now()}`;
+  const recipe = writeRecipe(dir, 'bound.yaml', `name: bound
+run: |
+  sleep 0.3
+  /bin/echo inside-${tag} > /dev/null
+  sh -c '/bin/echo child-${tag}' > /dev/null
+  sleep 0.7
+steps:
+  - id: execs
+    gadget: trace/exec
+    outputs: [execs.ndjson]
+assertions:
+  - name: saw the workload
+    expr: '"inside-${tag}" in steps.execs.args'
+`);
+  const out = path.join(dir, 'out');
+  const cli = startCli(['run', recipe, '--out', out]);
+  await cli.stderrUntil(/running: /);
+  // started outside the workload while the step is attached
+  await new Promise<void>((resolve) => spawn('/bin/echo', [`outside-${tag}`], { stdio: 'ignore' }).on('close', () => resolve()));
+  const r = await cli.done;
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const execs = readNdjsonFile(path.join(out, 'execs.ndjson'));
+  const args = execs.flatMap((e) => e.args);
+  assert.ok(args.includes(`inside-${tag}`), 'the workload exec is seen');
+  assert.ok(args.includes(`child-${tag}`), "the workload's grandchild is seen");
+  assert.ok(!args.includes(`outside-${tag}`), 'a process outside the workload is not');
+  // the workload's first exec (its shell) is seen: nothing runs before the step is attached
+  assert.equal(execs[0].comm, 'sh');
+  const summary = readJson(path.join(out, 'summary.json'));
+  assert.equal(summary.status, 'passed');
+  assert.equal(summary.workload.exitCode, 0);
+  assert.match(summary.workload.command, new RegExp(`/bin/echo inside-${tag}`));
+  assert.equal(summary.steps[0].events, execs.length);
+  assert.equal(summary.steps[0].lost, 0);
+});
+
+test('run: the workload exit code is recorded and assertions can use it', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const recipe = writeRecipe(dir, 'fail.yaml', `name: fail
+run: exit 3
+steps:
+  - id: execs
+    gadget: trace/exec
+assertions:
+  - name: workload passed
+    expr: 'workload.exitCode = 0'
+`);
+  const r = await runCli(['run', recipe, '--out', path.join(dir, 'out')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const summary = readJson(path.join(dir, 'out', 'summary.json'));
+  assert.equal(summary.workload.exitCode, 3);
+  assert.equal(summary.status, 'failed');
+  assert.deepEqual(summary.assertions, [{ name: 'workload passed', passed: false, message: 'expected true, got false' }]);
+});
+
+function bpfLinkIds(): Set<number> {
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' }) || '[]') as { id: number }[];
+  return new Set(links.map((l) => l.id));
+}
+
+function bpfProgIds(): Set<number> {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' }) || '[]') as { id: number }[];
+  return new Set(progs.map((p) => p.id));
+}
+
+test('SIGINT: detach, flush what was captured, status interrupted, exit 130, nothing left attached', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const marker = path.join(dir, `sigint-${process.pid}`);
+  const recipe = writeRecipe(dir, 'long.yaml', `name: long
+duration: 1h
+steps:
+  - id: opens
+    gadget: trace/open
+    filter: path~sigint-${process.pid}
+    outputs: [opens.ndjson, opens.csv]
+`);
+  const progsBefore = bpfProgIds();
+  const linksBefore = bpfLinkIds();
+  const out = path.join(dir, 'out');
+  const cli = startCli(['run', recipe, '--out', out]);
+  await cli.stderrUntil(/attached \d+ programs/);
+  const attachedProgs = [...bpfProgIds()].filter((id) => !progsBefore.has(id));
+  assert.ok(attachedProgs.length >= 2, 'the run has programs loaded');
+  for (let i = 0; i < 5; i++) fs.closeSync(fs.openSync(marker, 'a'));
+  await new Promise((r) => setTimeout(r, 100));
+  cli.child.kill('SIGINT');
+  const r = await cli.done;
+  assert.equal(r.code, 130, r.stdout + r.stderr);
+  const summary = readJson(path.join(out, 'summary.json'));
+  assert.equal(summary.status, 'interrupted');
+  assert.equal(summary.signal, 'SIGINT');
+  assert.equal(summary.steps[0].status, 'interrupted');
+  const opens = readNdjsonFile(path.join(out, 'opens.ndjson'));
+  assert.equal(opens.length, 5);
+  assert.ok(opens.every((o) => o.path === marker && o.fd >= 0 && o.err === 0));
+  assert.equal(fs.readFileSync(path.join(out, 'opens.csv'), 'utf8').trim().split('\n').length, 6);
+  const leftProgs = [...bpfProgIds()].filter((id) => attachedProgs.includes(id));
+  assert.deepEqual(leftProgs, [], 'no program of the run is still loaded');
+  const leftLinks = [...bpfLinkIds()].filter((id) => !linksBefore.has(id));
+  assert.deepEqual(leftLinks, [], 'no link of the run is left');
+});
+
+test('every recipe in recipes/ runs (briefly) and passes', { skip: notRoot }, async () => {
+  const dir = path.join(path.dirname(new URL(import.meta.url).pathname), '../../recipes');
+  const recipes = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(recipes.includes('quickstart.yaml'));
+  for (const file of recipes) {
+    const out = tempDir();
+    const r = await runCli(['run', path.join(dir, file), '--out', out, '--max-duration', '2s']);
+    assert.equal(r.code, 0, `${file}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    const summary = readJson(path.join(out, 'summary.json'));
+    assert.equal(summary.status, 'passed', file);
+    for (const s of summary.steps) {
+      assert.equal(s.status, 'ok', `${file} ${s.id}: ${s.reason}`);
+      for (const a of s.artifacts) assert.ok(fs.existsSync(path.join(out, a)), `${file}: ${a} written`);
+    }
+  }
+});

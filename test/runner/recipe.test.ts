@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
+
+function problems(text: string): string[] {
+  try {
+    parseRecipe(text, 'r.yaml');
+  } catch (err) {
+    assert.ok(err instanceof RecipeError, `expected a RecipeError, got ${err}`);
+    return err.problems.map((p) => `${p.where} ${p.path}: ${p.message}`);
+  }
+  assert.fail('the recipe was accepted');
+}
+
+test('a valid recipe plans every step with its filter, duration and defaults', () => {
+  const { recipe, steps } = parseRecipe(
+    `name: ok
+duration: 2s
+steps:
+  - id: execs
+    gadget: trace/exec
+    filter: comm!=sh,uid==0
+    outputs: [execs.ndjson, execs.csv]
+  - id: opens
+    gadget: trace/open
+    duration: 500ms
+    buffer: 1MiB
+  - id: procs
+    gadget: snapshot/process
+    delay: 1.5s
+    params: { threads: true }
+assertions:
+  - name: a
+    expr: '$count(steps.execs) >= 0'
+`,
+    'ok.yaml',
+  );
+  assert.equal(recipe.name, 'ok');
+  assert.deepEqual(steps.map((s) => s.durationMs), [2000, 500, 2000]);
+  assert.deepEqual(steps[0].filter.map((p) => `${p.field}${p.op}${p.value}`), ['comm!=sh', 'uid==0']);
+  assert.equal(steps[1].ringBytes, 1024 * 1024);
+  assert.equal(steps[0].ringBytes, 16 * 1024 * 1024);
+  assert.equal(steps[2].delayMs, 1500);
+  assert.equal(steps[2].def.id, 'snapshot/process');
+});
+
+test('an unknown filter field points at the field inside the filter, with the known ones', () => {
+  const text = `name: x
+steps:
+  - id: execs
+    gadget: trace/exec
+    duration: 1s
+  - id: opens
+    gadget: trace/open
+    duration: 1s
+    filter: path~^/etc,pidd==3
+`;
+  assert.deepEqual(problems(text), [
+    'r.yaml:9:24 steps[1].filter: unknown field "pidd" (known: timestamp, pid, tid, uid, gid, comm, path, flags, mode, ret, fd, err, mntns_id, cgroup_id)',
+  ]);
+});
+
+test('a quoted filter counts its quote when pointing at the column', () => {
+  const [p] = problems(`name: x
+run: "true"
+steps:
+  - id: a
+    gadget: trace/exec
+    filter: "comm==a,uid>=x"
+`);
+  assert.equal(p, 'r.yaml:6:22 steps[0].filter: uid is a number; "x" is not');
+});
+
+test('schema errors name the line, column and JSON path, all at once', () => {
+  const got = problems(`name: x
+stepz: []
+steps:
+  - id: a
+    gadget: trace/exec
+    duration: 3x
+    outputs: [../a.csv, b.txt]
+`);
+  assert.deepEqual(got, [
+    'r.yaml:2:1 stepz: unknown property "stepz" (known: name, description, run, timeout, duration, sequential, steps, assertions)',
+    'r.yaml:6:15 steps[0].duration: is not a duration: write a number of seconds or 500ms, 30s, 5m, 1h',
+    'r.yaml:7:15 steps[0].outputs[0]: an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)',
+    'r.yaml:7:25 steps[0].outputs[1]: an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)',
+  ]);
+});
+
+test('missing required properties point at the object that lacks them', () => {
+  assert.deepEqual(problems(`name: x
+steps:
+  - gadget: trace/exec
+`), ['r.yaml:3:5 steps[0]: missing required property "id"']);
+});
+
+test('unknown gadgets list the known ones', () => {
+  const [p] = problems(`name: x
+run: "true"
+steps:
+  - id: a
+    gadget: trace/exek
+`);
+  assert.match(p, /^r\.yaml:5:13 steps\[0\]\.gadget: unknown gadget "trace\/exek" \(known: trace\/exec, trace\/open, snapshot\/process/);
+});
+
+test('params are checked against the gadget, unknown ones point at their key', () => {
+  assert.deepEqual(problems(`name: x
+steps:
+  - id: a
+    gadget: snapshot/process
+    params: {thread: true}
+`), ['r.yaml:5:14 steps[0].params.thread: unknown parameter "thread" of snapshot/process (known: threads)']);
+  assert.deepEqual(problems(`name: x
+steps:
+  - id: a
+    gadget: trace/open
+    duration: 1s
+    params: {x: 1}
+`), ['r.yaml:6:13 steps[0].params: trace/open takes no params']);
+});
+
+test('JSONata syntax errors in transforms and assertions are caught before running', () => {
+  assert.deepEqual(problems(`name: x
+steps:
+  - id: a
+    gadget: snapshot/process
+    transform: '$[ret = '
+assertions:
+  - name: n
+    expr: 'steps.a.'
+`), [
+    'r.yaml:5:16 steps[0].transform: JSONata: Expected "]" before end of expression (at character 8)',
+    'r.yaml:8:11 assertions[0].expr: JSONata: Unexpected end of expression (at character 8)',
+  ]);
+});
+
+test('a stream step needs a duration or a workload', () => {
+  assert.deepEqual(problems(`name: x
+steps:
+  - id: a
+    gadget: trace/exec
+`), ['r.yaml:3:5 steps[0]: trace/exec streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command']);
+});
+
+test('duplicate ids and outputs, misplaced delay and buffer are refused', () => {
+  assert.deepEqual(problems(`name: x
+run: "true"
+steps:
+  - id: a
+    gadget: trace/exec
+    delay: 1s
+    outputs: [a.csv]
+  - id: a
+    gadget: snapshot/process
+    buffer: 3MiB
+    outputs: [a.csv, summary.json]
+`), [
+    'r.yaml:6:12 steps[0].delay: delay is for snapshot gadgets; trace/exec is a stream gadget',
+    'r.yaml:10:13 steps[1].buffer: buffer is for stream gadgets; snapshot/process is a snapshot gadget',
+    'r.yaml:10:13 steps[1].buffer: the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)',
+    'r.yaml:8:9 steps[1].id: duplicate step id "a" (ids name results and must be unique)',
+    'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is written twice; give each output its own name',
+    'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is written twice; give each output its own name',
+  ]);
+});
+
+test('YAML syntax errors and duplicate keys say where', () => {
+  const [p] = problems('name: x\nsteps: [\n');
+  assert.match(p, /^r\.yaml:\d+:\d+ : YAML: /);
+  const [d] = problems('name: x\nname: y\nsteps: []\n');
+  assert.match(d, /^r\.yaml:2:1 : YAML: Map keys must be unique/);
+});

@@ -1,0 +1,223 @@
+/**
+ * The run loop with a fake gadget (no kernel, no root): results, transforms,
+ * artifacts, assertions, statuses, exit codes and interruption.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { UnsupportedError } from '../../src/ebpf/errors.ts';
+import { parseRecipe } from '../../src/runner/recipe.ts';
+import { runRecipe } from '../../src/runner/run.ts';
+import { exitCodeFor } from '../../src/runner/summary.ts';
+import type { GadgetDefinition, StepContext, StepSession } from '../../src/steps/types.ts';
+import { readJson, readNdjsonFile, tempDir } from './cli-helpers.ts';
+
+const fakeStream: GadgetDefinition = {
+  id: 'test/stream',
+  description: 'events given by the test',
+  mode: 'stream',
+  object: 'none.bpf.o',
+  struct: 'none',
+  fields: [
+    { name: 'pid', type: 'number', description: '' },
+    { name: 'comm', type: 'string', description: '' },
+    { name: 'args', type: 'string[]', description: '' },
+  ],
+  kernelFilters: [],
+  requires: [],
+};
+const fakeUnsupported: GadgetDefinition = { ...fakeStream, id: 'test/unsupported' };
+const registry = { 'test/stream': fakeStream, 'test/unsupported': fakeUnsupported };
+
+const EVENTS = [
+  { pid: 1, comm: 'sh', args: ['sh', '-c', 'x'] },
+  { pid: 2, comm: 'curl', args: ['curl', 'https://example.com'] },
+  { pid: 3, comm: 'ls', args: ['ls', '-l'] },
+];
+
+/** A stream that writes its events when stopped, as a drained ring buffer would. */
+function fakeOpen(events: unknown[] = EVENTS) {
+  const opened: string[] = [];
+  const open = async (def: GadgetDefinition, ctx: StepContext): Promise<StepSession> => {
+    if (def.id === 'test/unsupported') throw new UnsupportedError('test/unsupported: unsupported here — needs a hook this test lacks');
+    opened.push(ctx.id);
+    return {
+      finished: new Promise(() => {}),
+      attached: 1,
+      start() {},
+      async stop() {
+        fs.writeFileSync(ctx.spoolPath, events.map((e) => JSON.stringify(e) + '\n').join(''));
+        return { events: events.length, lost: 0, warnings: [] };
+      },
+    };
+  };
+  return { open, opened };
+}
+
+async function run(text: string, events?: unknown[]) {
+  const out = tempDir();
+  const loaded = parseRecipe(text, 'fake.yaml', registry);
+  const { open } = fakeOpen(events);
+  const summary = await runRecipe(loaded, { outDir: out, objectDir: '/nonexistent', openSession: open, log: () => {} });
+  return { out, summary };
+}
+
+test('results go through the transform into every output format, atomically, and assertions see them', async () => {
+  const { out, summary } = await run(`name: fake
+steps:
+  - id: execs
+    gadget: test/stream
+    duration: 10ms
+    outputs: [raw.ndjson, raw.csv, raw.json]
+  - id: cmds
+    gadget: test/stream
+    duration: 10ms
+    transform: '$[comm != "sh"].{"pid": pid, "cmd": $join(args, " ")}'
+    outputs: [cmds.ndjson, cmds.csv, cmds.json]
+assertions:
+  - name: curl ran
+    expr: '"curl" in steps.execs.comm'
+  - name: two commands
+    expr: '$count(steps.cmds) = 2 and stats.execs.events = 3'
+`);
+  assert.equal(summary.status, 'passed');
+  assert.equal(exitCodeFor(summary), 0);
+  assert.deepEqual(readNdjsonFile(path.join(out, 'raw.ndjson')), EVENTS);
+  assert.deepEqual(readJson(path.join(out, 'raw.json')), EVENTS);
+  assert.equal(fs.readFileSync(path.join(out, 'raw.csv'), 'utf8'), 'pid,comm,args\n1,sh,sh -c x\n2,curl,curl https://example.com\n3,ls,ls -l\n');
+  const cmds = [{ pid: 2, cmd: 'curl https://example.com' }, { pid: 3, cmd: 'ls -l' }];
+  assert.deepEqual(readNdjsonFile(path.join(out, 'cmds.ndjson')), cmds);
+  assert.deepEqual(readJson(path.join(out, 'cmds.json')), cmds);
+  assert.equal(fs.readFileSync(path.join(out, 'cmds.csv'), 'utf8'), 'pid,cmd\n2,curl https://example.com\n3,ls -l\n');
+  assert.deepEqual(summary.assertions.map((a) => a.passed), [true, true]);
+  assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
+  // nothing but the artifacts: no temp files, no spool
+  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  const written = readJson(path.join(out, 'summary.json'));
+  assert.equal(written.recipe, 'fake');
+  assert.equal(written.status, 'passed');
+  assert.match(fs.readFileSync(path.join(out, 'report.md'), 'utf8'), /^# fake: passed/);
+});
+
+test('a failing assertion fails the run with its message', async () => {
+  const { summary } = await run(`name: fake
+steps:
+  - id: execs
+    gadget: test/stream
+    duration: 10ms
+assertions:
+  - name: nothing downloads
+    expr: '$count(steps.execs[comm in ["curl","wget"]]) = 0'
+  - name: custom message
+    expr: 'false'
+    message: this is what went wrong
+  - name: not a boolean
+    expr: 'steps.execs[0].pid'
+`);
+  assert.equal(summary.status, 'failed');
+  assert.equal(exitCodeFor(summary), 1);
+  assert.deepEqual(summary.assertions, [
+    { name: 'nothing downloads', passed: false, message: 'expected true, got false' },
+    { name: 'custom message', passed: false, message: 'this is what went wrong' },
+    { name: 'not a boolean', passed: false, message: 'expected true, got 1' },
+  ]);
+});
+
+test('an unsupported step fails the run unless it is optional', async () => {
+  const text = (optional: boolean) => `name: fake
+steps:
+  - id: a
+    gadget: test/unsupported
+    duration: 10ms
+    optional: ${optional}
+    outputs: [a.csv]
+  - id: b
+    gadget: test/stream
+    duration: 10ms
+`;
+  const strict = await run(text(false));
+  assert.equal(strict.summary.status, 'failed');
+  assert.equal(strict.summary.steps[0].status, 'unsupported');
+  assert.match(strict.summary.steps[0].reason!, /needs a hook this test lacks/);
+  assert.equal(strict.summary.steps[1].status, 'ok');
+  assert.ok(!fs.existsSync(path.join(strict.out, 'a.csv')), 'no artifact for a step that did not run');
+  const optional = await run(text(true));
+  assert.equal(optional.summary.status, 'passed');
+});
+
+test('a transform that throws fails its step, not the others', async () => {
+  const { summary } = await run(`name: fake
+steps:
+  - id: a
+    gadget: test/stream
+    duration: 10ms
+    transform: '$error("bad data")'
+    outputs: [a.json]
+  - id: b
+    gadget: test/stream
+    duration: 10ms
+    outputs: [b.json]
+`);
+  assert.equal(summary.status, 'failed');
+  assert.equal(summary.steps[0].status, 'failed');
+  assert.match(summary.steps[0].reason!, /bad data/);
+  assert.deepEqual(summary.steps[1].artifacts, ['b.json']);
+});
+
+test('a CSV of no events still has the header, in the gadget field order', async () => {
+  const { out } = await run(`name: fake
+steps:
+  - id: a
+    gadget: test/stream
+    duration: 10ms
+    outputs: [a.csv, a.ndjson]
+`, []);
+  assert.equal(fs.readFileSync(path.join(out, 'a.csv'), 'utf8'), 'pid,comm,args\n');
+  assert.equal(fs.readFileSync(path.join(out, 'a.ndjson'), 'utf8'), '');
+});
+
+test('SIGINT stops the steps early, keeps what they captured and says interrupted', async () => {
+  const out = tempDir();
+  const loaded = parseRecipe(`name: fake
+steps:
+  - id: a
+    gadget: test/stream
+    duration: 1h
+    outputs: [a.ndjson]
+`, 'fake.yaml', registry);
+  const { open } = fakeOpen();
+  const running = runRecipe(loaded, { outDir: out, objectDir: '/nonexistent', openSession: open, log: () => {} });
+  setTimeout(() => process.emit('SIGINT', 'SIGINT'), 50);
+  const summary = await running;
+  assert.equal(summary.status, 'interrupted');
+  assert.equal(summary.signal, 'SIGINT');
+  assert.equal(exitCodeFor(summary), 130);
+  assert.equal(summary.steps[0].status, 'interrupted');
+  assert.deepEqual(readNdjsonFile(path.join(out, 'a.ndjson')), EVENTS);
+  assert.equal(process.listenerCount('SIGINT'), 0, 'the run removes its signal handlers');
+});
+
+test('sequential steps run one after another', async () => {
+  const out = tempDir();
+  const order: string[] = [];
+  const loaded = parseRecipe(`name: fake
+sequential: true
+steps:
+  - { id: a, gadget: test/stream, duration: 30ms }
+  - { id: b, gadget: test/stream, duration: 30ms }
+`, 'fake.yaml', registry);
+  const { open } = fakeOpen();
+  const summary = await runRecipe(loaded, {
+    outDir: out,
+    objectDir: '/nonexistent',
+    log: () => {},
+    openSession: async (def, ctx) => {
+      order.push(`open ${ctx.id}`);
+      const s = await open(def, ctx);
+      return { ...s, stop: async () => (order.push(`stop ${ctx.id}`), s.stop()) };
+    },
+  });
+  assert.equal(summary.status, 'passed');
+  assert.deepEqual(order, ['open a', 'stop a', 'open b', 'stop b']);
+});
