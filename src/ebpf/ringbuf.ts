@@ -64,7 +64,9 @@ export class RingReader {
   drain(onRecord: RecordHandler): number {
     let count = 0;
     let cons = Number(Atomics.load(this.consumerPos, 0));
-    for (;;) {
+    // at most one ring's worth per call, so a producer faster than us cannot hold the event loop
+    const budgetEnd = cons + this.size;
+    while (cons < budgetEnd) {
       const prod = Number(Atomics.load(this.producerPos, 0));
       if (cons >= prod) break;
       const start = cons;
