@@ -113,7 +113,8 @@ export class BpfObject {
       const file = path.join(os.tmpdir(), `gadget-run-${path.basename(this.file, '.bpf.o')}-${process.pid}.log`);
       fs.writeFileSync(file, log);
       const tail = log.trim().split('\n').slice(-8).join('\n    ');
-      throw new KernelError(`load ${this.name}`, -rc, `${hintFor(-rc) ?? 'see the libbpf log'}; full log in ${file}\n    ${tail}`);
+      const why = log.includes('PROG LOAD LOG') ? 'the verifier rejected a program' : (hintFor(-rc) ?? 'see the libbpf log');
+      throw new KernelError(`load ${this.name}`, -rc, `${why}; full log in ${file}\n    ${tail}`);
     }
     this.loaded = true;
   }

@@ -1,0 +1,89 @@
+/**
+ * Errors a person can act on: verifier rejections keep the whole log in a
+ * file, a missing hook makes a gadget unsupported with the reason, and a
+ * user without root is told so, while validation still works for them.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { BpfObject } from '../../src/ebpf/object.ts';
+import { KernelError, UnsupportedError } from '../../src/ebpf/errors.ts';
+import { checkSupport, gadgets, openSession } from '../../src/steps/index.ts';
+import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { ROOT, runCli, tempDir } from '../runner/cli-helpers.ts';
+
+const notRoot = process.getuid?.() !== 0 ? 'needs root to load BPF programs' : false;
+
+test('a verifier rejection names the object, keeps the full log in a file and shows its tail', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const obj = path.join(dir, 'verifier_reject.bpf.o');
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-I', path.join(ROOT, 'build/bpf'), '-c', path.join(ROOT, 'test/fixtures/verifier_reject.bpf.c'), '-o', obj]);
+  const o = BpfObject.open(obj);
+  try {
+    await assert.rejects(o.load(), (err: unknown) => {
+      assert.ok(err instanceof KernelError);
+      assert.match(err.message, /^load verifier_reject\.bpf\.o: EACCES \(permission denied\) — the verifier rejected a program; full log in /);
+      const logFile = /full log in (\S+)/.exec(err.message)?.[1];
+      assert.ok(logFile && fs.existsSync(logFile), `the log file is named: ${err.message}`);
+      const log = fs.readFileSync(logFile, 'utf8');
+      assert.match(log, /invalid mem access 'map_value_or_null'/, 'the verifier said why');
+      assert.match(err.message, /map_value_or_null/, 'the message shows the tail of the log');
+      fs.rmSync(logFile);
+      return true;
+    });
+  } finally {
+    o.close();
+  }
+});
+
+test('a gadget whose hook is missing is unsupported, with the hook named', { skip: notRoot }, async () => {
+  const def: GadgetDefinition = {
+    ...gadgets['trace/open'],
+    id: 'trace/imaginary',
+    requires: [{ tracepoint: 'syscalls/sys_enter_imaginary_call' }],
+  };
+  const { why } = checkSupport(def);
+  assert.equal(why, 'trace/imaginary: unsupported here — needs tracepoint syscalls/sys_enter_imaginary_call (tracepoint syscalls/sys_enter_imaginary_call does not exist on this kernel)');
+  await assert.rejects(
+    openSession(def, {
+      id: 'x', params: {}, filter: [], spoolPath: path.join(tempDir(), 'x.ndjson'), bootToWallNs: 0n,
+      objectDir: path.join(ROOT, 'build/bpf'), ringBytes: 1 << 20, delayMs: 0,
+    }),
+    (err: unknown) => err instanceof UnsupportedError && /sys_enter_imaginary_call/.test(err.message),
+  );
+});
+
+test('optional hooks that are missing leave their programs out, with a warning', { skip: notRoot }, () => {
+  const def: GadgetDefinition = {
+    ...gadgets['trace/open'],
+    requires: [...gadgets['trace/open'].requires, { tracepoint: 'syscalls/sys_enter_imaginary_call', optional: true }],
+  };
+  const { why, missingOptional } = checkSupport(def);
+  assert.equal(why, undefined);
+  assert.deepEqual(missingOptional, ['syscalls/sys_enter_imaginary_call']);
+});
+
+test('without root: gadgets says why not, validate still works', { skip: process.getuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : false }, async () => {
+  // run the CLI as nobody from a copy of the recipe nobody can read
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-nobody-'));
+  fs.chmodSync(dir, 0o755);
+  const recipe = path.join(dir, 'r.yaml');
+  fs.writeFileSync(recipe, 'name: r\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
+  fs.chmodSync(recipe, 0o644);
+  const asNobody = (args: string[]) => execFileSync(process.execPath, [path.join(ROOT, 'bin/gadget-run'), ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } });
+  const list = JSON.parse(asNobody(['gadgets', '--json']));
+  for (const g of list) {
+    assert.equal(g.supported, false, g.id);
+    assert.match(g.reason, /needs root/);
+  }
+  assert.match(asNobody(['validate', recipe]), /r\.yaml: ok/);
+});
+
+test('runCli helper is wired to this checkout', async () => {
+  const r = await runCli(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
