@@ -31,18 +31,10 @@ static __always_inline int enter(const char *const *argv)
 	if (!e)
 		return 0;
 
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-	e->timestamp = bpf_ktime_get_boot_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->mntns_id = gadget_task_mntns(task);
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	gadget_fill_task(e, task);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
 	e->ret = 0;
 	e->args_count = 0;
 	e->args_size = 0;

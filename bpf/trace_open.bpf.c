@@ -32,23 +32,14 @@ static __always_inline int enter(__u64 fname, __u32 flags, __u32 mode)
 
 static __always_inline int leave(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct open_args *args = bpf_map_lookup_elem(&start, &tid);
 	if (!args)
 		return 0;
 
 	struct open_event *e = gadget_reserve(sizeof(*e));
 	if (e) {
-		__u64 uid_gid = bpf_get_current_uid_gid();
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		e->timestamp = bpf_ktime_get_boot_ns();
-		e->cgroup_id = bpf_get_current_cgroup_id();
-		e->mntns_id = gadget_task_mntns(task);
-		e->pid = pid_tgid >> 32;
-		e->tid = tid;
-		e->uid = (__u32)uid_gid;
-		e->gid = uid_gid >> 32;
+		gadget_fill_task(e, (struct task_struct *)bpf_get_current_task());
 		e->ret = (__s32)ctx->ret;
 		e->flags = args->flags;
 		e->mode = args->mode;

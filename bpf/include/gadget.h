@@ -40,6 +40,22 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024); /* user space may resize before load */
 } events SEC(".maps");
 
+/* The identity every task event starts with (timestamp, cgroup_id, mntns_id,
+ * pid, tid, uid, gid), filled the same way in every gadget; a macro because
+ * each gadget has its own struct. */
+#define gadget_fill_task(e, task)                                       \
+	do {                                                            \
+		__u64 __pid_tgid = bpf_get_current_pid_tgid();          \
+		__u64 __uid_gid = bpf_get_current_uid_gid();            \
+		(e)->timestamp = bpf_ktime_get_boot_ns();               \
+		(e)->cgroup_id = bpf_get_current_cgroup_id();           \
+		(e)->mntns_id = gadget_task_mntns(task);                \
+		(e)->pid = __pid_tgid >> 32;                            \
+		(e)->tid = (__u32)__pid_tgid;                           \
+		(e)->uid = (__u32)__uid_gid;                            \
+		(e)->gid = __uid_gid >> 32;                             \
+	} while (0)
+
 static __always_inline bool gadget_comm_matches(const char *comm)
 {
 	if (!targ_comm[0])
