@@ -68,23 +68,38 @@ static __always_inline int enter(const char *const *argv)
 			e->args_truncated = 1;
 	}
 done:
-	bpf_map_update_elem(&execs, &e->tid, e, BPF_ANY);
+	bpf_map_update_elem(&execs, &e->pid, e, BPF_ANY);
 	return 0;
 }
 
 static __always_inline int leave(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct exec_event *e = bpf_map_lookup_elem(&execs, &tid);
+	/* keyed by tgid: an exec from a second thread leaves with the leader's pid */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exec_event *e = bpf_map_lookup_elem(&execs, &tgid);
 	if (!e)
 		return 0;
 	e->ret = (__s32)ctx->ret;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (e->ret == 0) {
+		/* the new image's argv, which the kernel just copied: always resident,
+		 * unlike the caller's strings at entry */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 start = BPF_CORE_READ(task, mm, arg_start);
+		__u64 len = BPF_CORE_READ(task, mm, arg_end) - start;
+		__u32 truncated = len > EXEC_ARGS_SIZE;
+		if (truncated)
+			len = EXEC_ARGS_SIZE;
+		if (len > 0 && bpf_probe_read_user(e->args, len, (void *)start) == 0) {
+			e->args_size = len;
+			e->args_truncated = truncated;
+		}
+	}
 	__u64 size = offsetof(struct exec_event, args) + e->args_size;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	gadget_output(e, size);
-	bpf_map_delete_elem(&execs, &tid);
+	bpf_map_delete_elem(&execs, &tgid);
 	return 0;
 }
 

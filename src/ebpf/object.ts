@@ -39,8 +39,12 @@ export class BpfObject {
   private constructor(private readonly ptr: Pointer, readonly file: string) {
     const n = native();
     const size = [0];
-    const raw = n.btf__raw_data(n.bpf_object__btf(ptr), size);
-    if (isNull(raw)) throw new Error(`${file}: the object has no BTF; build it with clang -g`);
+    const btf = n.bpf_object__btf(ptr);
+    if (isNull(btf)) {
+      n.bpf_object__close(ptr);
+      throw new Error(`${file}: the object has no BTF; build it with clang -g`);
+    }
+    const raw = n.btf__raw_data(btf, size);
     // copy: the BTF is needed after close (decoders keep layouts)
     this.btf = new Btf(new Uint8Array(view(raw, size[0])).slice());
   }
@@ -167,9 +171,14 @@ export class BpfObject {
     for (const section of ['.bss', '.data']) {
       const v = this.btf.variables(section).get(name);
       if (!v) continue;
-      const size = [0];
-      const ptr = native().bpf_map__initial_value(this.mapBySuffix(section), size);
-      const dv = new DataView(view(ptr, size[0]));
+      // libbpf 1.1 remaps .bss/.data onto the map only in skeletons: bpf_map__initial_value
+      // is its private copy here, so read the map itself
+      const n = native();
+      const map = this.mapBySuffix(section);
+      const value = Buffer.alloc(n.bpf_map__value_size(map));
+      const rc = n.bpf_map_lookup_elem(n.bpf_map__fd(map), Buffer.alloc(4), value);
+      if (rc < 0) throw new KernelError(`read ${this.name}:${name}`, errno());
+      const dv = new DataView(value.buffer, value.byteOffset, value.byteLength);
       return v.size === 8 ? Number(dv.getBigUint64(v.offset, true)) : dv.getUint32(v.offset, true);
     }
     throw new Error(`${this.name}: no global "${name}"`);

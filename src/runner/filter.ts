@@ -98,6 +98,16 @@ export const KERNEL_FILTER_CONSTANTS: Record<string, string> = {
 const TASK_COMM_LEN = 16;
 
 /**
+ * Whether a number fits the field's BPF constant and is not the value that
+ * constant uses for "no filter" (0, or (u32)-1 for uid/gid): those stay in JavaScript.
+ */
+function kernelCanHold(field: string, n: number): boolean {
+  const max = field === 'mntns_id' ? Number.MAX_SAFE_INTEGER : 0xffffffff;
+  const none = field === 'uid' || field === 'gid' ? 0xffffffff : 0;
+  return Number.isSafeInteger(n) && n >= 0 && n <= max && n !== none;
+}
+
+/**
  * Split predicates into BPF constants (equality on a field the gadget filters
  * in the kernel) and the rest, which run in JavaScript.
  */
@@ -108,7 +118,7 @@ export function splitFilter(preds: Predicate[], kernelFields: readonly string[])
     const constant = KERNEL_FILTER_CONSTANTS[p.field];
     const pushable =
       p.op === '==' && constant && kernelFields.includes(p.field) && !(constant in constants) &&
-      (p.field !== 'comm' || Buffer.byteLength(p.value) < TASK_COMM_LEN);
+      (p.field === 'comm' ? Buffer.byteLength(p.value) < TASK_COMM_LEN : kernelCanHold(p.field, Number(p.value)));
     if (pushable) constants[constant] = p.field === 'comm' ? p.value : Number(p.value);
     else user.push(p);
   }

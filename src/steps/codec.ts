@@ -46,7 +46,8 @@ export function buildCodec(
       const at = `o + ${m.offset}`;
       switch (f.decode) {
         case 'timestamp':
-          lines.push(`const ${l} = ts(${readInt(m.type, at)});`);
+          if (m.type.kind !== 'int' || m.type.size !== 8) throw new Error(`${def.id}: field ${f.name}: a timestamp is a 64-bit integer`);
+          lines.push(`const ${l} = ts(${at});`);
           break;
         case 'cstrings': {
           const len = members.get(f.length!);
@@ -125,16 +126,22 @@ function makeHelpers(buf: Buffer, clock: Clock) {
       return list;
     },
     /** RFC 3339 with nanoseconds; the ISO prefix is cached per second */
-    ts(bootNs: number): string {
-      // split to keep ns precision past 2^53 ns of uptime
-      let sec = Math.floor(bootNs / 1e9) + offsetSec;
-      let ns = bootNs - Math.floor(bootNs / 1e9) * 1e9 + offsetNs;
-      if (ns >= 1e9) { ns -= 1e9; sec += 1; }
+    ts(at: number): string {
+      // Exact integer arithmetic below 2^53 at every step, without BigInt (slower
+      // per event): boot ns = hi * 2^32 + lo, and 2^32 ns = 4 s + 294967296 ns,
+      // whose product with hi is split once more into µs and ns.
+      const lo = dv.getUint32(at, true);
+      const hi = dv.getUint32(at + 4, true);
+      const us = hi * 294967;
+      let sec = hi * 4 + Math.floor(us / 1e6) + offsetSec;
+      let ns = (us % 1e6) * 1000 + hi * 296 + lo + offsetNs;
+      sec += Math.floor(ns / 1e9);
+      ns %= 1e9;
       if (sec !== cachedSecond) {
         cachedSecond = sec;
         cachedPrefix = new Date(sec * 1000).toISOString().slice(0, 19) + '.';
       }
-      return cachedPrefix + String(Math.round(ns)).padStart(9, '0') + 'Z';
+      return cachedPrefix + String(ns).padStart(9, '0') + 'Z';
     },
     q: (s: string) => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"'),
     qa: (a: string[]) => JSON.stringify(a),

@@ -1,0 +1,93 @@
+/**
+ * What kernel tests share: the root/hook skip reasons, the compiled objects,
+ * BPF fds held by this process (for leak checks).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { checkSupport, type GadgetDefinition } from '../../src/steps/index.ts';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const OBJECT_DIR = path.join(REPO, 'build', 'bpf');
+
+/** Every hook our gadgets use (tracepoints, iter/task, ring buffer) is in Linux 5.8+. */
+const HOOKS_SINCE: [number, number] = [5, 8];
+
+export const NOT_ROOT = 'needs root: loads BPF programs (run the tests as root or with sudo)';
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+function kernelAtLeast([major, minor]: [number, number]): boolean {
+  const [maj, min] = os.release().split(/[.-]/).map(Number);
+  return maj > major || (maj === major && min >= minor);
+}
+
+/**
+ * The `skip` option of a kernel test: a reason when not root, or when the
+ * gadget's hook is missing on a kernel too old to have it. On a kernel that
+ * should have the hook the test runs, and fails on the gadget's
+ * `unsupported` error.
+ */
+export function kernelSkip(def?: GadgetDefinition): string | false {
+  if (!isRoot()) return NOT_ROOT;
+  if (!def) return false;
+  const { why } = checkSupport(def);
+  if (!why || kernelAtLeast(HOOKS_SINCE)) return false;
+  return `${why} (Linux ${os.release()} predates ${HOOKS_SINCE.join('.')})`;
+}
+
+let built = false;
+
+/** build/bpf/*.bpf.o, built with `make -C bpf` once per test process (make skips what is up to date). */
+export function objectDir(): string {
+  if (!built) {
+    try {
+      execFileSync('make', ['-s', '-C', path.join(REPO, 'bpf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { stderr?: Buffer; message: string };
+      throw new Error(`building the BPF objects (make -C bpf) failed: ${e.stderr?.toString().trim() || e.message}`, { cause: err });
+    }
+    built = true;
+  }
+  return OBJECT_DIR;
+}
+
+export function objectPath(def: GadgetDefinition): string {
+  return path.join(objectDir(), def.object);
+}
+
+export interface BpfFd {
+  fd: number;
+  /** bpf_link, bpf-prog, bpf-map, or [perf_event] (what libbpf attaches tracepoints through) */
+  kind: string;
+  /** fdinfo keys: link_id, prog_id, map_id, ... */
+  info: Record<string, string>;
+}
+
+/** The BPF objects (links, programs, maps) and perf events this process holds open, from /proc/self/fd and fdinfo. */
+export function bpfFds(): BpfFd[] {
+  const out: BpfFd[] = [];
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    let fdinfo: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${name}`);
+      fdinfo = fs.readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
+    } catch {
+      continue; // the fd of the readdir itself, gone by now
+    }
+    const m = /^anon_inode:(bpf[-_][a-z]+|\[perf_event\])$/.exec(target);
+    if (!m) continue;
+    const info: Record<string, string> = {};
+    for (const line of fdinfo.split('\n')) {
+      const [k, ...v] = line.split(':');
+      if (v.length) info[k.trim()] = v.join(':').trim();
+    }
+    out.push({ fd: Number(name), kind: m[1], info });
+  }
+  return out;
+}
