@@ -1,33 +1,26 @@
 import fs from 'node:fs';
+import type { ByteWriter } from './codec.ts';
 
 const CHUNK_BYTES = 1 << 20;
-/** UTF-8 needs at most 3 bytes per UTF-16 unit */
-const MAX_BYTES_PER_CHAR = 3;
 
 /**
- * Buffered NDJSON writer: each line is encoded straight into a 1 MiB buffer
- * (no joined string, no second encoding pass) that is written once full and
- * once per drain batch.
+ * Buffered NDJSON file: codecs write lines as bytes straight into `chunk`
+ * (see ByteWriter), which goes to the file when it is full and once per drain.
  */
-export class LineSink {
+export class LineSink implements ByteWriter {
+  chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  used = 0;
   private readonly fd: number;
-  private readonly chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  private used = 0;
 
   constructor(readonly path: string) {
     this.fd = fs.openSync(path, 'w');
   }
 
-  push(line: string): void {
-    if (this.used + line.length * MAX_BYTES_PER_CHAR + 1 > CHUNK_BYTES) {
-      this.flush();
-      if (line.length * MAX_BYTES_PER_CHAR + 1 > CHUNK_BYTES) {
-        fs.writeSync(this.fd, line + '\n');
-        return;
-      }
-    }
-    this.used += this.chunk.write(line, this.used);
-    this.chunk[this.used++] = 0x0a;
+  /** make room for `bytes` more */
+  reserve(bytes: number): void {
+    if (this.used + bytes <= this.chunk.length) return;
+    this.flush();
+    if (bytes > this.chunk.length) this.chunk = Buffer.allocUnsafe(bytes);
   }
 
   flush(): void {

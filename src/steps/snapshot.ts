@@ -29,11 +29,8 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
         bootToWallNs: ctx.bootToWallNs,
       });
       for (let off = 0; off + layout.size <= buf.length; off += layout.size) {
-        const line = codec.encode(off, layout.size);
-        if (line !== undefined) {
-          sink.push(line);
-          events++;
-        }
+        sink.reserve(codec.maxLineBytes);
+        if (codec.write(off, layout.size, sink)) events++;
       }
       taken = true;
     } catch (err) {

@@ -7,7 +7,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BpfObject } from '../ebpf/object.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
-import { buildCodec } from './codec.ts';
+import { buildCodec, type Codec } from './codec.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
@@ -23,7 +23,7 @@ export async function openStream(def: GadgetDefinition, ctx: StepContext): Promi
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = new LineSink(ctx.spoolPath);
     obj.attachAll();
-    return new StreamSession(obj, reader, sink, codec.encode, warnings);
+    return new StreamSession(obj, reader, sink, codec, warnings);
   } catch (err) {
     sink?.close();
     reader?.close();
@@ -43,15 +43,13 @@ class StreamSession implements StepSession {
     private readonly obj: BpfObject,
     private readonly reader: RingReader,
     private readonly sink: LineSink,
-    encode: (offset: number, length: number) => string | undefined,
+    codec: Codec,
     private readonly warnings: string[],
   ) {
+    const { write, maxLineBytes } = codec;
     this.onRecord = (offset, length) => {
-      const line = encode(offset, length);
-      if (line !== undefined) {
-        this.sink.push(line);
-        this.events++;
-      }
+      sink.reserve(maxLineBytes);
+      if (write(offset, length, sink)) this.events++;
     };
   }
 

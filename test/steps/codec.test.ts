@@ -210,3 +210,22 @@ describe('buildCodec', () => {
     assert.throws(() => fixture(def, openLayout, openEvent), /trace\/open: field inode: struct open_event has no member inode/);
   });
 });
+
+describe('integers as the byte encoder writes them', () => {
+  const edges: [string, Record<string, MemberValue>][] = [
+    ['zero and one digit', { pid: 0, tid: 9, uid: 10, ret: 0, mntns_id: 0n, cgroup_id: 1n }],
+    ['int32 edges', { pid: 2147483647, tid: 2147483648, uid: 4294967295, ret: -2147483648, mntns_id: 999999999n, cgroup_id: 1000000000n }],
+    ['above int32', { pid: 100, tid: 100, uid: 0, ret: -1, mntns_id: 4026531840n, cgroup_id: 9007199254740991n }],
+    ['u64 past 2^53 loses only what a JS number loses', { pid: 1, tid: 1, uid: 1, ret: 1, mntns_id: 2n ** 60n, cgroup_id: 123456789012345678n }],
+  ];
+  for (const [name, values] of edges) {
+    test(name, () => {
+      const f = fixture(openDef, openLayout, { ...openEvent, ...values });
+      const line = f.codec.encode(AT, f.length)!;
+      const parsed = JSON.parse(line);
+      assert.deepEqual(parsed, f.codec.decode(AT, f.length), 'bytes written agree with the decoded values');
+      for (const [k, v] of Object.entries(values)) assert.equal(parsed[k], Number(v), k);
+      assert.match(line, /^\{"timestamp":"[^"]+","pid":\d+,/);
+    });
+  }
+});
