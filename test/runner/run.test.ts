@@ -221,3 +221,18 @@ steps:
   assert.equal(summary.status, 'passed');
   assert.deepEqual(order, ['open a', 'stop a', 'open b', 'stop b']);
 });
+
+test('SIGTERM does the same and maps to exit 143', async () => {
+  const out = tempDir();
+  const loaded = parseRecipe(`name: fake
+steps:
+  - { id: a, gadget: test/stream, duration: 1h, outputs: [a.json] }
+`, 'fake.yaml', registry);
+  const running = runRecipe(loaded, { outDir: out, objectDir: '/nonexistent', openSession: fakeOpen().open, log: () => {} });
+  setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 50);
+  const summary = await running;
+  assert.equal(summary.status, 'interrupted');
+  assert.equal(summary.signal, 'SIGTERM');
+  assert.equal(exitCodeFor(summary), 143);
+  assert.deepEqual(readJson(path.join(out, 'a.json')), EVENTS);
+});
