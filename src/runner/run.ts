@@ -179,8 +179,8 @@ async function finishWorkload(workload: Workload, interrupt: Interrupt, timeout:
     log(`workload timed out after ${timeout}: stopping it`);
     workload.child.kill('SIGTERM');
   }, parseDuration(timeout));
-  const onInterrupt = interrupt.promise.then(() => workload.child.kill('SIGTERM'));
-  void onInterrupt;
+  // Ctrl-C reaches the workload through the terminal's process group too; SIGTERM to us does not
+  void interrupt.promise.then(() => workload.child.kill('SIGTERM'));
   const code = await workload.exited;
   clearTimeout(timer);
   log(`workload exited with ${code}`);
