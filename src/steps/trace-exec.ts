@@ -13,7 +13,7 @@ export const traceExec = {
     field.pcomm,
     { name: 'ret', type: 'number', description: '0, or the negative errno of a failed exec' },
     { name: 'args', type: 'string[]', decode: 'cstrings', length: 'args_size', description: 'argv, the first 4 KiB' },
-    { name: 'args_truncated', type: 'boolean', decode: 'bool', description: 'true when arguments were cut to fit 4 KiB or 128 arguments' },
+    { name: 'args_truncated', type: 'boolean', decode: 'bool', description: 'true when arguments were cut to fit 4 KiB (or, for a failed exec, past 128 arguments)' },
     field.mntns_id, field.cgroup_id,
   ],
   // comm is not filtered in the kernel: the program sees the pre-exec comm at entry
