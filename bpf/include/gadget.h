@@ -106,11 +106,20 @@ static __always_inline bool gadget_skip_current(void)
 	return false;
 }
 
-static __always_inline __u64 gadget_wakeup_flags(void)
+/* Force a wakeup only when a record takes the unread data across
+ * wakeup_bytes. Forcing one on every record above it queues an irq_work (an
+ * interrupt on the traced task's CPU) per submit for as long as the consumer
+ * lags, which slows the traced task (bench/README.md). The consumer drains
+ * again at once while more than a little is unread, and its wait has a
+ * timeout, so the one wakeup per crossing is enough. */
+static __always_inline __u64 gadget_wakeup_flags(__u64 unread_before, __u64 record)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+	return unread_before < wakeup_bytes && unread_before + record >= wakeup_bytes ?
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
+
+/* bytes a record of `size` takes in the ring: 8-byte header, rounded up to 8 */
+#define GADGET_RECORD_BYTES(size) (((__u64)(size) + 8 + 7) & ~7ULL)
 
 static __always_inline void *gadget_reserve(__u64 size)
 {
@@ -120,15 +129,21 @@ static __always_inline void *gadget_reserve(__u64 size)
 	return e;
 }
 
-static __always_inline void gadget_submit(void *e)
+static __always_inline void gadget_submit_sized(void *e, __u64 size)
 {
-	bpf_ringbuf_submit(e, gadget_wakeup_flags());
+	/* the unread data already counts this reserved record */
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 record = GADGET_RECORD_BYTES(size);
+	bpf_ringbuf_submit(e, gadget_wakeup_flags(unread > record ? unread - record : 0, record));
 }
+
+#define gadget_submit(e) gadget_submit_sized((e), sizeof(*(e)))
 
 /* For variable-length events built elsewhere (copies once). */
 static __always_inline void gadget_output(void *e, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, e, size, gadget_wakeup_flags()))
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (bpf_ringbuf_output(&events, e, size, gadget_wakeup_flags(unread, GADGET_RECORD_BYTES(size))))
 		__sync_fetch_and_add(&gadget_lost, 1);
 }
 

@@ -17,6 +17,9 @@ const DISCARD_BIT = 0x40000000;
 const HEADER = 8;
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 1;
+// a ring buffer map polls readable while anything is unread; edge-triggered,
+// epoll reports only the kernel's wakeups (BPF_RB_FORCE_WAKEUP submits)
+const EPOLLET = 0x80000000;
 const EPOLL_CLOEXEC = 0o2000000;
 
 /** Called once per record: the record's data is buf[offset, offset + length). */
@@ -87,6 +90,11 @@ export class RingReader {
     return count;
   }
 
+  /** Bytes the producer has committed or reserved that the consumer has not released. */
+  unread(): number {
+    return Number(Atomics.load(this.producerPos, 0)) - Number(Atomics.load(this.consumerPos, 0));
+  }
+
   /**
    * Resolve when the kernel signals new data (a BPF_RB_FORCE_WAKEUP submit)
    * or after timeoutMs, whichever comes first. The wait runs off the main thread.
@@ -97,7 +105,7 @@ export class RingReader {
       this.epfd = n.epoll_create1(EPOLL_CLOEXEC);
       if (this.epfd < 0) throw new KernelError('epoll_create1', errno());
       const ev = Buffer.alloc(16);
-      ev.writeUInt32LE(EPOLLIN, 0);
+      ev.writeUInt32LE((EPOLLIN | EPOLLET) >>> 0, 0);
       if (n.epoll_ctl(this.epfd, EPOLL_CTL_ADD, this.mapFd, ev) < 0) throw new KernelError('epoll_ctl ring buffer', errno());
     }
     return new Promise((resolve) => {

@@ -13,6 +13,14 @@ import { LineSink } from './sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
 
 const POLL_MS = 10;
+/**
+ * After a drain, go again at once only while more than this is unread; else
+ * sleep until the kernel's next wakeup (256 KiB unread) or POLL_MS. Draining
+ * again whenever the last drain found anything spins on one or two records
+ * per pass against a steady producer: ~400k passes and 4-5 CPU s per 1M
+ * trace/open events, against 0.35 s for the records themselves (bench/).
+ */
+const DRAIN_AGAIN_BYTES = 64 * 1024;
 
 export async function openStream(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const { obj, userFilter, warnings } = await prepareObject(def, ctx);
@@ -64,10 +72,10 @@ class StreamSession implements StepSession {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const n = this.reader.drain(this.onRecord);
+      this.reader.drain(this.onRecord);
       this.sink.flush();
-      if (n === 0) await this.reader.wait(POLL_MS);
-      else await yieldToLoop();
+      if (this.reader.unread() > DRAIN_AGAIN_BYTES) await yieldToLoop();
+      else await this.reader.wait(POLL_MS);
     }
   }
 

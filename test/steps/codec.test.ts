@@ -223,7 +223,7 @@ describe('integers as the byte encoder writes them', () => {
       const f = fixture(openDef, openLayout, { ...openEvent, ...values });
       const line = f.codec.encode(AT, f.length)!;
       const parsed = JSON.parse(line);
-      assert.deepEqual(parsed, f.codec.decode(AT, f.length), 'bytes written agree with the decoded values');
+      assert.deepEqual(f.codec.decode(AT, f.length), parsed, 'bytes written agree with the decoded values');
       for (const [k, v] of Object.entries(values)) assert.equal(parsed[k], Number(v), k);
       assert.match(line, /^\{"timestamp":"[^"]+","pid":\d+,/);
     });
