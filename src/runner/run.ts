@@ -246,8 +246,12 @@ class Interrupt {
     this.promise = new Promise((r) => (resolve = r));
     this.handler = (signal) => {
       if (this.signal) {
+        // die by the signal itself: process.exit() would wait on a BPF load still running
+        // off the main thread (its libbpf log callback needs this thread) and hang
         process.stderr.write(`gadget-run: second ${signal}: exiting now\n`);
-        process.exit(signal === 'SIGTERM' ? 143 : 130);
+        this.dispose();
+        process.kill(process.pid, signal);
+        return;
       }
       this.signal = signal;
       process.stderr.write(`gadget-run: ${signal}: detaching and writing what was captured (again to exit at once)\n`);

@@ -164,3 +164,31 @@ test('every recipe in recipes/ runs (briefly) and passes', { skip: notRoot }, as
     }
   }
 });
+
+test('a second SIGINT, even while programs are still loading, exits at once and leaves nothing loaded', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const recipe = writeRecipe(dir, 'long.yaml', `name: long
+duration: 1h
+steps:
+  - { id: execs, gadget: trace/exec }
+  - { id: opens, gadget: trace/open }
+  - { id: procs, gadget: snapshot/process }
+`);
+  const progsBefore = bpfProgIds();
+  for (const afterMs of [150, 300, 450]) {
+    const cli = startCli(['run', recipe, '--out', path.join(dir, `out-${afterMs}`)]);
+    await new Promise((r) => setTimeout(r, afterMs));
+    cli.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 20));
+    cli.child.kill('SIGINT');
+    const timeout = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref());
+    const r = await Promise.race([cli.done, timeout]);
+    if (r === 'hung') {
+      cli.child.kill('SIGKILL');
+      assert.fail(`still running 10 s after two SIGINTs (sent ${afterMs} ms after start)`);
+    }
+    assert.ok(r.signal === 'SIGINT' || r.code === 130, `exit ${r.code} signal ${r.signal}: ${r.stderr}`);
+  }
+  const left = [...bpfProgIds()].filter((id) => !progsBefore.has(id));
+  assert.deepEqual(left, [], 'no program of the runs is still loaded');
+});
