@@ -14,7 +14,8 @@ function stepRows(summary: Summary): string[][] {
   ]);
 }
 
-function oneLine(command: string): string {
+/** A multi-line workload as its first line and a line count. */
+export function oneLine(command: string): string {
   const lines = command.trim().split('\n');
   return lines.length > 1 ? `${lines[0]} … (${lines.length} lines)` : lines[0];
 }

@@ -16,7 +16,7 @@ import type { GadgetDefinition } from '../steps/types.ts';
 import { copyAtomic, formatOf, readNdjson, writeResult, writeTextAtomic } from './artifacts.ts';
 import { parseDuration, formatMs } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
-import { renderMarkdown } from './report.ts';
+import { oneLine, renderMarkdown } from './report.ts';
 import type { AssertionSummary, StepSummary, Summary } from './summary.ts';
 import { createWorkloadCgroup, removeWorkloadCgroup, startWorkload, type Workload, type WorkloadCgroup } from './workload.ts';
 
@@ -81,7 +81,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
       if (recipe.run && !workload) {
-        log(`running: ${recipe.run}`);
+        log(`running: ${oneLine(recipe.run)}`);
         workload = startWorkload(recipe.run, cgroup!);
         summary.workload = { command: recipe.run, exitCode: null };
       }
