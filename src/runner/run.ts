@@ -96,6 +96,11 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     summary.error = (err as Error).message;
     log(`error: ${summary.error}`);
     await Promise.all(steps.map((s) => stop(s, 'failed')));
+    for (const s of steps) {
+      if (s.outcome || s.summary.status !== 'ok') continue;
+      s.summary.status = 'failed';
+      s.summary.reason = `not run: ${summary.error}`;
+    }
     if (workload) workload.child.kill('SIGTERM');
   } finally {
     if (cgroup) await removeWorkloadCgroup(cgroup);

@@ -29,8 +29,15 @@ export function cgroup2Mount(): string {
 export function createWorkloadCgroup(name: string): WorkloadCgroup {
   const root = cgroup2Mount();
   const parent = path.join(root, 'gadget-run');
-  fs.mkdirSync(parent, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(parent, `${name.replace(/[^A-Za-z0-9_-]/g, '_')}-`));
+  let dir: string;
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+    dir = fs.mkdtempSync(path.join(parent, `${name.replace(/[^A-Za-z0-9_-]/g, '_')}-`));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? ' — run as root (the workload gets a cgroup of its own)' : '';
+    throw new Error(`cannot create the workload's cgroup under ${parent}: ${(err as Error).message}${hint}`, { cause: err });
+  }
   const id = fs.statSync(dir, { bigint: true }).ino;
   const level = path.relative(root, dir).split(path.sep).length;
   return { path: dir, id, level };

@@ -80,6 +80,14 @@ test('without root: gadgets says why not, validate still works', { skip: process
     assert.match(g.reason, /needs root/);
   }
   assert.match(asNobody(['validate', recipe]), /r\.yaml: ok/);
+  // a run says what to do and marks the step as not run, not as a silent success
+  const out = path.join(dir, 'out');
+  assert.throws(() => asNobody(['run', recipe, '--out', out]), (err: { status: number }) => err.status === 1);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  assert.equal(summary.status, 'error');
+  assert.match(summary.error, /run as root/);
+  assert.equal(summary.steps[0].status, 'failed');
+  assert.match(summary.steps[0].reason, /^not run: /);
 });
 
 test('runCli helper is wired to this checkout', async () => {
