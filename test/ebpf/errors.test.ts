@@ -69,7 +69,7 @@ test('optional hooks that are missing leave their programs out, with a warning',
 test('without root: gadgets says why not, validate still works', { skip: process.getuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : false }, async () => {
   // run the CLI as nobody from a copy of the recipe nobody can read
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-nobody-'));
-  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(dir, 0o777); // nobody writes its output here
   const recipe = path.join(dir, 'r.yaml');
   fs.writeFileSync(recipe, 'name: r\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
   fs.chmodSync(recipe, 0o644);
