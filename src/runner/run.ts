@@ -69,6 +69,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const interrupt = new Interrupt();
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
+  let supervision: { timedOut: boolean } | undefined;
   try {
     if (recipe.run) cgroup = createWorkloadCgroup(recipe.name);
     const clock = bootToWallNs();
@@ -83,12 +84,13 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       if (recipe.run && !workload) {
         log(`running: ${oneLine(recipe.run)}`);
         workload = startWorkload(recipe.run, cgroup!);
+        supervision = superviseWorkload(workload, interrupt, recipe.timeout, log);
         summary.workload = { command: recipe.run, exitCode: null };
       }
       await Promise.all(group.map((s) => watch(s, workload, interrupt, opts.maxDurationMs)));
     }
     if (workload) {
-      const exitCode = await finishWorkload(workload, interrupt, recipe.timeout, log);
+      const exitCode = await finishWorkload(workload, supervision!, log);
       summary.workload = { command: recipe.run!, exitCode: exitCode.code, ...(exitCode.timedOut ? { timedOut: true } : {}) };
     }
   } catch (err) {
@@ -177,19 +179,26 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   }
 }
 
-async function finishWorkload(workload: Workload, interrupt: Interrupt, timeout: string | number | undefined, log: (l: string) => void) {
-  let timedOut = false;
+/**
+ * From its start: SIGTERM the workload at its timeout or on an interrupt (Ctrl-C reaches it
+ * through the terminal's process group too; a SIGTERM sent to us does not).
+ */
+function superviseWorkload(workload: Workload, interrupt: Interrupt, timeout: string | number | undefined, log: (l: string) => void) {
+  const state = { timedOut: false };
   const timer = timeout === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
+    state.timedOut = true;
     log(`workload timed out after ${timeout}: stopping it`);
     workload.child.kill('SIGTERM');
   }, parseDuration(timeout));
-  // Ctrl-C reaches the workload through the terminal's process group too; SIGTERM to us does not
   void interrupt.promise.then(() => workload.child.kill('SIGTERM'));
+  void workload.exited.then(() => clearTimeout(timer));
+  return state;
+}
+
+async function finishWorkload(workload: Workload, supervision: { timedOut: boolean }, log: (l: string) => void) {
   const code = await workload.exited;
-  clearTimeout(timer);
   log(`workload exited with ${code}`);
-  return { code, timedOut };
+  return { code, timedOut: supervision.timedOut };
 }
 
 /** Transform results and write every step's outputs. */

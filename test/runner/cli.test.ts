@@ -192,3 +192,24 @@ steps:
   const left = [...bpfProgIds()].filter((id) => !progsBefore.has(id));
   assert.deepEqual(left, [], 'no program of the runs is still loaded');
 });
+
+test('run: a workload past its timeout is stopped and fails the run', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const recipe = writeRecipe(dir, 'slow.yaml', `name: slow
+run: sleep 30
+timeout: 300ms
+steps:
+  - id: execs
+    gadget: trace/exec
+    outputs: [execs.ndjson]
+`);
+  const started = Date.now();
+  const r = await runCli(['run', recipe, '--out', path.join(dir, 'out')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.ok(Date.now() - started < 20_000, 'it did not wait for sleep 30');
+  const summary = readJson(path.join(dir, 'out', 'summary.json'));
+  assert.equal(summary.status, 'failed');
+  assert.deepEqual(summary.workload, { command: 'sleep 30', exitCode: 143, timedOut: true });
+  assert.equal(summary.steps[0].status, 'ok');
+  assert.ok(readNdjsonFile(path.join(dir, 'out', 'execs.ndjson')).some((e) => e.comm === 'sleep'), 'the workload was traced until it stopped');
+});
