@@ -213,3 +213,27 @@ steps:
   assert.equal(summary.steps[0].status, 'ok');
   assert.ok(readNdjsonFile(path.join(dir, 'out', 'execs.ndjson')).some((e) => e.comm === 'sleep'), 'the workload was traced until it stopped');
 });
+
+test('run: a process the workload moves into a nested cgroup is still seen', { skip: notRoot }, async () => {
+  const { cgroup2Mount } = await import('../../src/runner/workload.ts');
+  const dir = tempDir();
+  const tag = `nested${process.pid}x${Date.now()}`;
+  const recipe = writeRecipe(dir, 'nested.yaml', `name: nested
+run: |
+  cg=${cgroup2Mount()}$(sed -n 's/^0:://p' /proc/self/cgroup)
+  mkdir "$cg/nested"
+  sh -c "echo \\$\\$ > $cg/nested/cgroup.procs; exec /bin/echo ${tag}" > /dev/null
+  rmdir "$cg/nested"
+steps:
+  - id: execs
+    gadget: trace/exec
+    outputs: [execs.ndjson]
+`);
+  const out = path.join(dir, 'out');
+  const r = await runCli(['run', recipe, '--out', out]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const execs = readNdjsonFile(path.join(out, 'execs.ndjson'));
+  const nested = execs.filter((e) => e.args.includes(tag));
+  assert.equal(nested.length, 1, 'the exec inside the nested cgroup');
+  assert.notEqual(nested[0].cgroup_id, execs[0].cgroup_id, 'it ran in a different (child) cgroup');
+});
