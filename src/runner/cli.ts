@@ -152,6 +152,10 @@ function listGadgets(json: boolean): number {
     process.stdout.write(`${r.id.padEnd(width)}  ${r.mode.padEnd(8)}  ${r.supported ? 'ok' : 'unsupported'}  ${r.description}\n`);
     if (r.reason) process.stdout.write(`${''.padEnd(width)}  ↳ ${r.reason}\n`);
     process.stdout.write(`${''.padEnd(width)}  fields: ${r.fields.join(', ')}\n`);
+    if (r.kernelFilters.length) process.stdout.write(`${''.padEnd(width)}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
+    const params = Object.entries((r.params?.properties ?? {}) as Record<string, { type?: string; description?: string }>);
+    for (const [name, p] of params) process.stdout.write(`${''.padEnd(width)}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
+    if (r.missingOptional) process.stdout.write(`${''.padEnd(width)}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);
   }
   return 0;
 }
