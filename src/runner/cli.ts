@@ -118,7 +118,7 @@ function validate(files: string[]): number {
   for (const file of files) {
     try {
       const { recipe } = loadRecipeFile(file);
-      process.stdout.write(`${file}: ok (${recipe.steps.length} step${recipe.steps.length === 1 ? '' : 's'}${recipe.assertions?.length ? `, ${recipe.assertions.length} assertions` : ''})\n`);
+      process.stdout.write(`${file}: ok (${recipe.steps.length} step${recipe.steps.length === 1 ? '' : 's'}${recipe.assertions?.length ? `, ${recipe.assertions.length} assertion${recipe.assertions.length === 1 ? '' : 's'}` : ''})\n`);
     } catch (err) {
       if (!(err instanceof RecipeError)) throw err;
       process.stderr.write(err.message + '\n');
