@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { notRoot, readJson, readNdjsonFile, runCli, startCli, tempDir, writeRecipe } from './cli-helpers.ts';
+import { notRoot, readJson, readNdjsonFile, ROOT, runCli, startCli, tempDir, writeRecipe } from './cli-helpers.ts';
 
 test('validate: a good recipe exits 0, a bad one exits 2 and says where', async () => {
   const dir = tempDir();
@@ -236,4 +236,32 @@ steps:
   const nested = execs.filter((e) => e.args.includes(tag));
   assert.equal(nested.length, 1, 'the exec inside the nested cgroup');
   assert.notEqual(nested[0].cgroup_id, execs[0].cgroup_id, 'it ran in a different (child) cgroup');
+});
+
+test('run: missing BPF objects fail the step and say how to build them', { skip: notRoot }, async () => {
+  const dir = tempDir();
+  const recipe = writeRecipe(dir, 'r.yaml', 'name: r\nsteps:\n  - { id: a, gadget: trace/open, duration: 100ms }\n');
+  const r = await runCli(['run', recipe, '--out', path.join(dir, 'out'), '--objects', path.join(dir, 'no-objects')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  const summary = readJson(path.join(dir, 'out', 'summary.json'));
+  assert.equal(summary.steps[0].status, 'failed');
+  assert.match(summary.steps[0].reason, /trace_open\.bpf\.o: BPF object not found — build the objects with `make -C bpf`/);
+});
+
+test('bin/gadget-run runs from the TypeScript when there is no fresh bundle', async () => {
+  // a checkout without build/: the launcher must fall back to tsx, not fail or run stale code
+  const dir = tempDir();
+  for (const p of ['bin', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const good = writeRecipe(dir, 'good.yaml', 'name: g\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(dir, 'bin/gadget-run'), 'validate', good], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /good\.yaml: ok \(1 step\)/);
+  assert.ok(!fs.existsSync(path.join(dir, 'build')), 'nothing was bundled on the way');
 });
