@@ -2,7 +2,8 @@
 /* trace/exec: execve and execveat. Arguments are copied at syscall entry
  * (the argv pointers die with a successful exec), the event goes out at exit
  * with the result and the new comm. */
-#include "include/gadget.h"
+#include "include/filter.h"
+#include "include/ringbuf.h"
 #include "trace_exec.h"
 
 GADGET_EVENT(exec_event);

@@ -2,7 +2,8 @@
 /* trace/open: open, openat and openat2. The arguments are remembered at
  * syscall entry (per thread) and the event is emitted at exit with the fd or
  * the error; the path is read at exit from the still-valid user pointer. */
-#include "include/gadget.h"
+#include "include/filter.h"
+#include "include/ringbuf.h"
 #include "trace_open.h"
 
 GADGET_EVENT(open_event);

@@ -1,0 +1,127 @@
+/* The filters user space sets as read-only constants before load (BCC
+ * libbpf-tools style): on the current task (gadget_skip_current, for hooks
+ * that run in the acting task) or on a task passed in (gadget_skip_task, for
+ * iterators and hooks whose subject is another task, such as a signal's
+ * target or an OOM victim). A zero/empty value means "no filter"; uid/gid
+ * use (u32)-1 for that as 0 is root. The TS side names these constants once
+ * (src/steps, the kernel filter table). */
+#ifndef GADGET_FILTER_H
+#define GADGET_FILTER_H
+
+#include "gadget.h"
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u32 targ_tid = 0;
+const volatile __u32 targ_uid = (__u32)-1;
+const volatile __u32 targ_gid = (__u32)-1;
+const volatile char targ_comm[TASK_COMM_LEN] = {};
+/* The workload's cgroup v2 id and its depth: events count when the task's
+ * ancestor at that depth is that cgroup, so nested cgroups still match. */
+const volatile __u64 targ_cgroup_id = 0;
+const volatile __u32 targ_cgroup_level = 0;
+const volatile __u64 targ_mntns_id = 0;
+
+/* The identity every task event starts with (timestamp, cgroup_id, mntns_id,
+ * pid, tid, uid, gid) of the current task, filled the same way in every
+ * gadget; a macro because each gadget has its own struct. */
+#define gadget_fill_task(e, task)                                       \
+	do {                                                            \
+		__u64 __pid_tgid = bpf_get_current_pid_tgid();          \
+		__u64 __uid_gid = bpf_get_current_uid_gid();            \
+		(e)->timestamp = bpf_ktime_get_boot_ns();               \
+		(e)->cgroup_id = bpf_get_current_cgroup_id();           \
+		(e)->mntns_id = gadget_task_mntns(task);                \
+		(e)->pid = __pid_tgid >> 32;                            \
+		(e)->tid = (__u32)__pid_tgid;                           \
+		(e)->uid = (__u32)__uid_gid;                            \
+		(e)->gid = __uid_gid >> 32;                             \
+	} while (0)
+
+static __always_inline bool gadget_comm_matches(const char *comm)
+{
+	if (!targ_comm[0])
+		return true;
+#pragma unroll
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != targ_comm[i])
+			return false;
+		if (!comm[i])
+			return true;
+	}
+	return true;
+}
+
+/* cgroup v2 id of a task's default-hierarchy cgroup */
+static __always_inline __u64 gadget_task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+/* whether the task's cgroup is the workload's cgroup or below it */
+static __always_inline bool gadget_task_in_target_cgroup(struct task_struct *task)
+{
+	if (!targ_cgroup_id)
+		return true;
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	int level = BPF_CORE_READ(cg, level);
+	if (level < (int)targ_cgroup_level)
+		return false;
+	return BPF_CORE_READ(cg, ancestors[targ_cgroup_level & 63], kn, id) == targ_cgroup_id;
+}
+
+/* true when the current task is filtered out */
+static __always_inline bool gadget_skip_current(void)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
+		return true;
+	if (targ_tid && (__u32)pid_tgid != targ_tid)
+		return true;
+	if (targ_uid != (__u32)-1 || targ_gid != (__u32)-1) {
+		__u64 uid_gid = bpf_get_current_uid_gid();
+		if (targ_uid != (__u32)-1 && (__u32)uid_gid != targ_uid)
+			return true;
+		if (targ_gid != (__u32)-1 && (uid_gid >> 32) != targ_gid)
+			return true;
+	}
+	if (targ_cgroup_id &&
+	    bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) != targ_cgroup_id)
+		return true;
+	if (targ_mntns_id &&
+	    gadget_task_mntns((struct task_struct *)bpf_get_current_task()) != targ_mntns_id)
+		return true;
+	if (targ_comm[0]) {
+		char comm[TASK_COMM_LEN];
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!gadget_comm_matches(comm))
+			return true;
+	}
+	return false;
+}
+
+/* true when `task` (not necessarily the current one) is filtered out */
+static __always_inline bool gadget_skip_task(struct task_struct *task)
+{
+	if (targ_tgid && BPF_CORE_READ(task, tgid) != targ_tgid)
+		return true;
+	if (targ_tid && BPF_CORE_READ(task, pid) != targ_tid)
+		return true;
+	if (targ_uid != (__u32)-1 && BPF_CORE_READ(task, cred, uid.val) != targ_uid)
+		return true;
+	if (targ_gid != (__u32)-1 && BPF_CORE_READ(task, cred, gid.val) != targ_gid)
+		return true;
+	if (!gadget_task_in_target_cgroup(task))
+		return true;
+	if (targ_mntns_id && gadget_task_mntns(task) != targ_mntns_id)
+		return true;
+	if (targ_comm[0]) {
+		char comm[TASK_COMM_LEN];
+		BPF_CORE_READ_STR_INTO(&comm, task, comm);
+		if (!gadget_comm_matches(comm))
+			return true;
+	}
+	return false;
+}
+
+#endif
