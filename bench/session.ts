@@ -24,5 +24,6 @@ export function openTraceOpen(spoolPath: string, comm: string): Promise<StepSess
     objectDir: path.join(ROOT, 'build/bpf'),
     ringBytes: RING_BYTES,
     delayMs: 0,
+    maxBytes: Number.MAX_SAFE_INTEGER,
   });
 }

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkSupport, gadgets } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
-import { parseDuration } from './duration.ts';
-import { loadRecipeFile, RecipeError } from './recipe.ts';
+import { excerpt, parseDuration, parseSize } from './duration.ts';
+import { DEFAULT_LIMITS, loadRecipeFile, RecipeError, type Limits } from './recipe.ts';
 import { renderTerminal } from './report.ts';
 import { runRecipe } from './run.ts';
 import { exitCodeFor } from './summary.ts';
@@ -33,9 +33,13 @@ options:
   --out DIR           where artifacts go (default: out/<recipe name>)
   --max-duration D    cap every step's duration (e.g. 2s), for trying a recipe out
   --objects DIR       compiled BPF objects (default: build/bpf in the gadget-run checkout)
+  --limit-ring SIZE   most ring-buffer memory a recipe's steps may take together (default 256MiB)
+  --limit-output SIZE most bytes of events a recipe's steps may write together (default 4GiB)
 `;
 
 class UsageError extends Error {}
+/** A command-line value that cannot work here (a bad --out): exit 2, one line, no usage text. */
+class OptionError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -47,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string', short: 'o' },
         'max-duration': { type: 'string' },
         objects: { type: 'string' },
+        'limit-ring': { type: 'string' },
+        'limit-output': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -72,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
         return await run(files[0], values);
       case 'validate':
         if (!files.length) throw new UsageError('validate takes one or more recipe files');
-        return validate(files);
+        return validate(files, limitsOf(values));
       case 'gadgets':
         return listGadgets(values.json === true);
       default:
@@ -80,6 +86,10 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) return usage(err.message);
+    if (err instanceof OptionError) {
+      process.stderr.write(`gadget-run: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof RecipeError) {
       process.stderr.write(err.message + '\n');
       return 2;
@@ -93,8 +103,71 @@ function usage(message: string): number {
   return 2;
 }
 
-async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string }): Promise<number> {
-  const loaded = loadRecipeFile(file);
+type LimitOptions = { 'limit-ring'?: string; 'limit-output'?: string };
+
+function limitsOf(values: LimitOptions): Limits {
+  const size = (name: keyof LimitOptions, fallback: number) => {
+    const v = values[name];
+    if (v === undefined) return fallback;
+    try {
+      return parseSize(v);
+    } catch (err) {
+      throw new UsageError(`--${name}: ${(err as Error).message}`);
+    }
+  };
+  return { ringBytes: size('limit-ring', DEFAULT_LIMITS.ringBytes), outputBytes: size('limit-output', DEFAULT_LIMITS.outputBytes) };
+}
+
+/**
+ * The output folder, made if missing and proven writable before anything
+ * runs: a bad --out is a command-line error (exit 2) that says what to do.
+ */
+export function prepareOutDir(outDir: string): void {
+  const fail = (why: string) => new OptionError(`--out ${excerpt(outDir, 200)}: ${why} — choose a folder you can write with --out DIR`);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(outDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && isSymlink(outDir)) throw fail('is a symbolic link to something that does not exist');
+    if (code !== 'ENOENT') throw fail(describeErrno(err));
+  }
+  if (st && !st.isDirectory()) throw fail('exists and is not a folder');
+  try {
+    mkdirs(outDir);
+    // root passes access(2) checks on a read-only mount: only a real file tells
+    const probe = path.join(outDir, `.gadget-run-probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    fs.closeSync(fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+    fs.rmSync(probe);
+  } catch (err) {
+    throw fail(`cannot write there (${describeErrno(err)})`);
+  }
+}
+
+/** mkdir -p that reports the real errno: Node's recursive mkdir says ENOENT on a read-only mount. */
+function mkdirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) fs.mkdirSync(d);
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** "EROFS: read-only file system" from a Node fs error, without the call and path Node repeats. */
+function describeErrno(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const m = /^(E[A-Z]+): ([^,]+)/.exec(e.message);
+  return m ? `${m[1]}: ${m[2]}` : e.message;
+}
+
+async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string } & LimitOptions): Promise<number> {
+  const loaded = loadRecipeFile(file, undefined, limitsOf(values));
   let maxDurationMs: number | undefined;
   if (values['max-duration'] !== undefined) {
     try {
@@ -104,6 +177,7 @@ async function run(file: string, values: { out?: string; 'max-duration'?: string
     }
   }
   const outDir = values.out ?? path.join('out', loaded.recipe.name);
+  prepareOutDir(outDir);
   const summary = await runRecipe(loaded, {
     outDir,
     objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
@@ -113,11 +187,11 @@ async function run(file: string, values: { out?: string; 'max-duration'?: string
   return exitCodeFor(summary);
 }
 
-function validate(files: string[]): number {
+function validate(files: string[], limits: Limits): number {
   let failed = false;
   for (const file of files) {
     try {
-      const { recipe } = loadRecipeFile(file);
+      const { recipe } = loadRecipeFile(file, undefined, limits);
       process.stdout.write(`${file}: ok (${recipe.steps.length} step${recipe.steps.length === 1 ? '' : 's'}${recipe.assertions?.length ? `, ${recipe.assertions.length} assertion${recipe.assertions.length === 1 ? '' : 's'}` : ''})\n`);
     } catch (err) {
       if (!(err instanceof RecipeError)) throw err;

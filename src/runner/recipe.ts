@@ -10,7 +10,7 @@ import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import { fieldTypes, type GadgetDefinition } from '../steps/types.ts';
-import { parseDuration, parseSize } from './duration.ts';
+import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
 import { checkFilter, parseFilter, FilterError, type Predicate } from './filter.ts';
 
@@ -25,6 +25,7 @@ export interface StepSpec {
   duration?: Duration;
   delay?: Duration;
   buffer?: string;
+  max_bytes?: string;
   params?: Record<string, unknown>;
   transform?: string;
   outputs?: string[];
@@ -38,6 +39,7 @@ export interface Recipe {
   timeout?: Duration;
   duration?: Duration;
   sequential?: boolean;
+  max_bytes?: string;
   steps: StepSpec[];
   assertions?: { name: string; expr: string; message?: string }[];
 }
@@ -50,6 +52,8 @@ export interface PlannedStep {
   durationMs?: number;
   delayMs: number;
   ringBytes: number;
+  /** most bytes of events the step may write */
+  maxBytes: number;
 }
 
 export interface LoadedRecipe {
@@ -68,12 +72,35 @@ export interface Problem {
 
 export class RecipeError extends Error {
   constructor(readonly problems: Problem[]) {
-    super(problems.map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n'));
+    const shown = problems.slice(0, MAX_PROBLEMS).map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${excerpt(p.message, 300)}`);
+    if (problems.length > MAX_PROBLEMS) shown.push(`… and ${problems.length - MAX_PROBLEMS} more problems`);
+    super(shown.join('\n'));
     this.name = 'RecipeError';
   }
 }
 
 const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What a recipe may ask of the machine, set by whoever runs gadget-run (the
+ * command line), never by the recipe: a recipe from a pull request runs as root.
+ */
+export interface Limits {
+  /** all steps' ring buffers together */
+  ringBytes: number;
+  /** all steps' max_bytes together */
+  outputBytes: number;
+}
+export const DEFAULT_LIMITS: Limits = { ringBytes: 256 * 1024 * 1024, outputBytes: 4 * 1024 * 1024 * 1024 };
+
+/** Larger recipes are refused before parsing: YAML parsing of tens of MB takes GBs of memory. */
+export const MAX_RECIPE_BYTES = 1024 * 1024;
+/** Problems shown at most, so that a recipe of garbage does not flood the terminal. */
+const MAX_PROBLEMS = 20;
+
+/** Names the runner writes itself; an output may not take them. */
+export const RESERVED_OUTPUTS = ['summary.json', 'report.md'];
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validateRecipe = ajv.compile(recipeSchema);
@@ -81,17 +108,37 @@ const paramValidators = new Map<string, ReturnType<typeof ajv.compile>>();
 
 export type Registry = Record<string, GadgetDefinition>;
 
-export function loadRecipeFile(file: string, registry: Registry = gadgets): LoadedRecipe {
+export function loadRecipeFile(file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS): LoadedRecipe {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readBounded(file);
   } catch (err) {
+    if (err instanceof RecipeError) throw err;
     throw new RecipeError([{ where: file, path: '', message: `cannot read the recipe: ${(err as Error).message}` }]);
   }
-  return parseRecipe(text, file, registry);
+  return parseRecipe(text, file, registry, limits);
 }
 
-export function parseRecipe(text: string, file: string, registry: Registry = gadgets): LoadedRecipe {
+/** The file's text, refusing more than MAX_RECIPE_BYTES without reading it all (it may be a pipe). */
+function readBounded(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_RECIPE_BYTES + 1);
+    let used = 0;
+    for (let n; used < buf.length && (n = fs.readSync(fd, buf, used, buf.length - used, null)) > 0; ) used += n;
+    if (used > MAX_RECIPE_BYTES) throw tooLarge(file);
+    return buf.toString('utf8', 0, used);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function tooLarge(file: string): RecipeError {
+  return new RecipeError([{ where: file, path: '', message: `the recipe is larger than ${formatBytes(MAX_RECIPE_BYTES)}; recipes are small YAML files` }]);
+}
+
+export function parseRecipe(text: string, file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS): LoadedRecipe {
+  if (Buffer.byteLength(text) > MAX_RECIPE_BYTES) throw tooLarge(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -99,9 +146,15 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     return `${file}:${line}:${col}`;
   };
   if (doc.errors.length) {
-    throw new RecipeError(doc.errors.map((e) => ({ where: at(e.pos[0]), path: '', message: `YAML: ${e.message.split('\n')[0]}` })));
+    throw new RecipeError(doc.errors.map((e) => ({ where: at(e.pos[0]), path: '', message: `YAML: ${excerpt(e.message.split('\n')[0], 200)}` })));
   }
-  const data = doc.toJS() as unknown;
+  let data: unknown;
+  try {
+    // anchors and aliases are YAML's; a billion-laughs recipe stops at the alias count
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new RecipeError([{ where: at(0), path: '', message: `YAML: ${excerpt((err as Error).message, 200)}` }]);
+  }
   const locate = (path: (string | number)[], key = false) => at(nodeOffset(doc, path, key));
 
   if (!validateRecipe(data)) {
@@ -116,15 +169,20 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const steps = recipe.steps.map((spec, i) => checkStep(spec, i, recipe, doc, problem, registry)).filter((s): s is PlannedStep => !!s);
 
   const ids = new Set<string>();
-  const outputs = new Set<string>();
+  const outputs = new Map<string, string>();
   recipe.steps.forEach((s, i) => {
     if (ids.has(s.id)) problem(['steps', i, 'id'], `duplicate step id "${s.id}" (ids name results and must be unique)`);
     ids.add(s.id);
     s.outputs?.forEach((o, j) => {
-      if (outputs.has(o) || ['summary.json', 'report.md'].includes(o)) problem(['steps', i, 'outputs', j], `"${o}" is written twice; give each output its own name`);
-      outputs.add(o);
+      const owner = RESERVED_OUTPUTS.includes(o) ? 'gadget-run itself' : outputs.get(o);
+      if (owner) problem(['steps', i, 'outputs', j], `"${o}" is already written by ${owner}; give each output its own name`);
+      outputs.set(o, `step ${s.id}`);
     });
   });
+  for (const key of ['timeout', 'duration'] as const) {
+    if (recipe[key] !== undefined) checkDuration(recipe[key], [key], problem);
+  }
+  checkTotals(steps, recipe, limits, problem);
   recipe.assertions?.forEach((a, i) => checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
   if (problems.length) throw new RecipeError(problems);
   return { file, recipe, steps };
@@ -135,7 +193,7 @@ type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: nu
 function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn, registry: Registry): PlannedStep | undefined {
   const def = Object.hasOwn(registry, spec.gadget) ? registry[spec.gadget] : undefined;
   if (!def) {
-    problem(['steps', i, 'gadget'], `unknown gadget "${spec.gadget}" (known: ${Object.keys(registry).join(', ')})`);
+    problem(['steps', i, 'gadget'], `unknown gadget "${excerpt(spec.gadget)}" (known: ${Object.keys(registry).join(', ')})`);
     return undefined;
   }
   let filter: Predicate[] = [];
@@ -170,6 +228,9 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   }
   if (spec.transform !== undefined) checkJsonata(spec.transform, ['steps', i, 'transform'], problem);
 
+  for (const key of ['duration', 'delay'] as const) {
+    if (spec[key] !== undefined) checkDuration(spec[key], ['steps', i, key], problem);
+  }
   const duration = spec.duration ?? recipe.duration;
   if (def.mode === 'stream' && duration === undefined && recipe.run === undefined) {
     problem(['steps', i], `${def.id} streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command`);
@@ -181,14 +242,55 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     ringBytes = parseSize(spec.buffer);
     if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem(['steps', i, 'buffer'], `the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)`);
   }
+  const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
   return {
     spec,
     def,
     filter,
-    durationMs: duration === undefined ? undefined : parseDuration(duration),
-    delayMs: spec.delay === undefined ? 0 : parseDuration(spec.delay),
-    ringBytes,
+    durationMs: duration === undefined ? undefined : durationOrZero(duration),
+    delayMs: spec.delay === undefined ? 0 : durationOrZero(spec.delay),
+    ringBytes: def.mode === 'stream' ? ringBytes : 0,
+    maxBytes,
   };
+}
+
+/** A duration already reported by checkDuration when bad; planning goes on so every problem is found. */
+function durationOrZero(value: Duration): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    return 0;
+  }
+}
+
+/** The schema checks the shape; this checks the range (NaN and 0 pass JSON Schema), with the bad value. */
+function checkDuration(value: Duration, path: (string | number)[], problem: ProblemFn): void {
+  try {
+    parseDuration(value);
+  } catch (err) {
+    problem(path, (err as Error).message);
+  }
+}
+
+/**
+ * A recipe may not ask for more ring memory or output bytes than the command
+ * line allows. Steps without their own max_bytes share what the others leave
+ * (at most 256MiB each), so many small steps stay valid by default.
+ */
+function checkTotals(steps: PlannedStep[], recipe: Recipe, limits: Limits, problem: ProblemFn): void {
+  const ring = steps.reduce((n, s) => n + s.ringBytes, 0);
+  if (ring > limits.ringBytes) {
+    problem(['steps'], `the steps' ring buffers take ${formatBytes(ring)} together; the limit is ${formatBytes(limits.ringBytes)} (give steps a smaller buffer, or raise the limit with --limit-ring)`);
+  }
+  const explicit = steps.filter((s) => (s.spec.max_bytes ?? recipe.max_bytes) !== undefined);
+  const asked = explicit.reduce((n, s) => n + s.maxBytes, 0);
+  if (asked > limits.outputBytes) {
+    problem(['steps'], `the steps may write ${formatBytes(asked)} together (max_bytes); the limit is ${formatBytes(limits.outputBytes)} (lower max_bytes, or raise the limit with --limit-output)`);
+    return;
+  }
+  const rest = steps.filter((s) => !explicit.includes(s));
+  const share = Math.floor((limits.outputBytes - asked) / Math.max(rest.length, 1));
+  for (const s of rest) s.maxBytes = Math.min(s.maxBytes, share);
 }
 
 function checkJsonata(expr: string, path: (string | number)[], problem: ProblemFn): void {
@@ -228,6 +330,12 @@ export function jsonPath(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
+/** The offending value, bounded, for messages. */
+function valueOf(e: ErrorObject): string {
+  const v = e.data;
+  return typeof v === 'string' ? JSON.stringify(excerpt(v)) : excerpt(String(JSON.stringify(v)));
+}
+
 function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[], key?: boolean) => string): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
@@ -247,10 +355,10 @@ function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[
       message = `missing required property "${(e.params as { missingProperty: string }).missingProperty}"`;
       where = locate(path);
     } else if (e.schemaPath.includes('/definitions/duration')) {
-      message = 'is not a duration: write a number of seconds or 500ms, 30s, 5m, 1h';
+      message = `${valueOf(e)} is not a duration: write a number of seconds (at most 2073600, 24 days) or 500ms, 30s, 1m30s, 5m, 1h, 2d`;
       where = locate(path);
     } else if (e.keyword === 'pattern' && path.at(-2) === 'outputs') {
-      message = 'an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)';
+      message = `${valueOf(e)} is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv`;
       where = locate(path);
     } else if (e.keyword === 'pattern' || e.keyword === 'type' || e.keyword === 'exclusiveMinimum') {
       const schema = e.parentSchema as { description?: string } | undefined;

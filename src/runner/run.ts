@@ -14,7 +14,7 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { copyAtomic, formatOf, readNdjson, writeResult, writeTextAtomic } from './artifacts.ts';
-import { parseDuration, formatMs } from './duration.ts';
+import { formatBytes, formatMs, parseDuration } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
 import { oneLine, renderMarkdown } from './report.ts';
 import type { AssertionSummary, StepSummary, Summary } from './summary.ts';
@@ -116,7 +116,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     summary.status = 'interrupted';
     summary.signal = interrupt.signal;
   } else if (summary.status !== 'error') {
-    const stepFailed = steps.some((s) => !s.plan.spec.optional && (s.summary.status === 'failed' || s.summary.status === 'unsupported'));
+    const stepFailed = steps.some((s) => s.summary.status === 'truncated' || (!s.plan.spec.optional && (s.summary.status === 'failed' || s.summary.status === 'unsupported')));
     const assertionFailed = summary.assertions.some((a) => !a.passed);
     if (stepFailed || assertionFailed || summary.workload?.timedOut) summary.status = 'failed';
   }
@@ -139,6 +139,7 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
       objectDir: opts.objectDir,
       ringBytes: s.plan.ringBytes,
       delayMs: s.plan.delayMs,
+      maxBytes: s.plan.maxBytes,
     });
   } catch (err) {
     s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
@@ -173,6 +174,11 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
     s.summary.events = s.outcome.events;
     s.summary.lost = s.outcome.lost;
     if (s.outcome.warnings.length) s.summary.warnings = s.outcome.warnings;
+    if ((s.outcome.truncated ?? 0) > 0) {
+      s.summary.status = 'truncated';
+      s.summary.truncated = s.outcome.truncated;
+      s.summary.reason = `reached its max_bytes (${formatBytes(s.plan.maxBytes)}): ${s.outcome.truncated} later events were not written; raise max_bytes or narrow the filter`;
+    }
   } catch (err) {
     s.summary.status = 'failed';
     s.summary.reason = (err as Error).message;

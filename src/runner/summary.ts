@@ -1,6 +1,6 @@
 /** The shape of DIR/summary.json: the contract CI jobs and other tools read. */
 export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error';
-export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted';
+export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated';
 
 export interface StepSummary {
   id: string;
@@ -10,6 +10,8 @@ export interface StepSummary {
   events: number;
   /** events dropped in the kernel because the ring buffer was full */
   lost: number;
+  /** events not written because the step reached its max_bytes (status truncated) */
+  truncated?: number;
   /** files written, relative to the output folder */
   artifacts: string[];
   /** why the step failed or is unsupported */

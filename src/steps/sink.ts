@@ -1,20 +1,46 @@
 import fs from 'node:fs';
-import type { ByteWriter } from './codec.ts';
+import type { ByteWriter, Codec } from './codec.ts';
 
 const CHUNK_BYTES = 1 << 20;
 
 /**
  * Buffered NDJSON file: codecs write lines as bytes straight into `chunk`
  * (see ByteWriter), which goes to the file when it is full and once per drain.
+ * It holds at most `maxBytes`: a line that would cross it is taken back, and
+ * every event from then on is counted in `truncated` instead of written, so a
+ * node-wide trace cannot fill the disk (the runner fails such a step).
  */
 export class LineSink implements ByteWriter {
   chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   used = 0;
+  /** events not written because the file reached maxBytes */
+  truncated = 0;
+  private flushed = 0;
   private readonly fd: number;
 
-  constructor(readonly path: string) {
-    this.fd = fs.openSync(path, 'w');
+  constructor(readonly path: string, private readonly maxBytes = Number.MAX_SAFE_INTEGER) {
+    this.fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   }
+
+  /** write one record's line through the codec; true when it passed the filter and was written */
+  append(codec: Codec, offset: number, length: number): boolean {
+    if (this.truncated) {
+      // the filter still decides what counts as a truncated event
+      const spare = (this.spare ??= { chunk: Buffer.allocUnsafe(codec.maxLineBytes), used: 0 });
+      if (spare.chunk.length < codec.maxLineBytes) spare.chunk = Buffer.allocUnsafe(codec.maxLineBytes);
+      spare.used = 0;
+      if (codec.write(offset, length, spare)) this.truncated++;
+      return false;
+    }
+    this.reserve(codec.maxLineBytes);
+    const before = this.used;
+    if (!codec.write(offset, length, this)) return false;
+    if (this.flushed + this.used <= this.maxBytes) return true;
+    this.used = before;
+    this.truncated = 1;
+    return false;
+  }
+  private spare?: ByteWriter;
 
   /** make room for `bytes` more */
   reserve(bytes: number): void {
@@ -26,11 +52,15 @@ export class LineSink implements ByteWriter {
   flush(): void {
     let off = 0;
     while (off < this.used) off += fs.writeSync(this.fd, this.chunk, off, this.used - off);
+    this.flushed += this.used;
     this.used = 0;
   }
 
   close(): void {
-    this.flush();
-    fs.closeSync(this.fd);
+    try {
+      this.flush();
+    } finally {
+      fs.closeSync(this.fd);
+    }
   }
 }

@@ -17,10 +17,12 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
   let taken = false;
   let events = 0;
   let failure: unknown;
+  let sinkRef: LineSink | undefined;
 
   const take = () => {
     const { obj, userFilter } = prepared;
-    const sink = new LineSink(ctx.spoolPath);
+    const sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+    sinkRef = sink;
     try {
       const layout = obj.btf.struct(def.struct);
       const buf = readIterator(obj.openIterator(def.iterator!));
@@ -29,8 +31,7 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
         bootToWallNs: ctx.bootToWallNs,
       });
       for (let off = 0; off + layout.size <= buf.length; off += layout.size) {
-        sink.reserve(codec.maxLineBytes);
-        if (codec.write(off, layout.size, sink)) events++;
+        if (sink.append(codec, off, layout.size)) events++;
       }
       taken = true;
     } catch (err) {
@@ -55,7 +56,7 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
       if (failure) throw failure;
       const warnings = [...prepared.warnings];
       if (!taken) warnings.push('stopped before the snapshot was taken');
-      return { events, lost: 0, warnings };
+      return { events, lost: 0, truncated: sinkRef?.truncated ?? 0, warnings };
     },
   };
 }

@@ -29,7 +29,7 @@ export async function openStream(def: GadgetDefinition, ctx: StepContext): Promi
   try {
     reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
-    sink = new LineSink(ctx.spoolPath);
+    sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     obj.attachAll();
     return new StreamSession(obj, reader, sink, codec, warnings);
   } catch (err) {
@@ -54,10 +54,8 @@ class StreamSession implements StepSession {
     codec: Codec,
     private readonly warnings: string[],
   ) {
-    const { write, maxLineBytes } = codec;
     this.onRecord = (offset, length) => {
-      sink.reserve(maxLineBytes);
-      if (write(offset, length, sink)) this.events++;
+      if (sink.append(codec, offset, length)) this.events++;
     };
   }
 
@@ -86,7 +84,7 @@ class StreamSession implements StepSession {
       this.obj.detach();
       this.reader.drain(this.onRecord);
       const lost = this.obj.readGlobal('gadget_lost');
-      return { events: this.events, lost, warnings: this.warnings };
+      return { events: this.events, lost, truncated: this.sink.truncated, warnings: this.warnings };
     } finally {
       this.sink.close();
       this.reader.close();

@@ -74,6 +74,8 @@ export interface StepContext {
   ringBytes: number;
   /** snapshot mode: ms after start to take the snapshot */
   delayMs: number;
+  /** most bytes of events the spool may hold; later events are counted as truncated */
+  maxBytes: number;
 }
 
 export interface StepOutcome {
@@ -81,6 +83,8 @@ export interface StepOutcome {
   events: number;
   /** events dropped in the kernel (ring buffer full) */
   lost: number;
+  /** events not written because the step reached its max_bytes */
+  truncated?: number;
   warnings: string[];
 }
 

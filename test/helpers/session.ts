@@ -41,6 +41,7 @@ export function stepContext(t: TestContext, opts: ContextOptions = {}): StepCont
     objectDir: objectDir(),
     ringBytes: 1 << 22,
     delayMs: 0,
+    maxBytes: Number.MAX_SAFE_INTEGER,
   };
 }
 

@@ -81,10 +81,10 @@ steps:
     outputs: [../a.csv, b.txt]
 `);
   assert.deepEqual(got, [
-    'r.yaml:2:1 stepz: unknown property "stepz" (known: name, description, run, timeout, duration, sequential, steps, assertions)',
-    'r.yaml:6:15 steps[0].duration: is not a duration: write a number of seconds or 500ms, 30s, 5m, 1h',
-    'r.yaml:7:15 steps[0].outputs[0]: an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)',
-    'r.yaml:7:25 steps[0].outputs[1]: an output is a relative file name ending in .ndjson, .json or .csv (no "..", no leading /)',
+    'r.yaml:2:1 stepz: unknown property "stepz" (known: name, description, run, timeout, duration, sequential, max_bytes, steps, assertions)',
+    'r.yaml:6:15 steps[0].duration: "3x" is not a duration: write a number of seconds (at most 2073600, 24 days) or 500ms, 30s, 1m30s, 5m, 1h, 2d',
+    'r.yaml:7:15 steps[0].outputs[0]: "../a.csv" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
+    'r.yaml:7:25 steps[0].outputs[1]: "b.txt" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
   ]);
 });
 
@@ -161,8 +161,8 @@ steps:
     'r.yaml:10:13 steps[1].buffer: buffer is for stream gadgets; snapshot/process is a snapshot gadget',
     'r.yaml:10:13 steps[1].buffer: the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)',
     'r.yaml:8:9 steps[1].id: duplicate step id "a" (ids name results and must be unique)',
-    'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is written twice; give each output its own name',
-    'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is written twice; give each output its own name',
+    'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is already written by step a; give each output its own name',
+    'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is already written by gadget-run itself; give each output its own name',
   ]);
 });
 
