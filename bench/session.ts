@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootToWallNs } from '../src/ebpf/clock.ts';
-import { parseFilter } from '../src/runner/filter.ts';
+import { parseFilter } from '../src/steps/filter.ts';
 import { gadgets, openSession, type StepSession } from '../src/steps/index.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

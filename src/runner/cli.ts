@@ -213,7 +213,7 @@ function listGadgets(json: boolean): number {
       ...(missingOptional.length ? { missingOptional } : {}),
       description: def.description,
       fields: def.fields.map((f) => f.name),
-      kernelFilters: [...def.kernelFilters],
+      kernelFilters: Object.keys(def.kernelFilters),
       ...(def.params ? { params: def.params } : {}),
     };
   });

@@ -9,10 +9,10 @@ import { Ajv, type ErrorObject } from 'ajv';
 import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
-import { fieldTypes, type GadgetDefinition } from '../steps/types.ts';
+import type { GadgetDefinition } from '../steps/types.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
-import { checkFilter, parseFilter, FilterError, type Predicate } from './filter.ts';
+import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
 
 
 export type Duration = number | string;
@@ -201,7 +201,7 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     const quote = filterQuoteOffset(doc, ['steps', i, 'filter']);
     try {
       filter = parseFilter(spec.filter);
-      const err = checkFilter(filter, fieldTypes(def));
+      const err = checkFilter(filter, def.fields);
       if (err) throw err;
     } catch (err) {
       if (!(err instanceof FilterError)) throw err;

@@ -1,4 +1,4 @@
-import type { FieldSpec } from './types.ts';
+import type { FieldSpec, KernelFilters } from './types.ts';
 
 /** Fields that mean the same in every gadget, described once. */
 export const field = {
@@ -14,5 +14,22 @@ export const field = {
   cgroup_id: { name: 'cgroup_id', type: 'number', description: 'cgroup v2 id (inode of its directory)' },
 } satisfies Record<string, FieldSpec>;
 
-/** Equality filters bpf/include/gadget.h checks in the kernel, for gadgets that filter on the current task. */
-export const TASK_KERNEL_FILTERS = ['pid', 'tid', 'uid', 'gid', 'comm', 'mntns_id'] as const;
+/**
+ * Equality filters bpf/include/gadget.h checks in the kernel for gadgets that
+ * filter on the current task: field → the .rodata constant (names and sizes
+ * as declared there; test/ebpf/btf.test.ts checks them in every object).
+ */
+export const TASK_KERNEL_FILTERS = {
+  pid: { constant: 'targ_tgid', bytes: 4 },
+  tid: { constant: 'targ_tid', bytes: 4 },
+  // 0 is root: (u32)-1 means "no filter"
+  uid: { constant: 'targ_uid', bytes: 4, none: 0xffffffff },
+  gid: { constant: 'targ_gid', bytes: 4, none: 0xffffffff },
+  comm: { constant: 'targ_comm', bytes: 16 },
+  mntns_id: { constant: 'targ_mntns_id', bytes: 8 },
+} as const satisfies KernelFilters;
+
+/** A kernel filter table without some of its fields (a gadget whose program cannot check them). */
+export function kernelFiltersExcept<T extends KernelFilters, K extends keyof T>(filters: T, ...fields: K[]): Omit<T, K> {
+  return Object.fromEntries(Object.entries(filters).filter(([f]) => !fields.includes(f as K))) as Omit<T, K>;
+}

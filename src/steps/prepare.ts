@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
-import { splitFilter, type Predicate } from '../runner/filter.ts';
+import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
 
 /** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
@@ -44,7 +44,7 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
   const { why, missingOptional } = checkSupport(def);
   if (why) throw new UnsupportedError(why);
 
-  const { constants: filterConstants, user } = splitFilter(ctx.filter, def.kernelFilters);
+  const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
   const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
   if (ctx.cgroup) {
     constants.targ_cgroup_id = ctx.cgroup.id;

@@ -1,4 +1,4 @@
-import { field } from './common-fields.ts';
+import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const traceExec = {
@@ -17,7 +17,7 @@ export const traceExec = {
     field.mntns_id, field.cgroup_id,
   ],
   // comm is not filtered in the kernel: the program sees the pre-exec comm at entry
-  kernelFilters: ['pid', 'tid', 'uid', 'gid', 'mntns_id'],
+  kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'comm'),
   requires: [
     { tracepoint: 'syscalls/sys_enter_execve' },
     { tracepoint: 'syscalls/sys_exit_execve' },

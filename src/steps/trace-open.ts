@@ -1,5 +1,13 @@
 import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { ERRNO, flagNames, flagNamesMaxLength, longestName, OPEN_ACCESS_MODES, OPEN_FLAGS } from './names/index.ts';
 import type { GadgetDefinition } from './types.ts';
+
+/** "O_WRONLY|O_CREAT|O_TRUNC": the access mode (a number in the low two bits), then the flag bits */
+function openFlagNames(flags: number): string {
+  const mode = OPEN_ACCESS_MODES[flags & 3] ?? `0x${(flags & 3).toString(16)}`;
+  const bits = flagNames(flags & ~3, OPEN_FLAGS);
+  return bits ? `${mode}|${bits}` : mode;
+}
 
 export const traceOpen = {
   id: 'trace/open',
@@ -10,11 +18,19 @@ export const traceOpen = {
   fields: [
     field.timestamp, field.pid, field.tid, field.uid, field.gid, field.comm,
     { name: 'path', type: 'string', description: 'path as passed to the syscall (255 bytes at most)' },
-    { name: 'flags', type: 'number', description: 'open flags (O_*)' },
+    { name: 'flags', type: 'number', description: 'open flags (O_*), as a number' },
+    {
+      name: 'flag_names', type: 'string', decode: 'derive', description: 'the open flags by name: access mode, then set bits (O_WRONLY|O_CREAT)',
+      derive: { from: ['flags'], fn: openFlagNames, maxBytes: 2 + longestName(OPEN_ACCESS_MODES) + 1 + flagNamesMaxLength(OPEN_FLAGS, 32) },
+    },
     { name: 'mode', type: 'number', description: 'mode for created files' },
     { name: 'ret', type: 'number', description: 'the file descriptor, or the negative errno' },
-    { name: 'fd', type: 'number', decode: 'compute', compute: 'f.ret >= 0 ? f.ret : -1', description: 'the file descriptor, -1 on error' },
-    { name: 'err', type: 'number', decode: 'compute', compute: 'f.ret < 0 ? -f.ret : 0', description: 'errno, 0 on success' },
+    { name: 'fd', type: 'number', decode: 'derive', derive: { from: ['ret'], fn: (ret: number) => (ret >= 0 ? ret : -1) }, description: 'the file descriptor, -1 on error' },
+    { name: 'err', type: 'number', decode: 'derive', derive: { from: ['ret'], fn: (ret: number) => (ret < 0 ? -ret : 0) }, names: ERRNO, description: 'errno, 0 on success (filters take names: err==ENOENT)' },
+    {
+      name: 'err_name', type: 'string', decode: 'derive', description: 'the errno\'s name (ENOENT), "" on success',
+      derive: { from: ['err'], fn: (err: number) => (err ? ERRNO[err] ?? String(err) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 10) },
+    },
     field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: TASK_KERNEL_FILTERS,

@@ -1,12 +1,49 @@
-import type { FieldType } from '../runner/filter.ts';
 import type { ConstantValue } from '../ebpf/object.ts';
+import type { Predicate } from './filter.ts';
 
 export type GadgetMode = 'stream' | 'snapshot' | 'interval' | 'profile';
+
+/** The JSON type of a field's value, as filters and transforms see it. */
+export type FieldType = 'number' | 'string' | 'string[]' | 'boolean';
+
+/**
+ * How a field's value comes from the event struct; each kind is one entry of
+ * the codec's kind table (src/steps/codec.ts): how it is read, how it is
+ * written and its worst-case bytes.
+ * - `int` (default for an integer member): the number
+ * - `cstring` (default for a char array): NUL-terminated string
+ * - `timestamp`: CLOCK_BOOTTIME ns (u64) → RFC 3339 wall-clock time with ns
+ * - `cstrings`: NUL-separated strings; the `length` member gives the bytes used
+ * - `bool`: an integer member, non-zero is true
+ * - `ipaddr`: 16 bytes (u8[16] or __u32[4]) + `family` member (AF_INET 2, AF_INET6 10)
+ *   → "127.0.0.1" or RFC 5952 IPv6; family 0 → ""
+ * - `port`: a __u16 in network byte order → number
+ * - `enum`: integer → `names[value]`, unknown values as decimal text (type 'string')
+ * - `flags`: integer → names of the set bits, ascending, joined by '|', unknown bits
+ *   as 0x…; 0 → `names[0]` or "" (type 'string')
+ * - `u64str`: u64 → exact decimal string
+ * - `derive`: `derive.fn` over the decoded values of `derive.from` (earlier fields)
+ */
+export type DecodeKind =
+  | 'int' | 'cstring' | 'timestamp' | 'cstrings' | 'bool' | 'ipaddr' | 'port' | 'enum' | 'flags' | 'u64str' | 'derive';
+
+/** A field computed from other fields' decoded values. */
+export interface Derive {
+  /** fields (declared before this one) whose decoded values `fn` receives, in order */
+  from: string[];
+  fn: (...values: any[]) => number | string | boolean | string[];
+  /**
+   * For 'string' and 'string[]' derives: the most bytes of the value's JSON
+   * text (quotes included), so the codec can size its lines; a longer value
+   * is a bug in the gadget and fails the write with the field's name.
+   */
+  maxBytes?: number;
+}
 
 /**
  * An output field of a gadget's events. By default it is the event struct
  * member of the same name, decoded by its BTF type (integers, char arrays as
- * strings). The other decoders name what the raw bytes mean.
+ * strings); `decode` names what the raw bytes mean otherwise.
  */
 export interface FieldSpec {
   name: string;
@@ -14,16 +51,35 @@ export interface FieldSpec {
   description: string;
   /** struct member to read; defaults to `name` */
   member?: string;
-  /**
-   * - `timestamp`: CLOCK_BOOTTIME ns → RFC 3339 wall-clock time with ns
-   * - `cstrings`: NUL-separated strings, `length` member gives the bytes used
-   * - `bool`: an integer member, non-zero is true
-   * - `compute`: a JavaScript expression over earlier fields (`f.ret`), for derived values
-   */
-  decode?: 'timestamp' | 'cstrings' | 'bool' | 'compute';
+  /** default: an integer member → 'int', a char array → 'cstring' */
+  decode?: DecodeKind;
+  /** 'cstrings': the member holding the bytes used */
   length?: string;
-  compute?: string;
+  /** 'ipaddr': the member holding the address family */
+  family?: string;
+  /**
+   * 'enum': value → name; 'flags': bit value → name. On a 'number' field, the
+   * names a filter may use for values (`signal==SIGKILL`).
+   */
+  names?: Readonly<Record<number, string>>;
+  /** 'derive': how the value is computed */
+  derive?: Derive;
 }
+
+/**
+ * A field whose `==` filter the BPF program applies: the `const volatile` in
+ * .rodata it is written to before load (bpf/include/gadget.h).
+ */
+export interface KernelFilter {
+  constant: string;
+  /** the constant's size: 4 or 8 for an unsigned integer, the array size for a string (NUL included) */
+  bytes: number;
+  /** the value that means "no filter" (default 0 or ""): a filter for it stays in user space */
+  none?: number;
+}
+
+/** field name → its kernel filter; the gadget's declaration is the one list */
+export type KernelFilters = Readonly<Record<string, KernelFilter>>;
 
 /** A BPF hook the gadget needs, probed before load. */
 export type Requirement =
@@ -40,8 +96,8 @@ export interface GadgetDefinition {
   /** the event (or entry) struct in the object's BTF */
   struct: string;
   fields: FieldSpec[];
-  /** fields whose `==` filter the BPF program applies (see bpf/include/gadget.h) */
-  kernelFilters: readonly string[];
+  /** fields whose `==` filter the BPF program applies, and the constants it reads */
+  kernelFilters: KernelFilters;
   requires: Requirement[];
   /** JSON Schema of the step's `params` */
   params?: Record<string, unknown>;
@@ -51,17 +107,13 @@ export interface GadgetDefinition {
   iterator?: string;
 }
 
-export function fieldTypes(def: GadgetDefinition): Map<string, FieldType> {
-  return new Map(def.fields.map((f) => [f.name, f.type]));
-}
-
 /** What the runner hands a step when it opens it. */
 export interface StepContext {
   /** the step's id, for messages */
   id: string;
   params: Record<string, unknown>;
   /** filter predicates, not yet split between kernel and user space */
-  filter: import('../runner/filter.ts').Predicate[];
+  filter: Predicate[];
   /** the workload's cgroup v2 (id = inode, level = depth below the root) */
   cgroup?: { id: bigint; level: number };
   /** NDJSON file the step streams its events to */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { bootToWallNs } from '../../src/ebpf/clock.ts';
-import { parseFilter } from '../../src/runner/filter.ts';
+import { parseFilter } from '../../src/steps/filter.ts';
 import { openSession, type GadgetDefinition, type StepContext, type StepOutcome, type StepSession } from '../../src/steps/index.ts';
 import { objectDir } from './kernel.ts';
 

@@ -24,7 +24,7 @@ const fakeStream: GadgetDefinition = {
     { name: 'comm', type: 'string', description: '' },
     { name: 'args', type: 'string[]', description: '' },
   ],
-  kernelFilters: [],
+  kernelFilters: {},
   requires: [],
 };
 const fakeUnsupported: GadgetDefinition = { ...fakeStream, id: 'test/unsupported' };

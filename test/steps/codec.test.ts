@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BtfStruct } from '../../src/ebpf/btf.ts';
 import { BpfObject } from '../../src/ebpf/object.ts';
-import { parseFilter } from '../../src/runner/filter.ts';
+import { parseFilter } from '../../src/steps/filter.ts';
 import { buildCodec, type Codec } from '../../src/steps/codec.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
@@ -46,6 +46,13 @@ function fixture(
   return { codec, length: opts.length ?? layout.size };
 }
 
+/** write() into a buffer far larger than maxLineBytes, so an overrun shows instead of being cut off */
+function writeLine(f: Fixture): string {
+  const w = { chunk: Buffer.alloc(1 << 16), used: 0 };
+  assert.ok(f.codec.write(AT, f.length, w), 'the filter kept the event');
+  return w.chunk.toString('utf8', 0, w.used);
+}
+
 function encode(f: Fixture): Record<string, unknown> | undefined {
   const line = f.codec.encode(AT, f.length);
   return line === undefined ? undefined : JSON.parse(line);
@@ -75,13 +82,13 @@ describe('trace/open codec', () => {
     const line = fixture(openDef, openLayout, openEvent).codec.encode(AT, openLayout.size)!;
     assert.equal(line, JSON.stringify({
       timestamp: '2023-11-14T22:13:25.123456789Z', pid: 4242, tid: 4243, uid: 1000, gid: 100, comm: 'cat', path: '/etc/hosts',
-      flags: O_CLOEXEC, mode: 0o644, ret: 3, fd: 3, err: 0, mntns_id: 4026531840, cgroup_id: 12345,
+      flags: O_CLOEXEC, flag_names: 'O_RDONLY|O_CLOEXEC', mode: 0o644, ret: 3, fd: 3, err: 0, err_name: '', mntns_id: 4026531840, cgroup_id: 12345,
     }));
   });
 
   test('a negative ret is fd -1 and a positive errno', () => {
     const e = encode(fixture(openDef, openLayout, { ...openEvent, ret: -2 }));
-    assert.deepEqual([e?.ret, e?.fd, e?.err], [-2, -1, 2]);
+    assert.deepEqual([e?.ret, e?.fd, e?.err, e?.err_name], [-2, -1, 2, 'ENOENT']);
   });
 
   test('quotes, backslashes and control characters are escaped', () => {
@@ -228,4 +235,18 @@ describe('integers as the byte encoder writes them', () => {
       assert.match(line, /^\{"timestamp":"[^"]+","pid":\d+,/);
     });
   }
+});
+
+describe('maxLineBytes', () => {
+  // issue 5: a field the filter read was budgeted 24 bytes but written in full,
+  // so 255 escaped control characters overran the sink's reservation
+  test('a path of 255 control characters fits, with a filter reading path', () => {
+    const path = Buffer.concat([Buffer.from('/tmp/'), Buffer.alloc(250, 0x01)]);
+    for (const filter of ['', 'path~^/tmp/']) {
+      const f = fixture(openDef, openLayout, { ...openEvent, path, comm: Buffer.alloc(16, 0x1f) }, { filter });
+      const line = writeLine(f);
+      assert.ok(Buffer.byteLength(line) <= f.codec.maxLineBytes, `${Buffer.byteLength(line)} bytes > maxLineBytes ${f.codec.maxLineBytes} under "${filter}"`);
+      assert.equal(JSON.parse(line).path, path.toString('latin1'));
+    }
+  });
 });

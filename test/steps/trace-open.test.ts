@@ -32,7 +32,8 @@ describe('trace/open', { skip: kernelSkip(def) }, () => {
     assert.match(timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     assert.deepEqual(rest, {
       pid: process.pid, tid: process.pid, uid: 0, gid: 0, comm: fs.readFileSync('/proc/self/comm', 'utf8').trim(),
-      path: file, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, mode: 0o640, ret: fd, fd, err: 0,
+      path: file, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, flag_names: 'O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_CLOEXEC',
+      mode: 0o640, ret: fd, fd, err: 0, err_name: '',
       mntns_id: mntnsOf(process.pid), cgroup_id: Number(cgroupIdOf(cgroupDirOf(process.pid))),
     });
   });

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { kernelFiltersExcept, TASK_KERNEL_FILTERS } from '../../src/steps/common-fields.ts';
 import {
   checkFilter, compileFilter, FilterError, parseFilter, splitFilter,
-  type FieldType, type Predicate,
-} from '../../src/runner/filter.ts';
+  type FilterField, type Predicate,
+} from '../../src/steps/filter.ts';
+import type { FieldType } from '../../src/steps/types.ts';
 
-const fields = new Map<string, FieldType>([
+const typed = (list: [string, FieldType][]): FilterField[] => list.map(([name, type]) => ({ name, type }));
+const fields = typed([
   ['pid', 'number'], ['tid', 'number'], ['uid', 'number'], ['gid', 'number'], ['mntns_id', 'number'],
   ['comm', 'string'], ['path', 'string'], ['args', 'string[]'], ['args_truncated', 'boolean'], ['ret', 'number'],
 ]);
-const TASK_FIELDS = ['pid', 'tid', 'uid', 'gid', 'comm', 'mntns_id'];
+const TASK = { fields, kernelFilters: TASK_KERNEL_FILTERS };
 
 function parseError(text: string): FilterError {
   try {
@@ -95,7 +98,7 @@ describe('checkFilter', () => {
     const err = checkFilter(parseFilter('pid==1,pidd==3'), fields);
     assert.ok(err);
     assert.equal(err.column, 7);
-    assert.equal(err.message, `unknown field "pidd" (known: ${[...fields.keys()].join(', ')})`);
+    assert.equal(err.message, `unknown field "pidd" (known: ${fields.map((f) => f.name).join(', ')})`);
   });
 
   test('number fields take numbers only', () => {
@@ -123,7 +126,7 @@ describe('checkFilter', () => {
 describe('splitFilter', () => {
   test('== on pid, tid, uid, gid, comm, mntns_id becomes BPF constants', () => {
     const { constants, user } = splitFilter(
-      parseFilter('pid==10,tid==11,uid==1000,gid==100,comm==bash,mntns_id==4026531840'), TASK_FIELDS);
+      parseFilter('pid==10,tid==11,uid==1000,gid==100,comm==bash,mntns_id==4026531840'), TASK);
     assert.deepEqual(constants, {
       targ_tgid: 10, targ_tid: 11, targ_uid: 1000, targ_gid: 100, targ_comm: 'bash', targ_mntns_id: 4026531840,
     });
@@ -131,29 +134,29 @@ describe('splitFilter', () => {
   });
 
   test('only for fields the gadget filters in the kernel', () => {
-    const { constants, user } = splitFilter(parseFilter('pid==10,comm==bash'), ['pid']);
+    const { constants, user } = splitFilter(parseFilter('pid==10,comm==bash'), { fields, kernelFilters: { pid: TASK_KERNEL_FILTERS.pid } });
     assert.deepEqual(constants, { targ_tgid: 10 });
     assert.deepEqual(user.map((p) => p.field), ['comm']);
   });
 
   test('a comm of 16 bytes or more stays in user space', () => {
-    assert.deepEqual(splitFilter(parseFilter('comm==abcdefghijklmnop'), TASK_FIELDS).constants, {});
-    assert.deepEqual(splitFilter(parseFilter('comm==abcdefghijklmno'), TASK_FIELDS).constants, { targ_comm: 'abcdefghijklmno' });
+    assert.deepEqual(splitFilter(parseFilter('comm==abcdefghijklmnop'), TASK).constants, {});
+    assert.deepEqual(splitFilter(parseFilter('comm==abcdefghijklmno'), TASK).constants, { targ_comm: 'abcdefghijklmno' });
     // bytes, not characters: 8 × "é" is 16 bytes
-    const { constants, user } = splitFilter(parseFilter('comm==éééééééé'), TASK_FIELDS);
+    const { constants, user } = splitFilter(parseFilter('comm==éééééééé'), TASK);
     assert.deepEqual(constants, {});
     assert.equal(user.length, 1);
   });
 
   test('a second predicate on the same field stays in user space', () => {
-    const { constants, user } = splitFilter(parseFilter('pid==1,pid==2'), TASK_FIELDS);
+    const { constants, user } = splitFilter(parseFilter('pid==1,pid==2'), TASK);
     assert.deepEqual(constants, { targ_tgid: 1 });
     assert.deepEqual(user, [{ field: 'pid', op: '==', value: '2', column: 7 }]);
   });
 
   test('other operators and fields stay in user space', () => {
     const preds = parseFilter('pid!=1,uid>=1000,comm~^ba,path==/etc/passwd,ret<0');
-    const { constants, user } = splitFilter(preds, TASK_FIELDS);
+    const { constants, user } = splitFilter(preds, TASK);
     assert.deepEqual(constants, {});
     assert.deepEqual(user, preds);
   });
@@ -162,7 +165,7 @@ describe('splitFilter', () => {
     // targ_tgid 0, targ_uid (u32)-1 mean "no filter" in bpf/include/gadget.h, and the
     // constants are __u32: pushing these would let every event through instead of none
     for (const text of ['pid==0', 'tid==0', 'mntns_id==0', 'uid==4294967295', 'gid==-1', 'pid==1.5', 'pid==4294967297']) {
-      const { constants, user } = splitFilter(parseFilter(text), TASK_FIELDS);
+      const { constants, user } = splitFilter(parseFilter(text), TASK);
       assert.deepEqual(constants, {}, `${text} was pushed into the kernel as ${JSON.stringify(constants)}`);
       assert.equal(user.length, 1, text);
     }
