@@ -9,12 +9,13 @@
  *
  * Writes bench/results/latest.json. Needs root (it loads BPF programs).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { collect, cpuSeconds, exited, fmt, median, parseWorkload, runWorkload as runLoop, waitForFile, waitForLine, type WorkloadResult } from './lib.ts';
 import { openTraceOpen, RING_BYTES, ROOT } from './session.ts';
 
 const { values: opts } = parseArgs({
@@ -42,22 +43,6 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-bench-'));
 // bench, a test) must not add to the counts.
 const WORKLOAD_COMM = `open_loop_${process.pid.toString(16).slice(-4)}`;
 const WORKLOAD = path.join(TMP, WORKLOAD_COMM);
-
-/** What open_loop prints about itself. */
-interface WorkloadResult {
-  /** wall time of its loop (CLOCK_MONOTONIC) */
-  elapsedS: number;
-  /** its user + system CPU time; BPF programs run in its context and count here */
-  cpuS: number;
-  /** involuntary context switches: how often something took its CPU away */
-  preempted: number;
-  /**
-   * IRQ work interrupts on all CPUs while it ran (x86 "IWI" in
-   * /proc/interrupts): a BPF_RB_FORCE_WAKEUP submit wakes the consumer through
-   * irq_work, so this counts forced wakeups, plus the kernel's other irq_work
-   */
-  irqWork?: number;
-}
 
 interface Sample {
   workload: WorkloadResult;
@@ -90,71 +75,8 @@ function build(): void {
   if (fs.existsSync(CLI) && fs.existsSync(CLI_BUNDLER)) execFileSync(process.execPath, [CLI_BUNDLER], { stdio: 'inherit' });
 }
 
-function exited(child: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
-}
-
-function collect(stream: NodeJS.ReadableStream | null): () => string {
-  let text = '';
-  stream?.setEncoding('utf8');
-  stream?.on('data', (chunk: string) => (text += chunk));
-  return () => text;
-}
-
-function parseWorkload(text: string): WorkloadResult {
-  const line = /^\{"n":.*$/m.exec(text);
-  if (!line) throw new Error(`no open_loop result in:\n${text}`);
-  const r = JSON.parse(line[0]);
-  return { elapsedS: r.elapsed_s, cpuS: r.cpu_s, preempted: r.preempted };
-}
-
-/** The "IWI" row of /proc/interrupts summed over CPUs; undefined where there is none (non-x86). */
-function irqWorkCount(): number | undefined {
-  const row = fs.readFileSync('/proc/interrupts', 'utf8').split('\n').find((l) => l.trimStart().startsWith('IWI:'));
-  return row?.trim().split(/\s+/).slice(1).filter((f) => /^\d+$/.test(f)).reduce((sum, f) => sum + Number(f), 0);
-}
-
-async function runWorkload(): Promise<WorkloadResult> {
-  const irq0 = irqWorkCount();
-  const child = spawn(WORKLOAD, [String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const out = collect(child.stdout);
-  const code = await exited(child);
-  const irq1 = irqWorkCount();
-  if (code !== 0) throw new Error(`${WORKLOAD} exited with ${code}: ${out()}`);
-  return { ...parseWorkload(out()), irqWork: irq0 === undefined || irq1 === undefined ? undefined : irq1 - irq0 };
-}
-
-/** Resolve once a stderr line matches `re`; reject if the child exits first. */
-function waitForLine(child: ChildProcess, re: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      text += chunk;
-      if (re.test(text)) resolve();
-    });
-    child.once('close', (code) => reject(new Error(`${what} exited (${code}) before it was ready:\n${text}`)));
-  });
-}
-
-async function waitForFile(file: string, child: ChildProcess, what: string): Promise<void> {
-  while (!fs.existsSync(file)) {
-    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}) before it was ready`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // fields after the parenthesised comm, which may itself hold spaces
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+function runWorkload(): Promise<WorkloadResult> {
+  return runLoop(WORKLOAD, [String(N)]);
 }
 
 /** Run the workload while `pid` consumes; its CPU use over that window too. */
@@ -162,12 +84,6 @@ async function workloadWatchedBy(pid: number): Promise<{ workload: WorkloadResul
   const cpu0 = cpuSeconds(pid);
   const workload = await runWorkload();
   return { workload, consumerCpuS: cpuSeconds(pid) - cpu0 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 // ---- variants ------------------------------------------------------------
@@ -388,7 +304,6 @@ const summary = variants.map((v) => {
   };
 });
 
-const fmt = (x: number | undefined, digits: number) => (x === undefined ? '–' : x.toFixed(digits));
 console.log(`\nmedians of ${RUNS} runs (ratios: median of per-round ratios); a traced run should see ${N} events`);
 console.log('| variant | workload s (min–max) | workload CPU s | × untraced | × C ref | events (min) | lost (max) | attach ms | consumer CPU s |');
 console.log('|---|---|---|---|---|---|---|---|---|');
