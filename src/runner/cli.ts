@@ -13,7 +13,10 @@ import { checkSupport, gadgets } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { excerpt, parseDuration, parseSize } from './duration.ts';
 import { DEFAULT_LIMITS, loadRecipeFile, RecipeError, type Limits } from './recipe.ts';
-import { renderTerminal } from './report.ts';
+import { renderMarkdown, renderTerminal } from './report.ts';
+import { appendStepSummary, fenceCommands, onGithubActions, problemAnnotations, runAnnotations } from './reporters/github.ts';
+import { renderJunit } from './reporters/junit.ts';
+import { writeTextAtomic } from './artifacts.ts';
 import { runRecipe } from './run.ts';
 import { exitCodeFor } from './summary.ts';
 
@@ -35,6 +38,7 @@ options:
   --objects DIR       compiled BPF objects (default: build/bpf in the gadget-run checkout)
   --limit-ring SIZE   most ring-buffer memory a recipe's steps may take together (default 256MiB)
   --limit-output SIZE most bytes of events a recipe's steps may write together (default 4GiB)
+  --junit FILE        also write a JUnit XML report (a testcase per step and per assertion)
 `;
 
 class UsageError extends Error {}
@@ -53,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
         objects: { type: 'string' },
         'limit-ring': { type: 'string' },
         'limit-output': { type: 'string' },
+        junit: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -91,11 +96,16 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof RecipeError) {
-      process.stderr.write(err.message + '\n');
+      reportRecipeError(err);
       return 2;
     }
     throw err;
   }
+}
+
+function reportRecipeError(err: RecipeError): void {
+  process.stderr.write(err.message + '\n');
+  if (onGithubActions()) process.stdout.write(problemAnnotations(err.problems));
 }
 
 function usage(message: string): number {
@@ -166,7 +176,7 @@ function describeErrno(err: unknown): string {
   return m ? `${m[1]}: ${m[2]}` : e.message;
 }
 
-async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string } & LimitOptions): Promise<number> {
+async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string; junit?: string } & LimitOptions): Promise<number> {
   const loaded = loadRecipeFile(file, undefined, limitsOf(values));
   let maxDurationMs: number | undefined;
   if (values['max-duration'] !== undefined) {
@@ -183,7 +193,17 @@ async function run(file: string, values: { out?: string; 'max-duration'?: string
     objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
     maxDurationMs,
   });
-  process.stdout.write(renderTerminal(summary, outDir));
+  const report = renderTerminal(summary, outDir);
+  if (onGithubActions()) {
+    // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
+    process.stdout.write(fenceCommands(report));
+    process.stdout.write(runAnnotations(summary, loaded));
+    appendStepSummary(renderMarkdown(summary));
+  } else {
+    process.stdout.write(report);
+  }
+  const junit = values.junit ?? (loaded.recipe.junit === undefined ? undefined : path.join(outDir, loaded.recipe.junit));
+  if (junit !== undefined) await writeTextAtomic(junit, renderJunit(summary));
   return exitCodeFor(summary);
 }
 
@@ -195,7 +215,7 @@ function validate(files: string[], limits: Limits): number {
       process.stdout.write(`${file}: ok (${recipe.steps.length} step${recipe.steps.length === 1 ? '' : 's'}${recipe.assertions?.length ? `, ${recipe.assertions.length} assertion${recipe.assertions.length === 1 ? '' : 's'}` : ''})\n`);
     } catch (err) {
       if (!(err instanceof RecipeError)) throw err;
-      process.stderr.write(err.message + '\n');
+      reportRecipeError(err);
       failed = true;
     }
   }

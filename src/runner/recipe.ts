@@ -40,6 +40,8 @@ export interface Recipe {
   duration?: Duration;
   sequential?: boolean;
   max_bytes?: string;
+  /** a JUnit XML report, a plain file name inside --out */
+  junit?: string;
   steps: StepSpec[];
   assertions?: { name: string; expr: string; message?: string }[];
 }
@@ -56,10 +58,17 @@ export interface PlannedStep {
   maxBytes: number;
 }
 
+export interface Position {
+  line: number;
+  col: number;
+}
+
 export interface LoadedRecipe {
   file: string;
   recipe: Recipe;
   steps: PlannedStep[];
+  /** where each step and assertion starts in the file, for annotations that point at it */
+  positions: { steps: Position[]; assertions: Position[] };
 }
 
 export interface Problem {
@@ -174,7 +183,7 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     if (ids.has(s.id)) problem(['steps', i, 'id'], `duplicate step id "${s.id}" (ids name results and must be unique)`);
     ids.add(s.id);
     s.outputs?.forEach((o, j) => {
-      const owner = RESERVED_OUTPUTS.includes(o) ? 'gadget-run itself' : outputs.get(o);
+      const owner = RESERVED_OUTPUTS.includes(o) || o === recipe.junit ? 'gadget-run itself' : outputs.get(o);
       if (owner) problem(['steps', i, 'outputs', j], `"${o}" is already written by ${owner}; give each output its own name`);
       outputs.set(o, `step ${s.id}`);
     });
@@ -185,7 +194,12 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   checkTotals(steps, recipe, limits, problem);
   recipe.assertions?.forEach((a, i) => checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
   if (problems.length) throw new RecipeError(problems);
-  return { file, recipe, steps };
+  const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
+  const positions = {
+    steps: recipe.steps.map((_, i) => position(['steps', i])),
+    assertions: (recipe.assertions ?? []).map((_, i) => position(['assertions', i])),
+  };
+  return { file, recipe, steps, positions };
 }
 
 type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;

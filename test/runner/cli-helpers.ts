@@ -15,8 +15,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], opts: { cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult>; stderrUntil(re: RegExp): Promise<string> } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface CliOptions {
+  cwd?: string;
+  /** added to (or, with undefined values, removed from) this process's environment */
+  env?: Record<string, string | undefined>;
+}
+
+export function startCli(args: string[], opts: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult>; stderrUntil(re: RegExp): Promise<string> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: { re: RegExp; resolve: (s: string) => void }[] = [];
@@ -44,7 +50,7 @@ export function startCli(args: string[], opts: { cwd?: string } = {}): { child: 
   };
 }
 
-export function runCli(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(args, opts).done;
 }
 
