@@ -81,7 +81,7 @@ export interface Problem {
 
 export class RecipeError extends Error {
   constructor(readonly problems: Problem[]) {
-    const shown = problems.slice(0, MAX_PROBLEMS).map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${excerpt(p.message, 300)}`);
+    const shown = problems.slice(0, MAX_PROBLEMS).map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${visible(excerpt(p.message, 300))}`);
     if (problems.length > MAX_PROBLEMS) shown.push(`… and ${problems.length - MAX_PROBLEMS} more problems`);
     super(shown.join('\n'));
     this.name = 'RecipeError';
@@ -200,6 +200,12 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     assertions: (recipe.assertions ?? []).map((_, i) => position(['assertions', i])),
   };
   return { file, recipe, steps, positions };
+}
+
+/** One problem is one line: control characters a recipe put in a value are shown escaped (\\n, \\u0000). */
+function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;

@@ -101,3 +101,13 @@ test('a recipe cannot take more ring memory or output bytes than the command lin
   assert.match(writes[0], /may write 999999MiB together \(max_bytes\); the limit is 4GiB/);
   assert.equal(parseRecipe('name: w\nduration: 1s\nsteps:\n  - id: a\n    gadget: trace/open\n    max_bytes: 1MiB\n', 'r.yaml').steps[0].maxBytes, 1024 * 1024);
 });
+
+test('a problem is one line even when the bad value holds line breaks or NULs (found by the fuzz test)', () => {
+  try {
+    parseRecipe('name: x\nduration: 1s\nsteps:\n  - id: a\n    gadget: trace/open\n    filter: "\\n\\u0000"\n', 'r.yaml');
+    assert.fail('accepted');
+  } catch (err) {
+    assert.ok(err instanceof RecipeError);
+    assert.equal(err.message, 'r.yaml:6:14 steps[0].filter: "\\n\\u0000" does not start with a field name (write field==value)');
+  }
+});
