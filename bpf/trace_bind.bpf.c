@@ -116,7 +116,7 @@ int exit_bind(struct trace_event_raw_sys_exit *ctx)
 	__s32 ret = (__s32)ctx->ret;
 	struct sock *sk = gadget_sock_of_fd(args->fd);
 	/* a port-0 bind learns its port from the sock */
-	__u16 port = ret == 0 && sk ? BPF_CORE_READ(sk, __sk_common.skc_num) : args->port;
+	__u16 port = ret == 0 && sk ? gadget_sock_local_port(sk) : args->port;
 	if ((ret < 0 && targ_ignore_errors) || !port_wanted(port))
 		goto out;
 

@@ -45,11 +45,19 @@ struct gadget_endpoints {
 	__u16 family;
 };
 
+/* The local port in host order. Not skc_num: the kernel has cleared it by the
+ * time inet_sock_set_state reports the move to TCP_CLOSE (measured on 6.18),
+ * while inet_sport still holds the port. */
+static __always_inline __u16 gadget_sock_local_port(struct sock *sk)
+{
+	return bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
 static __always_inline void gadget_sock_endpoints(struct sock *sk, struct gadget_endpoints *ep)
 {
 	__builtin_memset(ep, 0, sizeof(*ep));
 	ep->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	ep->sport = BPF_CORE_READ(sk, __sk_common.skc_num); /* already host order */
+	ep->sport = gadget_sock_local_port(sk);
 	ep->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (ep->family == GADGET_AF_INET6) {
 		BPF_CORE_READ_INTO(&ep->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
