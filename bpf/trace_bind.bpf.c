@@ -132,7 +132,7 @@ int exit_bind(struct trace_event_raw_sys_exit *ctx)
 	e->bound_dev_if = sk ? BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if) : 0;
 	e->opts = sk ? bind_opts(sk) : 0;
 	e->__pad0 = 0;
-	e->__pad1 = 0;
+	e->ipversion = args->family == GADGET_AF_INET6 ? 6 : 4;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	gadget_submit(e);
 out:

@@ -26,7 +26,7 @@ struct bind_event {
 	__u16 proto; /* sk_protocol: IPPROTO_TCP, IPPROTO_UDP, ... */
 	__u16 port; /* host byte order: the bound port on success, else the requested one */
 	__u16 family; /* of the sockaddr passed: AF_INET or AF_INET6 */
-	__u16 __pad1;
+	__u16 ipversion; /* 4 or 6 */
 	__u8 addr[16]; /* as passed; IPv4 in the first 4 bytes */
 	char comm[16];
 };

@@ -23,7 +23,6 @@ static __always_inline void emit(struct sock *sk, const struct tcp_owner *o, __u
 	e->ret = ret;
 	e->op = op;
 	e->__pad0 = 0;
-	e->__pad1 = 0;
 	gadget_submit(e);
 }
 

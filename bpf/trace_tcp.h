@@ -21,7 +21,7 @@ struct tcp_event {
 	__u16 dport;
 	__u16 family; /* AF_INET or AF_INET6 */
 	__u8 op; /* TCP_OP_* */
-	__u8 __pad1;
+	__u8 ipversion; /* 4 or 6 */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	char comm[16];

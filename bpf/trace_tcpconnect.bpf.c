@@ -22,7 +22,6 @@ static __always_inline void emit(struct sock *sk, const struct tcp_owner *o, __s
 	e->latency = bpf_ktime_get_ns() - o->connect_ns;
 	e->ret = ret;
 	e->__pad0 = 0;
-	e->__pad1 = 0;
 	gadget_submit(e);
 }
 

@@ -16,7 +16,7 @@ struct tcpconnect_event {
 	__u16 sport; /* host byte order, local end */
 	__u16 dport;
 	__u16 family; /* AF_INET or AF_INET6 */
-	__u16 __pad1;
+	__u16 ipversion; /* 4 or 6 */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	char comm[16];

@@ -68,7 +68,8 @@ static __always_inline void gadget_sock_endpoints(struct sock *sk, struct gadget
 	}
 }
 
-/* Copy endpoints into an event with members saddr, daddr, sport, dport, family. */
+/* Copy endpoints into an event with members saddr, daddr, sport, dport,
+ * family and ipversion. */
 #define gadget_fill_endpoints(e, ep)                                            \
 	do {                                                                    \
 		__builtin_memcpy((e)->saddr, (ep)->saddr, 16);                  \
@@ -76,6 +77,7 @@ static __always_inline void gadget_sock_endpoints(struct sock *sk, struct gadget
 		(e)->sport = (ep)->sport;                                       \
 		(e)->dport = (ep)->dport;                                       \
 		(e)->family = (ep)->family;                                     \
+		(e)->ipversion = (ep)->family == GADGET_AF_INET6 ? 6 : 4;       \
 	} while (0)
 
 #endif
