@@ -13,10 +13,10 @@ import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
+  'snapshot/process': snapshotProcess,
   'trace/bind': traceBind,
   'trace/tcp': traceTcp,
   'trace/tcpconnect': traceTcpconnect,
-  'snapshot/process': snapshotProcess,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
