@@ -10,7 +10,8 @@ import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
 import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
 
-export type ConstantValue = number | bigint | string | boolean;
+/** a .rodata constant's value: a scalar, a string for a char array, numbers for an integer array */
+export type ConstantValue = number | bigint | string | boolean | readonly number[];
 
 export interface ProgramInfo {
   name: string;
@@ -226,7 +227,15 @@ function writeValue(bytes: Uint8Array, v: BtfVariable, value: ConstantValue, obj
     bytes.set(enc, v.offset);
     return;
   }
-  const n = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+  if (Array.isArray(value)) {
+    const t = v.type;
+    if (t.kind !== 'array' || t.elem.kind !== 'int') throw new Error(`${obj}: ${v.name} is not an integer array`);
+    if (value.length > t.nelems) throw new Error(`${obj}: ${value.length} values do not fit ${v.name} (${t.nelems} at most)`);
+    bytes.fill(0, v.offset, v.offset + v.size);
+    value.forEach((x, i) => writeValue(bytes, { ...v, offset: v.offset + i * t.elem.size, size: t.elem.size, type: t.elem }, x, obj));
+    return;
+  }
+  const n = typeof value === 'boolean' ? (value ? 1 : 0) : (value as number | bigint);
   switch (v.size) {
     case 1: dv.setUint8(v.offset, Number(n)); break;
     case 2: dv.setUint16(v.offset, Number(n), true); break;

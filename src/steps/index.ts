@@ -3,14 +3,20 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSnapshot } from './snapshot.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
+import { traceBind } from './trace-bind.ts';
 import { traceExec } from './trace-exec.ts';
 import { traceOpen } from './trace-open.ts';
+import { traceTcp } from './trace-tcp.ts';
+import { traceTcpconnect } from './trace-tcpconnect.ts';
 import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
   'snapshot/process': snapshotProcess,
+  'trace/bind': traceBind,
+  'trace/tcp': traceTcp,
+  'trace/tcpconnect': traceTcpconnect,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

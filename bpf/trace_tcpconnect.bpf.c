@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+/* trace/tcpconnect: active TCP connects with their latency, from the
+ * connect() entry to SYN_SENT -> ESTABLISHED (include/tcp_owner.h: the
+ * state change often runs in softirq, so the task comes from the syscall). */
+#include "include/filter.h"
+#include "include/ringbuf.h"
+#include "include/socket.h"
+#include "include/tcp_owner.h"
+#include "trace_tcpconnect.h"
+
+GADGET_EVENT(tcpconnect_event);
+
+static __always_inline void emit(struct sock *sk, const struct tcp_owner *o, __s32 ret)
+{
+	struct tcpconnect_event *e = gadget_reserve(sizeof(*e));
+	if (!e)
+		return;
+	struct gadget_endpoints ep;
+	gadget_sock_endpoints(sk, &ep);
+	tcp_fill_owner(e, o);
+	gadget_fill_endpoints(e, &ep);
+	e->latency = bpf_ktime_get_ns() - o->connect_ns;
+	e->ret = ret;
+	e->__pad0 = 0;
+	gadget_submit(e);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	tcp_owner_connect_enter((int)ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	struct tcp_owner o;
+	struct sock *sk = tcp_owner_connect_exit(ctx->ret, &o);
+	if (sk)
+		emit(sk, &o, (__s32)ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct tcp_owner o;
+	__s32 ret = 0;
+	enum tcp_change change = tcp_owner_state_change(ctx, false, &o, &ret);
+	if (change == TCP_CHANGE_CONNECTED || change == TCP_CHANGE_CONNECT_FAILED)
+		emit((struct sock *)ctx->skaddr, &o, ret);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
