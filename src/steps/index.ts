@@ -3,13 +3,17 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSnapshot } from './snapshot.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
+import { traceCapabilities } from './trace-capabilities.ts';
 import { traceExec } from './trace-exec.ts';
+import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
 import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
+  'trace/capabilities': traceCapabilities,
+  'trace/mount': traceMount,
   'snapshot/process': snapshotProcess,
 } satisfies Record<string, GadgetDefinition>;
 
