@@ -12,9 +12,9 @@ import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
+  'snapshot/process': snapshotProcess,
   'trace/capabilities': traceCapabilities,
   'trace/mount': traceMount,
-  'snapshot/process': snapshotProcess,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
