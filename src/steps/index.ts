@@ -4,7 +4,9 @@ import { openSnapshot } from './snapshot.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
 import { traceBind } from './trace-bind.ts';
+import { traceCapabilities } from './trace-capabilities.ts';
 import { traceExec } from './trace-exec.ts';
+import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
@@ -17,6 +19,8 @@ export const gadgets = {
   'trace/bind': traceBind,
   'trace/tcp': traceTcp,
   'trace/tcpconnect': traceTcpconnect,
+  'trace/capabilities': traceCapabilities,
+  'trace/mount': traceMount,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

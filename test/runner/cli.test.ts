@@ -37,7 +37,7 @@ test('gadgets lists every gadget with its support status', async () => {
   const r = await runCli(['gadgets', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const list = JSON.parse(r.stdout);
-  // the registry's order, every gadget once
+  // the registry's order; every gadget a helper adds shows up without editing this test
   assert.deepEqual(list.map((g: { id: string }) => g.id), Object.keys(gadgets));
   for (const g of list) {
     if (process.getuid?.() === 0) assert.equal(g.supported, true, `${g.id}: ${g.reason}`);
@@ -108,6 +108,28 @@ function bpfLinkIds(): Set<number> {
   return new Set(links.map((l) => l.id));
 }
 
+/**
+ * The BPF programs and links a process holds through its fds (fdinfo prog_id, link_id): a
+ * per-process view, so programs neighbours load at the same time are not taken for the run's.
+ */
+function heldBpfIds(pid: number): { progs: number[]; links: number[] } {
+  const progs = new Set<number>();
+  const links = new Set<number>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const prog = /^prog_id:\s*(\d+)$/m.exec(info);
+    const link = /^link_id:\s*(\d+)$/m.exec(info);
+    if (prog) progs.add(Number(prog[1]));
+    if (link) links.add(Number(link[1]));
+  }
+  return { progs: [...progs], links: [...links] };
+}
+
 function bpfProgIds(): Set<number> {
   const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' }) || '[]') as { id: number }[];
   return new Set(progs.map((p) => p.id));
@@ -124,13 +146,11 @@ steps:
     filter: path~sigint-${process.pid}
     outputs: [opens.ndjson, opens.csv]
 `);
-  const progsBefore = bpfProgIds();
-  const linksBefore = bpfLinkIds();
   const out = path.join(dir, 'out');
   const cli = startCli(['run', recipe, '--out', out]);
   await cli.stderrUntil(/attached \d+ programs/);
-  const attachedProgs = [...bpfProgIds()].filter((id) => !progsBefore.has(id));
-  assert.ok(attachedProgs.length >= 2, 'the run has programs loaded');
+  const held = heldBpfIds(cli.child.pid!);
+  assert.ok(held.progs.length >= 2 && held.links.length >= 2, `the run has programs loaded and attached: ${JSON.stringify(held)}`);
   for (let i = 0; i < 5; i++) fs.closeSync(fs.openSync(marker, 'a'));
   await new Promise((r) => setTimeout(r, 100));
   cli.child.kill('SIGINT');
@@ -144,9 +164,9 @@ steps:
   assert.equal(opens.length, 5);
   assert.ok(opens.every((o) => o.path === marker && o.fd >= 0 && o.err === 0));
   assert.equal(fs.readFileSync(path.join(out, 'opens.csv'), 'utf8').trim().split('\n').length, 6);
-  const leftProgs = [...bpfProgIds()].filter((id) => attachedProgs.includes(id));
+  const leftProgs = [...bpfProgIds()].filter((id) => held.progs.includes(id));
   assert.deepEqual(leftProgs, [], 'no program of the run is still loaded');
-  const leftLinks = [...bpfLinkIds()].filter((id) => !linksBefore.has(id));
+  const leftLinks = [...bpfLinkIds()].filter((id) => held.links.includes(id));
   assert.deepEqual(leftLinks, [], 'no link of the run is left');
 });
 
