@@ -5,11 +5,13 @@ import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
 import { traceExec } from './trace-exec.ts';
 import { traceOpen } from './trace-open.ts';
+import { traceSignal } from './trace-signal.ts';
 import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
+  'trace/signal': traceSignal,
   'snapshot/process': snapshotProcess,
 } satisfies Record<string, GadgetDefinition>;
 
