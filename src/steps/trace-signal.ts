@@ -1,5 +1,5 @@
-import os from 'node:os';
 import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { ERRNO, longestName, SIGNALS } from './names/index.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** What became of a signal: the kernel's enum trace_signal_result, plus a send that failed (bpf/trace_signal.h). */
@@ -12,13 +12,7 @@ export const SIGNAL_RESULTS: Readonly<Record<number, string>> = {
   5: 'failed',
 };
 
-// TODO(evmodel): src/steps/names/signals.ts and errno.ts with decode 'enum' / 'derive'
-const SIGNALS: Record<number, string> = Object.fromEntries(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
-const ERRNO: Record<number, string> = Object.fromEntries(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-const named = (names: Record<number, string>, member: string, unknown: string) =>
-  `(${JSON.stringify(names)})[f.${member}] ?? ${unknown}`;
-
-const SIGNAL_NAMES = [...new Set(Object.values(SIGNALS))];
+const SIGNAL_NAMES = Object.values(SIGNALS);
 
 /** A signal param: a number or a name (SIGKILL) → the number. */
 function signalNumber(value: unknown): number {
@@ -47,13 +41,15 @@ export const traceSignal = {
     { name: 'tpid', type: 'number', description: 'target process id; for a failed send the pid argument as passed (0 or negative for groups, a thread id for tkill, 0 for pidfd_send_signal)' },
     { name: 'ttid', type: 'number', description: 'target thread id; for a failed send the tid argument of tkill/tgkill/rt_tgsigqueueinfo, else 0' },
     { name: 'tcomm', type: 'string', description: "target's command name (empty for a failed send)" },
-    { name: 'signal', type: 'number', description: 'signal number (0 for a failed kill(pid, 0) probe)' },
-    { name: 'signal_name', type: 'string', decode: 'compute', compute: named(SIGNALS, 'signal', 'String(f.signal)'), description: 'signal name (SIGKILL)' },
+    { name: 'signal', type: 'number', names: SIGNALS, description: 'signal number (0 for a failed kill(pid, 0) probe); filters take names: signal==SIGKILL' },
+    { name: 'signal_name', member: 'signal', type: 'string', decode: 'enum', names: SIGNALS, description: 'signal name (SIGKILL)' },
     { name: 'code', type: 'number', description: 'si_code: 0 SI_USER (kill), -6 SI_TKILL, 0x80 SI_KERNEL, or the fault code (SEGV_MAPERR 1, ...)' },
-    { name: 'result_code', member: 'result', type: 'number', description: 'result as a number (TRACE_SIGNAL_*, 5 failed)' },
-    { name: 'result', type: 'string', decode: 'compute', compute: named(SIGNAL_RESULTS, 'result_code', 'String(f.result_code)'), description: 'delivered, ignored, already_pending, overflow_fail, lose_info (TRACE_SIGNAL_*), or failed (the send returned an error)' },
+    { name: 'result', type: 'string', decode: 'enum', names: SIGNAL_RESULTS, description: 'delivered, ignored, already_pending, overflow_fail, lose_info (TRACE_SIGNAL_*), or failed (the send returned an error)' },
     { name: 'ret', type: 'number', description: "0, or a failed send's negative errno" },
-    { name: 'err_name', type: 'string', decode: 'compute', compute: `f.ret < 0 ? ((${JSON.stringify(ERRNO)})[-f.ret] ?? String(-f.ret)) : ""`, description: "errno name of a failed send (ESRCH), empty otherwise" },
+    {
+      name: 'err_name', type: 'string', decode: 'derive', description: 'errno name of a failed send (ESRCH), "" otherwise',
+      derive: { from: ['ret'], fn: (ret: number) => (ret < 0 ? ERRNO[-ret] ?? String(-ret) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 11) },
+    },
     { ...field.uid, description: "sender's user id" },
     { ...field.gid, description: "sender's group id" },
     { ...field.mntns_id, description: "sender's mount namespace; 0 for a SIGCHLD from an exiting child (it has left its namespaces)" },

@@ -68,7 +68,7 @@ describe('trace/signal', { skip: kernelSkip(def) }, () => {
     });
     assert.equal(outcome.events, events.length);
     const target = (child: ChildProcess) => ({ tpid: child.pid, ttid: child.pid, tcomm: 'sleep' });
-    const sent = { code: SI_USER, result: 'delivered', result_code: 0, ret: 0, err_name: '' };
+    const sent = { code: SI_USER, result: 'delivered', ret: 0, err_name: '' };
     assert.deepEqual(withoutTimestamp(to(events, [a.pid!, b.pid!])), [
       { ...fromMe(), ...target(a), ...sent, signal: SIGUSR1, signal_name: 'SIGUSR1' },
       { ...fromMe(), ...target(b), ...sent, signal: SIGKILL, signal_name: 'SIGKILL' },
@@ -82,7 +82,7 @@ describe('trace/signal', { skip: kernelSkip(def) }, () => {
     assert.equal(mine.length, 1, JSON.stringify(mine));
     assert.deepEqual(mine[0], {
       ...fromMe(), tpid: missing, ttid: 0, tcomm: '', signal: SIGTERM, signal_name: 'SIGTERM',
-      code: SI_USER, result_code: 5, result: 'failed', ret: -ESRCH, err_name: 'ESRCH',
+      code: SI_USER, result: 'failed', ret: -ESRCH, err_name: 'ESRCH',
     });
   });
 
@@ -99,14 +99,14 @@ describe('trace/signal', { skip: kernelSkip(def) }, () => {
     const child = faults[0].pid as number;
     assert.notEqual(child, r.pid, 'the fault is the forked child\'s');
     const ids = { uid: 0, gid: 0, mntns_id: mntnsOf(process.pid), cgroup_id: Number(cgroupIdOf(cgroupDirOf(process.pid))) };
-    const byChild = { pid: child, tid: child, comm: 'segv', ...ids, ret: 0, err_name: '', result_code: 0, result: 'delivered' };
+    const byChild = { pid: child, tid: child, comm: 'segv', ...ids, ret: 0, err_name: '', result: 'delivered' };
     assert.deepEqual(withoutTimestamp(faults), [
       { ...byChild, tpid: child, ttid: child, tcomm: 'segv', signal: SIGSEGV, signal_name: 'SIGSEGV', code: SEGV_MAPERR },
     ].map(ordered));
     assert.deepEqual(withoutTimestamp(events.filter((e) => e.signal === SIGCHLD && e.pid === child)), [
       // by then the exiting child has left its namespaces (exit_task_namespaces precedes
       // exit_notify), and SIGCHLD at its default disposition is ignored: waitpid still reaps
-      { ...byChild, mntns_id: 0, tpid: r.pid, ttid: r.pid, tcomm: 'segv', signal: SIGCHLD, signal_name: 'SIGCHLD', code: CLD_KILLED, result_code: 1, result: 'ignored' },
+      { ...byChild, mntns_id: 0, tpid: r.pid, ttid: r.pid, tcomm: 'segv', signal: SIGCHLD, signal_name: 'SIGCHLD', code: CLD_KILLED, result: 'ignored' },
     ].map(ordered));
   });
 
@@ -123,16 +123,26 @@ describe('trace/signal', { skip: kernelSkip(def) }, () => {
       ['pid of the missing one', { pid: missing }, [SIGTERM]],
       ['failed_only to a', { failed_only: true, pid: a.pid }, []],
     ];
+    // filters by name, in user space, for comparison with the params
+    const filters: [string, string, number[]][] = [
+      ['filter signal==SIGUSR2', `${me},signal==SIGUSR2`, [SIGUSR2]],
+      ['filter signal_name==SIGUSR1', `${me},signal_name==SIGUSR1`, [SIGUSR1]],
+      ['filter result==failed,err_name==ESRCH', `${me},result==failed,err_name==ESRCH`, [SIGTERM]],
+    ];
     const traced = await traceAllWhile(
-      cases.map(([id, params]): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: id.replace(/\W/g, '_'), filter: me, params })]),
+      [
+        ...cases.map(([id, params]): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: id.replace(/\W/g, '_'), filter: me, params })]),
+        ...filters.map(([id, filter]): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: id.replace(/\W/g, '_'), filter })]),
+      ],
       async () => {
         await killChild(a, 'SIGUSR1');
         await killChild(b, 'SIGUSR2');
         sendFailing(missing, 'SIGTERM');
       },
     );
-    const seen = Object.fromEntries(cases.map(([id], i) => [id, to(traced[i].events, [a.pid!, b.pid!, missing]).map((e) => e.signal)]));
-    assert.deepEqual(seen, Object.fromEntries(cases.map(([id, , want]) => [id, want])));
+    const all = [...cases, ...filters];
+    const seen = Object.fromEntries(all.map(([id], i) => [id, to(traced[i].events, [a.pid!, b.pid!, missing]).map((e) => e.signal)]));
+    assert.deepEqual(seen, Object.fromEntries(all.map(([id, , want]) => [id, want])));
   });
 
   test('non-matching filters and params see nothing of the signal', async (t) => {
@@ -144,6 +154,8 @@ describe('trace/signal', { skip: kernelSkip(def) }, () => {
       ['uid', 'uid==65534', {}],
       ['tpid', `${me},tpid==1`, {}],
       ['name', `${me},signal_name==SIGHUP`, {}],
+      ['number by name', `${me},signal==SIGHUP`, {}],
+      ['result', `${me},result==failed`, {}],
       ['param signal', me, { signal: 'SIGHUP' }],
       ['param pid', me, { pid: 1 }],
     ];
