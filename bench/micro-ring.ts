@@ -49,7 +49,8 @@ fillRecords(ring, layout);
 const codec = buildCodec(def, layout, { buf: ring, dv: new DataView(ring.buffer, ring.byteOffset, ring.byteLength) }, [], {
   bootToWallNs: BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint(),
 });
-const spool = path.join(os.tmpdir(), `gadget-run-micro-${process.pid}.ndjson`);
+// the sink creates its file exclusively (O_EXCL): one file per case
+const spool = (name: string) => path.join(os.tmpdir(), `gadget-run-micro-${process.pid}-${name}.ndjson`);
 // the lines are ASCII here, so characters are bytes
 let lineBytesPerPass = 0;
 eachRecord((offset, length) => (lineBytesPerPass += codec.encode(offset, length)!.length + 1));
@@ -59,11 +60,11 @@ console.log(`sample line: ${codec.encode(HEADER, layout.size)}\n`);
 
 const results = [
   measure('codec.write (bytes into a reused buffer)', eachRecord, writeInto(memoryWriter())),
-  measure('codec.write + LineSink (file)', eachRecord, writeInto(new LineSink(spool))),
-  measure('RingReader.drain + codec.write + LineSink', drainFakeRing(), writeInto(new LineSink(spool))),
+  measure('codec.write + LineSink (file)', eachRecord, writeInto(new LineSink(spool('sink')))),
+  measure('RingReader.drain + codec.write + LineSink', drainFakeRing(), writeInto(new LineSink(spool('drain')))),
   measure('codec.encode (string, snapshots)', eachRecord, { onRecord: (o, n) => void codec.encode(o, n) }),
 ];
-fs.rmSync(spool, { force: true });
+for (const name of ['sink', 'drain']) fs.rmSync(spool(name), { force: true });
 
 console.log('| case | events/s | ring MB/s | NDJSON MB/s | ns/event |');
 console.log('|---|---|---|---|---|');

@@ -84,10 +84,12 @@ function declare() {
     mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
     munmap: libc.func('int munmap(void *addr, size_t length)'),
     read: libc.func('long read(int fd, void *buf, size_t count)'),
+    write: libc.func('long write(int fd, const void *buf, size_t count)'),
     close: libc.func('int close(int fd)'),
     epoll_create1: libc.func('int epoll_create1(int flags)'),
     epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, const void *event)'),
     epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+    eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
     clock_gettime: libc.func('int clock_gettime(int clk, void *ts)'),
     getpagesize: libc.func('int getpagesize(void)'),
   };

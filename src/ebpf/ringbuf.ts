@@ -3,7 +3,8 @@
  * The consumer page is mapped read-write, the producer page and the data
  * (mapped twice by the kernel, so wrapped records are contiguous) read-only.
  * Records are parsed in place and the consumer position advances once per
- * batch. No libbpf callback per event.
+ * batch. No libbpf callback per event. Waiting for the kernel's wakeups is
+ * the shared poller's job (poller.ts): register `fd` there.
  */
 import { KernelError } from './errors.ts';
 import { native, errno, view, type Pointer } from './libbpf.ts';
@@ -15,12 +16,6 @@ const MAP_FAILED = 0xffffffffffffffffn;
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const HEADER = 8;
-const EPOLL_CTL_ADD = 1;
-const EPOLLIN = 1;
-// a ring buffer map polls readable while anything is unread; edge-triggered,
-// epoll reports only the kernel's wakeups (BPF_RB_FORCE_WAKEUP submits)
-const EPOLLET = 0x80000000;
-const EPOLL_CLOEXEC = 0o2000000;
 
 /** Called once per record: the record's data is buf[offset, offset + length). */
 export type RecordHandler = (offset: number, length: number) => void;
@@ -36,10 +31,11 @@ export class RingReader {
   private readonly pageSize: number;
   private consumerPtr: Pointer;
   private producerPtr: Pointer;
-  private epfd = -1;
-  private readonly epollEvents = Buffer.alloc(16);
+  /** the ring buffer map's fd, what the kernel's wakeups signal */
+  readonly fd: number;
 
-  constructor(private readonly mapFd: number, private readonly size: number) {
+  constructor(mapFd: number, private readonly size: number) {
+    this.fd = mapFd;
     const n = native();
     this.pageSize = n.getpagesize();
     this.mask = size - 1;
@@ -95,28 +91,8 @@ export class RingReader {
     return Number(Atomics.load(this.producerPos, 0)) - Number(Atomics.load(this.consumerPos, 0));
   }
 
-  /**
-   * Resolve when the kernel signals new data (a BPF_RB_FORCE_WAKEUP submit)
-   * or after timeoutMs, whichever comes first. The wait runs off the main thread.
-   */
-  wait(timeoutMs: number): Promise<void> {
-    const n = native();
-    if (this.epfd < 0) {
-      this.epfd = n.epoll_create1(EPOLL_CLOEXEC);
-      if (this.epfd < 0) throw new KernelError('epoll_create1', errno());
-      const ev = Buffer.alloc(16);
-      ev.writeUInt32LE((EPOLLIN | EPOLLET) >>> 0, 0);
-      if (n.epoll_ctl(this.epfd, EPOLL_CTL_ADD, this.mapFd, ev) < 0) throw new KernelError('epoll_ctl ring buffer', errno());
-    }
-    return new Promise((resolve) => {
-      n.epoll_wait.async(this.epfd, this.epollEvents, 1, timeoutMs, () => resolve());
-    });
-  }
-
   close(): void {
     const n = native();
-    if (this.epfd >= 0) n.close(this.epfd);
-    this.epfd = -1;
     if (this.producerPtr !== null) n.munmap(this.producerPtr, this.pageSize + 2 * this.size);
     if (this.consumerPtr !== null) n.munmap(this.consumerPtr, this.pageSize);
     this.producerPtr = this.consumerPtr = null;

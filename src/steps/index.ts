@@ -10,11 +10,13 @@ import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
+import { traceSignal } from './trace-signal.ts';
 import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 export const gadgets = {
   'trace/exec': traceExec,
   'trace/open': traceOpen,
+  'trace/signal': traceSignal,
   'snapshot/process': snapshotProcess,
   'trace/bind': traceBind,
   'trace/tcp': traceTcp,

@@ -1,21 +1,23 @@
 /**
  * The stream shape: events flow from the ring buffer through the generated
  * codec into the step's NDJSON spool until the runner stops the step. The
- * drain loop wakes on the kernel's batched wakeups or every POLL_MS, and the
- * final drain after detach consumes everything left, so the tail is never lost.
+ * drain loop wakes on the kernel's batched wakeups or on the shared poller's
+ * tick (every TICK_MS, one epoll wait for all sessions: src/ebpf/poller.ts),
+ * and the final drain after detach consumes everything left, so the tail is
+ * never lost.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BpfObject } from '../ebpf/object.ts';
+import { sharedPoller, type Registration } from '../ebpf/poller.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
 import { buildCodec, type Codec } from './codec.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
 
-const POLL_MS = 10;
 /**
  * After a drain, go again at once only while more than this is unread; else
- * sleep until the kernel's next wakeup (256 KiB unread) or POLL_MS. Draining
+ * sleep until the kernel's next wakeup (256 KiB unread) or the poller's tick. Draining
  * again whenever the last drain found anything spins on one or two records
  * per pass against a steady producer: ~400k passes and 4-5 CPU s per 1M
  * trace/open events, against 0.35 s for the records themselves (bench/).
@@ -46,6 +48,7 @@ class StreamSession implements StepSession {
   private loop: Promise<void> = Promise.resolve();
   private events = 0;
   private readonly onRecord: (offset: number, length: number) => void;
+  private readonly wakeups: Registration;
 
   constructor(
     private readonly obj: BpfObject,
@@ -57,6 +60,7 @@ class StreamSession implements StepSession {
     this.onRecord = (offset, length) => {
       if (sink.append(codec, offset, length)) this.events++;
     };
+    this.wakeups = sharedPoller().register(reader.fd);
   }
 
   get attached(): number {
@@ -73,19 +77,23 @@ class StreamSession implements StepSession {
       this.reader.drain(this.onRecord);
       this.sink.flush();
       if (this.reader.unread() > DRAIN_AGAIN_BYTES) await yieldToLoop();
-      else await this.reader.wait(POLL_MS);
+      else await this.wakeups.wait();
     }
   }
 
   async stop(): Promise<StepOutcome> {
     this.running = false;
-    await this.loop;
+    // leaving the poller wakes the loop's pending wait now rather than at the
+    // next tick; the other sessions' waits go on
+    const leftPoller = this.wakeups.close();
     try {
+      await this.loop;
       this.obj.detach();
       this.reader.drain(this.onRecord);
       const lost = this.obj.readGlobal('gadget_lost');
       return { events: this.events, lost, truncated: this.sink.truncated, warnings: this.warnings };
     } finally {
+      await leftPoller;
       this.sink.close();
       this.reader.close();
       this.obj.close();

@@ -5,6 +5,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test, type TestContext } from 'node:test';
 import { BpfObject } from '../../src/ebpf/object.ts';
+import { sharedPoller } from '../../src/ebpf/poller.ts';
 import { RingReader } from '../../src/ebpf/ringbuf.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
@@ -114,10 +115,15 @@ describe('RingReader over trace_open.bpf.o', { skip }, () => {
           else others++;
         }
       };
+      const wakeups = sharedPoller().register(tracer.reader.fd);
       child.stdin!.end('go\n');
-      while (!exited) {
-        if (drainWhileRunning) count();
-        await tracer.reader.wait(10);
+      try {
+        while (!exited) {
+          if (drainWhileRunning) count();
+          await wakeups.wait();
+        }
+      } finally {
+        await wakeups.close();
       }
       const [code] = await closed;
       assert.equal(code, 0, 'the workload ran to its end');

@@ -7,8 +7,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { notRoot, readJson, readNdjsonFile, ROOT, runCli, startCli, tempDir, writeRecipe } from './cli-helpers.ts';
 import { gadgets } from '../../src/steps/index.ts';
+import { notRoot, readJson, readNdjsonFile, ROOT, runCli, startCli, tempDir, writeRecipe } from './cli-helpers.ts';
 
 test('validate: a good recipe exits 0, a bad one exits 2 and says where', async () => {
   const dir = tempDir();

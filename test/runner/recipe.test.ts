@@ -102,7 +102,7 @@ steps:
   - id: a
     gadget: trace/exek
 `);
-  assert.match(p, /^r\.yaml:5:13 steps\[0\]\.gadget: unknown gadget "trace\/exek" \(known: trace\/exec, trace\/open, snapshot\/process/);
+  assert.match(p, /^r\.yaml:5:13 steps\[0\]\.gadget: unknown gadget "trace\/exek" \(known: trace\/exec, trace\/open, /);
 });
 
 test('params are checked against the gadget, unknown ones point at their key', () => {
