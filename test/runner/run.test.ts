@@ -92,8 +92,10 @@ assertions:
   assert.equal(fs.readFileSync(path.join(out, 'cmds.csv'), 'utf8'), 'pid,cmd\n2,curl https://example.com\n3,ls -l\n');
   assert.deepEqual(summary.assertions.map((a) => a.passed), [true, true]);
   assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
-  // nothing but the artifacts: no temp files, no spool
-  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  // nothing but the artifacts and the raw record: no temp files, no staging folders
+  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson']);
+  assert.deepEqual(readNdjsonFile(path.join(out, 'raw/cmds.ndjson')), EVENTS, 'raw keeps the events as captured, not transformed');
   const written = readJson(path.join(out, 'summary.json'));
   assert.equal(written.recipe, 'fake');
   assert.equal(written.status, 'passed');
@@ -118,9 +120,9 @@ assertions:
   assert.equal(summary.status, 'failed');
   assert.equal(exitCodeFor(summary), 1);
   assert.deepEqual(summary.assertions, [
-    { name: 'nothing downloads', passed: false, message: 'expected true, got false' },
-    { name: 'custom message', passed: false, message: 'this is what went wrong' },
-    { name: 'not a boolean', passed: false, message: 'expected true, got 1' },
+    { name: 'nothing downloads', passed: false, status: 'failed', message: 'expected true, got false' },
+    { name: 'custom message', passed: false, status: 'failed', message: 'this is what went wrong' },
+    { name: 'not a boolean', passed: false, status: 'failed', message: 'expected true, got 1' },
   ]);
 });
 
