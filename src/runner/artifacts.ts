@@ -252,15 +252,18 @@ async function writeCsv(out: AtomicFile, from: string, columns: string[]): Promi
       object: (v) => (Array.isArray(v) ? v.join(' ') : JSON.stringify(v)),
     },
   });
-  const written = pipeline(csv, out.stream());
-  try {
-    for await (const line of ndjsonLines(from)) {
-      if (!csv.write(asRow(JSON.parse(line)))) await Promise.race([once(csv, 'drain'), written]);
-    }
-  } finally {
-    csv.end();
+  // the pipeline fails first on a full disk; keep its error for the end, stop feeding it
+  let failed: Error | undefined;
+  const written = pipeline(csv, out.stream()).catch((err: Error) => {
+    failed = err;
+  });
+  for await (const line of ndjsonLines(from)) {
+    if (failed) break;
+    if (!csv.write(asRow(JSON.parse(line)))) await Promise.race([once(csv, 'drain').catch(() => {}), written]);
   }
+  csv.end();
   await written;
+  if (failed) throw failed;
 }
 
 /** Keys in order of first appearance (a first pass over the file), so columns are stable run to run. */

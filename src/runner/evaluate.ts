@@ -90,6 +90,7 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   let result: ResultFile = { file: raw, shape: 'list' };
   if (spec.transform !== undefined) {
     const output = path.join(work, `${spec.id}.result.ndjson`);
+    log(`step ${spec.id}: transforming ${meta.events} events`);
     const [outcome] = await runSandboxed({ kind: 'transform', expr: spec.transform, input: raw, output }, limits);
     if (!outcome.ok) {
       fail(describe(`transform of step ${spec.id}`, outcome, limits));

@@ -6,54 +6,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { UnsupportedError } from '../../src/ebpf/errors.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { runRecipe } from '../../src/runner/run.ts';
 import { exitCodeFor } from '../../src/runner/summary.ts';
-import type { GadgetDefinition, StepContext, StepSession } from '../../src/steps/types.ts';
 import { readJson, readNdjsonFile, tempDir } from './cli-helpers.ts';
-
-const fakeStream: GadgetDefinition = {
-  id: 'test/stream',
-  description: 'events given by the test',
-  mode: 'stream',
-  object: 'none.bpf.o',
-  struct: 'none',
-  fields: [
-    { name: 'pid', type: 'number', description: '' },
-    { name: 'comm', type: 'string', description: '' },
-    { name: 'args', type: 'string[]', description: '' },
-  ],
-  kernelFilters: {},
-  requires: [],
-};
-const fakeUnsupported: GadgetDefinition = { ...fakeStream, id: 'test/unsupported' };
-const registry = { 'test/stream': fakeStream, 'test/unsupported': fakeUnsupported };
-
-const EVENTS = [
-  { pid: 1, comm: 'sh', args: ['sh', '-c', 'x'] },
-  { pid: 2, comm: 'curl', args: ['curl', 'https://example.com'] },
-  { pid: 3, comm: 'ls', args: ['ls', '-l'] },
-];
-
-/** A stream that writes its events when stopped, as a drained ring buffer would. */
-function fakeOpen(events: unknown[] = EVENTS) {
-  const opened: string[] = [];
-  const open = async (def: GadgetDefinition, ctx: StepContext): Promise<StepSession> => {
-    if (def.id === 'test/unsupported') throw new UnsupportedError('test/unsupported: unsupported here — needs a hook this test lacks');
-    opened.push(ctx.id);
-    return {
-      finished: new Promise(() => {}),
-      attached: 1,
-      start() {},
-      async stop() {
-        fs.writeFileSync(ctx.spoolPath, events.map((e) => JSON.stringify(e) + '\n').join(''));
-        return { events: events.length, lost: 0, warnings: [] };
-      },
-    };
-  };
-  return { open, opened };
-}
+import { EVENTS, fakeOpen, registry } from './evaluate-helpers.ts';
 
 async function run(text: string, events?: unknown[]) {
   const out = tempDir();
