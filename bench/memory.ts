@@ -56,7 +56,7 @@ async function child(src: string, eventsFile: string, outDir: string, withAssert
   const def = {
     id: 'bench/open', description: 'generated opens', mode: 'stream', object: 'none.bpf.o', struct: 'none',
     fields: FIELDS.map((name) => ({ name, type: ['comm', 'path', 'timestamp'].includes(name) ? 'string' : 'number', description: '' })),
-    kernelFilters: [], requires: [],
+    kernelFilters: {}, requires: [],
   };
   const text = `name: memory
 steps:
