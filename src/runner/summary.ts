@@ -36,7 +36,8 @@ export interface AssertionSummary {
   name: string;
   /** status === 'passed' */
   passed: boolean;
-  status: AssertionStatus;
+  /** always written since assertions could be not_evaluated or skipped; absent in older summaries */
+  status?: AssertionStatus;
   message: string;
 }
 
