@@ -5,9 +5,11 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// the JSONata sandbox's worker thread (src/runner/sandbox.ts) loads build/sandbox-worker.mjs
 await build({
-  entryPoints: [`${root}src/runner/main.ts`],
-  outfile: `${root}build/gadget-run.mjs`,
+  entryPoints: { 'gadget-run': `${root}src/runner/main.ts`, 'sandbox-worker': `${root}src/runner/sandbox-worker.ts` },
+  outdir: `${root}build`,
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',

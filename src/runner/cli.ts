@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkSupport, gadgets } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { ArtifactError } from './artifacts.ts';
 import { excerpt, parseDuration, parseSize } from './duration.ts';
 import { DEFAULT_LIMITS, loadRecipeFile, RecipeError, type Limits } from './recipe.ts';
 import { renderMarkdown, renderTerminal } from './report.ts';
@@ -98,6 +99,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof RecipeError) {
       reportRecipeError(err);
       return 2;
+    }
+    // a full disk or an unwritable --out: the message names the file, a stack trace adds nothing
+    if (err instanceof ArtifactError) {
+      process.stderr.write(`gadget-run: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -42,6 +42,10 @@ export interface Recipe {
   max_bytes?: string;
   /** a JUnit XML report, a plain file name inside --out */
   junit?: string;
+  /** time budget of each transform and assertion (JSONata, sandboxed); default 10s */
+  eval_timeout?: Duration;
+  /** heap of the JSONata sandbox, e.g. 512MiB (the default) */
+  eval_memory?: string;
   steps: StepSpec[];
   assertions?: { name: string; expr: string; message?: string }[];
 }

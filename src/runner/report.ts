@@ -1,6 +1,11 @@
 /** Human-readable views of a summary: a terminal table and report.md (fit for a CI job summary). */
 import { formatMs } from './duration.ts';
-import type { Summary } from './summary.ts';
+import type { AssertionStatus, AssertionSummary, Summary } from './summary.ts';
+
+/** Older summaries (and hand-made ones) carry only `passed`. */
+const statusOf = (a: AssertionSummary): AssertionStatus => a.status ?? (a.passed ? 'passed' : 'failed');
+const TERMINAL: Record<AssertionStatus, string> = { passed: 'PASS', failed: 'FAIL', not_evaluated: 'NOT EVALUATED', skipped: 'SKIP' };
+const MARKDOWN: Record<AssertionStatus, string> = { passed: '✅', failed: '❌', not_evaluated: '⚠️ not evaluated —', skipped: '⏭️ skipped —' };
 
 function stepRows(summary: Summary): string[][] {
   return summary.steps.map((s) => [
@@ -32,7 +37,7 @@ export function renderTerminal(summary: Summary, outDir: string): string {
   if (lost.length) lines.push(`  warning: events were dropped in the kernel (${lost.map((s) => `${s.id}: ${s.lost}`).join(', ')}); raise the step's buffer or narrow its filter`);
   if (summary.assertions.length) {
     lines.push('assertions:');
-    for (const a of summary.assertions) lines.push(`  ${a.passed ? 'PASS' : 'FAIL'} ${a.name}${a.passed ? '' : ` — ${a.message}`}`);
+    for (const a of summary.assertions) lines.push(`  ${TERMINAL[statusOf(a)]} ${a.name}${a.passed ? '' : ` — ${a.message}`}`);
   }
   lines.push(`artifacts: ${outDir}/ (summary.json, report.md${summary.steps.flatMap((s) => s.artifacts).map((a) => `, ${a}`).join('')})`);
   return lines.join('\n') + '\n';
@@ -52,7 +57,7 @@ export function renderMarkdown(summary: Summary): string {
   for (const r of stepRows(summary)) out.push(`| ${r.map(cell).join(' | ')} |`);
   if (summary.assertions.length) {
     out.push('', '## Assertions', '');
-    for (const a of summary.assertions) out.push(`- ${a.passed ? '✅' : '❌'} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);
+    for (const a of summary.assertions) out.push(`- ${MARKDOWN[statusOf(a)]} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);
   }
   return out.join('\n') + '\n';
 }

@@ -1,23 +1,23 @@
 /**
  * The run loop: open every step (loaded and attached), then start the
  * workload, let time pass (durations, the workload's exit, a snapshot taken,
- * or Ctrl-C/SIGTERM), stop each step (detach, drain, flush), then transform,
- * write artifacts, check assertions and write the summary.
+ * or Ctrl-C/SIGTERM), stop each step (detach, drain, flush) and put what it
+ * captured in DIR/raw (capture.ts); then evaluate DIR/raw (evaluate.ts: transform,
+ * artifacts, assertions) and write the summary.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import jsonata from 'jsonata';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
-import { copyAtomic, formatOf, readNdjson, writeResult, writeTextAtomic } from './artifacts.ts';
+import { artifactPath, writeTextAtomic } from './artifacts.ts';
+import { Capture, type StepMeta } from './capture.ts';
 import { formatBytes, formatMs, parseDuration } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
+import { evaluate } from './evaluate.ts';
 import { oneLine, renderMarkdown } from './report.ts';
-import type { AssertionSummary, StepSummary, Summary } from './summary.ts';
+import type { StepEnd, StepSummary, Summary } from './summary.ts';
 import { createWorkloadCgroup, removeWorkloadCgroup, startWorkload, type Workload, type WorkloadCgroup } from './workload.ts';
 
 export interface RunOptions {
@@ -37,15 +37,13 @@ interface StepRun {
   session?: StepSession;
   outcome?: StepOutcome;
   summary: StepSummary;
-  result?: unknown;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`gadget-run: ${line}\n`));
   const { recipe } = loaded;
   const started = Date.now();
-  const spoolDir = path.join(opts.outDir, `.spool-${process.pid}`);
-  fs.mkdirSync(spoolDir, { recursive: true });
+  const capture = new Capture(opts.outDir);
 
   const summary: Summary = {
     recipe: recipe.name,
@@ -61,7 +59,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const steps: StepRun[] = loaded.steps.map((plan) => ({
     plan,
     def: plan.def,
-    spool: path.join(spoolDir, `${plan.spec.id}.ndjson`),
+    spool: capture.spoolPath(plan.spec.id),
     summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
   }));
   summary.steps = steps.map((s) => s.summary);
@@ -108,23 +106,58 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     if (cgroup) await removeWorkloadCgroup(cgroup);
   }
 
-  const results = await collect(steps, loaded, opts.outDir, log);
-  summary.assertions = await checkAssertions(loaded, steps, results, summary);
+  // a signal while evaluating stops the JSONata then running; one during capture already had its effect
+  const evaluating = new AbortController();
+  if (!interrupt.signal) void interrupt.promise.then(() => evaluating.abort());
+  try {
+    await capture.finish(steps.map((s) => stepMeta(s, summary)));
+    const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal });
+    summary.steps = evaluation.steps;
+    summary.assertions = evaluation.assertions;
+  } catch (err) {
+    summary.status = 'error';
+    summary.error = (err as Error).message;
+    log(`error: ${summary.error}`);
+  }
   interrupt.dispose();
 
   if (interrupt.signal) {
     summary.status = 'interrupted';
     summary.signal = interrupt.signal;
   } else if (summary.status !== 'error') {
-    const stepFailed = steps.some((s) => s.summary.status === 'truncated' || (!s.plan.spec.optional && (s.summary.status === 'failed' || s.summary.status === 'unsupported')));
-    const assertionFailed = summary.assertions.some((a) => !a.passed);
+    const stepFailed = summary.steps.some((s, i) => s.status === 'truncated' || (!steps[i].plan.spec.optional && ['failed', 'unsupported', 'not_run'].includes(s.status)));
+    const assertionFailed = summary.assertions.some((a) => a.status === 'failed' || a.status === 'not_evaluated');
     if (stepFailed || assertionFailed || summary.workload?.timedOut) summary.status = 'failed';
   }
   summary.durationMs = Date.now() - started;
-  await writeTextAtomic(path.join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeTextAtomic(path.join(opts.outDir, 'report.md'), renderMarkdown(summary));
-  fs.rmSync(spoolDir, { recursive: true, force: true });
+  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary));
   return summary;
+}
+
+/** What capture knows of a step, for DIR/raw/<step>.meta.json. */
+function stepMeta(s: StepRun, summary: Summary): StepMeta {
+  const { id, gadget, events, lost, truncated, reason, warnings, durationMs, ended } = s.summary;
+  let status = s.summary.status;
+  let why = reason;
+  if (status === 'ok' && !s.outcome) {
+    status = 'not_run';
+    why = 'the run was stopped before this step started';
+  }
+  return {
+    id,
+    gadget,
+    fields: s.def.fields.map((f) => f.name),
+    status,
+    events,
+    lost,
+    ...(truncated !== undefined ? { truncated } : {}),
+    ...(why !== undefined ? { reason: why } : {}),
+    ...(warnings?.length ? { warnings } : {}),
+    ...(ended ? { ended } : {}),
+    durationMs,
+    ...(summary.workload ? { workload: summary.workload } : {}),
+  };
 }
 
 async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void): Promise<void> {
@@ -154,13 +187,14 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
   const started = performance.now();
   let duration = s.plan.durationMs;
   if (maxDurationMs !== undefined) duration = Math.min(duration ?? maxDurationMs, maxDurationMs);
-  const ends: Promise<'done' | 'interrupted'>[] = [s.session.finished.then(() => 'done'), interrupt.promise.then(() => 'interrupted')];
+  const ends: Promise<StepEnd>[] = [s.session.finished.then(() => 'finished'), interrupt.promise.then(() => 'interrupted')];
   let timer: NodeJS.Timeout | undefined;
-  if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('done'), duration))));
-  if (workload) ends.push(workload.exited.then(() => 'done'));
+  if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
+  if (workload) ends.push(workload.exited.then(() => 'workload'));
   const why = await Promise.race(ends);
   clearTimeout(timer);
   s.summary.durationMs = Math.round(performance.now() - started);
+  s.summary.ended = why;
   await stop(s, why === 'interrupted' ? 'interrupted' : 'ok');
 }
 
@@ -205,54 +239,6 @@ async function finishWorkload(workload: Workload, supervision: { timedOut: boole
   const code = await workload.exited;
   log(`workload exited with ${code}`);
   return { code, timedOut: supervision.timedOut };
-}
-
-/** Transform results and write every step's outputs. */
-async function collect(steps: StepRun[], loaded: LoadedRecipe, outDir: string, log: (l: string) => void): Promise<Record<string, unknown>> {
-  const results: Record<string, unknown> = {};
-  const assertions = (loaded.recipe.assertions ?? []).length > 0;
-  for (const s of steps) {
-    const spec = s.plan.spec;
-    results[spec.id] = [];
-    if (!s.outcome || !fs.existsSync(s.spool)) continue;
-    const outputs = spec.outputs ?? [];
-    const needObjects = spec.transform !== undefined || assertions || outputs.some((o) => formatOf(o) !== 'ndjson');
-    try {
-      let result: unknown = needObjects ? await readNdjson(s.spool) : undefined;
-      if (spec.transform !== undefined) result = await jsonata(spec.transform).evaluate(result);
-      results[spec.id] = result ?? [];
-      for (const out of outputs) {
-        const file = path.join(outDir, out);
-        if (formatOf(out) === 'ndjson' && spec.transform === undefined) await copyAtomic(s.spool, file);
-        else await writeResult(file, result, spec.transform === undefined ? s.def.fields.map((f) => f.name) : undefined);
-        s.summary.artifacts.push(out);
-      }
-    } catch (err) {
-      s.summary.status = 'failed';
-      s.summary.reason = `${spec.transform !== undefined ? 'transform or ' : ''}output failed: ${(err as Error).message}`;
-      log(`step ${spec.id}: ${s.summary.reason}`);
-    }
-  }
-  return results;
-}
-
-async function checkAssertions(loaded: LoadedRecipe, steps: StepRun[], results: Record<string, unknown>, summary: Summary): Promise<AssertionSummary[]> {
-  const input = {
-    steps: results,
-    stats: Object.fromEntries(steps.map((s) => [s.summary.id, { status: s.summary.status, events: s.summary.events, lost: s.summary.lost }])),
-    workload: summary.workload ?? null,
-  };
-  const out: AssertionSummary[] = [];
-  for (const a of loaded.recipe.assertions ?? []) {
-    try {
-      const value = await jsonata(a.expr).evaluate(input);
-      const passed = value === true;
-      out.push({ name: a.name, passed, message: passed ? 'held' : (a.message ?? `expected true, got ${JSON.stringify(value) ?? 'nothing'}`) });
-    } catch (err) {
-      out.push({ name: a.name, passed: false, message: `could not evaluate: ${(err as Error).message}` });
-    }
-  }
-  return out;
 }
 
 /** SIGINT/SIGTERM: the first one stops the run gracefully; a second one exits at once (the kernel detaches on exit). */

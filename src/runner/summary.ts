@@ -1,6 +1,15 @@
 /** The shape of DIR/summary.json: the contract CI jobs and other tools read. */
 export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error';
-export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated';
+/** not_run: the run ended (an error, a signal) before the step's turn came */
+export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run';
+/**
+ * not_evaluated: it reads a step that did not run (or whose transform failed), so its
+ * value would say nothing; skipped: every step it reads is optional and did not run
+ */
+export type AssertionStatus = 'passed' | 'failed' | 'not_evaluated' | 'skipped';
+
+/** What ended a step's capture. */
+export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error';
 
 export interface StepSummary {
   id: string;
@@ -19,12 +28,23 @@ export interface StepSummary {
   warnings?: string[];
   /** how long the step watched */
   durationMs: number;
+  /** what ended the capture */
+  ended?: StepEnd;
 }
 
 export interface AssertionSummary {
   name: string;
+  /** status === 'passed' */
   passed: boolean;
+  /** always written since assertions could be not_evaluated or skipped; absent in older summaries */
+  status?: AssertionStatus;
   message: string;
+}
+
+export interface WorkloadSummary {
+  command: string;
+  exitCode: number | null;
+  timedOut?: boolean;
 }
 
 export interface Summary {
@@ -39,7 +59,7 @@ export interface Summary {
   durationMs: number;
   /** ms from the gadget-run process start until every step's programs were attached */
   attachedAfterMs?: number;
-  workload?: { command: string; exitCode: number | null; timedOut?: boolean };
+  workload?: WorkloadSummary;
   steps: StepSummary[];
   assertions: AssertionSummary[];
   /** set when the run was stopped by a signal */

@@ -6,54 +6,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { UnsupportedError } from '../../src/ebpf/errors.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { runRecipe } from '../../src/runner/run.ts';
 import { exitCodeFor } from '../../src/runner/summary.ts';
-import type { GadgetDefinition, StepContext, StepSession } from '../../src/steps/types.ts';
 import { readJson, readNdjsonFile, tempDir } from './cli-helpers.ts';
-
-const fakeStream: GadgetDefinition = {
-  id: 'test/stream',
-  description: 'events given by the test',
-  mode: 'stream',
-  object: 'none.bpf.o',
-  struct: 'none',
-  fields: [
-    { name: 'pid', type: 'number', description: '' },
-    { name: 'comm', type: 'string', description: '' },
-    { name: 'args', type: 'string[]', description: '' },
-  ],
-  kernelFilters: {},
-  requires: [],
-};
-const fakeUnsupported: GadgetDefinition = { ...fakeStream, id: 'test/unsupported' };
-const registry = { 'test/stream': fakeStream, 'test/unsupported': fakeUnsupported };
-
-const EVENTS = [
-  { pid: 1, comm: 'sh', args: ['sh', '-c', 'x'] },
-  { pid: 2, comm: 'curl', args: ['curl', 'https://example.com'] },
-  { pid: 3, comm: 'ls', args: ['ls', '-l'] },
-];
-
-/** A stream that writes its events when stopped, as a drained ring buffer would. */
-function fakeOpen(events: unknown[] = EVENTS) {
-  const opened: string[] = [];
-  const open = async (def: GadgetDefinition, ctx: StepContext): Promise<StepSession> => {
-    if (def.id === 'test/unsupported') throw new UnsupportedError('test/unsupported: unsupported here — needs a hook this test lacks');
-    opened.push(ctx.id);
-    return {
-      finished: new Promise(() => {}),
-      attached: 1,
-      start() {},
-      async stop() {
-        fs.writeFileSync(ctx.spoolPath, events.map((e) => JSON.stringify(e) + '\n').join(''));
-        return { events: events.length, lost: 0, warnings: [] };
-      },
-    };
-  };
-  return { open, opened };
-}
+import { EVENTS, fakeOpen, registry } from './evaluate-helpers.ts';
 
 async function run(text: string, events?: unknown[]) {
   const out = tempDir();
@@ -92,8 +49,10 @@ assertions:
   assert.equal(fs.readFileSync(path.join(out, 'cmds.csv'), 'utf8'), 'pid,cmd\n2,curl https://example.com\n3,ls -l\n');
   assert.deepEqual(summary.assertions.map((a) => a.passed), [true, true]);
   assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
-  // nothing but the artifacts: no temp files, no spool
-  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  // nothing but the artifacts and the raw record: no temp files, no staging folders
+  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson']);
+  assert.deepEqual(readNdjsonFile(path.join(out, 'raw/cmds.ndjson')), EVENTS, 'raw keeps the events as captured, not transformed');
   const written = readJson(path.join(out, 'summary.json'));
   assert.equal(written.recipe, 'fake');
   assert.equal(written.status, 'passed');
@@ -118,9 +77,9 @@ assertions:
   assert.equal(summary.status, 'failed');
   assert.equal(exitCodeFor(summary), 1);
   assert.deepEqual(summary.assertions, [
-    { name: 'nothing downloads', passed: false, message: 'expected true, got false' },
-    { name: 'custom message', passed: false, message: 'this is what went wrong' },
-    { name: 'not a boolean', passed: false, message: 'expected true, got 1' },
+    { name: 'nothing downloads', passed: false, status: 'failed', message: 'expected true, got false' },
+    { name: 'custom message', passed: false, status: 'failed', message: 'this is what went wrong' },
+    { name: 'not a boolean', passed: false, status: 'failed', message: 'expected true, got 1' },
   ]);
 });
 
