@@ -49,7 +49,7 @@ export function runAnnotations(summary: Summary, loaded: LoadedRecipe): string {
     const at = loaded.positions.steps[i];
     const base = { file: loaded.file, line: at?.line, col: at?.col };
     const optional = loaded.recipe.steps[i]?.optional === true;
-    if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated') {
+    if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') {
       out.push({ ...base, level: optional && s.status !== 'truncated' ? 'warning' : 'error', title: `step ${s.id} ${s.status}`, message: s.reason ?? s.status });
     } else if (s.lost > 0) {
       out.push({ ...base, level: 'error', title: `step ${s.id} lost events`, message: `${s.lost} events were lost in the kernel: raise the step's buffer or narrow its filter` });

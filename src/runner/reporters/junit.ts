@@ -20,7 +20,7 @@ type AssertionRow = Summary['assertions'][number];
 
 /** Why a step fails a CI job, or undefined when it does not. */
 function stepFailure(s: StepRow): string | undefined {
-  if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated') return `${s.status}: ${s.reason ?? ''}`.trim();
+  if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') return `${s.status}: ${s.reason ?? ''}`.trim();
   if (s.lost > 0) return `${s.lost} events were lost in the kernel (ring buffer full)`;
   return undefined;
 }
