@@ -76,8 +76,8 @@ const scenarios: Scenario[] = [
     comm: `tcp_${TAG}`,
     n: 20_000,
     args: (n) => [String(n)],
-    // connect, accept and close of each connection
-    expected: (n) => 3 * n,
+    // connect, accept, and the close of each of the two ends
+    expected: (n) => 4 * n,
     bpftrace: (comm) => `tracepoint:syscalls:sys_exit_connect /comm == "${comm}"/ { printf("E connect %d %s %d\\n", pid, comm, args->ret); }
 tracepoint:syscalls:sys_exit_accept4 /comm == "${comm}"/ { printf("E accept %d %s %d\\n", pid, comm, args->ret); }
 tracepoint:syscalls:sys_exit_accept /comm == "${comm}"/ { printf("E accept %d %s %d\\n", pid, comm, args->ret); }
