@@ -160,7 +160,11 @@ static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
 	e->hook = hook;
 	e->pkt_type = skb->pkt_type;
 	e->__pad[0] = e->__pad[1] = 0;
-	if (hook == PACKET_HOOK_EGRESS) {
+	/* Egress of a locally made packet runs in the sending task; a segment
+	 * sent later from softirq (a TCP retransmit, a queued push) runs in
+	 * whatever task was interrupted. The task's cgroup must be the
+	 * socket's for the task to be named. */
+	if (hook == PACKET_HOOK_EGRESS && bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb)) {
 		__u64 pid_tgid = bpf_get_current_pid_tgid();
 		e->pid = pid_tgid >> 32;
 		e->tid = (__u32)pid_tgid;

@@ -7,6 +7,7 @@ import { isPacketGadget, openPacketStream } from './packet-stream.ts';
 import { traceBind } from './trace-bind.ts';
 import { traceCapabilities } from './trace-capabilities.ts';
 import { traceDns } from './trace-dns.ts';
+import { traceSni } from './trace-sni.ts';
 import { traceExec } from './trace-exec.ts';
 import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
@@ -26,6 +27,7 @@ export const gadgets = {
   'trace/capabilities': traceCapabilities,
   'trace/mount': traceMount,
   'trace/dns': traceDns,
+  'trace/sni': traceSni,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
