@@ -120,6 +120,7 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
     pid: at('pid'), len: at('len'), hook: at('hook'), comm: at('comm'), data: at('data'),
   };
   const hooks = ['socket', 'ingress', 'egress'] as const;
+  const echoes = new EchoFilter();
   const parse = def.packet.parser(ctx.params);
   const test = compileEventFilter(def, filter);
   const { buf, dv } = ring;
@@ -128,8 +129,10 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
     const len = Math.min(dv.getUint32(r + o.len, true), n - o.data);
     const flow = parseFlow(new Uint8Array(buf.buffer, buf.byteOffset + r + o.data, Math.max(len, 0)));
     if (!flow) return undefined;
+    const hook = hooks[buf[r + o.hook]] ?? 'socket';
+    if (!echoes.keep(hook, flow)) return undefined;
     const bootNs = u64(r + o.timestamp);
-    const own = parse({ bootNs, flow, hook: hooks[buf[r + o.hook]] ?? 'socket' });
+    const own = parse({ bootNs, flow, hook });
     if (!own) return undefined;
     const commEnd = buf.indexOf(0, r + o.comm);
     const common: Record<string, unknown> = {
@@ -145,6 +148,27 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
     for (const f of def.fields) e[f.name] = f.name in own ? own[f.name] : common[f.name];
     return test(e) ? JSON.stringify(e) : undefined;
   };
+}
+
+/**
+ * With both ends in the workload (a client and its own loopback server),
+ * each packet passes the cgroup twice: at the sender's egress and at the
+ * receiver's ingress. Report it once, at egress, where the sender is known.
+ * The two sightings carry the same bytes; recent egress packets are kept
+ * by their addresses, ports and first payload bytes.
+ */
+export class EchoFilter {
+  private static readonly MAX = 1024;
+  private readonly sent = new Set<string>();
+
+  keep(hook: CapturedPacket['hook'], f: Flow): boolean {
+    if (hook === 'socket') return true;
+    const key = `${f.saddr} ${f.sport} ${f.daddr} ${f.dport} ${Buffer.from(f.payload.subarray(0, 64)).toString('latin1')}`;
+    if (hook === 'ingress') return !this.sent.delete(key);
+    this.sent.add(key);
+    if (this.sent.size > EchoFilter.MAX) this.sent.delete(this.sent.values().next().value!);
+    return true;
+  }
 }
 
 function compileEventFilter(def: GadgetDefinition, filter: Predicate[]): (e: Record<string, unknown>) => boolean {

@@ -17,12 +17,14 @@ export function freshNetns(t: TestContext, name: string): Netns {
   return { name, path: `/var/run/netns/${name}` };
 }
 
-/**
- * A long-running command inside the namespace, killed after the test;
- * resolves once it printed `ready` on a line of its stdout.
- */
-export async function backgroundIn(t: TestContext, ns: Netns, file: string, args: string[], ready = 'ready'): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns.name, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A long-running command inside the namespace, killed after the test; resolves once it printed `ready`. */
+export function backgroundIn(t: TestContext, ns: Netns, file: string, args: string[], ready = 'ready'): Promise<ChildProcess> {
+  return backgroundReady(t, 'ip', ['netns', 'exec', ns.name, file, ...args], ready);
+}
+
+/** A long-running command, killed after the test; resolves once it printed `ready` on a line of its stdout. */
+export async function backgroundReady(t: TestContext, file: string, args: string[], ready = 'ready'): Promise<ChildProcess> {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => stopChild(child));
   let out = '';
   let err = '';
@@ -32,7 +34,7 @@ export async function backgroundIn(t: TestContext, ns: Netns, file: string, args
       out += c;
       if (out.split('\n').includes(ready)) resolve();
     });
-    once(child, 'exit').then(([code]) => reject(new Error(`${file} in netns ${ns.name} exited (${code}) before "${ready}": ${err.trim()}`)));
+    once(child, 'exit').then(([code]) => reject(new Error(`${[file, ...args].join(' ')} exited (${code}) before "${ready}": ${err.trim()}`)));
   });
   return child;
 }

@@ -6,8 +6,8 @@ import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition, StepContext } from '../../src/steps/types.ts';
 import { ANSWER_A, ANSWER_AAAA, NXDOMAIN, TYPE_A, TYPE_AAAA, query, startDnsServer } from '../helpers/dns.ts';
 import { REPO, buildCFixture, kernelSkip } from '../helpers/kernel.ts';
-import { backgroundIn, freshNetns } from '../helpers/netns.ts';
-import { freshCgroup, mntnsOf, run } from '../helpers/proc.ts';
+import { backgroundIn, backgroundReady, freshNetns } from '../helpers/netns.ts';
+import { freshCgroup, mntnsOf, run, stopChild } from '../helpers/proc.ts';
 import { stepContext, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
 const def: GadgetDefinition = gadgets['trace/dns'];
@@ -122,5 +122,29 @@ describe('trace/dns', { skip: kernelSkip(def) }, () => {
     // ingress runs in softirq: no task to name
     assert.deepEqual([r.qr, r.id, r.pid, r.comm, r.cgroup_id, r.answers, r.sport, r.dport], ['R', 77, 0, '', 0, [ANSWER_A], 53, q.sport]);
     assert.ok((r.latency as number) > 0);
+  });
+
+  test('a workload with its own loopback server: each packet once, at egress, named with its sender', async (t) => {
+    const token = uniqueToken('dnsboth');
+    const client = buildCFixture(t, 'dns_query');
+    const cg = freshCgroup(t, uniqueToken('cg'));
+    const server = await backgroundReady(t, '/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" --import tsx "$3" 127.0.0.1', 'sh', cg.dir, process.execPath, path.join(REPO, 'test/fixtures/dns_server.ts')]);
+    const name = `both.${token}.example`;
+    let child!: Awaited<ReturnType<typeof run>>;
+    let events: Event[];
+    try {
+      ({ events } = await traceWhile(def, stepContext(t, { filter: `name==${name}`, cgroup: { id: cg.id, level: cg.level } }), async () => {
+        child = await run('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" 127.0.0.1 53 "$3" 28 2 500', 'sh', cg.dir, client, name]);
+        assert.equal(child.code, 0);
+      }));
+    } finally {
+      // gone before the cgroup is removed: after-hooks run in the order they were added
+      await stopChild(server);
+    }
+    assert.deepEqual(events.map((e) => [e.qr, e.id, e.pid, e.comm, e.answers]), [
+      ['Q', 500, child.pid, 'dns_query', []], ['R', 500, server.pid, 'node', [ANSWER_AAAA]],
+      ['Q', 501, child.pid, 'dns_query', []], ['R', 501, server.pid, 'node', [ANSWER_AAAA]],
+    ]);
+    assert.ok(events.filter((e) => e.qr === 'R').every((e) => (e.latency as number) > 0));
   });
 });
