@@ -2,8 +2,8 @@
 /* trace/dns: UDP port 53 packets, copied whole for user space to parse.
  * Node-wide through a socket filter on a packet socket, or for a workload
  * through cgroup_skb programs on its cgroup (include/packet.h). */
-#include "trace_dns.h"
 #include "include/filter.h"
+#include "trace_dns.h"
 #include "include/packet.h"
 
 static __always_inline bool dns_wanted(struct __sk_buff *skb)

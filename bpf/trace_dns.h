@@ -7,6 +7,6 @@
 #define PACKET_CAPTURE_MAX 1024
 #define DNS_PORT 53
 
-/* The event is struct packet_event (include/packet.h). */
+#include "include/packet_event.h"
 
 #endif

@@ -2,8 +2,8 @@
 /* trace/sni: TCP segments whose payload starts a TLS ClientHello (a
  * handshake record, type client_hello), on any port or on the ports user
  * space names; user space reads the server_name (include/packet.h). */
-#include "trace_sni.h"
 #include "include/filter.h"
+#include "trace_sni.h"
 #include "include/packet.h"
 
 /* server ports to watch (either end of the segment); 0 ends the list */

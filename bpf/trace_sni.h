@@ -9,6 +9,6 @@
 /* params.ports: at most this many; none = every port */
 #define SNI_MAX_PORTS 8
 
-/* The event is struct packet_event (include/packet.h). */
+#include "include/packet_event.h"
 
 #endif

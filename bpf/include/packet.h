@@ -13,7 +13,7 @@
  * network header: a SOCK_DGRAM packet socket strips the link-layer header
  * before the filter runs, and cgroup_skb runs at the IP layer.
  *
- * The includer defines PACKET_CAPTURE_MAX (bytes copied, a power of two). */
+ * The gadget's header defines PACKET_CAPTURE_MAX and includes packet_event.h. */
 #ifndef GADGET_PACKET_H
 #define GADGET_PACKET_H
 
@@ -21,34 +21,7 @@
 #include "ringbuf.h"
 #include <bpf/bpf_endian.h>
 
-#ifndef PACKET_CAPTURE_MAX
-#error "define PACKET_CAPTURE_MAX before including include/packet.h"
-#endif
-
-#define PACKET_HOOK_SOCKET 0
-#define PACKET_HOOK_INGRESS 1
-#define PACKET_HOOK_EGRESS 2
-
-#define PACKET_IPPROTO_TCP 6
-#define PACKET_IPPROTO_UDP 17
-
-/* One captured packet. `data` holds `len` bytes from the IP header on. */
-struct packet_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 netns;     /* inode of the network namespace of the packet's device */
-	__u64 cgroup_id; /* of the sending task (cgroup egress), else 0 */
-	__u64 mntns_id;  /* of the sending task (cgroup egress), else 0 */
-	__u32 pid;       /* sending task (cgroup egress), else 0 */
-	__u32 tid;
-	__u32 len;       /* bytes in data */
-	__u32 wire_len;  /* bytes of the whole packet from the IP header */
-	__u32 ifindex;
-	__u8 hook;       /* PACKET_HOOK_* */
-	__u8 pkt_type;   /* PACKET_HOST, PACKET_OUTGOING, ... (socket hook) */
-	__u8 __pad[2];
-	char comm[16];
-	__u8 data[PACKET_CAPTURE_MAX];
-};
+#include "packet_event.h"
 
 GADGET_EVENT(packet_event);
 

@@ -19,11 +19,12 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { whyNoProgType } from '../ebpf/features.ts';
 import type { BpfObject } from '../ebpf/object.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
-import { compileFilter, type Predicate } from '../runner/filter.ts';
+import type { Clock, Codec } from './codec.ts';
+import { compileFilter, type Predicate } from './filter.ts';
 import { parseFlow, type Flow } from './packet/ip.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
-import { fieldTypes, type FieldSpec, type GadgetDefinition, type StepContext, type StepOutcome, type StepSession } from './types.ts';
+import type { FieldSpec, GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
 
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 const BPF_PROG_TYPE_CGROUP_SKB = 8;
@@ -82,8 +83,8 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
   let sink: LineSink | undefined;
   try {
     reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
-    const decode = packetDecoder(def, obj.btf.struct('packet_event'), reader, userFilter, ctx);
-    sink = new LineSink(ctx.spoolPath);
+    const codec = buildPacketCodec(def, obj.btf.struct(def.struct), reader, userFilter, ctx, ctx.params);
+    sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     const netns = ctx.params.netns as string | undefined;
     if (ctx.cgroup) {
       if (netns) warnings.push(`params.netns (${netns}) is not used: with a workload, its cgroup is watched in whatever namespace it runs`);
@@ -97,7 +98,7 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
     } else {
       obj.attachSocketFilter(def.packet.socket, netns);
     }
-    return new PacketSession(obj, reader, sink, decode, warnings);
+    return new PacketSession(obj, reader, sink, codec, warnings);
   } catch (err) {
     sink?.close();
     reader?.close();
@@ -106,10 +107,19 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
   }
 }
 
-type RecordDecoder = (offset: number, length: number) => string | undefined;
-
-/** From a ring record to the event's NDJSON line (undefined: not an event, or filtered out). */
-function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: RingReader, filter: Predicate[], ctx: StepContext): RecordDecoder {
+/**
+ * From a ring record to the event (undefined: not an event, or filtered
+ * out), as a Codec so the sink's byte limit and truncation count apply.
+ * Throws, naming it, when the layout lacks a member the shape reads.
+ */
+export function buildPacketCodec(
+  def: PacketGadgetDefinition,
+  layout: BtfStruct,
+  view: { buf: Buffer; dv: DataView },
+  filter: Predicate[],
+  clock: Clock,
+  params: Record<string, unknown>,
+): Codec {
   const at = (name: string) => {
     const m = layout.members.find((x) => x.name === name);
     if (!m) throw new Error(`${def.id}: struct ${layout.name} has no member ${name} (include/packet.h)`);
@@ -121,11 +131,11 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
   };
   const hooks = ['socket', 'ingress', 'egress'] as const;
   const echoes = new EchoFilter();
-  const parse = def.packet.parser(ctx.params);
+  const parse = def.packet.parser(params);
   const test = compileEventFilter(def, filter);
-  const { buf, dv } = ring;
+  const { buf, dv } = view;
   const u64 = (p: number) => dv.getBigUint64(p, true);
-  return (r, n) => {
+  const decode = (r: number, n: number): Record<string, unknown> | undefined => {
     const len = Math.min(dv.getUint32(r + o.len, true), n - o.data);
     const flow = parseFlow(new Uint8Array(buf.buffer, buf.byteOffset + r + o.data, Math.max(len, 0)));
     if (!flow) return undefined;
@@ -136,7 +146,7 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
     if (!own) return undefined;
     const commEnd = buf.indexOf(0, r + o.comm);
     const common: Record<string, unknown> = {
-      timestamp: wallTime(bootNs + ctx.bootToWallNs),
+      timestamp: wallTime(bootNs + clock.bootToWallNs),
       pid: dv.getUint32(r + o.pid, true),
       comm: buf.toString('utf8', r + o.comm, commEnd < 0 || commEnd > r + o.comm + 16 ? r + o.comm + 16 : commEnd),
       netns: Number(u64(r + o.netns)),
@@ -146,7 +156,25 @@ function packetDecoder(def: PacketGadgetDefinition, layout: BtfStruct, ring: Rin
     };
     const e: Record<string, unknown> = {};
     for (const f of def.fields) e[f.name] = f.name in own ? own[f.name] : common[f.name];
-    return test(e) ? JSON.stringify(e) : undefined;
+    return test(e) ? e : undefined;
+  };
+  const encode = (r: number, n: number) => {
+    const e = decode(r, n);
+    return e && JSON.stringify(e);
+  };
+  // every string of an event comes from the captured bytes, each byte at most 6 in JSON (\u00XX)
+  const dataBytes = layout.size - o.data;
+  return {
+    decode,
+    encode,
+    write(r, n, w) {
+      const line = encode(r, n);
+      if (line === undefined) return false;
+      w.used += w.chunk.write(line, w.used);
+      w.chunk[w.used++] = 10;
+      return true;
+    },
+    maxLineBytes: 6 * dataBytes + 4096,
   };
 }
 
@@ -172,7 +200,7 @@ export class EchoFilter {
 }
 
 function compileEventFilter(def: GadgetDefinition, filter: Predicate[]): (e: Record<string, unknown>) => boolean {
-  const { source, regexes } = compileFilter(filter, fieldTypes(def), (f) => `e[${JSON.stringify(f)}]`);
+  const { source, regexes } = compileFilter(filter, def.fields, (f) => `e[${JSON.stringify(f)}]`);
   return new Function('R', `return (e) => ${source};`)(regexes);
 }
 
@@ -194,17 +222,11 @@ class PacketSession implements StepSession {
     private readonly obj: BpfObject,
     private readonly reader: RingReader,
     private readonly sink: LineSink,
-    decode: RecordDecoder,
+    codec: Codec,
     private readonly warnings: string[],
   ) {
     this.onRecord = (offset, length) => {
-      const line = decode(offset, length);
-      if (line === undefined) return;
-      const bytes = Buffer.byteLength(line) + 1;
-      sink.reserve(bytes);
-      sink.used += sink.chunk.write(line, sink.used);
-      sink.chunk[sink.used++] = 10;
-      this.events++;
+      if (sink.append(codec, offset, length)) this.events++;
     };
   }
 
@@ -231,7 +253,7 @@ class PacketSession implements StepSession {
     try {
       this.obj.detach();
       this.reader.drain(this.onRecord);
-      return { events: this.events, lost: this.obj.readGlobal('gadget_lost'), warnings: this.warnings };
+      return { events: this.events, lost: this.obj.readGlobal('gadget_lost'), truncated: this.sink.truncated, warnings: this.warnings };
     } finally {
       this.sink.close();
       this.reader.close();

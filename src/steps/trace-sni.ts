@@ -27,7 +27,7 @@ export const traceSni = {
     { name: 'name', type: 'string', description: 'the server_name of the ClientHello; "" when it has none (a name past the first 2 KiB of the segment is not seen)' },
     packetField.mntns_id, packetField.cgroup_id,
   ],
-  kernelFilters: [],
+  kernelFilters: {},
   requires: [],
   params: {
     type: 'object',

@@ -67,12 +67,13 @@ describe('trace/dns', { skip: kernelSkip(def) }, () => {
     const name = `f.${token}.example`;
     const filters = [
       `name==${name}`, `name==${name},qr==R,rcode_name==NOERROR`, `name==${name},qtype_name==A,latency>0`,
-      `name==other-${token}.example`, `name==${name},qtype_name==MX`, `name==${name},rcode_name==NXDOMAIN`, `name==${name},pid==1`,
+      `name==${name},qtype==A,rcode==NOERROR,qr==Q`,
+      `name==other-${token}.example`, `name==${name},qtype_name==MX`, `name==${name},rcode==NXDOMAIN`, `name==${name},qtype==AAAA`, `name==${name},pid==1`,
     ];
     const steps = filters.map((filter, i): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: `f${i}`, filter })]);
     const traced = await traceAllWhile(steps, () => query(server, 7, name, TYPE_A));
     const counts = Object.fromEntries(filters.map((f, i) => [f, traced[i].events.length]));
-    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, [2, 1, 1][i] ?? 0])));
+    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, [2, 1, 1, 1][i] ?? 0])));
   });
 
   test('params.netns: a namespace the test made is watched, and only it', async (t) => {
