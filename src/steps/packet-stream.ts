@@ -17,18 +17,17 @@ import { cgroupDirById } from '../ebpf/attach.ts';
 import type { BtfStruct } from '../ebpf/btf.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { whyNoProgType } from '../ebpf/features.ts';
-import type { BpfObject } from '../ebpf/object.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
 import type { Clock, Codec } from './codec.ts';
 import { compileFilter, type Predicate } from './filter.ts';
 import { parseFlow, type Flow } from './packet/ip.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
-import type { FieldSpec, GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
+import { StreamSession } from './stream.ts';
+import type { FieldSpec, GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 const BPF_PROG_TYPE_CGROUP_SKB = 8;
-const POLL_MS = 10;
 
 /** One captured packet, as the gadget's parser gets it. */
 export interface CapturedPacket {
@@ -98,7 +97,7 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
     } else {
       obj.attachSocketFilter(def.packet.socket, netns);
     }
-    return new PacketSession(obj, reader, sink, codec, warnings);
+    return new StreamSession(obj, reader, sink, codec, warnings);
   } catch (err) {
     sink?.close();
     reader?.close();
@@ -209,55 +208,4 @@ function wallTime(wallNs: bigint): string {
   const sec = wallNs / 1_000_000_000n;
   const ns = wallNs % 1_000_000_000n;
   return `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}.${String(ns).padStart(9, '0')}Z`;
-}
-
-class PacketSession implements StepSession {
-  readonly finished = new Promise<void>(() => {});
-  private running = false;
-  private loop: Promise<void> = Promise.resolve();
-  private events = 0;
-  private readonly onRecord: (offset: number, length: number) => void;
-
-  constructor(
-    private readonly obj: BpfObject,
-    private readonly reader: RingReader,
-    private readonly sink: LineSink,
-    codec: Codec,
-    private readonly warnings: string[],
-  ) {
-    this.onRecord = (offset, length) => {
-      if (sink.append(codec, offset, length)) this.events++;
-    };
-  }
-
-  get attached(): number {
-    return this.obj.attachedCount;
-  }
-
-  start(): void {
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.reader.drain(this.onRecord);
-      this.sink.flush();
-      await this.reader.wait(POLL_MS);
-    }
-  }
-
-  async stop(): Promise<StepOutcome> {
-    this.running = false;
-    await this.loop;
-    try {
-      this.obj.detach();
-      this.reader.drain(this.onRecord);
-      return { events: this.events, lost: this.obj.readGlobal('gadget_lost'), truncated: this.sink.truncated, warnings: this.warnings };
-    } finally {
-      this.sink.close();
-      this.reader.close();
-      this.obj.close();
-    }
-  }
 }
