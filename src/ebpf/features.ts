@@ -83,3 +83,13 @@ export function whyNoIterator(target: string): string | undefined {
     return btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : `the kernel has no BPF iterator "${target}" (iter/task needs Linux 5.8+)`;
   });
 }
+
+const PROG_TYPE_NAMES: Record<number, string> = { 1: 'socket filter (BPF_PROG_TYPE_SOCKET_FILTER, Linux 3.19+)', 8: 'cgroup_skb (BPF_PROG_TYPE_CGROUP_SKB, Linux 4.10+)' };
+
+/** Whether the kernel loads programs of a BPF program type (libbpf's probe loads a trivial one). */
+export function whyNoProgType(type: number): string | undefined {
+  return probe(`prog:${type}`, () => {
+    const rc = native().libbpf_probe_bpf_prog_type(type, null);
+    return rc === 1 ? undefined : `the kernel does not load ${PROG_TYPE_NAMES[type] ?? `BPF program type ${type}`} programs`;
+  });
+}

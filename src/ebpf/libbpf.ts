@@ -64,6 +64,8 @@ function declare() {
     bpf_program__attach: bpf.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),
     bpf_program__attach_iter: bpf.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
     bpf_program__attach_perf_event: bpf.func('bpf_link *bpf_program__attach_perf_event(const bpf_program *prog, int pfd)'),
+    bpf_program__attach_cgroup: bpf.func('bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)'),
+    bpf_program__fd: bpf.func('int bpf_program__fd(const bpf_program *prog)'),
     bpf_link__fd: bpf.func('int bpf_link__fd(const bpf_link *link)'),
     bpf_link__destroy: bpf.func('int bpf_link__destroy(bpf_link *link)'),
     bpf_iter_create: bpf.func('int bpf_iter_create(int link_fd)'),
@@ -92,6 +94,10 @@ function declare() {
     eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
     clock_gettime: libc.func('int clock_gettime(int clk, void *ts)'),
     getpagesize: libc.func('int getpagesize(void)'),
+    socket: libc.func('int socket(int domain, int type, int protocol)'),
+    setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)'),
+    bind: libc.func('int bind(int fd, const void *addr, uint32_t length)'),
+    setns: libc.func('int setns(int fd, int nstype)'),
   };
 }
 

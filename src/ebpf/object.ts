@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openPacketSocket, type Attachment } from './attach.ts';
 import { Btf, type BtfVariable } from './btf.ts';
 import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
@@ -19,7 +20,7 @@ export interface ProgramInfo {
 }
 
 /** A libbpf link; destroy() detaches it. */
-export class Link {
+export class Link implements Attachment {
   constructor(private ptr: Pointer, readonly program: string) {}
   get fd(): number {
     return native().bpf_link__fd(this.ptr);
@@ -33,7 +34,7 @@ export class Link {
 
 export class BpfObject {
   readonly btf: Btf;
-  private links: Link[] = [];
+  private links: Attachment[] = [];
   private loaded = false;
   private closed = false;
 
@@ -137,6 +138,26 @@ export class BpfObject {
       }
       this.links.push(new Link(link, name));
     }
+  }
+
+  /**
+   * Attach a SEC("socket") program as the filter of a packet socket seeing
+   * every device of a network namespace (a path; default: ours).
+   */
+  attachSocketFilter(program: string, netns?: string): void {
+    const fd = native().bpf_program__fd(this.program(program));
+    if (fd < 0) throw new Error(`${this.name}: program ${program} is not loaded`);
+    this.links.push(openPacketSocket(fd, program, netns));
+  }
+
+  /** Attach a cgroup program (cgroup_skb/ingress, ...) to the cgroup v2 directory open as `cgroupFd`. */
+  attachCgroup(program: string, cgroupFd: number): void {
+    const link = native().bpf_program__attach_cgroup(this.program(program), cgroupFd);
+    if (isNull(link)) {
+      const e = errno();
+      throw new KernelError(`attach ${this.name}:${program} to a cgroup`, e, hintFor(e));
+    }
+    this.links.push(new Link(link, program));
   }
 
   /** Attach an iter/* program and open one pass of it as a readable fd. */

@@ -3,8 +3,11 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSnapshot } from './snapshot.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
+import { isPacketGadget, openPacketStream } from './packet-stream.ts';
 import { traceBind } from './trace-bind.ts';
 import { traceCapabilities } from './trace-capabilities.ts';
+import { traceDns } from './trace-dns.ts';
+import { traceSni } from './trace-sni.ts';
 import { traceExec } from './trace-exec.ts';
 import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
@@ -23,6 +26,8 @@ export const gadgets = {
   'trace/tcpconnect': traceTcpconnect,
   'trace/capabilities': traceCapabilities,
   'trace/mount': traceMount,
+  'trace/dns': traceDns,
+  'trace/sni': traceSni,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
@@ -35,7 +40,7 @@ export function findGadget(id: string): GadgetDefinition | undefined {
 export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   switch (def.mode) {
     case 'stream':
-      return openStream(def, ctx);
+      return isPacketGadget(def) ? openPacketStream(def, ctx) : openStream(def, ctx);
     case 'snapshot':
       return openSnapshot(def, ctx);
     default:

@@ -42,7 +42,8 @@ export async function openStream(def: GadgetDefinition, ctx: StepContext): Promi
   }
 }
 
-class StreamSession implements StepSession {
+/** The drain loop over a loaded, attached object; packet-stream.ts reuses it with its own codec and attach. */
+export class StreamSession implements StepSession {
   readonly finished = new Promise<void>(() => {});
   private running = false;
   private loop: Promise<void> = Promise.resolve();

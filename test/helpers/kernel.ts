@@ -91,3 +91,12 @@ export function bpfFds(): BpfFd[] {
   }
   return out;
 }
+
+/** Compile test/fixtures/NAME.c into a temp dir removed after the test; returns the binary's path. */
+export function buildCFixture(t: import('node:test').TestContext, name: string, flags: string[] = []): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gadget-fixture-${name}-`));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, name);
+  execFileSync('clang', ['-O2', '-Wall', '-Werror', ...flags, path.join(REPO, 'test/fixtures', `${name}.c`), '-o', out], { stdio: 'pipe' });
+  return out;
+}
