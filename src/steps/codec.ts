@@ -214,7 +214,7 @@ const KINDS: Record<DecodeKind, Kind> = {
         default:
           // names of one number (errno, flag words) repeat: their bytes are kept, not rebuilt per event
           if (v === undefined && d.from.length === 1) {
-            return `p = wmemo(out, p, ${c.constant(new Map())}, ${c.constant(d.fn)}, ${c.local(d.from[0])}, ${d.maxBytes}, ${JSON.stringify(c.where)});`;
+            return `p = wmemo(out, p, ${c.constant(new Memo())}, ${c.constant(d.fn)}, ${c.local(d.from[0])}, ${d.maxBytes}, ${JSON.stringify(c.where)});`;
           }
           return `p = wjson(out, p, ${value}, ${d.maxBytes}, ${JSON.stringify(c.where)});`;
       }
@@ -381,6 +381,13 @@ function jsonBytes(v: unknown, max: number, where: string): Buffer {
 /** derived texts kept per codec (a flag word or errno has far fewer distinct values) */
 const MEMO_ENTRIES = 4096;
 
+/** A derived field's JSON bytes by input; the last one first, as events come in runs. */
+class Memo {
+  lastFrom: unknown = undefined;
+  last: Buffer | undefined = undefined;
+  readonly all = new Map<unknown, Buffer>();
+}
+
 const AF_INET = 2;
 const AF_INET6 = 10;
 
@@ -535,14 +542,18 @@ function makeHelpers(buf: Buffer, clock: Clock) {
     wjson(out: Buffer, p: number, v: unknown, max: number, where: string): number {
       return copy(out, p, jsonBytes(v, max, where));
     },
-    wmemo(out: Buffer, p: number, memo: Map<unknown, Buffer>, fn: (v: unknown) => unknown, from: unknown, max: number, where: string): number {
-      let b = memo.get(from);
-      if (!b) {
-        if (memo.size >= MEMO_ENTRIES) memo.clear();
-        b = jsonBytes(fn(from), max, where);
-        memo.set(from, b);
+    wmemo(out: Buffer, p: number, memo: Memo, fn: (v: unknown) => unknown, from: unknown, max: number, where: string): number {
+      if (from !== memo.lastFrom || memo.last === undefined) {
+        let b = memo.all.get(from);
+        if (!b) {
+          if (memo.all.size >= MEMO_ENTRIES) memo.all.clear();
+          b = jsonBytes(fn(from), max, where);
+          memo.all.set(from, b);
+        }
+        memo.lastFrom = from;
+        memo.last = b;
       }
-      return copy(out, p, b);
+      return copy(out, p, memo.last);
     },
     ipstr(at: number, family: number): string {
       return ipScratch.toString('latin1', 0, ipBytes(ipScratch, 0, at, family));
@@ -558,7 +569,7 @@ function makeHelpers(buf: Buffer, clock: Clock) {
       const b = names.get(v);
       return b ? copy(out, p, b) : asciiNumber(out, p, v);
     },
-    flagstr: flagNames,
+    flagstr: (names: Readonly<Record<number, string>>, v: number): string => flagNames(v, names),
     wflags(out: Buffer, p: number, names: Readonly<Record<number, string>>, v: number): number {
       return p + out.write(JSON.stringify(flagNames(v, names)), p);
     },
