@@ -164,7 +164,7 @@ describe('splitFilter', () => {
   });
 
   test('values the kernel reads as "no filter" or cannot hold stay in user space', () => {
-    // targ_tgid 0, targ_uid (u32)-1 mean "no filter" in bpf/include/gadget.h, and the
+    // targ_tgid 0, targ_uid (u32)-1 mean "no filter" in bpf/include/filter.h, and the
     // constants are __u32: pushing these would let every event through instead of none
     for (const text of ['pid==0', 'tid==0', 'mntns_id==0', 'uid==4294967295', 'gid==-1', 'pid==1.5', 'pid==4294967297']) {
       const { constants, user } = splitFilter(parseFilter(text), TASK);
