@@ -65,6 +65,8 @@ interface FieldCtx {
   constant(value: unknown): string;
   /** the local holding a field's decoded value */
   local(name: string): string;
+  /** the FieldType of another field */
+  fieldType(name: string): FieldType | undefined;
 }
 
 interface Kind {
@@ -213,7 +215,7 @@ const KINDS: Record<DecodeKind, Kind> = {
         case 'boolean': return `p = wbool(out, p, ${value});`;
         default:
           // names of one number (errno, flag words) repeat: their bytes are kept, not rebuilt per event
-          if (v === undefined && d.from.length === 1) {
+          if (v === undefined && d.from.length === 1 && c.fieldType(d.from[0]) === 'number') {
             return `p = wmemo(out, p, ${c.constant(new Memo())}, ${c.constant(d.fn)}, ${c.local(d.from[0])}, ${d.maxBytes}, ${JSON.stringify(c.where)});`;
           }
           return `p = wjson(out, p, ${value}, ${d.maxBytes}, ${JSON.stringify(c.where)});`;
@@ -262,6 +264,7 @@ export function buildCodec(
     const kind = kindOf(f, m);
     const c: FieldCtx = {
       f, where, m: m!, at: m ? `o + ${m.offset}` : '', constant, local,
+      fieldType: (name) => def.fields.find((x) => x.name === name)?.type,
       other(name, what) {
         const o = name === undefined ? undefined : members.get(name);
         if (!o) throw new Error(`${where}: ${what} member ${name === undefined ? '(not given)' : `"${name}"`} is not in struct ${layout.name}`);
@@ -378,14 +381,15 @@ function jsonBytes(v: unknown, max: number, where: string): Buffer {
   return b;
 }
 
-/** derived texts kept per codec (a flag word or errno has far fewer distinct values) */
-const MEMO_ENTRIES = 4096;
-
-/** A derived field's JSON bytes by input; the last one first, as events come in runs. */
+/**
+ * A string derived from one number (a flag word, an errno): its JSON bytes in
+ * a direct-mapped table, as the same few values repeat (a slot holds the last
+ * value that hashed to it). Cheaper per event than a Map or rebuilding the text.
+ */
+const MEMO_MASK = 1023;
 class Memo {
-  lastFrom: unknown = undefined;
-  last: Buffer | undefined = undefined;
-  readonly all = new Map<unknown, Buffer>();
+  readonly keys = new Float64Array(MEMO_MASK + 1);
+  readonly values: (Buffer | undefined)[] = new Array(MEMO_MASK + 1).fill(undefined);
 }
 
 const AF_INET = 2;
@@ -542,18 +546,16 @@ function makeHelpers(buf: Buffer, clock: Clock) {
     wjson(out: Buffer, p: number, v: unknown, max: number, where: string): number {
       return copy(out, p, jsonBytes(v, max, where));
     },
-    wmemo(out: Buffer, p: number, memo: Memo, fn: (v: unknown) => unknown, from: unknown, max: number, where: string): number {
-      if (from !== memo.lastFrom || memo.last === undefined) {
-        let b = memo.all.get(from);
-        if (!b) {
-          if (memo.all.size >= MEMO_ENTRIES) memo.all.clear();
-          b = jsonBytes(fn(from), max, where);
-          memo.all.set(from, b);
-        }
-        memo.lastFrom = from;
-        memo.last = b;
+    wmemo(out: Buffer, p: number, memo: Memo, fn: (v: unknown) => unknown, from: number, max: number, where: string): number {
+      const slot = (from ^ (from >>> 11)) & MEMO_MASK;
+      let b = memo.values[slot];
+      if (b === undefined || memo.keys[slot] !== from) {
+        b = jsonBytes(fn(from), max, where);
+        memo.keys[slot] = from;
+        memo.values[slot] = b;
       }
-      return copy(out, p, memo.last);
+      out.set(b, p); // a builtin memcpy: cheaper than a byte loop past a dozen bytes
+      return p + b.length;
     },
     ipstr(at: number, family: number): string {
       return ipScratch.toString('latin1', 0, ipBytes(ipScratch, 0, at, family));
