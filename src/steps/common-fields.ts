@@ -15,7 +15,7 @@ export const field = {
 } satisfies Record<string, FieldSpec>;
 
 /**
- * Equality filters bpf/include/gadget.h checks in the kernel for gadgets that
+ * Equality filters bpf/include/filter.h checks in the kernel for gadgets that
  * filter on the current task: field → the .rodata constant (names and sizes
  * as declared there; test/ebpf/btf.test.ts checks them in every object).
  */

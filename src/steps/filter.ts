@@ -195,7 +195,7 @@ export function compileFilter(
     const v = type === 'string[]' ? `${local(p.field)}.join(' ')` : local(p.field);
     if (p.op === '~' || p.op === '!~') {
       regexes.push(RE2JS.compile(p.value));
-      return `${p.op === '!~' ? '!' : ''}R[${regexes.length - 1}].test(${type === 'number' ? `String(${v})` : v})`;
+      return `${p.op === '!~' ? '!' : ''}R[${regexes.length - 1}].test(${type === 'string' || type === 'string[]' ? v : `String(${v})`})`;
     }
     const rhs = type === 'number' ? String(numberOf(p, f)) : type === 'boolean' ? String(p.value === 'true') : JSON.stringify(p.value);
     const js = { '==': '===', '!=': '!==', '>=': '>=', '>': '>', '<=': '<=', '<': '<' }[p.op];

@@ -68,7 +68,7 @@ export interface FieldSpec {
 
 /**
  * A field whose `==` filter the BPF program applies: the `const volatile` in
- * .rodata it is written to before load (bpf/include/gadget.h).
+ * .rodata it is written to before load (bpf/include/filter.h).
  */
 export interface KernelFilter {
   constant: string;

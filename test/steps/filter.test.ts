@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { kernelFiltersExcept, TASK_KERNEL_FILTERS } from '../../src/steps/common-fields.ts';
 import {
-  checkFilter, compileFilter, FilterError, parseFilter, splitFilter,
-  type FilterField, type Predicate,
+  checkFilter, compileFilter, FilterError, formatFilter, parseFilter, splitFilter,
+  type FilterField, type FilterOp, type Predicate,
 } from '../../src/steps/filter.ts';
+import { MOUNT_FLAGS, SIGNALS } from '../../src/steps/names/index.ts';
 import type { FieldType } from '../../src/steps/types.ts';
 
 const typed = (list: [string, FieldType][]): FilterField[] => list.map(([name, type]) => ({ name, type }));
@@ -162,7 +164,7 @@ describe('splitFilter', () => {
   });
 
   test('values the kernel reads as "no filter" or cannot hold stay in user space', () => {
-    // targ_tgid 0, targ_uid (u32)-1 mean "no filter" in bpf/include/gadget.h, and the
+    // targ_tgid 0, targ_uid (u32)-1 mean "no filter" in bpf/include/filter.h, and the
     // constants are __u32: pushing these would let every event through instead of none
     for (const text of ['pid==0', 'tid==0', 'mntns_id==0', 'uid==4294967295', 'gid==-1', 'pid==1.5', 'pid==4294967297']) {
       const { constants, user } = splitFilter(parseFilter(text), TASK);
@@ -235,5 +237,142 @@ describe('compileFilter', () => {
     assert.equal(evaluate('comm==x" || true || "'), false);
     assert.equal(evaluate('comm==bash\\"'), false);
     assert.equal(evaluate('comm==x\' || true || \''), false);
+  });
+});
+
+describe('names in filters', () => {
+  const named: FilterField[] = [
+    { name: 'signal', type: 'number', names: SIGNALS },
+    { name: 'sig_name', type: 'string', decode: 'enum', names: SIGNALS },
+    { name: 'flag_names', type: 'string', decode: 'flags', names: MOUNT_FLAGS },
+  ];
+
+  function run(text: string, v: Record<string, unknown>): boolean {
+    const preds = parseFilter(text);
+    assert.equal(checkFilter(preds, named), undefined, text);
+    const { source, regexes } = compileFilter(preds, named, (f) => `v.${f}`);
+    return new Function('R', 'v', `return ${source};`)(regexes, v) as boolean;
+  }
+
+  test('a number field with names takes the name: signal==SIGKILL is signal==9', () => {
+    assert.equal(run('signal==SIGKILL', { signal: 9 }), true);
+    assert.equal(run('signal==SIGKILL', { signal: 15 }), false);
+    assert.equal(run('signal!=SIGTERM', { signal: 9 }), true);
+    assert.equal(run('signal>=SIGRTMIN', { signal: 40 }), true);
+    assert.equal(run('signal==SIGRTMIN+2', { signal: 34 }), true);
+  });
+
+  test('a number name pushed into the kernel is its value', () => {
+    const { constants } = splitFilter(parseFilter('signal==SIGUSR1'), { fields: named, kernelFilters: { signal: { constant: 'targ_sig', bytes: 4 } } });
+    assert.deepEqual(constants, { targ_sig: 10 });
+  });
+
+  test('enum and flags fields compare as strings', () => {
+    assert.equal(run('sig_name==SIGKILL', { sig_name: 'SIGKILL' }), true);
+    assert.equal(run('flag_names==MS_RDONLY|MS_NOSUID', { flag_names: 'MS_RDONLY|MS_NOSUID' }), true);
+    assert.equal(run('flag_names~MS_BIND', { flag_names: 'MS_BIND|MS_REC' }), true);
+  });
+
+  test('an unknown name is an error listing close names', () => {
+    for (const [text, close] of [['signal==SIGKIL', 'SIGKILL'], ['sig_name==SIGTREM', 'SIGTERM'], ['flag_names==MS_RDONLY|MS_NOSUIT', 'MS_NOSUID']]) {
+      const err = checkFilter(parseFilter(`pid==1,${text}`), [...fields, ...named]);
+      assert.ok(err, text);
+      assert.equal(err.column, 7);
+      assert.match(err.message, new RegExp(`did you mean [^)]*${close.replace(/[+|]/g, '\\$&')}`), err.message);
+    }
+  });
+});
+
+describe('regexes are RE2: linear time, IG syntax', () => {
+  test('a backtracking bomb evaluates (and does not hang the runner)', () => {
+    const preds = parseFilter('path~^/tmp/(a+)+$');
+    const { source, regexes } = compileFilter(preds, fields, (f) => `v_${f}`);
+    const match = new Function('R', 'v_path', `return ${source};`);
+    assert.equal(match(regexes, `/tmp/${'a'.repeat(34)}!`), false);
+    assert.equal(match(regexes, `/tmp/${'a'.repeat(34)}`), true);
+  });
+
+  test('backreferences and lookaround are recipe errors saying RE2 syntax is used', () => {
+    for (const re of ['(a)\\1', 'a(?=b)', '(?<!x)y']) {
+      const err = checkFilter(parseFilter(`pid==1,path~${re}`), fields);
+      assert.ok(err, re);
+      assert.equal(err.column, 7);
+      assert.match(err.message, /invalid regular expression \(filters use RE2 syntax/);
+    }
+  });
+});
+
+describe('kernel filters', () => {
+  test('kernelFiltersExcept leaves the named fields to user space', () => {
+    const table = kernelFiltersExcept(TASK_KERNEL_FILTERS, 'comm');
+    const { constants, user } = splitFilter(parseFilter('comm==ls,pid==5'), { fields, kernelFilters: table });
+    assert.deepEqual(constants, { targ_tgid: 5 });
+    assert.deepEqual(user.map((p) => p.field), ['comm']);
+  });
+
+  test('an empty comm is not pushed (the constant would mean "no filter")', () => {
+    assert.deepEqual(splitFilter(parseFilter('comm=='), TASK).constants, {});
+  });
+});
+
+describe('filter properties (fast-check)', () => {
+  const op = fc.constantFrom<FilterOp>('==', '!=', '>=', '>', '<=', '<', '~', '!~');
+  // a value ending in a backslash cannot be followed by a comma: "\," is the escape
+  const value = fc.string({ unit: fc.constantFrom('a', 'b', ',', '\\', ' ', '=', '~', '!', '<', 'é', '|', '0') })
+    .map((v) => v.trim())
+    .filter((v) => !v.endsWith('\\'));
+  const predicate = fc.record({ field: fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,8}$/), op, value })
+    // `>` then `=x` reads as `>=` then `x`: the syntax itself cannot tell them apart
+    .filter((p) => !((p.op === '>' || p.op === '<') && p.value.startsWith('=')));
+
+  test('predicate lists round-trip through the text syntax', () => {
+    fc.assert(fc.property(fc.array(predicate, { minLength: 1, maxLength: 6 }), (preds) => {
+      const parsed = parseFilter(formatFilter(preds)).map(({ field, op, value }) => ({ field, op, value }));
+      assert.deepEqual(parsed, preds.map(({ field, op, value }) => ({ field, op, value })));
+    }), { numRuns: 500 });
+  });
+
+  type Event = { n: number; s: string; l: string[]; b: boolean };
+  const schema: FilterField[] = [
+    { name: 'n', type: 'number' }, { name: 's', type: 'string' }, { name: 'l', type: 'string[]' }, { name: 'b', type: 'boolean' },
+  ];
+  const word = fc.string({ unit: fc.constantFrom('a', 'b', 'c', ' ', '/'), maxLength: 5 });
+  const event = fc.record({ n: fc.integer({ min: -3, max: 3 }), s: word, l: fc.array(word, { maxLength: 3 }), b: fc.boolean() });
+  // patterns RE2 and JavaScript read alike, so JavaScript's RegExp can be the reference
+  // (values are trimmed, so a pattern of a space is written \s)
+  const pattern = fc.constantFrom('', 'a', '^a', 'b$', 'a.c', '[ab]+', '^$', '^-?[0-9]$', 'a|c', '\\s', 'tru', '^/');
+  const pred = fc.oneof(
+    fc.record({ field: fc.constant('n'), op: fc.constantFrom<FilterOp>('==', '!=', '>=', '>', '<=', '<'), value: fc.integer({ min: -3, max: 3 }).map(String) }),
+    fc.record({ field: fc.constantFrom('s', 'l'), op: fc.constantFrom<FilterOp>('==', '!='), value: word.map((w) => w.trim()) }),
+    fc.record({ field: fc.constant('b'), op: fc.constantFrom<FilterOp>('==', '!='), value: fc.constantFrom('true', 'false') }),
+    fc.record({ field: fc.constantFrom('n', 's', 'l', 'b'), op: fc.constantFrom<FilterOp>('~', '!~'), value: pattern }),
+  );
+
+  /** the meaning of a predicate, written out plainly */
+  function reference(p: Pick<Predicate, 'field' | 'op' | 'value'>, e: Event): boolean {
+    const v = e[p.field as keyof Event];
+    const text = Array.isArray(v) ? v.join(' ') : String(v);
+    if (p.op === '~') return new RegExp(p.value).test(text);
+    if (p.op === '!~') return !new RegExp(p.value).test(text);
+    const [a, b]: [number | string, number | string] = typeof v === 'number' ? [v, Number(p.value)] : [text, p.value];
+    switch (p.op) {
+      case '==': return a === b;
+      case '!=': return a !== b;
+      case '>=': return a >= b;
+      case '>': return a > b;
+      case '<=': return a <= b;
+      default: return a < b;
+    }
+  }
+
+  test('compiled filters agree with a reference evaluator', () => {
+    fc.assert(fc.property(fc.array(pred, { maxLength: 4 }), fc.array(event, { minLength: 1, maxLength: 8 }), (preds, events) => {
+      const parsed = parseFilter(formatFilter(preds));
+      if (preds.length === 0) parsed.length = 0;
+      assert.equal(checkFilter(parsed, schema), undefined);
+      const { source, regexes } = compileFilter(parsed, schema, (f) => `e.${f}`);
+      const compiled = new Function('R', 'e', `return ${source};`) as (r: unknown, e: Event) => boolean;
+      for (const e of events) assert.equal(compiled(regexes, e), preds.every((p) => reference(p, e)), `${formatFilter(preds)} on ${JSON.stringify(e)}`);
+    }), { numRuns: 500 });
   });
 });

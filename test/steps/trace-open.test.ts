@@ -62,7 +62,7 @@ describe('trace/open', { skip: kernelSkip(def) }, () => {
     });
     const mine = at(events, file);
     assert.equal(mine.length, 1);
-    assert.deepEqual([mine[0].ret, mine[0].fd, mine[0].err, mine[0].flags], [-ENOENT, -1, ENOENT, O_RDONLY | O_CLOEXEC]);
+    assert.deepEqual([mine[0].ret, mine[0].fd, mine[0].err, mine[0].err_name, mine[0].flags], [-ENOENT, -1, ENOENT, 'ENOENT', O_RDONLY | O_CLOEXEC]);
   });
 
   test('filters: matching ones see the open, non-matching kernel and user filters see nothing', async (t) => {
@@ -71,13 +71,13 @@ describe('trace/open', { skip: kernelSkip(def) }, () => {
     // user-space filters ride on a kernel pid filter: unfiltered, a busy machine could fill their rings
     const me = `pid==${process.pid}`;
     const filters = [
-      me, `${me},path~${path.basename(file)}$`, `${me},err==0`,
-      'comm==nomatch_xyz', 'pid==1', `tid==${process.pid + 1}`, 'uid==65534', `${me},path~nomatch_xyz`, `${me},err!=0`,
+      me, `${me},path~${path.basename(file)}$`, `${me},err==0`, `${me},flag_names~O_RDONLY`,
+      'comm==nomatch_xyz', 'pid==1', `tid==${process.pid + 1}`, 'uid==65534', `${me},path~nomatch_xyz`, `${me},err!=0`, `${me},err==ENOENT`,
     ];
     const steps = filters.map((filter, i): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: `f${i}`, filter })]);
     const traced = await traceAllWhile(steps, () => fs.closeSync(fs.openSync(file, 'r')));
     const counts = Object.fromEntries(filters.map((f, i) => [f, at(traced[i].events, file).length]));
-    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, i < 3 ? 1 : 0])));
+    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, i < 4 ? 1 : 0])));
   });
 
   test('pid==0 sees nothing of this process', async (t) => {
