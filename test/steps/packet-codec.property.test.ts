@@ -13,6 +13,7 @@ import { BpfObject } from '../../src/ebpf/object.ts';
 import { parseFilter } from '../../src/steps/filter.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { buildPacketCodec, isPacketGadget, type PacketGadgetDefinition } from '../../src/steps/packet-stream.ts';
+import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { dataView } from '../fixtures/events.ts';
 import { objectPath } from '../helpers/kernel.ts';
 
@@ -80,7 +81,7 @@ const clientHello = fc
     return Uint8Array.from(rec);
   });
 
-for (const def of Object.values(gadgets).filter(isPacketGadget)) {
+for (const def of (Object.values(gadgets) as GadgetDefinition[]).filter(isPacketGadget)) {
   test(`${def.id}: every line from hostile packets is JSON, equals decode() and fits maxLineBytes`, () => {
     const layout = layoutOf(def);
     const member = (name: string) => layout.members.find((m) => m.name === name)!;
