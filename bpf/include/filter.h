@@ -21,6 +21,8 @@ const volatile __u64 targ_cgroup_id = 0;
 const volatile __u32 targ_cgroup_level = 0;
 const volatile __u64 targ_mntns_id = 0;
 
+#include "containers.h"
+
 /* The identity every task event starts with (timestamp, cgroup_id, mntns_id,
  * pid, tid, uid, gid) of the current task, filled the same way in every
  * gadget; a macro because each gadget has its own struct. */
@@ -57,16 +59,32 @@ static __always_inline __u64 gadget_task_cgroup_id(struct task_struct *task)
 	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
-/* whether the task's cgroup is the workload's cgroup or below it */
+/* Whether the task is in the step's scope: the workload's cgroup (or below
+ * it) and, when the step is scoped to containers, the cgroups of its
+ * container set. No scope: every task. */
 static __always_inline bool gadget_task_in_target_cgroup(struct task_struct *task)
 {
-	if (!targ_cgroup_id)
+	if (!targ_cgroup_id && !targ_containers)
 		return true;
 	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	int level = BPF_CORE_READ(cg, level);
-	if (level < (int)targ_cgroup_level)
-		return false;
-	return BPF_CORE_READ(cg, ancestors[targ_cgroup_level & 63], kn, id) == targ_cgroup_id;
+	if (targ_cgroup_id) {
+		int level = BPF_CORE_READ(cg, level);
+		if (level >= (int)targ_cgroup_level &&
+		    BPF_CORE_READ(cg, ancestors[targ_cgroup_level & 63], kn, id) == targ_cgroup_id)
+			return true;
+	}
+	return targ_containers && gadget_container_in_set(BPF_CORE_READ(cg, kn, id));
+}
+
+/* gadget_task_in_target_cgroup for the current task, with the cheaper helpers */
+static __always_inline bool gadget_current_in_scope(void)
+{
+	if (!targ_cgroup_id && !targ_containers)
+		return true;
+	if (targ_cgroup_id &&
+	    bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) == targ_cgroup_id)
+		return true;
+	return targ_containers && gadget_container_in_set(bpf_get_current_cgroup_id());
 }
 
 /* true when the current task is filtered out */
@@ -85,8 +103,7 @@ static __always_inline bool gadget_skip_current(void)
 		if (targ_gid != (__u32)-1 && (uid_gid >> 32) != targ_gid)
 			return true;
 	}
-	if (targ_cgroup_id &&
-	    bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) != targ_cgroup_id)
+	if (!gadget_current_in_scope())
 		return true;
 	if (targ_mntns_id &&
 	    gadget_task_mntns((struct task_struct *)bpf_get_current_task()) != targ_mntns_id)

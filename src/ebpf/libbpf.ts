@@ -76,7 +76,11 @@ function declare() {
     bpf_map__max_entries: bpf.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
     bpf_map__value_size: bpf.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
     bpf_map__initial_value: bpf.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
+    bpf_map__key_size: bpf.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
     bpf_map_lookup_elem: bpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    bpf_map_update_elem: bpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    bpf_map_delete_elem: bpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    bpf_map_get_next_key: bpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
 
     btf__raw_data: bpf.func('const void *btf__raw_data(const btf *btf, _Out_ uint32_t *size)'),
     btf__parse_elf: bpf.func('btf *btf__parse_elf(const char *path, void *ext)'),

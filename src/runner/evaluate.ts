@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { artifactPath, makePrivateDir, writeOutput, type ResultFile } from './artifacts.ts';
 import { rawEventsPath, readMeta, RAW_DIR, type StepMeta } from './capture.ts';
+import { joinContainers, readContainerTable } from './containers.ts';
+import type { ContainerTable } from '../containers/table.ts';
 import { parseDuration, parseSize } from './duration.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Reads } from './references.ts';
@@ -40,12 +42,13 @@ export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOption
   const limits = limitsOf(recipe, opts.signal);
   const metas = recipe.steps.map((spec) => readMeta(dir, spec.id));
   const steps = recipe.steps.map((spec, i) => stepSummary(spec, metas[i]));
+  const containers = readContainerTable(path.join(dir, RAW_DIR));
   // a step's result on disk, or null when it has none (it did not run, its transform failed)
   const results: Record<string, ResultFile | null> = {};
   const work = makePrivateDir(dir, '.evaluate-');
   try {
     for (const [i, spec] of recipe.steps.entries()) {
-      results[spec.id] = await evaluateStep(spec, metas[i], steps[i], dir, work, limits, log);
+      results[spec.id] = await evaluateStep(spec, metas[i], steps[i], dir, work, limits, log, containers);
     }
     const workload = metas.find((m) => m?.workload)?.workload;
     const assertions = await checkAssertions(recipe, steps, results, workload, limits);
@@ -75,17 +78,26 @@ function stepSummary(spec: StepSpec, meta: StepMeta | undefined): StepSummary {
 /** a truncated step ran: its events up to max_bytes are there */
 const ran = (status: StepSummary['status']) => status === 'ok' || status === 'interrupted' || status === 'truncated';
 
-async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary: StepSummary, dir: string, work: string, limits: Limits, log: (l: string) => void): Promise<ResultFile | null> {
+async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary: StepSummary, dir: string, work: string, limits: Limits, log: (l: string) => void, containers?: ContainerTable): Promise<ResultFile | null> {
   if (!meta || !ran(meta.status)) return null;
   const fail = (reason: string) => {
     summary.status = 'failed';
     summary.reason = reason;
     log(`step ${spec.id}: ${reason}`);
   };
-  const raw = rawEventsPath(dir, spec.id);
+  let raw = rawEventsPath(dir, spec.id);
   if (!fs.existsSync(raw)) {
     fail(`its events are missing: ${raw} does not exist`);
     return null;
+  }
+  let fields = meta.fields;
+  if (containers && meta.fields.includes('cgroup_id')) {
+    // events gain their container's fields here, not on the capture path
+    const joined = path.join(work, `${spec.id}.containers.ndjson`);
+    const { events, columns } = await joinContainers(raw, joined, containers, spec.id);
+    raw = joined;
+    fields = [...meta.fields, ...columns.filter((c) => !meta.fields.includes(c))];
+    summary.events = events;
   }
   let result: ResultFile = { file: raw, shape: 'list' };
   if (spec.transform !== undefined) {
@@ -100,7 +112,7 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   }
   for (const name of spec.outputs ?? []) {
     try {
-      await writeOutput(artifactPath(dir, name), result, spec.transform === undefined ? meta.fields : undefined);
+      await writeOutput(artifactPath(dir, name), result, spec.transform === undefined ? fields : undefined);
       summary.artifacts.push(name);
     } catch (err) {
       // the result is still good for assertions; this output alone is lost

@@ -13,6 +13,7 @@ import type { GadgetDefinition } from '../steps/types.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
+import { SELECTION_KEYS, type ContainerScope, type ContainerSelection } from '../containers/selection.ts';
 
 
 export type Duration = number | string;
@@ -30,7 +31,12 @@ export interface StepSpec {
   transform?: string;
   outputs?: string[];
   optional?: boolean;
+  /** this step's container selection (replaces the recipe's) */
+  containers?: ContainersSpec;
 }
+
+/** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
+export type ContainersSpec = ContainerSelection & { workload?: boolean };
 
 export interface Recipe {
   name: string;
@@ -46,6 +52,8 @@ export interface Recipe {
   eval_timeout?: Duration;
   /** heap of the JSONata sandbox, e.g. 512MiB (the default) */
   eval_memory?: string;
+  /** the containers every step watches, unless a step has its own */
+  containers?: ContainersSpec;
   steps: StepSpec[];
   assertions?: { name: string; expr: string; message?: string }[];
 }
@@ -60,6 +68,8 @@ export interface PlannedStep {
   ringBytes: number;
   /** most bytes of events the step may write */
   maxBytes: number;
+  /** the step's container scope; none without `run` or `containers:` */
+  containers?: ContainerScope;
 }
 
 export interface Position {
@@ -267,7 +277,9 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem(['steps', i, 'buffer'], `the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)`);
   }
   const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
+  const containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
   return {
+    ...(containers ? { containers } : {}),
     spec,
     def,
     filter,
@@ -276,6 +288,20 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     ringBytes: def.mode === 'stream' ? ringBytes : 0,
     maxBytes,
   };
+}
+
+/**
+ * A step's container scope: the selection written (keys that select), and
+ * whether the workload's own containers count (on by default with `run`,
+ * and only when nothing is selected: a selection names what to watch).
+ */
+function containerScope(spec: ContainersSpec | undefined, hasRun: boolean): ContainerScope | undefined {
+  const selection: ContainerSelection = {};
+  for (const k of SELECTION_KEYS) if (spec?.[k] !== undefined) (selection as Record<string, unknown>)[k] = spec[k];
+  const selects = Object.keys(selection).length > 0;
+  const workload = hasRun && !selects && spec?.workload !== false;
+  if (!selects && !workload) return undefined;
+  return { ...(selects ? { selection } : {}), workload };
 }
 
 /** A duration already reported by checkDuration when bad; planning goes on so every problem is found. */

@@ -13,6 +13,7 @@ import { openSession, type StepOutcome, type StepSession } from '../steps/index.
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath, writeTextAtomic } from './artifacts.ts';
 import { Capture, type StepMeta } from './capture.ts';
+import { writeContainerTable } from './containers.ts';
 import { formatBytes, formatMs, parseDuration } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
 import { evaluate } from './evaluate.ts';
@@ -110,6 +111,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const evaluating = new AbortController();
   if (!interrupt.signal) void interrupt.promise.then(() => evaluating.abort());
   try {
+    await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])));
     await capture.finish(steps.map((s) => stepMeta(s, summary)));
     const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal });
     summary.steps = evaluation.steps;
@@ -167,6 +169,7 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
       params: s.plan.spec.params ?? {},
       filter: s.plan.filter,
       cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
+      ...(s.plan.containers ? { containers: s.plan.containers } : {}),
       spoolPath: s.spool,
       bootToWallNs: clock,
       objectDir: opts.objectDir,

@@ -8,6 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
+import { cgroup2Mount } from '../containers/discovery.ts';
+
+export { cgroup2Mount };
 
 export interface WorkloadCgroup {
   path: string;
@@ -15,15 +18,6 @@ export interface WorkloadCgroup {
   id: bigint;
   /** depth below the cgroup v2 root */
   level: number;
-}
-
-/** The cgroup v2 mount, from /proc/self/mountinfo: /sys/fs/cgroup on most systems, /sys/fs/cgroup/unified on hybrid ones. */
-export function cgroup2Mount(): string {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.split(' ')[0] === 'cgroup2') return left.split(' ')[4];
-  }
-  throw new Error('no cgroup v2 mount found in /proc/self/mountinfo — `run` needs cgroup v2 (mount -t cgroup2 none /sys/fs/cgroup/unified)');
 }
 
 export function createWorkloadCgroup(name: string): WorkloadCgroup {

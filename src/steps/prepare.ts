@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
+import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
 import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
@@ -38,6 +39,8 @@ export interface Prepared {
   /** predicates left for user space */
   userFilter: Predicate[];
   warnings: string[];
+  /** keeps the container set when the step has a container scope; the session stops it */
+  containers?: ContainerTracker;
 }
 
 export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Promise<Prepared> {
@@ -51,9 +54,21 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
     constants.targ_cgroup_level = ctx.cgroup.level;
   }
 
+  const scope = scopeConstants(ctx.containers, !!ctx.cgroup);
   const obj = BpfObject.open(path.join(ctx.objectDir, def.object));
+  const hasContainerSet = obj.programs().some((p) => p.name === CONTAINER_PROGRAMS[0]);
+  if (ctx.containers && !hasContainerSet) {
+    obj.close();
+    throw new Error(`${def.id}: ${def.object} has no container set (bpf/include/containers.h); the step cannot be scoped to containers`);
+  }
+  if (hasContainerSet) Object.assign(constants, scope.constants);
   const warnings: string[] = [];
+  let containers: ContainerTracker | undefined;
   try {
+    // an object pays for container tracking only when its step has a container scope
+    for (const p of obj.programs().filter((p) => CONTAINER_PROGRAMS.includes(p.name) && !scope.programs.includes(p.name))) {
+      obj.disableProgram(p.name);
+    }
     for (const tp of missingOptional) {
       for (const p of obj.programs().filter((p) => p.section === `tracepoint/${tp}`)) {
         obj.disableProgram(p.name);
@@ -63,9 +78,10 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
     obj.setConstants(constants);
     if (def.mode === 'stream') obj.setMaxEntries('events', ctx.ringBytes);
     await obj.load();
+    if (scope.constants.targ_containers) containers = new ContainerTracker(obj.hashMap('gadget_containers'), ctx.containers!);
   } catch (err) {
     obj.close();
     throw err;
   }
-  return { obj, userFilter: user, warnings };
+  return { obj, userFilter: user, warnings, containers };
 }

@@ -52,11 +52,12 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
     },
     async stop(): Promise<StepOutcome> {
       clearTimeout(timer);
+      const containers = prepared.containers?.stop();
       prepared.obj.close();
       if (failure) throw failure;
       const warnings = [...prepared.warnings];
       if (!taken) warnings.push('stopped before the snapshot was taken');
-      return { events, lost: 0, truncated: sinkRef?.truncated ?? 0, warnings };
+      return { events, lost: 0, truncated: sinkRef?.truncated ?? 0, warnings, ...(containers ? { containers } : {}) };
     },
   };
 }

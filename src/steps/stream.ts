@@ -7,6 +7,7 @@
  * never lost.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { ContainerTracker } from '../containers/selection.ts';
 import type { BpfObject } from '../ebpf/object.ts';
 import { sharedPoller, type Registration } from '../ebpf/poller.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
@@ -25,7 +26,7 @@ import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './
 const DRAIN_AGAIN_BYTES = 64 * 1024;
 
 export async function openStream(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx);
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
@@ -33,8 +34,9 @@ export async function openStream(def: GadgetDefinition, ctx: StepContext): Promi
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     obj.attachAll();
-    return new StreamSession(obj, reader, sink, codec, warnings);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers);
   } catch (err) {
+    containers?.stop();
     sink?.close();
     reader?.close();
     obj.close();
@@ -57,6 +59,7 @@ export class StreamSession implements StepSession {
     private readonly sink: LineSink,
     codec: Codec,
     private readonly warnings: string[],
+    private readonly containers?: ContainerTracker,
   ) {
     this.onRecord = (offset, length) => {
       if (sink.append(codec, offset, length)) this.events++;
@@ -92,7 +95,8 @@ export class StreamSession implements StepSession {
       this.obj.detach();
       this.reader.drain(this.onRecord);
       const lost = this.obj.readGlobal('gadget_lost');
-      return { events: this.events, lost, truncated: this.sink.truncated, warnings: this.warnings };
+      const containers = this.containers?.stop();
+      return { events: this.events, lost, truncated: this.sink.truncated, warnings: this.warnings, ...(containers ? { containers } : {}) };
     } finally {
       await leftPoller;
       this.sink.close();

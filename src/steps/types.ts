@@ -1,3 +1,4 @@
+import type { ContainerRecord, ContainerScope } from '../containers/selection.ts';
 import type { ConstantValue } from '../ebpf/object.ts';
 import type { Predicate } from './filter.ts';
 
@@ -116,6 +117,8 @@ export interface StepContext {
   filter: Predicate[];
   /** the workload's cgroup v2 (id = inode, level = depth below the root) */
   cgroup?: { id: bigint; level: number };
+  /** the containers the step watches (bpf/include/containers.h); none: no container scope */
+  containers?: ContainerScope;
   /** NDJSON file the step streams its events to */
   spoolPath: string;
   /** wall-clock ns minus CLOCK_BOOTTIME ns */
@@ -138,6 +141,8 @@ export interface StepOutcome {
   /** events not written because the step reached its max_bytes */
   truncated?: number;
   warnings: string[];
+  /** the containers the step knew of, when it had a container scope */
+  containers?: ContainerRecord[];
 }
 
 /** A loaded, attached gadget. The runner owns time: it decides when to stop. */
