@@ -9,6 +9,7 @@ import { traceCapabilities } from './trace-capabilities.ts';
 import { traceDns } from './trace-dns.ts';
 import { traceSni } from './trace-sni.ts';
 import { traceExec } from './trace-exec.ts';
+import { traceFsslower } from './trace-fsslower.ts';
 import { traceMount } from './trace-mount.ts';
 import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
@@ -28,6 +29,7 @@ export const gadgets = {
   'trace/mount': traceMount,
   'trace/dns': traceDns,
   'trace/sni': traceSni,
+  'trace/fsslower': traceFsslower,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
