@@ -11,6 +11,7 @@ import { traceSni } from './trace-sni.ts';
 import { traceExec } from './trace-exec.ts';
 import { traceFsslower } from './trace-fsslower.ts';
 import { traceMount } from './trace-mount.ts';
+import { traceOomkill } from './trace-oomkill.ts';
 import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
@@ -30,6 +31,7 @@ export const gadgets = {
   'trace/dns': traceDns,
   'trace/sni': traceSni,
   'trace/fsslower': traceFsslower,
+  'trace/oomkill': traceOomkill,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
