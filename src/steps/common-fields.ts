@@ -1,3 +1,4 @@
+import { ERRNO, longestName } from './names/index.ts';
 import type { FieldSpec, KernelFilters } from './types.ts';
 
 /** Fields that mean the same in every gadget, described once. */
@@ -32,4 +33,15 @@ export const TASK_KERNEL_FILTERS = {
 /** A kernel filter table without some of its fields (a gadget whose program cannot check them). */
 export function kernelFiltersExcept<T extends KernelFilters, K extends keyof T>(filters: T, ...fields: K[]): Omit<T, K> {
   return Object.fromEntries(Object.entries(filters).filter(([f]) => !fields.includes(f as K))) as Omit<T, K>;
+}
+
+/** `err` (errno, 0 on success; filters take names: err==ENOENT) and `err_name`, from a field that is -errno on failure. */
+export function errnoFields(ret = 'ret'): FieldSpec[] {
+  return [
+    { name: 'err', type: 'number', decode: 'derive', derive: { from: [ret], fn: (r: number) => (r < 0 ? -r : 0) }, names: ERRNO, description: 'errno, 0 on success (filters take names: err==ENOENT)' },
+    {
+      name: 'err_name', type: 'string', decode: 'derive', description: 'the errno\'s name (ENOENT), "" on success',
+      derive: { from: ['err'], fn: (err: number) => (err ? ERRNO[err] ?? String(err) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 10) },
+    },
+  ];
 }

@@ -1,4 +1,4 @@
-import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { errnoFields, field, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** Inspektor Gadget's fsslower default: slower than 10 ms. */
@@ -19,11 +19,11 @@ export const traceFsslower = {
     { name: 'bytes', type: 'number', description: 'bytes read or written (the return value); 0 for O and F' },
     { name: 'offset', type: 'number', description: 'file position the read or write started at; 0 for O and F' },
     { name: 'latency_ns', type: 'number', description: 'syscall entry to exit, ns' },
-    { name: 'latency_us', type: 'number', decode: 'compute', compute: 'Math.floor(f.latency_ns / 1000)', description: 'latency_ns in whole µs' },
+    { name: 'latency_us', type: 'number', decode: 'derive', derive: { from: ['latency_ns'], fn: (ns: number) => Math.floor(ns / 1000) }, description: 'latency_ns in whole µs' },
     { name: 'file', type: 'string', description: "the file's name (its last path component, 255 bytes at most); for O the path as passed to openat" },
     { name: 'fs', type: 'string', description: 'file system type (ext4, tmpfs, ...)' },
     { name: 'ret', type: 'number', description: "the syscall's return: bytes, the fd, 0, or the negative errno" },
-    { name: 'err', type: 'number', decode: 'compute', compute: 'f.ret < 0 ? -f.ret : 0', description: 'errno, 0 on success' },
+    ...errnoFields(),
     field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: TASK_KERNEL_FILTERS,

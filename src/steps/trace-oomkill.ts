@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { field } from './common-fields.ts';
+import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** The kernel's PAGE_SIZE in kB: sysfs (kernfs) reports it as its block size. */
@@ -11,8 +11,8 @@ export const traceOomkill = {
   id: 'trace/oomkill',
   description:
     'Trace OOM kills: the victim (tpid, tcomm, its memory in kB, uid, oom_score_adj, cgroup) and the task whose ' +
-    'allocation invoked the OOM killer (kpid, kcomm). uid, mntns_id and the workload cgroup are checked on the victim ' +
-    'in the kernel. tp_btf/mark_victim, Linux 6.9+ (earlier kernels pass the tracepoint only a pid)',
+    'allocation invoked the OOM killer (kpid, kcomm). Filters on tpid, ttid, tcomm, uid, mntns_id and the workload ' +
+    'cgroup are checked on the victim, in the kernel. tp_btf/mark_victim, Linux 6.9+ (earlier kernels pass the tracepoint only a pid)',
   mode: 'stream',
   object: 'trace_oomkill.bpf.o',
   struct: 'oomkill_event',
@@ -32,10 +32,11 @@ export const traceOomkill = {
     { ...field.mntns_id, description: "the victim's mount namespace inode number" },
     { ...field.cgroup_id, description: "the victim's cgroup v2 id (inode of its directory)" },
   ],
-  // checked on the victim in the kernel (gadget_skip_task), as is the workload cgroup; the kernel
-  // filter table knows pid and comm by those names only, so tpid/tcomm filters run in user space,
-  // which costs nothing at the rate OOM kills happen
-  kernelFilters: ['uid', 'mntns_id'],
+  // checked on the victim in the kernel (gadget_skip_task), as is the workload cgroup
+  kernelFilters: {
+    tpid: TASK_KERNEL_FILTERS.pid, ttid: TASK_KERNEL_FILTERS.tid, tcomm: TASK_KERNEL_FILTERS.comm,
+    uid: TASK_KERNEL_FILTERS.uid, mntns_id: TASK_KERNEL_FILTERS.mntns_id,
+  },
   requires: [{ tracepoint: 'oom/mark_victim' }],
   constants: () => ({ page_kb: pageKb() }),
 } satisfies GadgetDefinition;

@@ -68,8 +68,8 @@ describe('trace/fsslower', { skip: kernelSkip(def) }, () => {
       assert.equal(e.latency_us, Math.floor((e.latency_ns as number) / 1000));
       assert.match(e.timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
       assert.deepEqual(
-        [e.pid, e.tid, e.uid, e.gid, e.comm, e.fs, e.err, e.mntns_id, e.cgroup_id],
-        [process.pid, process.pid, 0, 0, comm, fsType, 0, mntnsOf(process.pid), cgroup_id],
+        [e.pid, e.tid, e.uid, e.gid, e.comm, e.fs, e.err, e.err_name, e.mntns_id, e.cgroup_id],
+        [process.pid, process.pid, 0, 0, comm, fsType, 0, '', mntnsOf(process.pid), cgroup_id],
       );
     }
     const [open, pwrite, write, pread, fsync, fdatasync] = mine;

@@ -84,7 +84,11 @@ describe('trace/oomkill', { skip: kernelSkip(def), timeout: 60_000 }, () => {
   test('filters on the victim: matching ones see the kill, non-matching kernel and user filters see nothing', async (t) => {
     const fixture = buildFixture(t, 'oom_alloc');
     const mem = memcg(t);
-    const filters = ['uid==0', 'uid==65534', `mntns_id==${mntnsOf(process.pid) + 1}`, 'tcomm==nomatch_xyz', 'tpid==1', 'kcomm==nomatch_xyz'];
+    // tpid, ttid, tcomm, uid and mntns_id are kernel filters on the victim; kcomm stays in user space
+    const filters = [
+      'uid==0', 'tcomm==oom_child', 'kcomm==oom_child',
+      'uid==65534', `mntns_id==${mntnsOf(process.pid) + 1}`, 'tcomm==nomatch_xyz', 'tpid==1', `ttid==${process.pid}`, 'kcomm==nomatch_xyz',
+    ];
     const steps = filters.map((filter, i): [GadgetDefinition, StepContext] => [def, stepContext(t, { id: `f${i}`, filter })]);
     let pids!: Awaited<ReturnType<typeof ooms>>;
     const traced = await traceAllWhile(steps, async () => {
@@ -92,7 +96,7 @@ describe('trace/oomkill', { skip: kernelSkip(def), timeout: 60_000 }, () => {
     });
     assert.equal(pids.killed.length, 1);
     const counts = Object.fromEntries(filters.map((f, i) => [f, victims(traced[i].events, pids.killed).length]));
-    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, i === 0 ? 1 : 0])));
+    assert.deepEqual(counts, Object.fromEntries(filters.map((f, i) => [f, i < 3 ? 1 : 0])));
   });
 
   test('a workload cgroup: a victim inside is seen, a victim outside is not', async (t) => {
