@@ -1,3 +1,4 @@
+import { ERRNO, longestName } from './names/index.ts';
 import type { FieldSpec, KernelFilters } from './types.ts';
 
 /** Fields that mean the same in every gadget, described once. */
@@ -32,4 +33,25 @@ export const TASK_KERNEL_FILTERS = {
 /** A kernel filter table without some of its fields (a gadget whose program cannot check them). */
 export function kernelFiltersExcept<T extends KernelFilters, K extends keyof T>(filters: T, ...fields: K[]): Omit<T, K> {
   return Object.fromEntries(Object.entries(filters).filter(([f]) => !fields.includes(f as K))) as Omit<T, K>;
+}
+
+/** `err` (errno, 0 on success; filters take names: err==ENOENT) and `err_name`, from a field that is -errno on failure. */
+/** The name of an errno, or its number when it has none (up to 20 digits for a 64-bit ret). */
+const errnoName = (err: number) => (err ? ERRNO[err] ?? String(err) : '');
+const ERRNO_NAME_BYTES = 2 + Math.max(longestName(ERRNO), 20);
+
+/** err_name of a field `ret` that is 0 (or a count) on success and -errno on failure. */
+export function errNameOfRet(description = 'the errno\'s name when ret < 0 (ENOENT), "" otherwise', ret = 'ret'): FieldSpec {
+  return { name: 'err_name', type: 'string', decode: 'derive', description, derive: { from: [ret], fn: (r: number) => errnoName(r < 0 ? -r : 0), maxBytes: ERRNO_NAME_BYTES } };
+}
+
+export function errnoFields(ret = 'ret'): FieldSpec[] {
+  return [
+    { name: 'err', type: 'number', decode: 'derive', derive: { from: [ret], fn: (r: number) => (r < 0 ? -r : 0) }, names: ERRNO, description: 'errno, 0 on success (filters take names: err==ENOENT)' },
+    {
+      name: 'err_name', type: 'string', decode: 'derive', description: 'the errno\'s name (ENOENT), "" on success',
+      derive: { from: ['err'], fn: (err: number) => (err ? ERRNO[err] ?? String(err) : ''), // unknown values print as their number: up to 20 digits for a 64-bit ret
+      maxBytes: 2 + Math.max(longestName(ERRNO), 20) },
+    },
+  ];
 }

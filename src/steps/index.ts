@@ -9,7 +9,9 @@ import { traceCapabilities } from './trace-capabilities.ts';
 import { traceDns } from './trace-dns.ts';
 import { traceSni } from './trace-sni.ts';
 import { traceExec } from './trace-exec.ts';
+import { traceFsslower } from './trace-fsslower.ts';
 import { traceMount } from './trace-mount.ts';
+import { traceOomkill } from './trace-oomkill.ts';
 import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
@@ -28,6 +30,8 @@ export const gadgets = {
   'trace/mount': traceMount,
   'trace/dns': traceDns,
   'trace/sni': traceSni,
+  'trace/fsslower': traceFsslower,
+  'trace/oomkill': traceOomkill,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

@@ -1,5 +1,5 @@
 /** What the socket gadgets (trace/bind, trace/tcp, trace/tcpconnect) share: fields described once, hooks. */
-import { ERRNO, longestName } from './names/index.ts';
+import { errNameOfRet as errNameOfRetField } from './common-fields.ts';
 import type { FieldSpec, Requirement } from './types.ts';
 
 export const netField = {
@@ -11,10 +11,7 @@ export const netField = {
 } satisfies Record<string, FieldSpec>;
 
 /** err_name of a field `ret` that is 0 (or a count) on success and -errno on failure. */
-export const errNameOfRet: FieldSpec = {
-  name: 'err_name', type: 'string', decode: 'derive', description: 'the errno\'s name when ret < 0 (ECONNREFUSED), "" otherwise',
-  derive: { from: ['ret'], fn: (ret: number) => (ret < 0 ? ERRNO[-ret] ?? String(-ret) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 10) },
-};
+export const errNameOfRet: FieldSpec = errNameOfRetField('the errno\'s name when ret < 0 (ECONNREFUSED), "" otherwise');
 
 /** What connect tracking needs (bpf/include/tcp_owner.h): the syscall names the task, the state change the outcome. */
 export const CONNECT_HOOKS: Requirement[] = [

@@ -1,5 +1,5 @@
-import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
-import { ERRNO, flagNames, flagNamesMaxLength, longestName, OPEN_ACCESS_MODES, OPEN_FLAGS } from './names/index.ts';
+import { errnoFields, field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { flagNames, flagNamesMaxLength, longestName, OPEN_ACCESS_MODES, OPEN_FLAGS } from './names/index.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** "O_WRONLY|O_CREAT|O_TRUNC": the access mode (a number in the low two bits), then the flag bits */
@@ -26,11 +26,7 @@ export const traceOpen = {
     { name: 'mode', type: 'number', description: 'mode for created files' },
     { name: 'ret', type: 'number', description: 'the file descriptor, or the negative errno' },
     { name: 'fd', type: 'number', decode: 'derive', derive: { from: ['ret'], fn: (ret: number) => (ret >= 0 ? ret : -1) }, description: 'the file descriptor, -1 on error' },
-    { name: 'err', type: 'number', decode: 'derive', derive: { from: ['ret'], fn: (ret: number) => (ret < 0 ? -ret : 0) }, names: ERRNO, description: 'errno, 0 on success (filters take names: err==ENOENT)' },
-    {
-      name: 'err_name', type: 'string', decode: 'derive', description: 'the errno\'s name (ENOENT), "" on success',
-      derive: { from: ['err'], fn: (err: number) => (err ? ERRNO[err] ?? String(err) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 10) },
-    },
+    ...errnoFields(),
     field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: TASK_KERNEL_FILTERS,

@@ -1,5 +1,5 @@
-import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
-import { ERRNO, longestName, SIGNALS } from './names/index.ts';
+import { errNameOfRet, field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { SIGNALS } from './names/index.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** What became of a signal: the kernel's enum trace_signal_result, plus a send that failed (bpf/trace_signal.h). */
@@ -46,10 +46,7 @@ export const traceSignal = {
     { name: 'code', type: 'number', description: 'si_code: 0 SI_USER (kill), -6 SI_TKILL, 0x80 SI_KERNEL, or the fault code (SEGV_MAPERR 1, ...)' },
     { name: 'result', type: 'string', decode: 'enum', names: SIGNAL_RESULTS, description: 'delivered, ignored, already_pending, overflow_fail, lose_info (TRACE_SIGNAL_*), or failed (the send returned an error)' },
     { name: 'ret', type: 'number', description: "0, or a failed send's negative errno" },
-    {
-      name: 'err_name', type: 'string', decode: 'derive', description: 'errno name of a failed send (ESRCH), "" otherwise',
-      derive: { from: ['ret'], fn: (ret: number) => (ret < 0 ? ERRNO[-ret] ?? String(-ret) : ''), maxBytes: 2 + Math.max(longestName(ERRNO), 11) },
-    },
+    errNameOfRet('errno name of a failed send (ESRCH), "" otherwise'),
     { ...field.uid, description: "sender's user id" },
     { ...field.gid, description: "sender's group id" },
     { ...field.mntns_id, description: "sender's mount namespace; 0 for a SIGCHLD from an exiting child (it has left its namespaces)" },
