@@ -1,0 +1,59 @@
+/**
+ * Objects describe themselves (STYLE.md): a gadget's `requires` must name
+ * exactly the hooks its object's programs attach to, so the probes that
+ * decide `unsupported` check what will really be attached. The container
+ * tracking programs every object carries (bpf/include/containers.h) are
+ * loaded only with a container scope and are not the gadget's own hooks.
+ * No root needed: objects are opened, not loaded.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CONTAINER_PROGRAMS } from '../../src/containers/selection.ts';
+import { BpfObject } from '../../src/ebpf/object.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import { isPacketGadget } from '../../src/steps/packet-stream.ts';
+import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { objectPath } from '../helpers/kernel.ts';
+
+/** The hook a program section attaches to, in the words of `requires`. */
+function hookOf(section: string): string {
+  const [kind, ...rest] = section.split('/');
+  switch (kind) {
+    case 'tracepoint':
+      return `tracepoint ${rest.join('/')}`;
+    case 'tp_btf':
+    case 'raw_tp':
+      // BTF-typed and raw tracepoints name the event without its category
+      return `tracepoint */${rest.join('/')}`;
+    case 'iter':
+      return `iterator ${rest.join('/')}`;
+    default:
+      return section;
+  }
+}
+
+function required(def: GadgetDefinition): string[] {
+  return def.requires.map((r) => ('iterator' in r ? `iterator ${r.iterator}` : `tracepoint ${r.tracepoint}`));
+}
+
+for (const def of Object.values(gadgets) as GadgetDefinition[]) {
+  test(`${def.id}: requires names exactly the hooks of ${def.object}`, () => {
+    const obj = BpfObject.open(objectPath(def));
+    let programs: { name: string; section: string }[];
+    try {
+      programs = obj.programs().filter((p) => !CONTAINER_PROGRAMS.includes(p.name));
+    } finally {
+      obj.close();
+    }
+    if (isPacketGadget(def)) {
+      // packet gadgets attach sockets and cgroups, named in def.packet, probed when the step opens
+      assert.deepEqual(programs.map((p) => p.name).sort(), [def.packet.socket, def.packet.ingress, def.packet.egress].sort());
+      return;
+    }
+    const fromObject = programs.map((p) => hookOf(p.section));
+    const declared = required(def);
+    const matches = (hook: string, req: string) => hook === req || (hook.startsWith('tracepoint */') && req.startsWith('tracepoint ') && req.endsWith(`/${hook.slice('tracepoint */'.length)}`));
+    for (const hook of fromObject) assert.ok(declared.some((r) => matches(hook, r)), `${def.id}: the object attaches ${hook}, which requires does not name`);
+    for (const r of declared) assert.ok(fromObject.some((h) => matches(h, r)), `${def.id}: requires names ${r}, which no program of ${def.object} attaches to`);
+  });
+}
