@@ -13,6 +13,7 @@ import { BpfObject } from '../../src/ebpf/object.ts';
 import { KernelError, UnsupportedError } from '../../src/ebpf/errors.ts';
 import { checkSupport, gadgets, openSession } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { readableInstall, sharedTempDir } from '../helpers/install.ts';
 import { ROOT, runCli, tempDir } from '../runner/cli-helpers.ts';
 
 const notRoot = process.getuid?.() !== 0 ? 'needs root to load BPF programs' : false;
@@ -66,14 +67,16 @@ test('optional hooks that are missing leave their programs out, with a warning',
   assert.deepEqual(missingOptional, ['syscalls/sys_enter_imaginary_call']);
 });
 
-test('without root: gadgets says why not, validate still works', { skip: process.getuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : false }, async () => {
-  // run the CLI as nobody from a copy of the recipe nobody can read
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-nobody-'));
+test('without root: gadgets says why not, validate still works', { skip: process.getuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : false }, async (t) => {
+  // run the CLI as nobody from a copy of the CLI and of the recipe that nobody can read,
+  // wherever this checkout lives (under /root, in a 0700 folder)
+  const bin = readableInstall(t);
+  const dir = sharedTempDir(t, 'gadget-run-nobody-');
   fs.chmodSync(dir, 0o777); // nobody writes its output here
   const recipe = path.join(dir, 'r.yaml');
   fs.writeFileSync(recipe, 'name: r\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
   fs.chmodSync(recipe, 0o644);
-  const asNobody = (args: string[]) => execFileSync(process.execPath, [path.join(ROOT, 'bin/gadget-run'), ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } });
+  const asNobody = (args: string[]) => execFileSync(process.execPath, [bin, ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } });
   const list = JSON.parse(asNobody(['gadgets', '--json']));
   for (const g of list) {
     assert.equal(g.supported, false, g.id);

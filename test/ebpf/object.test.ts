@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { BpfObject } from '../../src/ebpf/object.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
-import { bpfFds, kernelSkip, objectPath, REPO } from '../helpers/kernel.ts';
+import { bpfFds, kernelSkip, multiarchIncludes, objectPath, REPO } from '../helpers/kernel.ts';
 import { tempDir } from '../helpers/session.ts';
 
 const def: GadgetDefinition = gadgets['trace/open'];
@@ -19,7 +19,7 @@ describe('BpfObject before load (no root)', () => {
   test('an object without BTF says to build it with -g', (t) => {
     const dir = tempDir(t);
     const obj = path.join(dir, 'no_btf.bpf.o');
-    execFileSync('clang', ['-O2', '-target', 'bpf', '-c', path.join(REPO, 'test/fixtures/no_btf.bpf.c'), '-o', obj]);
+    execFileSync('clang', ['-O2', '-target', 'bpf', ...multiarchIncludes(), '-c', path.join(REPO, 'test/fixtures/no_btf.bpf.c'), '-o', obj]);
     // in a child process: a crash in native code must fail this test, not end the test run
     const script = `import { BpfObject } from ${JSON.stringify(path.join(REPO, 'src/ebpf/object.ts'))};
       try { BpfObject.open(${JSON.stringify(obj)}); console.log('opened'); } catch (e) { console.log(e.message); }`;

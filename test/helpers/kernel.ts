@@ -100,3 +100,19 @@ export function buildCFixture(t: import('node:test').TestContext, name: string, 
   execFileSync('clang', ['-O2', '-Wall', '-Werror', ...flags, path.join(REPO, 'test/fixtures', `${name}.c`), '-o', out], { stdio: 'pipe' });
   return out;
 }
+
+/**
+ * `-target bpf` has no target triple of its own, so clang does not look in Debian's multiarch
+ * include folder (/usr/include/x86_64-linux-gnu, where asm/types.h lives) for a BPF program
+ * that includes <linux/*.h>: add the host's, as `gcc -dumpmachine` names it.
+ */
+export function multiarchIncludes(): string[] {
+  let triple: string;
+  try {
+    triple = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
+  } catch {
+    triple = `${os.arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`;
+  }
+  const dir = `/usr/include/${triple}`;
+  return fs.existsSync(dir) ? ['-I', dir] : [];
+}

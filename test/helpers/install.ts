@@ -1,0 +1,41 @@
+/**
+ * A copy of the CLI that any user can run: the bundle, its launcher and what
+ * they read at run time (package.json, schemas/, koffi and its native addon),
+ * in a fresh world-readable folder. Tests that run the CLI as another user use
+ * it, so they work wherever the checkout lives (under /root, in a 0700 folder).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { REPO } from './kernel.ts';
+
+/** A temp folder every user can reach: os.tmpdir() unless one of its ancestors is closed to others, then /tmp. */
+export function sharedTempDir(t: TestContext, prefix: string): string {
+  const reachable = (dir: string): boolean => {
+    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+      if (path.dirname(d) === d) return true;
+    }
+  };
+  const base = reachable(os.tmpdir()) ? os.tmpdir() : '/tmp';
+  const dir = fs.mkdtempSync(path.join(base, prefix));
+  fs.chmodSync(dir, 0o755);
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Bundle this checkout into a world-readable copy; returns the copy's bin/gadget-run. */
+export function readableInstall(t: TestContext): string {
+  const dir = sharedTempDir(t, 'gadget-run-install-');
+  // src/ only for the launcher's freshness check: the bundle, built after the copy, is newer
+  for (const p of ['bin', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
+  const modules = path.join(REPO, 'node_modules');
+  // koffi stays outside the bundle (native addon): it and its platform packages
+  const koffiParts = ['koffi', ...fs.readdirSync(path.join(modules, '@koromix')).map((n) => `@koromix/${n}`)];
+  for (const p of koffiParts) fs.cpSync(path.join(modules, p), path.join(dir, 'node_modules', p), { recursive: true });
+  execFileSync(process.execPath, [path.join(REPO, 'scripts/build-cli.mjs'), path.join(dir, 'build')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('chmod', ['-R', 'a+rX', dir]);
+  return path.join(dir, 'bin/gadget-run');
+}
