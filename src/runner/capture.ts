@@ -11,9 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
+import { ownedName } from './ownership.ts';
 import type { StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 
 export const RAW_DIR = 'raw';
+/** staging folders are `.capture@<pid>-<starttime>-XXXXXX` (ownership.ts): a later run removes a gone run's */
+export const CAPTURE_PREFIX = '.capture';
 
 export interface StepMeta {
   id: string;
@@ -51,7 +54,7 @@ export class Capture {
   readonly staging: string;
 
   constructor(readonly outDir: string) {
-    this.staging = makePrivateDir(outDir, '.capture-');
+    this.staging = makePrivateDir(outDir, ownedName(CAPTURE_PREFIX));
   }
 
   spoolPath(id: string): string {

@@ -1,6 +1,6 @@
 /**
  * gadget-run's command line:
- *   gadget-run run recipe.yaml [--out DIR] [--max-duration D]
+ *   gadget-run run recipe.yaml [--out DIR] [--max-duration D] [--user NAME]
  *   gadget-run validate recipe.yaml
  *   gadget-run gadgets [--json]
  * Exit: 0 passed, 1 a step or an assertion failed, 2 bad command line or recipe, 130/143 interrupted.
@@ -19,6 +19,7 @@ import { appendStepSummary, fenceCommands, onGithubActions, problemAnnotations, 
 import { renderJunit } from './reporters/junit.ts';
 import { writeTextAtomic } from './artifacts.ts';
 import { runRecipe } from './run.ts';
+import { chooseUser, WorkloadUserError } from './workload.ts';
 import { exitCodeFor } from './summary.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
@@ -40,6 +41,8 @@ options:
   --limit-ring SIZE   most ring-buffer memory a recipe's steps may take together (default 256MiB)
   --limit-output SIZE most bytes of events a recipe's steps may write together (default 4GiB)
   --junit FILE        also write a JUnit XML report (a testcase per step and per assertion)
+  --user NAME         run the workload as this user (name or uid; root only this way);
+                      default: the recipe's user, else whoever ran sudo, else you
 `;
 
 class UsageError extends Error {}
@@ -59,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         'limit-ring': { type: 'string' },
         'limit-output': { type: 'string' },
         junit: { type: 'string' },
+        user: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -182,8 +186,15 @@ function describeErrno(err: unknown): string {
   return m ? `${m[1]}: ${m[2]}` : e.message;
 }
 
-async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string; junit?: string } & LimitOptions): Promise<number> {
+async function run(file: string, values: { out?: string; 'max-duration'?: string; objects?: string; junit?: string; user?: string } & LimitOptions): Promise<number> {
   const loaded = loadRecipeFile(file, undefined, limitsOf(values));
+  let user;
+  try {
+    user = chooseUser(values.user, loaded.recipe.user);
+  } catch (err) {
+    if (!(err instanceof WorkloadUserError)) throw err;
+    throw new RecipeError([{ where: values.user !== undefined ? '--user' : file, path: values.user !== undefined ? '' : 'user', message: err.message }]);
+  }
   let maxDurationMs: number | undefined;
   if (values['max-duration'] !== undefined) {
     try {
@@ -198,6 +209,7 @@ async function run(file: string, values: { out?: string; 'max-duration'?: string
     outDir,
     objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
     maxDurationMs,
+    user,
   });
   const report = renderTerminal(summary, outDir);
   if (onGithubActions()) {

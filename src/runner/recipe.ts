@@ -14,6 +14,7 @@ import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
 import { SELECTION_KEYS, type ContainerScope, type ContainerSelection } from '../containers/selection.ts';
+import { isRootUser } from './workload.ts';
 
 
 export type Duration = number | string;
@@ -43,6 +44,10 @@ export interface Recipe {
   description?: string;
   run?: string;
   timeout?: Duration;
+  /** how long a stopped workload has between SIGTERM and SIGKILL (default 10s) */
+  grace?: Duration;
+  /** a non-root user (name or uid) to run the workload as */
+  user?: string | number;
   duration?: Duration;
   sequential?: boolean;
   max_bytes?: string;
@@ -207,6 +212,12 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   }
   checkTotals(steps, recipe, limits, problem);
   recipe.assertions?.forEach((a, i) => checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
+  for (const key of ['user', 'grace'] as const) {
+    if (recipe[key] !== undefined && recipe.run === undefined) problem([key], `${key} is about the workload: give the recipe a run command or drop ${key}`);
+  }
+  if (recipe.user !== undefined && isRootUser(recipe.user)) {
+    problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
+  }
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
   const positions = {

@@ -5,21 +5,32 @@
  * captured in DIR/raw (capture.ts); then evaluate DIR/raw (evaluate.ts: transform,
  * artifacts, assertions) and write the summary.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath, writeTextAtomic } from './artifacts.ts';
-import { Capture, type StepMeta } from './capture.ts';
+import { Capture, CAPTURE_PREFIX, type StepMeta } from './capture.ts';
 import { writeContainerTable } from './containers.ts';
+import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
 import { evaluate } from './evaluate.ts';
 import { oneLine, renderMarkdown } from './report.ts';
 import type { StepEnd, StepSummary, Summary } from './summary.ts';
-import { createWorkloadCgroup, removeWorkloadCgroup, startWorkload, type Workload, type WorkloadCgroup } from './workload.ts';
+import {
+  createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
+  type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
+} from './workload.ts';
+
+/** How long a stopped workload has between SIGTERM and SIGKILL unless the recipe says `grace`. */
+const DEFAULT_GRACE_MS = 10_000;
+/** A second signal or a crash waits this long at most for the killed workload to leave its cgroup. */
+const ABANDON_WAIT_MS = 500;
 
 export interface RunOptions {
   outDir: string;
@@ -28,6 +39,8 @@ export interface RunOptions {
   openSession?: typeof openSession;
   /** caps every step's duration (tests and dry runs) */
   maxDurationMs?: number;
+  /** who runs the workload (cli.ts resolves --user and the recipe's user); default: who started gadget-run */
+  user?: WorkloadUser;
   log?: (line: string) => void;
 }
 
@@ -44,6 +57,12 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const log = opts.log ?? ((line: string) => process.stderr.write(`gadget-run: ${line}\n`));
   const { recipe } = loaded;
   const started = Date.now();
+  // the staging folders of runs that were SIGKILLed (ownership.ts names them), never a live run's
+  const stale = await sweepStale(opts.outDir, CAPTURE_PREFIX).catch((err: Error) => {
+    log(`could not clean up stale capture folders in ${opts.outDir}: ${err.message}`);
+    return [];
+  });
+  for (const p of stale) log(`removed the capture folder of a run that is gone: ${p}`);
   const capture = new Capture(opts.outDir);
 
   const summary: Summary = {
@@ -65,12 +84,17 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   }));
   summary.steps = steps.map((s) => s.summary);
 
-  const interrupt = new Interrupt();
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
-  let supervision: { timedOut: boolean } | undefined;
+  let supervision: Supervision | undefined;
+  const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
+  // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
+  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started }, why));
   try {
-    if (recipe.run) cgroup = createWorkloadCgroup(recipe.name);
+    if (recipe.run) {
+      await sweepStaleCgroups(log);
+      cgroup = createWorkloadCgroup(recipe.name);
+    }
     const clock = bootToWallNs();
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
@@ -80,18 +104,16 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
-      if (recipe.run && !workload) {
-        log(`running: ${oneLine(recipe.run)}`);
-        workload = startWorkload(recipe.run, cgroup!);
-        supervision = superviseWorkload(workload, interrupt, recipe.timeout, log);
-        summary.workload = { command: recipe.run, exitCode: null };
+      if (recipe.run && !workload && !interrupt.signal) {
+        const user = opts.user ?? invokingUser();
+        log(`running: ${oneLine(recipe.run)} (as ${user.name})`);
+        workload = startWorkload(recipe.run, cgroup!, user);
+        supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
+        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }
       await Promise.all(group.map((s) => watch(s, workload, interrupt, opts.maxDurationMs)));
     }
-    if (workload) {
-      const exitCode = await finishWorkload(workload, supervision!, log);
-      summary.workload = { command: recipe.run!, exitCode: exitCode.code, ...(exitCode.timedOut ? { timedOut: true } : {}) };
-    }
+    if (workload) summary.workload = { ...summary.workload!, ...(await finishWorkload(workload, supervision!, log)) };
   } catch (err) {
     summary.status = 'error';
     summary.error = (err as Error).message;
@@ -102,9 +124,17 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       s.summary.status = 'failed';
       s.summary.reason = `not run: ${summary.error}`;
     }
-    if (workload) workload.child.kill('SIGTERM');
   } finally {
-    if (cgroup) await removeWorkloadCgroup(cgroup);
+    // every way out of the run kills what is left of the workload (background processes
+    // its shell left behind too) and removes its cgroup
+    workload?.kill();
+    if (cgroup) {
+      try {
+        await destroyCgroup(cgroup.path);
+      } catch (err) {
+        log(`could not remove the workload's cgroup: ${(err as Error).message}`);
+      }
+    }
   }
 
   // a signal while evaluating stops the JSONata then running; one during capture already had its effect
@@ -222,56 +252,181 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   }
 }
 
+interface Supervision {
+  stoppedBy?: 'timeout' | 'signal' | 'max-duration';
+  /** resolves once the stopped workload's cgroup is empty */
+  stopped?: Promise<StopResult>;
+}
+
 /**
- * From its start: SIGTERM the workload at its timeout or on an interrupt (Ctrl-C reaches it
- * through the terminal's process group too; a SIGTERM sent to us does not).
+ * From its start: stop the workload (SIGTERM to every process in its cgroup,
+ * SIGKILL after the grace period) at its timeout, at --max-duration, or on
+ * an interrupt (Ctrl-C reaches it through the terminal's process group too;
+ * a SIGTERM sent to us does not).
  */
-function superviseWorkload(workload: Workload, interrupt: Interrupt, timeout: string | number | undefined, log: (l: string) => void) {
-  const state = { timedOut: false };
-  const timer = timeout === undefined ? undefined : setTimeout(() => {
-    state.timedOut = true;
-    log(`workload timed out after ${timeout}: stopping it`);
-    workload.child.kill('SIGTERM');
-  }, parseDuration(timeout));
-  void interrupt.promise.then(() => workload.child.kill('SIGTERM'));
-  void workload.exited.then(() => clearTimeout(timer));
+function superviseWorkload(
+  workload: Workload,
+  interrupt: Interrupt,
+  limits: { timeout?: string | number; graceMs: number; maxDurationMs?: number },
+  log: (l: string) => void,
+): Supervision {
+  const state: Supervision = {};
+  let exited = false;
+  const stopFor = (why: NonNullable<Supervision['stoppedBy']>, message: string) => {
+    if (exited || state.stoppedBy) return;
+    state.stoppedBy = why;
+    log(`${message}: stopping the workload (SIGTERM, SIGKILL after ${formatMs(limits.graceMs)})`);
+    state.stopped = workload.stop(limits.graceMs);
+  };
+  const timers: NodeJS.Timeout[] = [];
+  if (limits.timeout !== undefined) timers.push(setTimeout(() => stopFor('timeout', `workload timed out after ${limits.timeout}`), parseDuration(limits.timeout)));
+  if (limits.maxDurationMs !== undefined) timers.push(setTimeout(() => stopFor('max-duration', `--max-duration ${formatMs(limits.maxDurationMs!)} reached`), limits.maxDurationMs));
+  void interrupt.promise.then((signal) => stopFor('signal', signal));
+  void workload.exited.then(() => {
+    exited = true;
+    for (const t of timers) clearTimeout(t);
+  });
   return state;
 }
 
-async function finishWorkload(workload: Workload, supervision: { timedOut: boolean }, log: (l: string) => void) {
-  const code = await workload.exited;
-  log(`workload exited with ${code}`);
-  return { code, timedOut: supervision.timedOut };
+/** The workload's end as the summary records it; resolves once its shell exited and, when it was stopped, its cgroup is empty. */
+async function finishWorkload(workload: Workload, supervision: Supervision, log: (l: string) => void) {
+  const exitCode = await workload.exited;
+  const forced = (await supervision.stopped)?.forced ?? false;
+  log(`workload exited with ${exitCode}${forced ? ' (killed: it outlived its grace period after SIGTERM)' : ''}`);
+  return {
+    exitCode,
+    ...(supervision.stoppedBy === 'timeout' ? { timedOut: true } : {}),
+    ...(supervision.stoppedBy ? { stoppedBy: supervision.stoppedBy } : {}),
+    ...(forced ? { killed: true } : {}),
+  };
 }
 
-/** SIGINT/SIGTERM: the first one stops the run gracefully; a second one exits at once (the kernel detaches on exit). */
+/** Why the process is going away at once. */
+type Abandon = { signal: NodeJS.Signals; error?: undefined } | { error: unknown; signal?: undefined };
+
+/**
+ * SIGINT/SIGTERM: the first one stops the run gracefully (the workload gets
+ * its grace period). A second one, or a crash in JS (an uncaught exception,
+ * an unhandled rejection), ends the process at once: `onAbandon` kills the
+ * workload's cgroup and leaves a summary, synchronously, first.
+ */
 class Interrupt {
   signal?: NodeJS.Signals;
   readonly promise: Promise<NodeJS.Signals>;
-  private readonly handler: (signal: NodeJS.Signals) => void;
+  private readonly onSignal: (signal: NodeJS.Signals) => void;
+  private readonly onCrash: (error: unknown) => void;
 
-  constructor() {
+  constructor(graceMs: number, onAbandon: (why: Abandon) => void) {
     let resolve!: (s: NodeJS.Signals) => void;
     this.promise = new Promise((r) => (resolve = r));
-    this.handler = (signal) => {
+    this.onSignal = (signal) => {
       if (this.signal) {
+        process.stderr.write(`gadget-run: second ${signal}: killing the workload and exiting now\n`);
+        this.abandon(onAbandon, { signal });
         // die by the signal itself: process.exit() would wait on a BPF load still running
         // off the main thread (its libbpf log callback needs this thread) and hang
-        process.stderr.write(`gadget-run: second ${signal}: exiting now\n`);
-        this.dispose();
         process.kill(process.pid, signal);
         return;
       }
       this.signal = signal;
-      process.stderr.write(`gadget-run: ${signal}: detaching and writing what was captured (again to exit at once)\n`);
+      process.stderr.write(`gadget-run: ${signal}: detaching and writing what was captured; the workload has ${formatMs(graceMs)} to exit (again to exit at once)\n`);
       resolve(signal);
     };
-    process.on('SIGINT', this.handler);
-    process.on('SIGTERM', this.handler);
+    this.onCrash = (error) => {
+      process.stderr.write(`gadget-run: stopping on an error nothing handled: ${(error as Error)?.stack ?? String(error)}\n`);
+      this.abandon(onAbandon, { error });
+      process.exit(1);
+    };
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    process.on('uncaughtException', this.onCrash);
+    process.on('unhandledRejection', this.onCrash);
+  }
+
+  private abandon(onAbandon: (why: Abandon) => void, why: Abandon): void {
+    this.dispose();
+    try {
+      onAbandon(why);
+    } catch (err) {
+      process.stderr.write(`gadget-run: while cleaning up: ${(err as Error).message}\n`);
+    }
   }
 
   dispose(): void {
-    process.off('SIGINT', this.handler);
-    process.off('SIGTERM', this.handler);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    process.off('uncaughtException', this.onCrash);
+    process.off('unhandledRejection', this.onCrash);
+  }
+}
+
+interface RunState {
+  cgroup?: WorkloadCgroup;
+  workload?: Workload;
+  spoolDir: string;
+  outDir: string;
+  summary: Summary;
+  steps: StepRun[];
+  started: number;
+}
+
+/**
+ * The way out that cannot wait: kill and remove the workload's cgroup, drop
+ * the spool (which also frees room on a full disk), and write a summary that
+ * says what happened, as far as the filesystem lets us. Synchronous.
+ */
+function abandon(run: RunState, why: Abandon): void {
+  const say = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
+  run.workload?.kill();
+  if (run.cgroup && !destroyCgroupSync(run.cgroup.path, ABANDON_WAIT_MS)) say(`could not remove the workload's cgroup ${run.cgroup.path} (a later run removes it)`);
+  try {
+    // truncate first: the sinks still hold the files open, and an unlinked open file keeps its
+    // blocks, which a full disk needs back for the summary
+    for (const f of fs.existsSync(run.spoolDir) ? fs.readdirSync(run.spoolDir) : []) fs.truncateSync(path.join(run.spoolDir, f));
+    fs.rmSync(run.spoolDir, { recursive: true, force: true });
+  } catch (err) {
+    say(`could not remove ${run.spoolDir}: ${(err as Error).message}`);
+  }
+  const { summary } = run;
+  const what = why.signal ? `second ${why.signal}: stopped at once, nothing captured was written` : errorText(why.error);
+  if (why.signal) {
+    summary.status = 'interrupted';
+    summary.signal = why.signal;
+  } else {
+    summary.status = 'error';
+  }
+  summary.error = what;
+  for (const s of run.steps) {
+    if (s.outcome || s.summary.status !== 'ok') continue;
+    s.summary.status = why.signal ? 'interrupted' : 'failed';
+    s.summary.reason = what;
+  }
+  if (summary.workload && summary.workload.exitCode === null) summary.workload.killed = true;
+  summary.durationMs = Date.now() - run.started;
+  try {
+    writeTextAtomicSync(artifactPath(run.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeTextAtomicSync(artifactPath(run.outDir, 'report.md'), renderMarkdown(summary));
+  } catch (err) {
+    say(`could not write the summary in ${run.outDir}: ${(err as Error).message}`);
+  }
+}
+
+/** A system error (a full disk) as it is, with the way out; anything else is our bug. */
+function errorText(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string') return `internal error: ${e?.message ?? String(error)}`;
+  const hint = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? ' — the filesystem of the output folder is full: free space there or give --out on a larger one' : '';
+  return `${e.message}${hint}`;
+}
+
+function writeTextAtomicSync(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
 }

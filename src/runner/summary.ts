@@ -43,15 +43,23 @@ export interface AssertionSummary {
 
 export interface WorkloadSummary {
   command: string;
+  /** the shell's exit code (128+signal when a signal ended it); null when the run ended before it */
   exitCode: number | null;
+  /** who it ran as (every run records it; optional for summaries built elsewhere, e.g. reporter tests) */
+  user?: { name: string; uid: number; gid: number };
+  /** it outlived the recipe's timeout (fails the run) */
   timedOut?: boolean;
+  /** why gadget-run stopped it, when it did not exit by itself */
+  stoppedBy?: 'timeout' | 'signal' | 'max-duration';
+  /** it was still running after its grace period (or the run was abandoned) and was SIGKILLed */
+  killed?: boolean;
 }
 
 export interface Summary {
   recipe: string;
   file: string;
   status: RunStatus;
-  /** why the run as a whole could not go on (status error) */
+  /** why the run as a whole could not go on or finish (status error; a second signal too) */
   error?: string;
   node: string;
   kernel: string;

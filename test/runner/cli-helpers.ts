@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { destroyCgroup } from '../../src/runner/workload.ts';
+import { cgroupsOf, leftBehind } from '../helpers/leaks.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/gadget-run');
@@ -17,12 +19,25 @@ export interface CliResult {
 
 export interface CliOptions {
   cwd?: string;
-  /** added to (or, with undefined values, removed from) this process's environment */
+  /**
+   * added to (or, with undefined values, removed from) this process's environment, which never
+   * passes on this test run's SUDO_* variables: a workload would drop to that user
+   */
   env?: Record<string, string | undefined>;
+  /** a string only this run's workload carries in its command line, for the leak check */
+  token?: string;
+  /** the test leaves state behind on purpose (a SIGKILLed run): skip the leak check */
+  leaves?: boolean;
 }
 
+/**
+ * Start the CLI. `done` resolves when it has exited, and rejects when it left
+ * something behind: a process of its workload (by `token`) or a workload
+ * cgroup carrying its pid.
+ */
 export function startCli(args: string[], opts: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult>; stderrUntil(re: RegExp): Promise<string> } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SUDO_')));
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...opts.env } });
   let stdout = '';
   let stderr = '';
   const waiters: { re: RegExp; resolve: (s: string) => void }[] = [];
@@ -35,7 +50,13 @@ export function startCli(args: string[], opts: CliOptions = {}): { child: ChildP
       else waiters.push(w);
     }
   });
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const closed = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = closed.then((r) => {
+    const left = opts.leaves || child.pid === undefined ? [] : leftBehind({ pid: child.pid, token: opts.token });
+    if (left.length) throw new Error(`the CLI (exit ${r.code ?? r.signal}) left behind:\n  ${left.join('\n  ')}\n${r.stderr}`);
+    return r;
+  });
+  done.catch(() => {}); // a test that never awaits done still gets its own failure, not an unhandled one
   return {
     child,
     done,
@@ -44,7 +65,7 @@ export function startCli(args: string[], opts: CliOptions = {}): { child: ChildP
       if (m) return Promise.resolve(m[0]);
       return new Promise((resolve, reject) => {
         waiters.push({ re, resolve });
-        done.then((r) => reject(new Error(`CLI exited (${r.code}) before printing ${re}:\n${r.stderr}`)));
+        closed.then((r) => reject(new Error(`CLI exited (${r.code}) before printing ${re}:\n${r.stderr}`)));
       });
     },
   };
@@ -52,6 +73,25 @@ export function startCli(args: string[], opts: CliOptions = {}): { child: ChildP
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(args, opts).done;
+}
+
+/**
+ * Wait for the CLI to end, at most `ms`: a run that hangs fails the test
+ * (and is SIGKILLed) instead of hanging the suite. Not a timing assert: `ms`
+ * is generous, only the end matters.
+ */
+export async function endsWithin(cli: ReturnType<typeof startCli>, ms: number, what: string): Promise<CliResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
+  const r = await Promise.race([cli.done, hung]);
+  clearTimeout(timer);
+  if (r === 'hung') {
+    cli.child.kill('SIGKILL');
+    // leave no workload behind for the next tests
+    for (const dir of cgroupsOf(cli.child.pid!)) await destroyCgroup(dir).catch(() => {});
+    throw new Error(`still running ${ms / 1000} s after ${what}`);
+  }
+  return r;
 }
 
 export function tempDir(prefix = 'gadget-run-test-'): string {
