@@ -143,13 +143,13 @@ test('--max-duration bounds the workload too', { skip: notRoot, timeout: 60_000 
   assert.equal(summary.workload.timedOut, undefined, 'a cap for trying a recipe out is not a failure');
 });
 
-test('one SIGINT ends a run whose workload ignores it, after the default grace period', { skip: notRoot, timeout: 60_000 }, async () => {
+test('one SIGINT ends a run whose workload ignores it, after its grace period', { skip: notRoot, timeout: 60_000 }, async () => {
   const dir = tempDir();
   const token = uniqueToken('wl-int');
-  const cli = startCli(['run', recipe(dir, 'stubborn', stubborn(token)), '--out', path.join(dir, 'out')], { token });
+  const cli = startCli(['run', recipe(dir, 'stubborn', stubborn(token), 'grace: 2s\n'), '--out', path.join(dir, 'out')], { token });
   await workloadSleeping(cli);
   cli.child.kill('SIGINT');
-  // the deadline is grace (10 s) + 2 s; the test only checks that it ended, with room to spare
+  // the deadline is grace + 2 s; the test only checks that it ended, with room to spare
   const r = await endsWithin(cli, 30_000, 'one SIGINT');
   assert.equal(r.code, 130, r.stdout + r.stderr);
   const summary = readJson(path.join(dir, 'out', 'summary.json'));
@@ -181,6 +181,7 @@ test('a second SIGINT kills the workload at once, removes its cgroup and leaves 
   // the deadline is 1 s; the leak check in `done` proves the workload and its cgroup are gone
   const r = await endsWithin(cli, 10_000, 'two SIGINTs');
   assert.ok(r.signal === 'SIGINT' || r.code === 130, `exit ${r.code} signal ${r.signal}: ${r.stderr}`);
+  assert.match(r.stderr, /SIGINT: .*the workload has 10\.0s to exit/, 'without grace in the recipe, 10 s');
   const summary = readJson(path.join(out, 'summary.json'));
   assert.equal(summary.status, 'interrupted');
   assert.match(summary.error, /second SIGINT: stopped at once/);
