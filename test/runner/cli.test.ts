@@ -115,7 +115,13 @@ function bpfLinkIds(): Set<number> {
 function heldBpfIds(pid: number): { progs: number[]; links: number[] } {
   const progs = new Set<number>();
   const links = new Set<number>();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return { progs: [], links: [] }; // it has exited: it holds nothing
+  }
+  for (const fd of fds) {
     let info: string;
     try {
       info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
