@@ -113,7 +113,7 @@ test('in-process run: the workload, its cgroup and every BPF fd are gone afterwa
   assert.equal(summary.workload?.exitCode, 0);
   assert.deepEqual(leftBehind({ pid: process.pid, token }), [], 'the background sleep went with the cgroup');
   assert.deepEqual(newBpfFds(before), []);
-  assert.deepEqual(fs.readdirSync(path.join(dir, 'out')).filter((f) => f.startsWith('.spool')), []);
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'out')).filter((f) => f.startsWith('.capture')), []);
 });
 
 test('timeout: a workload that ignores SIGTERM is killed after its grace period', { skip: notRoot, timeout: 60_000 }, async () => {
@@ -186,7 +186,7 @@ test('a second SIGINT kills the workload at once, removes its cgroup and leaves 
   assert.equal(summary.status, 'interrupted');
   assert.match(summary.error, /second SIGINT: stopped at once/);
   assert.equal(summary.workload.killed, true);
-  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.spool')), []);
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.capture')), []);
 });
 
 test('a full disk while spooling: the workload is killed, its cgroup removed, the summary says ENOSPC', { skip: notRoot, timeout: 60_000 }, async (t) => {
@@ -206,7 +206,7 @@ test('a full disk while spooling: the workload is killed, its cgroup removed, th
   assert.equal(summary.status, 'error');
   assert.match(summary.error, /ENOSPC.*free space there or give --out on a larger one/);
   assert.equal(summary.steps[0].status, 'failed');
-  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.spool')), [], 'the spool went (it also made room for the summary)');
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.capture')), [], 'the spool went (it also made room for the summary)');
 });
 
 test('a later run removes the cgroup and the workload a SIGKILLed run left, not a live run\'s', { skip: notRoot, timeout: 60_000 }, async () => {
@@ -222,9 +222,13 @@ test('a later run removes the cgroup and the workload a SIGKILLed run left, not 
   const stale = cgroupsOf(killed.child.pid!);
   assert.equal(stale.length, 1, 'the SIGKILLed run left its cgroup');
   assert.ok(processesWith(token).length > 0, 'and its workload runs on');
-  const r = await runCli(['run', recipe(dir, 'later', 'true'), '--out', path.join(dir, 'out-later')]);
+  const captures = () => fs.readdirSync(path.join(dir, 'out-killed')).filter((f) => ownerOf(f)?.pid === killed.child.pid);
+  assert.equal(captures().length, 1, 'and its capture folder');
+  // a later run into the same --out
+  const r = await runCli(['run', recipe(dir, 'later', 'true'), '--out', path.join(dir, 'out-killed')]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stderr, /removed the workload cgroup of a run that is gone/);
+  assert.deepEqual(captures(), [], 'the capture folder of the SIGKILLed run is gone');
   assert.deepEqual(leftBehind({ pid: killed.child.pid!, token }), []);
   assert.equal(cgroupsOf(live.child.pid!).length, 1, "a live run's cgroup is not touched");
   assert.ok(processesWith(liveToken).length > 0, "nor its workload");
