@@ -20,6 +20,9 @@ const volatile char targ_comm[TASK_COMM_LEN] = {};
 const volatile __u64 targ_cgroup_id = 0;
 const volatile __u32 targ_cgroup_level = 0;
 const volatile __u64 targ_mntns_id = 0;
+/* gadget-run's own process: a node-wide run does not report the tracer's own
+ * opens, reads of /proc and so on (src/steps/prepare.ts sets it). */
+const volatile __u32 targ_exclude_tgid = 0;
 
 #include "containers.h"
 
@@ -94,6 +97,8 @@ static __always_inline bool gadget_skip_current(void)
 
 	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
 		return true;
+	if (targ_exclude_tgid && (pid_tgid >> 32) == targ_exclude_tgid)
+		return true;
 	if (targ_tid && (__u32)pid_tgid != targ_tid)
 		return true;
 	if (targ_uid != (__u32)-1 || targ_gid != (__u32)-1) {
@@ -121,6 +126,8 @@ static __always_inline bool gadget_skip_current(void)
 static __always_inline bool gadget_skip_task(struct task_struct *task)
 {
 	if (targ_tgid && BPF_CORE_READ(task, tgid) != targ_tgid)
+		return true;
+	if (targ_exclude_tgid && BPF_CORE_READ(task, tgid) == targ_exclude_tgid)
 		return true;
 	if (targ_tid && BPF_CORE_READ(task, pid) != targ_tid)
 		return true;

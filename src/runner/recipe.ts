@@ -5,13 +5,14 @@
  * file:line:col and the JSON path, so nothing runs from a bad recipe.
  */
 import fs from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
-import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
+import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
+import { paramValidator, recipeValidator } from './validators.ts';
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
 import { SELECTION_KEYS, type ContainerScope, type ContainerSelection } from '../containers/selection.ts';
 import { isRootUser } from './workload.ts';
@@ -40,7 +41,11 @@ export interface StepSpec {
 export type ContainersSpec = ContainerSelection & { workload?: boolean };
 
 export interface Recipe {
+  /** the recipe format; absent means gadget-run/v1 */
+  apiVersion?: string;
   name: string;
+  /** values the command line sets with --set name=value, used as ${{ inputs.name }} */
+  inputs?: Record<string, InputSpec>;
   description?: string;
   run?: string;
   timeout?: Duration;
@@ -88,7 +93,22 @@ export interface LoadedRecipe {
   steps: PlannedStep[];
   /** where each step and assertion starts in the file, for annotations that point at it */
   positions: { steps: Position[]; assertions: Position[] };
+  /** the workload's argv from the command line (`-- CMD…`), run without a shell; overrides recipe.run */
+  argv?: string[];
+  /** environment the workload gets on top of gadget-run's: the inputs its `run` references */
+  env?: Record<string, string>;
 }
+
+/** What the command line adds to a recipe file. */
+export interface LoadOptions {
+  /** --set name=value */
+  inputs?: Record<string, string>;
+  /** `-- CMD…`: the workload, overriding `run` */
+  argv?: string[];
+}
+
+/** The recipe formats this build reads; `apiVersion` names one (absent: the first). */
+export const API_VERSIONS = ['gadget-run/v1'] as const;
 
 export interface Problem {
   /** file:line:col */
@@ -130,13 +150,14 @@ const MAX_PROBLEMS = 20;
 /** Names the runner writes itself; an output may not take them. */
 export const RESERVED_OUTPUTS = ['summary.json', 'report.md'];
 
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-const validateRecipe = ajv.compile(recipeSchema);
-const paramValidators = new Map<string, ReturnType<typeof ajv.compile>>();
-
 export type Registry = Record<string, GadgetDefinition>;
 
-export function loadRecipeFile(file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS): LoadedRecipe {
+/** The name a recipe read from stdin (`run -`) goes by in messages. */
+export const STDIN_NAME = '<stdin>';
+
+/** Load a recipe file, or stdin when `file` is "-". */
+export function loadRecipeFile(file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS, opts: LoadOptions = {}): LoadedRecipe {
+  if (file === '-') file = STDIN_NAME;
   let text: string;
   try {
     text = readBounded(file);
@@ -144,20 +165,36 @@ export function loadRecipeFile(file: string, registry: Registry = gadgets, limit
     if (err instanceof RecipeError) throw err;
     throw new RecipeError([{ where: file, path: '', message: `cannot read the recipe: ${(err as Error).message}` }]);
   }
-  return parseRecipe(text, file, registry, limits);
+  return parseRecipe(text, file, registry, limits, opts);
 }
 
 /** The file's text, refusing more than MAX_RECIPE_BYTES without reading it all (it may be a pipe). */
 function readBounded(file: string): string {
-  const fd = fs.openSync(file, 'r');
+  const stdin = file === STDIN_NAME;
+  const fd = stdin ? 0 : fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(MAX_RECIPE_BYTES + 1);
     let used = 0;
-    for (let n; used < buf.length && (n = fs.readSync(fd, buf, used, buf.length - used, null)) > 0; ) used += n;
+    for (let n; used < buf.length && (n = readSome(fd, buf, used)) > 0; ) used += n;
     if (used > MAX_RECIPE_BYTES) throw tooLarge(file);
     return buf.toString('utf8', 0, used);
   } finally {
-    fs.closeSync(fd);
+    if (!stdin) fs.closeSync(fd);
+  }
+}
+
+/**
+ * readSync that waits on EAGAIN: stdin may be a non-blocking pipe or a socket
+ * (Node's child stdio), which /dev/stdin cannot reopen (ENXIO).
+ */
+function readSome(fd: number, buf: Buffer, offset: number): number {
+  for (;;) {
+    try {
+      return fs.readSync(fd, buf, offset, buf.length - offset, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
   }
 }
 
@@ -165,7 +202,7 @@ function tooLarge(file: string): RecipeError {
   return new RecipeError([{ where: file, path: '', message: `the recipe is larger than ${formatBytes(MAX_RECIPE_BYTES)}; recipes are small YAML files` }]);
 }
 
-export function parseRecipe(text: string, file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS): LoadedRecipe {
+export function parseRecipe(text: string, file: string, registry: Registry = gadgets, limits: Limits = DEFAULT_LIMITS, opts: LoadOptions = {}): LoadedRecipe {
   if (Buffer.byteLength(text) > MAX_RECIPE_BYTES) throw tooLarge(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -184,21 +221,44 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     throw new RecipeError([{ where: at(0), path: '', message: `YAML: ${excerpt((err as Error).message, 200)}` }]);
   }
   const locate = (path: (string | number)[], key = false) => at(nodeOffset(doc, path, key));
-
-  if (!validateRecipe(data)) {
-    throw new RecipeError(schemaProblems(validateRecipe.errors ?? [], locate));
-  }
-  const recipe = data as unknown as Recipe;
   const problems: Problem[] = [];
   const problem: ProblemFn = (path, message, offsetInValue, key) => {
     const where = offsetInValue === undefined ? locate(path, key) : at(nodeOffset(doc, path) + offsetInValue);
     problems.push({ where, path: jsonPath(path), message });
   };
-  const steps = recipe.steps.map((spec, i) => checkStep(spec, i, recipe, doc, problem, registry)).filter((s): s is PlannedStep => !!s);
+
+  // a newer format may have keys this build does not know: say that, not what each key is
+  const version = (data as { apiVersion?: unknown } | null)?.apiVersion;
+  if (version !== undefined && !API_VERSIONS.includes(version as (typeof API_VERSIONS)[number])) {
+    problem(['apiVersion'], `apiVersion ${excerpt(String(JSON.stringify(version)))} is not a version this gadget-run reads (it reads: ${API_VERSIONS.join(', ')}); upgrade gadget-run or write apiVersion: ${API_VERSIONS[0]}`);
+    throw new RecipeError(problems);
+  }
+  const env = applyInputs(data, opts, problem);
+  // a value that could not be substituted would only add the schema's complaints about "${{ … }}"
+  if (problems.length) throw new RecipeError(problems);
+  if (opts.argv?.length && data && typeof data === 'object') (data as Recipe).run = opts.argv.map(shellQuote).join(' ');
+
+  const validateRecipe = recipeValidator();
+  // the schema's problems, then the registry's on every step the schema accepted: one pass finds them all
+  const rejected = new Set<string>();
+  if (!validateRecipe(data)) {
+    const errors = validateRecipe.errors ?? [];
+    problems.push(...schemaProblems(errors, locate));
+    for (const e of errors) rejected.add(e.instancePath.split('/').slice(0, 3).join('/'));
+    if (!Array.isArray((data as Recipe | null)?.steps) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
+      throw new RecipeError(problems);
+    }
+  }
+  const recipe = data as unknown as Recipe;
+  const accepted = (list: string, i: number) => !rejected.has(`/${list}/${i}`);
+  const steps = recipe.steps
+    .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, recipe, doc, problem, registry) : undefined))
+    .filter((s): s is PlannedStep => !!s);
 
   const ids = new Set<string>();
   const outputs = new Map<string, string>();
   recipe.steps.forEach((s, i) => {
+    if (!accepted('steps', i)) return;
     if (ids.has(s.id)) problem(['steps', i, 'id'], `duplicate step id "${s.id}" (ids name results and must be unique)`);
     ids.add(s.id);
     s.outputs?.forEach((o, j) => {
@@ -208,14 +268,16 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     });
   });
   for (const key of ['timeout', 'duration'] as const) {
-    if (recipe[key] !== undefined) checkDuration(recipe[key], [key], problem);
+    if (recipe[key] !== undefined && !rejected.has(`/${key}`)) checkDuration(recipe[key], [key], problem);
   }
   checkTotals(steps, recipe, limits, problem);
-  recipe.assertions?.forEach((a, i) => checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
+  if (Array.isArray(recipe.assertions)) {
+    recipe.assertions.forEach((a, i) => accepted('assertions', i) && checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
+  }
   for (const key of ['user', 'grace'] as const) {
     if (recipe[key] !== undefined && recipe.run === undefined) problem([key], `${key} is about the workload: give the recipe a run command or drop ${key}`);
   }
-  if (recipe.user !== undefined && isRootUser(recipe.user)) {
+  if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
   }
   if (problems.length) throw new RecipeError(problems);
@@ -224,7 +286,25 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     steps: recipe.steps.map((_, i) => position(['steps', i])),
     assertions: (recipe.assertions ?? []).map((_, i) => position(['assertions', i])),
   };
-  return { file, recipe, steps, positions };
+  return { file, recipe, steps, positions, ...(opts.argv?.length ? { argv: opts.argv } : {}), ...(Object.keys(env).length ? { env } : {}) };
+}
+
+/** Resolve the recipe's inputs (--set, defaults) and substitute them into its values; the workload's environment. */
+function applyInputs(data: unknown, opts: LoadOptions, problem: ProblemFn): Record<string, string> {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return {};
+  const raw = (data as { inputs?: unknown }).inputs;
+  // a malformed inputs block is the schema's to report; substitute nothing from it
+  const declared = raw && typeof raw === 'object' && !Array.isArray(raw) && Object.values(raw).every((s) => s && typeof s === 'object' && typeof (s as InputSpec).type === 'string')
+    ? (raw as Record<string, InputSpec>)
+    : undefined;
+  const { values, problems } = resolveInputs(declared, opts.inputs ?? {});
+  for (const p of problems) problem(p.path, p.message, undefined, p.path.length <= 2);
+  return substituteInputs(data as Record<string, unknown>, values, Object.keys(declared ?? {}), (path, message) => problem(path, message));
+}
+
+/** An argv word as POSIX shell text, for showing a command-line workload (it never runs through a shell). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** One problem is one line: control characters a recipe put in a value are shown escaped (\\n, \\u0000). */
@@ -254,8 +334,7 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     }
   }
   if (def.params) {
-    let validate = paramValidators.get(def.id);
-    if (!validate) paramValidators.set(def.id, (validate = ajv.compile(def.params)));
+    const validate = paramValidator(def.id, def.params);
     if (!validate(spec.params ?? {})) {
       for (const e of validate.errors ?? []) {
         const sub = e.instancePath.split('/').filter(Boolean);

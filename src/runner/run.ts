@@ -42,6 +42,27 @@ export interface RunOptions {
   /** who runs the workload (cli.ts resolves --user and the recipe's user); default: who started gadget-run */
   user?: WorkloadUser;
   log?: (line: string) => void;
+  /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
+  observer?: RunObserver;
+}
+
+/** A running step as the CLI's progress line and event printer see it. */
+export interface ObservedStep {
+  id: string;
+  gadget: string;
+  /** the gadget's event fields, in order */
+  fields: string[];
+  /** the NDJSON spool its events are appended to while it runs */
+  spoolPath: string;
+  durationMs?: number;
+  /** events and lost so far: the session's while it runs, its outcome once stopped */
+  progress(): { events: number; lost?: number };
+}
+
+export interface RunObserver {
+  attached(steps: ObservedStep[]): void;
+  /** every step stopped: spools are complete (and about to move into DIR/raw) */
+  captured(): void;
 }
 
 interface StepRun {
@@ -104,10 +125,11 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
+      opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
         log(`running: ${oneLine(recipe.run)} (as ${user.name})`);
-        workload = startWorkload(recipe.run, cgroup!, user);
+        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
         summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }
@@ -135,6 +157,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
         log(`could not remove the workload's cgroup: ${(err as Error).message}`);
       }
     }
+    opts.observer?.captured();
   }
 
   // a signal while evaluating stops the JSONata then running; one during capture already had its effect
@@ -165,6 +188,24 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary));
   return summary;
+}
+
+function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
+  let last: { events: number; lost?: number } = { events: 0 };
+  const duration = maxDurationMs === undefined ? s.plan.durationMs : Math.min(s.plan.durationMs ?? maxDurationMs, maxDurationMs);
+  return {
+    id: s.plan.spec.id,
+    gadget: s.plan.spec.gadget,
+    fields: s.def.fields.map((f) => f.name),
+    spoolPath: s.spool,
+    durationMs: duration,
+    progress: () => {
+      // between stop's start and its outcome there is neither: keep the last figures
+      if (s.session?.progress) last = s.session.progress();
+      else if (s.outcome) last = { events: s.outcome.events, lost: s.outcome.lost };
+      return last;
+    },
+  };
 }
 
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */

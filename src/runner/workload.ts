@@ -265,8 +265,26 @@ export interface StopResult {
   forced: boolean;
 }
 
+/**
+ * `make` → `/usr/bin/make`, found in PATH here: the shell's own search would
+ * exec (and the trace show) a failing execve per PATH entry before the right one.
+ */
+function resolveCommand(name: string): string {
+  if (name.includes('/')) return name;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return name; // the shell says "not found" and exits 127
+}
+
 export interface Workload {
-  command: string;
+  command: string | readonly string[];
   user: WorkloadUser;
   cgroup: WorkloadCgroup;
   child: ChildProcess;
@@ -284,16 +302,19 @@ export interface Workload {
  * exec is seen; when the workload runs as another user, setpriv drops to that
  * user with its supplementary groups (initgroups) between the two.
  */
-export function startWorkload(command: string, cg: WorkloadCgroup, user: WorkloadUser): Workload {
+export function startWorkload(command: string | readonly string[], cg: WorkloadCgroup, user: WorkloadUser, env: Record<string, string> = {}): Workload {
   const me = process.getuid?.() ?? 0;
   const drop = user.uid === me && user.gid === (process.getgid?.() ?? 0)
     ? []
     : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
         // initgroups needs the user in passwd; a uid it does not know gets no supplementary groups
         user.home === undefined ? '--clear-groups' : '--init-groups', '--inh-caps=-all', '--'];
-  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'gadget-run-join', cg.path, ...drop, '/bin/sh', '-c', command], {
+  // a script runs through `sh -c`; an argv (`-- CMD…` on the command line) is exec'd as it is, never through a shell string
+  const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : [resolveCommand(command[0]), ...command.slice(1)];
+  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'gadget-run-join', cg.path, ...drop, ...argv], {
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: user.uid === me ? process.env : { ...process.env, HOME: user.home ?? '/', USER: user.name, LOGNAME: user.name },
+    // env: the recipe's inputs its run script references (GADGET_RUN_INPUT_*)
+    env: { ...(user.uid === me ? process.env : { ...process.env, HOME: user.home ?? '/', USER: user.name, LOGNAME: user.name }), ...env },
   });
   const exited = new Promise<number>((resolve) => {
     child.on('error', (err) => {

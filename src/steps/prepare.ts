@@ -49,6 +49,8 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
 
   const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
   const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
+  // never trace ourselves, unless a pid filter asks for exactly us
+  if (constants.targ_tgid !== process.pid) constants.targ_exclude_tgid = process.pid;
   if (ctx.cgroup) {
     constants.targ_cgroup_id = ctx.cgroup.id;
     constants.targ_cgroup_level = ctx.cgroup.level;

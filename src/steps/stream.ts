@@ -71,6 +71,11 @@ export class StreamSession implements StepSession {
     return this.obj.attachedCount;
   }
 
+  progress(): { events: number; lost: number } {
+    // one map lookup (a syscall) on the .bss map: cheap at a progress line's rate
+    return { events: this.events, lost: this.obj.readGlobal('gadget_lost') };
+  }
+
   start(): void {
     this.running = true;
     this.loop = this.run();

@@ -152,6 +152,8 @@ export interface StepSession {
   /** programs attached (for the "all attached" log line and leak checks) */
   readonly attached: number;
   start(): void;
+  /** events so far (and lost, where reading it is cheap), for progress lines; cheap enough to call every 100 ms */
+  progress?(): { events: number; lost?: number };
   /** detach, drain what is left, flush, release every kernel object */
   stop(): Promise<StepOutcome>;
 }
