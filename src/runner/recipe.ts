@@ -251,8 +251,11 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   }
   const recipe = data as unknown as Recipe;
   const accepted = (list: string, i: number) => !rejected.has(`/${list}/${i}`);
+  // steps inherit recipe-level defaults (max_bytes, duration): check them against the ones the schema accepted
+  const defaults = { ...recipe } as Record<string, unknown>;
+  for (const r of rejected) if (r.split('/').length === 2) delete defaults[r.slice(1)];
   const steps = recipe.steps
-    .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, recipe, doc, problem, registry) : undefined))
+    .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, registry) : undefined))
     .filter((s): s is PlannedStep => !!s);
 
   const ids = new Set<string>();

@@ -381,6 +381,13 @@ assertions:
     ].map((l) => l));
   });
 
+  test('a bad recipe-level default (max_bytes) is reported once, and the steps that inherit it are still checked', () => {
+    const got = problemsOf('name: x\nmax_bytes: 0\nsteps:\n  - id: a\n    gadget: trace/opn\n');
+    assert.equal(got.length, 2, got.join('\n'));
+    assert.match(got[0], /^r\.yaml:2:12 max_bytes: must be string — a size: 256KiB, 16MiB, 1GiB$/);
+    assert.match(got[1], /^r\.yaml:5:13 steps\[0\]\.gadget: unknown gadget "trace\/opn"/);
+  });
+
   test('apiVersion: gadget-run/v1 and none are read; another says which versions this build reads', async () => {
     const body = 'name: v\nsteps:\n  - id: a\n    gadget: snapshot/process\n';
     assert.equal(load(`apiVersion: gadget-run/v1\n${body}`).recipe.apiVersion, 'gadget-run/v1');
@@ -412,4 +419,42 @@ test("a node-wide trace/open does not show gadget-run's own opens, and does show
   assert.deepEqual(events.filter((e) => e.pid === cli.child.pid), [], 'gadget-run itself is not');
   // it did open files under --out while tracing: the filter alone would have let them through
   assert.ok(fs.readdirSync(path.join(out, 'raw')).includes('open.ndjson'));
+});
+
+/** Why the npm registry cannot be used from here, or undefined when it can. */
+function npmUnreachable(): string | undefined {
+  const ping = spawnSync('npm', ['ping', '--fetch-timeout=10000', '--fetch-retries=0'], { encoding: 'utf8', timeout: 30_000 });
+  return ping.status === 0 ? undefined : `the npm registry is unreachable (npm ping: ${(ping.stderr || ping.error?.message || '').trim().split('\n').pop()})`;
+}
+
+test('installed from `npm pack`: the package runs a recipe with its shipped CO-RE objects and bundle, no clang or bpftool', { skip: notRoot, timeout: 300_000 }, async (t) => {
+  const why = npmUnreachable();
+  if (why) return t.skip(why);
+  const dir = tempDir();
+  const packed = spawnSync('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(packed.status, 0, packed.stderr);
+  const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
+  const shipped = files.map((f) => f.path);
+  for (const f of ['bin/gadget-run', 'build/gadget-run.mjs', 'build/sandbox-worker.mjs', 'build/bpf/trace_open.bpf.o', 'schemas/recipe.schema.json']) assert.ok(shipped.includes(f), `${f} is in the package`);
+  assert.ok(shipped.some((f) => /^build\/chunk-.*\.mjs$/.test(f)), "the bundle's chunks are in the package");
+  assert.ok(!shipped.some((f) => f.startsWith('test/') || f.startsWith('node_modules/')), 'no tests, no node_modules');
+
+  const prefix = path.join(dir, 'prefix');
+  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, path.join(dir, filename), '--no-audit', '--no-fund', '--loglevel=error'], { encoding: 'utf8', timeout: 240_000 });
+  assert.equal(install.status, 0, install.stderr);
+  // clang or bpftool at run time would be a packaging bug: these stand-ins record any call
+  const fakeBin = path.join(dir, 'fake-bin');
+  const called = path.join(dir, 'called');
+  fs.mkdirSync(fakeBin);
+  for (const tool of ['clang', 'llc', 'bpftool']) fs.writeFileSync(path.join(fakeBin, tool), `#!/bin/sh\necho ${tool} >> ${called}\nexit 1\n`, { mode: 0o755 });
+  const bin = path.join(prefix, 'bin/gadget-run');
+  const env = { ...process.env, PATH: `${fakeBin}:${process.env.PATH}`, GADGET_RUN_OBJECTS: undefined };
+  const v = spawnSync(bin, ['--version'], { encoding: 'utf8', env });
+  assert.deepEqual([v.status, v.stdout], [0, `${VERSION}\n`], v.stderr);
+  const recipe = path.join(prefix, 'lib/node_modules/gadget-run/recipes/quickstart.yaml');
+  const out = path.join(dir, 'out');
+  const r = spawnSync(bin, ['run', recipe, '--out', out], { encoding: 'utf8', env, cwd: dir, timeout: 60_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(readJson(path.join(out, 'summary.json')).status, 'passed');
+  assert.ok(!fs.existsSync(called), `called at run time: ${fs.existsSync(called) ? fs.readFileSync(called, 'utf8') : ''}`);
 });
