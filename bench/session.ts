@@ -29,8 +29,7 @@ export function openGadget(id: string, spoolPath: string, filter: string, params
     spoolPath,
     bootToWallNs: bootToWallNs(),
     objectDir: path.join(ROOT, 'build/bpf'),
-    ringBytes: RING_BYTES,
-    delayMs: 0,
+    options: { buffer: `${RING_BYTES >> 20}MiB` },
     maxBytes: Number.MAX_SAFE_INTEGER,
   });
 }

@@ -23,7 +23,7 @@ import { compileFilter, type Predicate } from './filter.ts';
 import { parseFlow, type Flow } from './packet/ip.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
-import { StreamSession } from './stream.ts';
+import { sizeRing, StreamSession, type StreamOptions } from './modes/stream.ts';
 import type { FieldSpec, GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
@@ -74,14 +74,14 @@ export const NETNS_PARAM = {
   description: 'network namespace to watch without a workload: a path such as /proc/PID/ns/net or /var/run/netns/NAME (default: gadget-run\'s own); with a workload its cgroup is watched instead',
 } as const;
 
-export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepContext): Promise<StepSession> {
+export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const why = whyNoProgType(ctx.cgroup ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_SOCKET_FILTER);
   if (why) throw new UnsupportedError(`${def.id}: unsupported here — ${why}`);
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx);
+  const { obj, userFilter, warnings } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
-    reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
+    reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildPacketCodec(def, obj.btf.struct(def.struct), reader, userFilter, ctx, ctx.params);
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     const netns = ctx.params.netns as string | undefined;

@@ -125,10 +125,11 @@ export interface StepContext {
   bootToWallNs: bigint;
   /** directory holding the compiled .bpf.o files */
   objectDir: string;
-  /** ring buffer bytes (power of two, multiple of the page size) */
-  ringBytes: number;
-  /** snapshot mode: ms after start to take the snapshot */
-  delayMs: number;
+  /**
+   * The step's keys of its mode (buffer, delay, interval, sort, ...) as the
+   * recipe wrote them; the mode plans them (src/steps/modes/index.ts).
+   */
+  options: Readonly<Record<string, unknown>>;
   /** most bytes of events the spool may hold; later events are counted as truncated */
   maxBytes: number;
 }
