@@ -12,6 +12,7 @@ import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
 import { traceSignal } from './trace-signal.ts';
+import { topFile } from './top-file.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -28,6 +29,7 @@ export const gadgets = {
   'trace/sni': traceSni,
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
+  'top/file': topFile,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

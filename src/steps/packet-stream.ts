@@ -19,7 +19,7 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { whyNoProgType } from '../ebpf/features.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
 import type { Clock, Codec } from './codec.ts';
-import { compileFilter, type Predicate } from './filter.ts';
+import { compileObjectFilter, type Predicate } from './filter.ts';
 import { parseFlow, type Flow } from './packet/ip.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
@@ -131,7 +131,7 @@ export function buildPacketCodec(
   const hooks = ['socket', 'ingress', 'egress'] as const;
   const echoes = new EchoFilter();
   const parse = def.packet.parser(params);
-  const test = compileEventFilter(def, filter);
+  const test = compileObjectFilter(filter, def.fields);
   const { buf, dv } = view;
   const u64 = (p: number) => dv.getBigUint64(p, true);
   const decode = (r: number, n: number): Record<string, unknown> | undefined => {
@@ -198,10 +198,6 @@ export class EchoFilter {
   }
 }
 
-function compileEventFilter(def: GadgetDefinition, filter: Predicate[]): (e: Record<string, unknown>) => boolean {
-  const { source, regexes } = compileFilter(filter, def.fields, (f) => `e[${JSON.stringify(f)}]`);
-  return new Function('R', `return (e) => ${source};`)(regexes);
-}
 
 /** RFC 3339 with nanoseconds, as the codec writes timestamps. */
 function wallTime(wallNs: bigint): string {

@@ -106,6 +106,22 @@ export interface GadgetDefinition {
   constants?(params: Record<string, unknown>): Record<string, ConstantValue>;
   /** for snapshot mode: the iter/* program to run */
   iterator?: string;
+  /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
+  interval?: IntervalAggregation;
+}
+
+/**
+ * A hash map the BPF program aggregates into: per key (the key struct),
+ * counters and the latest names (the value struct). Fields are the key's and
+ * the value's members, by name. The value's integer members are counters
+ * (added up for totals); its other members are taken from the latest interval.
+ */
+export interface IntervalAggregation {
+  map: string;
+  key: string;
+  value: string;
+  /** default sort: field names, `-` for descending, comma-separated (IG's default per gadget) */
+  sort: string;
 }
 
 /** What the runner hands a step when it opens it. */

@@ -22,6 +22,7 @@
 import { UnsupportedError } from '../../ebpf/errors.ts';
 import { checkHooks } from '../prepare.ts';
 import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
+import { intervalMode } from './interval.ts';
 import type { Mode } from './mode.ts';
 import { snapshotMode } from './snapshot.ts';
 import { streamMode } from './stream.ts';
@@ -29,6 +30,7 @@ import { streamMode } from './stream.ts';
 export const modes = {
   stream: streamMode,
   snapshot: snapshotMode,
+  interval: intervalMode,
 } satisfies Partial<Record<GadgetMode, Mode<any>>>;
 
 export function modeOf(def: GadgetDefinition): Mode<unknown> | undefined {
