@@ -4,7 +4,7 @@
  * at exit a successful call adds one call and its returned bytes to the
  * entry of (task, file), the file found through the task's file table. */
 #include "include/filter.h"
-#include "include/file.h"
+#include "include/files.h"
 #include "include/top.h"
 #include "top_file.h"
 
@@ -63,7 +63,7 @@ static __always_inline int leave(struct trace_event_raw_sys_exit *ctx)
 	if (ctx->ret < 0)
 		return 0;
 
-	struct file *file = gadget_file_of_fd(a.fd);
+	struct file *file = gadget_fd_file(bpf_get_current_task_btf(), a.fd);
 	if (!file)
 		return 0;
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
@@ -90,8 +90,7 @@ static __always_inline int leave(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (!s->comm[0]) {
 		bpf_get_current_comm(s->comm, sizeof(s->comm));
-		const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-		bpf_probe_read_kernel_str(s->file, sizeof(s->file), name);
+		gadget_file_name(file, s->file, sizeof(s->file));
 	}
 	if (a.write) {
 		__sync_fetch_and_add(&s->writes, 1);

@@ -5,7 +5,7 @@
 #ifndef GADGET_SOCKET_H
 #define GADGET_SOCKET_H
 
-#include "file.h"
+#include "files.h"
 #include <bpf/bpf_endian.h>
 
 #define GADGET_AF_INET 2
@@ -15,7 +15,7 @@
  * not open or not a socket. */
 static __always_inline struct sock *gadget_sock_of_fd(int fd)
 {
-	struct file *file = gadget_file_of_fd(fd);
+	struct file *file = gadget_fd_file(bpf_get_current_task_btf(), fd);
 	if (!file)
 		return NULL;
 	/* private_data is a struct socket only for socket inodes */

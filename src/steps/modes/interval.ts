@@ -12,6 +12,7 @@
  * start and end of the step): user space adds up each key's counters over
  * every interval, so totals do not depend on max_rows cutting an interval.
  */
+import type { ContainerTracker } from '../../containers/selection.ts';
 import type { BtfStruct } from '../../ebpf/btf.ts';
 import type { KernelMap } from '../../ebpf/map.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
@@ -78,7 +79,7 @@ export const intervalMode: Mode<IntervalOptions> = {
   },
   async open(def, ctx) {
     const o = planOrThrow(intervalMode, def, ctx.options);
-    const { obj, userFilter, warnings } = await prepareObject(def, ctx);
+    const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
     let sink: LineSink | undefined;
     try {
       const agg = def.interval!;
@@ -87,8 +88,9 @@ export const intervalMode: Mode<IntervalOptions> = {
       const test = compileObjectFilter(userFilter, def.fields);
       sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
       obj.attachAll();
-      return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings);
+      return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
     } catch (err) {
+      containers?.stop();
       sink?.close();
       obj.close();
       throw err;
@@ -221,6 +223,7 @@ class IntervalSession implements StepSession {
     private readonly sink: LineSink,
     private readonly o: IntervalOptions,
     private readonly warnings: string[],
+    private readonly containers?: ContainerTracker,
   ) {
     this.order = compareRows(o.sort);
     const lines = this.lines;
@@ -276,7 +279,8 @@ class IntervalSession implements StepSession {
       const lost = this.obj.readGlobal('gadget_lost');
       const warnings = [...this.warnings];
       if (lost) warnings.push(`${lost} updates found the map ${this.map.info.name} full (${this.map.info.maxEntries} keys): those counts are missing; read more often (a shorter interval) or narrow the filter`);
-      return { events: this.events, lost, truncated: this.sink.truncated, warnings };
+      const containers = this.containers?.stop();
+      return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
       this.sink.close();
       this.obj.close();
