@@ -77,7 +77,7 @@ export const NETNS_PARAM = {
 export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const why = whyNoProgType(ctx.cgroup ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_SOCKET_FILTER);
   if (why) throw new UnsupportedError(`${def.id}: unsupported here — ${why}`);
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx, sizeRing(o));
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
@@ -97,8 +97,9 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
     } else {
       obj.attachSocketFilter(def.packet.socket, netns);
     }
-    return new StreamSession(obj, reader, sink, codec, warnings);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers);
   } catch (err) {
+    containers?.stop();
     sink?.close();
     reader?.close();
     obj.close();

@@ -13,7 +13,7 @@
  * every interval, so totals do not depend on max_rows cutting an interval.
  */
 import type { ContainerTracker } from '../../containers/selection.ts';
-import type { BtfStruct } from '../../ebpf/btf.ts';
+import type { Btf, BtfStruct } from '../../ebpf/btf.ts';
 import type { KernelMap } from '../../ebpf/map.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import { buildCodec, type Codec } from '../codec.ts';
@@ -119,6 +119,23 @@ export function compareRows(sort: SortKey[]): (a: Record<string, unknown>, b: Re
 }
 
 /**
+ * What the codec of an interval gadget decodes: its key and value structs
+ * side by side (as if one struct), and its fields but the interval ones,
+ * which the session adds.
+ */
+export function rowShape(def: GadgetDefinition, btf: Btf): { layout: BtfStruct; def: GadgetDefinition } {
+  const agg = def.interval!;
+  const key = btf.struct(agg.key);
+  const value = btf.struct(agg.value);
+  const layout: BtfStruct = {
+    name: `${agg.key}+${agg.value}`,
+    size: key.size + value.size,
+    members: [...key.members, ...value.members.map((m) => ({ ...m, offset: m.offset + key.size }))],
+  };
+  return { layout, def: { ...def, fields: def.fields.filter((f) => !INTERVAL_FIELD_NAMES.has(f.name)) } };
+}
+
+/**
  * Map entries → rows: each entry's key and value are copied side by side
  * into one buffer, decoded by the codec generated for the key and value
  * layouts together (as if one struct), and kept per key for totals.
@@ -140,16 +157,11 @@ class RowReader {
     if (map.info.keySize !== key.size || map.info.valueSize !== value.size) {
       throw new Error(`${def.id}: map ${agg.map} holds ${map.info.keySize}+${map.info.valueSize}-byte entries, struct ${agg.key}+${agg.value} are ${key.size}+${value.size}`);
     }
-    const layout: BtfStruct = {
-      name: `${agg.key}+${agg.value}`,
-      size: key.size + value.size,
-      members: [...key.members, ...value.members.map((m) => ({ ...m, offset: m.offset + key.size }))],
-    };
+    const { layout, def: rowDef } = rowShape(def, obj.btf);
     this.rowSize = layout.size;
     this.counters = value.members.filter((m) => m.type.kind === 'int').map((m) => ({ offset: key.size + m.offset, size: m.type.size }));
     this.rows = Buffer.alloc(this.rowSize * map.info.maxEntries);
-    const fields = def.fields.filter((f) => !INTERVAL_FIELD_NAMES.has(f.name));
-    this.codec = buildCodec({ ...def, fields }, layout, { buf: this.rows, dv: new DataView(this.rows.buffer, this.rows.byteOffset, this.rows.byteLength) }, [], { bootToWallNs: 0n });
+    this.codec = buildCodec(rowDef, layout, { buf: this.rows, dv: new DataView(this.rows.buffer, this.rows.byteOffset, this.rows.byteLength) }, [], { bootToWallNs: 0n });
   }
 
   /** Read and clear the map; every entry decoded (filtered later), its counters added to the totals when asked. */
