@@ -55,7 +55,7 @@ async function inContainer(name: string, bin = 'open_mine') {
 function context(spool: string, filter: string, containers?: ContainerScope): StepContext {
   return {
     id: 'open', params: {}, filter: parseFilter(filter), spoolPath: spool, bootToWallNs: bootToWallNs(),
-    objectDir: path.join(REPO, 'build/bpf'), ringBytes: 1 << 24, delayMs: 0, maxBytes: Number.MAX_SAFE_INTEGER,
+    objectDir: path.join(REPO, 'build/bpf'), options: { buffer: '16MiB' }, maxBytes: Number.MAX_SAFE_INTEGER,
     ...(containers ? { containers } : {}),
   };
 }

@@ -18,8 +18,11 @@ export function openTraceOpen(spoolPath: string, comm: string): Promise<StepSess
   return openGadget('trace/open', spoolPath, `comm==${comm}`);
 }
 
-/** Any gadget of the registry as a recipe step with this filter and params would open it. */
-export function openGadget(id: string, spoolPath: string, filter: string, params: Record<string, unknown> = {}): Promise<StepSession> {
+/** Any gadget of the registry as a recipe step with this filter, params and mode keys would open it. */
+export function openGadget(
+  id: string, spoolPath: string, filter: string, params: Record<string, unknown> = {},
+  options: Record<string, unknown> = { buffer: `${RING_BYTES >> 20}MiB` },
+): Promise<StepSession> {
   const def = findGadget(id);
   if (!def) throw new Error(`no gadget ${id} in the registry`);
   return openSession(def, {
@@ -29,8 +32,7 @@ export function openGadget(id: string, spoolPath: string, filter: string, params
     spoolPath,
     bootToWallNs: bootToWallNs(),
     objectDir: path.join(ROOT, 'build/bpf'),
-    ringBytes: RING_BYTES,
-    delayMs: 0,
+    options,
     maxBytes: Number.MAX_SAFE_INTEGER,
   });
 }

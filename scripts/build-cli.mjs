@@ -25,9 +25,10 @@ const standaloneCode = standaloneModule.default ?? standaloneModule;
 
 /** The generated module behind src/runner/validators.ts: same exports, validators precompiled. */
 async function validatorsModule() {
-  const { AJV_OPTIONS } = await tsImport('../src/runner/validators.ts', import.meta.url);
+  const { AJV_OPTIONS, recipeSchemaWithModes } = await tsImport('../src/runner/validators.ts', import.meta.url);
   const { gadgets } = await tsImport('../src/steps/index.ts', import.meta.url);
-  const recipeSchema = JSON.parse(fs.readFileSync(path.join(root, 'schemas/recipe.schema.json'), 'utf8'));
+  // the recipe schema with every mode's step keys, as the TypeScript path compiles it
+  const recipeSchema = recipeSchemaWithModes();
   const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });
   ajv.addSchema(recipeSchema, 'recipe');
   const withParams = Object.values(gadgets).filter((d) => d.params);

@@ -7,6 +7,7 @@
 
 #define GADGET_S_IFMT 00170000
 #define GADGET_S_IFREG 0100000
+#define GADGET_S_IFSOCK 0140000
 
 /* The struct file behind `fd` in `task`'s file table, or NULL. The table
  * is read with probe reads, so a racing close yields NULL or a stale

@@ -5,27 +5,18 @@
 #ifndef GADGET_SOCKET_H
 #define GADGET_SOCKET_H
 
-#include "gadget.h"
+#include "files.h"
 #include <bpf/bpf_endian.h>
 
 #define GADGET_AF_INET 2
 #define GADGET_AF_INET6 10
-#define GADGET_S_IFMT 0170000
-#define GADGET_S_IFSOCK 0140000
 
 /* The struct sock behind `fd` in the current task, or NULL when the fd is
- * not open or not a socket. The file table can change under us (another
- * thread closing the fd), so every step is a checked read, not a walk the
- * verifier trusts. */
+ * not open or not a socket. */
 static __always_inline struct sock *gadget_sock_of_fd(int fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	struct file *file = gadget_fd_file(bpf_get_current_task_btf(), fd);
+	if (!file)
 		return NULL;
 	/* private_data is a struct socket only for socket inodes */
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & GADGET_S_IFMT) != GADGET_S_IFSOCK)

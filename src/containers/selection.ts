@@ -7,7 +7,7 @@
  * leading hex digits); `image` its image name with or without the
  * registry, tag or digest; `runtime` podman, docker, containerd or cri-o.
  */
-import type { HashMap } from '../ebpf/object.ts';
+import type { KernelMap } from '../ebpf/map.ts';
 import { discoverCgroups, parseContainerCgroup } from './discovery.ts';
 import { enrich, infoOf, type ContainerInfo, type ContainerSource } from './enrichment.ts';
 
@@ -101,13 +101,13 @@ export class ContainerTracker {
   private readonly seen = new Map<string, ContainerRecord>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly map: HashMap, private readonly scope: ContainerScope) {
+  constructor(private readonly map: KernelMap, private readonly scope: ContainerScope) {
     if (scope.selection) {
       const now = enrich(discoverCgroups().map(infoOf), scope.sources);
       for (const c of now) {
         const selected = matchesSelection(c, scope.selection);
         this.seen.set(c.cgroupId, { ...c, selected });
-        if (selected) this.map.update(key(c.cgroupId), value(this.map.valueSize, SELECTED));
+        if (selected) this.map.update(key(c.cgroupId), value(this.map.info.valueSize, SELECTED));
       }
     }
     this.timer = setInterval(() => this.poll(), TRACK_INTERVAL_MS);

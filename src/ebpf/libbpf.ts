@@ -78,9 +78,14 @@ function declare() {
     bpf_map__initial_value: bpf.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
     bpf_map__key_size: bpf.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
     bpf_map_lookup_elem: bpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    // maps read and cleared from user space (map.ts)
+    bpf_map__type: bpf.func('int bpf_map__type(const bpf_map *map)'),
+    bpf_map_create: bpf.func('int bpf_map_create(int map_type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const void *opts)'),
     bpf_map_update_elem: bpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     bpf_map_delete_elem: bpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
     bpf_map_get_next_key: bpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+    bpf_map_lookup_and_delete_batch: bpf.func('int bpf_map_lookup_and_delete_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)'),
+    libbpf_num_possible_cpus: bpf.func('int libbpf_num_possible_cpus(void)'),
 
     btf__raw_data: bpf.func('const void *btf__raw_data(const btf *btf, _Out_ uint32_t *size)'),
     btf__parse_elf: bpf.func('btf *btf__parse_elf(const char *path, void *ext)'),

@@ -10,6 +10,7 @@ import { Btf, type BtfVariable } from './btf.ts';
 import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
 import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
+import { KernelMap } from './map.ts';
 
 /** a .rodata constant's value: a scalar, a string for a char array, numbers for an integer array */
 export type ConstantValue = number | bigint | string | boolean | readonly number[];
@@ -188,11 +189,14 @@ export class BpfObject {
     return native().bpf_map__fd(this.map(name));
   }
 
-  /** A hash map of the loaded object, to read and write from user space. */
-  hashMap(name: string): HashMap {
+  /** A map of the loaded object, to read and write from user space (its fd closes with the object). */
+  hashMap(name: string): KernelMap {
     const n = native();
     const m = this.map(name);
-    return new HashMap(`${this.name}:${name}`, n.bpf_map__fd(m), n.bpf_map__key_size(m), n.bpf_map__value_size(m));
+    return new KernelMap({
+      name, fd: n.bpf_map__fd(m), type: n.bpf_map__type(m), keySize: n.bpf_map__key_size(m),
+      valueSize: n.bpf_map__value_size(m), maxEntries: n.bpf_map__max_entries(m),
+    });
   }
 
   /** Read a global of .bss/.data through libbpf's live mapping of it (after load). */
@@ -246,45 +250,6 @@ export class BpfObject {
   }
 }
 
-/** Keys and values as bytes; the caller knows their layout (it is the C header's). */
-export class HashMap {
-  constructor(readonly name: string, readonly fd: number, readonly keySize: number, readonly valueSize: number) {}
-
-  update(key: Uint8Array, value: Uint8Array): void {
-    const rc = native().bpf_map_update_elem(this.fd, key, value, 0);
-    if (rc < 0) throw new KernelError(`update ${this.name}`, errno(), hintFor(errno()));
-  }
-
-  /** false when the key was not there */
-  delete(key: Uint8Array): boolean {
-    const rc = native().bpf_map_delete_elem(this.fd, key);
-    if (rc < 0 && errno() === ENOENT) return false;
-    if (rc < 0) throw new KernelError(`delete from ${this.name}`, errno());
-    return true;
-  }
-
-  lookup(key: Uint8Array): Buffer | undefined {
-    const value = Buffer.alloc(this.valueSize);
-    return native().bpf_map_lookup_elem(this.fd, key, value) < 0 ? undefined : value;
-  }
-
-  /** Every entry; entries added or removed meanwhile may or may not be seen. */
-  entries(): [Buffer, Buffer][] {
-    const n = native();
-    const out: [Buffer, Buffer][] = [];
-    let prev: Buffer | null = null;
-    for (;;) {
-      const next = Buffer.alloc(this.keySize);
-      if (n.bpf_map_get_next_key(this.fd, prev, next) < 0) break;
-      const value = this.lookup(next);
-      if (value) out.push([next, value]);
-      prev = next;
-    }
-    return out;
-  }
-}
-
-const ENOENT = 2;
 
 function writeValue(bytes: Uint8Array, v: BtfVariable, value: ConstantValue, obj: string): void {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

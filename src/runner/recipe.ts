@@ -9,6 +9,7 @@ import type { ErrorObject } from 'ajv';
 import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
+import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
@@ -26,9 +27,9 @@ export interface StepSpec {
   description?: string;
   filter?: string;
   duration?: Duration;
-  delay?: Duration;
-  buffer?: string;
   max_bytes?: string;
+  /** the keys of the gadget's mode: buffer (stream), delay (snapshot), interval, sort, max_rows, totals (interval), ... */
+  [modeKey: string]: unknown;
   params?: Record<string, unknown>;
   transform?: string;
   outputs?: string[];
@@ -74,7 +75,9 @@ export interface PlannedStep {
   def: GadgetDefinition;
   filter: Predicate[];
   durationMs?: number;
-  delayMs: number;
+  /** the step's mode keys as written (the mode plans them again when it opens the step) */
+  options: Record<string, unknown>;
+  /** kernel buffer bytes the step takes (the mode's ringBytes), counted against --limit-ring */
   ringBytes: number;
   /** most bytes of events the step may write */
   maxBytes: number;
@@ -127,7 +130,6 @@ export class RecipeError extends Error {
   }
 }
 
-const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
@@ -355,20 +357,19 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   }
   if (spec.transform !== undefined) checkJsonata(spec.transform, ['steps', i, 'transform'], problem);
 
-  for (const key of ['duration', 'delay'] as const) {
-    if (spec[key] !== undefined) checkDuration(spec[key], ['steps', i, key], problem);
-  }
+  if (spec.duration !== undefined) checkDuration(spec.duration, ['steps', i, 'duration'], problem);
+  const mode = modeOf(def);
   const duration = spec.duration ?? recipe.duration;
-  if (def.mode === 'stream' && duration === undefined && recipe.run === undefined) {
-    problem(['steps', i], `${def.id} streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command`);
+  if (mode?.untilStopped && duration === undefined && recipe.run === undefined) {
+    problem(['steps', i], `${def.id} runs until stopped (${def.mode} mode): give the step a duration (e.g. duration: 30s) or the recipe a run command`);
   }
-  if (spec.delay !== undefined && def.mode !== 'snapshot') problem(['steps', i, 'delay'], `delay is for snapshot gadgets; ${def.id} is a ${def.mode} gadget`);
-  if (spec.buffer !== undefined && def.mode !== 'stream') problem(['steps', i, 'buffer'], `buffer is for stream gadgets; ${def.id} is a ${def.mode} gadget`);
-  let ringBytes = DEFAULT_RING_BYTES;
-  if (spec.buffer !== undefined) {
-    ringBytes = parseSize(spec.buffer);
-    if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem(['steps', i, 'buffer'], `the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)`);
+  const options: Record<string, unknown> = {};
+  for (const [key, owners] of modeOptionKeys()) {
+    if (spec[key] === undefined) continue;
+    if (owners.includes(def.mode)) options[key] = spec[key];
+    else problem(['steps', i, key], `${key} is for ${owners.join(' and ')} gadgets; ${def.id} is a ${def.mode} gadget`);
   }
+  const planned = mode?.plan(options, def, (key, message) => problem(['steps', i, key], message));
   const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
   const containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
   return {
@@ -377,8 +378,8 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     def,
     filter,
     durationMs: duration === undefined ? undefined : durationOrZero(duration),
-    delayMs: spec.delay === undefined ? 0 : durationOrZero(spec.delay),
-    ringBytes: def.mode === 'stream' ? ringBytes : 0,
+    options,
+    ringBytes: mode?.ringBytes?.(planned) ?? 0,
     maxBytes,
   };
 }

@@ -244,8 +244,7 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
       spoolPath: s.spool,
       bootToWallNs: clock,
       objectDir: opts.objectDir,
-      ringBytes: s.plan.ringBytes,
-      delayMs: s.plan.delayMs,
+      options: s.plan.options,
       maxBytes: s.plan.maxBytes,
     });
   } catch (err) {

@@ -10,6 +10,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
+import { modes, type Mode } from '../steps/modes/index.ts';
 
 /** Shared with scripts/build-cli.mjs: the generated code must report errors the same way. */
 export const AJV_OPTIONS = { allErrors: true, strict: false, verbose: true } as const;
@@ -26,8 +27,17 @@ function compile(schema: object): ValidateFunction {
   return v;
 }
 
+/** The recipe schema with every mode's step keys (src/steps/modes): a new mode's options need no edit here. */
+export function recipeSchemaWithModes(): object {
+  const merged = structuredClone(recipeSchema) as { definitions: { step: { properties: Record<string, unknown> } } };
+  for (const m of Object.values(modes) as Mode<unknown>[]) Object.assign(merged.definitions.step.properties, m.options);
+  return merged;
+}
+
+let recipeSchemaMerged: object | undefined;
+
 export function recipeValidator(): ValidateFunction {
-  return compile(recipeSchema);
+  return compile((recipeSchemaMerged ??= recipeSchemaWithModes()));
 }
 
 /** The validator of a gadget's `params` schema (`id` names it in the bundle's precompiled table). */

@@ -203,3 +203,9 @@ export function compileFilter(
   });
   return { source: terms.length ? terms.join(' && ') : 'true', regexes };
 }
+
+/** The filter as a test of decoded events (objects keyed by field name), for shapes that build events in JS. */
+export function compileObjectFilter(preds: Predicate[], fields: readonly FilterField[]): (e: Record<string, unknown>) => boolean {
+  const { source, regexes } = compileFilter(preds, fields, (f) => `e[${JSON.stringify(f)}]`);
+  return new Function('R', `return (e) => ${source};`)(regexes);
+}

@@ -1,9 +1,5 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
-import { UnsupportedError } from '../ebpf/errors.ts';
-import { openSnapshot } from './snapshot.ts';
 import { snapshotProcess } from './snapshot-process.ts';
-import { openStream } from './stream.ts';
-import { isPacketGadget, openPacketStream } from './packet-stream.ts';
 import { traceBind } from './trace-bind.ts';
 import { traceCapabilities } from './trace-capabilities.ts';
 import { traceDns } from './trace-dns.ts';
@@ -16,7 +12,8 @@ import { traceOpen } from './trace-open.ts';
 import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
 import { traceSignal } from './trace-signal.ts';
-import type { GadgetDefinition, StepContext, StepSession } from './types.ts';
+import { topFile } from './top-file.ts';
+import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
   'trace/exec': traceExec,
@@ -32,6 +29,7 @@ export const gadgets = {
   'trace/sni': traceSni,
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
+  'top/file': topFile,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
@@ -40,17 +38,5 @@ export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;
 }
 
-/** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
-export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
-  switch (def.mode) {
-    case 'stream':
-      return isPacketGadget(def) ? openPacketStream(def, ctx) : openStream(def, ctx);
-    case 'snapshot':
-      return openSnapshot(def, ctx);
-    default:
-      throw new UnsupportedError(`${def.id}: mode ${def.mode} is not implemented yet`);
-  }
-}
-
-export { checkSupport } from './prepare.ts';
+export { checkSupport, modes, modeOf, openSession } from './modes/index.ts';
 export type { GadgetDefinition, StepContext, StepSession, StepOutcome } from './types.ts';

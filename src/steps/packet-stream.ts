@@ -19,11 +19,11 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { whyNoProgType } from '../ebpf/features.ts';
 import { RingReader } from '../ebpf/ringbuf.ts';
 import type { Clock, Codec } from './codec.ts';
-import { compileFilter, type Predicate } from './filter.ts';
+import { compileObjectFilter, type Predicate } from './filter.ts';
 import { parseFlow, type Flow } from './packet/ip.ts';
 import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
-import { StreamSession } from './stream.ts';
+import { sizeRing, StreamSession, type StreamOptions } from './modes/stream.ts';
 import type { FieldSpec, GadgetDefinition, StepContext, StepSession } from './types.ts';
 
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
@@ -74,14 +74,14 @@ export const NETNS_PARAM = {
   description: 'network namespace to watch without a workload: a path such as /proc/PID/ns/net or /var/run/netns/NAME (default: gadget-run\'s own); with a workload its cgroup is watched instead',
 } as const;
 
-export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepContext): Promise<StepSession> {
+export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const why = whyNoProgType(ctx.cgroup ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_SOCKET_FILTER);
   if (why) throw new UnsupportedError(`${def.id}: unsupported here — ${why}`);
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx);
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
-    reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
+    reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildPacketCodec(def, obj.btf.struct(def.struct), reader, userFilter, ctx, ctx.params);
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     const netns = ctx.params.netns as string | undefined;
@@ -97,8 +97,9 @@ export async function openPacketStream(def: PacketGadgetDefinition, ctx: StepCon
     } else {
       obj.attachSocketFilter(def.packet.socket, netns);
     }
-    return new StreamSession(obj, reader, sink, codec, warnings);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers);
   } catch (err) {
+    containers?.stop();
     sink?.close();
     reader?.close();
     obj.close();
@@ -131,7 +132,7 @@ export function buildPacketCodec(
   const hooks = ['socket', 'ingress', 'egress'] as const;
   const echoes = new EchoFilter();
   const parse = def.packet.parser(params);
-  const test = compileEventFilter(def, filter);
+  const test = compileObjectFilter(filter, def.fields);
   const { buf, dv } = view;
   const u64 = (p: number) => dv.getBigUint64(p, true);
   const decode = (r: number, n: number): Record<string, unknown> | undefined => {
@@ -198,10 +199,6 @@ export class EchoFilter {
   }
 }
 
-function compileEventFilter(def: GadgetDefinition, filter: Predicate[]): (e: Record<string, unknown>) => boolean {
-  const { source, regexes } = compileFilter(filter, def.fields, (f) => `e[${JSON.stringify(f)}]`);
-  return new Function('R', `return (e) => ${source};`)(regexes);
-}
 
 /** RFC 3339 with nanoseconds, as the codec writes timestamps. */
 function wallTime(wallNs: bigint): string {

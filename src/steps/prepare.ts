@@ -7,13 +7,17 @@ import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
-import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
 
-/** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
-export function checkSupport(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
-  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf() ?? (def.mode === 'stream' ? whyNoRingbuf() : undefined);
+/**
+ * Why this gadget's hooks cannot run here (undefined when they can), and the
+ * optional hooks it will do without. What its mode needs besides is the
+ * mode's probe (src/steps/modes/index.ts checkSupport has both).
+ */
+export function checkHooks(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
+  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
   if (base) return { why: base, missingOptional: [] };
   const missingOptional: string[] = [];
   let haveTracepoint = false;
@@ -43,8 +47,12 @@ export interface Prepared {
   containers?: ContainerTracker;
 }
 
-export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Promise<Prepared> {
-  const { why, missingOptional } = checkSupport(def);
+/**
+ * Open and load the gadget's object with the step's filters and params as
+ * constants; `beforeLoad` is the mode's say on the object (map sizes).
+ */
+export async function prepareObject(def: GadgetDefinition, ctx: StepContext, beforeLoad?: (obj: BpfObject) => void): Promise<Prepared> {
+  const { why, missingOptional } = checkHooks(def);
   if (why) throw new UnsupportedError(why);
 
   const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
@@ -78,7 +86,7 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
       }
     }
     obj.setConstants(constants);
-    if (def.mode === 'stream') obj.setMaxEntries('events', ctx.ringBytes);
+    beforeLoad?.(obj);
     await obj.load();
     if (scope.constants.targ_containers) containers = new ContainerTracker(obj.hashMap('gadget_containers'), ctx.containers!);
   } catch (err) {

@@ -106,6 +106,22 @@ export interface GadgetDefinition {
   constants?(params: Record<string, unknown>): Record<string, ConstantValue>;
   /** for snapshot mode: the iter/* program to run */
   iterator?: string;
+  /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
+  interval?: IntervalAggregation;
+}
+
+/**
+ * A hash map the BPF program aggregates into: per key (the key struct),
+ * counters and the latest names (the value struct). Fields are the key's and
+ * the value's members, by name. The value's integer members are counters
+ * (added up for totals); its other members are taken from the latest interval.
+ */
+export interface IntervalAggregation {
+  map: string;
+  key: string;
+  value: string;
+  /** default sort: field names, `-` for descending, comma-separated (IG's default per gadget) */
+  sort: string;
 }
 
 /** What the runner hands a step when it opens it. */
@@ -125,10 +141,11 @@ export interface StepContext {
   bootToWallNs: bigint;
   /** directory holding the compiled .bpf.o files */
   objectDir: string;
-  /** ring buffer bytes (power of two, multiple of the page size) */
-  ringBytes: number;
-  /** snapshot mode: ms after start to take the snapshot */
-  delayMs: number;
+  /**
+   * The step's keys of its mode (buffer, delay, interval, sort, ...) as the
+   * recipe wrote them; the mode plans them (src/steps/modes/index.ts).
+   */
+  options: Readonly<Record<string, unknown>>;
   /** most bytes of events the spool may hold; later events are counted as truncated */
   maxBytes: number;
 }

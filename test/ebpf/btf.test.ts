@@ -8,6 +8,7 @@ import { BpfObject } from '../../src/ebpf/object.ts';
 import { native, view } from '../../src/ebpf/libbpf.ts';
 import { buildCodec } from '../../src/steps/codec.ts';
 import { gadgets } from '../../src/steps/index.ts';
+import { rowShape } from '../../src/steps/modes/interval.ts';
 import { buildPacketCodec, isPacketGadget } from '../../src/steps/packet-stream.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { BtfWriter } from '../fixtures/btf.ts';
@@ -98,17 +99,19 @@ describe('event layouts in the compiled objects', () => {
   for (const def of defs) {
     test(`${def.id}: every field decodes from a member of struct ${def.struct}`, () => {
       // buildCodec checks each field against its kind (member type, length/family members, derive order)
-      const layout = objectBtf(def).struct(def.struct);
+      // interval gadgets decode their map's key and value side by side
+      const { layout, def: decoded } = def.interval ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };
       const buf = Buffer.alloc(layout.size);
       const ring = { buf, dv: new DataView(buf.buffer) };
       // packet gadgets parse their own fields from the bytes: the shape checks the members it reads
-      assert.doesNotThrow(() => (isPacketGadget(def) ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(def, layout, ring, [], { bootToWallNs: 0n })));
+      assert.doesNotThrow(() => (isPacketGadget(def) ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(decoded, layout, ring, [], { bootToWallNs: 0n })));
     });
 
-    test(`${def.id}: struct ${def.struct} in the object equals the C header`, (t) => {
+    for (const struct of def.interval ? [def.interval.key, def.interval.value] : [def.struct])
+    test(`${def.id}: struct ${struct} in the object equals the C header`, (t) => {
       const header = path.join(REPO, 'bpf', def.object.replace(/\.bpf\.o$/, '.h'));
-      const layout = objectBtf(def).struct(def.struct);
-      const s = `struct ${def.struct}`;
+      const layout = objectBtf(def).struct(struct);
+      const s = `struct ${struct}`;
       const src = [
         '#include <linux/types.h>', '#include <stddef.h>', '#include <stdio.h>', `#include "${header}"`,
         'int main(void) {',

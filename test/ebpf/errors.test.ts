@@ -51,7 +51,7 @@ test('a gadget whose hook is missing is unsupported, with the hook named', { ski
   await assert.rejects(
     openSession(def, {
       id: 'x', params: {}, filter: [], spoolPath: path.join(tempDir(), 'x.ndjson'), bootToWallNs: 0n,
-      objectDir: path.join(ROOT, 'build/bpf'), ringBytes: 1 << 20, delayMs: 0, maxBytes: 1 << 30,
+      objectDir: path.join(ROOT, 'build/bpf'), options: { buffer: '1MiB' }, maxBytes: 1 << 30,
     }),
     (err: unknown) => err instanceof UnsupportedError && /sys_enter_imaginary_call/.test(err.message),
   );

@@ -135,7 +135,7 @@ describe('stream sessions share the poller', { skip: kernelSkip(gadgets['trace/o
     const file = path.join(tempDir(t), uniqueToken('poller'));
     fs.writeFileSync(file, 'x');
     const poller = sharedPoller();
-    const ctxs = Array.from({ length: 20 }, (_, i) => ({ ...stepContext(t, { id: `s${i}`, filter: `pid==${process.pid}` }), ringBytes: 1 << 16 }));
+    const ctxs = Array.from({ length: 20 }, (_, i) => ({ ...stepContext(t, { id: `s${i}`, filter: `pid==${process.pid}`, options: { buffer: '64KiB' } }) }));
     const sessions: StepSession[] = [];
     try {
       sessions.push(...(await Promise.all(ctxs.map((ctx) => openSession(def, ctx)))));

@@ -26,6 +26,8 @@ export interface ContextOptions {
   filter?: string;
   params?: Record<string, unknown>;
   cgroup?: StepContext['cgroup'];
+  /** the step's mode keys, as a recipe writes them (buffer: 1MiB, interval: 500ms, sort: -wbytes) */
+  options?: StepContext['options'];
 }
 
 /** A StepContext as the runner builds it, spooling into a fresh temp dir. */
@@ -39,8 +41,7 @@ export function stepContext(t: TestContext, opts: ContextOptions = {}): StepCont
     spoolPath: path.join(tempDir(t), `${id}.ndjson`),
     bootToWallNs: bootToWallNs(),
     objectDir: objectDir(),
-    ringBytes: 1 << 22,
-    delayMs: 0,
+    options: opts.options ?? {},
     maxBytes: Number.MAX_SAFE_INTEGER,
   };
 }

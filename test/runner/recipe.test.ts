@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
 import recipeSchema from '../../schemas/recipe.schema.json' with { type: 'json' };
+import { planOrThrow } from '../../src/steps/modes/index.ts';
+import { snapshotMode } from '../../src/steps/modes/snapshot.ts';
 
 function problems(text: string): string[] {
   try {
@@ -41,7 +43,8 @@ assertions:
   assert.deepEqual(steps[0].filter.map((p) => `${p.field}${p.op}${p.value}`), ['comm!=sh', 'uid==0']);
   assert.equal(steps[1].ringBytes, 1024 * 1024);
   assert.equal(steps[0].ringBytes, 16 * 1024 * 1024);
-  assert.equal(steps[2].delayMs, 1500);
+  assert.deepEqual(steps[2].options, { delay: '1.5s' });
+  assert.deepEqual(planOrThrow(snapshotMode, steps[2].def, steps[2].options), { delayMs: 1500 });
   assert.equal(steps[2].def.id, 'snapshot/process');
 });
 
@@ -143,7 +146,7 @@ test('a stream step needs a duration or a workload', () => {
 steps:
   - id: a
     gadget: trace/exec
-`), ['r.yaml:3:5 steps[0]: trace/exec streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command']);
+`), ['r.yaml:3:5 steps[0]: trace/exec runs until stopped (stream mode): give the step a duration (e.g. duration: 30s) or the recipe a run command']);
 });
 
 test('duplicate ids and outputs, misplaced delay and buffer are refused', () => {
@@ -161,7 +164,6 @@ steps:
 `), [
     'r.yaml:6:12 steps[0].delay: delay is for snapshot gadgets; trace/exec is a stream gadget',
     'r.yaml:10:13 steps[1].buffer: buffer is for stream gadgets; snapshot/process is a snapshot gadget',
-    'r.yaml:10:13 steps[1].buffer: the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)',
     'r.yaml:8:9 steps[1].id: duplicate step id "a" (ids name results and must be unique)',
     'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is already written by step a; give each output its own name',
     'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is already written by gadget-run itself; give each output its own name',

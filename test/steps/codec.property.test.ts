@@ -13,6 +13,7 @@ import { BpfObject } from '../../src/ebpf/object.ts';
 import { buildCodec } from '../../src/steps/codec.ts';
 import { parseFilter } from '../../src/steps/filter.ts';
 import { gadgets } from '../../src/steps/index.ts';
+import { rowShape } from '../../src/steps/modes/interval.ts';
 import { isPacketGadget } from '../../src/steps/packet-stream.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { dataView, garbage } from '../fixtures/events.ts';
@@ -21,10 +22,11 @@ import { objectPath } from '../helpers/kernel.ts';
 const AT = 16;
 const RUNS = 40;
 
-function layoutOf(def: GadgetDefinition): BtfStruct {
+/** The layout and fields the gadget's codec decodes (interval gadgets: their map's key and value side by side). */
+function shapeOf(def: GadgetDefinition): { layout: BtfStruct; def: GadgetDefinition } {
   const obj = BpfObject.open(objectPath(def));
   try {
-    return obj.btf.struct(def.struct);
+    return def.interval ? rowShape(def, obj.btf) : { layout: obj.btf.struct(def.struct), def };
   } finally {
     obj.close();
   }
@@ -46,9 +48,9 @@ function contents(m: BtfMember) {
 const readingFilter = (field: string) => `${field}~`;
 
 // packet gadgets parse their fields from the captured bytes: packet-codec.property.test.ts
-for (const def of (Object.values(gadgets) as GadgetDefinition[]).filter((d) => !isPacketGadget(d))) {
-  describe(`${def.id} codec properties`, () => {
-    const layout = layoutOf(def);
+for (const gadget of (Object.values(gadgets) as GadgetDefinition[]).filter((d) => !isPacketGadget(d))) {
+  describe(`${gadget.id} codec properties`, () => {
+    const { layout, def } = shapeOf(gadget);
     const members = new Map(layout.members.map((m) => [m.name, m]));
     const buf = garbage(AT + layout.size + 64);
     const view = dataView(buf);

@@ -7,14 +7,53 @@
  * never lost.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { ContainerTracker } from '../containers/selection.ts';
-import type { BpfObject } from '../ebpf/object.ts';
-import { sharedPoller, type Registration } from '../ebpf/poller.ts';
-import { RingReader } from '../ebpf/ringbuf.ts';
-import { buildCodec, type Codec } from './codec.ts';
-import { prepareObject } from './prepare.ts';
-import { LineSink } from './sink.ts';
-import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
+import { whyNoRingbuf } from '../../ebpf/features.ts';
+import type { ContainerTracker } from '../../containers/selection.ts';
+import type { BpfObject } from '../../ebpf/object.ts';
+import { sharedPoller, type Registration } from '../../ebpf/poller.ts';
+import { RingReader } from '../../ebpf/ringbuf.ts';
+import { buildCodec, type Codec } from '../codec.ts';
+import { parseSize } from '../duration.ts';
+import { isPacketGadget, openPacketStream } from '../packet-stream.ts';
+import { prepareObject } from '../prepare.ts';
+import { LineSink } from '../sink.ts';
+import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { planOrThrow, type Mode } from './mode.ts';
+
+const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
+
+export interface StreamOptions {
+  /** ring buffer bytes (power of two, multiple of the page size) */
+  ringBytes: number;
+}
+
+export const streamMode: Mode<StreamOptions> = {
+  name: 'stream',
+  description: 'events from a ring buffer, as they happen, until the step stops',
+  options: {
+    buffer: {
+      type: 'string',
+      pattern: '^[0-9]{1,6}(KiB|MiB)$',
+      description: 'stream gadgets: ring buffer size, a power of two (default 16MiB)',
+    },
+  },
+  untilStopped: true,
+  plan(values, _def, problem) {
+    if (values.buffer === undefined) return { ringBytes: DEFAULT_RING_BYTES };
+    const ringBytes = parseSize(values.buffer as string);
+    if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem('buffer', 'the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)');
+    return { ringBytes };
+  },
+  ringBytes: (o) => o.ringBytes,
+  probe: () => whyNoRingbuf(),
+  open(def, ctx) {
+    const options = planOrThrow(streamMode, def, ctx.options);
+    return isPacketGadget(def) ? openPacketStream(def, ctx, options) : openStream(def, ctx, options);
+  },
+};
+
+/** The object with its ring sized as the step asked: the stream shapes' beforeLoad. */
+export const sizeRing = (o: StreamOptions) => (obj: BpfObject) => obj.setMaxEntries('events', o.ringBytes);
 
 /**
  * After a drain, go again at once only while more than this is unread; else
@@ -25,12 +64,12 @@ import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './
  */
 const DRAIN_AGAIN_BYTES = 64 * 1024;
 
-export async function openStream(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
-  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
+async function openStream(def: GadgetDefinition, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
   try {
-    reader = new RingReader(obj.mapFd('events'), ctx.ringBytes);
+    reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
     obj.attachAll();

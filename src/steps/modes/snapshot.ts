@@ -3,13 +3,33 @@
  * fixed-size entries with bpf_seq_write; each entry goes through the codec
  * into the step's NDJSON spool.
  */
-import { readIterator } from '../ebpf/iter.ts';
-import { buildCodec } from './codec.ts';
-import { prepareObject } from './prepare.ts';
-import { LineSink } from './sink.ts';
-import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
+import { readIterator } from '../../ebpf/iter.ts';
+import { buildCodec } from '../codec.ts';
+import { prepareObject } from '../prepare.ts';
+import { LineSink } from '../sink.ts';
+import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
-export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
+export interface SnapshotOptions {
+  /** ms after start to take the snapshot */
+  delayMs: number;
+}
+
+export const snapshotMode: Mode<SnapshotOptions> = {
+  name: 'snapshot',
+  description: 'one pass of a BPF iterator: the state at one moment',
+  options: {
+    delay: {
+      $ref: '#/definitions/duration',
+      description: 'snapshot gadgets: how long after the start (of the workload, with run) to take the snapshot',
+    },
+  },
+  untilStopped: false,
+  plan: (values, _def, problem) => ({ delayMs: values.delay === undefined ? 0 : durationOption(values, 'delay', problem) }),
+  open: (def, ctx) => openSnapshot(def, ctx, planOrThrow(snapshotMode, def, ctx.options)),
+};
+
+async function openSnapshot(def: GadgetDefinition, ctx: StepContext, o: SnapshotOptions): Promise<StepSession> {
   const prepared = await prepareObject(def, ctx);
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
@@ -48,7 +68,7 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
       return prepared.obj.attachedCount;
     },
     start() {
-      timer = setTimeout(take, ctx.delayMs);
+      timer = setTimeout(take, o.delayMs);
     },
     async stop(): Promise<StepOutcome> {
       clearTimeout(timer);

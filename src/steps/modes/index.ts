@@ -1,0 +1,66 @@
+/**
+ * The mode registry. A mode is the workflow a gadget runs in (Inspektor
+ * Gadget's GadgetType): stream (events from a ring buffer until stopped),
+ * snapshot (one iterator pass), interval (kernel maps read and cleared every
+ * interval: the top gadgets), profile. Each mode owns, in its one file:
+ *
+ * - `options`: the recipe step keys it adds (buffer, delay, interval, sort,
+ *   ...), each with its JSON Schema. src/runner/recipe.ts merges them into the
+ *   step schema and refuses a key on a step of another mode, naming the mode.
+ * - `plan`: parses and checks those values against the gadget (a sort field
+ *   that exists, a buffer that is a power of two) into the mode's own shape.
+ *   The runner calls it when the recipe is loaded (problems name file:line);
+ *   the mode calls it again in `open` (the values were checked, so it cannot fail).
+ * - `ringBytes`: kernel memory its options take, counted against --limit-ring.
+ * - `probe`: what the mode needs from the kernel beyond the gadget's hooks.
+ * - `open`: load (src/steps/prepare.ts prepareObject, with the mode's
+ *   `beforeLoad` settings for the object) and attach, return the session.
+ *
+ * Adding a mode: write src/steps/modes/<name>.ts with a `Mode` (./mode.ts), add it to
+ * `modes` below and its name to GadgetMode (src/steps/types.ts).
+ */
+import { UnsupportedError } from '../../ebpf/errors.ts';
+import { checkHooks } from '../prepare.ts';
+import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
+import { intervalMode } from './interval.ts';
+import type { Mode } from './mode.ts';
+import { snapshotMode } from './snapshot.ts';
+import { streamMode } from './stream.ts';
+
+export const modes = {
+  stream: streamMode,
+  snapshot: snapshotMode,
+  interval: intervalMode,
+} satisfies Partial<Record<GadgetMode, Mode<any>>>;
+
+export function modeOf(def: GadgetDefinition): Mode<unknown> | undefined {
+  return Object.hasOwn(modes, def.mode) ? (modes as Record<string, Mode<unknown>>)[def.mode] : undefined;
+}
+
+/** Every step key some mode owns, and the modes owning it (a key may be shared: interval and profile could both take `interval`). */
+export function modeOptionKeys(): Map<string, GadgetMode[]> {
+  const keys = new Map<string, GadgetMode[]>();
+  for (const m of Object.values(modes) as Mode<unknown>[]) {
+    for (const k of Object.keys(m.options)) keys.set(k, [...(keys.get(k) ?? []), m.name]);
+  }
+  return keys;
+}
+
+/** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
+export function checkSupport(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
+  const mode = modeOf(def);
+  if (!mode) return { why: `${def.id}: mode ${def.mode} is not implemented yet`, missingOptional: [] };
+  const hooks = checkHooks(def);
+  if (hooks.why) return hooks;
+  const why = mode.probe?.(def);
+  return why ? { why: `${def.id}: unsupported here — ${why}`, missingOptional: hooks.missingOptional } : hooks;
+}
+
+/** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
+export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
+  const { why } = checkSupport(def);
+  if (why) throw new UnsupportedError(why);
+  return modeOf(def)!.open(def, ctx);
+}
+
+export { planOrThrow, durationOption, type Mode, type StepOptions, type OptionProblem } from './mode.ts';

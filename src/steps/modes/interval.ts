@@ -1,0 +1,301 @@
+/**
+ * The interval shape (the top gadgets): the kernel aggregates into a hash map
+ * (per key: counts, bytes, latency sums); every `interval` user space reads
+ * and clears it in one pass (src/ebpf/map.ts drain), decodes the rows, applies
+ * the user-space filter, sorts by `sort`, keeps `max_rows` and writes one
+ * event per row to the spool, with `interval` (1, 2, ...), `interval_start`
+ * and `interval_end`, so outputs and transforms treat rows like any events.
+ * The runner owns the step's end: stop() detaches, then reads the last,
+ * partial interval.
+ *
+ * `totals: true` adds, at stop, the rows of the whole step (interval 0,
+ * start and end of the step): user space adds up each key's counters over
+ * every interval, so totals do not depend on max_rows cutting an interval.
+ */
+import type { ContainerTracker } from '../../containers/selection.ts';
+import type { Btf, BtfStruct } from '../../ebpf/btf.ts';
+import type { KernelMap } from '../../ebpf/map.ts';
+import type { BpfObject } from '../../ebpf/object.ts';
+import { buildCodec, type Codec } from '../codec.ts';
+import { compileObjectFilter } from '../filter.ts';
+import { prepareObject } from '../prepare.ts';
+import { LineSink } from '../sink.ts';
+import type { FieldSpec, GadgetDefinition, IntervalAggregation, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { durationOption, planOrThrow, type Mode } from './mode.ts';
+
+export interface SortKey {
+  field: string;
+  desc: boolean;
+}
+
+export interface IntervalOptions {
+  intervalMs: number;
+  sort: SortKey[];
+  maxRows: number;
+  totals: boolean;
+}
+
+/** The fields every interval gadget's rows end with; gadgets list them (`...intervalFields`). */
+export const intervalFields = [
+  { name: 'interval', type: 'number', description: 'which interval the row counts: 1, 2, ...; 0 for the totals over the step (totals: true)' },
+  { name: 'interval_start', type: 'string', description: 'when the interval began (RFC 3339, ms)' },
+  { name: 'interval_end', type: 'string', description: 'when the interval ended: when its map was read and cleared (RFC 3339, ms)' },
+] as const satisfies readonly FieldSpec[];
+const INTERVAL_FIELD_NAMES: ReadonlySet<string> = new Set(intervalFields.map((f) => f.name));
+
+const DEFAULT_INTERVAL_MS = 1000;
+const DEFAULT_MAX_ROWS = 20;
+
+export const intervalMode: Mode<IntervalOptions> = {
+  name: 'interval',
+  description: 'the kernel aggregates per key; every interval, the top rows by `sort`',
+  options: {
+    interval: { $ref: '#/definitions/duration', description: 'interval gadgets: how often to read and clear the counters (default 1s)' },
+    sort: {
+      type: 'string',
+      maxLength: 256,
+      pattern: '^-?[a-z_][a-z0-9_]*(,-?[a-z_][a-z0-9_]*)*$',
+      description: 'interval gadgets: fields to sort the rows by, comma-separated, `-` for descending (e.g. -wbytes,pid); default per gadget',
+    },
+    max_rows: { type: 'integer', minimum: 1, maximum: 100000, description: 'interval gadgets: rows kept per interval, the first by sort (default 20)' },
+    totals: { type: 'boolean', description: 'interval gadgets: also write the totals over the whole step at its end, as rows of interval 0' },
+  },
+  untilStopped: true,
+  plan(values, def, problem) {
+    const sortText = (values.sort as string | undefined) ?? def.interval?.sort ?? '';
+    const sort = parseSort(sortText);
+    for (const s of sort) {
+      if (!def.fields.some((f) => f.name === s.field)) {
+        problem('sort', `unknown field "${s.field}" of ${def.id} (known: ${def.fields.map((f) => f.name).join(', ')})`);
+      }
+    }
+    if (!def.interval) problem('sort', `${def.id} declares no interval aggregation (a bug in the gadget)`);
+    return {
+      intervalMs: values.interval === undefined ? DEFAULT_INTERVAL_MS : durationOption(values, 'interval', problem),
+      sort,
+      maxRows: (values.max_rows as number | undefined) ?? DEFAULT_MAX_ROWS,
+      totals: (values.totals as boolean | undefined) ?? false,
+    };
+  },
+  async open(def, ctx) {
+    const o = planOrThrow(intervalMode, def, ctx.options);
+    const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
+    let sink: LineSink | undefined;
+    try {
+      const agg = def.interval!;
+      const map = obj.hashMap(agg.map);
+      const rows = new RowReader(def, agg, obj, map);
+      const test = compileObjectFilter(userFilter, def.fields);
+      sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+      obj.attachAll();
+      return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
+    } catch (err) {
+      containers?.stop();
+      sink?.close();
+      obj.close();
+      throw err;
+    }
+  },
+};
+
+export function parseSort(text: string): SortKey[] {
+  return text
+    .split(',')
+    .filter(Boolean)
+    .map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s, desc: false }));
+}
+
+/** Orders decoded rows by the sort keys (numbers numerically, strings by code point). */
+export function compareRows(sort: SortKey[]): (a: Record<string, unknown>, b: Record<string, unknown>) => number {
+  return (a, b) => {
+    for (const { field, desc } of sort) {
+      const x = a[field] as number | string;
+      const y = b[field] as number | string;
+      if (x === y) continue;
+      return (x < y ? -1 : 1) * (desc ? -1 : 1);
+    }
+    return 0;
+  };
+}
+
+/**
+ * What the codec of an interval gadget decodes: its key and value structs
+ * side by side (as if one struct), and its fields but the interval ones,
+ * which the session adds.
+ */
+export function rowShape(def: GadgetDefinition, btf: Btf): { layout: BtfStruct; def: GadgetDefinition } {
+  const agg = def.interval!;
+  const key = btf.struct(agg.key);
+  const value = btf.struct(agg.value);
+  const layout: BtfStruct = {
+    name: `${agg.key}+${agg.value}`,
+    size: key.size + value.size,
+    members: [...key.members, ...value.members.map((m) => ({ ...m, offset: m.offset + key.size }))],
+  };
+  return { layout, def: { ...def, fields: def.fields.filter((f) => !INTERVAL_FIELD_NAMES.has(f.name)) } };
+}
+
+/**
+ * Map entries → rows: each entry's key and value are copied side by side
+ * into one buffer, decoded by the codec generated for the key and value
+ * layouts together (as if one struct), and kept per key for totals.
+ */
+class RowReader {
+  private readonly keySize: number;
+  private readonly rowSize: number;
+  private rows: Buffer;
+  private codec: Codec;
+  private readonly counters: { offset: number; size: number }[];
+  /** key bytes (latin1) → row bytes with counters added up over the step */
+  readonly totals = new Map<string, Buffer>();
+
+  constructor(def: GadgetDefinition, agg: IntervalAggregation, obj: BpfObject, private readonly map: KernelMap) {
+    if (map.perCpu) throw new Error(`${def.id}: map ${agg.map} is per-CPU; interval rows read plain hash maps`);
+    const key = obj.btf.struct(agg.key);
+    const value = obj.btf.struct(agg.value);
+    this.keySize = key.size;
+    if (map.info.keySize !== key.size || map.info.valueSize !== value.size) {
+      throw new Error(`${def.id}: map ${agg.map} holds ${map.info.keySize}+${map.info.valueSize}-byte entries, struct ${agg.key}+${agg.value} are ${key.size}+${value.size}`);
+    }
+    const { layout, def: rowDef } = rowShape(def, obj.btf);
+    this.rowSize = layout.size;
+    this.counters = value.members.filter((m) => m.type.kind === 'int').map((m) => ({ offset: key.size + m.offset, size: m.type.size }));
+    this.rows = Buffer.alloc(this.rowSize * map.info.maxEntries);
+    this.codec = buildCodec(rowDef, layout, { buf: this.rows, dv: new DataView(this.rows.buffer, this.rows.byteOffset, this.rows.byteLength) }, [], { bootToWallNs: 0n });
+  }
+
+  /** Read and clear the map; every entry decoded (filtered later), its counters added to the totals when asked. */
+  read(keepTotals: boolean): Record<string, unknown>[] {
+    const { count, keys, values } = this.map.drain();
+    const out: Record<string, unknown>[] = [];
+    const vs = this.map.valueStride;
+    for (let i = 0; i < count; i++) {
+      const r = i * this.rowSize;
+      keys.copy(this.rows, r, i * this.keySize, (i + 1) * this.keySize);
+      values.copy(this.rows, r + this.keySize, i * vs, (i + 1) * vs);
+      if (keepTotals) this.addToTotals(r);
+      const e = this.codec.decode(r, this.rowSize);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** The totals as rows. */
+  readTotals(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const row of this.totals.values()) {
+      row.copy(this.rows, 0);
+      const e = this.codec.decode(0, this.rowSize);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  private addToTotals(r: number): void {
+    const id = this.rows.toString('latin1', r, r + this.keySize);
+    const sum = this.totals.get(id);
+    const row = this.rows.subarray(r, r + this.rowSize);
+    if (!sum) {
+      this.totals.set(id, Buffer.from(row));
+      return;
+    }
+    // counters add up; names and other members come from the latest interval
+    const before = this.counters.map(({ offset, size }) => readUint(sum, offset, size));
+    row.copy(sum);
+    this.counters.forEach(({ offset, size }, j) => writeUint(sum, offset, size, before[j] + readUint(sum, offset, size)));
+  }
+}
+
+function readUint(b: Buffer, offset: number, size: number): bigint {
+  return size === 8 ? b.readBigUInt64LE(offset) : BigInt(b.readUIntLE(offset, size));
+}
+
+function writeUint(b: Buffer, offset: number, size: number, v: bigint): void {
+  if (size === 8) b.writeBigUInt64LE(BigInt.asUintN(64, v), offset);
+  else b.writeUIntLE(Number(BigInt.asUintN(size * 8, v)), offset, size);
+}
+
+class IntervalSession implements StepSession {
+  readonly finished = new Promise<void>(() => {});
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private stepStart = new Date();
+  private intervalStart = new Date();
+  private events = 0;
+  private readonly order: ReturnType<typeof compareRows>;
+  /** writes lines[offset] through the sink, so its byte limit and truncation count apply */
+  private readonly lines: string[] = [];
+  private readonly lineCodec: Codec;
+
+  constructor(
+    private readonly obj: BpfObject,
+    private readonly map: KernelMap,
+    private readonly rows: RowReader,
+    private readonly test: (e: Record<string, unknown>) => boolean,
+    private readonly sink: LineSink,
+    private readonly o: IntervalOptions,
+    private readonly warnings: string[],
+    private readonly containers?: ContainerTracker,
+  ) {
+    this.order = compareRows(o.sort);
+    const lines = this.lines;
+    this.lineCodec = {
+      write(i, _n, w) {
+        w.used += w.chunk.write(lines[i], w.used);
+        w.chunk[w.used++] = 10;
+        return true;
+      },
+      encode: (i) => lines[i],
+      decode: () => undefined,
+      maxLineBytes: 0,
+    };
+  }
+
+  get attached(): number {
+    return this.obj.attachedCount;
+  }
+
+  start(): void {
+    this.stepStart = this.intervalStart = new Date();
+    this.timer = setInterval(() => this.tick(), this.o.intervalMs);
+  }
+
+  private tick(): void {
+    const end = new Date();
+    this.seq++;
+    this.emit(this.rows.read(this.o.totals), this.seq, this.intervalStart, end);
+    this.intervalStart = end;
+  }
+
+  private emit(rows: Record<string, unknown>[], interval: number, start: Date, end: Date): void {
+    const times = { interval, interval_start: start.toISOString(), interval_end: end.toISOString() };
+    const top = rows
+      .map((r) => Object.assign(r, times))
+      .filter(this.test)
+      .sort(this.order)
+      .slice(0, this.o.maxRows);
+    this.lines.length = 0;
+    for (const r of top) this.lines.push(JSON.stringify(r));
+    this.lineCodec.maxLineBytes = Math.max(0, ...this.lines.map((l) => Buffer.byteLength(l) + 1));
+    for (let i = 0; i < this.lines.length; i++) if (this.sink.append(this.lineCodec, i, 0)) this.events++;
+    this.sink.flush();
+  }
+
+  async stop(): Promise<StepOutcome> {
+    clearInterval(this.timer);
+    try {
+      this.obj.detach();
+      // the last, partial interval
+      this.tick();
+      if (this.o.totals) this.emit(this.rows.readTotals(), 0, this.stepStart, new Date());
+      const lost = this.obj.readGlobal('gadget_lost');
+      const warnings = [...this.warnings];
+      if (lost) warnings.push(`${lost} updates found the map ${this.map.info.name} full (${this.map.info.maxEntries} keys): those counts are missing; read more often (a shorter interval) or narrow the filter`);
+      const containers = this.containers?.stop();
+      return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
+    } finally {
+      this.sink.close();
+      this.obj.close();
+    }
+  }
+}
