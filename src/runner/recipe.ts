@@ -277,8 +277,8 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     if (spec[key] !== undefined) checkDuration(spec[key], ['steps', i, key], problem);
   }
   const duration = spec.duration ?? recipe.duration;
-  if (def.mode === 'stream' && duration === undefined && recipe.run === undefined) {
-    problem(['steps', i], `${def.id} streams until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command`);
+  if ((def.mode === 'stream' || def.mode === 'profile') && duration === undefined && recipe.run === undefined) {
+    problem(['steps', i], `${def.id} ${def.mode === 'stream' ? 'streams' : 'samples'} until stopped: give the step a duration (e.g. duration: 30s) or the recipe a run command`);
   }
   if (spec.delay !== undefined && def.mode !== 'snapshot') problem(['steps', i, 'delay'], `delay is for snapshot gadgets; ${def.id} is a ${def.mode} gadget`);
   if (spec.buffer !== undefined && def.mode !== 'stream') problem(['steps', i, 'buffer'], `buffer is for stream gadgets; ${def.id} is a ${def.mode} gadget`);

@@ -1,6 +1,8 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSnapshot } from './snapshot.ts';
+import { openProfile } from './modes/profile.ts';
+import { profileCpu } from './profile-cpu.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
 import { isPacketGadget, openPacketStream } from './packet-stream.ts';
@@ -32,6 +34,7 @@ export const gadgets = {
   'trace/sni': traceSni,
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
+  'profile/cpu': profileCpu,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
@@ -47,6 +50,8 @@ export async function openSession(def: GadgetDefinition, ctx: StepContext): Prom
       return isPacketGadget(def) ? openPacketStream(def, ctx) : openStream(def, ctx);
     case 'snapshot':
       return openSnapshot(def, ctx);
+    case 'profile':
+      return openProfile(def, ctx);
     default:
       throw new UnsupportedError(`${def.id}: mode ${def.mode} is not implemented yet`);
   }

@@ -43,7 +43,11 @@ export interface Prepared {
   containers?: ContainerTracker;
 }
 
-export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Promise<Prepared> {
+/**
+ * Open and load the gadget's object with the step's filters and params as
+ * constants; `beforeLoad` is the mode's say on the object (map sizes).
+ */
+export async function prepareObject(def: GadgetDefinition, ctx: StepContext, beforeLoad?: (obj: BpfObject) => void): Promise<Prepared> {
   const { why, missingOptional } = checkSupport(def);
   if (why) throw new UnsupportedError(why);
 
@@ -77,6 +81,7 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext): Pr
     }
     obj.setConstants(constants);
     if (def.mode === 'stream') obj.setMaxEntries('events', ctx.ringBytes);
+    beforeLoad?.(obj);
     await obj.load();
     if (scope.constants.targ_containers) containers = new ContainerTracker(obj.hashMap('gadget_containers'), ctx.containers!);
   } catch (err) {

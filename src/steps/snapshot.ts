@@ -9,6 +9,13 @@ import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from './types.ts';
 
+/** The iterator programs a step runs, in order. */
+export function snapshotIterators(def: GadgetDefinition, params: Record<string, unknown>): string[] {
+  if (def.iterators) return def.iterators(params);
+  if (def.iterator === undefined) throw new Error(`${def.id}: a snapshot gadget names its iterator`);
+  return typeof def.iterator === 'string' ? [def.iterator] : def.iterator;
+}
+
 export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const prepared = await prepareObject(def, ctx);
   let done!: () => void;
@@ -25,7 +32,8 @@ export async function openSnapshot(def: GadgetDefinition, ctx: StepContext): Pro
     sinkRef = sink;
     try {
       const layout = obj.btf.struct(def.struct);
-      const buf = readIterator(obj.openIterator(def.iterator!));
+      const netns = def.netns?.(ctx.params);
+      const buf = Buffer.concat(snapshotIterators(def, ctx.params).map((p) => readIterator(obj.openIterator(p, netns))));
       obj.detach();
       const codec = buildCodec(def, layout, { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) }, userFilter, {
         bootToWallNs: ctx.bootToWallNs,
