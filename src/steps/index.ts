@@ -3,6 +3,8 @@ import { UnsupportedError } from '../ebpf/errors.ts';
 import { openSnapshot } from './snapshot.ts';
 import { openProfile } from './modes/profile.ts';
 import { profileCpu } from './profile-cpu.ts';
+import { profileBlockio } from './profile-blockio.ts';
+import { snapshotSocket } from './snapshot-socket.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { openStream } from './stream.ts';
 import { isPacketGadget, openPacketStream } from './packet-stream.ts';
@@ -35,6 +37,8 @@ export const gadgets = {
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
   'profile/cpu': profileCpu,
+  'profile/block-io': profileBlockio,
+  'snapshot/socket': snapshotSocket,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;
