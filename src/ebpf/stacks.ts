@@ -13,13 +13,9 @@ export function readStack(map: MapInfo, id: number): bigint[] {
   key.writeUInt32LE(id);
   const value = lookup(map, key);
   if (!value) return [];
-  const ips: bigint[] = [];
-  for (let off = 0; off + 8 <= value.length; off += 8) {
-    const ip = value.readBigUInt64LE(off);
-    if (ip === 0n) break; // the kernel zero-fills past the last frame
-    ips.push(ip);
-  }
-  return ips;
+  const all = new BigUint64Array(value.buffer, value.byteOffset, value.length >>> 3);
+  const end = all.indexOf(0n); // the kernel zero-fills past the last frame
+  return Array.from(end < 0 ? all : all.subarray(0, end));
 }
 
 /** A sorted symbol table: start addresses and names, found by binary search. */

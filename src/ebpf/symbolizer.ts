@@ -41,6 +41,8 @@ export class Symbolizer {
   private readonly roots = new Map<number, string>();
   private readonly elves = new Map<string, ElfSymbols | null>();
   private readonly perfMaps = new Map<number, SymbolTable | null>();
+  /** per process: address → name, as stacks share most of their frames */
+  private readonly names = new Map<number, Map<number, string>>();
 
   constructor(private readonly opts: { kallsyms?: string; perfMapDir?: string } = {}) {}
 
@@ -70,16 +72,24 @@ export class Symbolizer {
   userFrames(pid: number, ips: bigint[]): string[] {
     if (!this.maps.has(pid)) this.noteProcess(pid);
     const maps = this.maps.get(pid);
+    let cache = this.names.get(pid);
+    if (!cache) this.names.set(pid, (cache = new Map()));
     return ips.map((ip, i) => {
       // a return address points after the call: look up the call itself
       const addr = Number(ip) - (i > 0 ? 1 : 0);
-      const m = maps?.find((x) => addr >= x.start && addr < x.end);
-      if (!m || m.path === '' || m.path.startsWith('[anon')) return this.jitFrame(pid, addr) ?? '[unknown]';
-      if (m.path.startsWith('[')) return m.path;
-      const elf = this.elf(pid, m.path);
-      const name = elf && elf.symbols.find(fileOffsetToVaddr(elf, addr - m.start + m.offset));
-      return name ?? `[${path.basename(m.path)}]`;
+      let name = cache.get(addr);
+      if (name === undefined) cache.set(addr, (name = this.userFrame(pid, maps, addr)));
+      return name;
     });
+  }
+
+  private userFrame(pid: number, maps: Mapping[] | null | undefined, addr: number): string {
+    const m = maps?.find((x) => addr >= x.start && addr < x.end);
+    if (!m || m.path === '' || m.path.startsWith('[anon')) return this.jitFrame(pid, addr) ?? '[unknown]';
+    if (m.path.startsWith('[')) return m.path;
+    const elf = this.elf(pid, m.path);
+    const name = elf && elf.symbols.find(fileOffsetToVaddr(elf, addr - m.start + m.offset));
+    return name ?? `[${path.basename(m.path)}]`;
   }
 
   private jitFrame(pid: number, addr: number): string | undefined {

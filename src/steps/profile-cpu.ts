@@ -1,4 +1,4 @@
-import { field, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import { DEFAULT_FREQUENCY, profileCpuHooks } from './profile/cpu.ts';
 import type { GadgetDefinition } from './types.ts';
 
@@ -15,7 +15,8 @@ export const profileCpu = {
     { name: 'leaf', type: 'string', description: 'the innermost frame: the function that was on the CPU (kernel frames end in _[k])' },
     { name: 'stack', type: 'string', description: 'the folded stack: "comm;outermost;...;innermost" (flame graph tools read it with the count)' },
   ],
-  kernelFilters: TASK_KERNEL_FILTERS,
+  // rows are per process: the task filters on fields a row has
+  kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'tid', 'uid', 'gid', 'mntns_id'),
   requires: [],
   params: {
     type: 'object',

@@ -87,8 +87,15 @@ export function foldStacks(counted: CountedStack[], stackOf: (id: number) => big
   const kernelNames = new Map<number, string[]>();
   const rows = new Map<string, FoldedRow>();
   const frameLists: { c: CountedStack; frames: string[] }[] = [];
+  // a user stack recurs under many kernel stacks (and the other way round): name each once
+  const userNames = new Map<string, string[]>();
   for (const c of counted) {
-    const user = c.userStackId >= 0 ? symbolizer.userFrames(c.pid, stackOf(c.userStackId)) : [];
+    const userKey = `${c.pid}:${c.userStackId}`;
+    let user = userNames.get(userKey);
+    if (!user) {
+      user = c.userStackId >= 0 ? symbolizer.userFrames(c.pid, stackOf(c.userStackId)) : [];
+      userNames.set(userKey, user);
+    }
     let kernel = kernelNames.get(c.kernelStackId);
     if (!kernel) {
       kernel = c.kernelStackId >= 0 ? symbolizer.kernelFrames(stackOf(c.kernelStackId)).map((f) => `${f}_[k]`) : [];
