@@ -14,13 +14,6 @@ import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
 /** a .rodata constant's value: a scalar, a string for a char array, numbers for an integer array */
 export type ConstantValue = number | bigint | string | boolean | readonly number[];
 
-export interface MapInfo {
-  name: string;
-  fd: number;
-  keySize: number;
-  valueSize: number;
-}
-
 export interface ProgramInfo {
   name: string;
   section: string;
@@ -218,13 +211,6 @@ export class BpfObject {
     const n = native();
     const m = this.map(name);
     return new HashMap(`${this.name}:${name}`, n.bpf_map__fd(m), n.bpf_map__key_size(m), n.bpf_map__value_size(m));
-  }
-
-  /** A loaded map's fd with its key and value sizes, for reading it (map.ts). */
-  mapInfo(name: string): MapInfo {
-    const n = native();
-    const m = this.map(name);
-    return { name, fd: n.bpf_map__fd(m), keySize: n.bpf_map__key_size(m), valueSize: n.bpf_map__value_size(m) };
   }
 
   /** Read a global of .bss/.data through libbpf's live mapping of it (after load). */

@@ -3,15 +3,14 @@
  * /proc/kallsyms.
  */
 import fs from 'node:fs';
-import { lookup } from './map.ts';
-import type { MapInfo } from './object.ts';
+import type { HashMap } from './object.ts';
 
 /** The instruction pointers of one stack, innermost first ([] when the id is gone or negative). */
-export function readStack(map: MapInfo, id: number): bigint[] {
+export function readStack(map: HashMap, id: number): bigint[] {
   if (id < 0) return [];
   const key = Buffer.alloc(4);
   key.writeUInt32LE(id);
-  const value = lookup(map, key);
+  const value = map.lookup(key);
   if (!value) return [];
   const all = new BigUint64Array(value.buffer, value.byteOffset, value.length >>> 3);
   const end = all.indexOf(0n); // the kernel zero-fills past the last frame

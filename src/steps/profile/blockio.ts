@@ -4,7 +4,6 @@
  * histogram rows, and draw them as the classic text bars for report.md.
  */
 import fs from 'node:fs';
-import { mapEntries } from '../../ebpf/map.ts';
 import type { ProfileHooks } from '../types.ts';
 
 /** REQ_OP_* (include/linux/blk_types.h) */
@@ -61,7 +60,7 @@ export const profileBlockioHooks: ProfileHooks = {
     return {
       collect() {
         const rows: HistogramRow[] = [];
-        for (const [k, v] of mapEntries(obj.mapInfo('hist'))) {
+        for (const [k, v] of obj.hashMap('hist').entries()) {
           const dev = k.readUInt32LE(0);
           const op = k.readUInt32LE(4);
           const slot = k.readUInt32LE(8);

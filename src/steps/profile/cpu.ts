@@ -5,7 +5,6 @@
  * once (a short-lived one is gone by the end); at stop the (pid, comm, user
  * stack, kernel stack) → count map is read and symbolized into folded stacks.
  */
-import { mapEntries } from '../../ebpf/map.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import { onlineCpus, openCpuClock } from '../../ebpf/perf.ts';
 import { readStack } from '../../ebpf/stacks.ts';
@@ -51,12 +50,12 @@ function cpuRun(obj: BpfObject): ProfileRun {
       symbolizer.noteProcess(dv.getUint32(offset, true));
     },
     collect() {
-      const counts = obj.mapInfo('counts');
-      const stacks = obj.mapInfo('stacks');
+      const counts = obj.hashMap('counts');
+      const stacks = obj.hashMap('stacks');
       const layout = obj.btf.struct('stack_key');
       const at = Object.fromEntries(layout.members.map((m) => [m.name, m.offset]));
       const counted: CountedStack[] = [];
-      for (const [k, v] of mapEntries(counts)) {
+      for (const [k, v] of counts.entries()) {
         const comm = k.subarray(at.comm, at.comm + 16);
         const nul = comm.indexOf(0);
         counted.push({
