@@ -7,19 +7,19 @@ import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
-import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { whyNoBtf, whyNoCpuClock, whyNoIterator, whyNoLibbpf, whyNoRingbuf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
 
 /** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
 export function checkSupport(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
-  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf() ?? (def.mode === 'stream' ? whyNoRingbuf() : undefined);
+  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf() ?? (def.mode === 'stream' || def.profile?.notices ? whyNoRingbuf() : undefined);
   if (base) return { why: base, missingOptional: [] };
   const missingOptional: string[] = [];
   let haveTracepoint = false;
   for (const r of def.requires) {
-    if ('iterator' in r) {
-      const why = whyNoIterator(r.iterator);
+    if ('iterator' in r || 'perfEvent' in r) {
+      const why = 'iterator' in r ? whyNoIterator(r.iterator) : whyNoCpuClock();
       if (why) return { why: `${def.id}: unsupported here — ${why}`, missingOptional };
     } else {
       const why = whyNoTracepoint(r.tracepoint);

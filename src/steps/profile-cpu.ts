@@ -17,7 +17,7 @@ export const profileCpu = {
   ],
   // rows are per process: the task filters on fields a row has
   kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'tid', 'uid', 'gid', 'mntns_id'),
-  requires: [],
+  requires: [{ perfEvent: 'cpu-clock' }],
   params: {
     type: 'object',
     additionalProperties: false,

@@ -85,7 +85,9 @@ export type KernelFilters = Readonly<Record<string, KernelFilter>>;
 /** A BPF hook the gadget needs, probed before load. */
 export type Requirement =
   | { tracepoint: string; optional?: boolean }
-  | { iterator: string };
+  | { iterator: string }
+  /** a SEC("perf_event") program on cpu-clock sampling events (one per CPU) */
+  | { perfEvent: 'cpu-clock' };
 
 export interface GadgetDefinition {
   /** `category/name`, as in Inspektor Gadget */
