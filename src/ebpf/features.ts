@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { native } from './libbpf.ts';
+import { openCpuClock } from './perf.ts';
 
 export const TRACEFS = '/sys/kernel/tracing';
 const BPF_MAP_TYPE_RINGBUF = 27;
@@ -91,5 +92,17 @@ export function whyNoProgType(type: number): string | undefined {
   return probe(`prog:${type}`, () => {
     const rc = native().libbpf_probe_bpf_prog_type(type, null);
     return rc === 1 ? undefined : `the kernel does not load ${PROG_TYPE_NAMES[type] ?? `BPF program type ${type}`} programs`;
+  });
+}
+
+/** Whether this process may open a cpu-clock sampling perf event (perf_event_paranoid, CAP_PERFMON). */
+export function whyNoCpuClock(): string | undefined {
+  return probe('perf:cpu-clock', () => {
+    try {
+      native().close(openCpuClock(0, 1));
+      return undefined;
+    } catch (err) {
+      return `needs a cpu-clock perf event (Linux 4.9+ for BPF on perf events): ${(err as Error).message}`;
+    }
   });
 }

@@ -107,6 +107,8 @@ function declare() {
     setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)'),
     bind: libc.func('int bind(int fd, const void *addr, uint32_t length)'),
     setns: libc.func('int setns(int fd, int nstype)'),
+    // variadic: perf_event_open has no libc wrapper
+    syscall: libc.func('long syscall(long number, ...)'),
   };
 }
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openPacketSocket, type Attachment } from './attach.ts';
+import { inNetns, openPacketSocket, type Attachment } from './attach.ts';
 import { Btf, type BtfVariable } from './btf.ts';
 import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
@@ -161,8 +161,26 @@ export class BpfObject {
     this.links.push(new Link(link, program));
   }
 
-  /** Attach an iter/* program and open one pass of it as a readable fd. */
-  openIterator(program: string): number {
+  /**
+   * Attach a SEC("perf_event") program to an open perf event; the link owns
+   * the perf fd (libbpf closes it when the link is destroyed), here or not.
+   */
+  attachPerfEvent(program: string, perfFd: number): void {
+    const link = native().bpf_program__attach_perf_event(this.program(program), perfFd);
+    if (isNull(link)) {
+      const e = errno();
+      native().close(perfFd);
+      throw new KernelError(`attach ${this.name}:${program} to a perf event`, e, hintFor(e));
+    }
+    this.links.push(new Link(link, program));
+  }
+
+  /**
+   * Attach an iter/* program and open one pass of it as a readable fd. With
+   * `netns`, the fd is created inside that network namespace: iter/tcp and
+   * iter/udp walk the namespace of the task that creates it.
+   */
+  openIterator(program: string, netns?: string): number {
     const n = native();
     const link = n.bpf_program__attach_iter(this.program(program), null);
     if (isNull(link)) {
@@ -171,7 +189,7 @@ export class BpfObject {
     }
     const l = new Link(link, program);
     this.links.push(l);
-    const fd = n.bpf_iter_create(l.fd);
+    const fd = netns ? inNetns(netns, () => n.bpf_iter_create(l.fd)) : n.bpf_iter_create(l.fd);
     if (fd < 0) throw new KernelError(`create iterator ${this.name}:${program}`, -fd, hintFor(-fd));
     return fd;
   }

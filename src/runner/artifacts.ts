@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
 
-export type Format = 'ndjson' | 'json' | 'csv';
+export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg';
 
 export function formatOf(file: string): Format {
   return path.extname(file).slice(1) as Format;
@@ -222,8 +223,12 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, (out) => writeJson(out, from));
     case 'csv':
       return writeAtomic(file, async (out) => writeCsv(out, from.file, columns ?? (await columnsOfFile(from.file))));
+    case 'folded':
+      return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
+    case 'svg':
+      return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json or .csv)`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, or .folded / .svg for rows with stack and count)`);
   }
 }
 

@@ -607,6 +607,7 @@ function describeGadget(def: GadgetDefinition, row: { supported: boolean; reason
   const missing = new Set(row.missingOptional ?? []);
   for (const r of def.requires) {
     if ('iterator' in r) w(`  iterator ${r.iterator}\n`);
+    else if ('perfEvent' in r) w(`  perf event ${r.perfEvent} (one per CPU)\n`);
     else w(`  tracepoint ${r.tracepoint}${r.optional ? ' (optional)' : ''}${missing.has(r.tracepoint) ? ' — not on this kernel' : ''}\n`);
   }
   w(`\nobject: ${def.object}\n`);

@@ -7,13 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { artifactPath, makePrivateDir, writeOutput, type ResultFile } from './artifacts.ts';
+import { artifactPath, makePrivateDir, readNdjson, writeOutput, type ResultFile } from './artifacts.ts';
 import { rawEventsPath, readMeta, RAW_DIR, type StepMeta } from './capture.ts';
 import { joinContainers, readContainerTable } from './containers.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import { parseDuration, parseSize } from './duration.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Reads } from './references.ts';
+import { findGadget } from '../steps/index.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
 import type { AssertionSummary, StepSummary, WorkloadSummary } from './summary.ts';
 
@@ -98,6 +99,15 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     raw = joined;
     fields = [...meta.fields, ...columns.filter((c) => !meta.fields.includes(c))];
     summary.events = events;
+  }
+  const report = findGadget(meta.gadget)?.report;
+  if (report) {
+    try {
+      // the gadget's own view of what it captured (histogram bars), before any transform
+      summary.report = report((await readNdjson(raw)) as Record<string, unknown>[]);
+    } catch (err) {
+      summary.warnings = [...(summary.warnings ?? []), `report of ${meta.gadget} failed: ${(err as Error).message}`];
+    }
   }
   let result: ResultFile = { file: raw, shape: 'list' };
   if (spec.transform !== undefined) {

@@ -55,6 +55,7 @@ export function renderMarkdown(summary: Summary): string {
   if (summary.workload) out.push('', `Workload \`${summary.workload.command}\` exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}.`);
   out.push('', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`);
   for (const r of stepRows(summary)) out.push(`| ${r.map(cell).join(' | ')} |`);
+  for (const s of summary.steps) if (s.report) out.push('', `## ${s.id} (${s.gadget})`, '', s.report.trimEnd());
   if (summary.assertions.length) {
     out.push('', '## Assertions', '');
     for (const a of summary.assertions) out.push(`- ${MARKDOWN[statusOf(a)]} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);

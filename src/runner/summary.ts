@@ -30,6 +30,8 @@ export interface StepSummary {
   durationMs: number;
   /** what ended the capture */
   ended?: StepEnd;
+  /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
+  report?: string;
 }
 
 export interface AssertionSummary {

@@ -1,4 +1,7 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
+import { profileCpu } from './profile-cpu.ts';
+import { profileBlockio } from './profile-blockio.ts';
+import { snapshotSocket } from './snapshot-socket.ts';
 import { snapshotProcess } from './snapshot-process.ts';
 import { traceBind } from './trace-bind.ts';
 import { traceCapabilities } from './trace-capabilities.ts';
@@ -30,6 +33,9 @@ export const gadgets = {
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
   'top/file': topFile,
+  'profile/cpu': profileCpu,
+  'profile/block-io': profileBlockio,
+  'snapshot/socket': snapshotSocket,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
-import { whyNoBtf, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { whyNoBtf, whyNoCpuClock, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
 
@@ -22,8 +22,8 @@ export function checkHooks(def: GadgetDefinition): { why?: string; missingOption
   const missingOptional: string[] = [];
   let haveTracepoint = false;
   for (const r of def.requires) {
-    if ('iterator' in r) {
-      const why = whyNoIterator(r.iterator);
+    if ('iterator' in r || 'perfEvent' in r) {
+      const why = 'iterator' in r ? whyNoIterator(r.iterator) : whyNoCpuClock();
       if (why) return { why: `${def.id}: unsupported here — ${why}`, missingOptional };
     } else {
       const why = whyNoTracepoint(r.tracepoint);

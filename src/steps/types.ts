@@ -1,5 +1,5 @@
 import type { ContainerRecord, ContainerScope } from '../containers/selection.ts';
-import type { ConstantValue } from '../ebpf/object.ts';
+import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
 import type { Predicate } from './filter.ts';
 
 export type GadgetMode = 'stream' | 'snapshot' | 'interval' | 'profile';
@@ -85,7 +85,9 @@ export type KernelFilters = Readonly<Record<string, KernelFilter>>;
 /** A BPF hook the gadget needs, probed before load. */
 export type Requirement =
   | { tracepoint: string; optional?: boolean }
-  | { iterator: string };
+  | { iterator: string }
+  /** a SEC("perf_event") program on cpu-clock sampling events (one per CPU) */
+  | { perfEvent: 'cpu-clock' };
 
 export interface GadgetDefinition {
   /** `category/name`, as in Inspektor Gadget */
@@ -104,10 +106,39 @@ export interface GadgetDefinition {
   params?: Record<string, unknown>;
   /** BPF constants derived from the step's params */
   constants?(params: Record<string, unknown>): Record<string, ConstantValue>;
-  /** for snapshot mode: the iter/* program to run */
-  iterator?: string;
+  /**
+   * for snapshot mode: the iter/* program to run, or programs run in order
+   * (a program may write nothing and fill a map a later one reads)
+   */
+  iterator?: string | string[];
+  /** snapshot mode: which of `iterator`'s programs this step runs (default: all) */
+  iterators?(params: Record<string, unknown>): string[];
+  /** snapshot mode: the network namespace (a path) whose sockets the iterators walk */
+  netns?(params: Record<string, unknown>): string | undefined;
+  /** for profile mode: how the gadget attaches and reads its result (src/steps/modes/profile.ts) */
+  profile?: ProfileHooks;
+  /**
+   * A markdown section for report.md made from the step's captured rows
+   * (profile/block-io's histogram bars); evaluation calls it.
+   */
+  report?(rows: Record<string, unknown>[]): string;
   /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
   interval?: IntervalAggregation;
+}
+
+/** A profile gadget's part of its mode: attach, take notices while sampling, read the result once. */
+export interface ProfileHooks {
+  /** the object has a ring buffer `events` of notices, handed to `notice` while the step runs */
+  notices?: boolean;
+  /** attach the loaded object's programs (perf events, tracepoints) and say how to read it */
+  start(obj: BpfObject, params: Record<string, unknown>): ProfileRun;
+}
+
+export interface ProfileRun {
+  /** one notice record from the ring (the gadget's own struct at dv[offset, offset + length)) */
+  notice?(dv: DataView, offset: number, length: number): void;
+  /** after detach: the rows (objects with the gadget's fields), and what the kernel could not count */
+  collect(): { rows: Record<string, unknown>[]; lost: number; warnings: string[] };
 }
 
 /**

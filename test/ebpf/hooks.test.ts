@@ -27,13 +27,16 @@ function hookOf(section: string): string {
       return `tracepoint */${rest.join('/')}`;
     case 'iter':
       return `iterator ${rest.join('/')}`;
+    case 'perf_event':
+      // the section does not say which event: the gadget names it (cpu-clock)
+      return 'perf event';
     default:
       return section;
   }
 }
 
 function required(def: GadgetDefinition): string[] {
-  return def.requires.map((r) => ('iterator' in r ? `iterator ${r.iterator}` : `tracepoint ${r.tracepoint}`));
+  return def.requires.map((r) => ('iterator' in r ? `iterator ${r.iterator}` : 'perfEvent' in r ? 'perf event' : `tracepoint ${r.tracepoint}`));
 }
 
 for (const def of Object.values(gadgets) as GadgetDefinition[]) {

@@ -23,6 +23,7 @@ import { UnsupportedError } from '../../ebpf/errors.ts';
 import { checkHooks } from '../prepare.ts';
 import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
 import { intervalMode } from './interval.ts';
+import { profileMode } from './profile.ts';
 import type { Mode } from './mode.ts';
 import { snapshotMode } from './snapshot.ts';
 import { streamMode } from './stream.ts';
@@ -31,7 +32,8 @@ export const modes = {
   stream: streamMode,
   snapshot: snapshotMode,
   interval: intervalMode,
-} satisfies Partial<Record<GadgetMode, Mode<any>>>;
+  profile: profileMode,
+} satisfies Record<GadgetMode, Mode<any>>;
 
 export function modeOf(def: GadgetDefinition): Mode<unknown> | undefined {
   return Object.hasOwn(modes, def.mode) ? (modes as Record<string, Mode<unknown>>)[def.mode] : undefined;

@@ -10,6 +10,13 @@ import { LineSink } from '../sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
 import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
+/** The iterator programs a step runs, in order. */
+export function snapshotIterators(def: GadgetDefinition, params: Record<string, unknown>): string[] {
+  if (def.iterators) return def.iterators(params);
+  if (def.iterator === undefined) throw new Error(`${def.id}: a snapshot gadget names its iterator`);
+  return typeof def.iterator === 'string' ? [def.iterator] : def.iterator;
+}
+
 export interface SnapshotOptions {
   /** ms after start to take the snapshot */
   delayMs: number;
@@ -45,7 +52,8 @@ async function openSnapshot(def: GadgetDefinition, ctx: StepContext, o: Snapshot
     sinkRef = sink;
     try {
       const layout = obj.btf.struct(def.struct);
-      const buf = readIterator(obj.openIterator(def.iterator!));
+      const netns = def.netns?.(ctx.params);
+      const buf = Buffer.concat(snapshotIterators(def, ctx.params).map((p) => readIterator(obj.openIterator(p, netns))));
       obj.detach();
       const codec = buildCodec(def, layout, { buf, dv: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) }, userFilter, {
         bootToWallNs: ctx.bootToWallNs,
