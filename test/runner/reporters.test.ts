@@ -28,6 +28,7 @@ assertions:
 
 function summaryWith(hostile: string): Summary {
   return {
+    schema_version: 1, tool_version: '0.1.0', reasons: ['assertion "nothing downloads" failed'],
     recipe: 'ci', file: 'ci.yaml', status: 'failed', node: 'node-1', kernel: '6.18', startedAt: '2026-12-01T00:00:00.000Z', durationMs: 1500,
     workload: { command: 'npm test', exitCode: 0 },
     steps: [

@@ -51,7 +51,7 @@ assertions:
   assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
   // nothing but the artifacts and the raw record: no temp files, no staging folders
   assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
-  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson']);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson', 'run.json']);
   assert.deepEqual(readNdjsonFile(path.join(out, 'raw/cmds.ndjson')), EVENTS, 'raw keeps the events as captured, not transformed');
   const written = readJson(path.join(out, 'summary.json'));
   assert.equal(written.recipe, 'fake');
@@ -77,7 +77,14 @@ assertions:
   assert.equal(summary.status, 'failed');
   assert.equal(exitCodeFor(summary), 1);
   assert.deepEqual(summary.assertions, [
-    { name: 'nothing downloads', passed: false, status: 'failed', message: 'expected true, got false' },
+    {
+      name: 'nothing downloads',
+      passed: false,
+      status: 'failed',
+      message: 'expected true, got false: $count(steps.execs[comm in ["curl","wget"]]) was 1',
+      // the side that was computed, and the events its filter picked
+      evidence: { expr: '$count(steps.execs[comm in ["curl","wget"]])', value: 1, total: 1, events: [{ pid: 2, comm: 'curl', args: ['curl', 'https://example.com'] }] },
+    },
     { name: 'custom message', passed: false, status: 'failed', message: 'this is what went wrong' },
     { name: 'not a boolean', passed: false, status: 'failed', message: 'expected true, got 1' },
   ]);
