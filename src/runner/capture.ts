@@ -90,7 +90,11 @@ export class Capture {
   async finish(metas: StepMeta[], run: RunMeta, redactor?: Redactor): Promise<string> {
     for (const meta of metas) {
       const spool = this.spoolPath(meta.id);
-      if (redactor && fs.existsSync(spool)) await redactor.file(spool);
+      if (fs.existsSync(spool)) {
+        if (redactor) await redactor.file(spool);
+        // spooled privately while it filled; sealed, it is an artifact like the outputs (0644)
+        fs.chmodSync(spool, 0o644);
+      }
       await writeTextAtomic(path.join(this.staging, `${checkId(meta.id)}.meta.json`), JSON.stringify(redactor ? redactor.value(meta) : meta, null, 2) + '\n');
     }
     await writeTextAtomic(path.join(this.staging, RUN_META), JSON.stringify(redactor ? redactor.value(run) : run, null, 2) + '\n');
