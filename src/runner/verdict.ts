@@ -42,7 +42,8 @@ export function reasonsOf(recipe: Recipe, ev: Evaluation, workload: WorkloadSumm
   }
   if (workload) {
     if (workload.timedOut) reasons.push(`the workload timed out (${oneLine(workload.command)})`);
-    else if (workload.exitCode !== null && !expectedExit(recipe)(workload.exitCode)) {
+    // stopped by gadget-run itself (--max-duration, a signal): its exit code is ours, not its verdict
+    else if (workload.exitCode !== null && !workload.stoppedBy && !expectedExit(recipe)(workload.exitCode)) {
       reasons.push(`the workload exited with ${workload.exitCode} (expect_exit: ${JSON.stringify(recipe.expect_exit ?? 0)})`);
     }
   }
@@ -90,5 +91,5 @@ export function summarize(recipe: Recipe, file: string, run: RunMeta, ev: Evalua
 }
 
 function withExpectation(recipe: Recipe, w: WorkloadSummary): WorkloadSummary {
-  return w.exitCode === null ? w : { ...w, exitExpected: expectedExit(recipe)(w.exitCode) };
+  return w.exitCode === null || w.stoppedBy ? w : { ...w, exitExpected: expectedExit(recipe)(w.exitCode) };
 }

@@ -240,7 +240,7 @@ steps:
   assert.ok(Date.now() - started < 20_000, 'it did not wait for sleep 30');
   const summary = readJson(path.join(dir, 'out', 'summary.json'));
   assert.equal(summary.status, 'failed');
-  assert.deepEqual(summary.workload, { command: 'sleep 30', exitCode: 143, timedOut: true, stoppedBy: 'timeout', exitExpected: false, user: { name: 'root', uid: 0, gid: 0 } });
+  assert.deepEqual(summary.workload, { command: 'sleep 30', exitCode: 143, timedOut: true, stoppedBy: 'timeout', user: { name: 'root', uid: 0, gid: 0 } });
   assert.equal(summary.steps[0].status, 'ok');
   assert.ok(readNdjsonFile(path.join(dir, 'out', 'execs.ndjson')).some((e) => e.comm === 'sleep'), 'the workload was traced until it stopped');
 });

@@ -47,7 +47,8 @@ test('a misspelled step id, an unknown field of a gadget, of stats, and in a blo
   - name: c
     expr: 'steps.opens.path'
 `;
-  const opensFields = 'timestamp, pid, tid, uid, gid, comm, path, flags, flag_names, mode, ret, fd, err, err_name, mntns_id, cgroup_id';
+  // the gadget's fields, then those evaluation joins in from the containers (cgroup_id)
+  const opensFields = 'timestamp, pid, tid, uid, gid, comm, path, flags, flag_names, mode, ret, fd, err, err_name, mntns_id, cgroup_id, container_id, container_name, runtime, container_image, node, namespace, pod, container, labels, owner';
   assert.deepEqual(problems(text), [
     'r.yaml:11:25 assertions[0].expr: unknown step "exec" in steps.exec (steps: execs, opens)',
     `r.yaml:14:26 assertions[1].expr: unknown field "command" of step opens's records (fields: ${opensFields})`,
