@@ -4,11 +4,13 @@
  * the place inside the expression and the names that do exist.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import jsonata from 'jsonata';
 import { JSONATA_FUNCTIONS } from '../../src/runner/expr-check.ts';
 import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
-import { runCli, tempDir, writeRecipe } from './cli-helpers.ts';
+import { ROOT, runCli, tempDir, writeRecipe } from './cli-helpers.ts';
 
 function problems(text: string): string[] {
   try {
@@ -83,4 +85,11 @@ test('validate on the command line reports them all and exits 2', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown function \$countt/);
   assert.match(r.stderr, /unknown step "exec"/);
+});
+
+test("the README's recipe example validates: its assertions point at fields its transform keeps", () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const example = /## Recipes\n\n```yaml\n([^]*?)\n```/.exec(readme)?.[1];
+  assert.ok(example, 'the first yaml block under ## Recipes');
+  assert.deepEqual(problems(example), []);
 });
