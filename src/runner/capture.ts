@@ -5,6 +5,8 @@
  *   raw/<step>.ndjson     the gadget's events as encoded (not transformed)
  *   raw/<step>.meta.json  gadget, fields, status, events, lost, reason, warnings,
  *                         what ended the step, its duration, the workload
+ *   raw/run.json          the run as a whole: node, kernel, start, signal, error
+ * Secrets are masked (redact.ts) as the spools are sealed: nothing in DIR/raw holds them.
  * Evaluation (evaluate.ts) reads only these files, so it can run on a directory
  * captured earlier, elsewhere, or merged from several nodes.
  */
@@ -12,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
+import type { Redactor } from './redact.ts';
 import type { StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 
 export const RAW_DIR = 'raw';
@@ -33,7 +36,26 @@ export interface StepMeta {
   ended?: StepEnd;
   durationMs: number;
   workload?: WorkloadSummary;
+  /** a snapshot step stopped before its delay came (status not_run): its outputs are written empty */
+  snapshot_not_taken?: boolean;
 }
+
+/** What capture knows of the run as a whole (raw/run.json), so replay can say what the run said. */
+export interface RunMeta {
+  tool_version: string;
+  node: string;
+  kernel: string;
+  startedAt: string;
+  attachedAfterMs?: number;
+  /** the signal that stopped the run */
+  signal?: string;
+  /** why the run could not go on */
+  error?: string;
+  /** every required step failed for a reason of the machine before capture (exit 3) */
+  could_not_trace?: boolean;
+}
+
+export const RUN_META = 'run.json';
 
 /** Step ids are names ([A-Za-z_][A-Za-z0-9_]*, recipe schema); anything else never reaches a path. */
 function checkId(id: string): string {
@@ -65,8 +87,17 @@ export class Capture {
    * Write every step's meta next to its spool, then put the folder in place as DIR/raw
    * (replacing the raw record of an earlier run into the same --out).
    */
-  async finish(metas: StepMeta[]): Promise<string> {
-    for (const meta of metas) await writeTextAtomic(path.join(this.staging, `${checkId(meta.id)}.meta.json`), JSON.stringify(meta, null, 2) + '\n');
+  async finish(metas: StepMeta[], run: RunMeta, redactor?: Redactor): Promise<string> {
+    for (const meta of metas) {
+      const spool = this.spoolPath(meta.id);
+      if (fs.existsSync(spool)) {
+        if (redactor) await redactor.file(spool);
+        // spooled privately while it filled; sealed, it is an artifact like the outputs (0644)
+        fs.chmodSync(spool, 0o644);
+      }
+      await writeTextAtomic(path.join(this.staging, `${checkId(meta.id)}.meta.json`), JSON.stringify(redactor ? redactor.value(meta) : meta, null, 2) + '\n');
+    }
+    await writeTextAtomic(path.join(this.staging, RUN_META), JSON.stringify(redactor ? redactor.value(run) : run, null, 2) + '\n');
     const raw = path.join(fs.realpathSync(this.outDir), RAW_DIR);
     try {
       // the record is for whoever reads --out; the staging folder was private while it filled
@@ -94,4 +125,13 @@ export function readMeta(dir: string, id: string): StepMeta | undefined {
     throw err;
   }
   return JSON.parse(text) as StepMeta;
+}
+
+export function readRunMeta(dir: string): RunMeta | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RAW_DIR, RUN_META), 'utf8')) as RunMeta;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }

@@ -2,8 +2,10 @@
  * gadget-run's command line. Commands are entries of COMMANDS (one entry per
  * subcommand: its help, its options from OPTIONS, and its implementation);
  * `gadget-run CATEGORY/NAME …` is the one-liner (a one-step recipe built in
- * memory). Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe,
- * 130/143 interrupted.
+ * memory). Exit: 0 passed; 1 the verdict failed (an assertion, the workload's exit
+ * code, lost events, a failed step, a new baseline key); 2 bad command line, recipe,
+ * --out or --from; 3 could not trace here (not root, no BTF, a hook missing, load or
+ * attach refused); 130/143 interrupted.
  *
  * Start-up is on the critical path of every run (bench/startup.ts): this file
  * imports only node built-ins and type declarations at the top; each command
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
 import type { OutputFormat } from './progress.ts';
+import type { Summary } from './summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
@@ -60,6 +63,8 @@ const OPTIONS = {
   'limit-ring': { type: 'string', value: 'SIZE', help: "most ring-buffer memory a recipe's steps may take together (default 256MiB)" },
   'limit-output': { type: 'string', value: 'SIZE', help: "most bytes of events a recipe's steps may write together (default 4GiB)" },
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
+  from: { type: 'string', value: 'DIR', help: 'the --out folder of an earlier run, whose raw/ record replay evaluates' },
+  'update-baseline': { type: 'boolean', help: "write each step's baseline file from this run's keys instead of failing on new ones" },
   user: { type: 'string', value: 'NAME', help: "run the workload as this user (name or uid; root only this way); default: the recipe's user, else whoever ran sudo, else you" },
   json: { type: 'boolean', help: 'print JSON instead of text' },
   filter: { type: 'string', short: 'F', value: 'FILTER', help: 'Inspektor Gadget filter: field==value, !=, >=, >, <=, <, ~regex; comma = AND' },
@@ -96,7 +101,8 @@ interface Command {
   run(inv: Invocation): Promise<number>;
 }
 
-const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'limit-ring', 'limit-output', 'junit', 'user'];
+const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
+const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
 
 const COMMANDS: Record<string, Command> = {
   run: {
@@ -105,10 +111,19 @@ const COMMANDS: Record<string, Command> = {
     details: `The recipe comes from a file, or from stdin with "-".
 -- CMD [ARG…] gives the workload on the command line instead of the recipe's run:
 it is executed as it is (no shell), in the workload's own cgroup.
-Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 130/143 interrupted.`,
+${EXIT_CODES}`,
     options: RUN_OPTIONS,
     argv: true,
     run: runCommand,
+  },
+  replay: {
+    summary: 'evaluate a recipe again over the raw/ record of an earlier run (no root, no kernel)',
+    usage: ['replay <recipe.yaml | -> --from DIR [--out DIR2]'],
+    details: `Transforms, outputs, baselines and assertions are computed again from DIR/raw, and the
+verdict is the one run would give: edit a transform or an assertion, see it at once.
+--out defaults to DIR itself. ${EXIT_CODES}`,
+    options: ['from', 'out', 'set', 'limit-ring', 'limit-output', 'junit', 'update-baseline'],
+    run: replayCommand,
   },
   validate: {
     summary: 'check recipes without running them (no root needed)',
@@ -191,8 +206,9 @@ export async function main(argv: string[]): Promise<number> {
 /** What an uncaught error from a command means for the exit code. */
 async function report(err: unknown): Promise<number> {
   if (err instanceof UsageError) return usage(err.message, err.command);
-  if (err instanceof OptionError) {
-    process.stderr.write(`gadget-run: ${err.message}\n`);
+  // a --from with no captured run in it is a bad command line too (replay.ts names it, not imported here at start)
+  if (err instanceof OptionError || (err as Error | undefined)?.name === 'ReplayError') {
+    process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
     return 2;
   }
   const name = (err as Error | undefined)?.name;
@@ -469,6 +485,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
       objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
       maxDurationMs,
       user,
+      updateBaseline: values['update-baseline'],
       log: (line) => progress.log(`gadget-run: ${line}`),
       observer: {
         attached: (steps) => {
@@ -481,25 +498,44 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
         },
       },
     });
-    const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('./report.ts'), import('./reporters/github.ts'), import('./summary.ts')]);
-    const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
-    if (github.onGithubActions()) {
-      // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
-      out.write(github.fenceCommands(report));
-      out.write(github.runAnnotations(summary, loaded));
-      github.appendStepSummary(renderMarkdown(summary));
-    } else if (!opts.quiet || summary.status !== 'passed') {
-      out.write(report);
-    }
-    const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
-    if (junit !== undefined) {
-      const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('./artifacts.ts')]);
-      await writeTextAtomic(junit, renderJunit(summary));
-    }
-    return exitCodeFor(summary);
+    return await publish(summary, loaded, values, { outDir, temporary, out, quiet: opts.quiet });
   } finally {
     if (temporary) fs.rmSync(outDir, { recursive: true, force: true });
   }
+}
+
+/** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary), the JUnit file, the exit code. */
+async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
+  const { outDir, temporary, out } = opts;
+  const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('./report.ts'), import('./reporters/github.ts'), import('./summary.ts')]);
+  const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
+  if (github.onGithubActions()) {
+    // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
+    out.write(github.fenceCommands(report));
+    out.write(github.runAnnotations(summary, loaded));
+    github.appendStepSummary(renderMarkdown(summary));
+  } else if (!opts.quiet || summary.status !== 'passed') {
+    out.write(report);
+  }
+  const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
+  if (junit !== undefined) {
+    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('./artifacts.ts')]);
+    await writeTextAtomic(junit, renderJunit(summary));
+  }
+  return exitCodeFor(summary);
+}
+
+async function replayCommand(inv: Invocation): Promise<number> {
+  if (inv.positionals.length !== 1) throw new UsageError('replay takes one recipe file', 'replay');
+  const from = inv.values.from;
+  if (from === undefined) throw new UsageError('replay needs --from DIR: the --out folder of an earlier run', 'replay');
+  const { loadRecipeFile } = await import('./recipe.ts');
+  const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values) });
+  const outDir = inv.values.out ?? from;
+  prepareOutDir(outDir);
+  const { replayRecipe } = await import('./replay.ts');
+  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'] });
+  return publish(summary, loaded, inv.values, { outDir, out: process.stdout });
 }
 
 // ---------------------------------------------------------------------------

@@ -1,30 +1,40 @@
 /**
  * The evaluation side of the seam: from a captured directory (DIR/raw, see capture.ts)
- * and the recipe, run each step's transform (sandboxed), stream its outputs, then the
- * assertions (sandboxed). No kernel, no session: it runs as well on a directory
- * captured earlier or merged from several nodes. DIR/raw is only read, so whatever
- * fails here, the captured events stay.
+ * and the recipe, run each step's transform (sandboxed), stream its outputs, diff its
+ * baseline, then the assertions (sandboxed). No kernel, no session: it runs as well on a
+ * directory captured earlier (`gadget-run replay`) or merged from several nodes.
+ * DIR/raw is only read, so whatever fails here, the captured events stay.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { artifactPath, makePrivateDir, readNdjson, writeOutput, type ResultFile } from './artifacts.ts';
-import { rawEventsPath, readMeta, RAW_DIR, type StepMeta } from './capture.ts';
+import { BaselineError, diffKeys, readBaseline, resolveBaseline, writeBaseline } from './baseline.ts';
+import { rawEventsPath, readMeta, readRunMeta, RAW_DIR, type RunMeta, type StepMeta } from './capture.ts';
 import { joinContainers, readContainerTable } from './containers.ts';
 import type { ContainerTable } from '../containers/table.ts';
-import { parseDuration, parseSize } from './duration.ts';
+import { excerpt, parseDuration, parseSize } from './duration.ts';
+import { stepFieldReads } from './expr-check.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
-import { includes, readsOf, type Reads } from './references.ts';
+import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
-import type { AssertionSummary, StepSummary, WorkloadSummary } from './summary.ts';
+import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type StepSummary, type WorkloadSummary } from './summary.ts';
+import jsonata from 'jsonata';
 
 export interface EvaluateOptions {
   log?: (line: string) => void;
   /** aborting stops the JSONata running at the time (its step or assertion fails as interrupted) */
   signal?: AbortSignal;
+  /** where outputs go; default: the captured folder itself */
+  outDir?: string;
+  /** the recipe's folder, which baseline files are relative to; default: the current folder */
+  recipeDir?: string;
+  /** write each step's baseline from this run's keys instead of failing on new ones */
+  updateBaseline?: boolean;
 }
 
 export interface Evaluation {
+  run: RunMeta | undefined;
   steps: StepSummary[];
   assertions: AssertionSummary[];
   workload?: WorkloadSummary;
@@ -38,29 +48,49 @@ export function limitsOf(recipe: Recipe, signal?: AbortSignal): Limits {
   };
 }
 
+interface Context {
+  dir: string;
+  outDir: string;
+  work: string;
+  limits: Limits;
+  log: (l: string) => void;
+  opts: EvaluateOptions;
+}
+
 export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const log = opts.log ?? (() => {});
   const limits = limitsOf(recipe, opts.signal);
+  const run = readRunMeta(dir);
   const metas = recipe.steps.map((spec) => readMeta(dir, spec.id));
-  const steps = recipe.steps.map((spec, i) => stepSummary(spec, metas[i]));
+  const steps = recipe.steps.map((spec, i) => stepSummary(spec, recipe, metas[i]));
   const containers = readContainerTable(path.join(dir, RAW_DIR));
   // a step's result on disk, or null when it has none (it did not run, its transform failed)
   const results: Record<string, ResultFile | null> = {};
-  const work = makePrivateDir(dir, '.evaluate-');
+  const outDir = opts.outDir ?? dir;
+  const work = makePrivateDir(outDir, '.evaluate-');
+  const ctx: Context = { dir, outDir, work, limits, log, opts };
   try {
     for (const [i, spec] of recipe.steps.entries()) {
-      results[spec.id] = await evaluateStep(spec, metas[i], steps[i], dir, work, limits, log, containers);
+      results[spec.id] = await evaluateStep(spec, metas[i], steps[i], ctx, containers);
+      if (results[spec.id] && spec.baseline) await checkBaseline(spec, results[spec.id]!, steps[i], ctx);
     }
     const workload = metas.find((m) => m?.workload)?.workload;
-    const assertions = await checkAssertions(recipe, steps, results, workload, limits);
-    return { steps, assertions, ...(workload ? { workload } : {}) };
+    const assertions = run?.could_not_trace
+      ? (recipe.assertions ?? []).map((a) => ({ name: a.name, passed: false, status: 'not_evaluated' as const, message: 'not evaluated: nothing could be traced here' }))
+      : await checkAssertions(recipe, steps, results, workload, limits);
+    return { run, steps, assertions, ...(workload ? { workload } : {}) };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-function stepSummary(spec: StepSpec, meta: StepMeta | undefined): StepSummary {
-  if (!meta) return { id: spec.id, gadget: spec.gadget, status: 'not_run', events: 0, lost: 0, artifacts: [], reason: `no capture in ${RAW_DIR}/`, durationMs: 0 };
+function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined): StepSummary {
+  const policy = {
+    ...(spec.optional ? { optional: true } : {}),
+    ...((spec.allow_lost ?? recipe.allow_lost) ? { allow_lost: spec.allow_lost ?? recipe.allow_lost } : {}),
+  };
+  if (!meta) return { id: spec.id, gadget: spec.gadget, status: 'not_run', events: 0, lost: 0, artifacts: [], reason: `no capture in ${RAW_DIR}/`, durationMs: 0, ...policy };
+  const ended = endedBy(meta.ended);
   return {
     id: spec.id,
     gadget: meta.gadget,
@@ -70,31 +100,34 @@ function stepSummary(spec: StepSpec, meta: StepMeta | undefined): StepSummary {
     ...(meta.truncated !== undefined ? { truncated: meta.truncated } : {}),
     artifacts: [],
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
-    ...(meta.warnings?.length ? { warnings: meta.warnings } : {}),
+    ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
-    ...(meta.ended ? { ended: meta.ended } : {}),
+    ...(ended ? { ended_by: ended } : {}),
+    ...policy,
   };
 }
 
 /** a truncated step ran: its events up to max_bytes are there */
 const ran = (status: StepSummary['status']) => status === 'ok' || status === 'interrupted' || status === 'truncated';
 
-async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary: StepSummary, dir: string, work: string, limits: Limits, log: (l: string) => void, containers?: ContainerTable): Promise<ResultFile | null> {
+async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary: StepSummary, ctx: Context, containers?: ContainerTable): Promise<ResultFile | null> {
+  // a snapshot whose moment never came: its outputs exist and are empty, so a job that reads them does not break
+  if (meta?.status === 'not_run' && meta.snapshot_not_taken) {
+    const empty = path.join(ctx.work, `${spec.id}.empty.ndjson`);
+    fs.writeFileSync(empty, '');
+    await writeOutputs(spec, { file: empty, shape: 'list' }, meta.fields, summary, ctx);
+    return null;
+  }
   if (!meta || !ran(meta.status)) return null;
-  const fail = (reason: string) => {
-    summary.status = 'failed';
-    summary.reason = reason;
-    log(`step ${spec.id}: ${reason}`);
-  };
-  let raw = rawEventsPath(dir, spec.id);
+  let raw = rawEventsPath(ctx.dir, spec.id);
   if (!fs.existsSync(raw)) {
-    fail(`its events are missing: ${raw} does not exist`);
+    fail(spec, summary, `its events are missing: ${raw} does not exist`, ctx);
     return null;
   }
   let fields = meta.fields;
   if (containers && meta.fields.includes('cgroup_id')) {
     // events gain their container's fields here, not on the capture path
-    const joined = path.join(work, `${spec.id}.containers.ndjson`);
+    const joined = path.join(ctx.work, `${spec.id}.containers.ndjson`);
     const { events, columns } = await joinContainers(raw, joined, containers, spec.id);
     raw = joined;
     fields = [...meta.fields, ...columns.filter((c) => !meta.fields.includes(c))];
@@ -111,38 +144,76 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   }
   let result: ResultFile = { file: raw, shape: 'list' };
   if (spec.transform !== undefined) {
-    const output = path.join(work, `${spec.id}.result.ndjson`);
-    log(`step ${spec.id}: transforming ${meta.events} events`);
-    const [outcome] = await runSandboxed({ kind: 'transform', expr: spec.transform, input: raw, output }, limits);
+    const output = path.join(ctx.work, `${spec.id}.result.ndjson`);
+    ctx.log(`step ${spec.id}: transforming ${meta.events} events`);
+    const [outcome] = await runSandboxed({ kind: 'transform', expr: spec.transform, input: raw, output }, ctx.limits);
     if (!outcome.ok) {
-      fail(describe(`transform of step ${spec.id}`, outcome, limits));
+      const why = describe(`transform of step ${spec.id}`, outcome, ctx.limits);
+      // which expression failed and where (JSONata's position), and where the events still are
+      fail(spec, summary, outcome.kind === 'interrupted' ? why : `${why} — in ${JSON.stringify(excerpt(spec.transform, 120))}; its ${meta.events} events as captured are kept in ${RAW_DIR}/${spec.id}.ndjson`, ctx);
       return null;
     }
     result = { file: output, shape: outcome.value as ResultFile['shape'] };
   }
+  await writeOutputs(spec, result, fields, summary, ctx);
+  return result;
+}
+
+function fail(spec: StepSpec, summary: StepSummary, reason: string, ctx: Context): void {
+  summary.status = 'failed';
+  summary.reason = reason;
+  ctx.log(`step ${spec.id}: ${reason}`);
+}
+
+/** `fields`: the CSV columns of an untransformed result (the gadget's, then the containers') */
+async function writeOutputs(spec: StepSpec, result: ResultFile, fields: string[], summary: StepSummary, ctx: Context): Promise<void> {
   for (const name of spec.outputs ?? []) {
     try {
-      await writeOutput(artifactPath(dir, name), result, spec.transform === undefined ? fields : undefined);
+      await writeOutput(artifactPath(ctx.outDir, name), result, spec.transform === undefined ? fields : undefined);
       summary.artifacts.push(name);
     } catch (err) {
       // the result is still good for assertions; this output alone is lost
-      fail(`output ${name} failed: ${(err as Error).message}`);
+      fail(spec, summary, `output ${name} failed: ${(err as Error).message}`, ctx);
     }
   }
-  return result;
+}
+
+/** The step's keys against its baseline: new ones fail the run (unless --update-baseline writes them). */
+async function checkBaseline(spec: StepSpec, result: ResultFile, summary: StepSummary, ctx: Context): Promise<void> {
+  const { file, key } = spec.baseline!;
+  const [outcome] = await runSandboxed({ kind: 'keys', expr: key, input: result }, ctx.limits);
+  if (!outcome.ok) return fail(spec, summary, describe(`baseline key of step ${spec.id} (${JSON.stringify(excerpt(key, 120))})`, outcome, ctx.limits), ctx);
+  const keys = outcome.value as string[];
+  try {
+    const target = resolveBaseline(ctx.opts.recipeDir ?? '.', file);
+    const known = readBaseline(target);
+    const diff: BaselineDiff = { file, ...diffKeys(keys, known ?? []) };
+    if (ctx.opts.updateBaseline) {
+      if (known === undefined || diff.added.length || diff.removed.length) await writeBaseline(target, keys);
+      diff.updated = true;
+      ctx.log(`step ${spec.id}: baseline ${file} written (${keys.length} keys)`);
+    }
+    summary.baseline = diff;
+  } catch (err) {
+    if (!(err instanceof BaselineError)) throw err;
+    fail(spec, summary, err.message, ctx);
+  }
 }
 
 async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Record<string, ResultFile | null>, workload: WorkloadSummary | undefined, limits: Limits): Promise<AssertionSummary[]> {
   const list = recipe.assertions ?? [];
   const out: (AssertionSummary | undefined)[] = list.map(() => undefined);
   const toRun: number[] = [];
+  const fieldReads: { step: string; field: string }[][] = [];
   const needEvents = new Set<string>();
   const specs = new Map(recipe.steps.map((s) => [s.id, s]));
   const byId = new Map(steps.map((s) => [s.id, s]));
   for (const [i, a] of list.entries()) {
     let reads: Reads;
+    let ast: Node;
     try {
-      reads = readsOf(a.expr);
+      ast = jsonata(a.expr).ast() as Node;
+      reads = readsOf(ast);
     } catch (err) {
       out[i] = { name: a.name, passed: false, status: 'failed', message: `could not evaluate: ${(err as Error).message}` };
       continue;
@@ -158,12 +229,14 @@ async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Re
     }
     for (const s of steps) if (includes(reads.events, s.id)) needEvents.add(s.id);
     toRun.push(i);
+    fieldReads.push(stepFieldReads(ast));
   }
   if (toRun.length) {
     const outcomes = await runSandboxed(
       {
         kind: 'assertions',
         exprs: toRun.map((i) => list[i].expr),
+        reads: fieldReads,
         steps: Object.fromEntries([...needEvents].map((id) => [id, results[id]])),
         stats: Object.fromEntries([...byId.values()].map((s) => [s.id, { status: s.status, events: s.events, lost: s.lost }])),
         workload: workload ?? null,
@@ -173,10 +246,18 @@ async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Re
     toRun.forEach((i, k) => {
       const a = list[i];
       const o = outcomes[k];
-      if (o.ok && o.value === true) out[i] = { name: a.name, passed: true, status: 'passed', message: 'held' };
-      else if (o.ok) out[i] = { name: a.name, passed: false, status: 'failed', message: a.message ?? `expected true, got ${clip(String(o.value))}` };
-      else if (o.kind === 'error') out[i] = { name: a.name, passed: false, status: 'failed', message: `could not evaluate: ${o.message}` };
-      else out[i] = { name: a.name, passed: false, status: 'failed', message: describe(`assertion "${a.name}"`, o, limits) };
+      if (!o.ok) {
+        out[i] = { name: a.name, passed: false, status: 'failed', message: o.kind === 'error' ? `could not evaluate: ${o.message}` : describe(`assertion "${a.name}"`, o, limits) };
+        return;
+      }
+      const v = o.value as { held: boolean; value?: string; evidence?: Evidence; unresolved?: string };
+      if (v.held) out[i] = { name: a.name, passed: true, status: 'passed', message: 'held' };
+      else if (v.unresolved) out[i] = { name: a.name, passed: false, status: 'failed', message: v.unresolved };
+      else {
+        const got = `expected true, got ${clip(String(v.value))}`;
+        const shown = v.evidence ? `${got}: ${clip(v.evidence.expr)} was ${clip(JSON.stringify(v.evidence.value) ?? 'nothing')}` : got;
+        out[i] = { name: a.name, passed: false, status: 'failed', message: a.message ?? shown, ...(v.evidence ? { evidence: v.evidence } : {}) };
+      }
     });
   }
   return out as AssertionSummary[];

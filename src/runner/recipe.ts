@@ -15,8 +15,14 @@ import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
 import { paramValidator, recipeValidator } from './validators.ts';
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
+import type { ContainerInfo } from '../containers/enrichment.ts';
+import { containerFields } from '../containers/table.ts';
 import { SELECTION_KEYS, type ContainerScope, type ContainerSelection } from '../containers/selection.ts';
 import { isRootUser } from './workload.ts';
+import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, type Shapes } from './expr-check.ts';
+import type { Node as ExprNode } from './references.ts';
+import { compileRedactor } from './redact.ts';
+import { checkBaselinePath } from './baseline.ts';
 
 
 export type Duration = number | string;
@@ -36,10 +42,18 @@ export interface StepSpec {
   optional?: boolean;
   /** this step's container selection (replaces the recipe's) */
   containers?: ContainersSpec;
+  /** events lost in the kernel that do not fail the run (default false: none) */
+  allow_lost?: AllowLost;
+  /** fail on keys not in a committed baseline */
+  baseline?: { file: string; key: string };
 }
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
 export type ContainersSpec = ContainerSelection & { workload?: boolean };
+
+export type AllowLost = boolean | number;
+/** the workload exit codes that pass */
+export type ExpectExit = number | number[] | 'any';
 
 export interface Recipe {
   /** the recipe format; absent means gadget-run/v1 */
@@ -55,6 +69,10 @@ export interface Recipe {
   /** a non-root user (name or uid) to run the workload as */
   user?: string | number;
   duration?: Duration;
+  expect_exit?: ExpectExit;
+  allow_lost?: AllowLost;
+  /** RE2 patterns masked in every artifact, on top of the defaults */
+  redact?: string[];
   sequential?: boolean;
   max_bytes?: string;
   /** a JUnit XML report, a plain file name inside --out */
@@ -256,8 +274,12 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   // steps inherit recipe-level defaults (max_bytes, duration): check them against the ones the schema accepted
   const defaults = { ...recipe } as Record<string, unknown>;
   for (const r of rejected) if (r.split('/').length === 2) delete defaults[r.slice(1)];
+  const inExpr: ExprProblemFn = (path, expr, issue) => {
+    problems.push({ where: at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
+  };
+  const shapes: Shapes = new Map();
   const steps = recipe.steps
-    .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, registry) : undefined))
+    .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
     .filter((s): s is PlannedStep => !!s);
 
   const ids = new Set<string>();
@@ -276,8 +298,25 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     if (recipe[key] !== undefined && !rejected.has(`/${key}`)) checkDuration(recipe[key], [key], problem);
   }
   checkTotals(steps, recipe, limits, problem);
+  // a step the schema or the registry rejected is already a problem: its id still names a step
+  for (const spec of recipe.steps) if (typeof spec?.id === 'string' && !shapes.has(spec.id)) shapes.set(spec.id, undefined);
   if (Array.isArray(recipe.assertions)) {
-    recipe.assertions.forEach((a, i) => accepted('assertions', i) && checkJsonata(a.expr, ['assertions', i, 'expr'], problem));
+    recipe.assertions.forEach((a, i) => {
+      if (!accepted('assertions', i)) return;
+      const path = ['assertions', i, 'expr'];
+      const ast = checkJsonata(a.expr, path, problem, inExpr);
+      if (ast) for (const issue of unknownReferences(ast, shapes)) inExpr(path, a.expr, issue);
+    });
+  }
+  if (Array.isArray(recipe.redact)) {
+    recipe.redact.forEach((pattern, i) => {
+      if (typeof pattern !== 'string') return;
+      try {
+        compileRedactor([pattern]);
+      } catch (err) {
+        problem(['redact', i], (err as Error).message);
+      }
+    });
   }
   for (const key of ['user', 'grace'] as const) {
     if (recipe[key] !== undefined && recipe.run === undefined) problem([key], `${key} is about the workload: give the recipe a run command or drop ${key}`);
@@ -320,7 +359,7 @@ function visible(text: string): string {
 
 type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;
 
-function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn, registry: Registry): PlannedStep | undefined {
+function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn, inExpr: ExprProblemFn, registry: Registry, shapes: Shapes): PlannedStep | undefined {
   const def = Object.hasOwn(registry, spec.gadget) ? registry[spec.gadget] : undefined;
   if (!def) {
     problem(['steps', i, 'gadget'], `unknown gadget "${excerpt(spec.gadget)}" (known: ${Object.keys(registry).join(', ')})`);
@@ -355,7 +394,17 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   } else if (spec.params && Object.keys(spec.params).length) {
     problem(['steps', i, 'params'], `${def.id} takes no params`);
   }
-  if (spec.transform !== undefined) checkJsonata(spec.transform, ['steps', i, 'transform'], problem);
+  let shape: readonly string[] | undefined = eventFields(def);
+  if (spec.transform !== undefined) {
+    const ast = checkJsonata(spec.transform, ['steps', i, 'transform'], problem, inExpr);
+    shape = ast && transformShape(ast);
+  }
+  if (!shapes.has(spec.id)) shapes.set(spec.id, shape);
+  if (spec.baseline) {
+    checkJsonata(spec.baseline.key, ['steps', i, 'baseline', 'key'], problem, inExpr);
+    const why = checkBaselinePath(spec.baseline.file);
+    if (why) problem(['steps', i, 'baseline', 'file'], why);
+  }
 
   if (spec.duration !== undefined) checkDuration(spec.duration, ['steps', i, 'duration'], problem);
   const mode = modeOf(def);
@@ -398,6 +447,15 @@ function containerScope(spec: ContainersSpec | undefined, hasRun: boolean): Cont
   return { ...(selects ? { selection } : {}), workload };
 }
 
+/** Every container could add all of them, so all are known. */
+const CONTAINER_FIELDS = Object.keys(containerFields({ id: '', runtime: '', k8s: { node: '', namespace: '', pod: '', container: '', labels: {}, owner: {} } } as unknown as ContainerInfo));
+
+/** The fields a step's untransformed events may have: the gadget's, and those evaluation joins in from the container table. */
+function eventFields(def: GadgetDefinition): string[] {
+  const own = def.fields.map((f) => f.name);
+  return own.includes('cgroup_id') ? [...own, ...CONTAINER_FIELDS.filter((f) => !own.includes(f))] : own;
+}
+
 /** A duration already reported by checkDuration when bad; planning goes on so every problem is found. */
 function durationOrZero(value: Duration): number {
   try {
@@ -437,13 +495,44 @@ function checkTotals(steps: PlannedStep[], recipe: Recipe, limits: Limits, probl
   for (const s of rest) s.maxBytes = Math.min(s.maxBytes, share);
 }
 
-function checkJsonata(expr: string, path: (string | number)[], problem: ProblemFn): void {
+/** The expression's syntax tree, or undefined (and a problem) when it does not parse. */
+function checkJsonata(expr: string, path: (string | number)[], problem: ProblemFn, inExpr: ExprProblemFn): ExprNode | undefined {
+  let ast: ExprNode;
   try {
-    jsonata(expr);
+    ast = jsonata(expr).ast() as ExprNode;
   } catch (err) {
     const e = err as { message: string; position?: number; token?: string };
     problem(path, `JSONata: ${e.message}${e.position !== undefined ? ` (at character ${e.position})` : ''}`);
+    return undefined;
   }
+  for (const issue of unknownFunctions(ast)) inExpr(path, expr, issue);
+  return ast;
+}
+
+type ExprProblemFn = (path: (string | number)[], expr: string, issue: ExprIssue) => void;
+
+/**
+ * The file offset of character `at` of the expression in the scalar at `path`: exact for
+ * plain and quoted scalars without escapes; otherwise (block scalars, '' and \ escapes) the
+ * same occurrence of the same token in the source text.
+ */
+function exprOffset(doc: Document, text: string, path: (string | number)[], expr: string, at: number): number {
+  const node = doc.getIn(path, true);
+  if (!isScalar(node) || !node.range) return nodeOffset(doc, path);
+  const [start, end] = node.range;
+  const src = text.slice(start, end);
+  const quote = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? 1 : 0;
+  if (src.slice(quote, quote + expr.length) === expr) return start + quote + at;
+  const token = /^[\w$]+|^[^]/.exec(expr.slice(at))?.[0] ?? '';
+  if (!token) return start;
+  let nth = 0;
+  for (let i = expr.indexOf(token); i !== -1 && i < at; i = expr.indexOf(token, i + 1)) nth++;
+  let found = -1;
+  for (let k = 0; k <= nth; k++) {
+    found = src.indexOf(token, found + 1);
+    if (found === -1) return start;
+  }
+  return start + found;
 }
 
 /** Offset of the first character of a plain or quoted scalar's content. */

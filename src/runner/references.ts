@@ -15,11 +15,18 @@ export interface Reads {
   steps: Set<string> | 'all';
 }
 
-type Node = { type: string; value?: unknown; steps?: Node[]; [key: string]: unknown };
+export type Node = { type: string; value?: unknown; position?: number; steps?: Node[]; [key: string]: unknown };
+
+/** A `steps.<id>…` or `stats.<id>…` read from the root: the id's node and the path steps after it. */
+export interface StepPath {
+  root: 'steps' | 'stats';
+  id: Node;
+  rest: Node[];
+}
 
 const ROOTS = new Set(['steps', 'stats']);
 
-export function readsOf(expr: string): Reads {
+export function readsOf(expr: string | Node, onPath?: (p: StepPath) => void): Reads {
   const events = new Set<string>();
   const stats = new Set<string>();
   let allEvents = false;
@@ -54,6 +61,7 @@ export function readsOf(expr: string): Reads {
       const id = steps[i + 1];
       if (id?.type === 'name') {
         name(id.value as string, head.value as string);
+        onPath?.({ root: head.value as 'steps' | 'stats', id, rest: steps.slice(i + 2) });
         walkRest(steps.slice(i + 1));
         return;
       }
@@ -70,7 +78,7 @@ export function readsOf(expr: string): Reads {
     for (const step of rest) walk(step, false);
   };
 
-  walk(jsonata(expr).ast(), true);
+  walk(typeof expr === 'string' ? jsonata(expr).ast() : expr, true);
   return {
     events: allEvents ? 'all' : events,
     steps: allEvents || allStats ? 'all' : new Set([...events, ...stats]),

@@ -1,22 +1,28 @@
-/** Human-readable views of a summary: a terminal table and report.md (fit for a CI job summary). */
+/**
+ * Human-readable views of a summary: a terminal table and report.md (fit for a CI job
+ * summary). Both say why a run failed (its reasons), and what each failed assertion saw
+ * (its evidence). report.md stays valid Markdown whatever the workload's text holds: that
+ * text goes in fenced blocks whose fence is longer than any backtick run inside, or in
+ * table cells with Markdown and HTML escaped.
+ */
 import { formatMs } from './duration.ts';
-import type { AssertionStatus, AssertionSummary, Summary } from './summary.ts';
+import { evidenceLines } from './evidence.ts';
+import type { AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
 
 /** Older summaries (and hand-made ones) carry only `passed`. */
 const statusOf = (a: AssertionSummary): AssertionStatus => a.status ?? (a.passed ? 'passed' : 'failed');
 const TERMINAL: Record<AssertionStatus, string> = { passed: 'PASS', failed: 'FAIL', not_evaluated: 'NOT EVALUATED', skipped: 'SKIP' };
 const MARKDOWN: Record<AssertionStatus, string> = { passed: '✅', failed: '❌', not_evaluated: '⚠️ not evaluated —', skipped: '⏭️ skipped —' };
 
+function notes(s: StepSummary): string {
+  const parts = [s.reason, ...(s.warnings ?? [])].filter((x): x is string => !!x);
+  if (s.lost > 0 && s.allow_lost !== undefined && s.allow_lost !== false) parts.push(`lost events allowed (allow_lost: ${s.allow_lost})`);
+  if (s.baseline) parts.push(`baseline ${s.baseline.file}: ${s.baseline.added.length} new, ${s.baseline.removed.length} removed${s.baseline.updated ? ', updated' : ''}`);
+  return parts.join('; ');
+}
+
 function stepRows(summary: Summary): string[][] {
-  return summary.steps.map((s) => [
-    s.id,
-    s.gadget,
-    s.status,
-    String(s.events),
-    String(s.lost),
-    s.artifacts.join(' ') || '-',
-    s.reason ?? s.warnings?.join('; ') ?? '',
-  ]);
+  return summary.steps.map((s) => [s.id, s.gadget, s.status, String(s.events), String(s.lost), s.artifacts.join(' ') || '-', s.ended_by ?? '-', notes(s)]);
 }
 
 /** A multi-line workload as its first line and a line count. */
@@ -25,40 +31,87 @@ export function oneLine(command: string): string {
   return lines.length > 1 ? `${lines[0]} … (${lines.length} lines)` : lines[0];
 }
 
-const HEAD = ['step', 'gadget', 'status', 'events', 'lost', 'artifacts', 'notes'];
+const HEAD = ['step', 'gadget', 'status', 'events', 'lost', 'artifacts', 'ended by', 'notes'];
+const STATUS_WORDS: Record<Summary['status'], string> = { passed: 'PASSED', failed: 'FAILED', interrupted: 'INTERRUPTED', error: 'ERROR', could_not_trace: 'COULD NOT TRACE' };
+
+/** The baseline's news: new keys (they fail the run), removed ones (reported). */
+function baselineLines(s: StepSummary): string[] {
+  const b = s.baseline;
+  if (!b || (!b.added.length && !b.removed.length)) return [];
+  const lines = [`step ${s.id}, baseline ${b.file}${b.updated ? ' (updated)' : ''}:`];
+  for (const k of b.added.slice(0, 50)) lines.push(`  + ${k}`);
+  if (b.added.length > 50) lines.push(`  + … ${b.added.length - 50} more`);
+  for (const k of b.removed.slice(0, 50)) lines.push(`  - ${k}`);
+  if (b.removed.length > 50) lines.push(`  - … ${b.removed.length - 50} more`);
+  return lines;
+}
 
 export function renderTerminal(summary: Summary, outDir: string): string {
   const rows = [HEAD, ...stepRows(summary)];
   const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const table = rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
-  const lines = [`${summary.recipe}: ${summary.status.toUpperCase()} in ${formatMs(summary.durationMs)}${summary.error ? ` — ${summary.error}` : ''}`, ...table];
+  const lines = [`${summary.recipe}: ${STATUS_WORDS[summary.status] ?? summary.status} in ${formatMs(summary.durationMs)}${summary.error ? ` — ${summary.error}` : ''}`, ...table];
   if (summary.workload) lines.push(`  workload: ${oneLine(summary.workload.command)} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}`);
-  const lost = summary.steps.filter((s) => s.lost > 0);
-  if (lost.length) lines.push(`  warning: events were dropped in the kernel (${lost.map((s) => `${s.id}: ${s.lost}`).join(', ')}); raise the step's buffer or narrow its filter`);
+  for (const s of summary.steps) lines.push(...baselineLines(s).map((l) => `  ${l}`));
   if (summary.assertions.length) {
-    lines.push('assertions:');
-    for (const a of summary.assertions) lines.push(`  ${TERMINAL[statusOf(a)]} ${a.name}${a.passed ? '' : ` — ${a.message}`}`);
+    if (summary.status === 'could_not_trace') {
+      lines.push(`assertions: ${summary.assertions.length} not evaluated (nothing could be traced here)`);
+    } else {
+      lines.push('assertions:');
+      for (const a of summary.assertions) {
+        lines.push(`  ${TERMINAL[statusOf(a)]} ${a.name}${a.passed ? '' : ` — ${a.message}`}`);
+        if (a.evidence) for (const l of evidenceLines(a.evidence)) lines.push(`      ${l}`);
+      }
+    }
+  }
+  if (summary.status !== 'passed' && summary.reasons?.length) {
+    lines.push(summary.status === 'could_not_trace' ? 'could not trace (exit 3):' : 'why:');
+    for (const r of summary.reasons) lines.push(`  - ${r}`);
   }
   lines.push(`artifacts: ${outDir}/ (summary.json, report.md${summary.steps.flatMap((s) => s.artifacts).map((a) => `, ${a}`).join('')})`);
   return lines.join('\n') + '\n';
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** A table cell: Markdown and HTML that workload text may hold are shown, not rendered. */
+export function cell(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/([\\`*_[\]|~#!])/g, '\\$1')
+    .replace(/\r?\n|\r/g, ' ');
+}
+
+/** A fenced code block that no backtick run inside can close. */
+export function fenced(text: string): string {
+  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return `${fence}text\n${text.replace(/\n$/, '')}\n${fence}`;
+}
 
 export function renderMarkdown(summary: Summary): string {
   const out = [
-    `# ${summary.recipe}: ${summary.status}`,
+    `# ${cell(summary.recipe)}: ${summary.status}`,
     '',
-    `Node \`${summary.node}\` (Linux ${summary.kernel}), started ${summary.startedAt}, took ${formatMs(summary.durationMs)}.`,
+    `Node ${cell(summary.node)} (Linux ${cell(summary.kernel)}), started ${summary.startedAt}, took ${formatMs(summary.durationMs)}.`,
   ];
-  if (summary.error) out.push('', `**Error:** ${summary.error}`);
-  if (summary.workload) out.push('', `Workload \`${summary.workload.command}\` exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}.`);
+  if (summary.error) out.push('', '**Error:**', '', fenced(summary.error));
+  if (summary.workload) out.push('', `Workload exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}:`, '', fenced(summary.workload.command));
   out.push('', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`);
   for (const r of stepRows(summary)) out.push(`| ${r.map(cell).join(' | ')} |`);
+  if (summary.status !== 'passed' && summary.reasons?.length) {
+    out.push('', summary.status === 'could_not_trace' ? '## Could not trace here' : '## Why it did not pass', '');
+    for (const r of summary.reasons) out.push(`- ${cell(r)}`);
+  }
   for (const s of summary.steps) if (s.report) out.push('', `## ${s.id} (${s.gadget})`, '', s.report.trimEnd());
   if (summary.assertions.length) {
     out.push('', '## Assertions', '');
-    for (const a of summary.assertions) out.push(`- ${MARKDOWN[statusOf(a)]} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);
+    for (const a of summary.assertions) {
+      out.push(`- ${MARKDOWN[statusOf(a)]} ${cell(a.name)}${a.passed ? '' : `: ${cell(a.message)}`}`);
+    }
+    for (const a of summary.assertions.filter((x) => x.evidence)) out.push('', `Evidence for ${cell(a.name)}:`, '', fenced(evidenceLines(a.evidence!).join('\n')));
   }
+  const baselines = summary.steps.flatMap(baselineLines);
+  if (baselines.length) out.push('', '## Baselines', '', fenced(baselines.join('\n')));
   return out.join('\n') + '\n';
 }

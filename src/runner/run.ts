@@ -10,18 +10,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bootToWallNs } from '../ebpf/clock.ts';
-import { UnsupportedError } from '../ebpf/errors.ts';
+import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath, writeTextAtomic } from './artifacts.ts';
-import { Capture, CAPTURE_PREFIX, type StepMeta } from './capture.ts';
+import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from './duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
 import { evaluate } from './evaluate.ts';
 import { oneLine, renderMarkdown } from './report.ts';
-import type { StepEnd, StepSummary, Summary } from './summary.ts';
+import { compileRedactor, type Redactor } from './redact.ts';
+import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
+import { summarize } from './verdict.ts';
+import { TOOL_VERSION } from './version.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -41,6 +44,8 @@ export interface RunOptions {
   maxDurationMs?: number;
   /** who runs the workload (cli.ts resolves --user and the recipe's user); default: who started gadget-run */
   user?: WorkloadUser;
+  /** write baselines from this run's keys (--update-baseline) */
+  updateBaseline?: boolean;
   log?: (line: string) => void;
   /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
   observer?: RunObserver;
@@ -71,7 +76,10 @@ interface StepRun {
   spool: string;
   session?: StepSession;
   outcome?: StepOutcome;
-  summary: StepSummary;
+  /** what capture knows; `ended` is capture's word for what stopped it (summary.json says ended_by) */
+  summary: StepSummary & { ended?: StepEnd };
+  /** it could not be opened for a reason of the machine (unsupported here, load or attach refused) */
+  environmentFailure?: boolean;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -84,9 +92,12 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     return [];
   });
   for (const p of stale) log(`removed the capture folder of a run that is gone: ${p}`);
+  const redactor = compileRedactor(recipe.redact);
   const capture = new Capture(opts.outDir);
 
   const summary: Summary = {
+    schema_version: SCHEMA_VERSION,
+    tool_version: TOOL_VERSION,
     recipe: recipe.name,
     file: loaded.file,
     status: 'passed',
@@ -96,6 +107,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     durationMs: 0,
     steps: [],
     assertions: [],
+    reasons: [],
   };
   const steps: StepRun[] = loaded.steps.map((plan) => ({
     plan,
@@ -104,23 +116,37 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
   }));
   summary.steps = steps.map((s) => s.summary);
+  const required = steps.filter((s) => !s.plan.spec.optional);
+  // nothing the recipe needs could be traced here: the machine's fault, not the policy's (exit 3)
+  const nothingTraced = () => required.length > 0 && required.every((s) => s.environmentFailure);
+  let couldNotTrace = false;
 
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
-  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started }, why));
+  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why));
   try {
     if (recipe.run) {
       await sweepStaleCgroups(log);
-      cgroup = createWorkloadCgroup(recipe.name);
+      try {
+        cgroup = createWorkloadCgroup(recipe.name);
+      } catch (err) {
+        for (const s of steps) {
+          s.environmentFailure = true;
+          s.summary.status = 'unsupported';
+          s.summary.reason = `not run: ${(err as Error).message}`;
+        }
+        throw new CannotTrace((err as Error).message);
+      }
     }
     const clock = bootToWallNs();
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
       if (interrupt.signal) break;
       await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
+      if (group.length === steps.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
@@ -128,23 +154,29 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
-        log(`running: ${oneLine(recipe.run)} (as ${user.name})`);
+        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name})`);
         workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
         summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }
       await Promise.all(group.map((s) => watch(s, workload, interrupt, opts.maxDurationMs)));
     }
+    if (nothingTraced()) throw new CannotTrace('no required step could be traced here');
     if (workload) summary.workload = { ...summary.workload!, ...(await finishWorkload(workload, supervision!, log)) };
   } catch (err) {
-    summary.status = 'error';
-    summary.error = (err as Error).message;
-    log(`error: ${summary.error}`);
+    if (err instanceof CannotTrace) {
+      couldNotTrace = true;
+      log(`cannot trace here: ${steps.filter((s) => s.summary.reason).map((s) => `${s.plan.spec.id}: ${s.summary.reason}`).join('; ') || err.message}`);
+    } else {
+      summary.status = 'error';
+      summary.error = (err as Error).message;
+      log(`error: ${summary.error}`);
+    }
     await Promise.all(steps.map((s) => stop(s, 'failed')));
     for (const s of steps) {
       if (s.outcome || s.summary.status !== 'ok') continue;
-      s.summary.status = 'failed';
-      s.summary.reason = `not run: ${summary.error}`;
+      s.summary.status = couldNotTrace ? 'not_run' : 'failed';
+      s.summary.reason = `not run: ${summary.error ?? 'nothing the recipe needs could be traced here'}`;
     }
   } finally {
     // every way out of the run kills what is left of the workload (background processes
@@ -163,31 +195,35 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   // a signal while evaluating stops the JSONata then running; one during capture already had its effect
   const evaluating = new AbortController();
   if (!interrupt.signal) void interrupt.promise.then(() => evaluating.abort());
+  const run: RunMeta = {
+    tool_version: TOOL_VERSION,
+    node: summary.node,
+    kernel: summary.kernel,
+    startedAt: summary.startedAt,
+    ...(summary.attachedAfterMs !== undefined ? { attachedAfterMs: summary.attachedAfterMs } : {}),
+    ...(interrupt.signal ? { signal: interrupt.signal } : {}),
+    ...(summary.error !== undefined ? { error: summary.error } : {}),
+    ...(couldNotTrace ? { could_not_trace: true } : {}),
+  };
+  let result: Summary;
   try {
     await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])));
-    await capture.finish(steps.map((s) => stepMeta(s, summary)));
-    const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal });
-    summary.steps = evaluation.steps;
-    summary.assertions = evaluation.assertions;
+    await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
+    const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal, recipeDir: path.dirname(loaded.file), updateBaseline: opts.updateBaseline });
+    result = summarize(recipe, loaded.file, run, evaluation, Date.now() - started);
   } catch (err) {
-    summary.status = 'error';
-    summary.error = (err as Error).message;
-    log(`error: ${summary.error}`);
+    const error = (err as Error).message;
+    log(`error: ${error}`);
+    const known = { run, steps: summary.steps, assertions: [], ...(summary.workload ? { workload: summary.workload } : {}) };
+    result = summarize(recipe, loaded.file, { ...run, error }, known, Date.now() - started);
   }
   interrupt.dispose();
-
-  if (interrupt.signal) {
-    summary.status = 'interrupted';
-    summary.signal = interrupt.signal;
-  } else if (summary.status !== 'error') {
-    const stepFailed = summary.steps.some((s, i) => s.status === 'truncated' || (!steps[i].plan.spec.optional && ['failed', 'unsupported', 'not_run'].includes(s.status)));
-    const assertionFailed = summary.assertions.some((a) => a.status === 'failed' || a.status === 'not_evaluated');
-    if (stepFailed || assertionFailed || summary.workload?.timedOut) summary.status = 'failed';
-  }
-  summary.durationMs = Date.now() - started;
-  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary));
-  return summary;
+  // a signal while evaluating: what was evaluated stands, the run says it was stopped
+  if (interrupt.signal && !run.signal) result = { ...result, status: 'interrupted', signal: interrupt.signal, reasons: [`interrupted by ${interrupt.signal}`] };
+  result = redactor.value(result) as Summary;
+  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
+  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(result));
+  return result;
 }
 
 function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
@@ -207,6 +243,9 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
     },
   };
 }
+
+/** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
+class CannotTrace extends Error {}
 
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
@@ -230,6 +269,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(ended ? { ended } : {}),
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
+    ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
   };
 }
 
@@ -249,6 +289,7 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
     });
   } catch (err) {
     s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
+    s.environmentFailure = err instanceof UnsupportedError || err instanceof KernelError;
     s.summary.reason = (err as Error).message;
     log(`step ${s.plan.spec.id}: ${s.summary.status}: ${s.summary.reason}`);
   }
@@ -263,12 +304,17 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
   const ends: Promise<StepEnd>[] = [s.session.finished.then(() => 'finished'), interrupt.promise.then(() => 'interrupted')];
   let timer: NodeJS.Timeout | undefined;
   if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
-  if (workload) ends.push(workload.exited.then(() => 'workload'));
+  let workloadExited = false;
+  if (workload) ends.push(workload.exited.then(() => ((workloadExited = true), 'workload')));
   const why = await Promise.race(ends);
   clearTimeout(timer);
   s.summary.durationMs = Math.round(performance.now() - started);
   s.summary.ended = why;
   await stop(s, why === 'interrupted' ? 'interrupted' : 'ok');
+  if (why === 'duration' && workload && !workloadExited) {
+    const cap = duration !== s.plan.durationMs ? `--max-duration (${formatMs(duration!)})` : `its duration (${formatMs(duration!)})`;
+    (s.summary.warnings ??= []).push(`${cap} ended this step before the workload exited: what the workload did after that is not in it (drop the step's duration to watch the whole workload)`);
+  }
 }
 
 async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promise<void> {
@@ -281,6 +327,10 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
     s.summary.events = s.outcome.events;
     s.summary.lost = s.outcome.lost;
     if (s.outcome.warnings.length) s.summary.warnings = s.outcome.warnings;
+    if (s.outcome.notTaken) {
+      s.summary.status = 'not_run';
+      s.summary.reason = `the snapshot was not taken: the step was stopped (${s.summary.ended ?? status}) before its delay of ${formatMs(parseDuration(s.plan.options.delay as number | string))}; shorten the delay${s.plan.spec.optional ? '' : ' or mark the step optional'}`;
+    }
     if ((s.outcome.truncated ?? 0) > 0) {
       s.summary.status = 'truncated';
       s.summary.truncated = s.outcome.truncated;
@@ -409,6 +459,7 @@ interface RunState {
   summary: Summary;
   steps: StepRun[];
   started: number;
+  redactor: Redactor;
 }
 
 /**
@@ -445,8 +496,10 @@ function abandon(run: RunState, why: Abandon): void {
   if (summary.workload && summary.workload.exitCode === null) summary.workload.killed = true;
   summary.durationMs = Date.now() - run.started;
   try {
-    writeTextAtomicSync(artifactPath(run.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    writeTextAtomicSync(artifactPath(run.outDir, 'report.md'), renderMarkdown(summary));
+    summary.reasons = [what];
+    const redacted = run.redactor.value(summary) as Summary;
+    writeTextAtomicSync(artifactPath(run.outDir, 'summary.json'), JSON.stringify(redacted, null, 2) + '\n');
+    writeTextAtomicSync(artifactPath(run.outDir, 'report.md'), renderMarkdown(redacted));
   } catch (err) {
     say(`could not write the summary in ${run.outDir}: ${(err as Error).message}`);
   }

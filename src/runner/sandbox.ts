@@ -11,9 +11,13 @@ import type { WorkloadSummary } from './summary.ts';
 
 export type SandboxJob =
   | { kind: 'transform'; expr: string; input: string; output: string }
+  /** the distinct values (as strings, sorted) of `expr` over each record of a result */
+  | { kind: 'keys'; expr: string; input: ResultFile }
   | {
       kind: 'assertions';
       exprs: string[];
+      /** per expression, the step fields it reads: one that no record has fails it */
+      reads: { step: string; field: string }[][];
       /** each step's result on disk; null for a step that has none (it did not run) */
       steps: Record<string, ResultFile | null>;
       stats: Record<string, unknown>;
@@ -43,7 +47,7 @@ export const DEFAULT_LIMITS = { timeoutMs: 10_000, memoryMb: 512 } as const;
 
 /** Run the job's items (one transform, or every assertion) and give each one's outcome. */
 export async function runSandboxed(job: SandboxJob, limits: Limits): Promise<Outcome[]> {
-  const count = job.kind === 'transform' ? 1 : job.exprs.length;
+  const count = itemCount(job);
   const outcomes: Outcome[] = [];
   while (outcomes.length < count) {
     const got = await runWorker(job, outcomes.length, limits);
@@ -53,8 +57,10 @@ export async function runSandboxed(job: SandboxJob, limits: Limits): Promise<Out
 }
 
 /** One worker from item `startAt`: the outcomes up to the first one that killed it (or all). */
+const itemCount = (job: SandboxJob) => (job.kind === 'assertions' ? job.exprs.length : 1);
+
 function runWorker(job: SandboxJob, startAt: number, limits: Limits): Promise<Outcome[]> {
-  const count = job.kind === 'transform' ? 1 : job.exprs.length;
+  const count = itemCount(job);
   const outcomes: Outcome[] = [];
   return new Promise((resolve) => {
     if (limits.signal?.aborted) return resolve(fill(outcomes, startAt, count, { ok: false, kind: 'interrupted', message: 'interrupted' }));

@@ -1,5 +1,16 @@
-/** The shape of DIR/summary.json: the contract CI jobs and other tools read. */
-export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error';
+/**
+ * The shape of DIR/summary.json: the contract CI jobs and other tools read, published
+ * as schemas/summary.schema.json. SCHEMA_VERSION changes when a field changes meaning
+ * or goes away; new optional fields do not change it.
+ */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * could_not_trace: every required step failed for a reason of the machine (not root, no
+ * BTF, a hook missing, load or attach refused) before anything was captured: exit 3, so
+ * CI can tell "this runner cannot trace" from "the policy failed"
+ */
+export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error' | 'could_not_trace';
 /** not_run: the run ended (an error, a signal) before the step's turn came */
 export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run';
 /**
@@ -8,8 +19,45 @@ export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'trun
  */
 export type AssertionStatus = 'passed' | 'failed' | 'not_evaluated' | 'skipped';
 
-/** What ended a step's capture. */
+/** What ended a step's capture, as capture records it (raw/<step>.meta.json). */
 export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error';
+/** The same, as summary.json says it: a finished step is a snapshot taken, an interrupt a signal. */
+export type EndedBy = 'workload' | 'duration' | 'signal' | 'snapshot';
+
+export function endedBy(end: StepEnd | undefined): EndedBy | undefined {
+  switch (end) {
+    case 'duration':
+    case 'workload':
+      return end;
+    case 'finished':
+      return 'snapshot';
+    case 'interrupted':
+      return 'signal';
+    default:
+      return undefined;
+  }
+}
+
+/** New and removed keys against a step's committed baseline. */
+export interface BaselineDiff {
+  /** the baseline file, as the recipe names it */
+  file: string;
+  added: string[];
+  removed: string[];
+  /** --update-baseline wrote the file */
+  updated?: boolean;
+}
+
+/** Why a failed assertion failed: the value it computed and the events it picked out. */
+export interface Evidence {
+  /** the side that was computed, e.g. `$count(steps.execs[comm = "curl"])` */
+  expr: string;
+  value: unknown;
+  /** the first offending events of a filtered step (`steps.x[pred]`), at most 10 */
+  events?: Record<string, unknown>[];
+  /** how many events the filter picked in all */
+  total?: number;
+}
 
 export interface StepSummary {
   id: string;
@@ -29,7 +77,12 @@ export interface StepSummary {
   /** how long the step watched */
   durationMs: number;
   /** what ended the capture */
-  ended?: StepEnd;
+  ended_by?: EndedBy;
+  /** the recipe marked it optional: unsupported or failed, it does not fail the run */
+  optional?: boolean;
+  /** events lost in the kernel that the recipe allows (allow_lost) */
+  allow_lost?: boolean | number;
+  baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
 }
@@ -41,6 +94,7 @@ export interface AssertionSummary {
   /** always written since assertions could be not_evaluated or skipped; absent in older summaries */
   status?: AssertionStatus;
   message: string;
+  evidence?: Evidence;
 }
 
 export interface WorkloadSummary {
@@ -55,9 +109,14 @@ export interface WorkloadSummary {
   stoppedBy?: 'timeout' | 'signal' | 'max-duration';
   /** it was still running after its grace period (or the run was abandoned) and was SIGKILLed */
   killed?: boolean;
+  /** the exit code is one the recipe's expect_exit allows (default: 0 only) */
+  exitExpected?: boolean;
 }
 
 export interface Summary {
+  schema_version: number;
+  /** the gadget-run that wrote it */
+  tool_version: string;
   recipe: string;
   file: string;
   status: RunStatus;
@@ -74,6 +133,10 @@ export interface Summary {
   assertions: AssertionSummary[];
   /** set when the run was stopped by a signal */
   signal?: string;
+  /** every reason the run did not pass, one line each */
+  reasons: string[];
+  /** written by `gadget-run replay` from this captured folder */
+  replayed_from?: string;
 }
 
 export function exitCodeFor(summary: Summary): number {
@@ -82,6 +145,8 @@ export function exitCodeFor(summary: Summary): number {
       return 0;
     case 'interrupted':
       return summary.signal === 'SIGTERM' ? 143 : 130;
+    case 'could_not_trace':
+      return 3;
     default:
       return 1;
   }

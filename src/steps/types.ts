@@ -191,6 +191,8 @@ export interface StepOutcome {
   warnings: string[];
   /** the containers the step knew of, when it had a container scope */
   containers?: ContainerRecord[];
+  /** a snapshot stopped before its moment came: it captured nothing, and says so */
+  notTaken?: boolean;
 }
 
 /** A loaded, attached gadget. The runner owns time: it decides when to stop. */

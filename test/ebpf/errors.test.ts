@@ -74,7 +74,7 @@ test('without root: gadgets says why not, validate still works', { skip: process
   const dir = sharedTempDir(t, 'gadget-run-nobody-');
   fs.chmodSync(dir, 0o777); // nobody writes its output here
   const recipe = path.join(dir, 'r.yaml');
-  fs.writeFileSync(recipe, 'name: r\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
+  fs.writeFileSync(recipe, 'name: r\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\nassertions:\n  - { name: nothing runs, expr: "$count(steps.a) = 0" }\n');
   fs.chmodSync(recipe, 0o644);
   const asNobody = (args: string[]) => execFileSync(process.execPath, [bin, ...args], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } });
   const list = JSON.parse(asNobody(['gadgets', '--json']));
@@ -83,14 +83,18 @@ test('without root: gadgets says why not, validate still works', { skip: process
     assert.match(g.reason, /needs root/);
   }
   assert.match(asNobody(['validate', recipe]), /r\.yaml: ok/);
-  // a run says what to do and marks the step as not run, not as a silent success
+  // a run says what to do, exits 3 (could not trace: the machine's fault, not the policy's),
+  // and says nothing about assertions it could not evaluate
   const out = path.join(dir, 'out');
-  assert.throws(() => asNobody(['run', recipe, '--out', out]), (err: { status: number }) => err.status === 1);
+  let stdout = '';
+  assert.throws(() => asNobody(['run', recipe, '--out', out]), (err: { status: number; stdout: string }) => ((stdout = err.stdout), err.status === 3));
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
-  assert.equal(summary.status, 'error');
-  assert.match(summary.error, /run as root/);
-  assert.equal(summary.steps[0].status, 'failed');
-  assert.match(summary.steps[0].reason, /^not run: /);
+  assert.equal(summary.status, 'could_not_trace');
+  assert.equal(summary.steps[0].status, 'unsupported');
+  assert.match(summary.steps[0].reason, /^not run: .*run as root/);
+  assert.deepEqual(summary.assertions.map((a: { status: string }) => a.status), ['not_evaluated']);
+  assert.doesNotMatch(stdout, /FAIL|PASS/);
+  assert.match(stdout, /COULD NOT TRACE/);
 });
 
 test('runCli helper is wired to this checkout', async () => {

@@ -100,7 +100,9 @@ assertions:
   const summary = readJson(path.join(dir, 'out', 'summary.json'));
   assert.equal(summary.workload.exitCode, 3);
   assert.equal(summary.status, 'failed');
-  assert.deepEqual(summary.assertions, [{ name: 'workload passed', passed: false, status: 'failed', message: 'expected true, got false' }]);
+  assert.deepEqual(summary.assertions, [
+    { name: 'workload passed', passed: false, status: 'failed', message: 'expected true, got false: workload.exitCode was 3', evidence: { expr: 'workload.exitCode', value: 3 } },
+  ]);
 });
 
 function bpfLinkIds(): Set<number> {

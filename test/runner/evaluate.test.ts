@@ -32,7 +32,7 @@ test('evaluate runs on a captured directory alone: outputs streamed, assertions 
     assertions: [{ name: 'curl', expr: '"curl" in steps.execs.comm and stats.execs.status = "interrupted"' }],
   };
   const { steps, assertions } = await evaluate(recipe, dir);
-  assert.deepEqual(steps.map((s) => [s.status, s.events, s.artifacts, s.ended]), [['interrupted', 3, ['e.json', 'e.csv', 'e.ndjson'], 'interrupted']]);
+  assert.deepEqual(steps.map((s) => [s.status, s.events, s.artifacts, s.ended_by]), [['interrupted', 3, ['e.json', 'e.csv', 'e.ndjson'], 'signal']]);
   assert.deepEqual(assertions, [{ name: 'curl', passed: true, status: 'passed', message: 'held' }]);
   // JSON streamed line by line: one event per line inside the brackets
   assert.equal(fs.readFileSync(path.join(dir, 'e.json'), 'utf8'), `[\n${EVENTS.map((e) => JSON.stringify(e)).join(',\n')}\n]\n`);

@@ -28,6 +28,7 @@ assertions:
 
 function summaryWith(hostile: string): Summary {
   return {
+    schema_version: 1, tool_version: '0.1.0', reasons: ['assertion "nothing downloads" failed'],
     recipe: 'ci', file: 'ci.yaml', status: 'failed', node: 'node-1', kernel: '6.18', startedAt: '2026-12-01T00:00:00.000Z', durationMs: 1500,
     workload: { command: 'npm test', exitCode: 0 },
     steps: [
@@ -123,5 +124,9 @@ assertions:
   assert.match(md, /^# earlier step\n# gh: failed\n/);
   const execs = fs.readFileSync(path.join(out, 'execs.ndjson'), 'utf8');
   assert.match(execs, /"::error::x"/, 'the workload did run echo with the hostile argument');
-  validateXml(fs.readFileSync(path.join(out, 'junit.xml'), 'utf8'));
+  const xml = fs.readFileSync(path.join(out, 'junit.xml'), 'utf8');
+  validateXml(xml);
+  // the evidence reaches both: the hostile argument escaped in the annotation, in the JUnit failure body
+  assert.match(after, /assertion failed%3A echo never runs::expected true, got false: \$count\(steps\.execs\[comm = "echo"\]\) was 1%0A\$count.* was 1%0Afirst 1 of 1 events it picked:%0A  pid \d+ ppid \d+ comm echo args \/bin\/echo ::error::x/);
+  assert.match(xml, /first 1 of 1 events it picked:\n {2}pid \d+ ppid \d+ comm echo args \/bin\/echo ::error::x/);
 });

@@ -51,7 +51,7 @@ assertions:
   assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
   // nothing but the artifacts and the raw record: no temp files, no staging folders
   assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
-  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson']);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'execs.meta.json', 'execs.ndjson', 'run.json']);
   assert.deepEqual(readNdjsonFile(path.join(out, 'raw/cmds.ndjson')), EVENTS, 'raw keeps the events as captured, not transformed');
   const written = readJson(path.join(out, 'summary.json'));
   assert.equal(written.recipe, 'fake');
@@ -77,7 +77,14 @@ assertions:
   assert.equal(summary.status, 'failed');
   assert.equal(exitCodeFor(summary), 1);
   assert.deepEqual(summary.assertions, [
-    { name: 'nothing downloads', passed: false, status: 'failed', message: 'expected true, got false' },
+    {
+      name: 'nothing downloads',
+      passed: false,
+      status: 'failed',
+      message: 'expected true, got false: $count(steps.execs[comm in ["curl","wget"]]) was 1',
+      // the side that was computed, and the events its filter picked
+      evidence: { expr: '$count(steps.execs[comm in ["curl","wget"]])', value: 1, total: 1, events: [{ pid: 2, comm: 'curl', args: ['curl', 'https://example.com'] }] },
+    },
     { name: 'custom message', passed: false, status: 'failed', message: 'this is what went wrong' },
     { name: 'not a boolean', passed: false, status: 'failed', message: 'expected true, got 1' },
   ]);
@@ -194,4 +201,39 @@ steps:
   assert.equal(summary.signal, 'SIGTERM');
   assert.equal(exitCodeFor(summary), 143);
   assert.deepEqual(readJson(path.join(out, 'a.json')), EVENTS);
+});
+
+test('every required step unsupported here: could_not_trace (exit 3), assertions not evaluated, the workload not started', async () => {
+  const dir = tempDir();
+  const marker = path.join(dir, 'workload-ran');
+  const loaded = parseRecipe(`name: env
+run: touch ${marker}
+steps:
+  - { id: a, gadget: test/unsupported }
+  - { id: b, gadget: test/stream, optional: true }
+assertions:
+  - { name: about the workload only, expr: 'workload.exitCode = 0' }
+  - { name: about a, expr: '$count(steps.a) = 0' }
+`, 'env.yaml', registry);
+  const summary = await runRecipe(loaded, { outDir: path.join(dir, 'out'), objectDir: '/nonexistent', openSession: fakeOpen().open, log: () => {} });
+  assert.equal(summary.status, 'could_not_trace');
+  assert.equal(exitCodeFor(summary), 3);
+  assert.deepEqual(summary.assertions.map((a) => a.status), ['not_evaluated', 'not_evaluated']);
+  assert.equal(summary.steps[0].status, 'unsupported');
+  assert.ok(!fs.existsSync(marker), 'the workload did not run: nothing would have watched it');
+  assert.deepEqual(summary.reasons, ['step a unsupported: test/unsupported: unsupported here — needs a hook this test lacks']);
+  // one required step that runs makes it a verdict again (exit 1), as before
+  const mixed = parseRecipe(`name: env\nrun: "true"\nsteps:\n  - { id: a, gadget: test/unsupported }\n  - { id: b, gadget: test/stream }\n`, 'env.yaml', registry);
+  const s2 = await runRecipe(mixed, { outDir: path.join(dir, 'out2'), objectDir: '/nonexistent', openSession: fakeOpen().open, log: () => {} });
+  assert.equal(exitCodeFor(s2), 1);
+});
+
+test('a transform that throws names its expression and the position, and keeps the raw events', async () => {
+  const { out, summary } = await run(`name: fake
+steps:
+  - { id: a, gadget: test/stream, duration: 10ms, transform: '$[pid > 0].($number(comm))', outputs: [a.json] }
+`);
+  assert.equal(summary.steps[0].status, 'failed');
+  assert.match(summary.steps[0].reason!, /^transform of step a failed: .*\(at character 20, near "number"\) — in "\$\[pid > 0\]\.\(\$number\(comm\)\)"; its 3 events as captured are kept in raw\/a\.ndjson$/);
+  assert.deepEqual(readNdjsonFile(path.join(out, 'raw/a.ndjson')), EVENTS);
 });

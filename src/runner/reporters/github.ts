@@ -9,7 +9,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { LoadedRecipe, Problem } from '../recipe.ts';
+import { evidenceLines } from '../evidence.ts';
 import type { Summary } from '../summary.ts';
+import { lostPastAllowed } from '../verdict.ts';
 
 export function onGithubActions(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GITHUB_ACTIONS === 'true';
@@ -51,16 +53,23 @@ export function runAnnotations(summary: Summary, loaded: LoadedRecipe): string {
     const optional = loaded.recipe.steps[i]?.optional === true;
     if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') {
       out.push({ ...base, level: optional && s.status !== 'truncated' ? 'warning' : 'error', title: `step ${s.id} ${s.status}`, message: s.reason ?? s.status });
-    } else if (s.lost > 0) {
+    } else if (lostPastAllowed(s)) {
       out.push({ ...base, level: 'error', title: `step ${s.id} lost events`, message: `${s.lost} events were lost in the kernel: raise the step's buffer or narrow its filter` });
+    }
+    if (s.baseline?.added.length && !s.baseline.updated) {
+      out.push({ ...base, level: 'error', title: `step ${s.id}: new keys not in ${s.baseline.file}`, message: s.baseline.added.slice(0, 50).join('\n') });
     }
   });
   summary.assertions.forEach((a, i) => {
     const status = (a as { status?: string }).status ?? (a.passed ? 'passed' : 'failed');
     if (status === 'passed' || status === 'skipped') return;
     const at = loaded.positions.assertions[i];
-    out.push({ level: 'error', file: loaded.file, line: at?.line, col: at?.col, title: `assertion failed: ${a.name}`, message: a.message });
+    const message = [a.message, ...(a.evidence ? evidenceLines(a.evidence) : [])].join('\n');
+    out.push({ level: 'error', file: loaded.file, line: at?.line, col: at?.col, title: `assertion failed: ${a.name}`, message });
   });
+  if (summary.workload?.exitExpected === false && !summary.workload.timedOut) {
+    out.push({ level: 'error', file: loaded.file, title: 'the workload failed', message: `the workload exited with ${summary.workload.exitCode} (expect_exit allows other codes)` });
+  }
   if (summary.error) out.push({ level: 'error', file: loaded.file, title: 'gadget-run could not run the recipe', message: summary.error });
   return out.map(command).join('');
 }

@@ -4,7 +4,9 @@
  * are failures) and one per assertion, with the evidence in the failure text.
  */
 import junitModule, { type Builder } from 'junit-report-builder';
+import { evidenceLines } from '../evidence.ts';
 import type { Summary } from '../summary.ts';
+import { lostPastAllowed } from '../verdict.ts';
 
 /** XML 1.0 cannot hold most control characters at all, escaped or not: they become U+FFFD. */
 export function xmlSafe(text: string): string {
@@ -21,7 +23,8 @@ type AssertionRow = Summary['assertions'][number];
 /** Why a step fails a CI job, or undefined when it does not. */
 function stepFailure(s: StepRow): string | undefined {
   if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') return `${s.status}: ${s.reason ?? ''}`.trim();
-  if (s.lost > 0) return `${s.lost} events were lost in the kernel (ring buffer full)`;
+  if (lostPastAllowed(s)) return `${s.lost} events were lost in the kernel (ring buffer full)`;
+  if (s.baseline?.added.length && !s.baseline.updated) return `${s.baseline.added.length} new keys not in the baseline ${s.baseline.file}\n${s.baseline.added.map((k) => `+ ${k}`).join('\n')}`;
   return undefined;
 }
 
@@ -52,7 +55,7 @@ export function renderJunit(summary: Summary): string {
   for (const s of summary.steps) {
     const tc = suite.testCase().className(`${className}.steps`).name(xmlSafe(`${s.id} (${s.gadget})`)).time(s.durationMs / 1000);
     const failure = stepFailure(s);
-    if (failure && (s as { optional?: boolean }).optional && s.status !== 'truncated' && s.lost === 0) tc.skipped();
+    if (failure && s.optional && s.status !== 'truncated' && !lostPastAllowed(s) && !s.baseline?.added.length) tc.skipped();
     else if (failure) fail(tc, failure);
     tc.standardOutput(xmlSafe(`${s.events} events, ${s.lost} lost; artifacts: ${s.artifacts.join(', ') || 'none'}`));
   }
@@ -60,11 +63,12 @@ export function renderJunit(summary: Summary): string {
     const tc = suite.testCase().className(`${className}.assertions`).name(xmlSafe(a.name));
     const state = assertionState(a);
     if (state === 'skipped') tc.skipped();
-    else if (state === 'failed') fail(tc, a.message);
+    else if (state === 'failed') fail(tc, [a.message, ...(a.evidence ? evidenceLines(a.evidence) : [])].join('\n'));
   }
   if (summary.workload) {
     const tc = suite.testCase().className(`${className}.workload`).name(xmlSafe(summary.workload.command.split('\n')[0]));
     if (summary.workload.timedOut) tc.failure('the workload timed out');
+    else if (summary.workload.exitExpected === false) tc.failure(`the workload exited with ${summary.workload.exitCode}, which expect_exit does not allow`);
     tc.standardOutput(`exit code ${summary.workload.exitCode}`);
   }
   if (summary.error) suite.testCase().className(className).name('run').error(xmlSafe(summary.error));

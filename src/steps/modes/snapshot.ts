@@ -84,8 +84,7 @@ async function openSnapshot(def: GadgetDefinition, ctx: StepContext, o: Snapshot
       prepared.obj.close();
       if (failure) throw failure;
       const warnings = [...prepared.warnings];
-      if (!taken) warnings.push('stopped before the snapshot was taken');
-      return { events, lost: 0, truncated: sinkRef?.truncated ?? 0, warnings, ...(containers ? { containers } : {}) };
+      return { events, lost: 0, truncated: sinkRef?.truncated ?? 0, warnings, ...(containers ? { containers } : {}), ...(taken ? {} : { notTaken: true }) };
     },
   };
 }
