@@ -12,7 +12,11 @@ import type { ContainerRecord } from '../containers/selection.ts';
 import { buildTable, containerColumns, containerFields, CONTAINERS_FILE, type ContainerTable } from '../containers/table.ts';
 import { AtomicFile, ndjsonBatches, writeTextAtomic } from './artifacts.ts';
 
-/** Write the table into the capture's staging folder (it becomes DIR/raw). */
+/**
+ * Write the table into the capture's staging folder (it becomes DIR/raw),
+ * empty too: what raw/ holds must not depend on whether the node happened to
+ * run containers.
+ */
 export async function writeContainerTable(staging: string, perStep: Record<string, ContainerRecord[] | undefined>): Promise<void> {
   let discovered: ReturnType<typeof infoOf>[] = [];
   try {
@@ -21,7 +25,6 @@ export async function writeContainerTable(staging: string, perStep: Record<strin
     // no cgroup v2 here: nothing to discover; the steps' records still count
   }
   const table = buildTable(discovered, perStep);
-  if (!table.containers.length) return;
   await writeTextAtomic(path.join(staging, CONTAINERS_FILE), JSON.stringify(table, null, 2) + '\n');
 }
 
