@@ -71,12 +71,15 @@ describe('trace/oomkill', { skip: kernelSkip(def), timeout: 60_000 }, () => {
       await closed;
     });
     assert.equal(holder.signalCode, 'SIGKILL', 'the holder was the victim');
-    assert.equal(pids.exited.length, 1, 'the allocating child survived');
+    // the allocator usually survives; on a loaded machine the memory the holder frees can come
+    // too late and the allocator is killed next, which is the kernel's call, not the gadget's
+    const allocator = [...pids.exited, ...pids.killed];
+    assert.equal(allocator.length, 1, 'one allocating child');
     const mine = victims(events, [holder.pid!]);
     assert.equal(mine.length, 1, JSON.stringify(events));
     assert.deepEqual(
       [mine[0].tcomm, mine[0].oom_score_adj, mine[0].kpid, mine[0].kcomm],
-      ['oom_alloc', 1000, pids.exited[0], 'oom_child'],
+      ['oom_alloc', 1000, allocator[0], 'oom_child'],
     );
     assert.ok((mine[0].anon_rss as number) >= 6 * 1024, 'the holder holds its 6 MiB');
   });
