@@ -74,7 +74,7 @@ describe('profile/cpu', { skip: kernelSkip(def) }, () => {
     }
   });
 
-  test('the flame graph SVG opens in headless Chromium and shows the hot function; its search runs there', { skip: CHROMIUM ? false : 'needs Debian\'s chromium (apt-get install chromium): not in scripts/setup, ~300 MB' }, async (t) => {
+  test('the flame graph SVG opens in headless Chromium and shows the hot function; its search runs there', { skip: CHROMIUM ? false : 'needs Debian\'s chromium, which scripts/setup installs' }, async (t) => {
     const bin = compileFixture(t, 'hot_loop', ['-g', '-fno-omit-frame-pointer']);
     let pid = 0;
     const { events } = await traceWhile(def, stepContext(t), async () => {
