@@ -16,6 +16,7 @@ import { traceTcp } from './trace-tcp.ts';
 import { traceTcpconnect } from './trace-tcpconnect.ts';
 import { traceSignal } from './trace-signal.ts';
 import { topFile } from './top-file.ts';
+import { topTcp } from './top-tcp.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -33,6 +34,7 @@ export const gadgets = {
   'trace/fsslower': traceFsslower,
   'trace/oomkill': traceOomkill,
   'top/file': topFile,
+  'top/tcp': topTcp,
   'profile/cpu': profileCpu,
   'profile/block-io': profileBlockio,
   'snapshot/socket': snapshotSocket,
