@@ -8,11 +8,10 @@
 /* filter.h only for the shared constants: requests carry no task to filter */
 #include "include/filter.h"
 #include <bpf/bpf_tracing.h>
+#include "include/block.h"
 #include "profile_blockio.h"
 
 GADGET_EVENT(hist_key);
-
-#define REQ_OP_MASK 0xff
 
 /* Only this disk (dev_t as in hist_key; 0 = every disk). */
 const volatile __u32 targ_dev = 0;
@@ -34,14 +33,6 @@ struct {
 /* Completions whose bucket did not fit in `hist`. */
 __u64 dropped_requests = 0;
 
-static __always_inline __u32 disk_dev(struct request *rq)
-{
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
-	if (!disk)
-		return 0;
-	return ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
-}
-
 /* floor(log2(v)) by halving (BCC's log2l), capped at the last bucket */
 static __always_inline __u32 log2_slot(__u64 v)
 {
@@ -59,7 +50,7 @@ static __always_inline __u32 log2_slot(__u64 v)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(blockio_issue, struct request *rq)
 {
-	if (targ_dev && disk_dev(rq) != targ_dev)
+	if (targ_dev && gadget_rq_disk_dev(rq) != targ_dev)
 		return 0;
 	__u64 key = (__u64)rq;
 	__u64 ts = bpf_ktime_get_ns();
@@ -80,8 +71,8 @@ int BPF_PROG(blockio_complete, struct request *rq, int error, unsigned int nr_by
 	bpf_map_delete_elem(&start, &key);
 
 	struct hist_key h = {};
-	h.dev = disk_dev(rq);
-	h.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	h.dev = gadget_rq_disk_dev(rq);
+	h.op = BPF_CORE_READ(rq, cmd_flags) & GADGET_REQ_OP_MASK;
 	h.slot = log2_slot(delta_us);
 	__u64 *count = bpf_map_lookup_elem(&hist, &h);
 	if (count) {

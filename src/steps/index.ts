@@ -17,6 +17,7 @@ import { traceTcpconnect } from './trace-tcpconnect.ts';
 import { traceSignal } from './trace-signal.ts';
 import { topFile } from './top-file.ts';
 import { topTcp } from './top-tcp.ts';
+import { topBlockio } from './top-blockio.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -35,6 +36,7 @@ export const gadgets = {
   'trace/oomkill': traceOomkill,
   'top/file': topFile,
   'top/tcp': topTcp,
+  'top/block-io': topBlockio,
   'profile/cpu': profileCpu,
   'profile/block-io': profileBlockio,
   'snapshot/socket': snapshotSocket,

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { topBlockio as def } from '../../src/steps/top-blockio.ts';
+import { kernelSkip } from '../helpers/kernel.ts';
+import { stepContext, tempDir, traceAllWhile, type Event } from '../helpers/session.ts';
+
+/** A loop device over a fresh 8 MiB file, detached after the test; its major and minor. */
+function loopDevice(t: TestContext): { dev: string; major: number; minor: number } {
+  const file = path.join(tempDir(t), 'disk.img');
+  fs.writeFileSync(file, Buffer.alloc(8 << 20));
+  const dev = execFileSync('losetup', ['--find', '--show', file]).toString().trim();
+  t.after(() => execFileSync('losetup', ['-d', dev]));
+  const [major, minor] = fs.readFileSync(`/sys/class/block/${path.basename(dev)}/dev`, 'utf8').trim().split(':').map(Number);
+  return { dev, major, minor };
+}
+
+/** O_DIRECT and synchronous: each dd block is one request, none merged. */
+function dd(args: string[]): void {
+  execFileSync('dd', ['bs=4096', ...args], { stdio: 'pipe' });
+}
+
+const sum = (rows: Event[], f: string) => rows.reduce((n, r) => n + (r[f] as number), 0);
+
+describe('top/block-io', { skip: kernelSkip(def) }, () => {
+  test('O_DIRECT writes and reads on a loop device: exact bytes and I/Os per direction for dd, the submitter', async (t) => {
+    const { dev, major, minor } = loopDevice(t);
+    // the fresh device is only ours, but udev may probe it: dd's rows only
+    const filter = `comm==dd,major==${major},minor==${minor}`;
+    const [mine, other] = await traceAllWhile(
+      [
+        [def, stepContext(t, { id: 'mine', filter, options: { interval: '1h' } })],
+        [def, stepContext(t, { id: 'other', filter: `comm==nosuchcomm,major==${major}`, options: { interval: '1h' } })],
+      ],
+      () => {
+        dd(['if=/dev/zero', `of=${dev}`, 'count=37', 'oflag=direct']);
+        dd([`if=${dev}`, 'of=/dev/null', 'count=23', 'iflag=direct']);
+      },
+    );
+    const writes = mine.events.filter((e) => e.rw === 'W');
+    const reads = mine.events.filter((e) => e.rw === 'R');
+    assert.equal(writes.length, 1, `one writer dd: ${JSON.stringify(mine.events)}`);
+    assert.equal(reads.length, 1, `one reader dd: ${JSON.stringify(mine.events)}`);
+    assert.deepEqual([sum(writes, 'ios'), sum(writes, 'bytes')], [37, 37 * 4096]);
+    assert.deepEqual([sum(reads, 'ios'), sum(reads, 'bytes')], [23, 23 * 4096]);
+    assert.notEqual(writes[0].pid, reads[0].pid, 'two dd processes, one row each');
+    for (const r of mine.events) {
+      assert.equal(r.comm, 'dd');
+      assert.ok((r.pid as number) > 0 && r.pid !== process.pid);
+      assert.ok((r.time_us as number) >= 0);
+      assert.equal(r.dev_t, (major << 20) | minor);
+      assert.ok((r.mntns_id as number) > 0 && (r.cgroup_id as number) > 0);
+    }
+    assert.deepEqual(mine.events.map((e) => e.ios), [37, 23], 'sorted by -ios');
+    assert.deepEqual(other.events, []);
+    assert.equal(mine.outcome.lost, 0);
+  });
+});
