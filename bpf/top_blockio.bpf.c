@@ -47,7 +47,7 @@ int BPF_PROG(top_blockio_start, struct request *rq)
 	st.key.cgroup_id = bpf_get_current_cgroup_id();
 	st.key.pid = bpf_get_current_pid_tgid() >> 32;
 	st.key.dev = gadget_rq_disk_dev(rq);
-	st.key.write = (BPF_CORE_READ(rq, cmd_flags) & GADGET_REQ_OP_MASK) == GADGET_REQ_OP_WRITE;
+	st.key.op = BPF_CORE_READ(rq, cmd_flags) & GADGET_REQ_OP_MASK;
 	st.bytes = BPF_CORE_READ(rq, __data_len);
 	st.ts = bpf_ktime_get_ns();
 	bpf_get_current_comm(st.comm, sizeof(st.comm));

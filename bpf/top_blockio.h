@@ -7,7 +7,7 @@ struct blockio_key {
 	__u64 cgroup_id;
 	__u32 pid;
 	__u32 dev; /* the disk's dev_t: major << 20 | first minor */
-	__u32 write; /* 1 write, 0 read or any other operation (IG's R/W) */
+	__u32 op; /* REQ_OP_*: 0 read, 1 write, 2 flush, 3 discard, ... */
 	__u32 __pad;
 };
 

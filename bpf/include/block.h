@@ -7,7 +7,6 @@
 
 /* REQ_OP_* is the low byte of cmd_flags: 0 read, 1 write, 2 flush, 3 discard, ... */
 #define GADGET_REQ_OP_MASK 0xff
-#define GADGET_REQ_OP_WRITE 1
 
 /* The disk's dev_t (major << 20 | first minor, as the kernel encodes it), 0 without a disk. */
 static __always_inline __u32 gadget_rq_disk_dev(struct request *rq)

@@ -1,11 +1,17 @@
 import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import { intervalFields } from './modes/interval.ts';
+import { BLOCK_OPS, devMajor, devMinor } from './profile/blockio.ts';
+import { longestName } from './names/index.ts';
 import type { FieldSpec, GadgetDefinition } from './types.ts';
+
+const REQ_OP_WRITE = 1;
+const opName = (op: number) => BLOCK_OPS[op] ?? `op${op}`;
+const OP_NAME_BYTES = 2 + Math.max(longestName(BLOCK_OPS), 5);
 
 export const topBlockio = {
   id: 'top/block-io',
   description:
-    'Block I/O per submitting process, disk and direction (IG top block-io): bytes, I/Os and time from start to completion every interval, busiest first. ' +
+    'Block I/O per submitting process, disk and operation (IG top block-io): bytes, I/Os and time from start to completion every interval, busiest first. ' +
     'Hooks: tp_btf block/block_io_start (in the submitting task) and block/block_io_done (Linux 6.5+); requests of disks with queue/iostats 0 are not seen',
   mode: 'interval',
   object: 'top_blockio.bpf.o',
@@ -14,10 +20,12 @@ export const topBlockio = {
   fields: [
     { ...field.pid, description: 'process that submitted the I/O (write-back by the kernel\'s flusher shows as a kworker)' },
     field.comm,
-    { name: 'rw', type: 'string', member: 'write', decode: 'enum', names: { 0: 'R', 1: 'W' }, description: 'W writes, R reads (and the other operations: flush, discard)' },
+    { name: 'op_nr', type: 'number', member: 'op', description: 'the operation as the kernel numbers it (REQ_OP_*)' },
+    { name: 'op', type: 'string', decode: 'derive', derive: { from: ['op_nr'], fn: opName, maxBytes: OP_NAME_BYTES }, description: 'read, write, flush, discard, write_zeroes, ...' },
+    { name: 'rw', type: 'string', decode: 'derive', derive: { from: ['op_nr'], fn: (op: number) => (op === REQ_OP_WRITE ? 'W' : 'R'), maxBytes: 3 }, description: 'IG\'s R/W: W for writes, R for every other operation (op tells them apart: a discard is no read)' },
     { name: 'dev_t', type: 'number', member: 'dev', description: 'the disk, as the kernel\'s dev_t (major << 20 | first minor)' },
-    { name: 'major', type: 'number', decode: 'derive', derive: { from: ['dev_t'], fn: (d: number) => d >>> 20 }, description: 'the disk\'s major number' },
-    { name: 'minor', type: 'number', decode: 'derive', derive: { from: ['dev_t'], fn: (d: number) => d & 0xfffff }, description: 'the disk\'s minor number (its first minor: partitions count as their disk)' },
+    { name: 'major', type: 'number', decode: 'derive', derive: { from: ['dev_t'], fn: devMajor }, description: 'the disk\'s major number' },
+    { name: 'minor', type: 'number', decode: 'derive', derive: { from: ['dev_t'], fn: devMinor }, description: 'the disk\'s minor number (its first minor: partitions count as their disk)' },
     { name: 'bytes', type: 'number', description: 'bytes of the I/Os completed in the interval' },
     { name: 'ios', type: 'number', description: 'I/Os (block requests) completed in the interval' },
     { name: 'time_us', type: 'number', description: 'their time from start to completion added up, µs' },

@@ -45,6 +45,7 @@ describe('top/block-io', { skip: kernelSkip(def) }, () => {
     assert.equal(reads.length, 1, `one reader dd: ${JSON.stringify(mine.events)}`);
     assert.deepEqual([sum(writes, 'ios'), sum(writes, 'bytes')], [37, 37 * 4096]);
     assert.deepEqual([sum(reads, 'ios'), sum(reads, 'bytes')], [23, 23 * 4096]);
+    assert.deepEqual([writes[0].op, reads[0].op], ['write', 'read']);
     assert.notEqual(writes[0].pid, reads[0].pid, 'two dd processes, one row each');
     for (const r of mine.events) {
       assert.equal(r.comm, 'dd');
