@@ -21,6 +21,7 @@ import { writeTextAtomic } from './artifacts.ts';
 import { runRecipe } from './run.ts';
 import { chooseUser, WorkloadUserError } from './workload.ts';
 import { exitCodeFor } from './summary.ts';
+import { K8S_USAGE, k8sCommand } from '../k8s/commands.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
 function packageRoot(): string {
@@ -34,7 +35,7 @@ const USAGE = `usage:
   gadget-run run <recipe.yaml> [--out DIR] [--max-duration 5s]   run a recipe; artifacts and DIR/summary.json
   gadget-run validate <recipe.yaml>...                           check recipes (no root needed)
   gadget-run gadgets [--json]                                    list the gadgets and whether this kernel can run them
-options:
+${K8S_USAGE}options:
   --out DIR           where artifacts go (default: out/<recipe name>)
   --max-duration D    cap every step's duration (e.g. 2s), for trying a recipe out
   --objects DIR       compiled BPF objects (default: build/bpf in the gadget-run checkout)
@@ -50,6 +51,8 @@ class UsageError extends Error {}
 class OptionError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
+  const k8s = k8sCommand(argv, ROOT);
+  if (k8s) return await k8s;
   let parsed;
   try {
     parsed = parseArgs({
