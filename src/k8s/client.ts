@@ -3,6 +3,7 @@
  * classes, and a count of every request made (the scale figure "API calls per
  * node" and the RBAC derivation both read from here: each call site says its verb).
  */
+import fs from 'node:fs';
 import {
   ApiextensionsV1Api,
   AppsV1Api,
@@ -16,12 +17,16 @@ import {
 /** KUBECONFIG / ~/.kube/config when there is one, else the pod's in-cluster config (ServiceAccount token). */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  // in a pod: the ServiceAccount's token and CA, and the kubernetes Service's address
+  if (!process.env.KUBECONFIG && process.env.KUBERNETES_SERVICE_HOST && fs.existsSync(SA_TOKEN)) kc.loadFromCluster();
+  else kc.loadFromDefault();
   if (!kc.getCurrentCluster()) {
     throw new Error('no Kubernetes cluster configured: set KUBECONFIG (or ~/.kube/config), or run inside a pod with a ServiceAccount');
   }
   return kc;
 }
+
+const SA_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export const MERGE_PATCH = setHeaderOptions('Content-Type', 'application/merge-patch+json');
 

@@ -49,6 +49,8 @@ export interface NodeOutcome {
   /** ms from the run's creation to the node's Running report */
   attachedMs?: number;
   apiCalls?: number;
+  /** the selection's pods the node found (-n/-p/-c/-l) */
+  pods?: string[];
 }
 
 export interface ClusterSummary extends Summary {
@@ -145,6 +147,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
         o.message = r.message;
         o.status = r.status;
         o.apiCalls = r.apiCalls;
+        if (r.pods) o.pods = r.pods;
         if (!before) o.attachedMs = Math.round(performance.now() - t0);
         outcomes.set(node, o);
         if (nodes!.length <= 20 || TERMINAL.has(r.phase) && r.phase !== 'Succeeded') log(`node ${node}: ${r.phase}${r.message ? ` — ${r.message}` : ''}`);
