@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 
 $.verbose = false;
+$.quiet = true;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 export const K8S_VERSION = '1.20.2';
@@ -33,13 +34,18 @@ const etcdPort = 23790;
 const ADMIN_TOKEN_FILE = `${stateDir}/tokens.csv`;
 
 const KUBE_BINARIES = ['kube-apiserver', 'kubelet', 'kube-controller-manager', 'kube-scheduler', 'kubectl'];
-const APT_PACKAGES = ['golang-go', 'rsync', 'dpkg-dev', 'etcd-server', 'containerd', 'containernetworking-plugins',
+// golang-github-modern-go-reflect2-dev: reflect2 1.0.2, see build()
+const APT_PACKAGES = ['golang-github-modern-go-reflect2-dev', 'golang-go', 'rsync', 'dpkg-dev', 'etcd-server', 'containerd', 'containernetworking-plugins',
   'podman', 'runc', 'openssl', 'gcc', 'libc6-dev'];
 
 const log = (...a) => console.error('k8s-cluster:', ...a);
 
+/** Bumped when the way the binaries are built changes, so a cache from an older recipe is rebuilt. */
+const BUILD_RECIPE = '2: vendored reflect2 1.0.2';
+
 export function built() {
-  return KUBE_BINARIES.every((b) => fs.existsSync(`${binDir}/${b}`)) && fs.existsSync(`${binDir}/pause`);
+  const recipe = fs.existsSync(`${binDir}/.recipe`) && fs.readFileSync(`${binDir}/.recipe`, 'utf8');
+  return recipe === BUILD_RECIPE && KUBE_BINARIES.every((b) => fs.existsSync(`${binDir}/${b}`)) && fs.existsSync(`${binDir}/pause`);
 }
 
 async function aptEnsure() {
@@ -77,6 +83,12 @@ export async function build() {
   const dsc = (await fs.readdir(work)).find((f) => f.endsWith('.dsc'));
   await $({ cwd: work })`dpkg-source --no-check -x ${dsc} tree`;
   const tree = `${work}/tree`;
+  // Kubernetes 1.20 vendors modern-go/reflect2 1.0.1, whose unsafe map iteration faults under
+  // Go >= 1.18 (the apiserver dies with SIGSEGV in aeshashbody the first time it encodes a
+  // custom resource's metadata map). 1.0.2 fixed it; Debian packages 1.0.2: use it in the tree.
+  const reflect2 = `${tree}/vendor/github.com/modern-go/reflect2`;
+  await fs.remove(reflect2);
+  await fs.copy('/usr/share/gocode/src/github.com/modern-go/reflect2', reflect2, { dereference: true });
   await fs.mkdirp(`${tree}/.go/src/k8s.io`);
   await fs.symlink(tree, `${tree}/.go/src/k8s.io/kubernetes`);
   const env = { ...process.env, GOPATH: `${tree}/.go`, CGO_ENABLED: '0', KUBE_GIT_VERSION: `v${K8S_VERSION}` };
@@ -93,6 +105,7 @@ export async function build() {
   for (const b of KUBE_BINARIES) await fs.copy(`${tree}/_output/bin/${b}`, `${binDir}/${b}`);
   // The sandbox image's only program: kubernetes' own pause, static so the image is FROM scratch.
   await $`gcc -Os -static -o ${binDir}/pause ${tree}/build/pause/linux/pause.c`;
+  await fs.writeFile(`${binDir}/.recipe`, BUILD_RECIPE);
   await fs.remove(work);
   log(`built in ${((Date.now() - t0) / 1000).toFixed(0)} s -> ${binDir}`);
 }
@@ -322,6 +335,9 @@ async function buildImage(ref, contextDir) {
   }
 }
 
+// what the image holds of the checkout; koffi 3's native module is in its @koromix/koffi-<platform> package
+const IMAGE_FILES = ['package.json', 'build/gadget-run.mjs', 'build/sandbox-worker.mjs', 'build/bpf', 'node_modules/koffi', 'node_modules/@koromix'];
+
 /** The files of the gadget-run image: node, the libraries it and libbpf load, the bundle, the BPF objects. */
 async function gadgetRunRootfs(dir) {
   const rootfs = `${dir}/rootfs`;
@@ -334,7 +350,7 @@ async function gadgetRunRootfs(dir) {
   libs.add('/usr/lib/x86_64-linux-gnu/libbpf.so.1');
   for (const lib of libs) await fs.copy(fs.realpathSync(lib), `${rootfs}${lib}`, { dereference: true });
   await fs.copy(node, `${rootfs}/usr/bin/node`);
-  for (const f of ['package.json', 'build/gadget-run.mjs', 'build/sandbox-worker.mjs', 'build/bpf', 'node_modules/koffi']) {
+  for (const f of IMAGE_FILES) {
     await fs.copy(`${root}${f}`, `${rootfs}/app/${f}`, { dereference: true });
   }
   await fs.mkdirp(`${rootfs}/tmp`);
@@ -343,6 +359,8 @@ async function gadgetRunRootfs(dir) {
 /** The image reference for the current bundle and objects (content hash, so a rebuild changes the tag). */
 export async function gadgetRunImage() {
   const h = createHash('sha256');
+  // the layout is part of the image too: a change in what is copied changes the tag
+  h.update(JSON.stringify(IMAGE_FILES)).update(gadgetRunRootfs.toString());
   for (const f of ['build/gadget-run.mjs', 'build/sandbox-worker.mjs', ...fs.readdirSync(`${root}build/bpf`).filter((f) => f.endsWith('.o')).map((f) => `build/bpf/${f}`)]) {
     h.update(f).update(fs.readFileSync(`${root}${f}`));
   }

@@ -132,7 +132,6 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
           nodeSelector: { 'kubernetes.io/os': 'linux' },
           // every node, whatever its taints: a node the agent skips is a node the run cannot see
           tolerations: [{ operator: 'Exists' }],
-          priorityClassName: 'system-node-critical',
           terminationGracePeriodSeconds: 30,
           containers: [
             {
@@ -151,7 +150,8 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
                 capabilities: { add: opts.caps },
               },
               // Ready once the agent has listed the runs and is watching (agent.ts writes the file)
-              readinessProbe: { exec: { command: ['/usr/bin/node', '-e', "require('fs').accessSync('/tmp/ready')"] }, periodSeconds: 2 },
+              // (a node start: generous timeout on a busy node)
+              readinessProbe: { exec: { command: ['/usr/bin/node', '-e', "require('fs').accessSync('/tmp/ready')"] }, periodSeconds: 3, timeoutSeconds: 15 },
               volumeMounts: mounts,
             },
           ],

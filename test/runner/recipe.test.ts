@@ -81,7 +81,7 @@ steps:
     outputs: [../a.csv, b.txt]
 `);
   assert.deepEqual(got, [
-    'r.yaml:2:1 stepz: unknown property "stepz" (known: name, description, run, timeout, grace, user, duration, sequential, max_bytes, junit, eval_timeout, eval_memory, steps, containers, assertions)',
+    'r.yaml:2:1 stepz: unknown property "stepz" (known: name, description, run, timeout, grace, user, duration, sequential, max_bytes, junit, eval_timeout, eval_memory, steps, containers, cluster, assertions)',
     'r.yaml:6:15 steps[0].duration: "3x" is not a duration: write a number of seconds (at most 2073600, 24 days) or 500ms, 30s, 1m30s, 5m, 1h, 2d',
     'r.yaml:7:15 steps[0].outputs[0]: "../a.csv" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
     'r.yaml:7:25 steps[0].outputs[1]: "b.txt" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
