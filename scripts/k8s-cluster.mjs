@@ -321,8 +321,9 @@ async function hasImage(ref) {
 }
 
 /** podman build (FROM scratch + a folder) → OCI archive → containerd's k8s.io namespace. */
-async function buildImage(ref, contextDir) {
-  await fs.writeFile(`${contextDir}/Containerfile`, 'FROM scratch\nCOPY rootfs/ /\n');
+async function buildImage(ref, contextDir, entrypoint) {
+  // the CRI refuses an image without an entrypoint, even when the pod gives the command
+  await fs.writeFile(`${contextDir}/Containerfile`, `FROM scratch\nCOPY rootfs/ /\nENTRYPOINT ${JSON.stringify(entrypoint)}\n`);
   await $`podman build --runtime /usr/sbin/runc -q -t ${ref} -f ${contextDir}/Containerfile ${contextDir}`;
   const archive = `${contextDir}/image.tar`;
   await fs.remove(archive);
@@ -360,7 +361,7 @@ async function gadgetRunRootfs(dir) {
 export async function gadgetRunImage() {
   const h = createHash('sha256');
   // the layout is part of the image too: a change in what is copied changes the tag
-  h.update(JSON.stringify(IMAGE_FILES)).update(gadgetRunRootfs.toString());
+  h.update(JSON.stringify(IMAGE_FILES)).update(gadgetRunRootfs.toString()).update(buildImage.toString());
   for (const f of ['build/gadget-run.mjs', 'build/sandbox-worker.mjs', ...fs.readdirSync(`${root}build/bpf`).filter((f) => f.endsWith('.o')).map((f) => `build/bpf/${f}`)]) {
     h.update(f).update(fs.readFileSync(`${root}${f}`));
   }
@@ -374,8 +375,7 @@ export async function importImages() {
     const dir = `${work}/pause`;
     await fs.mkdirp(`${dir}/rootfs`);
     await fs.copy(`${binDir}/pause`, `${dir}/rootfs/pause`);
-    await fs.writeFile(`${dir}/Containerfile`, 'FROM scratch\nCOPY rootfs/ /\n');
-    await buildImage('registry.k8s.io/pause:3.6', dir);
+    await buildImage('registry.k8s.io/pause:3.6', dir, ['/pause']);
   }
   return image();
 }
@@ -387,7 +387,7 @@ export async function image() {
   const dir = `${dataDir}/images/gadget-run`;
   await fs.mkdirp(dir);
   await gadgetRunRootfs(dir);
-  await buildImage(ref, dir);
+  await buildImage(ref, dir, ['/usr/bin/node', '/app/build/gadget-run.mjs']);
   log(`imported ${ref}`);
   return ref;
 }
