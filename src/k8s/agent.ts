@@ -21,7 +21,7 @@ import { parseDuration } from '../runner/duration.ts';
 import { parseRecipe, RecipeError } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { Api, apiMessage, loadKubeConfig, MERGE_PATCH } from './client.ts';
+import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, statusOf } from './client.ts';
 import { GROUP, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
 import { uploadResults } from './results.ts';
 
@@ -114,9 +114,21 @@ export class Agent {
   private async report(run: GadgetRun, result: NodeResult): Promise<void> {
     const { api } = this;
     const body = { status: { nodes: { [this.opts.node]: result } } };
-    await api.count('patch gadgetruns/status', () =>
-      api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
-    );
+    // the patch is idempotent: a busy API server's 504/429 or a dropped connection is retried
+    // (measured: 50 agents answering at once on 2 loaded cores drew "504 request did not complete")
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await api.count('patch gadgetruns/status', () =>
+          api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
+        );
+        return;
+      } catch (err) {
+        const code = statusOf(err);
+        if (attempt >= 5 || (code !== undefined && code !== 429 && code < 500)) throw err;
+        this.opts.log(`status patch failed (${apiMessage(err)}); retry ${attempt}`);
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
   }
 
   private async execute(run: GadgetRun, signal: AbortSignal): Promise<void> {
