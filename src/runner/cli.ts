@@ -183,6 +183,11 @@ export async function main(argv: string[]): Promise<number> {
     onStdoutGone();
   });
   const [first, ...rest] = argv;
+  // the cluster commands parse their own options (src/k8s/commands.ts), loaded only when asked for
+  if (first === 'deploy' || first === 'undeploy' || first === 'agent' || (first === 'run' && rest.includes('--cluster'))) {
+    const { k8sCommand } = await import('../k8s/commands.ts');
+    return await k8sCommand(argv, ROOT)!;
+  }
   if (first === undefined) return usage('no command given');
   if (first === '--version' || first === '-V') return COMMANDS.version.run({ values: {}, positionals: [] });
   if (first === '--help' || first === '-h') return help();
@@ -257,6 +262,12 @@ function usageText(): string {
   const rows = [...Object.values(COMMANDS), ONE_LINER].map((c) => [synopsis(c), c.summary]);
   const width = Math.max(...rows.map(([u]) => u.length));
   return `usage: gadget-run COMMAND [options]\n\ncommands:\n${rows.map(([u, s]) => `  ${u.padEnd(width)}  ${s}\n`).join('')}
+cluster commands (Kubernetes; docs/kubernetes.md):
+  run <recipe.yaml> --cluster [--node N]… [-n NS] [-p POD] [-c CONTAINER] [-l k=v]…   run it on every (or each --node) node
+  deploy [--apply] [--image I] [--pull-policy P] [--caps BPF,PERFMON,…]                 print (or apply) the manifests
+  undeploy [--wait]                                                                     remove everything deploy created
+  agent                                                                                 the per-node agent the DaemonSet runs
+
 gadget-run help COMMAND (or COMMAND --help) shows a command's options; gadget-run --version the version.
 examples:
   gadget-run run recipes/quickstart.yaml --out out/quickstart

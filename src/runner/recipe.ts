@@ -84,6 +84,8 @@ export interface Recipe {
   /** the containers every step watches, unless a step has its own */
   containers?: ContainersSpec;
   steps: StepSpec[];
+  /** run --cluster: see src/k8s/cluster-run.ts */
+  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration };
   assertions?: { name: string; expr: string; message?: string }[];
 }
 

@@ -49,6 +49,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
   observer?: RunObserver;
+  /** aborting stops the run as Ctrl-C does (the cluster agent's cancel) */
+  signal?: AbortSignal;
 }
 
 /** A running step as the CLI's progress line and event printer see it. */
@@ -126,7 +128,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let supervision: Supervision | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
-  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why));
+  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal);
   try {
     if (recipe.run) {
       await sweepStaleCgroups(log);
@@ -407,9 +409,17 @@ class Interrupt {
   private readonly onSignal: (signal: NodeJS.Signals) => void;
   private readonly onCrash: (error: unknown) => void;
 
-  constructor(graceMs: number, onAbandon: (why: Abandon) => void) {
+  constructor(graceMs: number, onAbandon: (why: Abandon) => void, abort?: AbortSignal) {
     let resolve!: (s: NodeJS.Signals) => void;
     this.promise = new Promise((r) => (resolve = r));
+    // a cancel from outside is a first Ctrl-C: detach and keep what was captured
+    const cancel = () => {
+      if (this.signal) return;
+      this.signal = 'SIGINT';
+      resolve('SIGINT');
+    };
+    if (abort?.aborted) cancel();
+    else abort?.addEventListener('abort', cancel, { once: true });
     this.onSignal = (signal) => {
       if (this.signal) {
         process.stderr.write(`gadget-run: second ${signal}: killing the workload and exiting now\n`);

@@ -1,0 +1,292 @@
+/**
+ * `gadget-run run recipe.yaml --cluster [--node N]... [-n NS] [-p POD] [-c CONTAINER] [-l k=v]...`
+ * Creates a GadgetRun in the `gadget` namespace for the selected nodes (every
+ * node by default), watches each node's answer (progress per node), and when all
+ * are done or missing: downloads each node's results into DIR/<node>/, merges
+ * their captured events (each carries `node`) into DIR/raw and evaluates the
+ * recipe over the merge (evaluate.ts), as a local run would over its own capture.
+ * A node that fails, or has no agent that starts the run within attach_timeout,
+ * fails the run unless the recipe says cluster.allow_missing_nodes.
+ * Ctrl-C sets spec.cancel: every node stops, uploads what it captured, and the
+ * CLI merges that; a second Ctrl-C exits at once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Watch } from '@kubernetes/client-node';
+import { artifactPath, writeTextAtomic } from '../runner/artifacts.ts';
+import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '../runner/capture.ts';
+import { parseDuration } from '../runner/duration.ts';
+import { evaluate } from '../runner/evaluate.ts';
+import type { LoadedRecipe } from '../runner/recipe.ts';
+import { renderMarkdown } from '../runner/report.ts';
+import { SCHEMA_VERSION, type StepStatus, type Summary } from '../runner/summary.ts';
+import { TOOL_VERSION } from '../runner/version.ts';
+import { Api, apiMessage, loadKubeConfig, MERGE_PATCH } from './client.ts';
+import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
+import { downloadResults, safeNodeDir } from './results.ts';
+
+export const DEFAULT_ATTACH_TIMEOUT_MS = 30_000;
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled']);
+
+export interface ClusterRunOptions {
+  outDir: string;
+  /** the recipe's text as given (agents parse it themselves) */
+  text: string;
+  nodes?: string[];
+  selector?: Selection;
+  maxDuration?: string;
+  log: (line: string) => void;
+  /** aborting cancels the run on every node (the CLI wires Ctrl-C here) */
+  signal?: AbortSignal;
+  api?: Api;
+}
+
+export interface NodeOutcome {
+  node: string;
+  phase: NodeResult['phase'] | 'Missing';
+  message?: string;
+  status?: string;
+  /** ms from the run's creation to the node's Running report */
+  attachedMs?: number;
+  apiCalls?: number;
+  /** the selection's pods the node found (-n/-p/-c/-l) */
+  pods?: string[];
+}
+
+export interface ClusterSummary extends Summary {
+  cluster: {
+    run: string;
+    nodes: NodeOutcome[];
+    /** ms from `run --cluster` start to every node attached (absent when one never did) */
+    allAttachedMs?: number;
+    /** requests the CLI itself made */
+    cliApiCalls: number;
+  };
+}
+
+function runName(recipe: string): string {
+  const base = recipe.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'run';
+  return `${base}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions): Promise<ClusterSummary> {
+  const t0 = performance.now();
+  const started = Date.now();
+  const { recipe } = loaded;
+  const api = opts.api ?? new Api(loadKubeConfig());
+  const log = opts.log;
+  const attachTimeoutMs = recipe.cluster?.attach_timeout === undefined ? DEFAULT_ATTACH_TIMEOUT_MS : parseDuration(recipe.cluster.attach_timeout);
+
+  let nodes = opts.nodes?.length ? opts.nodes : undefined;
+  if (!nodes) {
+    const list = await api.count('list nodes', () => api.core.listNode());
+    nodes = list.items.map((n) => n.metadata!.name!).sort();
+  }
+  if (!nodes.length) throw new Error('the cluster has no nodes to run on');
+  const name = runName(recipe.name);
+  const run: GadgetRun = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name, namespace: NAMESPACE, labels: { 'gadget-run.dev/recipe': name.slice(0, 63).replace(/-[^-]*$/, '') } },
+    spec: { recipe: opts.text, nodes, ...(opts.selector ? { selector: opts.selector } : {}), ...(opts.maxDuration ? { maxDuration: opts.maxDuration } : {}) },
+  };
+  try {
+    await api.count('create gadgetruns', () => api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, body: run }));
+  } catch (err) {
+    throw new Error(`cannot create the GadgetRun in namespace ${NAMESPACE}: ${apiMessage(err)} (is gadget-run deployed? gadget-run deploy | kubectl apply -f -)`, { cause: err });
+  }
+  log(`GadgetRun ${NAMESPACE}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
+
+  const outcomes = new Map<string, NodeOutcome>(nodes.map((n) => [n, { node: n, phase: 'Missing' } as NodeOutcome]));
+  let seen: Record<string, NodeResult> = {};
+  let allAttachedMs: number | undefined;
+  let cancelled = false;
+  const cancel = async () => {
+    if (cancelled) return;
+    cancelled = true;
+    log('cancelling the run on every node (they upload what they captured)');
+    try {
+      await api.count('patch gadgetruns', () =>
+        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
+      );
+    } catch (err) {
+      log(`could not cancel: ${apiMessage(err)}`);
+    }
+  };
+  if (opts.signal?.aborted) void cancel();
+  opts.signal?.addEventListener('abort', () => void cancel(), { once: true });
+
+  // every node is done when it reported a terminal phase, or never attached in time
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let abortWatch: AbortController | undefined;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(attachTimer);
+      abortWatch?.abort();
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = () => {
+      const attachedAll = nodes!.every((n) => seen[n]);
+      if (attachedAll && allAttachedMs === undefined) {
+        allAttachedMs = Math.round(performance.now() - t0);
+        log(`all ${nodes!.length} nodes attached after ${allAttachedMs} ms`);
+      }
+      const attachExpired = performance.now() - t0 > attachTimeoutMs;
+      if (nodes!.every((n) => (seen[n] ? TERMINAL.has(seen[n].phase) : attachExpired || cancelled))) finish();
+    };
+    const onObject = (obj: GadgetRun) => {
+      const status = obj.status?.nodes ?? {};
+      for (const [node, r] of Object.entries(status)) {
+        const before = seen[node];
+        if (before?.phase === r.phase) continue;
+        const o = outcomes.get(node) ?? { node, phase: 'Missing' };
+        o.phase = r.phase;
+        o.message = r.message;
+        o.status = r.status;
+        o.apiCalls = r.apiCalls;
+        if (r.pods) o.pods = r.pods;
+        if (!before) o.attachedMs = Math.round(performance.now() - t0);
+        outcomes.set(node, o);
+        if (nodes!.length <= 20 || TERMINAL.has(r.phase) && r.phase !== 'Succeeded') log(`node ${node}: ${r.phase}${r.message ? ` — ${r.message}` : ''}`);
+      }
+      seen = { ...seen, ...status };
+      check();
+    };
+    const attachTimer = setTimeout(check, attachTimeoutMs + 10);
+    const watch = async () => {
+      if (settled) return;
+      try {
+        // the object as it is now, then its changes from that version on
+        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name }))) as GadgetRun;
+        onObject(now);
+        if (settled) return;
+        abortWatch = await api.count('watch gadgetruns', () =>
+          new Watch(api.kc).watch(
+            `/apis/${GROUP}/${VERSION}/namespaces/${NAMESPACE}/${PLURAL}`,
+            { fieldSelector: `metadata.name=${name}`, resourceVersion: now.metadata.resourceVersion },
+            (type, obj: GadgetRun) => {
+              if (type === 'DELETED') finish(new Error(`GadgetRun ${name} was deleted while running`));
+              else onObject(obj);
+            },
+            () => setTimeout(() => void watch(), 200),
+          ),
+        );
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) finish(new Error(`GadgetRun ${name} was deleted while running`));
+        else setTimeout(() => void watch(), 1000);
+      }
+    };
+    void watch();
+  });
+
+  // results: each node's folder, then the merge every assertion reads
+  const downloaded = await downloadResults(api, name, opts.outDir);
+  const missingOk = recipe.cluster?.allow_missing_nodes === true;
+  for (const o of outcomes.values()) {
+    if (o.phase === 'Missing') o.message = `no agent started the run within ${attachTimeoutMs / 1000} s (is the DaemonSet's pod running on this node?)`;
+    else if (TERMINAL.has(o.phase) && o.phase !== 'Failed' && !downloaded.has(o.node)) {
+      o.phase = 'Failed';
+      o.message = 'its results are missing from the API server';
+    }
+  }
+  const merged = [...outcomes.values()].filter((o) => downloaded.has(o.node)).map((o) => o.node);
+  mergeRaw(loaded, opts.outDir, merged);
+  const evaluation = await evaluate(recipe, opts.outDir, { log });
+
+  const bad = [...outcomes.values()].filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
+  const summary: ClusterSummary = {
+    schema_version: SCHEMA_VERSION,
+    tool_version: TOOL_VERSION,
+    reasons: [],
+    recipe: recipe.name,
+    file: loaded.file,
+    status: 'passed',
+    node: `cluster (${nodes.length} node${nodes.length === 1 ? '' : 's'})`,
+    kernel: '',
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    steps: evaluation.steps,
+    assertions: evaluation.assertions,
+    ...(evaluation.workload ? { workload: evaluation.workload } : {}),
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), cliApiCalls: 0 },
+  };
+  if (cancelled) {
+    summary.status = 'interrupted';
+    summary.signal = 'SIGINT';
+  } else {
+    const stepFailed = summary.steps.some((s) => {
+      const spec = recipe.steps.find((r) => r.id === s.id);
+      return s.status === 'truncated' || (!spec?.optional && ['failed', 'unsupported', 'not_run'].includes(s.status));
+    });
+    const assertionFailed = summary.assertions.some((a) => a.status === 'failed' || a.status === 'not_evaluated');
+    if (stepFailed || assertionFailed || (bad.length && !missingOk)) summary.status = 'failed';
+    if (bad.length && !missingOk) summary.error = `${bad.length} node${bad.length === 1 ? '' : 's'} failed or had no agent: ${bad.map((o) => o.node).join(', ')}`;
+    // the same "why it did not pass" list a node-local run gives
+    for (const s of summary.steps) if (s.status !== 'ok') summary.reasons.push(`step ${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
+    for (const a of summary.assertions) if (a.status === 'failed' || a.status === 'not_evaluated') summary.reasons.push(`assertion "${a.name}" ${a.status}: ${a.message}`);
+    if (summary.error) summary.reasons.push(summary.error);
+  }
+  summary.durationMs = Date.now() - started;
+  summary.cluster.cliApiCalls = api.total;
+  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary) + renderNodes(summary, 'md'));
+  return summary;
+}
+
+/** Step statuses from best to worst for merging: the merged step is as bad as its worst node that ran. */
+const RAN: StepStatus[] = ['ok', 'interrupted', 'truncated'];
+
+/** DIR/raw/<step>.{ndjson,meta.json}: every node's events (each with `node`) and one meta for them all. */
+export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): void {
+  const raw = path.join(dir, RAW_DIR);
+  fs.rmSync(raw, { recursive: true, force: true });
+  fs.mkdirSync(raw, { recursive: true });
+  for (const spec of loaded.recipe.steps) {
+    const metas = nodes.map((n) => ({ node: n, meta: readMeta(path.join(dir, safeNodeDir(n)), spec.id) })).filter((m): m is { node: string; meta: StepMeta } => !!m.meta);
+    if (!metas.length) continue;
+    const ran = metas.filter((m) => RAN.includes(m.meta.status));
+    const out = fs.openSync(rawEventsPath(dir, spec.id), 'w');
+    try {
+      for (const m of ran) {
+        const file = rawEventsPath(path.join(dir, safeNodeDir(m.node)), spec.id);
+        if (fs.existsSync(file)) fs.writeSync(out, fs.readFileSync(file));
+      }
+    } finally {
+      fs.closeSync(out);
+    }
+    const first = metas[0].meta;
+    const fields = [...new Set(metas.flatMap((m) => m.meta.fields))];
+    const worst = ran.length ? ran.map((m) => m.meta.status).sort((a, b) => RAN.indexOf(b) - RAN.indexOf(a))[0] : first.status;
+    const notRan = metas.filter((m) => !RAN.includes(m.meta.status));
+    const meta: StepMeta = {
+      id: spec.id,
+      gadget: first.gadget,
+      fields,
+      status: worst,
+      events: ran.reduce((n, m) => n + m.meta.events, 0),
+      lost: ran.reduce((n, m) => n + m.meta.lost, 0),
+      ...(ran.some((m) => m.meta.truncated) ? { truncated: ran.reduce((n, m) => n + (m.meta.truncated ?? 0), 0) } : {}),
+      ...(notRan.length ? { reason: notRan.map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') } : {}),
+      ...(metas.some((m) => m.meta.warnings?.length) ? { warnings: metas.flatMap((m) => (m.meta.warnings ?? []).map((w) => `${m.node}: ${w}`)) } : {}),
+      ...(first.ended ? { ended: first.ended } : {}),
+      durationMs: Math.max(...metas.map((m) => m.meta.durationMs)),
+      ...(first.workload ? { workload: first.workload } : {}),
+    };
+    fs.writeFileSync(rawMetaPath(dir, spec.id), JSON.stringify(meta, null, 2) + '\n');
+  }
+}
+
+export function renderNodes(summary: ClusterSummary, style: 'text' | 'md' = 'text'): string {
+  const rows = summary.cluster.nodes;
+  const failed = rows.filter((r) => r.phase !== 'Succeeded');
+  const lines = [style === 'md' ? '\n## Nodes\n' : `nodes: ${rows.length - failed.length}/${rows.length} succeeded${summary.cluster.allAttachedMs !== undefined ? `, all attached after ${summary.cluster.allAttachedMs} ms` : ''}`];
+  // at scale, the ones that need a look; the full table is in summary.json
+  for (const r of rows.length > 20 ? failed : rows) {
+    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${r.message ? ` — ${r.message}` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,164 @@
+/**
+ * What `gadget-run deploy` installs, as typed objects (@kubernetes/client-node
+ * models), in apply order. Every RBAC rule names the call in the code that
+ * needs it (agent.ts, results.ts); tests/k8s/rbac.test.ts proves the agent can
+ * make those calls and nothing else.
+ */
+import type {
+  KubernetesObject,
+  V1ClusterRole,
+  V1ClusterRoleBinding,
+  V1DaemonSet,
+  V1Namespace,
+  V1PolicyRule,
+  V1Role,
+  V1RoleBinding,
+  V1ServiceAccount,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { GROUP, NAMESPACE, PLURAL, gadgetRunCrd } from './crd.ts';
+
+export const SERVICE_ACCOUNT = 'gadget-run';
+export const AGENT_NAME = 'gadget-run-agent';
+export const DAEMONSET = 'gadget-run';
+export const PART_OF = { 'app.kubernetes.io/part-of': 'gadget-run' };
+export const AGENT_LABELS = { 'app.kubernetes.io/name': 'gadget-run', 'app.kubernetes.io/component': 'agent' };
+
+/**
+ * The capabilities the agent's container gets by default, and why (docs/kubernetes.md
+ * has the table per gadget):
+ * - BPF: bpf(2) map and program creation (every gadget)
+ * - PERFMON: attaching tracepoints/raw_tp through perf events, profile/cpu's perf
+ *   events, and reading kernel pointers in tracing programs (every gadget)
+ * - SYS_ADMIN: BPF iterators (snapshot/process) and bpf_probe_read of other
+ *   tasks' memory on kernels that predate CAP_BPF's split; setns/cgroup reads
+ * - SYS_PTRACE: reading /proc/<pid> of every process on the node (snapshot/process,
+ *   comm and mount-namespace enrichment)
+ * - NET_RAW: packet sockets for socket-filter gadgets (trace/dns, trace/sni)
+ * - NET_ADMIN: attaching socket filters / tc programs (network gadgets)
+ * SYS_RESOURCE is only an option (--caps): kernels before 5.11 charge BPF maps to
+ * RLIMIT_MEMLOCK and need it to raise the limit; runtimes that lack it refuse it.
+ */
+export const DEFAULT_CAPS = ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'NET_RAW', 'NET_ADMIN'];
+
+/** Host paths the agent reads, all read-only. */
+export const HOST_PATHS: { name: string; host: string; mount: string }[] = [
+  { name: 'cgroup', host: '/sys/fs/cgroup', mount: '/sys/fs/cgroup' },
+  { name: 'btf', host: '/sys/kernel/btf', mount: '/sys/kernel/btf' },
+  { name: 'tracing', host: '/sys/kernel/tracing', mount: '/sys/kernel/tracing' },
+  { name: 'bpffs', host: '/sys/fs/bpf', mount: '/sys/fs/bpf' },
+  { name: 'proc', host: '/proc', mount: '/host/proc' },
+  // the runtime sockets (containerd, CRI-O, Docker, Podman) all live under /run
+  { name: 'run', host: '/run', mount: '/host/run' },
+];
+
+/** The agent's rules in its own namespace: exactly the calls agent.ts and results.ts make. */
+export const AGENT_NAMESPACED_RULES: V1PolicyRule[] = [
+  // agent.ts: the informer lists GadgetRuns, then watches them
+  { apiGroups: [GROUP], resources: [PLURAL], verbs: ['list', 'watch'] },
+  // agent.ts reportNode(): a JSON merge patch of status.nodes.<its node>
+  { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+  // results.ts uploadResults(): the run's result chunks, owned by the GadgetRun
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+];
+
+/** The agent's cluster-wide rules. */
+export const AGENT_CLUSTER_RULES: V1PolicyRule[] = [
+  // agent.ts selectedPods(): the pods of a run's selection on this node (fieldSelector spec.nodeName)
+  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+];
+
+export interface DeployOptions {
+  image: string;
+  pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  caps: string[];
+  /** pods share the node's network namespace (network gadgets see the host's traffic; clusters without a pod network) */
+  hostNetwork: boolean;
+}
+
+export const DEFAULT_DEPLOY: DeployOptions = {
+  image: 'ghcr.io/gadget-run/gadget-run:latest',
+  pullPolicy: 'IfNotPresent',
+  caps: DEFAULT_CAPS,
+  hostNetwork: true,
+};
+
+const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: NAMESPACE } : {}), labels: { ...PART_OF } });
+
+export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObject[] {
+  const namespace: V1Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: meta(NAMESPACE, false) };
+  const sa: V1ServiceAccount = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVICE_ACCOUNT) };
+  const subject = { kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE };
+  const clusterRole: V1ClusterRole = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(AGENT_NAME, false), rules: AGENT_CLUSTER_RULES };
+  const clusterBinding: V1ClusterRoleBinding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: meta(AGENT_NAME, false),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: AGENT_NAME },
+    subjects: [subject],
+  };
+  const role: V1Role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(AGENT_NAME), rules: AGENT_NAMESPACED_RULES };
+  const binding: V1RoleBinding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(AGENT_NAME),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT_NAME },
+    subjects: [subject],
+  };
+  const volumes: V1Volume[] = [
+    ...HOST_PATHS.map((p) => ({ name: p.name, hostPath: { path: p.host } })),
+    // the root filesystem is read-only; runs spool and evaluate here
+    { name: 'work', emptyDir: {} },
+  ];
+  const mounts: V1VolumeMount[] = [
+    ...HOST_PATHS.map((p) => ({ name: p.name, mountPath: p.mount, readOnly: true })),
+    { name: 'work', mountPath: '/tmp' },
+  ];
+  const daemonSet: V1DaemonSet = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: meta(DAEMONSET),
+    spec: {
+      selector: { matchLabels: AGENT_LABELS },
+      template: {
+        metadata: { labels: { ...AGENT_LABELS, ...PART_OF } },
+        spec: {
+          serviceAccountName: SERVICE_ACCOUNT,
+          hostPID: true,
+          hostNetwork: opts.hostNetwork,
+          ...(opts.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+          // the kubelet labels every Linux node; simulated nodes (tests) have no kubelet and no label
+          nodeSelector: { 'kubernetes.io/os': 'linux' },
+          // every node, whatever its taints: a node the agent skips is a node the run cannot see
+          tolerations: [{ operator: 'Exists' }],
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: 'agent',
+              image: opts.image,
+              imagePullPolicy: opts.pullPolicy,
+              command: ['/usr/bin/node', '/app/build/gadget-run.mjs', 'agent'],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'GADGET_RUN_HOST_PROC', value: '/host/proc' },
+              ],
+              securityContext: {
+                privileged: false,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { add: opts.caps },
+              },
+              // Ready once the agent has listed the runs and is watching (agent.ts writes the file)
+              // (a node start: generous timeout on a busy node)
+              readinessProbe: { exec: { command: ['/usr/bin/node', '-e', "require('fs').accessSync('/tmp/ready')"] }, periodSeconds: 3, timeoutSeconds: 15 },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+  return [gadgetRunCrd(), namespace, sa, clusterRole, clusterBinding, role, binding, daemonSet];
+}

@@ -1,0 +1,142 @@
+/**
+ * The Kubernetes tests' cluster: scripts/k8s-cluster.mjs builds (once, cached)
+ * and starts a real single-node Kubernetes 1.20 on loopback. A test file calls
+ * useCluster() in before(); the cluster is stopped in after() only when that
+ * file started it (a developer's running cluster is reused and left running).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { isRoot } from '../helpers/kernel.ts';
+import { BIN, ROOT } from '../runner/cli-helpers.ts';
+
+// the harness is the project's zx script; its functions are what the tests call
+// @ts-expect-error -- a JavaScript module without types
+import * as harness from '../../scripts/k8s-cluster.mjs';
+
+export const NOT_ROOT_K8S = 'needs root: starts a real Kubernetes (etcd, apiserver, containerd, kubelet) and loads BPF programs';
+export const skipK8s = isRoot() ? false : NOT_ROOT_K8S;
+
+export const KUBECTL: string = harness.kubectlPath;
+export const KUBECONFIG: string = harness.kubeconfigPath;
+export const NODE: string = harness.nodeName;
+export const writeTokenKubeconfig: (file: string, token: string) => string = harness.writeTokenKubeconfig;
+
+export interface Cluster {
+  image: string;
+  stop(): Promise<void>;
+}
+
+export async function useCluster(): Promise<Cluster> {
+  const started: boolean = await harness.up();
+  const image: string = await harness.image();
+  return { image, stop: async () => (started ? harness.down() : undefined) };
+}
+
+export function adminConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return kc;
+}
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(child: ChildProcess): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** kubectl 1.20 (built with the cluster) as the test admin; stdin optional. */
+export function kubectl(args: string[], input?: string): Promise<Run> {
+  const child = spawn(KUBECTL, args, { env: { ...process.env, KUBECONFIG }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const done = collect(child);
+  child.stdin!.end(input ?? '');
+  return done;
+}
+
+/** The real CLI as the test admin. */
+export function gadgetRun(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, KUBECONFIG, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, done: collect(child) };
+}
+
+/** A ServiceAccount token from TokenRequest: the identity the agent's pod has. */
+export async function serviceAccountToken(kc: KubeConfig, namespace = 'gadget', name = 'gadget-run'): Promise<string> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 } } });
+  return tr.status!.token;
+}
+
+export interface AgentProcess {
+  node: string;
+  child: ChildProcess;
+  done: Promise<Run>;
+  stop(): Promise<Run>;
+}
+
+/**
+ * An agent as a process on this machine, with its own NODE_NAME, authenticated
+ * as the agent's ServiceAccount (kubeconfig with the TokenRequest token).
+ */
+export async function startAgent(node: string, token: string, extra: string[] = []): Promise<AgentProcess> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-agent-${node}-`));
+  const kubeconfig = writeTokenKubeconfig(path.join(dir, 'kubeconfig'), token);
+  const ready = path.join(dir, 'ready');
+  const child = spawn(process.execPath, [path.join(ROOT, 'build/gadget-run.mjs'), 'agent', '--work-dir', dir, '--ready', ready, ...extra], {
+    cwd: ROOT,
+    env: { ...process.env, KUBECONFIG: kubeconfig, NODE_NAME: node },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const done = collect(child);
+  const t0 = Date.now();
+  while (!fs.existsSync(ready)) {
+    if (child.exitCode !== null || Date.now() - t0 > 60_000) {
+      const r = await Promise.race([done, new Promise<Run>((res) => setTimeout(() => res({ code: null, signal: null, stdout: '', stderr: '(still running)' }), 1000))]);
+      throw new Error(`agent ${node} did not become ready: ${r.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    node,
+    child,
+    done,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const r = await done;
+      fs.rmSync(dir, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+/** Polls until fn returns a value (not undefined), or fails with what it last saw. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Registers Node objects with no kubelet (simulated nodes for agents run as processes). */
+export async function registerNodes(names: string[]): Promise<void> {
+  const items = names.map((name) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'gadget-run.dev/simulated': 'true' } } }));
+  const r = await kubectl(['apply', '-f', '-'], items.map((i) => JSON.stringify(i)).join('\n'));
+  if (r.code !== 0) throw new Error(`registering nodes: ${r.stderr}`);
+}
+
+export async function removeSimulatedNodes(): Promise<void> {
+  await kubectl(['delete', 'node', '-l', 'gadget-run.dev/simulated=true', '--wait=false']);
+}

@@ -1,0 +1,118 @@
+/**
+ * The Kubernetes pieces that need no cluster: the client library loads on
+ * this Node, manifests are what the docs promise, results survive the trip
+ * through ConfigMap chunks, and a merge of nodes' captures is what evaluate reads.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'node:test';
+import zlib from 'node:zlib';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { addNode } from '../../src/k8s/agent.ts';
+import { mergeRaw } from '../../src/k8s/cluster-run.ts';
+import { deployOptions, DeployUsageError, renderManifests } from '../../src/k8s/deploy.ts';
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, manifests } from '../../src/k8s/manifests.ts';
+import { pack, unpack } from '../../src/k8s/results.ts';
+import { parseRecipe } from '../../src/runner/recipe.ts';
+import { evaluate } from '../../src/runner/evaluate.ts';
+import { captured } from '../runner/evaluate-helpers.ts';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-unit-'));
+
+test('@kubernetes/client-node loads on this Node (the 2.x line needs Node >= 22.19)', async () => {
+  const k8s = await import('@kubernetes/client-node');
+  assert.equal(typeof k8s.KubeConfig, 'function');
+  const version = JSON.parse(fs.readFileSync(new URL('../../node_modules/@kubernetes/client-node/package.json', import.meta.url), 'utf8')).version;
+  assert.match(version, /^1\./, `client-node ${version}: 2.x crashes at import under Node 20`);
+});
+
+test('deploy prints every object, and the printed YAML reads back as the same objects', () => {
+  const text = renderManifests(DEFAULT_DEPLOY);
+  const back = loadAllYaml(text) as { kind: string; metadata: { name: string } }[];
+  assert.deepEqual(back.map((o) => o.kind), ['CustomResourceDefinition', 'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
+  // the wire form, not the client's TypeScript field names
+  assert.doesNotMatch(text, /x_kubernetes|_enum|_ref\b/);
+});
+
+test('the DaemonSet: hostPID, capabilities instead of privileged, read-only host paths, every node tolerated', () => {
+  const ds = manifests({ ...DEFAULT_DEPLOY, image: 'example/gr:1', pullPolicy: 'Never' }).find((o) => o.kind === 'DaemonSet') as any;
+  const pod = ds.spec.template.spec;
+  const c = pod.containers[0];
+  assert.equal(pod.hostPID, true);
+  assert.equal(c.securityContext.privileged, false);
+  assert.deepEqual(c.securityContext.capabilities.add, DEFAULT_CAPS);
+  assert.deepEqual(DEFAULT_CAPS, ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'NET_RAW', 'NET_ADMIN']);
+  assert.equal(c.image, 'example/gr:1');
+  assert.equal(c.imagePullPolicy, 'Never');
+  assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
+  for (const p of ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/bpf', '/proc', '/run']) {
+    const v = pod.volumes.find((v: any) => v.hostPath?.path === p);
+    assert.ok(v, `host path ${p}`);
+    assert.equal(c.volumeMounts.find((m: any) => m.name === v.name).readOnly, true, `${p} read-only`);
+  }
+  assert.equal(HOST_PATHS.length, 6);
+  assert.deepEqual(c.env[0], { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+});
+
+test('--caps replaces the capability list (SYS_RESOURCE only when asked), bad names and pull policies are refused', () => {
+  assert.deepEqual(deployOptions({ caps: 'bpf,CAP_PERFMON,SYS_RESOURCE' }).caps, ['BPF', 'PERFMON', 'SYS_RESOURCE']);
+  assert.ok(!DEFAULT_CAPS.includes('SYS_RESOURCE'));
+  assert.throws(() => deployOptions({ caps: 'BPF,rm -rf' }), DeployUsageError);
+  assert.throws(() => deployOptions({ 'pull-policy': 'Sometimes' }), /one of Always, IfNotPresent, Never/);
+});
+
+test('RBAC: no wildcard, no secrets, only the verbs the agent calls', () => {
+  const rules = [...AGENT_NAMESPACED_RULES, ...AGENT_CLUSTER_RULES];
+  for (const r of rules) {
+    assert.ok(!r.verbs.includes('*') && !r.resources?.includes('*') && !r.apiGroups?.includes('*'), JSON.stringify(r));
+    assert.ok(!r.resources?.includes('secrets'));
+  }
+  const flat = rules.flatMap((r) => r.resources!.flatMap((res) => r.verbs.map((v) => `${v} ${res}`))).sort();
+  assert.deepEqual(flat, ['create configmaps', 'list gadgetruns', 'list pods', 'patch gadgetruns/status', 'watch gadgetruns']);
+});
+
+test('results: pack and unpack keep every file byte for byte; an entry cannot leave the folder', () => {
+  const src = tmp();
+  fs.mkdirSync(path.join(src, 'raw'));
+  fs.writeFileSync(path.join(src, 'raw', 'a.ndjson'), '{"x":1}\n'.repeat(1000));
+  fs.writeFileSync(path.join(src, 'summary.json'), '{}');
+  fs.writeFileSync(path.join(src, 'bin'), Buffer.from([0, 10, 255, 0]));
+  fs.mkdirSync(path.join(src, '.capture-x'));
+  fs.writeFileSync(path.join(src, '.capture-x', 'spool'), 'staging is not a result');
+  const dst = tmp();
+  assert.deepEqual(unpack(pack(src), dst).sort(), ['bin', 'raw/a.ndjson', 'summary.json']);
+  for (const f of ['bin', 'raw/a.ndjson', 'summary.json']) assert.deepEqual(fs.readFileSync(path.join(dst, f)), fs.readFileSync(path.join(src, f)));
+  const evil = Buffer.from('../escape\u00003\nabc');
+  assert.throws(() => unpack(zlib.gzipSync(evil), dst), /refusing the entry/);
+});
+
+test('addNode: every event and the meta gain node', () => {
+  const dir = tmp();
+  captured(dir, { s: [{ pid: 1 }, {}] }, ['pid']);
+  addNode(path.join(dir, 'raw'), 'n1');
+  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines, [{ pid: 1, node: 'n1' }, { node: 'n1' }]);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8')).fields, ['pid', 'node']);
+});
+
+test('mergeRaw: the merge holds every node that ran, sums counts, names the nodes that did not, and evaluates', async () => {
+  const dir = tmp();
+  for (const [node, pids] of [['a', [1, 2]], ['b', [3]]] as const) {
+    captured(path.join(dir, node), { s: pids.map((pid) => ({ pid })) }, ['pid'], { s: { lost: 1 } });
+    addNode(path.join(dir, node, 'raw'), node);
+  }
+  captured(path.join(dir, 'c'), { s: null }, ['pid'], { s: { status: 'failed', reason: 'no BPF object' } });
+  const text = 'name: m\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [all.csv]\nassertions:\n  - name: two nodes\n    expr: "$count($distinct(steps.s.node)) = 2"\n';
+  const loaded = parseRecipe(text, 'm.yaml');
+  mergeRaw(loaded, dir, ['a', 'b', 'c']);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
+  assert.equal(meta.events, 3);
+  assert.equal(meta.lost, 2);
+  assert.equal(meta.status, 'ok');
+  assert.match(meta.reason, /^c: failed \(no BPF object\)$/);
+  const ev = await evaluate(loaded.recipe, dir);
+  assert.equal(ev.assertions[0].status, 'passed', ev.assertions[0].message);
+  assert.equal(fs.readFileSync(path.join(dir, 'all.csv'), 'utf8').trim().split('\n')[0], 'pid,node');
+});
