@@ -269,6 +269,13 @@ export async function agentCommand(argv: string[], root: string): Promise<number
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log(`${signal}: stopping`);
-  await agent.stop();
-  return 0;
+  // a run's upload may hang on an API server that went away: the pod's grace period is short
+  const stopped = await Promise.race([agent.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_BUDGET_MS).unref())]);
+  if (!stopped) log(`runs did not finish within ${STOP_BUDGET_MS / 1000} s of ${signal}: exiting anyway`);
+  // the client's watch and keep-alive sockets outlive the watch itself; the process must still end
+  setTimeout(() => process.exit(stopped ? 0 : 1), 1000).unref();
+  return stopped ? 0 : 1;
 }
+
+/** How long SIGTERM waits for active runs to upload before the agent exits (the DaemonSet's grace is 30 s). */
+const STOP_BUDGET_MS = 20_000;

@@ -57,8 +57,9 @@ const events = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n'
 before(async () => {
   if (skipK8s) return;
   cluster = await useCluster();
-});
+}, { timeout: 600_000 });
 
+// bounded, so a stuck teardown fails the file instead of hanging CI
 after(async () => {
   for (const a of agents) await a.stop();
   if (skipK8s) return;
@@ -66,9 +67,9 @@ after(async () => {
   // leave nothing deployed even when a test failed half-way
   await gadgetRun(['undeploy', '--wait']).done;
   await cluster?.stop();
-});
+}, { timeout: 180_000 });
 
-test('gadget-run deploy | kubectl apply -f - is accepted, and the DaemonSet pod becomes Ready on the kubelet', { skip: skipK8s }, async () => {
+test('gadget-run deploy | kubectl apply -f - is accepted, and the DaemonSet pod becomes Ready on the kubelet', { skip: skipK8s, timeout: 300_000 }, async () => {
   const printed = await gadgetRun(['deploy', '--image', cluster!.image, '--pull-policy', 'Never']).done;
   assert.equal(printed.code, 0, printed.stderr);
   const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
@@ -85,7 +86,7 @@ test('gadget-run deploy | kubectl apply -f - is accepted, and the DaemonSet pod 
   token = await serviceAccountToken(adminConfig());
 });
 
-test('a cluster run through the CLI: the DaemonSet agent returns its node’s events, each with node', { skip: skipK8s }, async () => {
+test('a cluster run through the CLI: the DaemonSet agent returns its node’s events, each with node', { skip: skipK8s, timeout: 300_000 }, async () => {
   const out = tmp('single');
   const m = marker();
   // -n: the agent resolves the selection against its node's pods (its own pod is one)
@@ -103,7 +104,7 @@ test('a cluster run through the CLI: the DaemonSet agent returns its node’s ev
   assert.equal(s.assertions[0].status, 'passed');
 });
 
-test('more nodes: agents as processes with the ServiceAccount token; per-node and merged artifacts; a failing node fails the run', { skip: skipK8s }, async () => {
+test('more nodes: agents as processes with the ServiceAccount token; per-node and merged artifacts; a failing node fails the run', { skip: skipK8s, timeout: 300_000 }, async () => {
   await registerNodes(['sim-a', 'sim-b']);
   agents.push(await startAgent('sim-a', token));
   // a node whose gadgets cannot load: its agent reports the step's real error
@@ -126,7 +127,7 @@ test('more nodes: agents as processes with the ServiceAccount token; per-node an
   assert.equal(s.assertions[0].status, 'passed');
 });
 
-test('a node with no agent is reported; allow_missing_nodes lets the run pass without it', { skip: skipK8s }, async () => {
+test('a node with no agent is reported; allow_missing_nodes lets the run pass without it', { skip: skipK8s, timeout: 300_000 }, async () => {
   await registerNodes(['sim-c']);
   const out = tmp('missing');
   const m = marker();
@@ -139,7 +140,7 @@ test('a node with no agent is reported; allow_missing_nodes lets the run pass wi
   assert.match(c.message!, /no agent started the run within 4 s/);
 });
 
-test('Ctrl-C cancels the run on every node; what they captured is merged', { skip: skipK8s }, async () => {
+test('Ctrl-C cancels the run on every node; what they captured is merged', { skip: skipK8s, timeout: 300_000 }, async () => {
   const out = tmp('cancel');
   const run = gadgetRun(['run', recipe('', '10m'), '--cluster', '--node', NODE, '--node', 'sim-a', '--out', out]);
   let stderr = '';
@@ -157,7 +158,7 @@ test('Ctrl-C cancels the run on every node; what they captured is merged', { ski
   assert.ok(events(path.join(out, 'raw', 'execs.ndjson')).some((e) => e.comm === 'grk8smark'));
 });
 
-test('a runbook applies a GadgetRun with kubectl and reads its status; deleting the run collects its results', { skip: skipK8s }, async () => {
+test('a runbook applies a GadgetRun with kubectl and reads its status; deleting the run collects its results', { skip: skipK8s, timeout: 300_000 }, async () => {
   const run = {
     apiVersion: 'gadget-run.dev/v1alpha1',
     kind: 'GadgetRun',
@@ -180,7 +181,7 @@ test('a runbook applies a GadgetRun with kubectl and reads its status; deleting 
   });
 });
 
-test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i and SubjectAccessReview refuse the rest', { skip: skipK8s }, async () => {
+test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i and SubjectAccessReview refuse the rest', { skip: skipK8s, timeout: 300_000 }, async () => {
   const can = async (args: string[]) => (await kubectl(['auth', 'can-i', '--as', SA, ...args])).stdout.trim();
   // every rule the code derives, granted
   for (const r of [...AGENT_NAMESPACED_RULES, ...AGENT_CLUSTER_RULES]) {
@@ -229,7 +230,7 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
   assert.equal(await can(['list', 'pods', '--all-namespaces']), 'yes');
 });
 
-test('undeploy --wait removes everything deploy created', { skip: skipK8s }, async () => {
+test('undeploy --wait removes everything deploy created', { skip: skipK8s, timeout: 300_000 }, async () => {
   const r = await gadgetRun(['undeploy', '--wait']).done;
   assert.equal(r.code, 0, r.stderr);
   for (const what of [['namespace', 'gadget'], ['crd', 'gadgetruns.gadget-run.dev'], ['clusterrole', 'gadget-run-agent'], ['clusterrolebinding', 'gadget-run-agent']]) {

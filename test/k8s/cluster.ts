@@ -112,7 +112,10 @@ export async function startAgent(node: string, token: string, extra: string[] = 
     done,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
+      // an agent that does not end on SIGTERM must not hang the suite: it fails its test instead
+      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
       const r = await done;
+      clearTimeout(killer);
       fs.rmSync(dir, { recursive: true, force: true });
       return r;
     },
