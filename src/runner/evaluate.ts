@@ -142,7 +142,8 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
       summary.warnings = [...(summary.warnings ?? []), `report of ${meta.gadget} failed: ${(err as Error).message}`];
     }
   }
-  let result: ResultFile = { file: raw, shape: 'list' };
+  // a document gadget's one row is its result itself (a .json output is the document)
+  let result: ResultFile = { file: raw, shape: findGadget(meta.gadget)?.document ? 'single' : 'list' };
   if (spec.transform !== undefined) {
     const output = path.join(ctx.work, `${spec.id}.result.ndjson`);
     ctx.log(`step ${spec.id}: transforming ${meta.events} events`);

@@ -1,4 +1,5 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
+import { adviseSeccompProfile } from './advise-seccomp-profile.ts';
 import { profileCpu } from './profile-cpu.ts';
 import { profileBlockio } from './profile-blockio.ts';
 import { snapshotSocket } from './snapshot-socket.ts';
@@ -40,6 +41,7 @@ export const gadgets = {
   'profile/cpu': profileCpu,
   'profile/block-io': profileBlockio,
   'snapshot/socket': snapshotSocket,
+  'advise/seccomp-profile': adviseSeccompProfile,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

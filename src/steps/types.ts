@@ -5,7 +5,8 @@ import type { Predicate } from './filter.ts';
 export type GadgetMode = 'stream' | 'snapshot' | 'interval' | 'profile';
 
 /** The JSON type of a field's value, as filters and transforms see it. */
-export type FieldType = 'number' | 'string' | 'string[]' | 'boolean';
+/** 'object[]': a list of records inside a document row (advise gadgets); not decoded from a struct */
+export type FieldType = 'number' | 'string' | 'string[]' | 'boolean' | 'object[]';
 
 /**
  * How a field's value comes from the event struct; each kind is one entry of
@@ -115,6 +116,11 @@ export interface GadgetDefinition {
   iterators?(params: Record<string, unknown>): string[];
   /** snapshot mode: the network namespace (a path) whose sockets the iterators walk */
   netns?(params: Record<string, unknown>): string | undefined;
+  /**
+   * The step's result is one document (its single row), not a list of
+   * events: a .json output writes the document itself (advise gadgets).
+   */
+  document?: true;
   /** for profile mode: how the gadget attaches and reads its result (src/steps/modes/profile.ts) */
   profile?: ProfileHooks;
   /**

@@ -9,6 +9,7 @@
  * poller. The gadget's part is its `profile` hooks (types.ts ProfileHooks).
  */
 import fs from 'node:fs';
+import type { ContainerTracker } from '../../containers/selection.ts';
 import { whyNoRingbuf } from '../../ebpf/features.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import { sharedPoller, type Registration } from '../../ebpf/poller.ts';
@@ -36,7 +37,7 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   const hooks = def.profile;
   if (!hooks) throw new Error(`${def.id}: a profile gadget needs its profile hooks`);
   const hasRing = hooks.notices === true;
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx, (o) => {
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, (o) => {
     if (hasRing) o.setMaxEntries('events', NOTICE_RING_BYTES);
   });
   let run: ProfileRun | undefined;
@@ -44,8 +45,9 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   try {
     if (hasRing) reader = new RingReader(obj.mapFd('events'), NOTICE_RING_BYTES);
     run = hooks.start(obj, ctx.params);
-    return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings);
+    return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings, containers);
   } catch (err) {
+    containers?.stop();
     reader?.close();
     obj.close();
     throw err;
@@ -74,6 +76,8 @@ class ProfileSession implements StepSession {
     private readonly reader: RingReader | undefined,
     private readonly keep: (row: Record<string, unknown>) => boolean,
     private readonly warnings: string[],
+    // polls the object's container map: stopped before the object closes
+    private readonly containers?: ContainerTracker,
   ) {
     if (reader && run.notice) {
       const notice = run.notice;
@@ -118,8 +122,10 @@ class ProfileSession implements StepSession {
         text = kept.slice(0, fit).map((r) => JSON.stringify(r) + '\n').join('');
       }
       fs.writeFileSync(this.ctx.spoolPath, text, { flag: 'wx', mode: 0o600 });
-      return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings] };
+      const containers = this.containers?.stop();
+      return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings], ...(containers ? { containers } : {}) };
     } finally {
+      this.containers?.stop();
       await leftPoller;
       this.reader?.close();
       this.obj.close();
