@@ -23,6 +23,8 @@ export interface K8sInfo {
   labels?: Record<string, string>;
   /** the pod's top owner, "Kind/name" */
   owner?: string;
+  /** the pod's IPs (status.podIPs), when the source knows them: advise/network-policy maps peers by them */
+  ips?: string[];
 }
 
 export interface ContainerInfo {
@@ -132,7 +134,7 @@ export function podmanEventsSource(file = '/run/libpod/events/events.log', tailB
 const RUNC_STATE_ROOTS = ['/run/runc', '/run/docker/runtime-runc/moby', '/run/containerd/runc/k8s.io', '/run/containerd/runc/default', '/run/crio/runc'];
 
 /** CRI annotations → Kubernetes fields (containerd's and CRI-O's keys). */
-const K8S_ANNOTATIONS: [keyof Omit<K8sInfo, 'labels'>, string[]][] = [
+const K8S_ANNOTATIONS: [keyof Omit<K8sInfo, 'labels' | 'ips'>, string[]][] = [
   ['namespace', ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.pod.namespace']],
   ['pod', ['io.kubernetes.cri.sandbox-name', 'io.kubernetes.pod.name']],
   ['container', ['io.kubernetes.cri.container-name', 'io.kubernetes.container.name']],

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { stringify as stringifyYaml } from 'yaml';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
 
-export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg';
+export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'yaml';
 
 export function formatOf(file: string): Format {
   return path.extname(file).slice(1) as Format;
@@ -227,8 +228,21 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
     case 'svg':
       return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
+    case 'yaml':
+      return writeAtomic(file, (out) => writeYaml(out, from));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, or .folded / .svg for rows with stack and count)`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, or .folded / .svg for rows with stack and count)`);
+  }
+}
+
+/**
+ * Multi-document YAML: each record one document (kubectl apply -f takes the
+ * file as it is), a lone value one document, nothing an empty file. Key order
+ * is the records' own, so a generator's deterministic order is the file's.
+ */
+async function writeYaml(out: AtomicFile, from: ResultFile): Promise<void> {
+  for await (const lines of ndjsonBatches(from.file)) {
+    for (const line of lines) out.write('---\n' + stringifyYaml(JSON.parse(line), { lineWidth: 0 }));
   }
 }
 

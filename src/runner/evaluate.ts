@@ -142,6 +142,14 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
       summary.warnings = [...(summary.warnings ?? []), `report of ${meta.gadget} failed: ${(err as Error).message}`];
     }
   }
+  const advise = findGadget(meta.gadget)?.advise;
+  if (advise) {
+    // an advise step's result is its documents; its connections stay in raw/
+    const docs = advise((await readNdjson(raw)) as Record<string, unknown>[], containers);
+    raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
+    fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
+    fields = ['apiVersion', 'kind', 'metadata', 'spec'];
+  }
   // a document gadget's one row is its result itself (a .json output is the document)
   let result: ResultFile = { file: raw, shape: findGadget(meta.gadget)?.document ? 'single' : 'list' };
   if (spec.transform !== undefined) {

@@ -593,7 +593,7 @@ function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[
       message = `${valueOf(e)} is not a duration: write a number of seconds (at most 2073600, 24 days) or 500ms, 30s, 1m30s, 5m, 1h, 2d`;
       where = locate(path);
     } else if (e.keyword === 'pattern' && path.at(-2) === 'outputs') {
-      message = `${valueOf(e)} is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv`;
+      message = `${valueOf(e)} is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json, .csv, .yaml, .folded or .svg`;
       where = locate(path);
     } else if (e.keyword === 'pattern' || e.keyword === 'type' || e.keyword === 'exclusiveMinimum') {
       const schema = e.parentSchema as { description?: string } | undefined;

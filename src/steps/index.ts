@@ -1,5 +1,6 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
 import { adviseSeccompProfile } from './advise-seccomp-profile.ts';
+import { adviseNetworkPolicy } from './advise-network-policy.ts';
 import { profileCpu } from './profile-cpu.ts';
 import { profileBlockio } from './profile-blockio.ts';
 import { snapshotSocket } from './snapshot-socket.ts';
@@ -42,6 +43,7 @@ export const gadgets = {
   'profile/block-io': profileBlockio,
   'snapshot/socket': snapshotSocket,
   'advise/seccomp-profile': adviseSeccompProfile,
+  'advise/network-policy': adviseNetworkPolicy,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

@@ -1,4 +1,5 @@
 import type { ContainerRecord, ContainerScope } from '../containers/selection.ts';
+import type { ContainerTable } from '../containers/table.ts';
 import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
 import type { Predicate } from './filter.ts';
 
@@ -128,6 +129,13 @@ export interface GadgetDefinition {
    * (profile/block-io's histogram bars); evaluation calls it.
    */
   report?(rows: Record<string, unknown>[]): string;
+  /**
+   * An advise gadget's document generator: at evaluation, the step's captured
+   * rows (with their container fields) and the run's container table become
+   * the step's result (advise/network-policy: NetworkPolicy objects), which
+   * the transform, assertions and outputs then see.
+   */
+  advise?(rows: Record<string, unknown>[], containers: ContainerTable | undefined): Record<string, unknown>[];
   /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
   interval?: IntervalAggregation;
 }

@@ -88,8 +88,8 @@ steps:
     // the known list is the schema's: every key a change adds shows up without editing this test
     `r.yaml:2:1 stepz: unknown property "stepz" (known: ${Object.keys(recipeSchema.properties).join(', ')})`,
     'r.yaml:6:15 steps[0].duration: "3x" is not a duration: write a number of seconds (at most 2073600, 24 days) or 500ms, 30s, 1m30s, 5m, 1h, 2d',
-    'r.yaml:7:15 steps[0].outputs[0]: "../a.csv" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
-    'r.yaml:7:25 steps[0].outputs[1]: "b.txt" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json or .csv',
+    'r.yaml:7:15 steps[0].outputs[0]: "../a.csv" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json, .csv, .yaml, .folded or .svg',
+    'r.yaml:7:25 steps[0].outputs[1]: "b.txt" is not an output name: write a plain file name inside --out (letters, digits, _ . -; no folders, no control characters) ending in .ndjson, .json, .csv, .yaml, .folded or .svg',
   ]);
 });
 

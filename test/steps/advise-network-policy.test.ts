@@ -1,0 +1,243 @@
+/**
+ * advise/network-policy: the generator over recorded events (the cgroup
+ * pairing of peers on this node, the pod-IP path, ipBlocks), the .yaml
+ * output, a real run whose policy is checked against the connections the test
+ * made, and the real API server accepting the documents (server-side apply, dry run).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { networkPolicies, PLACEHOLDER_NOTE, PLACEHOLDER_SELECTOR, type PodRef } from '../../src/steps/advise/network-policy.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import { writeOutput } from '../../src/runner/artifacts.ts';
+import type { ContainerTable } from '../../src/containers/table.ts';
+import { kernelSkip } from '../helpers/kernel.ts';
+import { tcpServer } from '../helpers/net.ts';
+import { runCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
+
+const def = gadgets['advise/network-policy'];
+
+// The k8s branch's test cluster (scripts/k8s-cluster.mjs): its kubectl and admin kubeconfig, at the harness's default paths
+const K8S_CACHE = process.env.GADGET_RUN_K8S_CACHE ?? '/var/cache/gadget-run/k8s-1.20.2';
+const KUBECTL = path.join(K8S_CACHE, 'bin/kubectl');
+const KUBECONFIG = path.join(process.env.GADGET_RUN_K8S_STATE ?? '/run/gadget-run-k8s', 'admin.kubeconfig');
+function clusterSkip(): string | false {
+  if (!fs.existsSync(KUBECTL) || !fs.existsSync(KUBECONFIG)) {
+    return `needs the Kubernetes test cluster of the k8s branch running (node scripts/k8s-cluster.mjs up): ${KUBECTL} and ${KUBECONFIG}`;
+  }
+  const r = spawnSync(KUBECTL, ['get', '--raw', '/readyz'], { env: { ...process.env, KUBECONFIG }, encoding: 'utf8', timeout: 20_000 });
+  return r.status === 0 ? false : `needs the k8s test cluster's API server up (node scripts/k8s-cluster.mjs up): kubectl get --raw /readyz said ${(r.stderr || r.stdout).trim()}`;
+}
+
+/** Server-side apply, dry run: what the API server says of the documents (validation and defaulting run; nothing is stored). */
+function serverDryRun(yamlText: string, namespace?: string): { status: number | null; out: string } {
+  const r = spawnSync(KUBECTL, ['apply', '--server-side', '--dry-run=server', '--field-manager=gadget-run-test', ...(namespace ? ['-n', namespace] : []), '-f', '-', '-o', 'name'], {
+    env: { ...process.env, KUBECONFIG }, input: yamlText, encoding: 'utf8', timeout: 60_000,
+  });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+// Recorded events: two hostNetwork pods sharing the node IP 10.0.0.5 (so only the 4-tuple tells them apart), one pod with its own IP.
+const NODE_IP = '10.0.0.5';
+const container = (cgroupId: string, namespace: string, pod: string, labels: Record<string, string>, owner?: string, ips?: string[]) => ({
+  id: cgroupId.padStart(64, 'c'), runtime: 'containerd' as const, cgroupId, cgroupPath: `/kubepods/${pod}`,
+  k8s: { namespace, pod, container: 'main', labels, ...(owner ? { owner } : {}), ...(ips ? { ips } : {}) },
+});
+const TABLE = {
+  containers: [
+    container('101', 'default', 'web-6d9f-abcde', { app: 'web', 'pod-template-hash': '6d9f' }, 'Deployment/web', [NODE_IP]),
+    container('102', 'kube-system', 'db-0', { app: 'db', 'controller-revision-hash': 'db-77', 'statefulset.kubernetes.io/pod-name': 'db-0' }, 'StatefulSet/db', [NODE_IP]),
+  ],
+  steps: {},
+} satisfies ContainerTable;
+/** pods not on this node: the IP path */
+const POD_LIST: PodRef[] = [
+  { namespace: 'kube-system', pod: 'coredns-1', labels: { 'k8s-app': 'kube-dns' }, owner: 'Deployment/coredns', ips: ['10.244.1.3'] },
+  // two hostNetwork pods elsewhere share 10.0.0.9: an address that names no single pod
+  { namespace: 'default', pod: 'a', labels: { app: 'a' }, ips: ['10.0.0.9'] },
+  { namespace: 'default', pod: 'b', labels: { app: 'b' }, ips: ['10.0.0.9'] },
+  ...[TABLE.containers[0], TABLE.containers[1]].map((c) => ({ namespace: c.k8s.namespace, pod: c.k8s.pod, labels: c.k8s.labels, owner: c.k8s.owner, ips: c.k8s.ips })),
+];
+const ev = (cgroup_id: number, operation: string, saddr: string, sport: number, daddr: string, dport: number, ret = 0) =>
+  ({ operation, cgroup_id, saddr, sport, daddr, dport, ret, pid: 1, comm: 'x', ipversion: saddr.includes(':') ? 6 : 4 });
+const EVENTS = [
+  // web → db:5432, both ends traced here (same node IP): paired by the 4-tuple
+  ev(101, 'connect', NODE_IP, 40001, NODE_IP, 5432),
+  ev(102, 'accept', NODE_IP, 5432, NODE_IP, 40001, 7),
+  ev(101, 'close', NODE_IP, 40001, NODE_IP, 5432),
+  // a second connection on the same port: one rule, one port
+  ev(101, 'connect', NODE_IP, 40002, NODE_IP, 5432),
+  ev(102, 'accept', NODE_IP, 5432, NODE_IP, 40002, 8),
+  // web → coredns over TCP 53 (not traced here): by its pod IP
+  ev(101, 'connect', NODE_IP, 40003, '10.244.1.3', 53),
+  // web → 10.0.0.9:9000, an IP two pods share: an ipBlock
+  ev(101, 'connect', NODE_IP, 40004, '10.0.0.9', 9000),
+  // web accepts on 8080 from outside the cluster, v4-mapped on a v6 socket, and from a v6 address
+  ev(101, 'accept', '::ffff:10.0.0.5', 8080, '::ffff:192.0.2.7', 51000, 9),
+  ev(101, 'accept', '2001:db8::5', 8443, '2001:db8::7', 52000, 10),
+  ev(101, 'accept', '2001:db8::5', 8080, '2001:db8::7', 52001, 11),
+  // refused: no traffic to allow
+  ev(101, 'connect', NODE_IP, 40005, '192.0.2.99', 80, -111),
+];
+const podPeer = (namespace: string, labels: Record<string, string>) => ({ podSelector: { matchLabels: labels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } });
+const tcp = (...ports: number[]) => ports.map((port) => ({ protocol: 'TCP', port }));
+const EXPECTED = [
+  {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'web', namespace: 'default' },
+    spec: {
+      podSelector: { matchLabels: { app: 'web' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { from: [{ ipBlock: { cidr: '192.0.2.7/32' } }], ports: tcp(8080) },
+        { from: [{ ipBlock: { cidr: '2001:db8::7/128' } }], ports: tcp(8080, 8443) },
+      ],
+      egress: [
+        { to: [{ ipBlock: { cidr: '10.0.0.9/32' } }], ports: tcp(9000) },
+        { to: [podPeer('kube-system', { app: 'db' })], ports: tcp(5432) },
+        { to: [podPeer('kube-system', { 'k8s-app': 'kube-dns' })], ports: tcp(53) },
+      ],
+    },
+  },
+  {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'db', namespace: 'kube-system' },
+    spec: { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [podPeer('default', { app: 'web' })], ports: tcp(5432) }], egress: [] },
+  },
+];
+
+describe('advise/network-policy generator (recorded events, no root)', () => {
+  test('peers on this node by the 4-tuple (hostNetwork pods sharing an IP), others by pod IP, the rest ipBlocks; sorted', () => {
+    const docs = networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST });
+    // sorted by namespace then name: default/web before kube-system/db
+    assert.deepEqual(docs, EXPECTED);
+    // the order of the events does not matter
+    assert.deepEqual(networkPolicies([...EVENTS].reverse(), { containers: TABLE, pods: POD_LIST }), EXPECTED);
+  });
+
+  test('without the 4-tuple pairing, an IP two pods share names neither: the node IP becomes an ipBlock', () => {
+    const docs = networkPolicies([EVENTS[0]], { containers: TABLE, pods: POD_LIST });
+    assert.deepEqual((docs[0].spec as { egress: unknown }).egress, [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }], ports: tcp(5432) }]);
+  });
+
+  test('a workload outside Kubernetes: one policy with the placeholder podSelector and a note', () => {
+    const docs = networkPolicies([ev(7, 'connect', '127.0.0.1', 4000, '127.0.0.1', 6000), ev(7, 'accept', '::1', 7000, '::1', 4100, 3)]);
+    assert.deepEqual(docs, [{
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'workload', annotations: { 'gadget-run.dev/note': PLACEHOLDER_NOTE } },
+      spec: {
+        podSelector: { matchLabels: PLACEHOLDER_SELECTOR }, policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ ipBlock: { cidr: '::1/128' } }], ports: tcp(7000) }],
+        egress: [{ to: [{ ipBlock: { cidr: '127.0.0.1/32' } }], ports: tcp(6000) }],
+      },
+    }]);
+  });
+
+  test('.yaml output: one document per record, key order kept', async () => {
+    const dir = tempDir();
+    const from = path.join(dir, 'in.ndjson');
+    fs.writeFileSync(from, EXPECTED.map((d) => JSON.stringify(d) + '\n').join(''));
+    const out = path.join(dir, 'p.yaml');
+    await writeOutput(out, { file: from, shape: 'list' });
+    const text = fs.readFileSync(out, 'utf8');
+    assert.deepEqual(parseAllDocuments(text).map((d) => d.toJS()), EXPECTED);
+    assert.match(text, /^---\napiVersion: networking\.k8s\.io\/v1\nkind: NetworkPolicy\nmetadata:\n  name: web\n  namespace: default\nspec:\n/);
+    fs.writeFileSync(from, '');
+    await writeOutput(out, { file: from, shape: 'list' });
+    assert.equal(fs.readFileSync(out, 'utf8'), '');
+  });
+
+  test('the API server accepts the generated pod policies (server-side apply, dry run)', { skip: clusterSkip() }, async () => {
+    const dir = tempDir();
+    const from = path.join(dir, 'in.ndjson');
+    fs.writeFileSync(from, networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST }).map((d) => JSON.stringify(d) + '\n').join(''));
+    await writeOutput(path.join(dir, 'p.yaml'), { file: from, shape: 'list' });
+    const r = serverDryRun(fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8'));
+    assert.equal(r.status, 0, r.out);
+    assert.deepEqual(r.out.trim().split('\n').sort(), ['networkpolicy.networking.k8s.io/db', 'networkpolicy.networking.k8s.io/web']);
+    // the check can fail: the same API server refuses a policy with an impossible cidr
+    const broken = serverDryRun(fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('2001:db8::7/128', '2001:db8::7/129'));
+    assert.notEqual(broken.status, 0, broken.out);
+    assert.match(broken.out, /cidr|CIDR/);
+  });
+});
+
+describe('advise/network-policy in a real run', { skip: kernelSkip(def) }, () => {
+  test('a workload that connects to port A and accepts on port B: exactly those two rules, and the API server accepts the policy', async (t) => {
+    const { port: portA } = await tcpServer(t, '127.0.0.1');
+    const dir = tempDir();
+    const ready = path.join(dir, 'listening');
+    // the workload: connect to the test's server on A, then accept one connection on B (it says which port when it listens)
+    const script = `const net = require('node:net'); const fs = require('node:fs');
+const c = net.connect(${portA}, '127.0.0.1', () => { c.destroy();
+  const s = net.createServer((x) => { x.destroy(); s.close(); }).listen(0, '::1', () => fs.writeFileSync(${JSON.stringify(ready)}, String(s.address().port))); });`;
+    fs.writeFileSync(path.join(dir, 'w.js'), script);
+    const recipe = writeRecipe(dir, 'netpol.yaml', `name: netpol
+run: ${JSON.stringify(`${process.execPath} ${path.join(dir, 'w.js')}`)}
+timeout: 1m
+steps:
+  - id: policy
+    gadget: advise/network-policy
+    outputs: [policy.yaml, policy.json]
+assertions:
+  - name: one policy
+    expr: '$count(steps.policy) = 1'
+`);
+    const out = path.join(dir, 'out');
+    const cli = runCli(['run', recipe, '--out', out]);
+    // the client inside the workload's reach: the test connects to B once the workload listens
+    let portB = 0;
+    for (let i = 0; i < 600 && !portB; i++) {
+      if (fs.existsSync(ready) && fs.readFileSync(ready, 'utf8')) portB = Number(fs.readFileSync(ready, 'utf8'));
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(portB, 'the workload never listened');
+    const c = net.connect(portB, '::1');
+    await new Promise((resolve, reject) => c.once('connect', resolve).once('error', reject));
+    c.destroy();
+    const r = await cli;
+    assert.equal(r.code, 0, r.stderr);
+    const text = fs.readFileSync(path.join(out, 'policy.yaml'), 'utf8');
+    assert.equal(text, `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: workload
+  annotations:
+    gadget-run.dev/note: "${PLACEHOLDER_NOTE}"
+spec:
+  podSelector:
+    matchLabels:
+      gadget-run.dev/placeholder: replace-with-your-pod-labels
+  policyTypes:
+    - Ingress
+    - Egress
+  ingress:
+    - from:
+        - ipBlock:
+            cidr: ::1/128
+      ports:
+        - protocol: TCP
+          port: ${portB}
+  egress:
+    - to:
+        - ipBlock:
+            cidr: 127.0.0.1/32
+      ports:
+        - protocol: TCP
+          port: ${portA}
+`);
+    // the connections as captured stay in raw/
+    const raw = fs.readFileSync(path.join(out, 'raw/policy.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(raw.some((e) => e.operation === 'connect' && e.dport === portA), JSON.stringify(raw));
+    assert.ok(raw.some((e) => e.operation === 'accept' && e.sport === portB), JSON.stringify(raw));
+    const why = clusterSkip();
+    if (why) t.diagnostic(`API server check skipped: ${why}`);
+    else {
+      const applied = serverDryRun(text, 'default');
+      assert.equal(applied.status, 0, applied.out);
+      assert.equal(applied.out.trim(), 'networkpolicy.networking.k8s.io/workload');
+    }
+  });
+});
