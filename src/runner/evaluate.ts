@@ -145,10 +145,10 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   const advise = findGadget(meta.gadget)?.advise;
   if (advise) {
     // an advise step's result is its documents; its connections stay in raw/
-    const docs = advise((await readNdjson(raw)) as Record<string, unknown>[], containers);
+    const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers);
     raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
     fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
-    fields = ['apiVersion', 'kind', 'metadata', 'spec'];
+    fields = advise.fields;
   }
   // a document gadget's one row is its result itself (a .json output is the document)
   let result: ResultFile = { file: raw, shape: findGadget(meta.gadget)?.document ? 'single' : 'list' };

@@ -454,6 +454,8 @@ const CONTAINER_FIELDS = Object.keys(containerFields({ id: '', runtime: '', k8s:
 
 /** The fields a step's untransformed events may have: the gadget's, and those evaluation joins in from the container table. */
 function eventFields(def: GadgetDefinition): string[] {
+  // an advise step's records are its generated documents
+  if (def.advise) return def.advise.fields;
   const own = def.fields.map((f) => f.name);
   return own.includes('cgroup_id') ? [...own, ...CONTAINER_FIELDS.filter((f) => !own.includes(f))] : own;
 }

@@ -17,5 +17,8 @@ export const adviseNetworkPolicy = {
     'A peer traced on this node is its pod (paired by the connection\'s 4-tuple, so hostNetwork pods are told apart); otherwise a pod by its IP, or an ipBlock /32 or /128. ' +
     'A workload outside Kubernetes gets a policy named "workload" with a placeholder podSelector to replace. Only TCP: UDP (DNS over UDP) is not seen. ' +
     'Hooks: those of trace/tcp',
-  advise: (rows, containers) => networkPolicies(rows, { containers, pods: podsOfTable(containers) }),
+  advise: {
+    generate: (rows, containers) => networkPolicies(rows, { containers, pods: podsOfTable(containers) }),
+    fields: ['apiVersion', 'kind', 'metadata', 'spec'],
+  },
 } satisfies GadgetDefinition;

@@ -135,7 +135,11 @@ export interface GadgetDefinition {
    * the step's result (advise/network-policy: NetworkPolicy objects), which
    * the transform, assertions and outputs then see.
    */
-  advise?(rows: Record<string, unknown>[], containers: ContainerTable | undefined): Record<string, unknown>[];
+  advise?: {
+    generate(rows: Record<string, unknown>[], containers: ContainerTable | undefined): Record<string, unknown>[];
+    /** the top-level fields of the documents: what transforms and assertions may read (filters still see the events' fields) */
+    fields: string[];
+  };
   /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
   interval?: IntervalAggregation;
 }

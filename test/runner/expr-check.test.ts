@@ -93,3 +93,21 @@ test("the README's recipe example validates: its assertions point at fields its 
   assert.ok(example, 'the first yaml block under ## Recipes');
   assert.deepEqual(problems(example), []);
 });
+
+test("an advise step's records are its documents: their fields are known, the connection fields are not (filters still take those)", () => {
+  const text = `name: r
+run: "true"
+steps:
+  - id: policy
+    gadget: advise/network-policy
+    filter: dport!=53
+assertions:
+  - name: a
+    expr: '$count(steps.policy.spec.egress) >= 0'
+  - name: b
+    expr: '$count(steps.policy[dport = 1]) = 0'
+`;
+  assert.deepEqual(problems(text), [
+    `r.yaml:11:32 assertions[1].expr: unknown field "dport" of step policy's records (fields: apiVersion, kind, metadata, spec)`,
+  ]);
+});
