@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { straceText } from '../steps/traceloop/strace.ts';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
 
-export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg';
+export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'strace';
 
 export function formatOf(file: string): Format {
   return path.extname(file).slice(1) as Format;
@@ -227,8 +228,10 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
     case 'svg':
       return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
+    case 'strace':
+      return writeAtomic(file, async (out) => out.write(straceText(await readNdjson(from.file))));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, or .folded / .svg for rows with stack and count)`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, or .folded / .svg for rows with stack and count, .strace for traceloop's syscalls)`);
   }
 }
 

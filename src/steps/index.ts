@@ -18,6 +18,7 @@ import { traceSignal } from './trace-signal.ts';
 import { topFile } from './top-file.ts';
 import { topTcp } from './top-tcp.ts';
 import { topBlockio } from './top-blockio.ts';
+import { traceloop } from './traceloop.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -40,6 +41,7 @@ export const gadgets = {
   'profile/cpu': profileCpu,
   'profile/block-io': profileBlockio,
   'snapshot/socket': snapshotSocket,
+  traceloop,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

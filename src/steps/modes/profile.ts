@@ -38,12 +38,13 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   const hasRing = hooks.notices === true;
   const { obj, userFilter, warnings } = await prepareObject(def, ctx, (o) => {
     if (hasRing) o.setMaxEntries('events', NOTICE_RING_BYTES);
+    hooks.beforeLoad?.(o, ctx.params);
   });
   let run: ProfileRun | undefined;
   let reader: RingReader | undefined;
   try {
     if (hasRing) reader = new RingReader(obj.mapFd('events'), NOTICE_RING_BYTES);
-    run = hooks.start(obj, ctx.params);
+    run = hooks.start(obj, ctx.params, ctx);
     return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings);
   } catch (err) {
     reader?.close();
