@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { TRACK_INTERVAL_MS } from '../../src/containers/selection.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { straceText } from '../../src/steps/traceloop/strace.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
@@ -99,5 +100,16 @@ describe('traceloop', { skip: kernelSkip(def) }, () => {
     assert.ok(events.every((e) => e.syscall === 'openat' || e.syscall === 'close'), JSON.stringify(events.map((e) => e.syscall)));
     assert.deepEqual(events.filter((e) => String(e.path).startsWith(file)).map((e) => e.err_name), ['', 'ENOENT']);
     assert.throws(() => def.constants!({ syscalls: ['nosuchcall'] }), /"nosuchcall", which is not an x86-64 syscall/);
+  });
+});
+
+describe('profile mode with a container scope', { skip: kernelSkip(def) }, () => {
+  test('stop releases the container set before the object: no poll of a closed map afterwards (it threw EBADF from a timer)', async (t: TestContext) => {
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const ctx = { ...stepContext(t, { cgroup: { id: cg.id, level: cg.level } }), containers: { workload: true } };
+    const { outcome } = await traceWhile(def, ctx, () => run('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs"', 'sh', cg.dir]));
+    assert.deepEqual(outcome.containers, [], 'the scope was kept and reported (no container ran)');
+    // a timer left behind would poll the closed map within its interval and throw out of the test
+    await new Promise((resolve) => setTimeout(resolve, 3 * TRACK_INTERVAL_MS));
   });
 });

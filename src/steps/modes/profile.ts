@@ -9,6 +9,7 @@
  * poller. The gadget's part is its `profile` hooks (types.ts ProfileHooks).
  */
 import fs from 'node:fs';
+import type { ContainerTracker } from '../../containers/selection.ts';
 import { whyNoRingbuf } from '../../ebpf/features.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import { sharedPoller, type Registration } from '../../ebpf/poller.ts';
@@ -36,7 +37,7 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   const hooks = def.profile;
   if (!hooks) throw new Error(`${def.id}: a profile gadget needs its profile hooks`);
   const hasRing = hooks.notices === true;
-  const { obj, userFilter, warnings } = await prepareObject(def, ctx, (o) => {
+  const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, (o) => {
     if (hasRing) o.setMaxEntries('events', NOTICE_RING_BYTES);
     hooks.beforeLoad?.(o, ctx.params);
   });
@@ -45,8 +46,9 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   try {
     if (hasRing) reader = new RingReader(obj.mapFd('events'), NOTICE_RING_BYTES);
     run = hooks.start(obj, ctx.params, ctx);
-    return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings);
+    return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings, containers);
   } catch (err) {
+    containers?.stop();
     reader?.close();
     obj.close();
     throw err;
@@ -75,6 +77,8 @@ class ProfileSession implements StepSession {
     private readonly reader: RingReader | undefined,
     private readonly keep: (row: Record<string, unknown>) => boolean,
     private readonly warnings: string[],
+    /** the container set's poller: it reads the object's map, so it stops before the object closes */
+    private readonly containers?: ContainerTracker,
   ) {
     if (reader && run.notice) {
       const notice = run.notice;
@@ -99,6 +103,14 @@ class ProfileSession implements StepSession {
     }
   }
 
+  private containersStopped = false;
+
+  private stopContainers() {
+    if (this.containersStopped) return undefined;
+    this.containersStopped = true;
+    return this.containers?.stop();
+  }
+
   async stop(): Promise<StepOutcome> {
     this.running = false;
     const leftPoller = this.wakeups?.close();
@@ -119,8 +131,10 @@ class ProfileSession implements StepSession {
         text = kept.slice(0, fit).map((r) => JSON.stringify(r) + '\n').join('');
       }
       fs.writeFileSync(this.ctx.spoolPath, text, { flag: 'wx', mode: 0o600 });
-      return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings] };
+      const containers = this.stopContainers();
+      return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings], ...(containers ? { containers } : {}) };
     } finally {
+      this.stopContainers();
       await leftPoller;
       this.reader?.close();
       this.obj.close();
