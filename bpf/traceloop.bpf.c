@@ -8,7 +8,9 @@
  * crashed are still there when the step stops. Ring buffers never overwrite,
  * which is why this is an array. */
 #include "include/filter.h"
+#include <bpf/bpf_tracing.h>
 #include "traceloop.h"
+
 
 GADGET_EVENT(tl_slot);
 GADGET_EVENT(tl_buf);
@@ -38,10 +40,13 @@ struct {
 	__type(value, struct tl_slot);
 } slots SEC(".maps");
 
+/* per thread, in the task itself: sys_exit runs for every syscall on the
+ * node, and a task-storage lookup is a pointer away where a hash lookup
+ * would hash and search */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);		/* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tl_pending);
 } pending SEC(".maps");
 
@@ -65,10 +70,12 @@ static __always_inline struct tl_buf *buf_of(__u64 cgroup_id)
 	return bpf_map_lookup_elem(&bufs, &cgroup_id);
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int traceloop_enter(struct trace_event_raw_sys_enter *ctx)
+/* tp_btf rather than the raw_syscalls tracepoint: no copy of the arguments
+ * into a perf trace record on every syscall of the node, and the registers
+ * are typed, read directly */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(traceloop_enter, struct pt_regs *regs, long id)
 {
-	long id = ctx->id;
 	if (id < 0 || id >= TL_NR_MAX)
 		return 0;
 	if (targ_syscall_filter && !targ_syscall_on[id])
@@ -95,8 +102,14 @@ int traceloop_enter(struct trace_event_raw_sys_enter *ctx)
 	s->nr = id;
 	s->done = 0;
 	s->ret = 0;
-	/* constant offsets: the verifier refuses a ctx pointer moved by a loop or an index */
-	__u64 args[6] = { ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4], ctx->args[5] };
+#ifdef __TARGET_ARCH_x86
+	/* the x86-64 syscall ABI's registers (libbpf 1.1 has no PT_REGS_PARM6_SYSCALL) */
+	__u64 args[6] = { regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9 };
+#else
+	/* elsewhere five arguments (user space names syscalls by the x86-64 table only) */
+	__u64 args[6] = { PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
+			  PT_REGS_PARM4_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs), 0 };
+#endif
 	__builtin_memcpy(s->args, args, sizeof(args));
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	__u8 pa = targ_path_arg[id];
@@ -112,29 +125,31 @@ int traceloop_enter(struct trace_event_raw_sys_enter *ctx)
 			s->path[0] = 0;
 	}
 	s->seq = seq + 1;
-	struct tl_pending p = { .seq = seq + 1, .slot = slot };
-	__u32 tid = (__u32)pid_tgid;
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	struct tl_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (p) {
+		p->seq = seq + 1;
+		p->slot = slot;
+	}
 	return 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int traceloop_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(traceloop_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tl_pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
+	struct tl_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), NULL, 0);
+	if (!p || !p->seq)
 		return 0;
 	__u32 slot = p->slot;
 	struct tl_slot *s = bpf_map_lookup_elem(&slots, &slot);
 	/* seq differs: the buffer went round while this thread slept in its syscall */
 	if (s && s->seq == p->seq) {
-		s->ret = ctx->ret;
+		s->ret = ret;
 		s->done = 1;
 		if (s->path_ptr && bpf_probe_read_user_str(s->path, sizeof(s->path), (void *)s->path_ptr) <= 0)
 			s->path[0] = 0;
 	}
-	bpf_map_delete_elem(&pending, &tid);
+	/* cleared, not deleted: the thread's next syscall reuses the storage */
+	p->seq = 0;
 	return 0;
 }
 
