@@ -35,6 +35,13 @@ export interface SyscallRow {
   [field: string]: unknown;
 }
 
+/**
+ * The kernel's own restart codes (include/linux/errno.h): a syscall a signal
+ * interrupted returns one to the signal code, which restarts it or turns it
+ * into EINTR; sys_exit sees them, user space never does.
+ */
+const RESTART_CODES: Readonly<Record<number, string>> = { 512: 'ERESTARTSYS', 513: 'ERESTARTNOINTR', 514: 'ERESTARTNOHAND', 515: 'ENOIOCTLCMD', 516: 'ERESTART_RESTARTBLOCK' };
+
 const sizes = (params: Record<string, unknown>) => ({
   slots: (params.slots as number | undefined) ?? DEFAULT_SLOTS,
   cgroups: (params.cgroups as number | undefined) ?? DEFAULT_CGROUPS,
@@ -129,7 +136,7 @@ function slotRow(s: Buffer, at: Record<string, number>, bootToWallNs: bigint): S
     nr,
     args,
     ret,
-    err_name: ret !== null && ret < 0 && ret >= -4095 ? ERRNO[-ret] ?? String(-ret) : '',
+    err_name: ret !== null && ret < 0 && ret >= -4095 ? ERRNO[-ret] ?? RESTART_CODES[-ret] ?? String(-ret) : '',
     path,
     seq: Number(s.readBigUInt64LE(at.seq) - 1n),
     mntns_id: Number(s.readBigUInt64LE(at.mntns_id)),
