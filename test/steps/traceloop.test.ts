@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { TRACK_INTERVAL_MS } from '../../src/containers/selection.ts';
 import { gadgets } from '../../src/steps/index.ts';
-import { straceText } from '../../src/steps/traceloop/strace.ts';
+import { straceLine, straceText } from '../../src/steps/traceloop/strace.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { compileFixture } from '../helpers/fixture.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
@@ -111,5 +111,17 @@ describe('profile mode with a container scope', { skip: kernelSkip(def) }, () =>
     assert.deepEqual(outcome.containers, [], 'the scope was kept and reported (no container ran)');
     // a timer left behind would poll the closed map within its interval and throw out of the test
     await new Promise((resolve) => setTimeout(resolve, 3 * TRACK_INTERVAL_MS));
+  });
+});
+
+describe('traceloop strace lines (no root)', () => {
+  const row = (over: Record<string, unknown>) => ({ timestamp: '2026-12-01T16:35:01.123456789Z', pid: 10, tid: 10, comm: 'job', ret: 0, err_name: '', ...over });
+  test('arguments by kind, the mode only with O_CREAT, addresses in hex, failures by name, unfinished calls', () => {
+    assert.equal(straceLine(row({ syscall: 'openat', args: [-100, '/etc/hosts', 0o2000000, 0], ret: 3 })), '16:35:01.123456 10 job: openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3');
+    assert.equal(straceLine(row({ syscall: 'openat', args: [5, 'a"b', 0o101, 0o644], ret: -13, err_name: 'EACCES' })), '16:35:01.123456 10 job: openat(5, "a\\"b", O_WRONLY|O_CREAT, 0644) = -1 EACCES');
+    assert.equal(straceLine(row({ syscall: 'mmap', args: ['NULL', 4096, 3, 34, -1, 0], ret: 0x7f0000001000 })), '16:35:01.123456 10 job: mmap(NULL, 4096, 3, 34, -1, 0) = 0x7f0000001000');
+    assert.equal(straceLine(row({ syscall: 'kill', args: [42, 9], tid: 11 })), '16:35:01.123456 10/11 job: kill(42, SIGKILL) = 0');
+    assert.equal(straceLine(row({ syscall: 'exit_group', args: [139], ret: null })), '16:35:01.123456 10 job: exit_group(139) = ? <unfinished>');
+    assert.equal(straceLine(row({ syscall: 'syscall_999', args: [1, 2, 3, 4, 5, '0xffffffffffffffff'] })), '16:35:01.123456 10 job: syscall_999(1, 2, 3, 4, 5, 0xffffffffffffffff) = 0');
   });
 });
