@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { stringify as stringifyYaml } from 'yaml';
+import { straceText } from '../steps/traceloop/strace.ts';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
 
-export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'yaml';
+export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'yaml' | 'strace';
 
 export function formatOf(file: string): Format {
   return path.extname(file).slice(1) as Format;
@@ -228,10 +229,12 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
     case 'svg':
       return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
+    case 'strace':
+      return writeAtomic(file, async (out) => out.write(straceText(await readNdjson(from.file))));
     case 'yaml':
       return writeAtomic(file, (out) => writeYaml(out, from));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, or .folded / .svg for rows with stack and count)`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, .folded / .svg for rows with stack and count, or .strace for traceloop's syscalls)`);
   }
 }
 

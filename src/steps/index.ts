@@ -20,6 +20,7 @@ import { traceSignal } from './trace-signal.ts';
 import { topFile } from './top-file.ts';
 import { topTcp } from './top-tcp.ts';
 import { topBlockio } from './top-blockio.ts';
+import { traceloop } from './traceloop.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -44,6 +45,7 @@ export const gadgets = {
   'snapshot/socket': snapshotSocket,
   'advise/seccomp-profile': adviseSeccompProfile,
   'advise/network-policy': adviseNetworkPolicy,
+  traceloop,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

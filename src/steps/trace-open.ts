@@ -3,7 +3,7 @@ import { flagNames, flagNamesMaxLength, longestName, OPEN_ACCESS_MODES, OPEN_FLA
 import type { GadgetDefinition } from './types.ts';
 
 /** "O_WRONLY|O_CREAT|O_TRUNC": the access mode (a number in the low two bits), then the flag bits */
-function openFlagNames(flags: number): string {
+export function openFlagNames(flags: number): string {
   const mode = OPEN_ACCESS_MODES[flags & 3] ?? `0x${(flags & 3).toString(16)}`;
   const bits = flagNames(flags & ~3, OPEN_FLAGS);
   return bits ? `${mode}|${bits}` : mode;

@@ -148,8 +148,10 @@ export interface GadgetDefinition {
 export interface ProfileHooks {
   /** the object has a ring buffer `events` of notices, handed to `notice` while the step runs */
   notices?: boolean;
+  /** size the object's maps from the params, before load */
+  beforeLoad?(obj: BpfObject, params: Record<string, unknown>): void;
   /** attach the loaded object's programs (perf events, tracepoints) and say how to read it */
-  start(obj: BpfObject, params: Record<string, unknown>): ProfileRun;
+  start(obj: BpfObject, params: Record<string, unknown>, ctx: StepContext): ProfileRun;
 }
 
 export interface ProfileRun {

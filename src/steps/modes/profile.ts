@@ -39,12 +39,13 @@ export async function openProfile(def: GadgetDefinition, ctx: StepContext): Prom
   const hasRing = hooks.notices === true;
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, (o) => {
     if (hasRing) o.setMaxEntries('events', NOTICE_RING_BYTES);
+    hooks.beforeLoad?.(o, ctx.params);
   });
   let run: ProfileRun | undefined;
   let reader: RingReader | undefined;
   try {
     if (hasRing) reader = new RingReader(obj.mapFd('events'), NOTICE_RING_BYTES);
-    run = hooks.start(obj, ctx.params);
+    run = hooks.start(obj, ctx.params, ctx);
     return new ProfileSession(def, ctx, obj, run, reader, rowFilter(def, userFilter), warnings, containers);
   } catch (err) {
     containers?.stop();
@@ -76,7 +77,7 @@ class ProfileSession implements StepSession {
     private readonly reader: RingReader | undefined,
     private readonly keep: (row: Record<string, unknown>) => boolean,
     private readonly warnings: string[],
-    // polls the object's container map: stopped before the object closes
+    /** the container set's poller: it reads the object's map, so it stops before the object closes */
     private readonly containers?: ContainerTracker,
   ) {
     if (reader && run.notice) {
@@ -102,6 +103,14 @@ class ProfileSession implements StepSession {
     }
   }
 
+  private containersStopped = false;
+
+  private stopContainers() {
+    if (this.containersStopped) return undefined;
+    this.containersStopped = true;
+    return this.containers?.stop();
+  }
+
   async stop(): Promise<StepOutcome> {
     this.running = false;
     const leftPoller = this.wakeups?.close();
@@ -122,10 +131,10 @@ class ProfileSession implements StepSession {
         text = kept.slice(0, fit).map((r) => JSON.stringify(r) + '\n').join('');
       }
       fs.writeFileSync(this.ctx.spoolPath, text, { flag: 'wx', mode: 0o600 });
-      const containers = this.containers?.stop();
+      const containers = this.stopContainers();
       return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings], ...(containers ? { containers } : {}) };
     } finally {
-      this.containers?.stop();
+      this.stopContainers();
       await leftPoller;
       this.reader?.close();
       this.obj.close();

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { TRACK_INTERVAL_MS } from '../../src/containers/selection.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import { straceLine, straceText } from '../../src/steps/traceloop/strace.ts';
+import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { compileFixture } from '../helpers/fixture.ts';
+import { kernelSkip } from '../helpers/kernel.ts';
+import { freshCgroup, run } from '../helpers/proc.ts';
+import { stepContext, tempDir, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
+
+const def: GadgetDefinition = gadgets.traceloop;
+
+/** Run syscall_crash in cgroup `dir` (the shell moves itself in, then execs it); it dies of SIGSEGV. */
+async function crashIn(bin: string, dir: string, file: string, loops = 0): Promise<number> {
+  const r = await run('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" "$3" "$4"', 'sh', dir, bin, file, String(loops)]);
+  assert.equal(r.code, null, 'syscall_crash died of a signal (SIGSEGV)');
+  return r.pid;
+}
+
+/** The rows of process `pid` from its first openat of `file` on: the known sequence. */
+function sequenceOf(events: Event[], pid: number, file: string): Event[] {
+  const mine = events.filter((e) => e.pid === pid);
+  const start = mine.findIndex((e) => e.syscall === 'openat' && e.path === file);
+  assert.ok(start >= 0, `the openat of ${file} is recorded: ${JSON.stringify(mine.slice(-8))}`);
+  return mine.slice(start);
+}
+
+function assertSequence(seq: Event[], file: string, parent: number): void {
+  assert.deepEqual(seq.map((e) => e.syscall), ['openat', 'write', 'close', 'getppid', 'openat'], JSON.stringify(seq));
+  const fd = seq[0].ret as number;
+  assert.ok(fd >= 3, `openat returned a descriptor: ${fd}`);
+  assert.deepEqual(seq[0].args, [-100, file, 0o1101, 0o600]);
+  const write = seq[1].args as unknown[];
+  assert.deepEqual([write[0], write[2], seq[1].ret], [fd, 7, 7]);
+  assert.deepEqual([seq[2].args, seq[2].ret], [[fd], 0]);
+  assert.equal(seq[3].ret, parent);
+  assert.deepEqual([seq[4].path, seq[4].ret, seq[4].err_name], [`${file}.missing/x`, -2, 'ENOENT']);
+  for (let i = 1; i < seq.length; i++) assert.equal(seq[i].seq, (seq[i - 1].seq as number) + 1, 'consecutive in the cgroup');
+}
+
+describe('traceloop', { skip: kernelSkip(def) }, () => {
+  test('a crashing workload: the last syscalls before its SIGSEGV, in order, with paths and return values; another cgroup is not in them', async (t: TestContext) => {
+    const bin = compileFixture(t, 'syscall_crash');
+    const dir = tempDir(t);
+    const file = path.join(dir, uniqueToken('traceloop'));
+    const otherFile = path.join(dir, uniqueToken('elsewhere'));
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const other = freshCgroup(t, uniqueToken('traceloop-other'));
+    let pid = 0;
+    let shell = 0;
+    const { outcome, events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level } }), async () => {
+      pid = await crashIn(bin, cg.dir, file);
+      shell = await crashIn(bin, other.dir, otherFile);
+    });
+    assert.equal(outcome.lost, 0);
+    assert.ok(events.every((e) => e.cgroup_id === Number(cg.id)), 'only the watched cgroup');
+    assert.ok(!events.some((e) => e.pid === shell || String(e.path).startsWith(otherFile)), 'nothing of the other cgroup');
+    const seq = sequenceOf(events, pid, file);
+    // the shell's pid is the fixture's (exec), and its parent is this test process
+    assertSequence(seq, file, process.pid);
+    assert.equal(fs.readFileSync(file, 'utf8'), '1234567');
+    const text = straceText(seq).trimEnd().split('\n');
+    assert.match(text[0], new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} ${pid} syscall_crash: openat\\(AT_FDCWD, "${file}", O_WRONLY\\|O_CREAT\\|O_TRUNC, 0600\\) = \\d+$`));
+    assert.match(text[1], /: write\(\d+, 0x[0-9a-f]+, 7\) = 7$/);
+    assert.match(text[2], /: close\(\d+\) = 0$/);
+    assert.match(text[3], new RegExp(`: getppid\\(\\) = ${process.pid}$`));
+    assert.match(text[4], new RegExp(`: openat\\(AT_FDCWD, "${file}\\.missing/x", O_RDONLY\\) = -1 ENOENT$`));
+  });
+
+  test('more syscalls than slots: the last ones are kept, in order, none lost from the tail', async (t: TestContext) => {
+    const bin = compileFixture(t, 'syscall_crash');
+    const file = path.join(tempDir(t), uniqueToken('traceloop'));
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const slots = 64;
+    let pid = 0;
+    const { events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level }, params: { slots } }), async () => {
+      pid = await crashIn(bin, cg.dir, file, 5000);
+    });
+    assert.equal(events.length, slots, 'the buffer is full, not more');
+    const seqs = events.map((e) => e.seq as number);
+    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[0] + i, `consecutive sequence numbers: ${seqs.join(',')}`);
+    assert.ok(seqs[0] > 5000 - slots, `the oldest ones were overwritten: the first kept is #${seqs[0]}`);
+    const seq = sequenceOf(events, pid, file);
+    assertSequence(seq, file, process.pid);
+    // everything before the sequence is the getppid loop
+    assert.ok(events.slice(0, events.length - seq.length).every((e) => e.syscall === 'getppid' && e.ret === process.pid));
+  });
+
+  test('params.syscalls: only those are recorded; an unknown name is an error naming it', async (t: TestContext) => {
+    const bin = compileFixture(t, 'syscall_crash');
+    const file = path.join(tempDir(t), uniqueToken('traceloop'));
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const { events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level }, params: { syscalls: ['openat', 'close'] } }), async () => {
+      await crashIn(bin, cg.dir, file, 10);
+    });
+    assert.ok(events.length >= 3);
+    assert.ok(events.every((e) => e.syscall === 'openat' || e.syscall === 'close'), JSON.stringify(events.map((e) => e.syscall)));
+    assert.deepEqual(events.filter((e) => String(e.path).startsWith(file)).map((e) => e.err_name), ['', 'ENOENT']);
+    assert.throws(() => def.constants!({ syscalls: ['nosuchcall'] }), /"nosuchcall", which is not an x86-64 syscall/);
+  });
+});
+
+describe('profile mode with a container scope', { skip: kernelSkip(def) }, () => {
+  test('stop releases the container set before the object: no poll of a closed map afterwards (it threw EBADF from a timer)', async (t: TestContext) => {
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const ctx = { ...stepContext(t, { cgroup: { id: cg.id, level: cg.level } }), containers: { workload: true } };
+    const { outcome } = await traceWhile(def, ctx, () => run('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs"', 'sh', cg.dir]));
+    assert.deepEqual(outcome.containers, [], 'the scope was kept and reported (no container ran)');
+    // a timer left behind would poll the closed map within its interval and throw out of the test
+    await new Promise((resolve) => setTimeout(resolve, 3 * TRACK_INTERVAL_MS));
+  });
+});
+
+describe('traceloop strace lines (no root)', () => {
+  const row = (over: Record<string, unknown>) => ({ timestamp: '2026-12-01T16:35:01.123456789Z', pid: 10, tid: 10, comm: 'job', ret: 0, err_name: '', ...over });
+  test('arguments by kind, the mode only with O_CREAT, addresses in hex, failures by name, unfinished calls', () => {
+    assert.equal(straceLine(row({ syscall: 'openat', args: [-100, '/etc/hosts', 0o2000000, 0], ret: 3 })), '16:35:01.123456 10 job: openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3');
+    assert.equal(straceLine(row({ syscall: 'openat', args: [5, 'a"b', 0o101, 0o644], ret: -13, err_name: 'EACCES' })), '16:35:01.123456 10 job: openat(5, "a\\"b", O_WRONLY|O_CREAT, 0644) = -1 EACCES');
+    assert.equal(straceLine(row({ syscall: 'mmap', args: ['NULL', 4096, 3, 34, -1, 0], ret: 0x7f0000001000 })), '16:35:01.123456 10 job: mmap(NULL, 4096, 3, 34, -1, 0) = 0x7f0000001000');
+    assert.equal(straceLine(row({ syscall: 'kill', args: [42, 9], tid: 11 })), '16:35:01.123456 10/11 job: kill(42, SIGKILL) = 0');
+    assert.equal(straceLine(row({ syscall: 'exit_group', args: [139], ret: null })), '16:35:01.123456 10 job: exit_group(139) = ? <unfinished>');
+    assert.equal(straceLine(row({ syscall: 'syscall_999', args: [1, 2, 3, 4, 5, '0xffffffffffffffff'] })), '16:35:01.123456 10 job: syscall_999(1, 2, 3, 4, 5, 0xffffffffffffffff) = 0');
+  });
+});
