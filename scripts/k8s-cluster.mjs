@@ -337,7 +337,9 @@ async function buildImage(ref, contextDir, entrypoint) {
 }
 
 // what the image holds of the checkout; koffi 3's native module is in its @koromix/koffi-<platform> package
-const IMAGE_FILES = ['package.json', 'build/gadget-run.mjs', 'build/sandbox-worker.mjs', 'build/bpf', 'node_modules/koffi', 'node_modules/@koromix'];
+// the bundle is split (build/gadget-run.mjs loads chunk-*.mjs lazily): every .mjs of build/ goes in
+const bundleFiles = () => fs.readdirSync(`${root}build`).filter((f) => f.endsWith('.mjs')).sort().map((f) => `build/${f}`);
+const IMAGE_FILES = ['package.json', 'build/bpf', 'node_modules/koffi', 'node_modules/@koromix'];
 
 /** The files of the gadget-run image: node, the libraries it and libbpf load, the bundle, the BPF objects. */
 async function gadgetRunRootfs(dir) {
@@ -351,7 +353,7 @@ async function gadgetRunRootfs(dir) {
   libs.add('/usr/lib/x86_64-linux-gnu/libbpf.so.1');
   for (const lib of libs) await fs.copy(fs.realpathSync(lib), `${rootfs}${lib}`, { dereference: true });
   await fs.copy(node, `${rootfs}/usr/bin/node`);
-  for (const f of IMAGE_FILES) {
+  for (const f of [...IMAGE_FILES, ...bundleFiles()]) {
     await fs.copy(`${root}${f}`, `${rootfs}/app/${f}`, { dereference: true });
   }
   await fs.mkdirp(`${rootfs}/tmp`);
@@ -362,7 +364,7 @@ export async function gadgetRunImage() {
   const h = createHash('sha256');
   // the layout is part of the image too: a change in what is copied changes the tag
   h.update(JSON.stringify(IMAGE_FILES)).update(gadgetRunRootfs.toString()).update(buildImage.toString());
-  for (const f of ['build/gadget-run.mjs', 'build/sandbox-worker.mjs', ...fs.readdirSync(`${root}build/bpf`).filter((f) => f.endsWith('.o')).map((f) => `build/bpf/${f}`)]) {
+  for (const f of [...bundleFiles(), ...fs.readdirSync(`${root}build/bpf`).filter((f) => f.endsWith('.o')).map((f) => `build/bpf/${f}`)]) {
     h.update(f).update(fs.readFileSync(`${root}${f}`));
   }
   return `${imageName.split(':')[0]}:${h.digest('hex').slice(0, 12)}`;
