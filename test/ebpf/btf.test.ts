@@ -96,9 +96,10 @@ function objectBtf(def: GadgetDefinition): Btf {
 }
 
 describe('event layouts in the compiled objects', () => {
-  for (const def of defs) {
-    // profile gadgets build their rows in JS from the maps they read (src/steps/profile/); their struct is the map key
-    test(`${def.id}: every field decodes from a member of struct ${def.struct}`, { skip: def.mode === 'profile' && 'profile rows are built from map reads, not decoded' }, () => {
+  // profile gadgets build their rows in JS from the maps they read (src/steps/profile/): nothing is
+  // decoded from a struct, so this check has nothing to check there (their own tests read the maps)
+  for (const def of defs.filter((d) => d.mode !== 'profile')) {
+    test(`${def.id}: every field decodes from a member of struct ${def.struct}`, () => {
       // buildCodec checks each field against its kind (member type, length/family members, derive order)
       // interval gadgets decode their map's key and value side by side
       const { layout, def: decoded } = def.interval ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };

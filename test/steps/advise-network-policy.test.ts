@@ -16,6 +16,7 @@ import { gadgets } from '../../src/steps/index.ts';
 import { writeOutput } from '../../src/runner/artifacts.ts';
 import type { ContainerTable } from '../../src/containers/table.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
+import { skipK8s, useCluster } from '../k8s/cluster.ts';
 import { tcpServer } from '../helpers/net.ts';
 import { runCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
@@ -148,7 +149,12 @@ describe('advise/network-policy generator (recorded events, no root)', () => {
     assert.equal(fs.readFileSync(out, 'utf8'), '');
   });
 
-  test('the API server accepts the generated pod policies (server-side apply, dry run)', { skip: clusterSkip() }, async () => {
+  // brings the test cluster up itself (the cluster tests stop theirs), as root: the API server must answer for real
+  test('the API server accepts the generated pod policies (server-side apply, dry run)', { skip: skipK8s, timeout: 600_000 }, async (t) => {
+    const cluster = await useCluster();
+    t.after(() => cluster.stop());
+    const why = clusterSkip();
+    assert.equal(why, false, `the test cluster is up: ${why}`);
     const dir = tempDir();
     const from = path.join(dir, 'in.ndjson');
     fs.writeFileSync(from, networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST }).map((d) => JSON.stringify(d) + '\n').join(''));
