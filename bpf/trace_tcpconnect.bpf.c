@@ -25,22 +25,7 @@ static __always_inline void emit(struct sock *sk, const struct tcp_owner *o, __s
 	gadget_submit(e);
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	tcp_owner_connect_enter((int)ctx->args[0]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx)
-{
-	struct tcp_owner o;
-	struct sock *sk = tcp_owner_connect_exit(ctx->ret, &o);
-	if (sk)
-		emit(sk, &o, (__s32)ctx->ret);
-	return 0;
-}
+TCP_OWNER_CONNECT_PROGRAMS(emit)
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int set_state(struct trace_event_raw_inet_sock_set_state *ctx)

@@ -122,6 +122,26 @@ static __always_inline struct sock *tcp_owner_connect_exit(long ret, struct tcp_
 	return sk;
 }
 
+/* The connect syscall's two programs, for every gadget that follows
+ * connects: the entry records the owner; the exit reports, through
+ * EMIT(sk, owner, ret), a connect that failed without any state change. */
+#define TCP_OWNER_CONNECT_PROGRAMS(EMIT)                                        \
+	SEC("tracepoint/syscalls/sys_enter_connect")                            \
+	int enter_connect(struct trace_event_raw_sys_enter *ctx)                \
+	{                                                                       \
+		tcp_owner_connect_enter((int)ctx->args[0]);                     \
+		return 0;                                                       \
+	}                                                                       \
+	SEC("tracepoint/syscalls/sys_exit_connect")                             \
+	int exit_connect(struct trace_event_raw_sys_exit *ctx)                  \
+	{                                                                       \
+		struct tcp_owner o;                                             \
+		struct sock *sk = tcp_owner_connect_exit(ctx->ret, &o);         \
+		if (sk)                                                         \
+			EMIT(sk, &o, (__s32)ctx->ret);                          \
+		return 0;                                                       \
+	}
+
 /* At accept/accept4 exit: record the acceptor as the owner of the new sock. */
 static __always_inline struct sock *tcp_owner_accepted(long fd, struct tcp_owner *o)
 {
