@@ -16,6 +16,7 @@
  */
 import type { BtfMember, BtfStruct, BtfValueType } from '../ebpf/btf.ts';
 import { compileFilter, type Predicate } from './filter.ts';
+import { ipv6ZeroRun } from './packet/ip.ts';
 import { flagNames, flagNamesMaxLength } from './names/index.ts';
 import type { DecodeKind, FieldSpec, FieldType, GadgetDefinition } from './types.ts';
 
@@ -452,22 +453,6 @@ function makeHelpers(buf: Buffer, clock: Clock) {
   const readGroups = (at: number) => {
     for (let i = 0; i < 8; i++) groups[i] = (buf[at + 2 * i] << 8) | buf[at + 2 * i + 1];
   };
-  /** RFC 5952: the longest run (≥ 2) of zero groups, first one on a tie, becomes "::" */
-  const zeroRun = (): [number, number] => {
-    let best = -1;
-    let bestLen = 1;
-    for (let i = 0; i < 8; ) {
-      if (groups[i] !== 0) {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < 8 && groups[j] === 0) j++;
-      if (j - i > bestLen) [best, bestLen] = [i, j - i];
-      i = j;
-    }
-    return [best, best < 0 ? 0 : bestLen];
-  };
   const isV4Mapped = () => groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff;
   const HEX = Buffer.from('0123456789abcdef');
   /** the address as ASCII bytes at p (no quotes) */
@@ -487,7 +472,7 @@ function makeHelpers(buf: Buffer, clock: Clock) {
       for (const c of Buffer.from('::ffff:')) out[p++] = c;
       return v4(p, at + 12);
     }
-    const [run, len] = zeroRun();
+    const [run, len] = ipv6ZeroRun(groups);
     for (let i = 0; i < 8; i++) {
       if (i === run) {
         out[p++] = 0x3a;

@@ -65,11 +65,9 @@ export function formatIpv4(b: Uint8Array, at: number): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
 
-/** RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as ::, IPv4-mapped as ::ffff:a.b.c.d. */
-export function formatIpv6(b: Uint8Array, at: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((b[at + 2 * i] << 8) | b[at + 2 * i + 1]);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${formatIpv4(b, at + 12)}`;
+/** RFC 5952: the longest run (2+) of zero groups, the first one on a tie, becomes "::";
+ * [start, length] of it, or [-1, 0]. Shared with the event codec's allocation-free writer. */
+export function ipv6ZeroRun(groups: ArrayLike<number>): [number, number] {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -79,12 +77,18 @@ export function formatIpv6(b: Uint8Array, at: number): string {
     }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
     i = j;
   }
+  return [best, best < 0 ? 0 : bestLen];
+}
+
+/** RFC 5952 text: lowercase hex, the longest run (2+) of zero groups as ::, IPv4-mapped as ::ffff:a.b.c.d. */
+export function formatIpv6(b: Uint8Array, at: number): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((b[at + 2 * i] << 8) | b[at + 2 * i + 1]);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${formatIpv4(b, at + 12)}`;
+  const [best, bestLen] = ipv6ZeroRun(groups);
   const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
   if (best < 0) return hex(groups);
   return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
