@@ -90,8 +90,10 @@ static __always_inline bool gadget_current_in_scope(void)
 	return targ_containers && gadget_container_in_set(bpf_get_current_cgroup_id());
 }
 
-/* true when the current task is filtered out */
-static __always_inline bool gadget_skip_current(void)
+/* true when the current task is filtered out by the filters on the task
+ * itself (all but the cgroup/container scope): for a hook that has made the
+ * scope decision already, or cached it per cgroup (traceloop) */
+static __always_inline bool gadget_skip_current_task(void)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -108,8 +110,6 @@ static __always_inline bool gadget_skip_current(void)
 		if (targ_gid != (__u32)-1 && (uid_gid >> 32) != targ_gid)
 			return true;
 	}
-	if (!gadget_current_in_scope())
-		return true;
 	if (targ_mntns_id &&
 	    gadget_task_mntns((struct task_struct *)bpf_get_current_task()) != targ_mntns_id)
 		return true;
@@ -120,6 +120,12 @@ static __always_inline bool gadget_skip_current(void)
 			return true;
 	}
 	return false;
+}
+
+/* true when the current task is filtered out */
+static __always_inline bool gadget_skip_current(void)
+{
+	return !gadget_current_in_scope() || gadget_skip_current_task();
 }
 
 /* true when `task` (not necessarily the current one) is filtered out */

@@ -8,7 +8,7 @@ import { straceLine, straceText } from '../../src/steps/traceloop/strace.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { compileFixture } from '../helpers/fixture.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
-import { freshCgroup, run } from '../helpers/proc.ts';
+import { cgroupIdOf, freshCgroup, run } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
 const def: GadgetDefinition = gadgets.traceloop;
@@ -87,6 +87,32 @@ describe('traceloop', { skip: kernelSkip(def) }, () => {
     assertSequence(seq, file, process.pid);
     // everything before the sequence is the getppid loop
     assert.ok(events.slice(0, events.length - seq.length).every((e) => e.syscall === 'getppid' && e.ret === process.pid));
+  });
+
+  test('cgroups below the watched one are recorded, at 2 levels down and past the 16 the kernfs walk covers (the helper then); a sibling is not', async (t: TestContext) => {
+    const bin = compileFixture(t, 'syscall_crash');
+    const dir = tempDir(t);
+    // the nested cgroups are removed bottom-up before the top one (t.after runs in registration order)
+    const chain: string[] = [];
+    t.after(() => { for (const d of [...chain].reverse()) fs.rmdirSync(d); });
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    const sibling = freshCgroup(t, uniqueToken('traceloop-sibling'));
+    for (let depth = 1; depth <= 18; depth++) {
+      chain.push(path.join(chain.at(-1) ?? cg.dir, `d${depth}`));
+      fs.mkdirSync(chain.at(-1)!);
+    }
+    const near = chain[1];
+    const deep = chain[17];
+    const pids: Record<string, number> = {};
+    const { events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level } }), async () => {
+      pids.near = await crashIn(bin, near, path.join(dir, 'near'));
+      pids.deep = await crashIn(bin, deep, path.join(dir, 'deep'));
+      pids.sibling = await crashIn(bin, sibling.dir, path.join(dir, 'sibling'));
+    });
+    assertSequence(sequenceOf(events, pids.near, path.join(dir, 'near')), path.join(dir, 'near'), process.pid);
+    assertSequence(sequenceOf(events, pids.deep, path.join(dir, 'deep')), path.join(dir, 'deep'), process.pid);
+    assert.deepEqual(new Set(events.map((e) => e.cgroup_id)), new Set([Number(cgroupIdOf(near)), Number(cgroupIdOf(deep))]), 'the two nested cgroups, each its own buffer');
+    assert.ok(!events.some((e) => e.pid === pids.sibling), 'nothing of the sibling cgroup');
   });
 
   test('params.syscalls: only those are recorded; an unknown name is an error naming it', async (t: TestContext) => {
