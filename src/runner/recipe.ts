@@ -10,7 +10,7 @@ import jsonata from 'jsonata';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
-import type { GadgetDefinition } from '../steps/types.ts';
+import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
 import { paramValidator, recipeValidator } from './validators.ts';
@@ -97,8 +97,10 @@ export interface PlannedStep {
   durationMs?: number;
   /** the step's mode keys as written (the mode plans them again when it opens the step) */
   options: Record<string, unknown>;
-  /** kernel buffer bytes the step takes (the mode's ringBytes), counted against --limit-ring */
+  /** kernel buffer bytes the step takes (the mode's ringBytes and the gadget's kernelMemory), counted against --limit-ring */
   ringBytes: number;
+  /** the maps the step's params size (def.kernelMemory), when the gadget has such */
+  kernelMemory?: KernelMemory;
   /** most bytes of events the step may write */
   maxBytes: number;
   /** the step's container scope; none without `run` or `containers:` */
@@ -379,9 +381,11 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
       problem(['steps', i, 'filter'], err.message, quote + err.column);
     }
   }
+  let paramsValid = !spec.params || Object.keys(spec.params).length === 0;
   if (def.params) {
     const validate = paramValidator(def.id, def.params);
-    if (!validate(spec.params ?? {})) {
+    paramsValid = validate(spec.params ?? {});
+    if (!paramsValid) {
       for (const e of validate.errors ?? []) {
         const sub = e.instancePath.split('/').filter(Boolean);
         if (e.keyword === 'additionalProperties') {
@@ -423,14 +427,17 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   const planned = mode?.plan(options, def, (key, message) => problem(['steps', i, key], message));
   const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
   const containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
+  // sized from params the schema accepted only (a bad one is already a problem)
+  const kernelMemory = paramsValid ? def.kernelMemory?.(spec.params ?? {}) : undefined;
   return {
+    ...(kernelMemory ? { kernelMemory } : {}),
     ...(containers ? { containers } : {}),
     spec,
     def,
     filter,
     durationMs: duration === undefined ? undefined : durationOrZero(duration),
     options,
-    ringBytes: mode?.ringBytes?.(planned) ?? 0,
+    ringBytes: (mode?.ringBytes?.(planned) ?? 0) + (kernelMemory?.bytes ?? 0),
     maxBytes,
   };
 }
@@ -486,7 +493,13 @@ function checkDuration(value: Duration, path: (string | number)[], problem: Prob
 function checkTotals(steps: PlannedStep[], recipe: Recipe, limits: Limits, problem: ProblemFn): void {
   const ring = steps.reduce((n, s) => n + s.ringBytes, 0);
   if (ring > limits.ringBytes) {
-    problem(['steps'], `the steps' ring buffers take ${formatBytes(ring)} together; the limit is ${formatBytes(limits.ringBytes)} (give steps a smaller buffer, or raise the limit with --limit-ring)`);
+    const sized = steps.filter((s) => s.kernelMemory);
+    problem(['steps'], `the steps' ring buffers${sized.length ? ' and kernel maps' : ''} take ${formatBytes(ring)} together; the limit is ${formatBytes(limits.ringBytes)} (give steps a smaller buffer${sized.length ? ' or smaller maps' : ''}, or raise the limit with --limit-ring)`);
+    // a step whose params size kernel maps (traceloop's slots) is named where its params are, with the sizes to lower
+    for (const s of sized) {
+      const m = s.kernelMemory!;
+      problem(['steps', recipe.steps.indexOf(s.spec), 'params'], `step ${s.spec.id} (${s.def.id}) takes ${formatBytes(s.ringBytes)} of them, ${formatBytes(m.bytes)} for ${m.what}; lower ${m.lower}`);
+    }
   }
   const explicit = steps.filter((s) => (s.spec.max_bytes ?? recipe.max_bytes) !== undefined);
   const asked = explicit.reduce((n, s) => n + s.maxBytes, 0);

@@ -1,12 +1,17 @@
+import { formatBytes } from './duration.ts';
 import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
-import { DEFAULT_CGROUPS, DEFAULT_SLOTS, traceloopHooks } from './traceloop/recorder.ts';
+import { DEFAULT_CGROUPS, DEFAULT_SLOTS, sizes, traceloopHooks } from './traceloop/recorder.ts';
 import { pathArgTable, syscallNumber } from './traceloop/syscalls.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** bpf/traceloop.h TL_NR_MAX: the per-syscall tables' size */
 const NR_MAX = 512;
-/** slots × cgroups: the array map is allocated whole at load (≈ 400 bytes a slot) */
+/** slots × cgroups: the array map is allocated whole at load (SLOT_BYTES a slot) */
 const MAX_TOTAL_SLOTS = 1 << 20;
+/** sizeof(struct tl_slot) (bpf/traceloop.h; test/steps/traceloop.test.ts checks it against the object's BTF) */
+export const SLOT_BYTES = 384;
+/** per cgroup beyond its slots: its `bufs` hash entry and its cgroup storage, rounded up */
+const CGROUP_BYTES = 512;
 
 function syscallMask(names: string[]): number[] {
   const on = new Array<number>(NR_MAX).fill(0);
@@ -47,10 +52,18 @@ export const traceloop = {
       syscalls: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9_]+$' }, description: 'record only these syscalls (names)' },
     },
   },
+  // the slot array is allocated whole at load, so the budget counts it whether or not it fills
+  kernelMemory: (params) => {
+    const { slots, cgroups } = sizes(params);
+    return {
+      bytes: slots * cgroups * SLOT_BYTES + cgroups * CGROUP_BYTES,
+      what: `its slots (${slots} slots × ${cgroups} cgroups × ${SLOT_BYTES} bytes, and ${CGROUP_BYTES} bytes a cgroup)`,
+      lower: 'params.slots or params.cgroups',
+    };
+  },
   constants: (params) => {
-    const slots = (params.slots as number | undefined) ?? DEFAULT_SLOTS;
-    const cgroups = (params.cgroups as number | undefined) ?? DEFAULT_CGROUPS;
-    if (slots * cgroups > MAX_TOTAL_SLOTS) throw new Error(`traceloop: slots × cgroups is ${slots * cgroups}, more than ${MAX_TOTAL_SLOTS} (≈ 400 MiB of kernel memory); lower params.slots or params.cgroups`);
+    const { slots, cgroups } = sizes(params);
+    if (slots * cgroups > MAX_TOTAL_SLOTS) throw new Error(`traceloop: slots × cgroups is ${slots * cgroups}, more than ${MAX_TOTAL_SLOTS} (${formatBytes(MAX_TOTAL_SLOTS * SLOT_BYTES)} of kernel memory); lower params.slots or params.cgroups`);
     const names = params.syscalls as string[] | undefined;
     return {
       targ_slots: slots,

@@ -84,6 +84,15 @@ export interface KernelFilter {
 /** field name → its kernel filter; the gadget's declaration is the one list */
 export type KernelFilters = Readonly<Record<string, KernelFilter>>;
 
+/** Maps a gadget sizes from its params: what --limit-ring counts, and what a refusal says. */
+export interface KernelMemory {
+  bytes: number;
+  /** the maps and their sizes, e.g. "1024 slots × 16 cgroups × 384 bytes" */
+  what: string;
+  /** the params that make it smaller, e.g. "params.slots or params.cgroups" */
+  lower: string;
+}
+
 /** A BPF hook the gadget needs, probed before load. */
 export type Requirement =
   | { tracepoint: string; optional?: boolean }
@@ -108,6 +117,11 @@ export interface GadgetDefinition {
   params?: Record<string, unknown>;
   /** BPF constants derived from the step's params */
   constants?(params: Record<string, unknown>): Record<string, ConstantValue>;
+  /**
+   * Kernel memory the step's params size at load beyond its mode's buffers
+   * (traceloop's slot array), counted against --limit-ring with them.
+   */
+  kernelMemory?(params: Record<string, unknown>): KernelMemory;
   /**
    * for snapshot mode: the iter/* program to run, or programs run in order
    * (a program may write nothing and fill a map a later one reads)

@@ -3,11 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { TRACK_INTERVAL_MS } from '../../src/containers/selection.ts';
+import { BpfObject } from '../../src/ebpf/object.ts';
+import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
 import { gadgets } from '../../src/steps/index.ts';
+import { NOTICE_RING_BYTES } from '../../src/steps/modes/profile.ts';
+import { SLOT_BYTES } from '../../src/steps/traceloop.ts';
 import { straceLine, straceText } from '../../src/steps/traceloop/strace.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { compileFixture } from '../helpers/fixture.ts';
-import { kernelSkip } from '../helpers/kernel.ts';
+import { kernelSkip, objectPath } from '../helpers/kernel.ts';
+import { readNdjsonFile, runCli, writeRecipe } from '../runner/cli-helpers.ts';
 import { cgroupIdOf, freshCgroup, run } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
@@ -126,6 +131,70 @@ describe('traceloop', { skip: kernelSkip(def) }, () => {
     assert.ok(events.every((e) => e.syscall === 'openat' || e.syscall === 'close'), JSON.stringify(events.map((e) => e.syscall)));
     assert.deepEqual(events.filter((e) => String(e.path).startsWith(file)).map((e) => e.err_name), ['', 'ENOENT']);
     assert.throws(() => def.constants!({ syscalls: ['nosuchcall'] }), /"nosuchcall", which is not an x86-64 syscall/);
+  });
+});
+
+describe('traceloop slots count against --limit-ring', () => {
+  const recipe = (slots: number, cgroups: number) => `name: fr
+duration: 1s
+steps:
+  - id: other
+    gadget: trace/open
+    buffer: 1MiB
+  - id: recorder
+    gadget: traceloop
+    params: {slots: ${slots}, cgroups: ${cgroups}}
+`;
+  const MiB = 1024 ** 2;
+
+  test('over the limit: refused naming the step, its sizes and what to lower; within it: planned with them counted', () => {
+    // 4096 × 16 × 384 bytes = 24MiB of slots, + 8KiB for the cgroups, + the 256KiB notice ring; trace/open 1MiB
+    assert.throws(() => parseRecipe(recipe(4096, 16), 'r.yaml', undefined, { ringBytes: 16 * MiB, outputBytes: 1024 * MiB }), (err: Error) => {
+      assert.ok(err instanceof RecipeError);
+      assert.deepEqual(err.message.split('\n'), [
+        "r.yaml:4:3 steps: the steps' ring buffers and kernel maps take 25864KiB together; the limit is 16MiB (give steps a smaller buffer or smaller maps, or raise the limit with --limit-ring)",
+        'r.yaml:9:13 steps[1].params: step recorder (traceloop) takes 24840KiB of them, 24584KiB for its slots (4096 slots × 16 cgroups × 384 bytes, and 512 bytes a cgroup); lower params.slots or params.cgroups',
+      ]);
+      return true;
+    });
+    const ok = parseRecipe(recipe(1024, 16), 'r.yaml', undefined, { ringBytes: 16 * MiB, outputBytes: 1024 * MiB });
+    const step = ok.steps.find((s) => s.spec.id === 'recorder')!;
+    assert.equal(step.ringBytes, 1024 * 16 * SLOT_BYTES + 16 * 512 + NOTICE_RING_BYTES);
+    // the default limit (256MiB) refuses the largest slot array the params allow (65536 × 16 × 384 bytes = 384MiB)
+    assert.throws(() => parseRecipe(recipe(65536, 16), 'r.yaml'), /steps\[1\]\.params: step recorder \(traceloop\) takes .* for its slots \(65536 slots × 16 cgroups/);
+  });
+
+  test('SLOT_BYTES is sizeof(struct tl_slot) in the object', () => {
+    const obj = BpfObject.open(objectPath(def));
+    try {
+      assert.equal(obj.btf.struct('tl_slot').size, SLOT_BYTES);
+    } finally {
+      obj.close();
+    }
+  });
+
+  test('the CLI: validate and run exit 2 with the message over the limit; within it the step runs', { skip: kernelSkip(def) }, async (t: TestContext) => {
+    const dir = tempDir(t);
+    const file = writeRecipe(dir, 'fr.yaml', `name: fr
+run: /bin/true
+steps:
+  - id: recorder
+    gadget: traceloop
+    params: {slots: 2048}
+    outputs: [recorder.ndjson]
+`);
+    // 2048 × 16 × 384 bytes = 12MiB of slots
+    for (const command of ['validate', 'run']) {
+      const r = await runCli([command, file, '--limit-ring', '8MiB', ...(command === 'run' ? ['--out', path.join(dir, 'refused')] : [])]);
+      assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+      assert.match(r.stderr, /fr\.yaml:6:13 steps\[0\]\.params: step recorder \(traceloop\) takes \d+KiB of them, 12296KiB for its slots \(2048 slots × 16 cgroups × 384 bytes/, command);
+    }
+    assert.ok(!fs.existsSync(path.join(dir, 'refused')), 'the refused run started nothing');
+    const out = path.join(dir, 'out');
+    const r = await runCli(['run', file, '--limit-ring', '16MiB', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = readNdjsonFile(path.join(out, 'recorder.ndjson'));
+    assert.ok(rows.some((e) => e.comm === 'true' && e.syscall === 'exit_group'), `the workload's exit_group is recorded: ${JSON.stringify(rows.slice(-3))}`);
   });
 });
 

@@ -42,7 +42,8 @@ export interface SyscallRow {
  */
 const RESTART_CODES: Readonly<Record<number, string>> = { 512: 'ERESTARTSYS', 513: 'ERESTARTNOINTR', 514: 'ERESTARTNOHAND', 515: 'ENOIOCTLCMD', 516: 'ERESTART_RESTARTBLOCK' };
 
-const sizes = (params: Record<string, unknown>) => ({
+/** The step's slots per cgroup and cgroups, defaults filled in. */
+export const sizes = (params: Record<string, unknown>) => ({
   slots: (params.slots as number | undefined) ?? DEFAULT_SLOTS,
   cgroups: (params.cgroups as number | undefined) ?? DEFAULT_CGROUPS,
 });
