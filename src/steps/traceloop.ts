@@ -1,5 +1,5 @@
-import { formatBytes } from './duration.ts';
 import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
+import { formatBytes } from './duration.ts';
 import { DEFAULT_CGROUPS, DEFAULT_SLOTS, sizes, traceloopHooks } from './traceloop/recorder.ts';
 import { pathArgTable, syscallNumber } from './traceloop/syscalls.ts';
 import type { GadgetDefinition } from './types.ts';
