@@ -17,7 +17,8 @@
  * --before DIR: also run the traceloop object in DIR (a traceloop.bpf.o
  * built from an older commit, same maps and constants) in the same
  * alternation, so before/after ratios come from one run on a noisy machine.
- * --skip a,b: leave out the configurations whose names contain a or b.
+ * --skip a,b: leave out the configurations whose names contain a or b (the
+ * untraced baselines always run: the ratios need them).
  * Results: bench/results/traceloop.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
