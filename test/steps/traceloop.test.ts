@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -10,6 +11,7 @@ import { NOTICE_RING_BYTES } from '../../src/steps/modes/profile.ts';
 import { SLOT_BYTES } from '../../src/steps/traceloop.ts';
 import { straceLine, straceText } from '../../src/steps/traceloop/strace.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { busyboxRootfs, containerName, containerSkip, startContainer } from '../helpers/containers.ts';
 import { compileFixture } from '../helpers/fixture.ts';
 import { kernelSkip, objectPath } from '../helpers/kernel.ts';
 import { readNdjsonFile, runCli, writeRecipe } from '../runner/cli-helpers.ts';
@@ -206,6 +208,24 @@ describe('profile mode with a container scope', { skip: kernelSkip(def) }, () =>
     assert.deepEqual(outcome.containers, [], 'the scope was kept and reported (no container ran)');
     // a timer left behind would poll the closed map within its interval and throw out of the test
     await new Promise((resolve) => setTimeout(resolve, 3 * TRACK_INTERVAL_MS));
+  });
+});
+
+describe('traceloop with a container selection', { skip: kernelSkip(def) || containerSkip() }, () => {
+  test('the selected container\'s syscalls are recorded, another container\'s are not', async (t: TestContext) => {
+    const rootfs = busyboxRootfs(t);
+    const a = startContainer(t, containerName('tl-a'), rootfs, ['/bin/sleep', '60']);
+    const b = startContainer(t, containerName('tl-b'), rootfs, ['/bin/sleep', '60']);
+    const token = uniqueToken('traceloop');
+    fs.writeFileSync(path.join(rootfs, 'tmp', token), 'x');
+    const ctx = { ...stepContext(t), containers: { selection: { container: a.name }, workload: false } };
+    const { events } = await traceWhile(def, ctx, async () => {
+      for (const name of [a.name, b.name]) execFileSync('podman', ['exec', name, '/bin/cat', `/tmp/${token}`], { stdio: 'ignore' });
+    });
+    const opens = events.filter((e) => e.syscall === 'open' || e.syscall === 'openat').filter((e) => e.path === `/tmp/${token}`);
+    assert.equal(opens.length, 1, `one open of the file, by ${a.name}'s cat: ${JSON.stringify(opens)}`);
+    assert.deepEqual([opens[0].comm, opens[0].ret !== null && (opens[0].ret as number) >= 0], ['cat', true]);
+    assert.equal(new Set(events.map((e) => e.cgroup_id)).size, 1, 'one cgroup: the selected container\'s');
   });
 });
 
