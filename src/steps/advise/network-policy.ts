@@ -12,6 +12,17 @@
  * peer's address is looked up among the pods' IPs (an address held by more
  * than one pod, e.g. hostNetwork pods, names none), and anything else is an
  * ipBlock of that one address (/32, /128).
+ *
+ * UDP (the `udp` events: the first datagram a process sent to an address and
+ * port) is egress on protocol UDP, so DNS is `UDP 53` to the resolver (and
+ * `TCP 53` when it was also connected to). UDP has no accept: a peer traced
+ * on this node is found by its answer instead — the datagram it sent back to
+ * the sender's local address and port, from the port the sender sent to.
+ * That answer is no egress of its own (a NetworkPolicy lets replies through)
+ * but ingress: the answering pod accepts UDP on that port from the sender.
+ * The answer pairs by the sender's end and the port alone, not the
+ * answerer's address: a resolver behind a Service's cluster IP answers from
+ * its pod IP, or from a wildcard-bound socket (0.0.0.0), and is still found.
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
 import type { ContainerTable } from '../../containers/table.ts';
@@ -41,9 +52,13 @@ type Peer = { kind: 'pod'; pod: PodRef } | { kind: 'ip'; cidr: string };
 interface Subject {
   key: string;
   pods: PodRef[];
-  ingress: Map<string, { peer: Peer; ports: Set<number> }>;
-  egress: Map<string, { peer: Peer; ports: Set<number> }>;
+  ingress: Map<string, Rule>;
+  egress: Map<string, Rule>;
 }
+
+type Protocol = 'TCP' | 'UDP';
+/** a rule's ports: "TCP/53", "UDP/53" */
+interface Rule { peer: Peer; ports: Set<string> }
 
 /** ::ffff:a.b.c.d (a v4 peer of a v6 socket) is the v4 address */
 function plainIp(addr: string): string {
@@ -89,10 +104,17 @@ function peerSpec(p: Peer): Row {
   return { podSelector: { matchLabels: stableLabels(p.pod.labels) }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.pod.namespace } } };
 }
 
-function rules(m: Map<string, { peer: Peer; ports: Set<number> }>, side: 'from' | 'to'): Row[] {
+/** ports ascending, TCP before UDP on one port */
+function portSpecs(ports: Set<string>): Row[] {
+  return [...ports]
+    .map((k) => ({ protocol: k.slice(0, 3), port: Number(k.slice(4)) }))
+    .sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0));
+}
+
+function rules(m: Map<string, Rule>, side: 'from' | 'to'): Row[] {
   return [...m.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, { peer, ports }]) => ({ [side]: [peerSpec(peer)], ports: [...ports].sort((a, b) => a - b).map((port) => ({ protocol: 'TCP', port })) }));
+    .map(([, { peer, ports }]) => ({ [side]: [peerSpec(peer)], ports: portSpecs(ports) }));
 }
 
 export interface AdviseOptions {
@@ -109,40 +131,77 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
   for (const p of pods) for (const ip of p.ips ?? []) byIp.set(plainIp(ip), [...(byIp.get(plainIp(ip)) ?? []), p]);
 
   // successful connects and accepts only: a refused connect is not traffic to allow; closes repeat the connection
-  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0));
+  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0) || e.operation === 'udp');
   const end = (addr: unknown, port: unknown) => `${plainIp(String(addr))}:${port}`;
   const byTuple = new Map<string, Row>();
-  for (const e of conns) byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  for (const e of conns) if (e.operation !== 'udp') byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  const udp = conns.filter((e) => e.operation === 'udp');
+  // a datagram's answer: sent to the sender's end, from the port the sender sent to (any address: see the header)
+  const byAnswer = new Map<string, Row[]>();
+  for (const e of udp) {
+    const k = `${end(e.daddr, e.dport)} ${e.sport}`;
+    byAnswer.set(k, [...(byAnswer.get(k) ?? []), e]);
+  }
+  // which of two datagrams came first: the capture's timestamps (RFC 3339, one format), else the events' order
+  const order = new Map(udp.map((e, i) => [e, i]));
+  const before = (a: Row, b: Row) =>
+    typeof a.timestamp === 'string' && typeof b.timestamp === 'string' && a.timestamp !== b.timestamp ? a.timestamp < b.timestamp : order.get(a)! < order.get(b)!;
+  /** the traced event that answered datagram `e` (sent after it, by one cgroup only), if any */
+  const answerOf = (e: Row): Row | undefined => {
+    if (!Number(e.sport)) return undefined; // the sender's port was not bound yet: nothing to pair by
+    const found = (byAnswer.get(`${end(e.saddr, e.sport)} ${e.dport}`) ?? []).filter((a) => a !== e && before(e, a));
+    return new Set(found.map((a) => String(a.cgroup_id))).size === 1 ? found[0] : undefined;
+  };
+  const answers = new Set<Row>();
+  const answered = new Map<Row, Row>();
+  for (const e of udp) {
+    const a = answerOf(e);
+    if (a) {
+      answered.set(e, a);
+      answers.add(a);
+    }
+  }
 
   const subjects = new Map<string, Subject>();
   const podOfEvent = (e: Row) => podOf(byCgroup.get(String(e.cgroup_id)));
-  for (const e of conns) {
+  const subjectOf = (e: Row): Subject => {
     const me = podOfEvent(e);
     const key = subjectKey(me);
     let s = subjects.get(key);
     if (!s) subjects.set(key, (s = { key, pods: [], ingress: new Map(), egress: new Map() }));
     if (me && !s.pods.some((p) => p.namespace === me.namespace && p.pod === me.pod)) s.pods.push(me);
-
+    return s;
+  };
+  const byAddress = (addr: unknown): Peer => {
+    const ip = plainIp(String(addr));
+    const candidates = byIp.get(ip) ?? [];
+    return candidates.length === 1 ? { kind: 'pod', pod: candidates[0] } : { kind: 'ip', cidr: cidrOf(ip) };
+  };
+  const allow = (side: Map<string, Rule>, peer: Peer, protocol: Protocol, port: unknown) => {
+    const k = peerKey(peer);
+    const rule = side.get(k) ?? { peer, ports: new Set<string>() };
+    rule.ports.add(`${protocol}/${Number(port)}`);
+    side.set(k, rule);
+  };
+  for (const e of conns) {
+    if (answers.has(e)) continue; // an answer is ingress of the answering pod, from its sender's side below
+    const s = subjectOf(e);
+    if (e.operation === 'udp') {
+      const a = answered.get(e);
+      const theirs = a && podOfEvent(a);
+      allow(s.egress, theirs ? { kind: 'pod', pod: theirs } : byAddress(e.daddr), 'UDP', e.dport);
+      // the answering pod took the datagram in on the port it was sent to, from this sender
+      const mine = podOfEvent(e);
+      if (a) allow(subjectOf(a).ingress, mine ? { kind: 'pod', pod: mine } : byAddress(e.saddr), 'UDP', e.dport);
+      continue;
+    }
     const isConnect = e.operation === 'connect';
     // the other end, if it was traced here: the opposite operation with the 4-tuple mirrored
     const other = byTuple.get(`${isConnect ? 'accept' : 'connect'} ${end(e.daddr, e.dport)} ${end(e.saddr, e.sport)}`);
-    const ip = plainIp(String(e.daddr));
-    let peer: Peer | undefined;
-    if (other) {
-      const p = podOfEvent(other);
-      if (p) peer = { kind: 'pod', pod: p };
-    } else {
-      const candidates = byIp.get(ip) ?? [];
-      if (candidates.length === 1) peer = { kind: 'pod', pod: candidates[0] };
-    }
-    peer ??= { kind: 'ip', cidr: cidrOf(ip) };
+    const theirs = other && podOfEvent(other);
+    const peer = theirs ? { kind: 'pod' as const, pod: theirs } : other ? { kind: 'ip' as const, cidr: cidrOf(plainIp(String(e.daddr))) } : byAddress(e.daddr);
     // ingress is on the port this end accepted on; egress on the port it connected to
-    const port = Number(isConnect ? e.dport : e.sport);
-    const side = isConnect ? s.egress : s.ingress;
-    const k = peerKey(peer);
-    const rule = side.get(k) ?? { peer, ports: new Set<number>() };
-    rule.ports.add(port);
-    side.set(k, rule);
+    allow(isConnect ? s.egress : s.ingress, peer, 'TCP', isConnect ? e.dport : e.sport);
   }
 
   const docs = [...subjects.values()].map((s): Row => {
@@ -159,11 +218,11 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
       },
     };
   });
-  const order = (d: Row) => {
+  const docKey = (d: Row) => {
     const m = d.metadata as { name: string; namespace?: string };
     return `${m.namespace ?? ''}\u0000${m.name}`;
   };
-  return docs.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  return docs.sort((a, b) => (docKey(a) < docKey(b) ? -1 : docKey(a) > docKey(b) ? 1 : 0));
 }
 
 /** The pods of a container table, with the IPs the table knows, for the IP path. */
