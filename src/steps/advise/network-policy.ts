@@ -26,6 +26,7 @@
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
 import type { ContainerTable } from '../../containers/table.ts';
+import { dnsSubdomain } from './k8s-names.ts';
 
 type Row = Record<string, unknown>;
 
@@ -88,8 +89,7 @@ function peerKey(p: Peer): string {
 function policyName(s: Subject): string {
   if (!s.pods.length) return 'workload';
   const p = s.pods[0];
-  const base = (p.owner ? p.owner.slice(p.owner.indexOf('/') + 1) : p.pod).toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
-  return (base || 'pod').slice(0, 253);
+  return dnsSubdomain(p.owner ? p.owner.slice(p.owner.indexOf('/') + 1) : p.pod, 'pod');
 }
 
 /** The labels every pod of the subject carries (pods of one owner: its template's labels). */
