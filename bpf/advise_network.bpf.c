@@ -60,6 +60,9 @@ static __always_inline void udp_sent(int fd, const void *uaddr)
 	struct gadget_endpoints ep;
 	/* the local end (0 before the first send binds it) and, if connected, the peer */
 	gadget_sock_endpoints(sk, &ep);
+	/* IPPROTO_UDP is 17 in other families' protocol numbering too */
+	if (ep.family != GADGET_AF_INET && ep.family != GADGET_AF_INET6)
+		return;
 	if (uaddr) {
 		struct udp_sockaddr_head sa = {};
 		if (bpf_probe_read_user(&sa, sizeof(sa), uaddr))

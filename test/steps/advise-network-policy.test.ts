@@ -286,7 +286,7 @@ spec:
     }
   });
 
-  test('UDP: a real DNS query (connected socket) and a datagram to an address (unconnected): egress UDP 53 with TCP 53, and UDP to the other port', async (t) => {
+  test('UDP: real DNS queries (dns_query: connect and send; getent: glibc\'s sendmmsg) and a datagram to an address (sendmsg): egress UDP 53 with TCP 53, and UDP to the other port', async (t) => {
     // a loopback address of its own: port 53 of it is free whatever else runs on this machine
     const resolver = `127.${1 + (process.pid % 200)}.${Math.floor(Math.random() * 250) + 1}.53`;
     const dns = await startDnsServer(resolver);
@@ -300,7 +300,11 @@ spec:
 const u = dgram.createSocket('udp6'); u.send('x', ${sinkPort}, '::1', (err) => { if (err) throw err; u.close();
   const c = net.connect(53, ${JSON.stringify(resolver)}, () => c.destroy()); });`;
     fs.writeFileSync(path.join(dir, 'w.js'), script);
-    const cmd = `${query} ${resolver} 53 policy.example 1 1 && ${process.execPath} ${path.join(dir, 'w.js')}`;
+    // glibc's own resolver too (connect, then sendmmsg of the A and AAAA queries), pointed at the test's server
+    // by a resolv.conf bind-mounted in a mount namespace of its own (the machine's stays as it is)
+    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${resolver}\noptions attempts:1 timeout:2\n`);
+    const getent = `unshare -m sh -c 'mount --bind ${path.join(dir, 'resolv.conf')} /etc/resolv.conf && exec getent ahosts resolv.example'`;
+    const cmd = `${query} ${resolver} 53 policy.example 1 1 && ${getent} && ${process.execPath} ${path.join(dir, 'w.js')}`;
     const recipe = writeRecipe(dir, 'netpol-udp.yaml', `name: netpol-udp
 run: ${JSON.stringify(`/bin/sh -c ${JSON.stringify(cmd)}`)}
 timeout: 1m
@@ -327,7 +331,7 @@ steps:
     // one udp event per process and destination, whatever number of datagrams
     const raw = fs.readFileSync(path.join(out, 'raw/policy.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const udpSends = raw.filter((e) => e.operation === 'udp').map((e) => [e.comm, e.daddr, e.dport, e.ipversion]);
-    assert.deepEqual(udpSends.sort(), [['dns_query', resolver, 53, 4], ['node', '::1', sinkPort, 6]], JSON.stringify(raw));
+    assert.deepEqual(udpSends.sort(), [['dns_query', resolver, 53, 4], ['getent', resolver, 53, 4], ['node', '::1', sinkPort, 6]], JSON.stringify(raw));
     // the connected socket's local end was bound at connect() (the source the route picks: lo's 127.0.0.1)
     assert.ok(raw.some((e) => e.operation === 'udp' && e.comm === 'dns_query' && e.sport > 0 && e.saddr === '127.0.0.1'), JSON.stringify(raw));
     const why = clusterSkip();
