@@ -4,7 +4,7 @@
  * the watched tasks send datagrams to, so DNS over UDP (and any other UDP
  * egress) reaches the policy.
  *
- * Why the send syscalls' tracepoints (sys_enter_sendto/sendmsg/sendmmsg):
+ * Why the send syscalls' tracepoints (sendto/sendmsg/sendmmsg, entry and exit):
  * - they run in the sending task, so the step's kernel filters (workload
  *   cgroup, containers, pid, mntns) apply as in every other hook, and
  *   attaching touches no process outside the trace;
@@ -18,29 +18,62 @@
  *   socket's sends are seen, with the destination read from the sock;
  * - trace/dns's packet machinery sees DNS only, and per packet.
  * The destination is the syscall's sockaddr (user memory, read at entry) or,
- * for a connected socket (no address given), the sock's peer (BTF).
- * Not seen: write()/writev() on a connected UDP socket and io_uring sends;
- * sendmmsg reports its first message's destination. */
+ * for a connected socket (no address given), the sock's peer (BTF); the
+ * event is made at exit, when the send has bound the socket (its local port)
+ * and its result is known.
+ *
+ * Receives (recvfrom/recvmsg/recvmmsg on UDP sockets, at exit: the source
+ * address the kernel wrote into the caller's sockaddr, or a connected sock's
+ * peer) say which side began: a UDP server receives from a peer before it
+ * answers it, a client sends first — user space orders the two per socket
+ * port and peer (src/steps/advise/network-policy.ts), so a server's answers
+ * are not egress and its port is ingress.
+ *
+ * Not seen: write()/writev()/read() on a connected UDP socket and io_uring;
+ * sendmmsg and recvmmsg report their first message's peer. */
 #include "trace_tcp.bpf.c"
 #include "advise_network.h"
+
+#define UDP_DIR_SEND 0
+#define UDP_DIR_RECV 1
 
 struct udp_seen_key {
 	__u64 cgroup_id;
 	__u32 pid;
 	__u16 family;
-	__u16 dport;
-	__u8 daddr[16];
+	__u16 lport; /* the socket's local port: a server's answers and a client's queries stay apart */
+	__u16 rport;
+	__u8 dir; /* UDP_DIR_* */
+	__u8 __pad;
+	__u8 __pad2[2];
+	__u8 raddr[16];
 };
 
-/* One event per (cgroup, process, destination): a resolver sends every
- * query to the same server, and a policy needs each peer once. LRU: a
- * process talking to very many peers re-reports the oldest, never fails. */
+/* One event per (cgroup, process, direction, local port, peer): a resolver
+ * sends every query to the same server, and a policy needs each peer once.
+ * LRU: a process talking to very many peers re-reports the oldest, never
+ * fails. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct udp_seen_key);
 	__type(value, __u8);
 } udp_seen SEC(".maps");
+
+/* a send or receive of a thread, from syscall entry to exit */
+struct udp_pending {
+	__u64 sk;
+	__u64 uaddr; /* the caller's sockaddr: the destination (send) or where the source goes (receive); 0: none */
+	struct gadget_endpoints ep; /* send: the destination, read at entry */
+	__u8 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct udp_pending);
+} udp_pending SEC(".maps");
 
 /* the start of sockaddr_in and sockaddr_in6: the address follows at 4 (v4)
  * or 8 (v6, after flowinfo); read apart so a 16-byte sockaddr_in is never
@@ -50,49 +83,108 @@ struct udp_sockaddr_head {
 	__u16 port; /* network order */
 };
 
-static __always_inline void udp_sent(int fd, const void *uaddr)
+/* The peer in a caller's sockaddr into ep->daddr/dport/family; false when it
+ * is unreadable or names no IP peer (AF_UNSPEC, AF_UNIX...). */
+static __always_inline bool udp_read_sockaddr(const void *uaddr, struct gadget_endpoints *ep)
+{
+	struct udp_sockaddr_head sa = {};
+	if (bpf_probe_read_user(&sa, sizeof(sa), uaddr))
+		return false;
+	__builtin_memset(ep->daddr, 0, 16);
+	if (sa.family == GADGET_AF_INET) {
+		if (bpf_probe_read_user(ep->daddr, 4, uaddr + 4))
+			return false;
+	} else if (sa.family == GADGET_AF_INET6) {
+		if (bpf_probe_read_user(ep->daddr, 16, uaddr + 8))
+			return false;
+	} else {
+		return false;
+	}
+	ep->family = sa.family;
+	ep->dport = bpf_ntohs(sa.port);
+	return true;
+}
+
+/* The UDP sock of a filtered-in task's fd (IPv4 or IPv6; IPPROTO_UDP is 17
+ * in other families' numbering too), or NULL. */
+static __always_inline struct sock *udp_sock_of(int fd)
 {
 	if (gadget_skip_current())
-		return;
+		return NULL;
 	struct sock *sk = gadget_sock_of_fd(fd);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return family == GADGET_AF_INET || family == GADGET_AF_INET6 ? sk : NULL;
+}
+
+/* At a send's entry: its destination (the sockaddr, else the connected peer), kept for the exit. */
+static __always_inline void udp_send_enter(int fd, const void *uaddr)
+{
+	struct sock *sk = udp_sock_of(fd);
+	if (!sk)
 		return;
+	struct udp_pending p = { .sk = (__u64)sk, .dir = UDP_DIR_SEND };
+	gadget_sock_endpoints(sk, &p.ep);
+	if (uaddr && !udp_read_sockaddr(uaddr, &p.ep))
+		return;
+	if (!p.ep.dport)
+		return; /* unconnected and no address: the send fails (EDESTADDRREQ) */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&udp_pending, &tid, &p, BPF_ANY);
+}
+
+/* At a receive's entry: where the caller wants the source address written. */
+static __always_inline void udp_recv_enter(int fd, const void *uaddr)
+{
+	struct sock *sk = udp_sock_of(fd);
+	if (!sk)
+		return;
+	struct udp_pending p = { .sk = (__u64)sk, .uaddr = (__u64)uaddr, .dir = UDP_DIR_RECV };
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&udp_pending, &tid, &p, BPF_ANY);
+}
+
+/* At exit of either: the first event per process, direction, local port and peer. */
+static __always_inline void udp_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct udp_pending *pp = bpf_map_lookup_elem(&udp_pending, &tid);
+	if (!pp)
+		return;
+	struct udp_pending p = *pp;
+	bpf_map_delete_elem(&udp_pending, &tid);
+	if (ret < 0)
+		return; /* failed: EAGAIN, EPERM, ECONNREFUSED... */
+	struct sock *sk = (struct sock *)p.sk;
 	struct gadget_endpoints ep;
-	/* the local end (0 before the first send binds it) and, if connected, the peer */
+	/* the local end now: the send bound an unbound socket */
 	gadget_sock_endpoints(sk, &ep);
-	/* IPPROTO_UDP is 17 in other families' protocol numbering too */
-	if (ep.family != GADGET_AF_INET && ep.family != GADGET_AF_INET6)
-		return;
-	if (uaddr) {
-		struct udp_sockaddr_head sa = {};
-		if (bpf_probe_read_user(&sa, sizeof(sa), uaddr))
+	if (p.dir == UDP_DIR_SEND) {
+		if (p.ep.family != ep.family)
+			__builtin_memset(ep.saddr, 0, 16); /* a v6 socket sent to an AF_INET address: its local address is of the other family */
+		__builtin_memcpy(ep.daddr, p.ep.daddr, 16);
+		ep.dport = p.ep.dport;
+		ep.family = p.ep.family;
+	} else if (p.uaddr) {
+		struct gadget_endpoints src = ep;
+		if (!udp_read_sockaddr((const void *)p.uaddr, &src))
 			return;
-		__builtin_memset(ep.daddr, 0, 16);
-		if (sa.family == GADGET_AF_INET) {
-			if (bpf_probe_read_user(ep.daddr, 4, uaddr + 4))
-				return;
-		} else if (sa.family == GADGET_AF_INET6) {
-			if (bpf_probe_read_user(ep.daddr, 16, uaddr + 8))
-				return;
-		} else {
-			return; /* AF_UNSPEC, AF_UNIX...: no IP peer */
-		}
-		/* a v6 socket may send to an AF_INET address: the local address,
-		 * stored as v6, is not one of that family */
-		if (sa.family != ep.family)
-			__builtin_memset(ep.saddr, 0, 16);
-		ep.family = sa.family;
-		ep.dport = bpf_ntohs(sa.port);
+		if (src.family != ep.family)
+			__builtin_memset(src.saddr, 0, 16);
+		ep = src;
 	}
 	if (!ep.dport)
-		return; /* unconnected and no address: the send fails (EDESTADDRREQ) */
+		return; /* a receive on an unconnected socket that did not ask for the source */
 
 	struct udp_seen_key key = {};
 	key.cgroup_id = bpf_get_current_cgroup_id();
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.family = ep.family;
-	key.dport = ep.dport;
-	__builtin_memcpy(key.daddr, ep.daddr, 16);
+	key.lport = ep.sport;
+	key.rport = ep.dport;
+	key.dir = p.dir;
+	__builtin_memcpy(key.raddr, ep.daddr, 16);
 	__u8 one = 1;
 	if (bpf_map_update_elem(&udp_seen, &key, &one, BPF_NOEXIST))
 		return; /* reported already */
@@ -105,7 +197,7 @@ static __always_inline void udp_sent(int fd, const void *uaddr)
 	tcp_fill_owner(e, &o);
 	gadget_fill_endpoints(e, &ep);
 	e->ret = 0;
-	e->op = ADVISE_OP_UDP_SEND;
+	e->op = p.dir == UDP_DIR_SEND ? ADVISE_OP_UDP_SEND : ADVISE_OP_UDP_RECV;
 	e->__pad0 = 0;
 	gadget_submit(e);
 }
@@ -114,7 +206,7 @@ SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	/* sendto(fd, buf, len, flags, addr, addrlen); send() is sendto with no address */
-	udp_sent((int)ctx->args[0], (const void *)ctx->args[4]);
+	udp_send_enter((int)ctx->args[0], (const void *)ctx->args[4]);
 	return 0;
 }
 
@@ -124,7 +216,7 @@ int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	struct user_msghdr msg = {};
 	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
 		return 0;
-	udp_sent((int)ctx->args[0], msg.msg_name);
+	udp_send_enter((int)ctx->args[0], msg.msg_name);
 	return 0;
 }
 
@@ -134,6 +226,52 @@ int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	struct mmsghdr first = {};
 	if (!ctx->args[2] || bpf_probe_read_user(&first, sizeof(first), (const void *)ctx->args[1]))
 		return 0;
-	udp_sent((int)ctx->args[0], first.msg_hdr.msg_name);
+	udp_send_enter((int)ctx->args[0], first.msg_hdr.msg_name);
 	return 0;
 }
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	/* recvfrom(fd, buf, len, flags, addr, addrlen); recv() is recvfrom with no address */
+	udp_recv_enter((int)ctx->args[0], (const void *)ctx->args[4]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr msg = {};
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ctx->args[1]))
+		return 0;
+	udp_recv_enter((int)ctx->args[0], msg.msg_name);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct mmsghdr first = {};
+	if (!ctx->args[2] || bpf_probe_read_user(&first, sizeof(first), (const void *)ctx->args[1]))
+		return 0;
+	udp_recv_enter((int)ctx->args[0], first.msg_hdr.msg_name);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { udp_exit(ctx->ret); return 0; }

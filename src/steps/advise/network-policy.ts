@@ -13,16 +13,20 @@
  * than one pod, e.g. hostNetwork pods, names none), and anything else is an
  * ipBlock of that one address (/32, /128).
  *
- * UDP (the `udp` events: the first datagram a process sent to an address and
- * port) is egress on protocol UDP, so DNS is `UDP 53` to the resolver (and
- * `TCP 53` when it was also connected to). UDP has no accept: a peer traced
- * on this node is found by its answer instead — the datagram it sent back to
- * the sender's local address and port, from the port the sender sent to.
- * That answer is no egress of its own (a NetworkPolicy lets replies through)
- * but ingress: the answering pod accepts UDP on that port from the sender.
- * The answer pairs by the sender's end and the port alone, not the
- * answerer's address: a resolver behind a Service's cluster IP answers from
- * its pod IP, or from a wildcard-bound socket (0.0.0.0), and is still found.
+ * UDP (the `udp_send` and `udp_recv` events: the first datagram a process
+ * sent to, or received from, a peer on one local port) is grouped into flows
+ * — one per cgroup, local port and peer — and a flow's first event says which
+ * side began it: a client sends first (egress to the peer's port, protocol
+ * UDP: DNS is `UDP 53` to the resolver, with `TCP 53` when it was also
+ * connected to), a server receives first (ingress on its own port); what
+ * follows is the reply, which a NetworkPolicy lets through by itself. When
+ * receives were not seen, a send that answers a traced client's earlier
+ * datagram (to the client's end, from the port the client sent to) is a
+ * server's too. The two ends of a flow pair by the client's end and the
+ * server's port, not the server's address: a resolver behind a Service's
+ * cluster IP is seen by its client at that IP but answers from its pod IP,
+ * and a wildcard-bound socket reports 0.0.0.0 as its address; so a resolver
+ * traced on this node is its pod, by cgroup, even behind a Service.
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
 import type { ContainerTable } from '../../containers/table.ts';
@@ -117,6 +121,60 @@ function rules(m: Map<string, Rule>, side: 'from' | 'to'): Row[] {
     .map(([, { peer, ports }]) => ({ [side]: [peerSpec(peer)], ports: portSpecs(ports) }));
 }
 
+const isUdp = (e: Row) => e.operation === 'udp_send' || e.operation === 'udp_recv';
+const UNSPECIFIED = new Set(['0.0.0.0', '::', '']);
+
+/** One socket port's traffic with one peer, in one cgroup: its first event says who began. */
+interface UdpFlow {
+  first: Row;
+  cgroup: string;
+  laddr: string;
+  lport: number;
+  peerAddr: string;
+  peerPort: number;
+  /** this end received first (or answered a traced client): a server on lport */
+  server: boolean;
+  /** the traced flow of the other end, when exactly one cgroup's matches */
+  pair?: UdpFlow;
+}
+
+/** The UDP flows of the events, classified and paired (the header says how). */
+function udpFlows(events: Row[]): UdpFlow[] {
+  // which of two events came first: the capture's timestamps (RFC 3339, one format), else the events' order
+  const order = new Map(events.map((e, i) => [e, i]));
+  const before = (a: Row, b: Row) =>
+    typeof a.timestamp === 'string' && typeof b.timestamp === 'string' && a.timestamp !== b.timestamp ? a.timestamp < b.timestamp : order.get(a)! < order.get(b)!;
+  const byKey = new Map<string, UdpFlow>();
+  for (const e of events) {
+    const f: UdpFlow = {
+      first: e, cgroup: String(e.cgroup_id), laddr: plainIp(String(e.saddr)), lport: Number(e.sport),
+      peerAddr: plainIp(String(e.daddr)), peerPort: Number(e.dport), server: false,
+    };
+    const key = `${f.cgroup} ${f.lport} ${f.peerAddr}:${f.peerPort}`;
+    const known = byKey.get(key);
+    if (!known) byKey.set(key, f);
+    else if (before(e, known.first)) known.first = e;
+  }
+  const flows = [...byKey.values()];
+  const byPorts = new Map<string, UdpFlow[]>();
+  for (const f of flows) byPorts.set(`${f.lport} ${f.peerPort}`, [...(byPorts.get(`${f.lport} ${f.peerPort}`) ?? []), f]);
+  /** flows of the other end of `c` as client: on the port c sent to, with c's end as their peer (c's address unless c's socket is wildcard-bound) */
+  const otherEnds = (c: UdpFlow) => (c.lport ? byPorts.get(`${c.peerPort} ${c.lport}`) ?? [] : [])
+    .filter((s) => s !== c && (s.peerAddr === c.laddr || UNSPECIFIED.has(c.laddr)));
+  for (const f of flows) {
+    // received first; or sent first as the answer to a traced client's earlier datagram
+    f.server = f.first.operation === 'udp_recv' || flows.some((c) => c.first.operation === 'udp_send' && before(c.first, f.first) && otherEnds(c).includes(f));
+  }
+  for (const c of flows) {
+    if (c.server) continue;
+    const servers = otherEnds(c).filter((s) => s.server);
+    if (new Set(servers.map((s) => s.cgroup)).size !== 1) continue;
+    c.pair = servers[0];
+    for (const s of servers) s.pair ??= c;
+  }
+  return flows;
+}
+
 export interface AdviseOptions {
   containers?: ContainerTable;
   /** pods by IP, for peers not traced on this node (defaults to the table's pods that have IPs) */
@@ -131,36 +189,11 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
   for (const p of pods) for (const ip of p.ips ?? []) byIp.set(plainIp(ip), [...(byIp.get(plainIp(ip)) ?? []), p]);
 
   // successful connects and accepts only: a refused connect is not traffic to allow; closes repeat the connection
-  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0) || e.operation === 'udp');
+  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0) || isUdp(e));
   const end = (addr: unknown, port: unknown) => `${plainIp(String(addr))}:${port}`;
   const byTuple = new Map<string, Row>();
-  for (const e of conns) if (e.operation !== 'udp') byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
-  const udp = conns.filter((e) => e.operation === 'udp');
-  // a datagram's answer: sent to the sender's end, from the port the sender sent to (any address: see the header)
-  const byAnswer = new Map<string, Row[]>();
-  for (const e of udp) {
-    const k = `${end(e.daddr, e.dport)} ${e.sport}`;
-    byAnswer.set(k, [...(byAnswer.get(k) ?? []), e]);
-  }
-  // which of two datagrams came first: the capture's timestamps (RFC 3339, one format), else the events' order
-  const order = new Map(udp.map((e, i) => [e, i]));
-  const before = (a: Row, b: Row) =>
-    typeof a.timestamp === 'string' && typeof b.timestamp === 'string' && a.timestamp !== b.timestamp ? a.timestamp < b.timestamp : order.get(a)! < order.get(b)!;
-  /** the traced event that answered datagram `e` (sent after it, by one cgroup only), if any */
-  const answerOf = (e: Row): Row | undefined => {
-    if (!Number(e.sport)) return undefined; // the sender's port was not bound yet: nothing to pair by
-    const found = (byAnswer.get(`${end(e.saddr, e.sport)} ${e.dport}`) ?? []).filter((a) => a !== e && before(e, a));
-    return new Set(found.map((a) => String(a.cgroup_id))).size === 1 ? found[0] : undefined;
-  };
-  const answers = new Set<Row>();
-  const answered = new Map<Row, Row>();
-  for (const e of udp) {
-    const a = answerOf(e);
-    if (a) {
-      answered.set(e, a);
-      answers.add(a);
-    }
-  }
+  for (const e of conns) if (!isUdp(e)) byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  const flows = udpFlows(conns.filter(isUdp));
 
   const subjects = new Map<string, Subject>();
   const podOfEvent = (e: Row) => podOf(byCgroup.get(String(e.cgroup_id)));
@@ -183,18 +216,16 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
     rule.ports.add(`${protocol}/${Number(port)}`);
     side.set(k, rule);
   };
+  for (const f of flows) {
+    const s = subjectOf(f.first);
+    const theirs = f.pair && podOfEvent(f.pair.first);
+    // a server allows its port from the client; a client the server's port
+    if (f.server) allow(s.ingress, theirs ? { kind: 'pod', pod: theirs } : byAddress(f.peerAddr), 'UDP', f.lport);
+    else allow(s.egress, theirs ? { kind: 'pod', pod: theirs } : byAddress(f.peerAddr), 'UDP', f.peerPort);
+  }
   for (const e of conns) {
-    if (answers.has(e)) continue; // an answer is ingress of the answering pod, from its sender's side below
+    if (isUdp(e)) continue;
     const s = subjectOf(e);
-    if (e.operation === 'udp') {
-      const a = answered.get(e);
-      const theirs = a && podOfEvent(a);
-      allow(s.egress, theirs ? { kind: 'pod', pod: theirs } : byAddress(e.daddr), 'UDP', e.dport);
-      // the answering pod took the datagram in on the port it was sent to, from this sender
-      const mine = podOfEvent(e);
-      if (a) allow(subjectOf(a).ingress, mine ? { kind: 'pod', pod: mine } : byAddress(e.saddr), 'UDP', e.dport);
-      continue;
-    }
     const isConnect = e.operation === 'connect';
     // the other end, if it was traced here: the opposite operation with the 4-tuple mirrored
     const other = byTuple.get(`${isConnect ? 'accept' : 'connect'} ${end(e.daddr, e.dport)} ${end(e.saddr, e.sport)}`);
