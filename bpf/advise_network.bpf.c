@@ -68,8 +68,10 @@ struct udp_pending {
 	__u8 dir;
 };
 
+/* LRU: an entry whose exit never came (the thread died in the syscall
+ * without the exit tracepoint) ages out instead of filling the map */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32);
 	__type(value, struct udp_pending);
