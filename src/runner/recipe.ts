@@ -389,6 +389,10 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
           const extra = (e.params as { additionalProperty: string }).additionalProperty;
           const known = Object.keys((def.params.properties as object) ?? {}).join(', ');
           problem(['steps', i, 'params', ...sub, extra], `unknown parameter "${extra}" of ${def.id} (known: ${known})`, undefined, true);
+        } else if (e.keyword === 'enum') {
+          // say which values are allowed, not only that there are some
+          const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ');
+          problem(['steps', i, 'params', ...sub], `must be one of ${allowed}`);
         } else {
           problem(['steps', i, 'params', ...sub], e.message ?? 'is invalid');
         }
