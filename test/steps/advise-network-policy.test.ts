@@ -321,7 +321,7 @@ const u = dgram.createSocket('udp6'); u.send('x', ${sinkPort}, '::1', (err) => {
     fs.writeFileSync(path.join(dir, 'w.js'), script);
     // glibc's own resolver too (connect, then sendmmsg of the A and AAAA queries), pointed at the test's server
     // by a resolv.conf bind-mounted in a mount namespace of its own (the machine's stays as it is)
-    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${resolver}\noptions attempts:1 timeout:2\n`);
+    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${resolver}\noptions attempts:2 timeout:5\n`);
     const getent = `unshare -m sh -c 'mount --bind ${path.join(dir, 'resolv.conf')} /etc/resolv.conf && exec getent ahosts resolv.example'`;
     const cmd = `${query} ${resolver} 53 policy.example 1 1 && ${getent} && ${process.execPath} ${path.join(dir, 'w.js')}`;
     const recipe = writeRecipe(dir, 'netpol-udp.yaml', `name: netpol-udp

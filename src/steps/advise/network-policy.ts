@@ -157,13 +157,21 @@ function udpFlows(events: Row[]): UdpFlow[] {
   }
   const flows = [...byKey.values()];
   const byPorts = new Map<string, UdpFlow[]>();
-  for (const f of flows) byPorts.set(`${f.lport} ${f.peerPort}`, [...(byPorts.get(`${f.lport} ${f.peerPort}`) ?? []), f]);
+  for (const f of flows) {
+    const k = `${f.lport} ${f.peerPort}`;
+    const list = byPorts.get(k);
+    if (list) list.push(f);
+    else byPorts.set(k, [f]);
+  }
   /** flows of the other end of `c` as client: on the port c sent to, with c's end as their peer (c's address unless c's socket is wildcard-bound) */
   const otherEnds = (c: UdpFlow) => (c.lport ? byPorts.get(`${c.peerPort} ${c.lport}`) ?? [] : [])
     .filter((s) => s !== c && (s.peerAddr === c.laddr || UNSPECIFIED.has(c.laddr)));
-  for (const f of flows) {
-    // received first; or sent first as the answer to a traced client's earlier datagram
-    f.server = f.first.operation === 'udp_recv' || flows.some((c) => c.first.operation === 'udp_send' && before(c.first, f.first) && otherEnds(c).includes(f));
+  // a server received first; or sent first, as the answer to a traced client's earlier datagram
+  // (from each client's side: a server with many clients is not compared with every flow)
+  for (const f of flows) f.server = f.first.operation === 'udp_recv';
+  for (const c of flows) {
+    if (c.first.operation !== 'udp_send') continue;
+    for (const s of otherEnds(c)) if (before(c.first, s.first)) s.server = true;
   }
   for (const c of flows) {
     if (c.server) continue;
