@@ -17,6 +17,7 @@ import { stepFieldReads } from './expr-check.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
+import { adviseFields } from '../steps/advise/fields.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
 import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type StepSummary, type WorkloadSummary } from './summary.ts';
 import jsonata from 'jsonata';
@@ -55,6 +56,8 @@ interface Context {
   limits: Limits;
   log: (l: string) => void;
   opts: EvaluateOptions;
+  /** the recipe's name: advise documents fall back to it for their own */
+  recipe: string;
 }
 
 export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOptions = {}): Promise<Evaluation> {
@@ -68,7 +71,7 @@ export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOption
   const results: Record<string, ResultFile | null> = {};
   const outDir = opts.outDir ?? dir;
   const work = makePrivateDir(outDir, '.evaluate-');
-  const ctx: Context = { dir, outDir, work, limits, log, opts };
+  const ctx: Context = { dir, outDir, work, limits, log, opts, recipe: recipe.name };
   try {
     for (const [i, spec] of recipe.steps.entries()) {
       results[spec.id] = await evaluateStep(spec, metas[i], steps[i], ctx, containers);
@@ -145,10 +148,10 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   const advise = findGadget(meta.gadget)?.advise;
   if (advise) {
     // an advise step's result is its documents; its connections stay in raw/
-    const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers);
+    const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers, { params: spec.params ?? {}, recipe: ctx.recipe });
     raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
     fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
-    fields = advise.fields;
+    fields = adviseFields(advise, spec.params);
   }
   // a document gadget's one row is its result itself (a .json output is the document)
   let result: ResultFile = { file: raw, shape: findGadget(meta.gadget)?.document ? 'single' : 'list' };

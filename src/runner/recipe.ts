@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
+import { adviseFields } from '../steps/advise/fields.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
 import { paramValidator, recipeValidator } from './validators.ts';
@@ -392,6 +393,10 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
           const extra = (e.params as { additionalProperty: string }).additionalProperty;
           const known = Object.keys((def.params.properties as object) ?? {}).join(', ');
           problem(['steps', i, 'params', ...sub, extra], `unknown parameter "${extra}" of ${def.id} (known: ${known})`, undefined, true);
+        } else if (e.keyword === 'enum') {
+          // say which values are allowed, not only that there are some
+          const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ');
+          problem(['steps', i, 'params', ...sub], `must be one of ${allowed}`);
         } else {
           problem(['steps', i, 'params', ...sub], e.message ?? 'is invalid');
         }
@@ -400,7 +405,7 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   } else if (spec.params && Object.keys(spec.params).length) {
     problem(['steps', i, 'params'], `${def.id} takes no params`);
   }
-  let shape: readonly string[] | undefined = eventFields(def);
+  let shape: readonly string[] | undefined = eventFields(def, spec.params);
   if (spec.transform !== undefined) {
     const ast = checkJsonata(spec.transform, ['steps', i, 'transform'], problem, inExpr);
     shape = ast && transformShape(ast);
@@ -460,9 +465,9 @@ function containerScope(spec: ContainersSpec | undefined, hasRun: boolean): Cont
 const CONTAINER_FIELDS = Object.keys(containerFields({ id: '', runtime: '', k8s: { node: '', namespace: '', pod: '', container: '', labels: {}, owner: {} } } as unknown as ContainerInfo));
 
 /** The fields a step's untransformed events may have: the gadget's, and those evaluation joins in from the container table. */
-function eventFields(def: GadgetDefinition): string[] {
+function eventFields(def: GadgetDefinition, params: Record<string, unknown> | undefined): string[] {
   // an advise step's records are its generated documents
-  if (def.advise) return def.advise.fields;
+  if (def.advise) return adviseFields(def.advise, params);
   const own = def.fields.map((f) => f.name);
   return own.includes('cgroup_id') ? [...own, ...CONTAINER_FIELDS.filter((f) => !own.includes(f))] : own;
 }

@@ -150,12 +150,21 @@ export interface GadgetDefinition {
    * the transform, assertions and outputs then see.
    */
   advise?: {
-    generate(rows: Record<string, unknown>[], containers: ContainerTable | undefined): Record<string, unknown>[];
-    /** the top-level fields of the documents: what transforms and assertions may read (filters still see the events' fields) */
-    fields: string[];
+    generate(rows: Record<string, unknown>[], containers: ContainerTable | undefined, step: AdviseStep): Record<string, unknown>[];
+    /**
+     * the top-level fields of the documents: what transforms and assertions may read (filters still see the events' fields);
+     * a function when the step's params choose the document (advise/seccomp-profile's `document`)
+     */
+    fields: string[] | ((params: Record<string, unknown>) => string[]);
   };
   /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
   interval?: IntervalAggregation;
+}
+
+/** What an advise generator knows of its step besides the rows: its params, and the recipe's name (a document's name when nothing better names it). */
+export interface AdviseStep {
+  params: Record<string, unknown>;
+  recipe: string;
 }
 
 /** A profile gadget's part of its mode: attach, take notices while sampling, read the result once. */

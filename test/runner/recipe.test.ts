@@ -124,6 +124,14 @@ steps:
     duration: 1s
     params: {x: 1}
 `), ['r.yaml:6:13 steps[0].params: trace/open takes no params']);
+  // a value outside an enum: the message lists the values allowed
+  assert.deepEqual(problems(`name: x
+run: "true"
+steps:
+  - id: a
+    gadget: advise/seccomp-profile
+    params: {document: spo}
+`), ['r.yaml:6:24 steps[0].params.document: must be one of "oci", "SeccompProfile"']);
 });
 
 test('JSONata syntax errors in transforms and assertions are caught before running', () => {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { once } from 'node:events';
 import { parseAllDocuments } from 'yaml';
 import { networkPolicies, PLACEHOLDER_NOTE, PLACEHOLDER_SELECTOR, type PodRef } from '../../src/steps/advise/network-policy.ts';
 import { gadgets } from '../../src/steps/index.ts';
@@ -17,7 +18,9 @@ import { writeOutput } from '../../src/runner/artifacts.ts';
 import type { ContainerTable } from '../../src/containers/table.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { skipK8s, useCluster } from '../k8s/cluster.ts';
-import { tcpServer } from '../helpers/net.ts';
+import { startDnsServer } from '../helpers/dns.ts';
+import { compileFixture } from '../helpers/fixture.ts';
+import { tcpServer, udpSocket } from '../helpers/net.ts';
 import { runCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
 const def = gadgets['advise/network-policy'];
@@ -52,6 +55,8 @@ const TABLE = {
   containers: [
     container('101', 'default', 'web-6d9f-abcde', { app: 'web', 'pod-template-hash': '6d9f' }, 'Deployment/web', [NODE_IP]),
     container('102', 'kube-system', 'db-0', { app: 'db', 'controller-revision-hash': 'db-77', 'statefulset.kubernetes.io/pod-name': 'db-0' }, 'StatefulSet/db', [NODE_IP]),
+    // a resolver pod on this node, hostNetwork too, reached through the kube-dns Service's cluster IP
+    container('103', 'kube-system', 'coredns-2', { 'k8s-app': 'kube-dns', 'pod-template-hash': '5d7' }, 'Deployment/coredns', [NODE_IP]),
   ],
   steps: {},
 } satisfies ContainerTable;
@@ -61,10 +66,13 @@ const POD_LIST: PodRef[] = [
   // two hostNetwork pods elsewhere share 10.0.0.9: an address that names no single pod
   { namespace: 'default', pod: 'a', labels: { app: 'a' }, ips: ['10.0.0.9'] },
   { namespace: 'default', pod: 'b', labels: { app: 'b' }, ips: ['10.0.0.9'] },
-  ...[TABLE.containers[0], TABLE.containers[1]].map((c) => ({ namespace: c.k8s.namespace, pod: c.k8s.pod, labels: c.k8s.labels, owner: c.k8s.owner, ips: c.k8s.ips })),
+  ...TABLE.containers.map((c) => ({ namespace: c.k8s.namespace, pod: c.k8s.pod, labels: c.k8s.labels, owner: c.k8s.owner, ips: c.k8s.ips })),
 ];
 const ev = (cgroup_id: number, operation: string, saddr: string, sport: number, daddr: string, dport: number, ret = 0) =>
   ({ operation, cgroup_id, saddr, sport, daddr, dport, ret, pid: 1, comm: 'x', ipversion: saddr.includes(':') ? 6 : 4 });
+/** a UDP send (or receive: daddr is the peer) as bpf/advise_network.bpf.c reports it (the first per process, local port and peer), at second `at` */
+const udp = (cgroup_id: number, saddr: string, sport: number, daddr: string, dport: number, at: number, operation = 'udp_send') =>
+  ({ ...ev(cgroup_id, operation, saddr, sport, daddr, dport), timestamp: `2026-01-01T00:00:${String(at).padStart(2, '0')}.000000000Z` });
 const EVENTS = [
   // web → db:5432, both ends traced here (same node IP): paired by the 4-tuple
   ev(101, 'connect', NODE_IP, 40001, NODE_IP, 5432),
@@ -83,9 +91,23 @@ const EVENTS = [
   ev(101, 'accept', '2001:db8::5', 8080, '2001:db8::7', 52001, 11),
   // refused: no traffic to allow
   ev(101, 'connect', NODE_IP, 40005, '192.0.2.99', 80, -111),
+  // web's DNS over UDP to the kube-dns Service IP; coredns-2 (traced here) receives it on its wildcard socket and answers:
+  // paired by web's end and port 53 (not by address: web sent to the Service IP); web receiving the answer is no ingress
+  udp(101, NODE_IP, 41000, '10.96.0.10', 53, 1),
+  udp(103, '0.0.0.0', 53, NODE_IP, 41000, 2, 'udp_recv'),
+  udp(103, '0.0.0.0', 53, NODE_IP, 41000, 3),
+  udp(101, NODE_IP, 41000, '10.96.0.10', 53, 4, 'udp_recv'),
+  // coredns-2 also serves a client outside the cluster: received first, so ingress on 53 and its answer no egress
+  udp(103, '0.0.0.0', 53, '192.0.2.80', 5353, 5, 'udp_recv'),
+  udp(103, '0.0.0.0', 53, '192.0.2.80', 5353, 6),
+  // and to coredns-1's pod IP (not traced here): by its IP, one rule with TCP 53
+  udp(101, NODE_IP, 41001, '10.244.1.3', 53, 7),
+  // NTP outside the cluster: an ipBlock
+  udp(101, NODE_IP, 41002, '192.0.2.50', 123, 8),
 ];
 const podPeer = (namespace: string, labels: Record<string, string>) => ({ podSelector: { matchLabels: labels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } });
 const tcp = (...ports: number[]) => ports.map((port) => ({ protocol: 'TCP', port }));
+const udpPorts = (...ports: number[]) => ports.map((port) => ({ protocol: 'UDP', port }));
 const EXPECTED = [
   {
     apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'web', namespace: 'default' },
@@ -98,9 +120,19 @@ const EXPECTED = [
       ],
       egress: [
         { to: [{ ipBlock: { cidr: '10.0.0.9/32' } }], ports: tcp(9000) },
+        { to: [{ ipBlock: { cidr: '192.0.2.50/32' } }], ports: udpPorts(123) },
         { to: [podPeer('kube-system', { app: 'db' })], ports: tcp(5432) },
-        { to: [podPeer('kube-system', { 'k8s-app': 'kube-dns' })], ports: tcp(53) },
+        // DNS: TCP and UDP 53 to the resolver pods (one paired by its answer, one by its IP: the same selector)
+        { to: [podPeer('kube-system', { 'k8s-app': 'kube-dns' })], ports: [...tcp(53), ...udpPorts(53)] },
       ],
+    },
+  },
+  {
+    // the resolver's answers are no egress of their own: ingress on UDP 53 from its clients
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'coredns', namespace: 'kube-system' },
+    spec: {
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } }, policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ ipBlock: { cidr: '192.0.2.80/32' } }], ports: udpPorts(53) }, { from: [podPeer('default', { app: 'web' })], ports: udpPorts(53) }], egress: [],
     },
   },
   {
@@ -121,6 +153,25 @@ describe('advise/network-policy generator (recorded events, no root)', () => {
   test('without the 4-tuple pairing, an IP two pods share names neither: the node IP becomes an ipBlock', () => {
     const docs = networkPolicies([EVENTS[0]], { containers: TABLE, pods: POD_LIST });
     assert.deepEqual((docs[0].spec as { egress: unknown }).egress, [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }], ports: tcp(5432) }]);
+  });
+
+  test('UDP: unpaired, a Service IP is an ipBlock; without receives, who sent first began; an unbound sender pairs with nothing', () => {
+    const egressOf = (events: Record<string, unknown>[]) => networkPolicies(events, { containers: TABLE, pods: POD_LIST }).map((d) => [(d.metadata as { name: string }).name, (d.spec as { egress: unknown }).egress]);
+    assert.deepEqual(egressOf([udp(101, NODE_IP, 41000, '10.96.0.10', 53, 1)]), [['web', [{ to: [{ ipBlock: { cidr: '10.96.0.10/32' } }], ports: udpPorts(53) }]]]);
+    // no receives seen (the answer alone tells): web's query came first, so coredns's send is its answer, not egress
+    assert.deepEqual(egressOf([udp(101, NODE_IP, 41000, '10.96.0.10', 53, 1), udp(103, '0.0.0.0', 53, NODE_IP, 41000, 2)]), [
+      ['web', [{ to: [podPeer('kube-system', { 'k8s-app': 'kube-dns' })], ports: udpPorts(53) }]],
+      ['coredns', []],
+    ]);
+    // the other way round, coredns began: web's send from 41000 is the answer, and coredns has the egress
+    assert.deepEqual(egressOf([udp(103, '0.0.0.0', 53, NODE_IP, 41000, 1), udp(101, NODE_IP, 41000, '10.96.0.10', 53, 2)]), [
+      ['web', []],
+      ['coredns', [{ to: [podPeer('default', { app: 'web' })], ports: udpPorts(41000) }]],
+    ]);
+    // an answer to a sender outside the traced cgroups, without its receive: egress to that sender (the limit the receive hooks lift)
+    assert.deepEqual(egressOf([udp(103, '0.0.0.0', 53, '192.0.2.80', 5353, 1)]), [['coredns', [{ to: [{ ipBlock: { cidr: '192.0.2.80/32' } }], ports: udpPorts(5353) }]]]);
+    // port 0: the socket was bound by this very send, so the sender's end is unknown and no answer pairs with it
+    assert.deepEqual(egressOf([udp(101, '0.0.0.0', 0, '10.96.0.10', 53, 1), udp(103, '0.0.0.0', 53, NODE_IP, 41000, 2)]).map(([n]) => n), ['web', 'coredns']);
   });
 
   test('a workload outside Kubernetes: one policy with the placeholder podSelector and a note', () => {
@@ -161,7 +212,9 @@ describe('advise/network-policy generator (recorded events, no root)', () => {
     await writeOutput(path.join(dir, 'p.yaml'), { file: from, shape: 'list' });
     const r = serverDryRun(fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8'));
     assert.equal(r.status, 0, r.out);
-    assert.deepEqual(r.out.trim().split('\n').sort(), ['networkpolicy.networking.k8s.io/db', 'networkpolicy.networking.k8s.io/web']);
+    assert.deepEqual(r.out.trim().split('\n').sort(), ['networkpolicy.networking.k8s.io/coredns', 'networkpolicy.networking.k8s.io/db', 'networkpolicy.networking.k8s.io/web']);
+    // the UDP rules went through as they are: the web policy's DNS egress and coredns's UDP ingress
+    assert.match(fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8'), /protocol: UDP\n\s+port: 53/);
     // the check can fail: the same API server refuses a policy with an impossible cidr
     const broken = serverDryRun(fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('2001:db8::7/128', '2001:db8::7/129'));
     assert.notEqual(broken.status, 0, broken.out);
@@ -244,6 +297,82 @@ spec:
       const applied = serverDryRun(text, 'default');
       assert.equal(applied.status, 0, applied.out);
       assert.equal(applied.out.trim(), 'networkpolicy.networking.k8s.io/workload');
+    }
+  });
+
+  test('UDP: real DNS queries (dns_query: connect and send; getent: glibc\'s sendmmsg) and a datagram to an address (sendmsg): egress UDP 53 with TCP 53, and UDP to the other port', async (t) => {
+    // a loopback address of its own: port 53 of it is free whatever else runs on this machine
+    const resolver = `127.${1 + (process.pid % 200)}.${Math.floor(Math.random() * 250) + 1}.53`;
+    const dns = await startDnsServer(resolver);
+    t.after(() => dns.close());
+    await tcpServer(t, resolver, 53);
+    const { port: sinkPort } = await udpSocket(t, 'udp6', '::1');
+    const query = compileFixture(t, 'dns_query');
+    const dir = tempDir();
+    // dns_query: connect() then send() (the sock's peer is the destination); node's dgram: a send with an address; then TCP to the resolver;
+    // then a UDP server of the workload's own answers one datagram from the test (it says which port when it listens)
+    const ready = path.join(dir, 'listening');
+    const script = `const dgram = require('node:dgram'); const net = require('node:net'); const fs = require('node:fs');
+const u = dgram.createSocket('udp6'); u.send('x', ${sinkPort}, '::1', (err) => { if (err) throw err; u.close();
+  const c = net.connect(53, ${JSON.stringify(resolver)}, () => { c.destroy();
+    const srv = dgram.createSocket('udp4');
+    srv.on('message', (m, from) => srv.send('answer', from.port, from.address, () => srv.close()));
+    srv.bind(0, '127.0.0.1', () => fs.writeFileSync(${JSON.stringify(ready)}, String(srv.address().port))); }); });`;
+    fs.writeFileSync(path.join(dir, 'w.js'), script);
+    // glibc's own resolver too (connect, then sendmmsg of the A and AAAA queries), pointed at the test's server
+    // by a resolv.conf bind-mounted in a mount namespace of its own (the machine's stays as it is)
+    fs.writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${resolver}\noptions attempts:2 timeout:5\n`);
+    const getent = `unshare -m sh -c 'mount --bind ${path.join(dir, 'resolv.conf')} /etc/resolv.conf && exec getent ahosts resolv.example'`;
+    const cmd = `${query} ${resolver} 53 policy.example 1 1 && ${getent} && ${process.execPath} ${path.join(dir, 'w.js')}`;
+    const recipe = writeRecipe(dir, 'netpol-udp.yaml', `name: netpol-udp
+run: ${JSON.stringify(`/bin/sh -c ${JSON.stringify(cmd)}`)}
+timeout: 1m
+steps:
+  - id: policy
+    gadget: advise/network-policy
+    outputs: [policy.yaml]
+`);
+    const out = path.join(dir, 'out');
+    const cli = runCli(['run', recipe, '--out', out]);
+    let serverPort = 0;
+    for (let i = 0; i < 600 && !serverPort; i++) {
+      if (fs.existsSync(ready) && fs.readFileSync(ready, 'utf8')) serverPort = Number(fs.readFileSync(ready, 'utf8'));
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(serverPort, 'the workload never listened on UDP');
+    // the test's client (not traced): one datagram, and the workload's answer
+    const { socket: client, port: clientPort } = await udpSocket(t, 'udp4', '127.0.0.1');
+    const answered = once(client, 'message');
+    client.send('query', serverPort, '127.0.0.1');
+    assert.equal(String((await answered)[0]), 'answer');
+    const r = await cli;
+    assert.equal(r.code, 0, r.stderr);
+    const text = fs.readFileSync(path.join(out, 'policy.yaml'), 'utf8');
+    const docs = parseAllDocuments(text).map((d) => d.toJS());
+    assert.equal(docs.length, 1, text);
+    assert.deepEqual(docs[0].spec, {
+      podSelector: { matchLabels: PLACEHOLDER_SELECTOR },
+      policyTypes: ['Ingress', 'Egress'],
+      // the workload's UDP server: ingress on its port; its answer to the client's port is no egress
+      ingress: [{ from: [{ ipBlock: { cidr: '127.0.0.1/32' } }], ports: [{ protocol: 'UDP', port: serverPort }] }],
+      egress: [
+        { to: [{ ipBlock: { cidr: `${resolver}/32` } }], ports: [{ protocol: 'TCP', port: 53 }, { protocol: 'UDP', port: 53 }] },
+        { to: [{ ipBlock: { cidr: '::1/128' } }], ports: [{ protocol: 'UDP', port: sinkPort }] },
+      ],
+    });
+    // one udp event per process and destination, whatever number of datagrams
+    const raw = fs.readFileSync(path.join(out, 'raw/policy.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const udpOf = (op: string) => [...new Set(raw.filter((e) => e.operation === op).map((e) => JSON.stringify([e.comm, e.daddr, e.dport, e.ipversion])))].sort().map((j) => JSON.parse(j));
+    assert.deepEqual(udpOf('udp_send'), [['dns_query', resolver, 53, 4], ['getent', resolver, 53, 4], ['node', '127.0.0.1', clientPort, 4], ['node', '::1', sinkPort, 6]], JSON.stringify(raw));
+    // the answers the resolvers' clients received, and the query the workload's server received
+    assert.deepEqual(udpOf('udp_recv'), [['dns_query', resolver, 53, 4], ['getent', resolver, 53, 4], ['node', '127.0.0.1', clientPort, 4]], JSON.stringify(raw));
+    // every send's local end is bound by the time it is reported (connect(), or the send itself)
+    assert.ok(raw.filter((e) => e.operation === 'udp_send').every((e) => e.sport > 0), JSON.stringify(raw));
+    const why = clusterSkip();
+    if (why) t.diagnostic(`API server check skipped: ${why}`);
+    else {
+      const applied = serverDryRun(text, 'default');
+      assert.equal(applied.status, 0, applied.out);
     }
   });
 });

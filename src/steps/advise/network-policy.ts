@@ -12,9 +12,25 @@
  * peer's address is looked up among the pods' IPs (an address held by more
  * than one pod, e.g. hostNetwork pods, names none), and anything else is an
  * ipBlock of that one address (/32, /128).
+ *
+ * UDP (the `udp_send` and `udp_recv` events: the first datagram a process
+ * sent to, or received from, a peer on one local port) is grouped into flows
+ * — one per cgroup, local port and peer — and a flow's first event says which
+ * side began it: a client sends first (egress to the peer's port, protocol
+ * UDP: DNS is `UDP 53` to the resolver, with `TCP 53` when it was also
+ * connected to), a server receives first (ingress on its own port); what
+ * follows is the reply, which a NetworkPolicy lets through by itself. When
+ * receives were not seen, a send that answers a traced client's earlier
+ * datagram (to the client's end, from the port the client sent to) is a
+ * server's too. The two ends of a flow pair by the client's end and the
+ * server's port, not the server's address: a resolver behind a Service's
+ * cluster IP is seen by its client at that IP but answers from its pod IP,
+ * and a wildcard-bound socket reports 0.0.0.0 as its address; so a resolver
+ * traced on this node is its pod, by cgroup, even behind a Service.
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
 import type { ContainerTable } from '../../containers/table.ts';
+import { dnsSubdomain } from './k8s-names.ts';
 
 type Row = Record<string, unknown>;
 
@@ -41,9 +57,13 @@ type Peer = { kind: 'pod'; pod: PodRef } | { kind: 'ip'; cidr: string };
 interface Subject {
   key: string;
   pods: PodRef[];
-  ingress: Map<string, { peer: Peer; ports: Set<number> }>;
-  egress: Map<string, { peer: Peer; ports: Set<number> }>;
+  ingress: Map<string, Rule>;
+  egress: Map<string, Rule>;
 }
+
+type Protocol = 'TCP' | 'UDP';
+/** a rule's ports: "TCP/53", "UDP/53" */
+interface Rule { peer: Peer; ports: Set<string> }
 
 /** ::ffff:a.b.c.d (a v4 peer of a v6 socket) is the v4 address */
 function plainIp(addr: string): string {
@@ -73,8 +93,7 @@ function peerKey(p: Peer): string {
 function policyName(s: Subject): string {
   if (!s.pods.length) return 'workload';
   const p = s.pods[0];
-  const base = (p.owner ? p.owner.slice(p.owner.indexOf('/') + 1) : p.pod).toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
-  return (base || 'pod').slice(0, 253);
+  return dnsSubdomain(p.owner ? p.owner.slice(p.owner.indexOf('/') + 1) : p.pod, 'pod');
 }
 
 /** The labels every pod of the subject carries (pods of one owner: its template's labels). */
@@ -89,10 +108,79 @@ function peerSpec(p: Peer): Row {
   return { podSelector: { matchLabels: stableLabels(p.pod.labels) }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.pod.namespace } } };
 }
 
-function rules(m: Map<string, { peer: Peer; ports: Set<number> }>, side: 'from' | 'to'): Row[] {
+/** ports ascending, TCP before UDP on one port */
+function portSpecs(ports: Set<string>): Row[] {
+  return [...ports]
+    .map((k) => ({ protocol: k.slice(0, 3), port: Number(k.slice(4)) }))
+    .sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0));
+}
+
+function rules(m: Map<string, Rule>, side: 'from' | 'to'): Row[] {
   return [...m.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, { peer, ports }]) => ({ [side]: [peerSpec(peer)], ports: [...ports].sort((a, b) => a - b).map((port) => ({ protocol: 'TCP', port })) }));
+    .map(([, { peer, ports }]) => ({ [side]: [peerSpec(peer)], ports: portSpecs(ports) }));
+}
+
+const isUdp = (e: Row) => e.operation === 'udp_send' || e.operation === 'udp_recv';
+const UNSPECIFIED = new Set(['0.0.0.0', '::', '']);
+
+/** One socket port's traffic with one peer, in one cgroup: its first event says who began. */
+interface UdpFlow {
+  first: Row;
+  cgroup: string;
+  laddr: string;
+  lport: number;
+  peerAddr: string;
+  peerPort: number;
+  /** this end received first (or answered a traced client): a server on lport */
+  server: boolean;
+  /** the traced flow of the other end, when exactly one cgroup's matches */
+  pair?: UdpFlow;
+}
+
+/** The UDP flows of the events, classified and paired (the header says how). */
+function udpFlows(events: Row[]): UdpFlow[] {
+  // which of two events came first: the capture's timestamps (RFC 3339, one format), else the events' order
+  const order = new Map(events.map((e, i) => [e, i]));
+  const before = (a: Row, b: Row) =>
+    typeof a.timestamp === 'string' && typeof b.timestamp === 'string' && a.timestamp !== b.timestamp ? a.timestamp < b.timestamp : order.get(a)! < order.get(b)!;
+  const byKey = new Map<string, UdpFlow>();
+  for (const e of events) {
+    const f: UdpFlow = {
+      first: e, cgroup: String(e.cgroup_id), laddr: plainIp(String(e.saddr)), lport: Number(e.sport),
+      peerAddr: plainIp(String(e.daddr)), peerPort: Number(e.dport), server: false,
+    };
+    const key = `${f.cgroup} ${f.lport} ${f.peerAddr}:${f.peerPort}`;
+    const known = byKey.get(key);
+    if (!known) byKey.set(key, f);
+    else if (before(e, known.first)) known.first = e;
+  }
+  const flows = [...byKey.values()];
+  const byPorts = new Map<string, UdpFlow[]>();
+  for (const f of flows) {
+    const k = `${f.lport} ${f.peerPort}`;
+    const list = byPorts.get(k);
+    if (list) list.push(f);
+    else byPorts.set(k, [f]);
+  }
+  /** flows of the other end of `c` as client: on the port c sent to, with c's end as their peer (c's address unless c's socket is wildcard-bound) */
+  const otherEnds = (c: UdpFlow) => (c.lport ? byPorts.get(`${c.peerPort} ${c.lport}`) ?? [] : [])
+    .filter((s) => s !== c && (s.peerAddr === c.laddr || UNSPECIFIED.has(c.laddr)));
+  // a server received first; or sent first, as the answer to a traced client's earlier datagram
+  // (from each client's side: a server with many clients is not compared with every flow)
+  for (const f of flows) f.server = f.first.operation === 'udp_recv';
+  for (const c of flows) {
+    if (c.first.operation !== 'udp_send') continue;
+    for (const s of otherEnds(c)) if (before(c.first, s.first)) s.server = true;
+  }
+  for (const c of flows) {
+    if (c.server) continue;
+    const servers = otherEnds(c).filter((s) => s.server);
+    if (new Set(servers.map((s) => s.cgroup)).size !== 1) continue;
+    c.pair = servers[0];
+    for (const s of servers) s.pair ??= c;
+  }
+  return flows;
 }
 
 export interface AdviseOptions {
@@ -109,40 +197,50 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
   for (const p of pods) for (const ip of p.ips ?? []) byIp.set(plainIp(ip), [...(byIp.get(plainIp(ip)) ?? []), p]);
 
   // successful connects and accepts only: a refused connect is not traffic to allow; closes repeat the connection
-  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0));
+  const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0) || isUdp(e));
   const end = (addr: unknown, port: unknown) => `${plainIp(String(addr))}:${port}`;
   const byTuple = new Map<string, Row>();
-  for (const e of conns) byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  for (const e of conns) if (!isUdp(e)) byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  const flows = udpFlows(conns.filter(isUdp));
 
   const subjects = new Map<string, Subject>();
   const podOfEvent = (e: Row) => podOf(byCgroup.get(String(e.cgroup_id)));
-  for (const e of conns) {
+  const subjectOf = (e: Row): Subject => {
     const me = podOfEvent(e);
     const key = subjectKey(me);
     let s = subjects.get(key);
     if (!s) subjects.set(key, (s = { key, pods: [], ingress: new Map(), egress: new Map() }));
     if (me && !s.pods.some((p) => p.namespace === me.namespace && p.pod === me.pod)) s.pods.push(me);
-
+    return s;
+  };
+  const byAddress = (addr: unknown): Peer => {
+    const ip = plainIp(String(addr));
+    const candidates = byIp.get(ip) ?? [];
+    return candidates.length === 1 ? { kind: 'pod', pod: candidates[0] } : { kind: 'ip', cidr: cidrOf(ip) };
+  };
+  const allow = (side: Map<string, Rule>, peer: Peer, protocol: Protocol, port: unknown) => {
+    const k = peerKey(peer);
+    const rule = side.get(k) ?? { peer, ports: new Set<string>() };
+    rule.ports.add(`${protocol}/${Number(port)}`);
+    side.set(k, rule);
+  };
+  for (const f of flows) {
+    const s = subjectOf(f.first);
+    const theirs = f.pair && podOfEvent(f.pair.first);
+    // a server allows its port from the client; a client the server's port
+    if (f.server) allow(s.ingress, theirs ? { kind: 'pod', pod: theirs } : byAddress(f.peerAddr), 'UDP', f.lport);
+    else allow(s.egress, theirs ? { kind: 'pod', pod: theirs } : byAddress(f.peerAddr), 'UDP', f.peerPort);
+  }
+  for (const e of conns) {
+    if (isUdp(e)) continue;
+    const s = subjectOf(e);
     const isConnect = e.operation === 'connect';
     // the other end, if it was traced here: the opposite operation with the 4-tuple mirrored
     const other = byTuple.get(`${isConnect ? 'accept' : 'connect'} ${end(e.daddr, e.dport)} ${end(e.saddr, e.sport)}`);
-    const ip = plainIp(String(e.daddr));
-    let peer: Peer | undefined;
-    if (other) {
-      const p = podOfEvent(other);
-      if (p) peer = { kind: 'pod', pod: p };
-    } else {
-      const candidates = byIp.get(ip) ?? [];
-      if (candidates.length === 1) peer = { kind: 'pod', pod: candidates[0] };
-    }
-    peer ??= { kind: 'ip', cidr: cidrOf(ip) };
+    const theirs = other && podOfEvent(other);
+    const peer = theirs ? { kind: 'pod' as const, pod: theirs } : other ? { kind: 'ip' as const, cidr: cidrOf(plainIp(String(e.daddr))) } : byAddress(e.daddr);
     // ingress is on the port this end accepted on; egress on the port it connected to
-    const port = Number(isConnect ? e.dport : e.sport);
-    const side = isConnect ? s.egress : s.ingress;
-    const k = peerKey(peer);
-    const rule = side.get(k) ?? { peer, ports: new Set<number>() };
-    rule.ports.add(port);
-    side.set(k, rule);
+    allow(isConnect ? s.egress : s.ingress, peer, 'TCP', isConnect ? e.dport : e.sport);
   }
 
   const docs = [...subjects.values()].map((s): Row => {
@@ -159,11 +257,11 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
       },
     };
   });
-  const order = (d: Row) => {
+  const docKey = (d: Row) => {
     const m = d.metadata as { name: string; namespace?: string };
     return `${m.namespace ?? ''}\u0000${m.name}`;
   };
-  return docs.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  return docs.sort((a, b) => (docKey(a) < docKey(b) ? -1 : docKey(a) > docKey(b) ? 1 : 0));
 }
 
 /** The pods of a container table, with the IPs the table knows, for the IP path. */
