@@ -1,6 +1,7 @@
 /** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
 import { adviseSeccompProfile } from './advise-seccomp-profile.ts';
 import { adviseNetworkPolicy } from './advise-network-policy.ts';
+import { auditSeccomp } from './audit-seccomp.ts';
 import { profileCpu } from './profile-cpu.ts';
 import { profileBlockio } from './profile-blockio.ts';
 import { snapshotSocket } from './snapshot-socket.ts';
@@ -46,6 +47,7 @@ export const gadgets = {
   'advise/seccomp-profile': adviseSeccompProfile,
   'advise/network-policy': adviseNetworkPolicy,
   traceloop,
+  'audit/seccomp': auditSeccomp,
 } satisfies Record<string, GadgetDefinition>;
 
 export type GadgetId = keyof typeof gadgets;

@@ -18,6 +18,7 @@ import { isPacketGadget, openPacketStream } from '../packet-stream.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
 import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { hasUserSource, type RecordSink, type UserSource } from '../user-source.ts';
 import { planOrThrow, type Mode } from './mode.ts';
 
 const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
@@ -68,13 +69,16 @@ async function openStream(def: GadgetDefinition, ctx: StepContext, o: StreamOpti
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
+  let side: UserSource | undefined;
   try {
     reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+    side = hasUserSource(def) ? def.userSource(obj, obj.btf.struct(def.struct), ctx) : undefined;
     obj.attachAll();
-    return new StreamSession(obj, reader, sink, codec, warnings, containers);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
   } catch (err) {
+    side?.close();
     containers?.stop();
     sink?.close();
     reader?.close();
@@ -90,6 +94,7 @@ export class StreamSession implements StepSession {
   private loop: Promise<void> = Promise.resolve();
   private events = 0;
   private readonly onRecord: (offset: number, length: number) => void;
+  private readonly onSideRecord: RecordSink;
   private readonly wakeups: Registration;
 
   constructor(
@@ -99,9 +104,14 @@ export class StreamSession implements StepSession {
     codec: Codec,
     private readonly warnings: string[],
     private readonly containers?: ContainerTracker,
+    /** events read in user space besides the ring (src/steps/user-source.ts) */
+    private readonly side?: UserSource,
   ) {
     this.onRecord = (offset, length) => {
       if (sink.append(codec, offset, length)) this.events++;
+    };
+    this.onSideRecord = (c, offset, length) => {
+      if (sink.append(c, offset, length)) this.events++;
     };
     this.wakeups = sharedPoller().register(reader.fd);
   }
@@ -112,7 +122,7 @@ export class StreamSession implements StepSession {
 
   progress(): { events: number; lost: number } {
     // one map lookup (a syscall) on the .bss map: cheap at a progress line's rate
-    return { events: this.events, lost: this.obj.readGlobal('gadget_lost') };
+    return { events: this.events, lost: this.obj.readGlobal('gadget_lost') + (this.side?.lost() ?? 0) };
   }
 
   start(): void {
@@ -123,6 +133,7 @@ export class StreamSession implements StepSession {
   private async run(): Promise<void> {
     while (this.running) {
       this.reader.drain(this.onRecord);
+      this.side?.drain(this.onSideRecord);
       this.sink.flush();
       if (this.reader.unread() > DRAIN_AGAIN_BYTES) await yieldToLoop();
       else await this.wakeups.wait();
@@ -138,11 +149,14 @@ export class StreamSession implements StepSession {
       await this.loop;
       this.obj.detach();
       this.reader.drain(this.onRecord);
-      const lost = this.obj.readGlobal('gadget_lost');
+      const side = this.side?.finish(this.onSideRecord);
+      const lost = this.obj.readGlobal('gadget_lost') + (side?.lost ?? 0);
+      const warnings = side ? [...this.warnings, ...side.warnings] : this.warnings;
       const containers = this.containers?.stop();
-      return { events: this.events, lost, truncated: this.sink.truncated, warnings: this.warnings, ...(containers ? { containers } : {}) };
+      return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
       await leftPoller;
+      this.side?.close();
       this.sink.close();
       this.reader.close();
       this.obj.close();
