@@ -108,11 +108,14 @@ const SEEK_END = 2;
  * the records read (PRI,SEQ,...) show how many went.
  */
 export class KmsgReader {
-  /** records overwritten before they were read */
-  overwritten = 0;
   private readonly fd: number;
   private readonly buf = Buffer.alloc(8192);
-  private nextSeq?: number;
+  private readonly gaps = new SeqGaps();
+
+  /** records overwritten before they were read */
+  get overwritten(): number {
+    return this.gaps.missed;
+  }
 
   constructor(from: 'start' | 'end') {
     try {
@@ -139,23 +142,36 @@ export class KmsgReader {
         if (code === 'EPIPE') {
           // the next record was overwritten; the read after this one returns the oldest left, and its
           // sequence number says how many went (at least one, if we had none to compare with)
-          if (this.nextSeq === undefined) this.overwritten++;
+          this.gaps.overrun();
           continue;
         }
         throw new Error(`read /dev/kmsg: ${code} — run as root (CAP_SYSLOG) or set kernel.dmesg_restrict=0`, { cause: err });
       }
       const line = this.buf.toString('utf8', 0, n).replace(/\n$/, '');
-      const seq = Number(line.split(',', 2)[1]);
-      if (Number.isSafeInteger(seq)) {
-        if (this.nextSeq !== undefined && seq > this.nextSeq) this.overwritten += seq - this.nextSeq;
-        this.nextSeq = seq + 1;
-      }
+      this.gaps.see(Number(line.split(',', 2)[1]));
       onLine(line);
     }
   }
 
   close(): void {
     fs.closeSync(this.fd);
+  }
+}
+
+/** Records missed between the sequence numbers of the records read (PRI,SEQ,TS,FLAGS;...). */
+export class SeqGaps {
+  missed = 0;
+  private next?: number;
+
+  see(seq: number): void {
+    if (!Number.isSafeInteger(seq)) return;
+    if (this.next !== undefined && seq > this.next) this.missed += seq - this.next;
+    this.next = seq + 1;
+  }
+
+  /** an EPIPE: the next record went; the gap to the record read next says how many, unless there was no record before to count from */
+  overrun(): void {
+    if (this.next === undefined) this.missed++;
   }
 }
 

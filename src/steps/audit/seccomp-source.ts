@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import type { BtfStruct } from '../../ebpf/btf.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
+import { native } from '../../ebpf/libbpf.ts';
 import { buildCodec } from '../codec.ts';
 import type { GadgetDefinition, StepContext } from '../types.ts';
 import type { RecordSink, UserSource } from '../user-source.ts';
@@ -79,6 +80,11 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
   // the whole filter: the kernel's share of it never ran on these records
   const codec = buildCodec(def, layout, { buf, dv }, ctx.filter, { bootToWallNs: ctx.bootToWallNs });
   const tasks = obj.hashMap('tasks');
+  const tasksFd = obj.mapFd('tasks');
+  const firstKey = Buffer.alloc(4);
+  // Lost records count only when a watched process ran under a filter (it is in `tasks`): the
+  // kernel log's loss signs are node-wide, and without such a process none of them was ours.
+  const lost = () => (native().bpf_map_get_next_key(tasksFd, null, firstKey) === 0 ? loss.lost + (kmsg?.overwritten ?? 0) : 0);
   const reported = obj.hashMap('reported');
   const scoped = !!ctx.cgroup || !!ctx.containers;
   const used = new Map<string, bigint>();
@@ -149,13 +155,14 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
     finish(sink) {
       readNew();
       release(sink, Infinity);
-      const lost = loss.lost + (kmsg?.overwritten ?? 0);
-      if (kmsg?.overwritten) warnings.push(`${kmsg.overwritten} kernel log records were overwritten before they were read (counted as lost): any could have been a seccomp audit record`);
-      if (loss.lost) warnings.push(`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; counted as lost): log actions among them are not reported`);
+      const counted = lost();
+      const as = counted ? 'counted as lost' : 'not counted as lost: no watched process ran under a seccomp filter';
+      if (kmsg?.overwritten) warnings.push(`${kmsg.overwritten} kernel log records were overwritten before they were read (${as}): any could have been a seccomp audit record`);
+      if (loss.lost) warnings.push(`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; ${as}): log actions among them are not reported`);
       if (loss.sharedSuppressed) warnings.push(`${loss.sharedSuppressed} ratelimited kernel messages were suppressed in the window audit records share (printk_ratelimit): some may have been seccomp audit records`);
-      return { lost, warnings };
+      return { lost: counted, warnings };
     },
-    lost: () => loss.lost + (kmsg?.overwritten ?? 0),
+    lost,
     close() {
       kmsg?.close();
       kmsg = undefined;
