@@ -51,7 +51,7 @@ export const auditSeccomp = {
       derive: { from: ['syscall_nr', 'arch'], fn: (nr: number, arch: string) => (arch === 'x86_64' && SYSCALLS_X86_64[nr]) || String(nr), maxBytes: SYSCALL_NAME_BYTES },
     },
     { name: 'ret', type: 'number', description: 'exit_without_enter: what the skipped syscall returned (-errno, the filter\'s SECCOMP_RET_DATA); 0 otherwise' },
-    ...errnoFields(),
+    ...errnoFields().map((f) => ({ ...f, description: f.name === 'err' ? 'exit_without_enter: the errno the filter returned (filters take names: err==EPERM); 0 otherwise' : 'the errno\'s name (EPERM), "" when there is none' })),
     { name: 'source', type: 'string', decode: 'enum', names: SOURCES, description: 'which mechanism saw it: sigsys, exit_without_enter, audit' },
     field.uid,
     field.gid,
