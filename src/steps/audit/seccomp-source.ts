@@ -44,9 +44,21 @@ export function auditLogProbe(): { logged: Set<string>; why?: string } {
   try {
     if (/(^|\s)audit=(0|off)(\s|$)/.test(fs.readFileSync('/proc/cmdline', 'utf8'))) return { logged: new Set(), why: 'audit is disabled (audit=0 on the kernel command line)' };
     const logged = new Set(fs.readFileSync('/proc/sys/kernel/seccomp/actions_logged', 'utf8').trim().split(/\s+/));
+    const auditd = auditdPid();
+    if (auditd) return { logged, why: `auditd (pid ${auditd}) receives the audit records, so they do not reach /dev/kmsg (see /var/log/audit/audit.log)` };
     return { logged };
   } catch (err) {
     return { logged: new Set(), why: `kernel.seccomp.actions_logged cannot be read (${(err as NodeJS.ErrnoException).code}): no seccomp audit support (CONFIG_SECCOMP_FILTER, CONFIG_AUDIT)` };
+  }
+}
+
+/** The pid of a running auditd (its pid file names a live process), else undefined. */
+function auditdPid(): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync('/run/auditd.pid', 'utf8').trim());
+    return pid > 0 && fs.existsSync(`/proc/${pid}`) ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
