@@ -19,9 +19,10 @@ const DESCRIPTION =
   '(tp_btf/signal_generate, si_code SYS_SECCOMP; a last thread\'s kill_thread shows as kill_process); exit_without_enter — a syscall ' +
   'the filter skipped exits without its sys_enter (tp_btf sys_enter/sys_exit, threads seen entering after attach; reported as errno with ' +
   'the returned errno, which a trace or user_notif that failed the syscall looks like too); audit — the kernel\'s seccomp audit records ' +
-  '(type 1326) in /dev/kmsg (no auditd), the only sight of log and of kill_thread among several threads, and of errno, trap, trace, ' +
-  'user_notif only for filters installed with SECCOMP_FILTER_FLAG_LOG; a record names the process only (tid 0), and printk ' +
-  'ratelimits it (10 per 5 s node-wide: counted as lost). Linux 5.11+ (task storage); x86-64';
+  '(type 1326) from the audit netlink socket\'s read-only multicast group (Linux 3.16+, CAP_AUDIT_READ; next to auditd, if any), ' +
+  'else /dev/kmsg (no auditd; printk ratelimits it, 10 per 5 s node-wide, counted as lost): the only sight of log and of ' +
+  'kill_thread among several threads, and of errno, trap, trace, user_notif only for filters installed with ' +
+  'SECCOMP_FILTER_FLAG_LOG; a record names the process only (tid 0). Linux 5.11+ (task storage); x86-64';
 
 function describeHere(): string {
   const { logged, why } = auditLogProbe();
@@ -60,6 +61,16 @@ export const auditSeccomp = {
   ],
   kernelFilters: TASK_KERNEL_FILTERS,
   requires: [{ tracepoint: 'raw_syscalls/sys_enter' }, { tracepoint: 'raw_syscalls/sys_exit' }, { tracepoint: 'signal/signal_generate' }],
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      audit: {
+        type: 'string', enum: ['auto', 'netlink', 'kmsg', 'none'], default: 'auto',
+        description: 'where the audit records are read: the audit netlink multicast group, else /dev/kmsg (auto); only one of them; none (the BPF hooks only: no log action)',
+      },
+    },
+  },
   userSource(obj, layout, ctx): UserSource {
     return openSeccompAuditSource(this, obj, layout, ctx);
   },

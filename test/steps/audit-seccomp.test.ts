@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { AuditLoss, KmsgReader, parseSeccompRecord, readSeccompRecords, SeqGaps, seccompAction, type SeccompAuditRecord } from '../../src/steps/audit/seccomp-kmsg.ts';
+import { AuditMulticast } from '../../src/steps/audit/netlink.ts';
+import { AuditLoss, parseSeccompRecord, parseSeccompText, readSeccompRecords, SeqGaps, seccompAction, type SeccompAuditRecord } from '../../src/steps/audit/seccomp-kmsg.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { compileFixture } from '../helpers/fixture.ts';
@@ -61,11 +62,15 @@ const EACCES = 13;
 const ORDER = ['getcwd', 'getppid', 'sysinfo'];
 
 /** One fixture run under the gadget: its events (timestamps checked, then left out), ordered as the program made them. */
-async function traceRun(t: TestContext, bin: string, args: string[], opts: { filter?: string; cgroup?: FreshCgroup; outside?: boolean } = {}) {
-  const ctx = stepContext(t, { filter: opts.filter ?? 'comm==seccomp_actions', cgroup: opts.cgroup && { id: opts.cgroup.id, level: opts.cgroup.level } });
+async function traceRun(t: TestContext, bin: string, args: string[], opts: { filter?: string; cgroup?: FreshCgroup; outside?: boolean; audit?: string } = {}) {
+  const ctx = stepContext(t, {
+    filter: opts.filter ?? 'comm==seccomp_actions', cgroup: opts.cgroup && { id: opts.cgroup.id, level: opts.cgroup.level },
+    params: opts.audit ? { audit: opts.audit } : {},
+  });
   let pid = 0;
   let other = 0;
-  const kmsg = new KmsgReader('end');
+  // the audit multicast group sees every record (no printk ratelimit): what the wait below watches
+  const audit = new AuditMulticast();
   try {
     const { outcome, events } = await traceWhile(def, ctx, async () => {
       // inside the workload cgroup when there is one; with `outside`, a second run that is not
@@ -77,9 +82,9 @@ async function traceRun(t: TestContext, bin: string, args: string[], opts: { fil
       // the audit records come from kauditd, after the process died: wait for them (or give up after 2 s)
       const want = new Set([pid, other].filter(Boolean));
       for (let waited = 0; waited < 2000 && want.size; waited += 20) {
-        kmsg.read((line) => {
-          const rec = parseSeccompRecord(line);
-          if (rec && rec.syscall === 'sysinfo') want.delete(rec.pid);
+        audit.read((type, text) => {
+          const rec = type === 1326 ? parseSeccompText(text) : undefined;
+          if (rec?.syscall === 'sysinfo') want.delete(rec.pid);
         });
         if (want.size) await new Promise((res) => setTimeout(res, 20));
       }
@@ -92,14 +97,15 @@ async function traceRun(t: TestContext, bin: string, args: string[], opts: { fil
     mine.sort((a, b) => ORDER.indexOf(a.syscall as string) - ORDER.indexOf(b.syscall as string));
     return { pid, other, events, mine, outcome };
   } finally {
-    kmsg.close();
+    audit.close();
   }
 }
 
-/** Retry while the audit records were ratelimited away (printk_ratelimit: 10 per 5 s, node-wide). */
+/** Retry while the audit records were ratelimited away (printk_ratelimit: 10 per 5 s, node-wide; /dev/kmsg only). */
 async function traceUntil(t: TestContext, expectedCount: number, attempt: () => ReturnType<typeof traceRun>) {
   let got = await attempt();
   for (let i = 0; i < 3 && got.mine.length < expectedCount; i++) {
+    t.diagnostic(`attempt ${i + 1}: ${got.mine.length} of ${expectedCount} events; again once the ratelimit window passed`);
     await new Promise((res) => setTimeout(res, 5500));
     got = await attempt();
   }
@@ -117,13 +123,23 @@ const logGetppid = { action: 'log', syscall_nr: NR_GETPPID, syscall: 'getppid', 
 const killSysinfo = { action: 'kill_process', syscall_nr: NR_SYSINFO, syscall: 'sysinfo', source: 'sigsys' };
 
 describe('audit/seccomp', { skip: kernelSkip(def) }, () => {
-  for (const flag of ['', 'log-flag']) {
-    test(`errno getcwd, log getppid, kill_process sysinfo${flag ? ' (SECCOMP_FILTER_FLAG_LOG: the errno is in the audit log too, reported once)' : ''}: three events, exact`, async (t) => {
-      const bin = compileFixture(t, 'seccomp_actions', ['-lseccomp']);
-      const { pid, mine } = await traceUntil(t, 3, () => traceRun(t, bin, flag ? [flag] : []));
-      assert.deepEqual(mine, [event(pid, errnoGetcwd), event(pid, logGetppid), event(pid, killSysinfo)]);
-    });
+  for (const audit of ['auto', 'kmsg']) {
+    for (const flag of ['', 'log-flag']) {
+      test(`audit records from ${audit === 'auto' ? 'the audit netlink socket' : '/dev/kmsg'}: errno getcwd, log getppid, kill_process sysinfo${flag ? ' (SECCOMP_FILTER_FLAG_LOG: the errno is in the audit log too, reported once)' : ''}: three events, exact`, async (t) => {
+        const bin = compileFixture(t, 'seccomp_actions', ['-lseccomp']);
+        const { pid, mine, outcome } = await traceUntil(t, 3, () => traceRun(t, bin, flag ? [flag] : [], { audit }));
+        assert.deepEqual(mine, [event(pid, errnoGetcwd), event(pid, logGetppid), event(pid, killSysinfo)]);
+        if (audit === 'auto') assert.deepEqual(outcome.warnings, []);
+      });
+    }
   }
+
+  test('audit: none — the BPF hooks alone: errno and kill_process, no log', async (t) => {
+    const bin = compileFixture(t, 'seccomp_actions', ['-lseccomp']);
+    const { pid, mine, outcome } = await traceRun(t, bin, ['log-flag'], { audit: 'none' });
+    assert.deepEqual(mine, [event(pid, errnoGetcwd), event(pid, killSysinfo)]);
+    assert.equal(outcome.lost, 0);
+  });
 
   test('trap: each SIGSYS once (its skipped exit and its audit record are the same action), the process goes on', async (t) => {
     const bin = compileFixture(t, 'seccomp_actions', ['-lseccomp']);

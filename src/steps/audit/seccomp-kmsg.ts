@@ -54,7 +54,11 @@ export function seccompAction(code: number): string {
 /** One kmsg line (`PRI,SEQ,TS,FLAGS;audit: type=1326 … key=value …`), or undefined when it is not a seccomp audit record. */
 export function parseSeccompRecord(line: string): SeccompAuditRecord | undefined {
   const text = line.slice(line.indexOf(';') + 1);
-  if (!/^audit: type=1326 /.test(text)) return undefined;
+  return /^audit: type=1326 /.test(text) ? parseSeccompText(text) : undefined;
+}
+
+/** The text of a seccomp audit record (`audit(SECONDS.MS:SERIAL): auid=… code=…`), as kmsg and the audit netlink socket carry it. */
+export function parseSeccompText(text: string): SeccompAuditRecord {
   const kv = new Map<string, string>();
   // values are bare or double-quoted (comm, exe); a comm or exe with a space, a quote or an
   // unprintable byte is its bytes in hex, unquoted (audit_log_untrustedstring)

@@ -1,7 +1,8 @@
 /**
- * audit/seccomp's second source: the kernel's seccomp audit records from
- * /dev/kmsg, written as the gadget's own struct (source "audit") into the
- * stream's sink (src/steps/user-source.ts). They are the only way to see the
+ * audit/seccomp's second source: the kernel's seccomp audit records, from the
+ * audit netlink socket's read-only multicast group (src/steps/audit/netlink.ts)
+ * or else /dev/kmsg (./seccomp-kmsg.ts), written as the gadget's own struct
+ * (source "audit") into the stream's sink (src/steps/user-source.ts). They are the only way to see the
  * LOG action (the syscall runs), kill_thread of one thread among several (no
  * signal), and the exact action of a trace or user_notif.
  *
@@ -22,7 +23,8 @@ import { native } from '../../ebpf/libbpf.ts';
 import { buildCodec } from '../codec.ts';
 import type { GadgetDefinition, StepContext } from '../types.ts';
 import type { RecordSink, UserSource } from '../user-source.ts';
-import { AuditLoss, KmsgReader, parseSeccompRecord, type SeccompAuditRecord } from './seccomp-kmsg.ts';
+import { AuditMulticast } from './netlink.ts';
+import { AuditLoss, KmsgReader, parseSeccompRecord, parseSeccompText, type SeccompAuditRecord } from './seccomp-kmsg.ts';
 
 /** bpf/audit_seccomp.h */
 export const SOURCE_AUDIT = 3;
@@ -38,14 +40,14 @@ const ACTION_BITS: Readonly<Record<string, number>> = {
 };
 
 const HOLD_MS = 50;
+/** AUDIT_SECCOMP, the record type of include/uapi/linux/audit.h */
+const AUDIT_SECCOMP = 1326;
 
 /** What the kernel's audit path will log here, from its knobs: the actions seccomp logs and whether audit is on. */
 export function auditLogProbe(): { logged: Set<string>; why?: string } {
   try {
     if (/(^|\s)audit=(0|off)(\s|$)/.test(fs.readFileSync('/proc/cmdline', 'utf8'))) return { logged: new Set(), why: 'audit is disabled (audit=0 on the kernel command line)' };
     const logged = new Set(fs.readFileSync('/proc/sys/kernel/seccomp/actions_logged', 'utf8').trim().split(/\s+/));
-    const auditd = auditdPid();
-    if (auditd) return { logged, why: `auditd (pid ${auditd}) receives the audit records, so they do not reach /dev/kmsg (see /var/log/audit/audit.log)` };
     return { logged };
   } catch (err) {
     return { logged: new Set(), why: `kernel.seccomp.actions_logged cannot be read (${(err as NodeJS.ErrnoException).code}): no seccomp audit support (CONFIG_SECCOMP_FILTER, CONFIG_AUDIT)` };
@@ -62,21 +64,81 @@ function auditdPid(): number | undefined {
   }
 }
 
+/** Where the audit records are read: the audit netlink multicast group, else /dev/kmsg (auto), one of them, or none. */
+export type AuditFeedChoice = 'auto' | 'netlink' | 'kmsg' | 'none';
+
+/** A reader of seccomp audit records, and what it knows it missed. */
+interface AuditFeed {
+  name: 'netlink' | 'kmsg';
+  read(onRecord: (r: SeccompAuditRecord) => void): void;
+  /** records known to be lost so far */
+  lost(): number;
+  /** why records went missing, once the step is over; `as` says whether they were counted as lost */
+  lossWarnings(as: string): string[];
+  close(): void;
+}
+
+function netlinkFeed(): AuditFeed {
+  const nl = new AuditMulticast();
+  return {
+    name: 'netlink',
+    read: (onRecord) => nl.read((type, text) => type === AUDIT_SECCOMP && onRecord(parseSeccompText(text))),
+    lost: () => nl.overruns,
+    lossWarnings: (as) => (nl.overruns ? [`the audit netlink socket overflowed ${nl.overruns} times (${as}, one each: how many records went is not known)`] : []),
+    close: () => nl.close(),
+  };
+}
+
+function kmsgFeed(): AuditFeed {
+  const auditd = auditdPid();
+  if (auditd) throw new Error(`auditd (pid ${auditd}) receives the audit records, so they do not reach /dev/kmsg (see /var/log/audit/audit.log)`);
+  const kmsg = new KmsgReader('end');
+  const loss = new AuditLoss();
+  return {
+    name: 'kmsg',
+    read: (onRecord) =>
+      kmsg.read((line) => {
+        const r = parseSeccompRecord(line);
+        if (r) onRecord(r);
+        else loss.take(line);
+      }),
+    lost: () => loss.lost + kmsg.overwritten,
+    lossWarnings: (as) => [
+      ...(kmsg.overwritten ? [`${kmsg.overwritten} kernel log records were overwritten before they were read (${as}): any could have been a seccomp audit record`] : []),
+      ...(loss.lost ? [`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; ${as}): log actions among them are not reported`] : []),
+      ...(loss.sharedSuppressed ? [`${loss.sharedSuppressed} ratelimited kernel messages were suppressed in the window audit records share (printk_ratelimit): some may have been seccomp audit records`] : []),
+    ],
+    close: () => kmsg.close(),
+  };
+}
+
+/** The feed the step asked for; `auto` falls back from netlink to kmsg, saying why in `warnings`. */
+function openFeed(choice: AuditFeedChoice, warnings: string[]): AuditFeed | undefined {
+  if (choice === 'none') return undefined;
+  if (choice === 'netlink') return netlinkFeed();
+  if (choice === 'kmsg') return kmsgFeed();
+  try {
+    return netlinkFeed();
+  } catch (nlErr) {
+    try {
+      const feed = kmsgFeed();
+      warnings.push(`${(nlErr as Error).message}: audit records are read from /dev/kmsg, where printk's ratelimit drops some on a busy node`);
+      return feed;
+    } catch (kmsgErr) {
+      warnings.push(`audit records are not read (${(nlErr as Error).message}; ${(kmsgErr as Error).message}): the log action and kill_thread of one thread among several are not seen`);
+      return undefined;
+    }
+  }
+}
+
 export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, layout: BtfStruct, ctx: StepContext): UserSource {
   const warnings: string[] = [];
   const probe = auditLogProbe();
-  if (probe.why) warnings.push(`${probe.why}: the log action and kill_thread of one thread among several are not seen; kill_process, trap and errno are (SIGSYS, exit without enter)`);
+  const choice = (ctx.params.audit as AuditFeedChoice | undefined) ?? 'auto';
+  if (probe.why && choice !== 'none') warnings.push(`${probe.why}: the log action and kill_thread of one thread among several are not seen; kill_process, trap and errno are (SIGSYS, exit without enter)`);
   const notLogged = ['log', 'kill_thread', 'kill_process', 'errno', 'trap', 'trace', 'user_notif'].filter((a) => !probe.why && !probe.logged.has(a));
-  if (notLogged.length) warnings.push(`kernel.seccomp.actions_logged leaves out ${notLogged.join(', ')}: no audit record of ${notLogged.length > 1 ? 'those' : 'that'} (sysctl -w kernel.seccomp.actions_logged="kill_process kill_thread trap errno user_notif trace log")`);
-
-  let kmsg: KmsgReader | undefined;
-  if (!probe.why) {
-    try {
-      kmsg = new KmsgReader('end');
-    } catch (err) {
-      warnings.push(`${(err as Error).message}: audit records are not read, so the log action is not seen`);
-    }
-  }
+  if (notLogged.length && choice !== 'none') warnings.push(`kernel.seccomp.actions_logged leaves out ${notLogged.join(', ')}: no audit record of ${notLogged.length > 1 ? 'those' : 'that'} (sysctl -w kernel.seccomp.actions_logged="kill_process kill_thread trap errno user_notif trace log")`);
+  let feed = probe.why ? undefined : openFeed(choice, warnings);
 
   const at = (name: string) => {
     const m = layout.members.find((x) => x.name === name);
@@ -96,11 +158,10 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
   const firstKey = Buffer.alloc(4);
   // Lost records count only when a watched process ran under a filter (it is in `tasks`): the
   // kernel log's loss signs are node-wide, and without such a process none of them was ours.
-  const lost = () => (native().bpf_map_get_next_key(tasksFd, null, firstKey) === 0 ? loss.lost + (kmsg?.overwritten ?? 0) : 0);
+  const lost = () => (feed && native().bpf_map_get_next_key(tasksFd, null, firstKey) === 0 ? feed.lost() : 0);
   const reported = obj.hashMap('reported');
   const scoped = !!ctx.cgroup || !!ctx.containers;
   const used = new Map<string, bigint>();
-  const loss = new AuditLoss();
   let pending: { r: SeccompAuditRecord; at: number }[] = [];
 
   const key = Buffer.alloc(16);
@@ -145,12 +206,7 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
     sink(codec, 0, layout.size);
   };
 
-  const readNew = () =>
-    kmsg?.read((line) => {
-      const r = parseSeccompRecord(line);
-      if (r) pending.push({ r, at: Date.now() });
-      else loss.take(line);
-    });
+  const readNew = () => feed?.read((r) => pending.push({ r, at: Date.now() }));
   const release = (sink: RecordSink, before: number) => {
     if (!pending.length) return;
     const ready = pending.filter((p) => p.at <= before);
@@ -169,15 +225,12 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
       release(sink, Infinity);
       const counted = lost();
       const as = counted ? 'counted as lost' : 'not counted as lost: no watched process ran under a seccomp filter';
-      if (kmsg?.overwritten) warnings.push(`${kmsg.overwritten} kernel log records were overwritten before they were read (${as}): any could have been a seccomp audit record`);
-      if (loss.lost) warnings.push(`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; ${as}): log actions among them are not reported`);
-      if (loss.sharedSuppressed) warnings.push(`${loss.sharedSuppressed} ratelimited kernel messages were suppressed in the window audit records share (printk_ratelimit): some may have been seccomp audit records`);
-      return { lost: counted, warnings };
+      return { lost: counted, warnings: [...warnings, ...(feed?.lossWarnings(as) ?? [])] };
     },
     lost,
     close() {
-      kmsg?.close();
-      kmsg = undefined;
+      feed?.close();
+      feed = undefined;
     },
   };
 }
