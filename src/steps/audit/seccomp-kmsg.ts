@@ -1,7 +1,7 @@
 /**
- * audit/seccomp's user-space source: the kernel's own seccomp audit records
- * (AUDIT_SECCOMP, type=1326) as they reach the kernel log, /dev/kmsg, and
- * the kernel log's signs that records were lost. Measured on this kernel (6.18,
+ * The kernel's own seccomp audit records (AUDIT_SECCOMP, type=1326): their
+ * parser (for the text both feeds carry, ./seccomp-source.ts), and the
+ * kernel log feed — /dev/kmsg and its signs that records were lost. Measured on this kernel (6.18,
  * test/fixtures/seccomp_actions.c): LOG and KILL_PROCESS actions always
  * write a record; ERRNO (and TRAP) only when the filter was installed with
  * SECCOMP_FILTER_FLAG_LOG; the record's code is the action without its data
