@@ -73,10 +73,12 @@ interface AuditFeed {
   read(onRecord: (r: SeccompAuditRecord) => void): void;
   /** records known to be lost so far */
   lost(): number;
-  /** why records went missing, once the step is over; `as` says whether they were counted as lost */
-  lossWarnings(as: string): string[];
+  /** why records went missing, once the step is over; `watched`: a watched process ran under a filter (losses count) */
+  lossWarnings(watched: boolean): string[];
   close(): void;
 }
+
+const countedAs = (watched: boolean) => (watched ? 'counted as lost' : 'not counted as lost: no watched process ran under a seccomp filter');
 
 function netlinkFeed(): AuditFeed {
   const nl = new AuditMulticast();
@@ -84,7 +86,7 @@ function netlinkFeed(): AuditFeed {
     name: 'netlink',
     read: (onRecord) => nl.read((type, text) => type === AUDIT_SECCOMP && onRecord(parseSeccompText(text))),
     lost: () => nl.overruns,
-    lossWarnings: (as) => (nl.overruns ? [`the audit netlink socket overflowed ${nl.overruns} times (${as}, one each: how many records went is not known)`] : []),
+    lossWarnings: (watched) => (nl.overruns ? [`the audit netlink socket overflowed ${nl.overruns} times (${countedAs(watched)}, one each: how many records went is not known)`] : []),
     close: () => nl.close(),
   };
 }
@@ -103,9 +105,11 @@ function kmsgFeed(): AuditFeed {
         else loss.take(line);
       }),
     lost: () => loss.lost + kmsg.overwritten,
-    lossWarnings: (as) => [
-      ...(kmsg.overwritten ? [`${kmsg.overwritten} kernel log records were overwritten before they were read (${as}): any could have been a seccomp audit record`] : []),
-      ...(loss.lost ? [`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; ${as}): log actions among them are not reported`] : []),
+    lossWarnings: (watched) => [
+      // the ratelimit's "callbacks suppressed" line comes only when its window reopens, often after the step
+      ...(watched ? ['audit records came from /dev/kmsg, through printk_ratelimit() (10 per 5 s, node-wide): log events beyond it are missing, and the kernel says so only later; the audit netlink socket (params.audit: netlink, CAP_AUDIT_READ) has no such limit'] : []),
+      ...(kmsg.overwritten ? [`${kmsg.overwritten} kernel log records were overwritten before they were read (${countedAs(watched)}): any could have been a seccomp audit record`] : []),
+      ...(loss.lost ? [`the kernel dropped at least ${loss.lost} audit records (printk ratelimit or audit rate/backlog limit; ${countedAs(watched)}): log actions among them are not reported`] : []),
       ...(loss.sharedSuppressed ? [`${loss.sharedSuppressed} ratelimited kernel messages were suppressed in the window audit records share (printk_ratelimit): some may have been seccomp audit records`] : []),
     ],
     close: () => kmsg.close(),
@@ -158,7 +162,8 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
   const firstKey = Buffer.alloc(4);
   // Lost records count only when a watched process ran under a filter (it is in `tasks`): the
   // kernel log's loss signs are node-wide, and without such a process none of them was ours.
-  const lost = () => (feed && native().bpf_map_get_next_key(tasksFd, null, firstKey) === 0 ? feed.lost() : 0);
+  const watched = () => native().bpf_map_get_next_key(tasksFd, null, firstKey) === 0;
+  const lost = () => (feed && watched() ? feed.lost() : 0);
   const reported = obj.hashMap('reported');
   const scoped = !!ctx.cgroup || !!ctx.containers;
   const used = new Map<string, bigint>();
@@ -223,9 +228,7 @@ export function openSeccompAuditSource(def: GadgetDefinition, obj: BpfObject, la
     finish(sink) {
       readNew();
       release(sink, Infinity);
-      const counted = lost();
-      const as = counted ? 'counted as lost' : 'not counted as lost: no watched process ran under a seccomp filter';
-      return { lost: counted, warnings: [...warnings, ...(feed?.lossWarnings(as) ?? [])] };
+      return { lost: lost(), warnings: [...warnings, ...(feed?.lossWarnings(watched()) ?? [])] };
     },
     lost,
     close() {
