@@ -18,7 +18,7 @@ const DESCRIPTION =
   'from three sources merged into one stream, each action reported once (`source`): sigsys — the SIGSYS of a trap or kill ' +
   '(tp_btf/signal_generate, si_code SYS_SECCOMP; a last thread\'s kill_thread shows as kill_process); exit_without_enter — a syscall ' +
   'the filter skipped exits without its sys_enter (tp_btf sys_enter/sys_exit, threads seen entering after attach; reported as errno with ' +
-  'the returned errno, which a trace or user_notif that failed the syscall looks like too); audit — the kernel\'s seccomp audit records ' +
+  'the returned errno, which a trace or user_notif that failed the syscall looks like too, as does a syscall a ptrace tracer skipped in a filtered task); audit — the kernel\'s seccomp audit records ' +
   '(type 1326) from the audit netlink socket\'s read-only multicast group (Linux 3.16+, CAP_AUDIT_READ; next to auditd, if any), ' +
   'else /dev/kmsg (no auditd; printk ratelimits it, 10 per 5 s node-wide, counted as lost): the only sight of log and of ' +
   'kill_thread among several threads, and of errno, trap, trace, user_notif only for filters installed with ' +
