@@ -23,8 +23,9 @@
  * action both sides saw is reported once.
  *
  * Cost: every syscall of the node runs both sys_enter and sys_exit hooks;
- * a task without a filter returns after one load (task->seccomp.mode), a
- * filtered task in scope does a task-storage lookup at each end. */
+ * a task without a filter returns after one load (task->seccomp.mode); a
+ * filtered task does a task-storage lookup at each end, and the scope check
+ * (helper calls) once per thread, its answer kept in the thread's state. */
 #include "include/filter.h"
 #include "include/ringbuf.h"
 #include "audit_seccomp.h"
@@ -50,7 +51,11 @@ struct thread_state {
 	__u32 entered;    /* in a syscall whose sys_enter ran */
 	__u32 signalled;  /* a seccomp SIGSYS was reported for the syscall now being skipped */
 	__u32 registered; /* its process is in `tasks` */
-	__u32 pad;
+	/* outside the step's scope or filters, decided once when the thread is
+	 * first seen (a later exec that changes comm does not re-decide): a
+	 * filtered task out of scope then costs a lookup, not the scope check's
+	 * helper calls, on every syscall */
+	__u32 out;
 };
 
 struct {
@@ -136,6 +141,7 @@ int BPF_PROG(seccomp_sigsys, int sig, struct kernel_siginfo *info, struct task_s
 	bool killed = t->seccomp.mode == SECCOMP_MODE_DEAD;
 	struct thread_state *s = bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (s) {
+		s->out = 0;
 		register_task(t, s);
 		/* the skipped syscall still exits, a kill's too (the task dies
 		 * in signal delivery after it): that exit is this event */
@@ -147,6 +153,24 @@ int BPF_PROG(seccomp_sigsys, int sig, struct kernel_siginfo *info, struct task_s
 	return 0;
 }
 
+/* the thread's state; a task with no local storage at all (most) costs one load, not a helper call */
+static __always_inline struct thread_state *thread_state(struct task_struct *t)
+{
+	return t->bpf_storage ? bpf_task_storage_get(&threads, t, 0, 0) : NULL;
+}
+
+/* a thread seen for the first time: its state, with the scope decided */
+static __always_inline struct thread_state *new_thread_state(struct task_struct *t)
+{
+	struct thread_state *s = bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (s) {
+		s->out = gadget_skip_current();
+		if (!s->out)
+			register_task(t, s);
+	}
+	return s;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(seccomp_sys_enter, struct pt_regs *regs, long id)
 {
@@ -154,16 +178,11 @@ int BPF_PROG(seccomp_sys_enter, struct pt_regs *regs, long id)
 	/* most tasks run without a filter: nothing to skip their syscalls */
 	if (!filtered(t))
 		return 0;
-	struct thread_state *s = bpf_task_storage_get(&threads, t, 0, 0);
-	if (!s) {
-		if (gadget_skip_current())
-			return 0;
-		s = bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!s)
-			return 0;
-		register_task(t, s);
-	}
-	s->entered = 1;
+	struct thread_state *s = thread_state(t);
+	if (!s)
+		s = new_thread_state(t);
+	if (s && !s->out)
+		s->entered = 1;
 	return 0;
 }
 
@@ -173,7 +192,7 @@ int BPF_PROG(seccomp_sys_exit, struct pt_regs *regs, long ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (!filtered(t))
 		return 0;
-	struct thread_state *s = bpf_task_storage_get(&threads, t, 0, 0);
+	struct thread_state *s = thread_state(t);
 	if (!s) {
 		/* No state: a thread out of scope, not seen entering since
 		 * attach, or one whose filter came after its sys_enter: the
@@ -181,15 +200,12 @@ int BPF_PROG(seccomp_sys_exit, struct pt_regs *regs, long ret)
 		 * the fork it returns from. Those did enter: from their exit on
 		 * the thread is watched, so a filter's first syscall counts. */
 		long nr = regs->orig_ax;
-		if (nr != NR_SECCOMP && nr != NR_PRCTL && nr != NR_CLONE && nr != NR_CLONE3 && nr != NR_FORK && nr != NR_VFORK)
-			return 0;
-		if (gadget_skip_current())
-			return 0;
-		s = bpf_task_storage_get(&threads, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (s)
-			register_task(t, s);
+		if (nr == NR_SECCOMP || nr == NR_PRCTL || nr == NR_CLONE || nr == NR_CLONE3 || nr == NR_FORK || nr == NR_VFORK)
+			new_thread_state(t);
 		return 0;
 	}
+	if (s->out)
+		return 0;
 	if (s->entered) {
 		s->entered = 0;
 		return 0;
