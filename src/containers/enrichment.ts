@@ -46,6 +46,13 @@ export interface ContainerInfo {
 export interface ContainerSource {
   name: string;
   enrich(containers: ContainerInfo[]): void;
+  /**
+   * True while the source expects to know more of a container soon (the
+   * Kubernetes source: its pod's watch event or status is behind the
+   * kernel's cgroup_mkdir). A step's tracker waits before it resolves such a
+   * new container against its selection (src/containers/selection.ts).
+   */
+  pending?(c: ContainerInfo): boolean;
 }
 
 export function infoOf(c: DiscoveredCgroup): ContainerInfo {
@@ -133,6 +140,13 @@ export function podmanEventsSource(file = '/run/libpod/events/events.log', tailB
 /** Where runc keeps a container's state, per runtime that drives it. */
 const RUNC_STATE_ROOTS = ['/run/runc', '/run/docker/runtime-runc/moby', '/run/containerd/runc/k8s.io', '/run/containerd/runc/default', '/run/crio/runc'];
 
+/** The agent's pod mounts the node's /run at /host/run (src/k8s/manifests.ts HOST_PATHS). */
+const HOST_RUN = '/host/run';
+
+function runcStateRoots(): string[] {
+  return fs.existsSync(HOST_RUN) ? [...RUNC_STATE_ROOTS, ...RUNC_STATE_ROOTS.map((r) => HOST_RUN + r.slice('/run'.length))] : RUNC_STATE_ROOTS;
+}
+
 /** CRI annotations → Kubernetes fields (containerd's and CRI-O's keys). */
 const K8S_ANNOTATIONS: [keyof Omit<K8sInfo, 'labels' | 'ips'>, string[]][] = [
   ['namespace', ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.pod.namespace']],
@@ -144,7 +158,7 @@ const K8S_ANNOTATIONS: [keyof Omit<K8sInfo, 'labels' | 'ips'>, string[]][] = [
  * runc's state.json (any runtime that drives runc): the OCI annotations as
  * labels, from which the CRI runtimes' Kubernetes fields and image come.
  */
-export function runcStateSource(roots = RUNC_STATE_ROOTS): ContainerSource {
+export function runcStateSource(roots = runcStateRoots()): ContainerSource {
   return {
     name: 'runc-state',
     enrich(containers) {

@@ -92,6 +92,14 @@ export interface ContainerRecord extends ContainerInfo {
 export const TRACK_INTERVAL_MS = 25;
 
 /**
+ * How long a new container may wait for a source that is still learning
+ * about it (ContainerSource.pending: the kubelet reports a container's id
+ * after its next relist, about a second; a pod's watch event may lag under
+ * load) before it is judged with what is known.
+ */
+export const SETTLE_MS = 10_000;
+
+/**
  * Keeps a step's kernel container set: seeds it with the matching containers
  * that run now, then resolves the ones the kernel adds as they start
  * (SELECTED from the workload: named and recorded; PENDING: named, then kept
@@ -114,8 +122,11 @@ export class ContainerTracker {
     this.timer.unref();
   }
 
-  /** Resolve what the kernel added since the last pass. */
-  poll(): void {
+  /** When each PENDING container a source was still learning about was first put off (cgroup id → ms). */
+  private readonly waiting = new Map<string, number>();
+
+  /** Resolve what the kernel added since the last pass; `last`: resolve every one, waiting or not. */
+  poll(last = false): void {
     const fresh = this.map.entries().filter(([k]) => !this.seen.has(k.readBigUInt64LE(0).toString()));
     if (!fresh.length) return;
     const live = new Map(discoverCgroups().map((c) => [c.cgroupId.toString(), c]));
@@ -130,7 +141,15 @@ export class ContainerTracker {
       infos.push({ info: { id: parsed.id, runtime: parsed.runtime, cgroupId: id, cgroupPath: found?.path ?? '' }, state, k, v });
     }
     enrich(infos.map((i) => i.info), this.scope.sources);
+    const now = Date.now();
     for (const { info, state, k, v } of infos) {
+      // its events keep reaching the ring while it waits: a pod's container is judged once its pod is known
+      if (state === PENDING && !last && this.scope.sources?.some((s) => s.pending?.(info))) {
+        const since = this.waiting.get(info.cgroupId) ?? now;
+        this.waiting.set(info.cgroupId, since);
+        if (now - since < SETTLE_MS) continue;
+      }
+      this.waiting.delete(info.cgroupId);
       const selected = state === SELECTED || (state === PENDING && !!this.scope.selection && matchesSelection(info, this.scope.selection));
       this.seen.set(info.cgroupId, { ...info, selected });
       if (!selected) this.map.delete(k);
@@ -144,7 +163,7 @@ export class ContainerTracker {
   /** A last pass; the containers the step knew of. */
   stop(): ContainerRecord[] {
     clearInterval(this.timer);
-    this.poll();
+    this.poll(true);
     return [...this.seen.values()];
   }
 }

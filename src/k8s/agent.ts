@@ -5,6 +5,9 @@
  * every captured event, uploads the results (results.ts) and answers in
  * status.nodes.<node>. A run whose spec.cancel turns true is stopped as Ctrl-C
  * stops a local run: what was captured is kept and uploaded.
+ * The agent watches its node's pods too (pods.ts): every step's containers
+ * gain their pod's fields, and a run's selection (-n/-p/-c/-l) becomes each
+ * step's container selection, the kernel's set of cgroup ids.
  *   NODE_NAME        the node (the DaemonSet sets it from spec.nodeName)
  *   --fake           skip the kernel: every step "captures" synthetic events
  *                    (scale tests: many agents on one machine)
@@ -16,13 +19,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeInformer, type KubernetesListObject } from '@kubernetes/client-node';
 import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.ts';
+import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
+import type { ContainerSelection } from '../containers/selection.ts';
 import { RAW_DIR } from '../runner/capture.ts';
+import { joinContainers, readContainerTable } from '../runner/containers.ts';
 import { parseDuration } from '../runner/duration.ts';
-import { parseRecipe, RecipeError } from '../runner/recipe.ts';
+import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, statusOf } from './client.ts';
 import { GROUP, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
+import { NodePods } from './pods.ts';
 import { uploadResults } from './results.ts';
 
 export interface AgentOptions {
@@ -42,13 +49,18 @@ export class Agent {
   private readonly done = new Set<string>();
   private informer?: ReturnType<typeof makeInformer<GadgetRun>>;
   private readonly running = new Set<Promise<void>>();
+  /** the node's pods (none with --fake: fake steps have no containers to name) */
+  private readonly pods?: NodePods;
 
   constructor(private readonly opts: AgentOptions, api = new Api(loadKubeConfig())) {
     this.api = api;
+    if (!opts.fake) this.pods = new NodePods(api, opts.node, opts.log);
   }
 
   async start(): Promise<void> {
     const { api } = this;
+    // the pods first: the first run's containers are named from them
+    await this.pods?.start();
     const list = () =>
       api.count('list gadgetruns', () =>
         api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL }),
@@ -73,6 +85,7 @@ export class Agent {
     await this.informer?.stop();
     for (const c of this.active.values()) c.abort();
     await Promise.all(this.running);
+    await this.pods?.stop();
   }
 
   private consider(run: GadgetRun): void {
@@ -146,15 +159,19 @@ export class Agent {
       try {
         const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`);
         optional = new Set(loaded.recipe.steps.filter((s) => s.optional).map((s) => s.id));
-        if (run.spec.selector) result.pods = await this.selectedPods(run.spec.selector);
-        summary = await runRecipe(loaded, {
+        const sources = this.pods ? [...defaultSources(), this.pods.source()] : undefined;
+        if (run.spec.selector && this.pods) result.pods = this.pods.matching(run.spec.selector);
+        summary = await runRecipe(scopeToNode(loaded, run.spec.selector, sources), {
           outDir: dir,
           objectDir: this.opts.objectDir,
           maxDurationMs: run.spec.maxDuration === undefined ? undefined : parseDuration(run.spec.maxDuration),
           signal,
           log: (line) => log(`run ${name}: ${line}`),
           ...(this.opts.fake ? { openSession: fakeOpen(node) } : {}),
+          ...(sources ? { containerSources: sources } : {}),
         });
+        // the CLI merges nodes' raw events and evaluates them without the nodes' container tables
+        await joinRaw(path.join(dir, RAW_DIR));
         addNode(path.join(dir, RAW_DIR), node);
       } catch (err) {
         result.phase = 'Failed';
@@ -186,20 +203,47 @@ export class Agent {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+}
 
-  /** The pods of a selection that run on this node. */
-  private async selectedPods(sel: Selection): Promise<string[]> {
-    const { api } = this;
-    const labelSelector = sel.labels ? Object.entries(sel.labels).map(([k, v]) => `${k}=${v}`).join(',') : undefined;
-    const list = await api.count('list pods', () =>
-      sel.namespace
-        ? api.core.listNamespacedPod({ namespace: sel.namespace, fieldSelector: `spec.nodeName=${this.opts.node}`, labelSelector })
-        : api.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.opts.node}`, labelSelector }),
-    );
-    return list.items
-      .filter((p) => !sel.pod || p.metadata?.name === sel.pod)
-      .filter((p) => !sel.container || p.spec?.containers.some((c) => c.name === sel.container))
-      .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
+/**
+ * A run on this node: every step that can be scoped to containers watches
+ * the run's selection (-n/-p/-c/-l), narrowed by the step's own, and every
+ * scope names its containers from the node's pods as well as the runtimes.
+ */
+export function scopeToNode(loaded: LoadedRecipe, selector: Selection | undefined, sources: ContainerSource[] | undefined): LoadedRecipe {
+  const cluster: ContainerSelection = { ...selector };
+  const selects = Object.keys(cluster).length > 0;
+  const steps = loaded.steps.map((plan) => {
+    // the container set lives in the objects of gadgets whose events carry cgroup_id (bpf/include/containers.h)
+    if (!plan.def.fields.some((f) => f.name === 'cgroup_id') || plan.def.advise) return plan;
+    const own = plan.containers;
+    if (!selects && !own) return plan;
+    const selection = selects
+      ? { ...own?.selection, ...cluster, ...(own?.selection?.labels || cluster.labels ? { labels: { ...own?.selection?.labels, ...cluster.labels } } : {}) }
+      : own?.selection;
+    return { ...plan, containers: { ...(selection ? { selection } : {}), workload: selects ? false : !!own?.workload, ...(sources ? { sources } : {}) } };
+  });
+  return { ...loaded, steps };
+}
+
+/**
+ * The node's raw events joined with its container table in place, as
+ * evaluation would join them (their container's fields; none of a container
+ * the step resolved out), so the CLI's merge of every node carries them.
+ */
+export async function joinRaw(rawDir: string): Promise<void> {
+  const table = readContainerTable(rawDir);
+  if (!table) return;
+  for (const f of fs.readdirSync(rawDir).filter((f) => f.endsWith('.meta.json'))) {
+    const metaFile = path.join(rawDir, f);
+    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { fields: string[] };
+    const file = path.join(rawDir, f.replace(/\.meta\.json$/, '.ndjson'));
+    if (!meta.fields.includes('cgroup_id') || !fs.existsSync(file)) continue;
+    const joined = `${file}.joined`;
+    const { columns } = await joinContainers(file, joined, table, f.slice(0, -'.meta.json'.length));
+    fs.renameSync(joined, file);
+    meta.fields.push(...columns.filter((c) => !meta.fields.includes(c)));
+    fs.writeFileSync(metaFile, JSON.stringify(meta, null, 2) + '\n');
   }
 }
 

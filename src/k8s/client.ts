@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import {
   ApiextensionsV1Api,
   AppsV1Api,
+  BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -34,6 +35,7 @@ export class Api {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
   readonly apps: AppsV1Api;
+  readonly batch: BatchV1Api;
   readonly ext: ApiextensionsV1Api;
   readonly objects: KubernetesObjectApi;
   /** requests made, by "verb resource" */
@@ -43,6 +45,7 @@ export class Api {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.apps = kc.makeApiClient(AppsV1Api);
+    this.batch = kc.makeApiClient(BatchV1Api);
     this.ext = kc.makeApiClient(ApiextensionsV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(kc);
   }

@@ -65,8 +65,12 @@ export const AGENT_NAMESPACED_RULES: V1PolicyRule[] = [
 
 /** The agent's cluster-wide rules. */
 export const AGENT_CLUSTER_RULES: V1PolicyRule[] = [
-  // agent.ts selectedPods(): the pods of a run's selection on this node (fieldSelector spec.nodeName)
-  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  // pods.ts NodePods: the informer lists, then watches, the pods on its node (fieldSelector spec.nodeName)
+  // for the events' pod fields and the kernel's container selection (-n/-p/-c/-l)
+  { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+  // pods.ts getOwner(): a pod's top owner (ReplicaSet → Deployment, Job → CronJob); only get, by name
+  { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get'] },
 ];
 
 export interface DeployOptions {

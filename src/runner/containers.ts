@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { discoverCgroups } from '../containers/discovery.ts';
-import { enrich, infoOf } from '../containers/enrichment.ts';
+import { enrich, infoOf, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerRecord } from '../containers/selection.ts';
 import { buildTable, containerColumns, containerFields, CONTAINERS_FILE, type ContainerTable } from '../containers/table.ts';
 import { AtomicFile, ndjsonBatches, writeTextAtomic } from './artifacts.ts';
@@ -17,10 +17,10 @@ import { AtomicFile, ndjsonBatches, writeTextAtomic } from './artifacts.ts';
  * empty too: what raw/ holds must not depend on whether the node happened to
  * run containers.
  */
-export async function writeContainerTable(staging: string, perStep: Record<string, ContainerRecord[] | undefined>): Promise<void> {
+export async function writeContainerTable(staging: string, perStep: Record<string, ContainerRecord[] | undefined>, sources?: ContainerSource[]): Promise<void> {
   let discovered: ReturnType<typeof infoOf>[] = [];
   try {
-    discovered = enrich(discoverCgroups().map(infoOf));
+    discovered = enrich(discoverCgroups().map(infoOf), sources);
   } catch {
     // no cgroup v2 here: nothing to discover; the steps' records still count
   }
@@ -38,6 +38,7 @@ export function readContainerTable(rawDir: string): ContainerTable | undefined {
 }
 
 const CGROUP_ID = /"cgroup_id":(\d+)/;
+const JOINED = '"container_id":';
 
 /**
  * A step's events joined with the table: an event from a known container
@@ -57,7 +58,8 @@ export async function joinContainers(raw: string, out: string, table: ContainerT
         const id = CGROUP_ID.exec(line)?.[1];
         if (id !== undefined && rejected.has(id)) continue;
         const add = id === undefined ? undefined : suffix.get(id);
-        chunk += (add ? line.slice(0, -1) + add : line) + '\n';
+        // a cluster node's raw events were joined before upload (src/k8s/agent.ts joinRaw): not twice
+        chunk += (add && !line.includes(JOINED) ? line.slice(0, -1) + add : line) + '\n';
         events++;
       }
       file.write(chunk);

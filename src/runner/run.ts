@@ -15,6 +15,7 @@ import { openSession, type StepOutcome, type StepSession } from '../steps/index.
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath, writeTextAtomic } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
+import type { ContainerSource } from '../containers/enrichment.ts';
 import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from './duration.ts';
@@ -51,6 +52,8 @@ export interface RunOptions {
   observer?: RunObserver;
   /** aborting stops the run as Ctrl-C does (the cluster agent's cancel) */
   signal?: AbortSignal;
+  /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
+  containerSources?: ContainerSource[];
 }
 
 /** A running step as the CLI's progress line and event printer see it. */
@@ -209,7 +212,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   };
   let result: Summary;
   try {
-    await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])));
+    await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
     await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
     const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal, recipeDir: path.dirname(loaded.file), updateBaseline: opts.updateBaseline });
     result = summarize(recipe, loaded.file, run, evaluation, Date.now() - started);

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { gadgets } from '../../src/steps/index.ts';
 import type { ContainerRecord } from '../../src/containers/selection.ts';
+import { defaultSources, type ContainerSource } from '../../src/containers/enrichment.ts';
 import { busyboxRootfs, containerName, containerSkip, runContainer, startContainer } from '../helpers/containers.ts';
 import { stepContext, traceAllWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
@@ -67,5 +68,31 @@ describe('containers in the kernel', { skip: containerSkip() }, () => {
     assert.deepEqual(entry.map((e) => e.args), [['/bin/echo', token]], 'the entrypoint itself, its first exec');
     const theirs = traced.outcome.containers?.find((c) => c.name === other);
     assert.equal(theirs?.selected, false, 'the other late container was resolved and not selected');
+  });
+
+  test('a new container a source is still learning about waits for it: selected by what the source says later', async (t) => {
+    // as a pod's labels reach the agent after the kernel saw its container's cgroup (src/containers/k8s-source.ts)
+    const rootfs = busyboxRootfs(t);
+    const wanted = containerName('told');
+    const token = uniqueToken();
+    let told = false;
+    const late: ContainerSource = {
+      name: 'late',
+      enrich(containers) {
+        for (const c of containers) if (told && c.name === wanted) c.k8s = { ...c.k8s, labels: { team: 'late' } };
+      },
+      pending: (c) => !told && c.runtime === 'podman',
+    };
+    const scope = { selection: { labels: { team: 'late' } }, workload: false, sources: [...defaultSources(), late] };
+    const [traced] = await traceAllWhile([[exec, { ...stepContext(t), containers: scope }]], async () => {
+      assert.equal(await runContainer(wanted, rootfs, ['/bin/echo', token]), `${token}\n`);
+      // several tracker passes see it while the source does not know it yet
+      await new Promise((r) => setTimeout(r, 300));
+      told = true;
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    const mine = traced.outcome.containers?.find((c) => c.name === wanted);
+    assert.ok(mine?.selected, `selected once the source knew it: ${JSON.stringify(traced.outcome.containers)}`);
+    assert.deepEqual(withArg(traced.events, token).filter((e) => String(e.cgroup_id) === mine.cgroupId).map((e) => e.args), [['/bin/echo', token]]);
   });
 });

@@ -70,7 +70,7 @@ test('RBAC: no wildcard, no secrets, only the verbs the agent calls', () => {
     assert.ok(!r.resources?.includes('secrets'));
   }
   const flat = rules.flatMap((r) => r.resources!.flatMap((res) => r.verbs.map((v) => `${v} ${res}`))).sort();
-  assert.deepEqual(flat, ['create configmaps', 'list gadgetruns', 'list pods', 'patch gadgetruns/status', 'watch gadgetruns']);
+  assert.deepEqual(flat, ['create configmaps', 'get jobs', 'get replicasets', 'list gadgetruns', 'list pods', 'patch gadgetruns/status', 'watch gadgetruns', 'watch pods']);
 });
 
 test('results: pack and unpack keep every file byte for byte; an entry cannot leave the folder', () => {
