@@ -10,7 +10,9 @@ import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { addNode } from '../../src/k8s/agent.ts';
+import { addNode, joinRaw, scopeToNode } from '../../src/k8s/agent.ts';
+import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
+import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { mergeRaw } from '../../src/k8s/cluster-run.ts';
 import { deployOptions, DeployUsageError, renderManifests } from '../../src/k8s/deploy.ts';
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, manifests } from '../../src/k8s/manifests.ts';
@@ -115,4 +117,53 @@ test('mergeRaw: the merge holds every node that ran, sums counts, names the node
   const ev = await evaluate(loaded.recipe, dir);
   assert.equal(ev.assertions[0].status, 'passed', ev.assertions[0].message);
   assert.equal(fs.readFileSync(path.join(dir, 'all.csv'), 'utf8').trim().split('\n')[0], 'pid,node');
+});
+
+test('scopeToNode: the run’s selection becomes every container-capable step’s kernel selection, narrowed by the step’s own', () => {
+  const text = `name: s
+duration: 1s
+steps:
+  - id: execs
+    gadget: trace/exec
+  - id: opens
+    gadget: trace/open
+    containers: {labels: {tier: front}, image: nginx}
+  - id: socks
+    gadget: snapshot/socket
+`;
+  const source = { name: 'pods', enrich() {} };
+  const loaded = parseRecipe(text, 's.yaml');
+  const scoped = scopeToNode(loaded, { namespace: 'shop', labels: { app: 'web' } }, [source]);
+  const by = Object.fromEntries(scoped.steps.map((s) => [s.spec.id, s.containers]));
+  assert.deepEqual(by.execs, { selection: { namespace: 'shop', labels: { app: 'web' } }, workload: false, sources: [source] });
+  assert.deepEqual(by.opens, { selection: { image: 'nginx', namespace: 'shop', labels: { tier: 'front', app: 'web' } }, workload: false, sources: [source] });
+  assert.equal(by.socks, undefined, 'a gadget without cgroup_id has no container set to fill');
+  // no selection: steps without a scope stay unscoped (every event, named at evaluation); scoped ones gain the pods
+  const plain = scopeToNode(loaded, undefined, [source]);
+  assert.equal(plain.steps[0].containers, undefined);
+  assert.deepEqual(plain.steps[1].containers, { selection: { labels: { tier: 'front' }, image: 'nginx' }, workload: false, sources: [source] });
+  assert.equal(loaded.steps[0].containers, undefined, 'the loaded recipe is not changed');
+});
+
+test('joinRaw: a node’s raw events gain their container’s fields once, and those of a container resolved out are dropped', async () => {
+  const dir = tmp();
+  captured(dir, { s: [{ cgroup_id: 7, pid: 1 }, { cgroup_id: 8, pid: 2 }, { cgroup_id: 9, pid: 3 }], t: [{ pid: 4 }] }, ['pid', 'cgroup_id']);
+  const table: ContainerTable = {
+    containers: [{ id: 'a'.repeat(64), runtime: 'containerd', cgroupId: '7', cgroupPath: '/kubepods/x', name: 'web', k8s: { namespace: 'shop', pod: 'web-1', container: 'web', labels: { app: 'web' } } }],
+    steps: { s: { selected: ['7'], rejected: ['8'] } },
+  };
+  fs.writeFileSync(path.join(dir, 'raw', CONTAINERS_FILE), JSON.stringify(table));
+  await joinRaw(path.join(dir, 'raw'));
+  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((e) => e.pid), [1, 3], 'the rejected container’s PENDING event is gone');
+  assert.equal(lines[0].pod, 'web-1');
+  assert.deepEqual(lines[0].labels, { app: 'web' });
+  assert.equal(lines[1].pod, undefined);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
+  assert.ok(meta.fields.includes('namespace') && meta.fields.includes('pod'));
+  // evaluating the node's folder again does not join twice
+  const loaded = parseRecipe('name: j\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [s.ndjson]\n', 'j.yaml');
+  await evaluateAgain(loaded.recipe, dir, { log: () => {} });
+  const out = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
+  assert.equal(out[0].match(/"pod":/g)?.length, 1, out[0]);
 });
