@@ -89,13 +89,12 @@ test('gadget-run deploy | kubectl apply -f - is accepted, and the DaemonSet pod 
 test('a cluster run through the CLI: the DaemonSet agent returns its node’s events, each with node', { skip: skipK8s, timeout: 300_000 }, async () => {
   const out = tmp('single');
   const m = marker();
-  // -n: the agent resolves the selection against its node's pods (its own pod is one)
-  const r = await gadgetRun(['run', recipe(), '--cluster', '--node', NODE, '-n', 'gadget', '--out', out]).done;
+  // no selection: the whole node (a selection is the kernel's container set: test/k8s/pods.test.ts)
+  const r = await gadgetRun(['run', recipe(), '--cluster', '--node', NODE, '--out', out]).done;
   m.stop();
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const s = summaryOf(out);
   assert.deepEqual(s.cluster.nodes.map((n) => [n.node, n.phase]), [[NODE, 'Succeeded']]);
-  assert.ok(s.cluster.nodes[0].pods!.some((p) => p.startsWith('gadget/gadget-run-')), JSON.stringify(s.cluster.nodes[0]));
   assert.ok(fs.existsSync(path.join(out, NODE, 'raw', 'execs.ndjson')));
   assert.ok(fs.existsSync(path.join(out, NODE, 'summary.json')));
   const merged = events(path.join(out, 'raw', 'execs.ndjson'));
@@ -210,6 +209,14 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
     ['get', 'pods', '-n', 'default'],
     ['create', 'pods', '-n', 'gadget'],
     ['list', 'nodes'],
+    // the owner walk reads a ReplicaSet or a Job by name, nothing more
+    ['list', 'replicasets.apps', '--all-namespaces'],
+    ['watch', 'replicasets.apps', '--all-namespaces'],
+    ['get', 'deployments.apps', '-n', 'default'],
+    ['get', 'statefulsets.apps', '-n', 'default'],
+    ['list', 'jobs.batch', '--all-namespaces'],
+    ['get', 'cronjobs.batch', '-n', 'default'],
+    ['patch', 'pods', '-n', 'default'],
     ['create', 'serviceaccounts/token', '-n', 'gadget'],
     ['*', '*'],
   ];
@@ -228,6 +235,9 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
   assert.equal(await ask('create', 'configmaps', 'kube-system'), false);
   // and every call the agents made in the runs above went through under this identity
   assert.equal(await can(['list', 'pods', '--all-namespaces']), 'yes');
+  assert.equal(await can(['watch', 'pods', '--all-namespaces']), 'yes');
+  assert.equal(await ask('get', 'replicasets', 'default', 'apps'), true);
+  assert.equal(await ask('list', 'replicasets', 'default', 'apps'), false);
 });
 
 test('undeploy --wait removes everything deploy created', { skip: skipK8s, timeout: 300_000 }, async () => {
