@@ -43,7 +43,11 @@ export class NodePods {
       this.log(`pod watch failed (${apiMessage(err)}); retrying in 2 s`);
       setTimeout(() => void watch.start().catch((e) => this.log(`pod watch restart failed: ${apiMessage(e)}`)), 2000);
     });
-    await watch.start();
+    try {
+      await watch.start();
+    } catch (err) {
+      throw new Error(`cannot list the pods of node ${node}: ${apiMessage(err)} (the agent's ClusterRole needs list and watch on pods: gadget-run deploy | kubectl apply -f -)`, { cause: err });
+    }
   }
 
   async stop(): Promise<void> {

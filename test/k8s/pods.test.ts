@@ -110,8 +110,9 @@ test('-l app=x: the kernel sees pod x (a Deployment’s, running before) and pod
 
   const out = tmp('select');
   const file = path.join(tmp('recipe'), 'r.yaml');
+  // long enough for a slow pod start; Ctrl-C ends it once z has run (the captured events are kept)
   fs.writeFileSync(file, `name: k8s-pods
-duration: 40s
+duration: 10m
 steps:
   - id: execs
     gadget: trace/exec
@@ -132,10 +133,13 @@ steps:
   await new Promise((r) => setTimeout(r, 1000));
   await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'grpod-z', namespace: NS, labels: { app: 'grpod-x', tier: 'late' } }, spec: podSpec(marks.z) });
   await running('tier=late');
+  // z's opens and children go on while it runs; two seconds of them
+  await new Promise((r) => setTimeout(r, 2000));
+  run.child.kill('SIGINT');
   const r = await run.done;
-  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(r.code, 130, r.stderr + r.stdout);
   const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as ClusterSummary;
-  assert.deepEqual(s.cluster.nodes.map((n) => [n.node, n.phase]), [[NODE, 'Succeeded']]);
+  assert.deepEqual(s.cluster.nodes.map((n) => [n.node, n.phase]), [[NODE, 'Cancelled']]);
   assert.ok(s.cluster.nodes[0].pods!.some((p) => p.startsWith(`${NS}/grpod-x-`)), JSON.stringify(s.cluster.nodes[0]));
   assert.ok(!s.cluster.nodes[0].pods!.includes(`${NS}/grpod-y`));
 
@@ -180,4 +184,12 @@ steps:
   assert.ok(y.length > 0, 'pod y’s opens');
   assert.ok(y.every((e) => e.pod === 'grpod-y' && e.namespace === NS && e.container === 'main' && e.labels.app === 'grpod-y' && e.owner === undefined));
   assert.ok(opens.some((e) => e.pod === undefined), 'the node’s own processes too, without pod fields');
+
+  // -p and -c: one pod's one container, by name
+  const one = tmp('one');
+  const r2 = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-n', NS, '-p', 'grpod-y', '-c', 'main', '--out', one]).done;
+  assert.equal(r2.code, 0, r2.stderr + r2.stdout);
+  const only = events(path.join(one, 'raw', 'opens.ndjson'));
+  assert.ok(only.some((e) => e.path === `/${marks.y}`), 'pod y’s opens');
+  assert.deepEqual([...new Set(only.map((e) => `${e.namespace}/${e.pod}/${e.container}`))], [`${NS}/grpod-y/main`]);
 });
