@@ -122,19 +122,22 @@ export class ContainerTracker {
     this.timer.unref();
   }
 
-  /** When each PENDING container a source was still learning about was first put off (cgroup id → ms). */
-  private readonly waiting = new Map<string, number>();
+  /** PENDING containers a source is still learning about: since when (ms), and the cgroup path found then */
+  private readonly waiting = new Map<string, { since: number; path: string }>();
 
   /** Resolve what the kernel added since the last pass; `last`: resolve every one, waiting or not. */
   poll(last = false): void {
     const fresh = this.map.entries().filter(([k]) => !this.seen.has(k.readBigUInt64LE(0).toString()));
     if (!fresh.length) return;
-    const live = new Map(discoverCgroups().map((c) => [c.cgroupId.toString(), c]));
+    // the cgroup tree is walked for newcomers only, not again for each pass a waiting one is looked at
+    const walk = fresh.some(([k]) => !this.waiting.has(k.readBigUInt64LE(0).toString()));
+    const live = new Map(walk ? discoverCgroups().map((c) => [c.cgroupId.toString(), c]) : []);
     const infos: { info: ContainerInfo; state: number; k: Buffer; v: Buffer }[] = [];
     for (const [k, v] of fresh) {
       const id = k.readBigUInt64LE(0).toString();
       const state = v.readUInt32LE(0);
-      const found = live.get(id);
+      const waited = this.waiting.get(id);
+      const found = live.get(id) ?? (waited?.path ? parseContainerCgroup(waited.path) : undefined);
       const name = v.toString('utf8', NAME_OFFSET, v.indexOf(0, NAME_OFFSET) < 0 ? v.length : v.indexOf(0, NAME_OFFSET));
       const parsed = found ?? parseContainerCgroup(`/${name}`);
       if (!parsed) continue;
@@ -145,8 +148,8 @@ export class ContainerTracker {
     for (const { info, state, k, v } of infos) {
       // its events keep reaching the ring while it waits: a pod's container is judged once its pod is known
       if (state === PENDING && !last && this.scope.sources?.some((s) => s.pending?.(info))) {
-        const since = this.waiting.get(info.cgroupId) ?? now;
-        this.waiting.set(info.cgroupId, since);
+        const since = this.waiting.get(info.cgroupId)?.since ?? now;
+        this.waiting.set(info.cgroupId, { since, path: info.cgroupPath });
         if (now - since < SETTLE_MS) continue;
       }
       this.waiting.delete(info.cgroupId);
