@@ -14,7 +14,12 @@
  *   dropped at evaluation (DIR/raw/containers.json records the verdict).
  * An object whose step has no container scope leaves targ_containers 0:
  * the verifier prunes the check, and user space does not load the
- * programs below (src/steps/prepare.ts). */
+ * programs below (src/steps/prepare.ts).
+ * The programs are raw_tp, not tp_btf: every field they read goes through
+ * BPF_CORE_READ anyway, and a tp_btf program makes libbpf load and parse the
+ * kernel's whole vmlinux BTF (5 MB, ~15 ms) at every load to find its attach
+ * id, which a minimized CO-RE BTF (src/ebpf/core-btf.ts) otherwise spares
+ * every object that includes this header. */
 #ifndef GADGET_CONTAINERS_H
 #define GADGET_CONTAINERS_H
 
@@ -129,7 +134,7 @@ static __always_inline bool gadget_current_in_workload(void)
 	return bpf_map_lookup_elem(&gadget_workload_tgids, &tgid) != NULL;
 }
 
-SEC("tp_btf/cgroup_mkdir")
+SEC("raw_tp/cgroup_mkdir")
 int BPF_PROG(gadget_container_mkdir, struct cgroup *cgrp, const char *path)
 {
 	/* cgroup v1 hierarchies (hybrid hosts) get the same directories: only v2 ids are events' ids */
@@ -154,7 +159,7 @@ int BPF_PROG(gadget_container_mkdir, struct cgroup *cgrp, const char *path)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_fork")
+SEC("raw_tp/sched_process_fork")
 int BPF_PROG(gadget_container_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 tgid = BPF_CORE_READ(child, tgid);
@@ -168,7 +173,7 @@ int BPF_PROG(gadget_container_fork, struct task_struct *parent, struct task_stru
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
+SEC("raw_tp/sched_process_exit")
 int BPF_PROG(gadget_container_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);

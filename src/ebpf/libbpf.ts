@@ -4,6 +4,7 @@
  * in src/ebpf are the only importers of koffi.
  */
 import koffi from 'koffi';
+import { mark } from '../timing.ts';
 
 const LIBBPF_CANDIDATES = ['libbpf.so.1', '/usr/lib/x86_64-linux-gnu/libbpf.so.1', '/usr/lib/aarch64-linux-gnu/libbpf.so.1'];
 
@@ -25,7 +26,10 @@ let cached: ReturnType<typeof declare> | undefined;
 
 /** The bound libbpf and libc functions, loaded on first use so that parsing and validation work without libbpf. */
 export function native() {
-  cached ??= declare();
+  if (!cached) {
+    cached = declare();
+    mark('libbpf bound');
+  }
   return cached;
 }
 
@@ -41,16 +45,30 @@ function declare() {
   koffi.opaque('bpf_link');
   koffi.opaque('btf');
   const printFn = koffi.proto('int libbpf_print_fn(int level, const void *fmt, void *ap)');
+  // libbpf 1.1's layout (libbpf.h); sz tells libbpf which fields we know
+  const openOpts = koffi.struct('bpf_object_open_opts', {
+    sz: 'size_t',
+    object_name: 'const char *',
+    relaxed_maps: 'bool',
+    pin_root_path: 'const char *',
+    removed_attach_prog_fd: 'uint32_t',
+    kconfig: 'const char *',
+    btf_custom_path: 'const char *',
+    kernel_log_buf: 'void *',
+    kernel_log_size: 'size_t',
+    kernel_log_level: 'uint32_t',
+  });
 
   return {
     printFn,
+    openOptsSize: koffi.sizeof(openOpts),
     libbpf_set_print: bpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
     libbpf_major_version: bpf.func('uint32_t libbpf_major_version(void)'),
     libbpf_minor_version: bpf.func('uint32_t libbpf_minor_version(void)'),
     libbpf_probe_bpf_map_type: bpf.func('int libbpf_probe_bpf_map_type(int map_type, const void *opts)'),
     libbpf_probe_bpf_prog_type: bpf.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
 
-    bpf_object__open_file: bpf.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
+    bpf_object__open_file: bpf.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
     bpf_object__load: bpf.func('int bpf_object__load(bpf_object *obj)'),
     bpf_object__close: bpf.func('void bpf_object__close(bpf_object *obj)'),
     bpf_object__btf: bpf.func('btf *bpf_object__btf(const bpf_object *obj)'),

@@ -11,6 +11,7 @@ import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
 import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
 import { KernelMap } from './map.ts';
+import { mark } from '../timing.ts';
 
 /** a .rodata constant's value: a scalar, a string for a char array, numbers for an integer array */
 export type ConstantValue = number | bigint | string | boolean | readonly number[];
@@ -52,18 +53,25 @@ export class BpfObject {
     this.btf = new Btf(new Uint8Array(view(raw, size[0])).slice());
   }
 
-  static open(file: string): BpfObject {
+  /**
+   * `coreBtf`: a BTF file to do CO-RE relocations against instead of the
+   * kernel's whole vmlinux BTF (a minimized one: core-btf.ts).
+   */
+  static open(file: string, opts: { coreBtf?: string } = {}): BpfObject {
     if (!fs.existsSync(file)) {
       throw new Error(`${file}: BPF object not found — build the objects with \`make -C bpf\` (or run ./scripts/setup)`);
     }
     captureLibbpfLog();
     takeLibbpfLog();
-    const ptr = native().bpf_object__open_file(file, null);
+    const n = native();
+    const ptr = n.bpf_object__open_file(file, opts.coreBtf === undefined ? null : { sz: n.openOptsSize, btf_custom_path: opts.coreBtf });
     if (isNull(ptr)) {
       const e = errno();
       throw new KernelError(`open ${path.basename(file)}`, e, takeLibbpfLog().trim() || hintFor(e));
     }
-    return new BpfObject(ptr, file);
+    const obj = new BpfObject(ptr, file);
+    mark(`opened ${obj.name}${opts.coreBtf === undefined ? '' : ' (minimized CO-RE BTF)'}`);
+    return obj;
   }
 
   get name(): string {
@@ -124,6 +132,7 @@ export class BpfObject {
       throw new KernelError(`load ${this.name}`, -rc, `${why}; full log in ${file}\n    ${tail}`);
     }
     this.loaded = true;
+    mark(`loaded ${this.name}`);
   }
 
   /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...). */
@@ -139,6 +148,7 @@ export class BpfObject {
       }
       this.links.push(new Link(link, name));
     }
+    mark(`attached ${this.name}`);
   }
 
   /**

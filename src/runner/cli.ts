@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { mark } from '../timing.ts';
 import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from './summary.ts';
@@ -409,7 +410,9 @@ async function runCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('run takes one recipe file (or - to read it from stdin)', 'run');
   const format = formatOf(inv.values.output);
   const { loadRecipeFile } = await import('./recipe.ts');
+  mark('recipe module imported');
   const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values), argv: inv.argv });
+  mark('recipe validated');
   return execute(loaded, inv.values, { format, outDir: inv.values.out ?? path.join('out', loaded.recipe.name) });
 }
 
@@ -481,6 +484,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
   const outDir = opts.outDir ?? fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'gadget-run-'));
   prepareOutDir(outDir);
   const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('./run.ts'), import('./progress.ts')]);
+  mark('run modules imported');
   const progress = new Progress({ stream: process.stderr });
   // rows on a terminal's stdout take the progress line away first; it comes back at its next tick
   const printer = opts.format ? new EventPrinter(opts.format, process.stdout, process.stdout.isTTY && process.stderr.isTTY ? () => progress.clear() : undefined) : undefined;

@@ -1,3 +1,6 @@
+import { mark } from '../timing.ts';
 import { main } from './cli.ts';
+
+mark('entry');
 
 process.exitCode = await main(process.argv.slice(2));

@@ -26,6 +26,7 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { summarize } from './verdict.ts';
 import { TOOL_VERSION } from './version.ts';
+import { mark } from '../timing.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -161,6 +162,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
         const user = opts.user ?? invokingUser();
         log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name})`);
         workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
+        mark('workload spawned');
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
         summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
-import { UnsupportedError } from '../ebpf/errors.ts';
+import { coreBtfFor, discardCoreBtf } from '../ebpf/core-btf.ts';
+import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
 import { whyNoBtf, whyNoCpuClock, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { splitFilter, type Predicate } from './filter.ts';
@@ -64,8 +65,34 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext, bef
     constants.targ_cgroup_level = ctx.cgroup.level;
   }
 
-  const scope = scopeConstants(ctx.containers, !!ctx.cgroup);
-  const obj = BpfObject.open(path.join(ctx.objectDir, def.object));
+  const plan: LoadPlan = { def, ctx, file: path.join(ctx.objectDir, def.object), constants, scope: scopeConstants(ctx.containers, !!ctx.cgroup), missingOptional, beforeLoad };
+  const coreBtf = coreBtfFor(plan.file);
+  try {
+    return { ...(await openAndLoad(plan, coreBtf)), userFilter: user };
+  } catch (err) {
+    if (coreBtf === undefined || !(err instanceof KernelError)) throw err;
+    // a minimized BTF that libbpf refuses (or that relocates wrong) must not cost the run: the full BTF decides
+    discardCoreBtf(coreBtf);
+    return { ...(await openAndLoad(plan, undefined)), userFilter: user };
+  }
+}
+
+/** What openAndLoad needs, so that a load can be tried again from the start. */
+interface LoadPlan {
+  def: GadgetDefinition;
+  ctx: StepContext;
+  file: string;
+  /** the filter's and params' constants; the container scope's are added when the object has a container set */
+  constants: Record<string, ConstantValue>;
+  scope: ReturnType<typeof scopeConstants>;
+  missingOptional: string[];
+  beforeLoad?: (obj: BpfObject) => void;
+}
+
+/** Open, configure and load; `coreBtf`: a minimized BTF to relocate against (core-btf.ts), else the kernel's. */
+async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad, ...plan }: LoadPlan, coreBtf: string | undefined): Promise<Omit<Prepared, 'userFilter'>> {
+  const constants = { ...plan.constants };
+  const obj = BpfObject.open(file, { coreBtf });
   const hasContainerSet = obj.programs().some((p) => p.name === CONTAINER_PROGRAMS[0]);
   if (ctx.containers && !hasContainerSet) {
     obj.close();
@@ -93,5 +120,5 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext, bef
     obj.close();
     throw err;
   }
-  return { obj, userFilter: user, warnings, containers };
+  return { obj, warnings, containers };
 }

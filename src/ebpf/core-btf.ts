@@ -1,0 +1,264 @@
+/**
+ * Minimized CO-RE BTF, one per object and kernel: what `bpftool gen
+ * min_core_btf` keeps of /sys/kernel/btf/vmlinux for the types and members
+ * an object's CO-RE relocations touch (a few hundred bytes instead of 5 MB).
+ * libbpf relocates against it (bpf_object_open_opts.btf_custom_path) instead
+ * of parsing the whole vmlinux BTF at every load: about half of a load's
+ * time (bench/startup.ts). Nothing of the target kernel is known at build
+ * time, so the first load of an object on a kernel uses the full BTF and
+ * starts bpftool in the background; later runs find the file in
+ *
+ *   $GADGET_RUN_BTF_CACHE (default /var/cache/gadget-run/btf)/<kernel build id>/<sha-256 of the object>.btf
+ *
+ * The content hash keys it, never the object's path or mtime: a stale
+ * minimized BTF would answer "no such field" to a newer object's
+ * bpf_core_field_exists() without any error. A cache file is used only when
+ * it lives in a folder only root (or we) can write, is a regular file of
+ * ours, and is well-formed BTF; anything else is ignored and the load takes
+ * the full BTF, as it does without bpftool or with GADGET_RUN_BTF_CACHE=off.
+ * prepare.ts retries a load that fails with one on the full BTF.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
+const DEFAULT_CACHE = '/var/cache/gadget-run/btf';
+const BPFTOOL_CANDIDATES = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool'];
+/** minimized BTFs are a few KB; anything this large is not one */
+const MAX_BYTES = 4 * 1024 * 1024;
+/** bpftool runs in a fraction of a second; one that hangs is killed and the cache left alone */
+const BPFTOOL_TIMEOUT_MS = 30_000;
+/** a temporary file older than this was left by a process that died while bpftool ran */
+const STALE_TMP_MS = 10 * 60_000;
+
+/** The cache folder, or undefined when GADGET_RUN_BTF_CACHE=off. */
+export function cacheRoot(): string | undefined {
+  const v = process.env.GADGET_RUN_BTF_CACHE;
+  if (v === 'off' || v === '0') return undefined;
+  return v || DEFAULT_CACHE;
+}
+
+let kernelKeyCached: string | undefined;
+
+/**
+ * The running kernel's GNU build id (from /sys/kernel/notes), else a hash of
+ * its vmlinux BTF: what the minimized BTFs are valid for.
+ */
+export function kernelKey(): string {
+  kernelKeyCached ??= buildId() ?? `btf-${createHash('sha256').update(fs.readFileSync(VMLINUX_BTF)).digest('hex').slice(0, 40)}`;
+  return kernelKeyCached;
+}
+
+/** NT_GNU_BUILD_ID among the ELF notes of /sys/kernel/notes. */
+function buildId(): string | undefined {
+  let notes: Buffer;
+  try {
+    notes = fs.readFileSync('/sys/kernel/notes');
+  } catch {
+    return undefined;
+  }
+  const align = (n: number) => (n + 3) & ~3;
+  for (let off = 0; off + 12 <= notes.length; ) {
+    const namesz = notes.readUInt32LE(off);
+    const descsz = notes.readUInt32LE(off + 4);
+    const type = notes.readUInt32LE(off + 8);
+    const name = notes.subarray(off + 12, off + 12 + namesz);
+    const desc = off + 12 + align(namesz);
+    if (desc + descsz > notes.length) return undefined;
+    if (type === 3 && name.toString('latin1') === 'GNU\0' && descsz > 0) return notes.subarray(desc, desc + descsz).toString('hex');
+    off = desc + align(descsz);
+  }
+  return undefined;
+}
+
+/**
+ * Whether `buf` is one whole BTF blob: the magic, version 1, and a type and
+ * a string section that lie inside it and end where it ends (a truncated or
+ * overwritten file fails here rather than in libbpf).
+ */
+export function isWholeBtf(buf: Uint8Array): boolean {
+  if (buf.length < 24) return false;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (dv.getUint16(0, true) !== 0xeb9f || dv.getUint8(2) !== 1) return false;
+  const hdrLen = dv.getUint32(4, true);
+  const [typeOff, typeLen, strOff, strLen] = [8, 12, 16, 20].map((o) => dv.getUint32(o, true));
+  if (hdrLen < 24 || hdrLen > buf.length || typeOff % 4 !== 0 || strLen === 0) return false;
+  const typeEnd = hdrLen + typeOff + typeLen;
+  const strStart = hdrLen + strOff;
+  const strEnd = strStart + strLen;
+  if (typeEnd > strStart && strOff !== 0) return false;
+  if (Math.max(typeEnd, strEnd) !== buf.length) return false;
+  // the string section starts with the empty name and ends with a NUL
+  return buf[strStart] === 0 && buf[strEnd - 1] === 0;
+}
+
+/** Only root or we may have written it: someone else's BTF would steer relocations. */
+function trusted(st: fs.Stats): boolean {
+  const uid = process.getuid?.() ?? -1;
+  return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0;
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+interface Entry {
+  dir: string;
+  file: string;
+  /** the object's content hash, to check it did not change while bpftool read it */
+  objectSha: string;
+}
+
+function entryFor(objectFile: string, root: string): Entry {
+  const dir = path.join(root, kernelKey());
+  const objectSha = sha256(objectFile);
+  return { dir, file: path.join(dir, `${objectSha}.btf`), objectSha };
+}
+
+/** The cached file when it is there and can be trusted; a bad one is removed. */
+function readEntry(e: Entry): string | undefined {
+  let st: fs.Stats;
+  try {
+    const dirSt = fs.lstatSync(e.dir);
+    if (!dirSt.isDirectory() || !trusted(dirSt)) return undefined;
+    st = fs.lstatSync(e.file);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile() || !trusted(st)) return undefined;
+  let ok = false;
+  if (st.size <= MAX_BYTES) {
+    try {
+      // O_NONBLOCK: lstat said regular file, but never block on what replaced it since
+      const fd = fs.openSync(e.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      try {
+        ok = isWholeBtf(fs.readFileSync(fd));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) discardCoreBtf(e.file);
+  return ok ? e.file : undefined;
+}
+
+/** Forget a cache file that did not work (libbpf refused it): the next run makes it again. */
+export function discardCoreBtf(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // an unwritable cache is a slower start, not an error
+  }
+}
+
+let bpftoolPath: string | null | undefined;
+
+function bpftool(): string | undefined {
+  if (bpftoolPath === undefined) {
+    const dirs = (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => path.join(d, 'bpftool'));
+    bpftoolPath = [...dirs, ...BPFTOOL_CANDIDATES].find((p) => {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return fs.statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    }) ?? null;
+  }
+  return bpftoolPath ?? undefined;
+}
+
+/** Objects whose minimized BTF this process is making or failed to make: one try each. */
+const started = new Map<string, Promise<void>>();
+
+/**
+ * The minimized BTF to relocate `objectFile` against, or undefined (the
+ * kernel's full BTF). When it is missing, bpftool starts making it for the
+ * next run, off this one's path.
+ */
+export function coreBtfFor(objectFile: string): string | undefined {
+  const root = cacheRoot();
+  if (!root) return undefined;
+  let e: Entry;
+  try {
+    e = entryFor(objectFile, root);
+  } catch {
+    return undefined;
+  }
+  const hit = readEntry(e);
+  if (hit || started.has(e.file)) return hit;
+  const tool = bpftool();
+  if (tool) started.set(e.file, generate(tool, objectFile, e));
+  return undefined;
+}
+
+/** Resolves once every minimized BTF this process started making is written (or given up): for tests and tools. */
+export async function coreBtfSettled(): Promise<void> {
+  await Promise.all(started.values());
+}
+
+/** bpftool into a temporary file, checked, then renamed into place: readers see a whole file or none. */
+function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
+  let tmp: string;
+  try {
+    mkdirs(e.dir);
+    sweepTemporaries(e.dir);
+    tmp = `${e.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  } catch {
+    return Promise.resolve();
+  }
+  return new Promise<void>((resolve) => {
+    const child = spawn(tool, ['gen', 'min_core_btf', VMLINUX_BTF, tmp, objectFile], { stdio: 'ignore', timeout: BPFTOOL_TIMEOUT_MS });
+    // a short run must not wait for the cache of the next one
+    child.unref();
+    const done = (ok: boolean) => {
+      try {
+        if (ok && isWholeBtf(fs.readFileSync(tmp)) && sha256(objectFile) === e.objectSha) {
+          fs.chmodSync(tmp, 0o644);
+          fs.renameSync(tmp, e.file);
+        }
+      } catch {
+        // a cache that cannot be written: the full BTF next time too
+      } finally {
+        fs.rmSync(tmp, { force: true });
+        resolve();
+      }
+    };
+    child.on('error', () => done(false));
+    child.on('exit', (code) => done(code === 0));
+  });
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns
+ * where mkdir(2) says ENOENT for a folder that cannot exist (under /proc).
+ */
+function mkdirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o755 });
+    } catch (err) {
+      // another run made it in between
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+function sweepTemporaries(dir: string): void {
+  const now = Date.now();
+  for (const f of fs.readdirSync(dir)) {
+    if (!f.includes('.tmp-')) continue;
+    const p = path.join(dir, f);
+    try {
+      if (now - fs.lstatSync(p).mtimeMs > STALE_TMP_MS) fs.rmSync(p, { force: true });
+    } catch {
+      // gone already
+    }
+  }
+}

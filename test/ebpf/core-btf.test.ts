@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { coreBtfFor, coreBtfSettled, isWholeBtf, kernelKey } from '../../src/ebpf/core-btf.ts';
+import { BpfObject } from '../../src/ebpf/object.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { kernelSkip, objectPath } from '../helpers/kernel.ts';
+import { stepContext, tempDir, traceWhile, uniqueToken } from '../helpers/session.ts';
+
+const def: GadgetDefinition = gadgets['trace/open'];
+
+/** A BTF blob with no types: header, then a string section holding only the empty name. */
+function emptyBtf(): Buffer {
+  const b = Buffer.alloc(25);
+  b.writeUInt16LE(0xeb9f, 0);
+  b[2] = 1; // version
+  b.writeUInt32LE(24, 4); // hdr_len
+  b.writeUInt32LE(0, 8); // type_off
+  b.writeUInt32LE(0, 12); // type_len
+  b.writeUInt32LE(0, 16); // str_off
+  b.writeUInt32LE(1, 20); // str_len
+  return b;
+}
+
+describe('minimized CO-RE BTF: the file check (no root)', () => {
+  test('whole BTF passes; truncated, padded, foreign or misframed blobs do not', () => {
+    const good = emptyBtf();
+    assert.equal(isWholeBtf(good), true);
+    assert.equal(isWholeBtf(good.subarray(0, 24)), false, 'truncated');
+    assert.equal(isWholeBtf(Buffer.concat([good, Buffer.from([0])])), false, 'a byte after the end');
+    const magic = Buffer.from(good);
+    magic.writeUInt16LE(0x9feb, 0);
+    assert.equal(isWholeBtf(magic), false, 'byte-swapped magic');
+    const strings = Buffer.from(good);
+    strings[24] = 65;
+    assert.equal(isWholeBtf(strings), false, 'a string section not starting with the empty name');
+    const header = Buffer.from(good);
+    header.writeUInt32LE(4096, 4);
+    assert.equal(isWholeBtf(header), false, 'a header longer than the file');
+    assert.equal(isWholeBtf(Buffer.from('not btf at all, just text\n')), false);
+  });
+
+  test('GADGET_RUN_BTF_CACHE=off: no minimized BTF, nothing made', (t) => {
+    setCache(t, 'off');
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+  });
+});
+
+/** Point the cache at `dir` for one test. */
+function setCache(t: TestContext, dir: string): void {
+  const before = process.env.GADGET_RUN_BTF_CACHE;
+  process.env.GADGET_RUN_BTF_CACHE = dir;
+  t.after(() => {
+    if (before === undefined) delete process.env.GADGET_RUN_BTF_CACHE;
+    else process.env.GADGET_RUN_BTF_CACHE = before;
+  });
+}
+
+/** Where the cache keeps trace/open's minimized BTF under `root`. */
+function entryOf(root: string): string {
+  const sha = createHash('sha256').update(fs.readFileSync(objectPath(def))).digest('hex');
+  return path.join(root, kernelKey(), `${sha}.btf`);
+}
+
+/** trace/open through openSession (prepare.ts picks the cache up) sees an open of ours, with its CO-RE-read fields right. */
+async function seesAnOpen(t: TestContext): Promise<void> {
+  const file = path.join(tempDir(t), uniqueToken());
+  const { events } = await traceWhile(def, stepContext(t, { filter: `pid==${process.pid}` }), () => fs.closeSync(fs.openSync(file, 'w')));
+  const mine = events.filter((e) => e.path === file);
+  assert.equal(mine.length, 1, JSON.stringify(events.slice(0, 5)));
+  assert.equal(mine[0].pid, process.pid);
+  assert.equal(mine[0].comm, fs.readFileSync('/proc/self/comm', 'utf8').trim());
+  assert.equal(mine[0].mntns_id, Number(fs.readlinkSync('/proc/self/ns/mnt').match(/\[(\d+)\]/)![1]));
+}
+
+const bpftool = ['/usr/sbin/bpftool', '/usr/bin/bpftool'].find((p) => fs.existsSync(p));
+
+describe('minimized CO-RE BTF: the cache', { skip: kernelSkip(def) || (!bpftool && 'bpftool is not installed (./scripts/setup installs it)') }, () => {
+  test('the first use makes it in the background, the next load relocates against it', async (t) => {
+    const root = tempDir(t);
+    setCache(t, root);
+    const obj = objectPath(def);
+    assert.equal(coreBtfFor(obj), undefined, 'nothing cached yet: the full BTF this time');
+    await coreBtfSettled();
+    const entry = entryOf(root);
+    const made = fs.readFileSync(entry);
+    assert.ok(isWholeBtf(made));
+    assert.ok(made.length < 64 * 1024, `${made.length} bytes: not minimized`);
+    assert.ok(made.length < fs.statSync('/sys/kernel/btf/vmlinux').size / 100);
+    assert.equal((fs.statSync(entry).mode & 0o777).toString(8), '644');
+    assert.deepEqual(fs.readdirSync(path.dirname(entry)), [path.basename(entry)], 'no temporary file left');
+    assert.equal(coreBtfFor(obj), entry);
+
+    const o = BpfObject.open(obj, { coreBtf: entry });
+    try {
+      o.setMaxEntries('events', 1 << 16);
+      await o.load();
+      o.attachAll();
+      assert.ok(o.attachedCount > 0);
+    } finally {
+      o.close();
+    }
+    await seesAnOpen(t);
+  });
+
+  test('a broken cache file is ignored and removed, and made again', async (t) => {
+    const root = tempDir(t);
+    setCache(t, root);
+    const entry = entryOf(root);
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    fs.writeFileSync(entry, emptyBtf().subarray(0, 20));
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+    await coreBtfSettled();
+    assert.ok(isWholeBtf(fs.readFileSync(entry)), 'made again');
+    await seesAnOpen(t);
+  });
+
+  test('a FIFO where the file should be does not block the run', async (t) => {
+    const root = tempDir(t);
+    setCache(t, root);
+    const entry = entryOf(root);
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    execFileSync('mkfifo', [entry]);
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+    await coreBtfSettled();
+    await seesAnOpen(t);
+  });
+
+  test('a cache folder others can write is not trusted', async (t) => {
+    const root = tempDir(t);
+    setCache(t, root);
+    const entry = entryOf(root);
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    execFileSync(bpftool!, ['gen', 'min_core_btf', '/sys/kernel/btf/vmlinux', entry, objectPath(def)]);
+    assert.equal(coreBtfFor(objectPath(def)), entry, 'trusted while only root can write it');
+    fs.chmodSync(path.dirname(entry), 0o777);
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+    fs.chmodSync(path.dirname(entry), 0o755);
+    fs.chmodSync(entry, 0o666);
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+  });
+
+  test('a well-formed BTF libbpf cannot relocate against: the load falls back to the full BTF and drops it', async (t) => {
+    const root = tempDir(t);
+    setCache(t, root);
+    const entry = entryOf(root);
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    fs.writeFileSync(entry, emptyBtf(), { mode: 0o644 });
+    assert.equal(coreBtfFor(objectPath(def)), entry, 'it passes the file check');
+    await seesAnOpen(t);
+    assert.equal(fs.existsSync(entry), false, 'dropped, so the next run makes a good one');
+  });
+
+  test('a cache that cannot be written: the full BTF, no error', async (t) => {
+    setCache(t, '/proc/gadget-run-no-such-cache');
+    assert.equal(coreBtfFor(objectPath(def)), undefined);
+    await coreBtfSettled();
+    await seesAnOpen(t);
+  });
+});
