@@ -9,10 +9,15 @@
  *   run → workload running    from the spawn to the "running:" line: every program attached
  *   attachedAfterMs           the same point as the CLI measures it (summary.json, from its process start)
  *
- * The recipe is one trace/open step with `run: "true"`. Variants are
- * interleaved round by round and the table shows medians (and the median of
- * per-round ratios to node -e 0), so a busy phase of the machine hits every
- * column alike. Needs root for the run rows.
+ * The recipe is one trace/open step with `run: "true"`. Besides each build,
+ * "now, full BTF" runs this build with GADGET_RUN_BTF_CACHE=off (CO-RE
+ * against the kernel's whole vmlinux BTF, as without the minimized-BTF
+ * cache). Every run row sets GADGET_RUN_TIMING=1, and the second table is
+ * the marks a build prints (src/timing.ts): ms from the process's start to
+ * each mark, and the part (since the mark before). Variants are interleaved
+ * round by round and the tables show medians (and the median of per-round
+ * ratios to node -e 0), so a busy phase of the machine hits every column
+ * alike. Needs root for the run rows; the first round warms the BTF cache.
  *
  *   sudo node --import tsx bench/startup.ts [--runs 15] [--before DIR]
  */
@@ -26,18 +31,33 @@ import { median } from './lib.ts';
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' }, before: { type: 'string' } } });
 const runs = Number(values.runs);
 const here = path.resolve(import.meta.dirname, '..');
-const builds: [string, string][] = [['now', here]];
-if (values.before) builds.push(['before', path.resolve(values.before)]);
+
+interface Build {
+  label: string;
+  root: string;
+  env?: Record<string, string>;
+  /** only the run rows: the same CLI with another environment */
+  runOnly?: boolean;
+}
+const builds: Build[] = [{ label: 'now', root: here }];
+if (values.before) builds.push({ label: 'before', root: path.resolve(values.before) });
+builds.push({ label: 'now, full BTF', root: here, env: { GADGET_RUN_BTF_CACHE: 'off' }, runOnly: true });
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-startup-'));
 const recipe = path.join(dir, 'open.yaml');
 fs.writeFileSync(recipe, 'name: startup\nrun: "true"\nsteps:\n  - id: opens\n    gadget: trace/open\n');
 
+interface Timed {
+  ms: number;
+  /** GADGET_RUN_TIMING marks: what → ms from the CLI's start */
+  marks: Map<string, number>;
+}
+
 /** ms from spawn to exit, or to the first stderr line matching `until` (then it runs to its end). */
-function time(argv: string[], until?: RegExp): Promise<number> {
+function time(argv: string[], env: Record<string, string> = {}, until?: RegExp): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     let at: number | undefined;
     child.stderr.on('data', (d) => {
@@ -49,34 +69,49 @@ function time(argv: string[], until?: RegExp): Promise<number> {
       const end = performance.now() - t0;
       if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}:\n${stderr}`));
       else if (until && at === undefined) reject(new Error(`${argv.join(' ')} never printed ${until}:\n${stderr}`));
-      else resolve(at ?? end);
+      else resolve({ ms: at ?? end, marks: marksOf(stderr) });
     });
   });
 }
 
-interface Row {
-  name: string;
-  run: (root: string) => Promise<number>;
-  perBuild: boolean;
+/** `gadget-run: timing <ms> <what>` lines; a part that repeats (one per object) keeps its first. */
+function marksOf(stderr: string): Map<string, number> {
+  const marks = new Map<string, number>();
+  for (const m of stderr.matchAll(/^gadget-run: timing ([\d.]+) (.*?)(?: \(minimized CO-RE BTF\))?$/gm)) {
+    if (!marks.has(m[2])) marks.set(m[2], Number(m[1]));
+  }
+  return marks;
 }
 
-const cli = (root: string, ...args: string[]) => [process.execPath, path.join(root, 'bin/gadget-run'), ...args];
+interface Row {
+  name: string;
+  run: (b: Build) => Promise<Timed>;
+  /** false: the floor, once per round */
+  perBuild: boolean;
+  /** a run row: also the variants that differ only in environment */
+  isRun?: boolean;
+}
+
+const cli = (b: Build, ...args: string[]) => [process.execPath, path.join(b.root, 'bin/gadget-run'), ...args];
 const root = process.getuid?.() === 0;
+const timing = { GADGET_RUN_TIMING: '1' };
+let outs = 0;
 const rows: Row[] = [
   { name: 'node -e 0', run: () => time([process.execPath, '-e', '0']), perBuild: false },
-  { name: '--version', run: (r) => time(cli(r, '--version')), perBuild: true },
-  { name: 'validate', run: (r) => time(cli(r, 'validate', recipe)), perBuild: true },
+  { name: '--version', run: (b) => time(cli(b, '--version'), b.env), perBuild: true },
+  { name: 'validate', run: (b) => time(cli(b, 'validate', recipe), b.env), perBuild: true },
   ...(root
     ? [
-        { name: 'run → workload running', run: (r: string) => time(cli(r, 'run', recipe, '--out', path.join(dir, 'out')), /running: /), perBuild: true },
+        { name: 'run → workload running', run: (b: Build) => time(cli(b, 'run', recipe, '--out', path.join(dir, `out-${outs++}`)), { ...b.env, ...timing }, /running: /), perBuild: true, isRun: true },
         {
           name: 'attachedAfterMs',
-          run: async (r: string) => {
-            const out = path.join(dir, `out-${path.basename(r)}`);
-            await time(cli(r, 'run', recipe, '--out', out));
-            return JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).attachedAfterMs as number;
+          run: async (b: Build) => {
+            const out = path.join(dir, `out-${outs++}`);
+            const t = await time(cli(b, 'run', recipe, '--out', out), { ...b.env, ...timing });
+            return { ms: JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).attachedAfterMs as number, marks: t.marks };
           },
           perBuild: true,
+          isRun: true,
         },
       ]
     : []),
@@ -84,17 +119,27 @@ const rows: Row[] = [
 
 const samples = new Map<string, number[]>();
 const ratios = new Map<string, number[]>();
-const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
-for (const [, r] of builds) await time(cli(r, '--version')); // warm the page cache
+/** build label → mark → [ms from start] */
+const marks = new Map<string, Map<string, number[]>>();
+const push = <K>(m: Map<K, number[]>, k: K, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+// warm the page cache, and the minimized-BTF cache (its first run makes it)
+for (const b of builds) if (!b.runOnly) await time(cli(b, '--version'));
+if (root) for (const b of builds) await time(cli(b, 'run', recipe, '--out', path.join(dir, 'warm')), b.env);
 for (let round = 0; round < runs; round++) {
   let floor = 0;
   for (const row of rows) {
-    for (const [label, r] of row.perBuild ? builds : builds.slice(0, 1)) {
-      const key = row.perBuild ? `${row.name} (${label})` : row.name;
-      const ms = await row.run(r);
-      if (!row.perBuild) floor = ms;
-      push(samples, key, ms);
-      push(ratios, key, ms / floor);
+    const variants = row.perBuild ? builds.filter((b) => !b.runOnly || row.isRun) : builds.slice(0, 1);
+    for (const b of variants) {
+      const key = row.perBuild ? `${row.name} (${b.label})` : row.name;
+      const t = await row.run(b);
+      if (!row.perBuild) floor = t.ms;
+      push(samples, key, t.ms);
+      push(ratios, key, t.ms / floor);
+      if (row.isRun && row.name.startsWith('run')) {
+        const byMark = marks.get(b.label) ?? new Map<string, number[]>();
+        marks.set(b.label, byMark);
+        for (const [what, ms] of t.marks) push(byMark, what, ms);
+      }
     }
   }
   process.stderr.write(`round ${round + 1}/${runs}\r`);
@@ -103,8 +148,32 @@ process.stderr.write('\n');
 
 const table = [...samples.keys()].map((k) => ({ part: k, ms: Math.round(median(samples.get(k)!)), 'x node -e 0': Number(median(ratios.get(k)!).toFixed(2)) }));
 console.log(`gadget-run start-up, ${runs} rounds, medians; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-console.log('| part | ms | × node -e 0 |\n|---|---|---|');
+console.log('\n| part | ms | × node -e 0 |\n|---|---|---|');
 for (const t of table) console.log(`| ${t.part} | ${t.ms} | ${t['x node -e 0']} |`);
+
+// the run's marks: one column pair per build that prints them
+const labels = [...marks.keys()].filter((l) => marks.get(l)!.size > 0);
+const partsTable: Record<string, Record<string, { at: number; part: number }>> = {};
+if (labels.length) {
+  const order: string[] = [];
+  for (const l of labels) for (const what of marks.get(l)!.keys()) if (!order.includes(what)) order.push(what);
+  console.log(`\nThe run's parts (GADGET_RUN_TIMING marks, ms from the CLI's start; part = since the mark before):\n`);
+  console.log(`| mark | ${labels.map((l) => `${l} at | ${l} part`).join(' | ')} |\n|---|${labels.map(() => '---|---|').join('')}`);
+  for (const what of order) {
+    const cells = labels.map((l) => {
+      const byMark = marks.get(l)!;
+      const ms = byMark.get(what);
+      if (!ms) return '– | –';
+      const seen = [...byMark.keys()];
+      const prev = seen[seen.indexOf(what) - 1];
+      const at = median(ms);
+      const part = prev === undefined ? at : median(ms.map((m, i) => m - (byMark.get(prev)?.[i] ?? 0)));
+      (partsTable[l] ??= {})[what] = { at: Math.round(at * 10) / 10, part: Math.round(part * 10) / 10 };
+      return `${at.toFixed(1)} | ${part.toFixed(1)}`;
+    });
+    console.log(`| ${what} | ${cells.join(' | ')} |`);
+  }
+}
 fs.mkdirSync(path.join(here, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(here, 'bench/results/startup.json'), JSON.stringify({ runs, loadavg: os.loadavg(), table }, null, 2) + '\n');
+fs.writeFileSync(path.join(here, 'bench/results/startup.json'), JSON.stringify({ runs, loadavg: os.loadavg(), table, parts: partsTable }, null, 2) + '\n');
 fs.rmSync(dir, { recursive: true, force: true });
