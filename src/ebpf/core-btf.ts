@@ -28,8 +28,12 @@ const DEFAULT_CACHE = '/var/cache/gadget-run/btf';
 const BPFTOOL_CANDIDATES = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool'];
 /** minimized BTFs are a few KB; anything this large is not one */
 const MAX_BYTES = 4 * 1024 * 1024;
-/** bpftool runs in a fraction of a second; one that hangs is killed and the cache left alone */
-const BPFTOOL_TIMEOUT_MS = 30_000;
+/**
+ * bpftool runs in a fraction of a second; one that hangs is killed and the
+ * cache left alone. The process waits for it before exiting (after the run's
+ * report), so that a short first run still leaves the cache behind.
+ */
+const BPFTOOL_TIMEOUT_MS = 10_000;
 /** a temporary file older than this was left by a process that died while bpftool ran */
 const STALE_TMP_MS = 10 * 60_000;
 
@@ -213,8 +217,6 @@ function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
   }
   return new Promise<void>((resolve) => {
     const child = spawn(tool, ['gen', 'min_core_btf', VMLINUX_BTF, tmp, objectFile], { stdio: 'ignore', timeout: BPFTOOL_TIMEOUT_MS });
-    // a short run must not wait for the cache of the next one
-    child.unref();
     const done = (ok: boolean) => {
       try {
         if (ok && isWholeBtf(fs.readFileSync(tmp)) && sha256(objectFile) === e.objectSha) {
