@@ -3,16 +3,29 @@
  * libc calls the ring buffer and iterators need. This file and its siblings
  * in src/ebpf are the only importers of koffi.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
 import { mark } from '../timing.ts';
+
+type Koffi = typeof import('koffi').default;
+let koffiModule: Koffi | undefined;
+
+/**
+ * koffi, required when first used rather than imported: `validate` and
+ * `gadgets` never pay for it, and require() of its CommonJS entry is about
+ * half of what the ESM import costs (two more modules through the ESM loader).
+ */
+export function koffi(): Koffi {
+  koffiModule ??= createRequire(import.meta.url)('koffi') as Koffi;
+  return koffiModule;
+}
 
 const LIBBPF_CANDIDATES = ['libbpf.so.1', '/usr/lib/x86_64-linux-gnu/libbpf.so.1', '/usr/lib/aarch64-linux-gnu/libbpf.so.1'];
 
-function loadLibbpf(): ReturnType<typeof koffi.load> {
+function loadLibbpf(): ReturnType<Koffi['load']> {
   const failures: string[] = [];
   for (const name of LIBBPF_CANDIDATES) {
     try {
-      return koffi.load(name);
+      return koffi().load(name);
     } catch (err) {
       failures.push(`${name}: ${(err as Error).message}`);
     }
@@ -36,17 +49,18 @@ export function native() {
 export type Pointer = unknown;
 
 function declare() {
+  const k = koffi();
   const bpf = loadLibbpf();
-  const libc = koffi.load('libc.so.6');
+  const libc = k.load('libc.so.6');
 
-  koffi.opaque('bpf_object');
-  koffi.opaque('bpf_program');
-  koffi.opaque('bpf_map');
-  koffi.opaque('bpf_link');
-  koffi.opaque('btf');
-  const printFn = koffi.proto('int libbpf_print_fn(int level, const void *fmt, void *ap)');
+  k.opaque('bpf_object');
+  k.opaque('bpf_program');
+  k.opaque('bpf_map');
+  k.opaque('bpf_link');
+  k.opaque('btf');
+  const printFn = k.proto('int libbpf_print_fn(int level, const void *fmt, void *ap)');
   // libbpf 1.1's layout (libbpf.h); sz tells libbpf which fields we know
-  const openOpts = koffi.struct('bpf_object_open_opts', {
+  const openOpts = k.struct('bpf_object_open_opts', {
     sz: 'size_t',
     object_name: 'const char *',
     relaxed_maps: 'bool',
@@ -61,7 +75,7 @@ function declare() {
 
   return {
     printFn,
-    openOptsSize: koffi.sizeof(openOpts),
+    openOptsSize: k.sizeof(openOpts),
     libbpf_set_print: bpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
     libbpf_major_version: bpf.func('uint32_t libbpf_major_version(void)'),
     libbpf_minor_version: bpf.func('uint32_t libbpf_minor_version(void)'),
@@ -131,18 +145,18 @@ function declare() {
 }
 
 export function errno(): number {
-  return koffi.errno();
+  return koffi().errno();
 }
 
 export function isNull(ptr: Pointer): boolean {
-  return ptr === null || ptr === undefined || koffi.address(ptr as never) === 0n;
+  return ptr === null || ptr === undefined || koffi().address(ptr as never) === 0n;
 }
 
 /** An ArrayBuffer over native memory (no copy). */
 export function view(ptr: Pointer, length: number): ArrayBuffer {
-  return koffi.view(ptr as never, length) as ArrayBuffer;
+  return koffi().view(ptr as never, length) as ArrayBuffer;
 }
 
 export function readCString(ptr: Pointer): string {
-  return koffi.decode(ptr as never, 'const char *') as string;
+  return koffi().decode(ptr as never, 'const char *') as string;
 }
