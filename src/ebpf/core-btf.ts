@@ -36,6 +36,13 @@ const MAX_BYTES = 4 * 1024 * 1024;
 const BPFTOOL_TIMEOUT_MS = 10_000;
 /** a temporary file older than this was left by a process that died while bpftool ran */
 const STALE_TMP_MS = 10 * 60_000;
+/**
+ * Every rebuild of an object is a new entry: past this many in a kernel's
+ * folder the oldest go (a few KB each), and so do other kernels' folders
+ * untouched this long.
+ */
+export const MAX_ENTRIES = 256;
+const STALE_KERNEL_MS = 30 * 24 * 3600_000;
 
 /** The cache folder, or undefined when GADGET_RUN_BTF_CACHE=off. */
 export function cacheRoot(): string | undefined {
@@ -210,7 +217,11 @@ function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
   let tmp: string;
   try {
     mkdirs(e.dir);
-    sweepTemporaries(e.dir);
+    try {
+      prune(e.dir);
+    } catch {
+      // pruning is housekeeping: it must not keep the entry from being made
+    }
     tmp = `${e.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   } catch {
     return Promise.resolve();
@@ -252,15 +263,43 @@ function mkdirs(dir: string): void {
   }
 }
 
-function sweepTemporaries(dir: string): void {
+/**
+ * On a miss (not on the run's path): temporaries of dead processes, the
+ * oldest entries past MAX_ENTRIES, and folders of kernels long not booted.
+ */
+export function prune(dir: string): void {
   const now = Date.now();
-  for (const f of fs.readdirSync(dir)) {
-    if (!f.includes('.tmp-')) continue;
-    const p = path.join(dir, f);
+  const mtime = (p: string) => {
     try {
-      if (now - fs.lstatSync(p).mtimeMs > STALE_TMP_MS) fs.rmSync(p, { force: true });
+      return fs.lstatSync(p).mtimeMs;
     } catch {
-      // gone already
+      return undefined; // gone already
+    }
+  };
+  const entries: [string, number][] = [];
+  for (const f of fs.readdirSync(dir)) {
+    const p = path.join(dir, f);
+    const m = mtime(p);
+    if (m === undefined) continue;
+    if (f.includes('.tmp-')) {
+      if (now - m > STALE_TMP_MS) fs.rmSync(p, { force: true });
+    } else if (f.endsWith('.btf')) {
+      entries.push([p, m]);
+    }
+  }
+  entries.sort((a, b) => b[1] - a[1]);
+  for (const [p] of entries.slice(MAX_ENTRIES - 1)) fs.rmSync(p, { force: true });
+  const root = path.dirname(dir);
+  for (const k of fs.readdirSync(root)) {
+    const p = path.join(root, k);
+    const m = mtime(p);
+    if (p === dir || m === undefined || now - m <= STALE_KERNEL_MS || !/^(btf-)?[0-9a-f]+$/.test(k) || !fs.lstatSync(p).isDirectory()) continue;
+    // only what we write, then the folder if that emptied it: GADGET_RUN_BTF_CACHE may name a folder that holds more
+    for (const f of fs.readdirSync(p)) if (/\.btf(\.tmp-.*)?$/.test(f)) fs.rmSync(path.join(p, f), { force: true });
+    try {
+      fs.rmdirSync(p);
+    } catch {
+      // not empty: not ours alone
     }
   }
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { coreBtfFor, coreBtfSettled, isWholeBtf, kernelKey } from '../../src/ebpf/core-btf.ts';
+import { coreBtfFor, coreBtfSettled, isWholeBtf, kernelKey, MAX_ENTRIES, prune } from '../../src/ebpf/core-btf.ts';
 import { BpfObject } from '../../src/ebpf/object.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
@@ -42,6 +42,38 @@ describe('minimized CO-RE BTF: the file check (no root)', () => {
     header.writeUInt32LE(4096, 4);
     assert.equal(isWholeBtf(header), false, 'a header longer than the file');
     assert.equal(isWholeBtf(Buffer.from('not btf at all, just text\n')), false);
+  });
+
+  test('pruning keeps the newest entries, live temporaries and recent kernels', (t) => {
+    const root = tempDir(t);
+    const dir = path.join(root, 'aa11');
+    fs.mkdirSync(dir);
+    const day = 24 * 3600;
+    const now = Date.now() / 1000;
+    const touch = (p: string, ageS: number, dirToo = false) => {
+      if (dirToo) fs.mkdirSync(p);
+      else fs.writeFileSync(p, '');
+      fs.utimesSync(p, now - ageS, now - ageS);
+    };
+    for (let i = 0; i < MAX_ENTRIES + 5; i++) touch(path.join(dir, `${String(i).padStart(4, '0')}.btf`), i * 60);
+    touch(path.join(dir, '0000.btf.tmp-1-dead'), 3600);
+    touch(path.join(dir, '0001.btf.tmp-2-live'), 1);
+    touch(path.join(root, 'bb22'), 40 * day, true);
+    touch(path.join(root, 'btf-cc33'), 1 * day, true);
+    touch(path.join(root, 'not-a-kernel'), 40 * day, true);
+    touch(path.join(root, 'dd44'), 40 * day, true);
+    fs.writeFileSync(path.join(root, 'dd44', 'notes.txt'), 'not ours');
+    fs.writeFileSync(path.join(root, 'dd44', 'ee.btf'), '');
+    fs.utimesSync(path.join(root, 'dd44'), now - 40 * day, now - 40 * day);
+    prune(dir);
+    const left = fs.readdirSync(dir).sort();
+    const btfs = left.filter((f) => f.endsWith('.btf'));
+    assert.equal(btfs.length, MAX_ENTRIES - 1, 'room for the one being made');
+    assert.equal(btfs[0], '0000.btf');
+    assert.equal(btfs.at(-1), `${String(MAX_ENTRIES - 2).padStart(4, '0')}.btf`, 'the oldest went');
+    assert.deepEqual(left.filter((f) => f.includes('.tmp-')), ['0001.btf.tmp-2-live']);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['aa11', 'btf-cc33', 'dd44', 'not-a-kernel'], 'a stale kernel folder goes, one holding other files stays');
+    assert.deepEqual(fs.readdirSync(path.join(root, 'dd44')), ['notes.txt'], 'only our files went from it');
   });
 
   test('GADGET_RUN_BTF_CACHE=off: no minimized BTF, nothing made', (t) => {
