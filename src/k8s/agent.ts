@@ -2,8 +2,9 @@
  * `gadget-run agent`: what the DaemonSet runs on every node. It watches the
  * GadgetRuns in the `gadget` namespace, runs those meant for its node through
  * the ordinary run path (runRecipe: capture, then evaluate), adds `node` to
- * every captured event, uploads the results (results.ts) and answers in
- * status.nodes.<node>. A run whose spec.cancel turns true is stopped as Ctrl-C
+ * every captured event, uploads the results and its full report (results.ts)
+ * and answers in status.nodes.<node>: Running, then its final phase, nothing
+ * more (the one object all nodes share stays small and rarely written). A run whose spec.cancel turns true is stopped as Ctrl-C
  * stops a local run: what was captured is kept and uploaded.
  * The agent watches its node's pods too (pods.ts): every step's containers
  * gain their pod's fields, and a run's selection (-n/-p/-c/-l) becomes each
@@ -27,8 +28,8 @@ import { parseDuration } from '../runner/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, statusOf } from './client.ts';
-import { GROUP, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
+import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, withRetry } from './client.ts';
+import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
 import { uploadResults } from './results.ts';
 
@@ -51,6 +52,8 @@ export class Agent {
   private readonly running = new Set<Promise<void>>();
   /** the node's pods (none with --fake: fake steps have no containers to name) */
   private readonly pods?: NodePods;
+  /** per run: its status entry, latest value only (Latest) */
+  private readonly reporters = new Map<string, Latest<NodeResult>>();
 
   constructor(private readonly opts: AgentOptions, api = new Api(loadKubeConfig())) {
     this.api = api;
@@ -103,14 +106,18 @@ export class Agent {
     if (mine) {
       this.done.add(uid);
       // ours from before a restart: it cannot finish now, say so rather than leave it Running
-      if (mine.phase === 'Running' || mine.phase === 'Uploading') {
-        void this.report(run, { phase: 'Failed', message: 'the agent restarted during the run', finishedAt: new Date().toISOString() }).catch(() => {});
+      if (mine.phase === 'Running') {
+        void this.report(run, { phase: 'Failed', message: 'the agent restarted during the run' })
+          .catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`))
+          .finally(() => this.reporters.delete(uid));
       }
       return;
     }
     this.done.add(uid);
     if (run.spec.cancel) {
-      void this.report(run, { phase: 'Cancelled', message: 'cancelled before it started on this node', finishedAt: new Date().toISOString() }).catch(() => {});
+      void this.report(run, { phase: 'Cancelled', message: 'cancelled before it started on this node' })
+        .catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`))
+        .finally(() => this.reporters.delete(uid));
       return;
     }
     const controller = new AbortController();
@@ -124,33 +131,38 @@ export class Agent {
     this.running.add(p);
   }
 
-  private async report(run: GadgetRun, result: NodeResult): Promise<void> {
-    const { api } = this;
-    const body = { status: { nodes: { [this.opts.node]: result } } };
-    // the patch is idempotent: a busy API server's 504/429 or a dropped connection is retried
-    // (measured: 50 agents answering at once on 2 loaded cores drew "504 request did not complete")
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await api.count('patch gadgetruns/status', () =>
-          api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
+  /**
+   * Sets this node's entry in the run's status: a JSON merge patch of its own key,
+   * retried with jittered backoff (idempotent), and coalesced: while one patch is
+   * on its way, a newer entry replaces the one waiting.
+   */
+  private report(run: GadgetRun, result: NodeResult): Promise<void> {
+    const uid = run.metadata.uid!;
+    let latest = this.reporters.get(uid);
+    if (!latest) {
+      const { api } = this;
+      latest = new Latest<NodeResult>(async (entry, superseded) => {
+        const body = { status: { nodes: { [this.opts.node]: entry } } };
+        await withRetry(
+          api,
+          'patch gadgetruns/status',
+          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
+          { ...RETRY_STATUS, log: this.opts.log, until: superseded },
         );
-        return;
-      } catch (err) {
-        const code = statusOf(err);
-        if (attempt >= 5 || (code !== undefined && code !== 429 && code < 500)) throw err;
-        this.opts.log(`status patch failed (${apiMessage(err)}); retry ${attempt}`);
-        await new Promise((r) => setTimeout(r, 1000 * attempt));
-      }
+      });
+      this.reporters.set(uid, latest);
     }
+    return latest.set(nodeStatus(result));
   }
 
   private async execute(run: GadgetRun, signal: AbortSignal): Promise<void> {
     const { log, node } = this.opts;
     const name = run.metadata.name;
-    const callsBefore = this.api.total;
-    const startedAt = new Date().toISOString();
-    const result: NodeResult = { phase: 'Running', startedAt };
-    await this.report(run, result);
+    const callsBefore = new Map(this.api.calls);
+    const result: NodeReport = { node, phase: 'Running', startedAt: new Date().toISOString() };
+    // not awaited: the capture starts at once; on a busy API server the final phase may overtake it
+    // (Latest), and a failure here is the final report's to tell
+    void this.report(run, result).catch(() => {});
     log(`run ${name}: started`);
     const dir = fs.mkdtempSync(path.join(this.opts.workDir, `run-${name}-`));
     try {
@@ -183,23 +195,26 @@ export class Agent {
         // the node failed when it could not capture; assertions are judged over every node's events by the CLI
         const broken = summary.steps.filter((s) => !optional.has(s.id) && ['failed', 'unsupported', 'not_run'].includes(s.status));
         const failures = summary.status === 'error' ? [summary.error ?? 'error'] : broken.map((s) => `step ${s.id} ${s.status}: ${s.reason ?? ''}`);
-        let phase: NodeResult['phase'] = failures.length ? 'Failed' : signal.aborted ? 'Cancelled' : 'Succeeded';
+        result.phase = failures.length ? 'Failed' : signal.aborted ? 'Cancelled' : 'Succeeded';
         if (failures.length) result.message = failures.join('; ');
-        await this.report(run, { ...result, phase: 'Uploading' });
-        try {
-          Object.assign(result, await uploadResults(this.api, run, node, dir));
-        } catch (err) {
-          phase = 'Failed';
-          result.message = `could not upload the results: ${apiMessage(err)}`;
-        }
-        result.phase = phase;
       }
-      result.finishedAt = new Date().toISOString();
-      // this report is the last call: count it before sending
-      result.apiCalls = this.api.total - callsBefore + 1;
+      try {
+        await uploadResults(this.api, run, node, summary ? dir : undefined, (written) => {
+          Object.assign(result, written.chunks ? written : {});
+          result.finishedAt = new Date().toISOString();
+          // the report goes out with the last chunk's create; the final status patch follows it
+          result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
+          return result;
+        }, { ...RETRY_STATUS, log });
+      } catch (err) {
+        result.phase = 'Failed';
+        result.message = `could not upload the results: ${apiMessage(err)}`;
+      }
+      result.finishedAt ??= new Date().toISOString();
       await this.report(run, result);
       log(`run ${name}: ${result.phase}${result.message ? ` (${result.message})` : ''}`);
     } finally {
+      this.reporters.delete(run.metadata.uid!);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -319,6 +334,20 @@ export async function agentCommand(argv: string[], root: string): Promise<number
   // the client's watch and keep-alive sockets outlive the watch itself; the process must still end
   setTimeout(() => process.exit(stopped ? 0 : 1), 1000).unref();
   return stopped ? 0 : 1;
+}
+
+/**
+ * Status patches and result writes: up to ~1 min of backoff (a 504 itself takes the
+ * API server's 34 s), so a node that finished is not lost to a busy control plane.
+ */
+const RETRY_STATUS = { attempts: 8, baseMs: 500, maxMs: 15_000 };
+
+/** Requests sent since before (by "verb resource"), plus one of each of next (about to be sent). */
+export function callsSince(before: Map<string, number>, now: Map<string, number>, next: string[] = []): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of now) if (v - (before.get(k) ?? 0) > 0) out[k] = v - (before.get(k) ?? 0);
+  for (const k of next) out[k] = (out[k] ?? 0) + 1;
+  return out;
 }
 
 /** How long SIGTERM waits for active runs to upload before the agent exits (the DaemonSet's grace is 30 s). */

@@ -82,3 +82,103 @@ export function apiMessage(err: unknown): string {
   }
   return (err as Error)?.message ?? String(err);
 }
+
+/** The reason field of an API error's Status body (Conflict, AlreadyExists, …). */
+export function reasonOf(err: unknown): string | undefined {
+  const body = (err as { body?: unknown })?.body;
+  if (typeof body !== 'string') return undefined;
+  try {
+    return (JSON.parse(body) as { reason?: string }).reason;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Worth another try: no answer (dropped connection), 429, any 5xx (a busy API
+ * server's 504 "request did not complete within 34s" may still have been
+ * applied: only idempotent requests go through withRetry), and an
+ * optimistic-concurrency Conflict. AlreadyExists is an answer, not a hiccup.
+ */
+export function retryable(err: unknown): boolean {
+  const code = statusOf(err);
+  return code === undefined || code === 429 || code >= 500 || (code === 409 && reasonOf(err) === 'Conflict');
+}
+
+export interface RetryOptions {
+  attempts: number;
+  /** the first backoff's ceiling; doubles each time up to maxMs */
+  baseMs: number;
+  maxMs: number;
+  log?: (line: string) => void;
+  /** stop retrying once this says so (the value being sent is out of date) */
+  until?: () => boolean;
+  /** for tests: the wait between attempts */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export const RETRY: RetryOptions = { attempts: 8, baseMs: 500, maxMs: 15_000 };
+
+/**
+ * An idempotent request, counted once per attempt (the "API calls" figures are
+ * requests sent, retries included), retried with full-jitter exponential backoff:
+ * many agents that failed together must not come back together.
+ */
+export async function withRetry<T>(api: Api, what: string, request: () => Promise<T>, opts: RetryOptions = RETRY): Promise<T> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.count(what, request);
+    } catch (err) {
+      if (attempt >= opts.attempts || !retryable(err) || opts.until?.()) throw err;
+      const delay = Math.round(Math.random() * Math.min(opts.maxMs, opts.baseMs * 2 ** (attempt - 1)));
+      opts.log?.(`${what} failed (${apiMessage(err)}); retry ${attempt} in ${delay} ms`);
+      await sleep(delay);
+      if (opts.until?.()) throw err;
+    }
+  }
+}
+
+/**
+ * Sends only the latest of a stream of values, one at a time: a value set while
+ * another is being sent replaces any still waiting (a node's "Running" that a
+ * busy API server has not taken yet is dropped once its final phase is known).
+ * set() resolves when its value, or a newer one, has been sent.
+ */
+export class Latest<T> {
+  private pending?: { value: T };
+  private draining?: Promise<void>;
+
+  /** send's second argument says whether a newer value is waiting (a retrying send may give up) */
+  constructor(private readonly send: (value: T, superseded: () => boolean) => Promise<void>) {}
+
+  set(value: T): Promise<void> {
+    this.pending = { value };
+    // drain() always awaits a send before it can end, so the assignment comes before its finally
+    this.draining ??= this.drain();
+    return this.draining;
+  }
+
+  /** resolves when nothing is being sent */
+  async idle(): Promise<void> {
+    await this.draining?.catch(() => {});
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending) {
+        const { value } = this.pending;
+        this.pending = undefined;
+        try {
+          await this.send(value, () => this.pending !== undefined);
+        } catch (err) {
+          // a newer value supersedes this one: its failure does not matter any more
+          if (!this.pending) throw err;
+        }
+      }
+    } finally {
+      // in the same turn as the last check of pending: a set() after this starts a new drain
+      this.draining = undefined;
+    }
+  }
+}

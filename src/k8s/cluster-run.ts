@@ -47,9 +47,11 @@ export interface NodeOutcome {
   phase: NodeResult['phase'] | 'Missing';
   message?: string;
   status?: string;
-  /** ms from the run's creation to the node's Running report */
+  /** ms from the run's creation to the node's Running report (or its final one, when that came first) */
   attachedMs?: number;
+  /** requests the node's agent sent for this run (its report), in all and by "verb resource" */
   apiCalls?: number;
+  apiCallsByVerb?: Record<string, number>;
   /** the selection's pods the node found (-n/-p/-c/-l) */
   pods?: string[];
 }
@@ -60,6 +62,9 @@ export interface ClusterSummary extends Summary {
     nodes: NodeOutcome[];
     /** ms from `run --cluster` start to every node attached (absent when one never did) */
     allAttachedMs?: number;
+    /** ms from `run --cluster` start to every node done, and to their results downloaded and merged */
+    allDoneMs: number;
+    mergedMs: number;
     /** requests the CLI itself made */
     cliApiCalls: number;
   };
@@ -147,8 +152,6 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
         o.phase = r.phase;
         o.message = r.message;
         o.status = r.status;
-        o.apiCalls = r.apiCalls;
-        if (r.pods) o.pods = r.pods;
         if (!before) o.attachedMs = Math.round(performance.now() - t0);
         outcomes.set(node, o);
         if (nodes!.length <= 20 || TERMINAL.has(r.phase) && r.phase !== 'Succeeded') log(`node ${node}: ${r.phase}${r.message ? ` — ${r.message}` : ''}`);
@@ -183,18 +186,33 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     void watch();
   });
 
-  // results: each node's folder, then the merge every assertion reads
-  const downloaded = await downloadResults(api, name, opts.outDir);
+  const allDoneMs = Math.round(performance.now() - t0);
+  // results: each node's folder and report (its own objects), then the merge every assertion reads
+  const downloads = await downloadResults(api, name, opts.outDir);
   const missingOk = recipe.cluster?.allow_missing_nodes === true;
   for (const o of outcomes.values()) {
+    const d = downloads.get(o.node);
+    if (d?.report) {
+      // the whole message (the status holds a cut one), what the node found and what it cost
+      if (d.report.message) o.message = d.report.message;
+      if (d.report.pods) o.pods = d.report.pods;
+      if (d.report.apiCalls) {
+        o.apiCallsByVerb = d.report.apiCalls;
+        o.apiCalls = Object.values(d.report.apiCalls).reduce((a, b) => a + b, 0);
+      }
+    }
     if (o.phase === 'Missing') o.message = `no agent started the run within ${attachTimeoutMs / 1000} s (is the DaemonSet's pod running on this node?)`;
-    else if (TERMINAL.has(o.phase) && o.phase !== 'Failed' && !downloaded.has(o.node)) {
+    else if (d?.error) {
+      o.phase = 'Failed';
+      o.message = d.error;
+    } else if (TERMINAL.has(o.phase) && o.phase !== 'Failed' && !d?.files) {
       o.phase = 'Failed';
       o.message = 'its results are missing from the API server';
     }
   }
-  const merged = [...outcomes.values()].filter((o) => downloaded.has(o.node)).map((o) => o.node);
+  const merged = [...outcomes.values()].filter((o) => downloads.get(o.node)?.files).map((o) => o.node);
   mergeRaw(loaded, opts.outDir, merged);
+  const mergedMs = Math.round(performance.now() - t0);
   const evaluation = await evaluate(recipe, opts.outDir, { log });
 
   const bad = [...outcomes.values()].filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
@@ -212,7 +230,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     steps: evaluation.steps,
     assertions: evaluation.assertions,
     ...(evaluation.workload ? { workload: evaluation.workload } : {}),
-    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), cliApiCalls: 0 },
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0 },
   };
   if (cancelled) {
     summary.status = 'interrupted';

@@ -2,8 +2,8 @@
  * The GadgetRun custom resource: one run of a recipe on a set of nodes.
  * The CLI (or a runbook's `kubectl apply -f`) creates it in the `gadget`
  * namespace; each node's agent watches GadgetRuns, runs its share and answers
- * in status.nodes.<node> (a JSON merge patch of its own key only, so agents on
- * different nodes never conflict), with its captured results in ConfigMaps
+ * in status.nodes.<node> (a JSON merge patch of its own key only: phase,
+ * status, message), with its full answer and captured results in ConfigMaps
  * owned by the run (results.ts) so deleting the run collects them.
  */
 import type { V1CustomResourceDefinition, V1JSONSchemaProps, V1ObjectMeta } from '@kubernetes/client-node';
@@ -35,7 +35,7 @@ export interface GadgetRunSpec {
   cancel?: boolean;
 }
 
-export type NodePhase = 'Running' | 'Uploading' | 'Succeeded' | 'Failed' | 'Cancelled';
+export type NodePhase = 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
 
 export interface NodeStepResult {
   id: string;
@@ -45,23 +45,44 @@ export interface NodeStepResult {
   reason?: string;
 }
 
-/** One node's answer, status.nodes.<node>. */
+/**
+ * One node's entry in the run's status, status.nodes.<node>: what a runbook reads
+ * with kubectl, and all that 50 agents write into the one object. Kept small on
+ * purpose: every write to it is serialised by the API server (optimistic
+ * concurrency on one etcd key) and sent to every watcher, so its cost grows with
+ * its size (measured: 50 nodes' full results drew 504s, docs/kubernetes.md).
+ * The rest of the node's answer is its result object (NodeReport, results.ts).
+ */
 export interface NodeResult {
   phase: NodePhase;
-  startedAt?: string;
-  finishedAt?: string;
-  /** why the node failed, or what it is doing */
-  message?: string;
   /** the node's own run summary status (passed, failed, error, interrupted) */
   status?: string;
+  /** why the node failed (at most MESSAGE_MAX characters here; whole in its NodeReport) */
+  message?: string;
+}
+
+/** status.nodes.<node>.message is cut to this; the result object has it whole */
+export const MESSAGE_MAX = 512;
+
+/** A node's full answer: data result.json of its result object, the ConfigMap <run>-<node>-0 (results.ts). */
+export interface NodeReport extends NodeResult {
+  node: string;
+  startedAt: string;
+  finishedAt?: string;
   steps?: NodeStepResult[];
   /** pods of the selection found on this node */
   pods?: string[];
   /** result ConfigMaps written (results.ts) and the compressed bytes in them */
   chunks?: number;
   bytes?: number;
-  /** requests this agent made to the API server for this run (scale figure) */
-  apiCalls?: number;
+  /** requests this agent sent for this run by "verb resource", retries included, up to its final status patch (scale figure) */
+  apiCalls?: Record<string, number>;
+}
+
+/** The status entry of a report: its phase, status and a message short enough for the shared object. */
+export function nodeStatus(r: NodeResult): NodeResult {
+  const message = r.message === undefined ? undefined : r.message.length > MESSAGE_MAX ? `${r.message.slice(0, MESSAGE_MAX - 1)}…` : r.message;
+  return { phase: r.phase, ...(r.status ? { status: r.status } : {}), ...(message !== undefined ? { message } : {}) };
 }
 
 export interface GadgetRunStatus {
@@ -83,9 +104,12 @@ export function gadgetRunCrd(): V1CustomResourceDefinition {
   // through as is), so this one schema is written in the wire's own field names
   const nodeResult = {
     type: 'object',
-    // the summary's fields grow with the runner; the API server keeps them as written
-    'x-kubernetes-preserve-unknown-fields': true,
-    properties: { phase: { type: 'string', enum: ['Running', 'Uploading', 'Succeeded', 'Failed', 'Cancelled'] }, message: { type: 'string' } },
+    // nothing else: the API server prunes unknown fields, so the shared object stays small (NodeResult)
+    properties: {
+      phase: { type: 'string', enum: ['Running', 'Succeeded', 'Failed', 'Cancelled'] },
+      status: { type: 'string' },
+      message: { type: 'string', maxLength: MESSAGE_MAX },
+    },
   };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',

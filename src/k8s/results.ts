@@ -2,8 +2,11 @@
  * A node's results through the API server: the agent packs its output folder
  * (raw/, summary.json, the node's own artifacts), gzips it, and cuts it into
  * ConfigMaps small enough for etcd (binaryData, CHUNK_BYTES each), owned by the
- * GadgetRun so that deleting the run deletes them. The CLI lists them by label,
- * joins, unpacks into DIR/<node>/.
+ * GadgetRun so that deleting the run deletes them. Chunk 0 is the node's result
+ * object: it also holds the node's full answer (data result.json, a NodeReport)
+ * and is written last, so once it exists every chunk does. Each node writes its
+ * own objects: nothing here contends with another node. The CLI lists them by
+ * label, joins, unpacks into DIR/<node>/.
  * Pack format: for each file `<relative path>\0<size>\n<bytes>`; paths are
  * checked on unpack so a chunk cannot write outside the node's folder.
  */
@@ -12,8 +15,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import type { Api } from './client.ts';
-import { API_VERSION, KIND, NAMESPACE, type GadgetRun } from './crd.ts';
+import { apiMessage, reasonOf, statusOf, withRetry, type Api, type RetryOptions } from './client.ts';
+import { API_VERSION, KIND, NAMESPACE, type GadgetRun, type NodeReport } from './crd.ts';
 
 /** ConfigMaps hold at most 1 MiB; base64 in etcd adds a third: stay well under both. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -23,6 +26,7 @@ export const RUN_LABEL = 'gadget-run.dev/run';
 export const NODE_LABEL = 'gadget-run.dev/node';
 const NODE_ANNOTATION = 'gadget-run.dev/node';
 const INDEX_ANNOTATION = 'gadget-run.dev/chunk';
+export const REPORT_KEY = 'result.json';
 
 export function listFiles(dir: string, prefix = ''): string[] {
   const out: string[] = [];
@@ -75,12 +79,25 @@ function chunkName(run: string, node: string, i: number): string {
   return `${base}-${i}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
 }
 
-/** Writes the node's results; returns how many chunks and compressed bytes. */
-export async function uploadResults(api: Api, run: GadgetRun, node: string, dir: string): Promise<{ chunks: number; bytes: number }> {
-  const gz = pack(dir);
-  const chunks = Math.max(1, Math.ceil(gz.length / CHUNK_BYTES));
-  if (chunks > MAX_CHUNKS) throw new Error(`the results are ${gz.length} bytes compressed, more than ${MAX_CHUNKS} ConfigMaps of ${CHUNK_BYTES}: narrow the recipe's filters or lower max_bytes`);
-  for (let i = 0; i < chunks; i++) {
+/**
+ * Writes the node's results (dir: its output folder; none when the run never
+ * produced one) and, in chunk 0, its report, made once the chunk count is known.
+ * Returns how many chunks and compressed bytes.
+ */
+export async function uploadResults(
+  api: Api,
+  run: GadgetRun,
+  node: string,
+  dir: string | undefined,
+  report: (written: { chunks: number; bytes: number }) => NodeReport,
+  retry?: RetryOptions,
+): Promise<{ chunks: number; bytes: number }> {
+  const gz = dir ? pack(dir) : undefined;
+  const chunks = gz ? Math.max(1, Math.ceil(gz.length / CHUNK_BYTES)) : 1;
+  if (gz && chunks > MAX_CHUNKS) throw new Error(`the results are ${gz.length} bytes compressed, more than ${MAX_CHUNKS} ConfigMaps of ${CHUNK_BYTES}: narrow the recipe's filters or lower max_bytes`);
+  const written = { chunks: gz ? chunks : 0, bytes: gz?.length ?? 0 };
+  // chunk 0 last: its presence means the node's upload is whole
+  for (let i = chunks - 1; i >= 0; i--) {
     const body: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -88,34 +105,69 @@ export async function uploadResults(api: Api, run: GadgetRun, node: string, dir:
         name: chunkName(run.metadata.name, node, i),
         namespace: NAMESPACE,
         labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
-        annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: `${i}/${chunks}` },
+        annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: `${i}/${written.chunks}` },
         // garbage-collected with the run
         ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: run.metadata.name, uid: run.metadata.uid! }],
       },
-      binaryData: { 'results.gz': gz.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES).toString('base64') },
+      ...(gz ? { binaryData: { 'results.gz': gz.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES).toString('base64') } } : {}),
+      // the report counts this create and the status patch that follows it
+      ...(i === 0 ? { data: { [REPORT_KEY]: JSON.stringify(report(written)) } } : {}),
     };
-    await api.count('create configmaps', () => api.core.createNamespacedConfigMap({ namespace: NAMESPACE, body }));
+    try {
+      await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: NAMESPACE, body }), retry);
+    } catch (err) {
+      // a retried create whose first attempt landed after all: the name is this node's own
+      if (!(statusOf(err) === 409 && reasonOf(err) === 'AlreadyExists')) throw err;
+    }
   }
-  return { chunks, bytes: gz.length };
+  return written;
 }
 
-/** Every node's results of a run, unpacked into dir/<node>/; returns the nodes found. */
-export async function downloadResults(api: Api, runName: string, dir: string): Promise<Map<string, string[]>> {
-  const list = await api.count('list configmaps', () => api.core.listNamespacedConfigMap({ namespace: NAMESPACE, labelSelector: `${RUN_LABEL}=${runName}` }));
-  const byNode = new Map<string, { i: number; n: number; data: Buffer }[]>();
+/** What a node left on the API server: its report and unpacked files, or why they cannot be used. */
+export interface NodeDownload {
+  report?: NodeReport;
+  /** files unpacked into dir/<node>/ (absent: the node sent no results) */
+  files?: string[];
+  /** the node's results are there but broken (missing chunks, a bad pack) */
+  error?: string;
+}
+
+/** Every node's results of a run, unpacked into dir/<node>/; one broken node does not stop the others. */
+export async function downloadResults(api: Api, runName: string, dir: string): Promise<Map<string, NodeDownload>> {
+  const list = await withRetry(api, 'list configmaps', () => api.core.listNamespacedConfigMap({ namespace: NAMESPACE, labelSelector: `${RUN_LABEL}=${runName}` }));
+  const byNode = new Map<string, { report?: NodeReport; parts: { i: number; n: number; data: Buffer }[] }>();
   for (const cm of list.items) {
     const node = cm.metadata?.annotations?.[NODE_ANNOTATION];
     const [i, n] = (cm.metadata?.annotations?.[INDEX_ANNOTATION] ?? '').split('/').map(Number);
+    if (!node || !Number.isInteger(i)) continue;
+    if (!byNode.has(node)) byNode.set(node, { parts: [] });
+    const entry = byNode.get(node)!;
+    const report = cm.data?.[REPORT_KEY];
+    if (report !== undefined) {
+      try {
+        entry.report = JSON.parse(report) as NodeReport;
+      } catch {
+        // a report that does not parse is a node without a report: its status still says what happened
+      }
+    }
     const data = cm.binaryData?.['results.gz'];
-    if (!node || data === undefined || !(n > 0)) continue;
-    if (!byNode.has(node)) byNode.set(node, []);
-    byNode.get(node)!.push({ i, n, data: Buffer.from(data, 'base64') });
+    if (data !== undefined && n > 0) entry.parts.push({ i, n, data: Buffer.from(data, 'base64') });
   }
-  const out = new Map<string, string[]>();
-  for (const [node, parts] of byNode) {
+  const out = new Map<string, NodeDownload>();
+  for (const [node, { report, parts }] of byNode) {
+    const d: NodeDownload = { ...(report ? { report } : {}) };
+    out.set(node, d);
+    if (!parts.length) continue;
     parts.sort((a, b) => a.i - b.i);
-    if (parts.length !== parts[0].n) throw new Error(`results of node ${node}: ${parts.length} of ${parts[0].n} chunks found`);
-    out.set(node, unpack(Buffer.concat(parts.map((p) => p.data)), path.join(dir, safeNodeDir(node))));
+    if (parts.length !== parts[0].n || !report) {
+      d.error = `${parts.length} of ${parts[0].n} result chunks found${report ? '' : ' and no report (chunk 0)'}: the node's upload did not finish`;
+      continue;
+    }
+    try {
+      d.files = unpack(Buffer.concat(parts.map((p) => p.data)), path.join(dir, safeNodeDir(node)));
+    } catch (err) {
+      d.error = `its results do not unpack: ${apiMessage(err)}`;
+    }
   }
   return out;
 }

@@ -171,8 +171,18 @@ test('a runbook applies a GadgetRun with kubectl and reads its status; deleting 
     return ['Succeeded', 'Failed'].includes(r.stdout) ? r.stdout : undefined;
   });
   assert.equal(phase, 'Succeeded');
+  // the shared object says per node what happened, and only that (phase, status, message): it stays small
+  const entry = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', 'runbook-census', '-o', 'jsonpath={.status.nodes.sim-a}'])).stdout);
+  assert.equal(entry.phase, 'Succeeded');
+  assert.deepEqual(Object.keys(entry).filter((k) => !['phase', 'status', 'message'].includes(k)), [], JSON.stringify(entry));
   const cms = await kubectl(['-n', 'gadget', 'get', 'configmaps', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'name']);
   assert.ok(cms.stdout.trim().length > 0, 'result chunks exist');
+  // the node's full answer is its own object, readable with kubectl too
+  const report = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'configmap', 'runbook-census-sim-a-0', '-o', 'jsonpath={.data.result\\.json}'])).stdout);
+  assert.equal(report.node, 'sim-a');
+  assert.equal(report.phase, 'Succeeded');
+  assert.deepEqual(report.steps.map((s: { id: string }) => s.id), ['execs']);
+  assert.ok(report.apiCalls['patch gadgetruns/status'] >= 1 && report.apiCalls['create configmaps'] >= 1, JSON.stringify(report.apiCalls));
   assert.equal((await kubectl(['-n', 'gadget', 'delete', 'gadgetrun', 'runbook-census'])).code, 0);
   await eventually('the garbage collector to delete the chunks', async () => {
     const left = await kubectl(['-n', 'gadget', 'get', 'configmaps', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'name']);

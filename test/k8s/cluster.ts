@@ -143,3 +143,28 @@ export async function registerNodes(names: string[]): Promise<void> {
 export async function removeSimulatedNodes(): Promise<void> {
   await kubectl(['delete', 'node', '-l', 'gadget-run.dev/simulated=true', '--wait=false']);
 }
+
+/**
+ * The API server's own request counters (apiserver_request_total), by "verb resource[/sub] code",
+ * for the gadget-run resources: what the server saw, beside what the agents counted.
+ */
+export async function apiServerRequests(): Promise<Map<string, number>> {
+  const r = await kubectl(['get', '--raw', '/metrics']);
+  if (r.code !== 0) throw new Error(`reading the API server's metrics: ${r.stderr}`);
+  const out = new Map<string, number>();
+  for (const line of r.stdout.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!['gadgetruns', 'configmaps'].includes(labels.resource)) continue;
+    const key = `${labels.verb.toLowerCase()} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.code}`;
+    out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** after − before, the non-zero entries. */
+export function requestDelta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const [k, v] of [...after].sort()) if (v - (before.get(k) ?? 0) > 0) d[k] = v - (before.get(k) ?? 0);
+  return d;
+}

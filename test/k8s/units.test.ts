@@ -9,8 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
-import { loadAllYaml } from '@kubernetes/client-node';
-import { addNode, joinRaw, scopeToNode } from '../../src/k8s/agent.ts';
+import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { addNode, callsSince, joinRaw, scopeToNode } from '../../src/k8s/agent.ts';
+import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
+import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
 import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { mergeRaw } from '../../src/k8s/cluster-run.ts';
@@ -166,4 +168,85 @@ test('joinRaw: a node’s raw events gain their container’s fields once, and t
   await evaluateAgain(loaded.recipe, dir, { log: () => {} });
   const out = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
   assert.equal(out[0].match(/"pod":/g)?.length, 1, out[0]);
+});
+
+/** An API error as @kubernetes/client-node throws it: the HTTP code and the server's Status body. */
+const apiError = (code: number | undefined, reason?: string) =>
+  Object.assign(new Error(`HTTP ${code}`), code === undefined ? {} : { code, body: JSON.stringify({ kind: 'Status', code, reason, message: reason }) });
+
+function offlineApi(): Api {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  return new Api(kc);
+}
+
+test('retryable: a busy or unreachable API server and Conflict are retried; answers (404, 422, AlreadyExists) are not', () => {
+  for (const e of [apiError(504, 'Timeout'), apiError(500), apiError(503), apiError(429, 'TooManyRequests'), apiError(409, 'Conflict'), apiError(undefined)]) assert.equal(retryable(e), true, e.message);
+  for (const e of [apiError(404, 'NotFound'), apiError(422, 'Invalid'), apiError(403, 'Forbidden'), apiError(409, 'AlreadyExists')]) assert.equal(retryable(e), false, e.message);
+});
+
+test('withRetry: counts every attempt, backs off with jitter under a doubling ceiling, stops at the first answer', async () => {
+  const api = offlineApi();
+  const delays: number[] = [];
+  const opts = { attempts: 6, baseMs: 100, maxMs: 300, sleep: async (ms: number) => void delays.push(ms) };
+  const failures = [apiError(504, 'Timeout'), apiError(429), apiError(undefined), apiError(409, 'Conflict')];
+  const got = await withRetry(api, 'patch gadgetruns/status', async () => {
+    const e = failures.shift();
+    if (e) throw e;
+    return 'ok';
+  }, opts);
+  assert.equal(got, 'ok');
+  assert.equal(api.calls.get('patch gadgetruns/status'), 5);
+  assert.equal(delays.length, 4);
+  delays.forEach((d, i) => assert.ok(d >= 0 && d <= Math.min(300, 100 * 2 ** i), `delay ${i}: ${d}`));
+  // an answer is final
+  await assert.rejects(withRetry(api, 'create configmaps', async () => { throw apiError(409, 'AlreadyExists'); }, opts), /409/);
+  assert.equal(api.calls.get('create configmaps'), 1);
+  // and a busy server is given up on after `attempts`
+  await assert.rejects(withRetry(api, 'list configmaps', async () => { throw apiError(504); }, opts), /504/);
+  assert.equal(api.calls.get('list configmaps'), 6);
+  // a value overtaken by a newer one stops retrying
+  let superseded = false;
+  await assert.rejects(withRetry(api, 'get x', async () => { superseded = true; throw apiError(503); }, { ...opts, until: () => superseded }), /503/);
+  assert.equal(api.calls.get('get x'), 1);
+});
+
+test('Latest: one send at a time; values set meanwhile collapse to the newest; a superseded failure is not reported', async () => {
+  const sent: string[] = [];
+  const gates: (() => void)[] = [];
+  const latest = new Latest<string>(async (v, superseded) => {
+    sent.push(v);
+    await new Promise<void>((r) => gates.push(r));
+    if (v === 'Running' && superseded()) throw new Error('504 while a newer value waits');
+  });
+  const running = latest.set('Running');
+  const mid = latest.set('Uploading');
+  const final = latest.set('Succeeded');
+  assert.deepEqual(sent, ['Running']);
+  gates.shift()!();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, ['Running', 'Succeeded']);
+  gates.shift()!();
+  await Promise.all([running, mid, final]);
+  assert.deepEqual(sent, ['Running', 'Succeeded']);
+  // drained: the next value is sent at once, and its own failure is reported
+  const failing = new Latest<string>(async () => { throw new Error('refused'); });
+  await assert.rejects(failing.set('x'), /refused/);
+});
+
+test('the run\'s status entry per node is small: phase, status, a cut message; the CRD prunes anything else', () => {
+  const long = 'x'.repeat(5000);
+  const entry = nodeStatus({ phase: 'Failed', status: 'error', message: long, ...({ steps: [{ id: 's' }], pods: ['a/b'], apiCalls: { 'patch gadgetruns/status': 2 } } as object) });
+  assert.deepEqual(Object.keys(entry), ['phase', 'status', 'message']);
+  assert.equal(entry.message!.length, MESSAGE_MAX);
+  const schema = (gadgetRunCrd().spec.versions[0].schema!.openAPIV3Schema as any).properties.status.properties.nodes.additionalProperties;
+  assert.equal(schema['x-kubernetes-preserve-unknown-fields'], undefined);
+  assert.deepEqual(Object.keys(schema.properties), ['phase', 'status', 'message']);
+  assert.equal(schema.properties.message.maxLength, MESSAGE_MAX);
+});
+
+test('callsSince: the requests of one run by verb, plus the ones about to go out', () => {
+  const before = new Map([['list gadgetruns', 1], ['patch gadgetruns/status', 4]]);
+  const now = new Map([['list gadgetruns', 1], ['patch gadgetruns/status', 5], ['list pods', 1]]);
+  assert.deepEqual(callsSince(before, now, ['create configmaps', 'patch gadgetruns/status']), { 'patch gadgetruns/status': 2, 'list pods': 1, 'create configmaps': 1 });
 });
