@@ -192,7 +192,8 @@ async function apiReady() {
 /** Whether a cluster started by `up` is running. */
 export async function running() {
   const pids = readPids();
-  return ['etcd', 'kube-apiserver', 'kubelet', 'containerd'].every((n) => pids[n] && alive(pids[n])) && (await apiReady());
+  // every daemon: a cluster whose controller-manager died (no GC, no namespace deletion) is not running
+  return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'containerd'].every((n) => pids[n] && alive(pids[n])) && (await apiReady());
 }
 
 /**
@@ -234,7 +235,12 @@ export async function up() {
   startDaemon('kube-controller-manager', `${binDir}/kube-controller-manager`, [
     `--kubeconfig=${kubeconfigPath}`, `--service-account-private-key-file=${stateDir}/pki/sa.key`,
     `--root-ca-file=${stateDir}/pki/apiserver.crt`, '--use-service-account-credentials',
-    '--controllers=*,-nodeipam,-csrsigning', '--leader-elect=false', '--port=0', '--secure-port=0',
+    // -nodelifecycle: its NoExecute tainting pass dereferences a node's Ready condition without a check
+    // (1.20 node_lifecycle_controller.go:688) and kills the whole controller-manager on the first
+    // simulated Node (no kubelet, no conditions) it queues: that happens once a zone holds more than
+    // 50 nodes (the scale test). With it gone went the GC and the namespace controller: undeploy hung.
+    // One real kubelet needs no node health monitoring or taint-based eviction.
+    '--controllers=*,-nodeipam,-csrsigning,-nodelifecycle', '--leader-elect=false', '--port=0', '--secure-port=0',
   ]);
   startDaemon('kube-scheduler', `${binDir}/kube-scheduler`, [`--kubeconfig=${kubeconfigPath}`, '--leader-elect=false', '--port=0', '--secure-port=0']);
 
