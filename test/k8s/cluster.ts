@@ -88,7 +88,7 @@ export interface AgentProcess {
  * An agent as a process on this machine, with its own NODE_NAME, authenticated
  * as the agent's ServiceAccount (kubeconfig with the TokenRequest token).
  */
-export async function startAgent(node: string, token: string, extra: string[] = []): Promise<AgentProcess> {
+export async function startAgent(node: string, token: string, extra: string[] = [], readyTimeoutMs = 60_000): Promise<AgentProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-agent-${node}-`));
   const kubeconfig = writeTokenKubeconfig(path.join(dir, 'kubeconfig'), token);
   const ready = path.join(dir, 'ready');
@@ -100,7 +100,7 @@ export async function startAgent(node: string, token: string, extra: string[] = 
   const done = collect(child);
   const t0 = Date.now();
   while (!fs.existsSync(ready)) {
-    if (child.exitCode !== null || Date.now() - t0 > 60_000) {
+    if (child.exitCode !== null || Date.now() - t0 > readyTimeoutMs) {
       const r = await Promise.race([done, new Promise<Run>((res) => setTimeout(() => res({ code: null, signal: null, stdout: '', stderr: '(still running)' }), 1000))]);
       throw new Error(`agent ${node} did not become ready: ${r.stderr}`);
     }

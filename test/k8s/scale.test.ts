@@ -44,7 +44,8 @@ test(`a ${N}-node run (fake agents as processes) completes and merges`, { skip: 
   await registerNodes(nodes);
   const token = await serviceAccountToken(adminConfig());
   const t0 = Date.now();
-  agents.push(...(await Promise.all(nodes.map((n) => startAgent(n, token, ['--fake'])))));
+  // 50 Node processes starting at once on 2 cores take ~40 s; more when other tests load the machine
+  agents.push(...(await Promise.all(nodes.map((n) => startAgent(n, token, ['--fake'], 300_000)))));
   t.diagnostic(`${N} agent processes ready in ${Date.now() - t0} ms`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-scale-'));
