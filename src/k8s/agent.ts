@@ -28,7 +28,7 @@ import { parseDuration } from '../runner/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, withRetry } from './client.ts';
+import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
 import { uploadResults } from './results.ts';
@@ -147,7 +147,7 @@ export class Agent {
           api,
           'patch gadgetruns/status',
           () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
-          { ...RETRY_STATUS, log: this.opts.log, until: superseded },
+          { ...RETRY, log: this.opts.log, until: superseded },
         );
       });
       this.reporters.set(uid, latest);
@@ -205,7 +205,7 @@ export class Agent {
           // the report goes out with the last chunk's create; the final status patch follows it
           result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
           return result;
-        }, { ...RETRY_STATUS, log });
+        }, { ...RETRY, log });
       } catch (err) {
         result.phase = 'Failed';
         result.message = `could not upload the results: ${apiMessage(err)}`;
@@ -335,12 +335,6 @@ export async function agentCommand(argv: string[], root: string): Promise<number
   setTimeout(() => process.exit(stopped ? 0 : 1), 1000).unref();
   return stopped ? 0 : 1;
 }
-
-/**
- * Status patches and result writes: up to ~1 min of backoff (a 504 itself takes the
- * API server's 34 s), so a node that finished is not lost to a busy control plane.
- */
-const RETRY_STATUS = { attempts: 8, baseMs: 500, maxMs: 15_000 };
 
 /** Requests sent since before (by "verb resource"), plus one of each of next (about to be sent). */
 export function callsSince(before: Map<string, number>, now: Map<string, number>, next: string[] = []): Record<string, number> {

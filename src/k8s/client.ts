@@ -117,6 +117,10 @@ export interface RetryOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/**
+ * Up to ~1 min of backoff beside the attempts themselves (a 504 alone takes the API server's
+ * 34 s): a node that finished is not lost to a control plane busy for a while.
+ */
 export const RETRY: RetryOptions = { attempts: 8, baseMs: 500, maxMs: 15_000 };
 
 /**

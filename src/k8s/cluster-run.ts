@@ -22,7 +22,7 @@ import type { LoadedRecipe } from '../runner/recipe.ts';
 import { renderMarkdown } from '../runner/report.ts';
 import { SCHEMA_VERSION, type StepStatus, type Summary } from '../runner/summary.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
-import { Api, apiMessage, loadKubeConfig, MERGE_PATCH } from './client.ts';
+import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
 import { downloadResults, safeNodeDir } from './results.ts';
 
@@ -112,8 +112,10 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     cancelled = true;
     log('cancelling the run on every node (they upload what they captured)');
     try {
-      await api.count('patch gadgetruns', () =>
+      // idempotent: a busy API server's 5xx is retried, or the nodes would run on
+      await withRetry(api, 'patch gadgetruns', () =>
         api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
+        { ...RETRY, log },
       );
     } catch (err) {
       log(`could not cancel: ${apiMessage(err)}`);
