@@ -4,8 +4,9 @@
  * the ordinary run path (runRecipe: capture, then evaluate), adds `node` to
  * every captured event, uploads the results and its full report (results.ts)
  * and answers in status.nodes.<node>: Running, then its final phase, nothing
- * more (the one object all nodes share stays small and rarely written). A run whose spec.cancel turns true is stopped as Ctrl-C
- * stops a local run: what was captured is kept and uploaded.
+ * more (the one object all nodes share stays small and rarely written). A run
+ * whose spec.cancel turns true is stopped as Ctrl-C stops a local run: what was
+ * captured is kept and uploaded.
  * The agent watches its node's pods too (pods.ts): every step's containers
  * gain their pod's fields, and a run's selection (-n/-p/-c/-l) becomes each
  * step's container selection, the kernel's set of cgroup ids.

@@ -98,21 +98,8 @@ export async function uploadResults(
   const written = { chunks: gz ? chunks : 0, bytes: gz?.length ?? 0 };
   // chunk 0 last: its presence means the node's upload is whole
   for (let i = chunks - 1; i >= 0; i--) {
-    const body: V1ConfigMap = {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: {
-        name: chunkName(run.metadata.name, node, i),
-        namespace: NAMESPACE,
-        labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
-        annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: `${i}/${written.chunks}` },
-        // garbage-collected with the run
-        ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: run.metadata.name, uid: run.metadata.uid! }],
-      },
-      ...(gz ? { binaryData: { 'results.gz': gz.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES).toString('base64') } } : {}),
-      // the report counts this create and the status patch that follows it
-      ...(i === 0 ? { data: { [REPORT_KEY]: JSON.stringify(report(written)) } } : {}),
-    };
+    // the report counts this create and the status patch that follows it
+    const body = resultObject(run, node, i, written.chunks, gz, i === 0 ? report(written) : undefined);
     try {
       await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: NAMESPACE, body }), retry);
     } catch (err) {
@@ -121,6 +108,24 @@ export async function uploadResults(
     }
   }
   return written;
+}
+
+/** Chunk i of total (0: none, a report alone) of a node's results; chunk 0 carries the report. */
+export function resultObject(run: GadgetRun, node: string, i: number, total: number, gz: Buffer | undefined, report?: NodeReport): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: chunkName(run.metadata.name, node, i),
+      namespace: NAMESPACE,
+      labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
+      annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: `${i}/${total}` },
+      // garbage-collected with the run
+      ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: run.metadata.name, uid: run.metadata.uid! }],
+    },
+    ...(gz ? { binaryData: { 'results.gz': gz.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES).toString('base64') } } : {}),
+    ...(report ? { data: { [REPORT_KEY]: JSON.stringify(report) } } : {}),
+  };
 }
 
 /** What a node left on the API server: its report and unpacked files, or why they cannot be used. */
@@ -135,8 +140,13 @@ export interface NodeDownload {
 /** Every node's results of a run, unpacked into dir/<node>/; one broken node does not stop the others. */
 export async function downloadResults(api: Api, runName: string, dir: string): Promise<Map<string, NodeDownload>> {
   const list = await withRetry(api, 'list configmaps', () => api.core.listNamespacedConfigMap({ namespace: NAMESPACE, labelSelector: `${RUN_LABEL}=${runName}` }));
+  return unpackResults(list.items, dir);
+}
+
+/** The result ConfigMaps of a run, grouped by node, joined and unpacked into dir/<node>/. */
+export function unpackResults(items: V1ConfigMap[], dir: string): Map<string, NodeDownload> {
   const byNode = new Map<string, { report?: NodeReport; parts: { i: number; n: number; data: Buffer }[] }>();
-  for (const cm of list.items) {
+  for (const cm of items) {
     const node = cm.metadata?.annotations?.[NODE_ANNOTATION];
     const [i, n] = (cm.metadata?.annotations?.[INDEX_ANNOTATION] ?? '').split('/').map(Number);
     if (!node || !Number.isInteger(i)) continue;

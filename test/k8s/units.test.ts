@@ -18,7 +18,7 @@ import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { mergeRaw } from '../../src/k8s/cluster-run.ts';
 import { deployOptions, DeployUsageError, renderManifests } from '../../src/k8s/deploy.ts';
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, manifests } from '../../src/k8s/manifests.ts';
-import { pack, unpack } from '../../src/k8s/results.ts';
+import { pack, resultObject, unpack, unpackResults } from '../../src/k8s/results.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { evaluate } from '../../src/runner/evaluate.ts';
 import { captured } from '../runner/evaluate-helpers.ts';
@@ -249,4 +249,24 @@ test('callsSince: the requests of one run by verb, plus the ones about to go out
   const before = new Map([['list gadgetruns', 1], ['patch gadgetruns/status', 4]]);
   const now = new Map([['list gadgetruns', 1], ['patch gadgetruns/status', 5], ['list pods', 1]]);
   assert.deepEqual(callsSince(before, now, ['create configmaps', 'patch gadgetruns/status']), { 'patch gadgetruns/status': 2, 'list pods': 1, 'create configmaps': 1 });
+});
+
+test('unpackResults: whole nodes unpack with their report; a node missing chunk 0 is an error, not the end of the merge', () => {
+  const run = { apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'r', uid: 'u' }, spec: { recipe: 'x' } } as const;
+  const src = tmp();
+  fs.mkdirSync(path.join(src, 'raw'));
+  fs.writeFileSync(path.join(src, 'raw', 's.ndjson'), '{"node":"a"}\n');
+  const gz = pack(src);
+  const report = (node: string) => ({ node, phase: 'Succeeded' as const, startedAt: 't', apiCalls: { 'patch gadgetruns/status': 2 } });
+  // a: whole; b: two chunks, chunk 0 (with the report) never written; c: a report and no results
+  const twoChunks = Buffer.concat([gz, Buffer.alloc(600 * 1024)]);
+  const items = [resultObject(run, 'a', 0, 1, gz, report('a')), resultObject(run, 'b', 1, 2, twoChunks), resultObject(run, 'c', 0, 0, undefined, report('c'))];
+  const dir = tmp();
+  const got = unpackResults(items, dir);
+  assert.deepEqual(got.get('a')!.files, ['raw/s.ndjson']);
+  assert.equal(got.get('a')!.report!.apiCalls!['patch gadgetruns/status'], 2);
+  assert.equal(fs.readFileSync(path.join(dir, 'a', 'raw', 's.ndjson'), 'utf8'), '{"node":"a"}\n');
+  assert.match(got.get('b')!.error!, /1 of 2 result chunks found and no report/);
+  assert.equal(got.get('b')!.files, undefined);
+  assert.deepEqual(got.get('c'), { report: report('c') });
 });
