@@ -11,8 +11,15 @@ import type { ContainerRecord } from './selection.ts';
 
 export const CONTAINERS_FILE = 'containers.json';
 
+/**
+ * A row of the table. A cluster's merged table (DIR/raw/containers.json of
+ * `run --cluster`, mergeTables) names each row's node: cgroup ids are inode
+ * numbers, unique only per node, so its rows are looked up by node and id.
+ */
+export type TableEntry = ContainerInfo & { node?: string };
+
 export interface ContainerTable {
-  containers: ContainerInfo[];
+  containers: TableEntry[];
   steps: Record<string, { selected: string[]; rejected: string[] }>;
 }
 
@@ -53,4 +60,25 @@ export function containerColumns(table: ContainerTable): string[] {
   const cols = new Set<string>();
   for (const c of table.containers) for (const k of Object.keys(containerFields(c))) cols.add(k);
   return [...cols];
+}
+
+/** A cluster's merged table: rows of each node's table name their node. */
+const isMerged = (table: ContainerTable | undefined) => !!table?.containers.some((c) => c.node !== undefined);
+/** The key of a row: its cgroup id, with its node in a merged table (events of a merge carry `node`, src/k8s/agent.ts addNode). */
+const rowKey = (merged: boolean, cgroupId: unknown, node: unknown) => (merged ? `${String(node)}\u0000${String(cgroupId)}` : String(cgroupId));
+
+/** Finds what an event's row maps to (the row itself by default): by its cgroup_id, and by its node when the table is a cluster's merge. */
+export function containerLookup<T = TableEntry>(table: ContainerTable | undefined, value: (c: TableEntry) => T = (c) => c as T): { merged: boolean; get(cgroupId: unknown, node: unknown): T | undefined } {
+  const merged = isMerged(table);
+  const byKey = new Map((table?.containers ?? []).map((c) => [rowKey(merged, c.cgroupId, c.node), value(c)]));
+  return { merged, get: (cgroupId, node) => byKey.get(rowKey(merged, cgroupId, node)) };
+}
+
+/**
+ * The cluster's table from each node's: every row names its node. The steps'
+ * records stay with the nodes: their events were filtered and joined there
+ * (src/k8s/agent.ts joinRaw), and their cgroup ids mean nothing off the node.
+ */
+export function mergeTables(tables: { node: string; table: ContainerTable }[]): ContainerTable {
+  return { containers: tables.flatMap(({ node, table }) => table.containers.map((c) => ({ ...c, node }))), steps: {} };
 }

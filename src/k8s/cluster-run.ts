@@ -18,6 +18,8 @@ import { artifactPath, writeTextAtomic } from '../runner/artifacts.ts';
 import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '../runner/capture.ts';
 import { parseDuration } from '../runner/duration.ts';
 import { evaluate } from '../runner/evaluate.ts';
+import { readContainerTable } from '../runner/containers.ts';
+import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
 import type { LoadedRecipe } from '../runner/recipe.ts';
 import { renderMarkdown } from '../runner/report.ts';
 import { SCHEMA_VERSION, type StepStatus, type Summary } from '../runner/summary.ts';
@@ -260,11 +262,21 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
 /** Step statuses from best to worst for merging: the merged step is as bad as its worst node that ran. */
 const RAN: StepStatus[] = ['ok', 'interrupted', 'truncated'];
 
-/** DIR/raw/<step>.{ndjson,meta.json}: every node's events (each with `node`) and one meta for them all. */
+/**
+ * DIR/raw/<step>.{ndjson,meta.json}: every node's events (each with `node`)
+ * and one meta for them all; DIR/raw/containers.json: every node's container
+ * table, its rows naming their node, for what evaluation reads by cgroup id
+ * (the advise steps' pods).
+ */
 export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): void {
   const raw = path.join(dir, RAW_DIR);
   fs.rmSync(raw, { recursive: true, force: true });
   fs.mkdirSync(raw, { recursive: true });
+  const tables = nodes.flatMap((node) => {
+    const table = readContainerTable(path.join(dir, safeNodeDir(node), RAW_DIR));
+    return table ? [{ node, table }] : [];
+  });
+  if (tables.length) fs.writeFileSync(path.join(raw, CONTAINERS_FILE), JSON.stringify(mergeTables(tables), null, 2) + '\n');
   for (const spec of loaded.recipe.steps) {
     const metas = nodes.map((n) => ({ node: n, meta: readMeta(path.join(dir, safeNodeDir(n)), spec.id) })).filter((m): m is { node: string; meta: StepMeta } => !!m.meta);
     if (!metas.length) continue;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { discoverCgroups } from '../containers/discovery.ts';
 import { enrich, infoOf, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerRecord } from '../containers/selection.ts';
-import { buildTable, containerColumns, containerFields, CONTAINERS_FILE, type ContainerTable } from '../containers/table.ts';
+import { buildTable, containerColumns, containerFields, containerLookup, CONTAINERS_FILE, type ContainerTable } from '../containers/table.ts';
 import { AtomicFile, ndjsonBatches, writeTextAtomic } from './artifacts.ts';
 
 /**
@@ -39,6 +39,8 @@ export function readContainerTable(rawDir: string): ContainerTable | undefined {
 
 const CGROUP_ID = /"cgroup_id":(\d+)/;
 const JOINED = '"container_id":';
+/** an event's node, the last field of a cluster node's lines (src/k8s/agent.ts addNode) */
+const NODE = /"node":"([^"\\]*)"\}$/;
 
 /**
  * A step's events joined with the table: an event from a known container
@@ -47,7 +49,7 @@ const JOINED = '"container_id":';
  * written and the columns added.
  */
 export async function joinContainers(raw: string, out: string, table: ContainerTable, step: string): Promise<{ events: number; columns: string[] }> {
-  const suffix = new Map(table.containers.map((c) => [c.cgroupId, ',' + JSON.stringify(containerFields(c)).slice(1)]));
+  const suffix = containerLookup(table, (c) => ',' + JSON.stringify(containerFields(c)).slice(1));
   const rejected = new Set(table.steps[step]?.rejected ?? []);
   const file = AtomicFile.create(out);
   let events = 0;
@@ -57,7 +59,8 @@ export async function joinContainers(raw: string, out: string, table: ContainerT
       for (const line of lines) {
         const id = CGROUP_ID.exec(line)?.[1];
         if (id !== undefined && rejected.has(id)) continue;
-        const add = id === undefined ? undefined : suffix.get(id);
+        // a cluster's merged table: the id is the event's node's (cgroup ids are unique per node only)
+        const add = id === undefined ? undefined : suffix.get(id, suffix.merged ? NODE.exec(line)?.[1] : undefined);
         // a cluster node's raw events were joined before upload (src/k8s/agent.ts joinRaw): not twice
         chunk += (add && !line.includes(JOINED) ? line.slice(0, -1) + add : line) + '\n';
         events++;

@@ -29,7 +29,7 @@
  * traced on this node is its pod, by cgroup, even behind a Service.
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
-import type { ContainerTable } from '../../containers/table.ts';
+import { containerLookup, type ContainerTable } from '../../containers/table.ts';
 import { dnsSubdomain } from './k8s-names.ts';
 
 type Row = Record<string, unknown>;
@@ -70,6 +70,14 @@ function plainIp(addr: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
   return m ? m[1] : addr;
 }
+
+/**
+ * Where an address means one host: a cluster merge's events carry `node`, and
+ * loopback (127/8, ::1) is each node's own, so two nodes' loopback tuples are
+ * scoped by node (pod and node IPs are the cluster's: a tuple pairs across nodes).
+ */
+const LOOPBACK = /^(127\.|::1$)/;
+const hostScope = (e: Row, addr: string) => (e.node !== undefined && LOOPBACK.test(addr) ? `${String(e.node)} ` : '');
 
 const cidrOf = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 
@@ -147,7 +155,8 @@ function udpFlows(events: Row[]): UdpFlow[] {
   const byKey = new Map<string, UdpFlow>();
   for (const e of events) {
     const f: UdpFlow = {
-      first: e, cgroup: String(e.cgroup_id), laddr: plainIp(String(e.saddr)), lport: Number(e.sport),
+      // cgroup ids are inode numbers, unique per node only
+      first: e, cgroup: `${e.node === undefined ? '' : `${String(e.node)} `}${String(e.cgroup_id)}`, laddr: plainIp(String(e.saddr)), lport: Number(e.sport),
       peerAddr: plainIp(String(e.daddr)), peerPort: Number(e.dport), server: false,
     };
     const key = `${f.cgroup} ${f.lport} ${f.peerAddr}:${f.peerPort}`;
@@ -165,7 +174,7 @@ function udpFlows(events: Row[]): UdpFlow[] {
   }
   /** flows of the other end of `c` as client: on the port c sent to, with c's end as their peer (c's address unless c's socket is wildcard-bound) */
   const otherEnds = (c: UdpFlow) => (c.lport ? byPorts.get(`${c.peerPort} ${c.lport}`) ?? [] : [])
-    .filter((s) => s !== c && (s.peerAddr === c.laddr || UNSPECIFIED.has(c.laddr)));
+    .filter((s) => s !== c && (s.peerAddr === c.laddr || UNSPECIFIED.has(c.laddr)) && (!LOOPBACK.test(c.peerAddr) || s.first.node === c.first.node));
   // a server received first; or sent first, as the answer to a traced client's earlier datagram
   // (from each client's side: a server with many clients is not compared with every flow)
   for (const f of flows) f.server = f.first.operation === 'udp_recv';
@@ -191,7 +200,8 @@ export interface AdviseOptions {
 
 /** NetworkPolicy documents for the connections in `events`, sorted by namespace and name; rules sorted by peer, ports ascending. */
 export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] {
-  const byCgroup = new Map((opts.containers?.containers ?? []).map((c) => [c.cgroupId, c]));
+  // by node too when the table is a cluster's merge (its events carry `node`)
+  const rowOf = containerLookup(opts.containers);
   const pods = opts.pods ?? [];
   const byIp = new Map<string, PodRef[]>();
   for (const p of pods) for (const ip of p.ips ?? []) byIp.set(plainIp(ip), [...(byIp.get(plainIp(ip)) ?? []), p]);
@@ -199,12 +209,13 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
   // successful connects and accepts only: a refused connect is not traffic to allow; closes repeat the connection
   const conns = events.filter((e) => (e.operation === 'connect' && e.ret === 0) || (e.operation === 'accept' && typeof e.ret === 'number' && e.ret >= 0) || isUdp(e));
   const end = (addr: unknown, port: unknown) => `${plainIp(String(addr))}:${port}`;
+  const tuple = (e: Row, op: unknown, a: string, b: string) => `${hostScope(e, plainIp(String(e.daddr)))}${op} ${a} ${b}`;
   const byTuple = new Map<string, Row>();
-  for (const e of conns) if (!isUdp(e)) byTuple.set(`${e.operation} ${end(e.saddr, e.sport)} ${end(e.daddr, e.dport)}`, e);
+  for (const e of conns) if (!isUdp(e)) byTuple.set(tuple(e, e.operation, end(e.saddr, e.sport), end(e.daddr, e.dport)), e);
   const flows = udpFlows(conns.filter(isUdp));
 
   const subjects = new Map<string, Subject>();
-  const podOfEvent = (e: Row) => podOf(byCgroup.get(String(e.cgroup_id)));
+  const podOfEvent = (e: Row) => podOf(rowOf.get(e.cgroup_id, e.node));
   const subjectOf = (e: Row): Subject => {
     const me = podOfEvent(e);
     const key = subjectKey(me);
@@ -236,7 +247,7 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
     const s = subjectOf(e);
     const isConnect = e.operation === 'connect';
     // the other end, if it was traced here: the opposite operation with the 4-tuple mirrored
-    const other = byTuple.get(`${isConnect ? 'accept' : 'connect'} ${end(e.daddr, e.dport)} ${end(e.saddr, e.sport)}`);
+    const other = byTuple.get(tuple(e, isConnect ? 'accept' : 'connect', end(e.daddr, e.dport), end(e.saddr, e.sport)));
     const theirs = other && podOfEvent(other);
     const peer = theirs ? { kind: 'pod' as const, pod: theirs } : other ? { kind: 'ip' as const, cidr: cidrOf(plainIp(String(e.daddr))) } : byAddress(e.daddr);
     // ingress is on the port this end accepted on; egress on the port it connected to

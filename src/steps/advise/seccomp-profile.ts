@@ -5,7 +5,7 @@
  * is allowed, anything else fails with EPERM. For pods, the same list as a
  * security-profiles-operator SeccompProfile object (seccompProfileObject).
  */
-import type { ContainerTable } from '../../containers/table.ts';
+import { containerLookup, type ContainerTable } from '../../containers/table.ts';
 import { SYSCALLS_X86_64 } from '../names/syscalls-x86_64.ts';
 import type { AdviseStep, ProfileHooks } from '../types.ts';
 import { dnsSubdomain } from './k8s-names.ts';
@@ -96,8 +96,10 @@ export function seccompProfileObject(profile: SeccompProfile, metadata: { name: 
  * pods of one workload (a Deployment's replicas); otherwise the recipe's name,
  * and the namespace the pods share if they share one.
  */
-export function profileObjectMetadata(cgroups: readonly string[], containers: ContainerTable | undefined, recipe: string): { name: string; namespace?: string } {
-  const byCgroup = new Map((containers?.containers ?? []).map((c) => [c.cgroupId, c]));
+export function profileObjectMetadata(cgroups: readonly string[], containers: ContainerTable | undefined, recipe: string, node?: string): { name: string; namespace?: string } {
+  // a cluster's merged table: the cgroups are those of the row's node
+  const rowOf = containerLookup(containers);
+  const byCgroup = { get: (id: string) => rowOf.get(id, node) };
   const pods = new Map<string, { namespace: string; pod: string; owner?: string }>();
   for (const id of cgroups) {
     const k = byCgroup.get(id)?.k8s;
@@ -124,7 +126,9 @@ export function seccompDocuments(rows: Record<string, unknown>[], containers: Co
     const { cgroups, ...rest } = row;
     const profile = rest as SeccompProfile;
     if (documentKind(step.params) === 'oci') return profile;
-    return { ...seccompProfileObject(profile, profileObjectMetadata(Array.isArray(cgroups) ? cgroups.map(String) : [], containers, step.recipe)) };
+    // a cluster node's row names its node (src/k8s/agent.ts addNode)
+    const node = typeof rest.node === 'string' ? rest.node : undefined;
+    return { ...seccompProfileObject(profile, profileObjectMetadata(Array.isArray(cgroups) ? cgroups.map(String) : [], containers, step.recipe, node)) };
   });
 }
 
