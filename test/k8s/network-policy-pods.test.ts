@@ -1,0 +1,109 @@
+/**
+ * advise/network-policy over live pods on the real test cluster: two
+ * hostNetwork pods on the node, a server (app=np-server) listening on a
+ * loopback port and a client (app=np-client) connecting to it. `run --cluster`
+ * makes each pod's policy in the node's folder and, from the merged events and
+ * the merged container table (node-aware), the same in the run's own folder;
+ * the API server accepts them (server-side apply, dry run).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { safeNodeDir } from '../../src/k8s/results.ts';
+import { eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+
+let cluster: Cluster | undefined;
+const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-np-${p}-`));
+const NS = 'default';
+const MARK = `np${process.pid}`;
+// a loopback port of this test's own (hostNetwork pods share the machine's loopback with neighbours' tests)
+const PORT = 20000 + (process.pid % 10000);
+const ADDR = '127.0.0.1';
+
+function pod(name: string, app: string, script: string) {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { app, 'np-test': MARK } },
+    spec: {
+      nodeName: NODE, hostNetwork: true, terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'main', image: cluster!.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', script] }],
+    },
+  };
+}
+const SERVER = `require('net').createServer((s)=>s.destroy()).listen(${PORT},'${ADDR}')`;
+// connects every 200 ms; a refused connect (the server not up yet) is retried
+const CLIENT = `const net=require('net');setInterval(()=>{const c=net.connect(${PORT},'${ADDR}',()=>c.destroy());c.on('error',()=>{})},200)`;
+
+async function apply(obj: object): Promise<void> {
+  const r = await kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+  assert.equal(r.code, 0, r.stderr);
+}
+
+before(async () => {
+  if (skipK8s) return;
+  cluster = await useCluster();
+  const printed = await gadgetRun(['deploy', '--image', cluster.image, '--pull-policy', 'Never']).done;
+  assert.equal(printed.code, 0, printed.stderr);
+  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
+  assert.equal(applied.code, 0, applied.stderr);
+  await eventually('the agent pod Ready', async () => {
+    const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
+    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
+    return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+  }, 120_000);
+  await apply(pod('np-server', 'np-server', SERVER));
+  await apply(pod('np-client', 'np-client', CLIENT));
+  await eventually('the two pods running', async () => {
+    const r = await kubectl(['-n', NS, 'get', 'pods', '-l', `np-test=${MARK}`, '-o', 'json']);
+    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
+    return pods.length === 2 && pods.every((p: any) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready) ? true : undefined;
+  }, 120_000);
+}, { timeout: 600_000 });
+
+after(async () => {
+  if (skipK8s) return;
+  await kubectl(['-n', NS, 'delete', 'pod', 'np-server', 'np-client', '--grace-period=0', '--wait=false']);
+  await gadgetRun(['undeploy', '--wait']).done;
+  await cluster?.stop();
+}, { timeout: 180_000 });
+
+type Policy = { metadata: { name: string; namespace?: string }; spec: { podSelector: { matchLabels: Record<string, string> }; ingress: any[]; egress: any[] } };
+const policies = (file: string) => parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJSON() as Policy);
+const byApp = (docs: Policy[], app: string) => {
+  const found = docs.filter((d) => d.spec.podSelector.matchLabels.app === app);
+  assert.equal(found.length, 1, `one policy for app=${app}: ${JSON.stringify(docs.map((d) => d.metadata))}`);
+  return found[0];
+};
+/** a rule whose peer is the pod selector app=<app> in the namespace, on TCP PORT */
+const hasRule = (rules: any[], side: 'from' | 'to', app: string) =>
+  rules.some((r) => r[side].some((p: any) => p.podSelector?.matchLabels?.app === app && p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === NS)
+    && r.ports.some((p: any) => p.protocol === 'TCP' && p.port === PORT));
+
+test('advise/network-policy over two live hostNetwork pods: ingress from the client, egress to the server, on the node and in the merge; the API server accepts them', { skip: skipK8s, timeout: 400_000 }, async () => {
+  const out = tmp('run');
+  const file = path.join(tmp('recipe'), 'r.yaml');
+  fs.writeFileSync(file, `name: np-pods
+duration: 6s
+steps:
+  - id: np
+    gadget: advise/network-policy
+    outputs: [policy.yaml]
+`);
+  const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `np-test=${MARK}`, '--out', out]).done;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
+    const docs = policies(path.join(where, 'policy.yaml'));
+    const server = byApp(docs, 'np-server');
+    const client = byApp(docs, 'np-client');
+    assert.deepEqual([server.metadata, client.metadata], [{ name: 'np-server', namespace: NS }, { name: 'np-client', namespace: NS }], where);
+    assert.ok(hasRule(server.spec.ingress, 'from', 'np-client'), `${where}: server ingress ${JSON.stringify(server.spec.ingress)}`);
+    assert.ok(hasRule(client.spec.egress, 'to', 'np-server'), `${where}: client egress ${JSON.stringify(client.spec.egress)}`);
+  }
+  const dry = await kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=gadget-run-test', '-f', '-', '-o', 'name'], fs.readFileSync(path.join(out, 'policy.yaml'), 'utf8'));
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /networkpolicy.networking.k8s.io\/np-server/);
+  assert.match(dry.stdout, /networkpolicy.networking.k8s.io\/np-client/);
+});
