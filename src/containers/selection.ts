@@ -113,6 +113,13 @@ export class ContainerTracker {
     if (scope.selection) {
       const now = enrich(discoverCgroups().map(infoOf), scope.sources);
       for (const c of now) {
+        // running already, but a source still learning about it (a pod created just before the
+        // step, whose container id is not in its status yet): judged by poll() like a newcomer,
+        // not rejected now on what is not known yet; its events reach the ring meanwhile
+        if (scope.sources?.some((s) => s.pending?.(c))) {
+          this.map.update(key(c.cgroupId), value(this.map.info.valueSize, PENDING));
+          continue;
+        }
         const selected = matchesSelection(c, scope.selection);
         this.seen.set(c.cgroupId, { ...c, selected });
         if (selected) this.map.update(key(c.cgroupId), value(this.map.info.valueSize, SELECTED));

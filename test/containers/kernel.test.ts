@@ -70,6 +70,31 @@ describe('containers in the kernel', { skip: containerSkip() }, () => {
     assert.equal(theirs?.selected, false, 'the other late container was resolved and not selected');
   });
 
+  test('a running container a source is still learning about at attach waits for it too, not rejected at once', async (t) => {
+    // a pod created just before the step: its cgroup exists, its pod's labels are not known yet
+    const rootfs = busyboxRootfs(t);
+    const token = uniqueToken();
+    const running = startContainer(t, containerName('known-later'), rootfs, ['/bin/sh', '-c', `while true; do /bin/echo ${token}; /bin/sleep 0.1; done`]);
+    let told = false;
+    const late: ContainerSource = {
+      name: 'late',
+      enrich(containers) {
+        for (const c of containers) if (told && c.id === running.id) c.k8s = { ...c.k8s, labels: { team: 'late' } };
+      },
+      pending: (c) => !told && c.id === running.id,
+    };
+    const scope = { selection: { labels: { team: 'late' } }, workload: false, sources: [...defaultSources(), late] };
+    const [traced] = await traceAllWhile([[exec, { ...stepContext(t), containers: scope }]], async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      told = true;
+      await new Promise((r) => setTimeout(r, 500));
+    });
+    const mine = record(traced.outcome.containers, running.id);
+    assert.ok(mine?.selected, `selected once the source knew it: ${JSON.stringify(traced.outcome.containers)}`);
+    const echoes = withArg(traced.events, token).filter((e) => String(e.cgroup_id) === mine.cgroupId);
+    assert.ok(echoes.length > 0, 'its execs are traced');
+  });
+
   test('a new container a source is still learning about waits for it: selected by what the source says later', async (t) => {
     // as a pod's labels reach the agent after the kernel saw its container's cgroup (src/containers/k8s-source.ts)
     const rootfs = busyboxRootfs(t);
