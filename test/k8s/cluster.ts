@@ -168,3 +168,16 @@ export function requestDelta(before: Map<string, number>, after: Map<string, num
   for (const [k, v] of [...after].sort()) if (v - (before.get(k) ?? 0) > 0) d[k] = v - (before.get(k) ?? 0);
   return d;
 }
+
+/** `deploy | kubectl apply -f -` with the test image, then wait for this node's agent pod to be Ready. */
+export async function deployAgent(image: string): Promise<void> {
+  const printed = await gadgetRun(['deploy', '--image', image, '--pull-policy', 'Never']).done;
+  if (printed.code !== 0) throw new Error(`deploy failed: ${printed.stderr}`);
+  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  await eventually('the agent pod Ready', async () => {
+    const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
+    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
+    return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+  }, 120_000);
+}

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
-import { eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
 
 let cluster: Cluster | undefined;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-np-${p}-`));
@@ -45,15 +45,7 @@ async function apply(obj: object): Promise<void> {
 before(async () => {
   if (skipK8s) return;
   cluster = await useCluster();
-  const printed = await gadgetRun(['deploy', '--image', cluster.image, '--pull-policy', 'Never']).done;
-  assert.equal(printed.code, 0, printed.stderr);
-  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
-  assert.equal(applied.code, 0, applied.stderr);
-  await eventually('the agent pod Ready', async () => {
-    const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
-    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
-    return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
-  }, 120_000);
+  await deployAgent(cluster.image);
   await apply(pod('np-server', 'np-server', SERVER));
   await apply(pod('np-client', 'np-client', CLIENT));
   await eventually('the two pods running', async () => {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import { eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
 
 let cluster: Cluster | undefined;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-pods-${p}-`));
@@ -80,15 +80,7 @@ function attachments(pid: number): number {
 before(async () => {
   if (skipK8s) return;
   cluster = await useCluster();
-  const printed = await gadgetRun(['deploy', '--image', cluster.image, '--pull-policy', 'Never']).done;
-  assert.equal(printed.code, 0, printed.stderr);
-  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
-  assert.equal(applied.code, 0, applied.stderr);
-  await eventually('the agent pod Ready', async () => {
-    const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
-    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
-    return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
-  }, 120_000);
+  await deployAgent(cluster.image);
 }, { timeout: 600_000 });
 
 after(async () => {
