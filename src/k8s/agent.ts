@@ -225,18 +225,28 @@ export class Agent {
  * A run on this node: every step that can be scoped to containers watches
  * the run's selection (-n/-p/-c/-l), narrowed by the step's own, and every
  * scope names its containers from the node's pods as well as the runtimes.
+ * A gadget that selects documents (advise/network-policy) records the node
+ * and writes the documents of that selection; a node-wide one is left as it is.
  */
 export function scopeToNode(loaded: LoadedRecipe, selector: Selection | undefined, sources: ContainerSource[] | undefined): LoadedRecipe {
   const cluster: ContainerSelection = { ...selector };
   const selects = Object.keys(cluster).length > 0;
+  const narrow = (own: ContainerSelection | undefined): ContainerSelection | undefined => (selects
+    ? { ...own, ...cluster, ...(own?.labels || cluster.labels ? { labels: { ...own?.labels, ...cluster.labels } } : {}) }
+    : own);
   const steps = loaded.steps.map((plan) => {
-    // the container set lives in the objects of gadgets whose events carry cgroup_id (bpf/include/containers.h)
-    if (!plan.def.fields.some((f) => f.name === 'cgroup_id') || plan.def.advise) return plan;
+    const kind = plan.def.selects ?? 'capture';
+    if (kind === 'none') return plan;
+    if (kind === 'documents') {
+      const documents = narrow(plan.documents);
+      if (!documents) return plan;
+      // the node is recorded, the workload's cgroup too
+      const { containers: _recorded, ...rest } = plan;
+      return { ...rest, documents };
+    }
     const own = plan.containers;
     if (!selects && !own) return plan;
-    const selection = selects
-      ? { ...own?.selection, ...cluster, ...(own?.selection?.labels || cluster.labels ? { labels: { ...own?.selection?.labels, ...cluster.labels } } : {}) }
-      : own?.selection;
+    const selection = narrow(own?.selection);
     return { ...plan, containers: { ...(selection ? { selection } : {}), workload: selects ? false : !!own?.workload, ...(sources ? { sources } : {}) } };
   });
   return { ...loaded, steps };

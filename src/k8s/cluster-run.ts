@@ -307,6 +307,8 @@ export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): vo
       ...(first.ended ? { ended: first.ended } : {}),
       durationMs: Math.max(...metas.map((m) => m.meta.durationMs)),
       ...(first.workload ? { workload: first.workload } : {}),
+      // every node was given the same selection (src/k8s/agent.ts scopeToNode)
+      ...(first.documents ? { documents: first.documents } : {}),
     };
     fs.writeFileSync(rawMetaPath(dir, spec.id), JSON.stringify(meta, null, 2) + '\n');
   }

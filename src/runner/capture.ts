@@ -16,6 +16,7 @@ import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
 import type { StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
+import type { ContainerSelection } from '../containers/selection.ts';
 
 export const RAW_DIR = 'raw';
 /** staging folders are `.capture@<pid>-<starttime>-XXXXXX` (ownership.ts): a later run removes a gone run's */
@@ -38,6 +39,8 @@ export interface StepMeta {
   workload?: WorkloadSummary;
   /** a snapshot step stopped before its delay came (status not_run): its outputs are written empty */
   snapshot_not_taken?: boolean;
+  /** an advise step's selection: the containers whose documents evaluation generates (PlannedStep.documents) */
+  documents?: ContainerSelection;
 }
 
 /** What capture knows of the run as a whole (raw/run.json), so replay can say what the run said. */

@@ -148,7 +148,9 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
   const advise = findGadget(meta.gadget)?.advise;
   if (advise) {
     // an advise step's result is its documents; its connections stay in raw/
-    const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers, { params: spec.params ?? {}, recipe: ctx.recipe });
+    const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers, {
+      params: spec.params ?? {}, recipe: ctx.recipe, ...(meta.documents ? { selection: meta.documents } : {}),
+    });
     raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
     fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
     fields = adviseFields(advise, spec.params);

@@ -106,6 +106,8 @@ export interface PlannedStep {
   maxBytes: number;
   /** the step's container scope; none without `run` or `containers:` */
   containers?: ContainerScope;
+  /** a `selects: 'documents'` gadget's selection: capture is node-wide, documents are generated for these containers only */
+  documents?: ContainerSelection;
 }
 
 export interface Position {
@@ -431,12 +433,25 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   }
   const planned = mode?.plan(options, def, (key, message) => problem(['steps', i, key], message));
   const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
-  const containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
+  let containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
+  let documents: ContainerSelection | undefined;
+  if (def.selects === 'none' && containers?.selection) {
+    // the recipe's own `containers:` covers every step, this one as node-wide as it is
+    if (spec.containers && SELECTION_KEYS.some((k) => spec.containers?.[k] !== undefined)) {
+      problem(['steps', i, 'containers'], `${def.id} is node-wide and cannot be narrowed to containers; remove the selection from this step`);
+    }
+    containers = undefined;
+  } else if (def.selects === 'documents' && containers?.selection) {
+    // peers are known by their own cgroups: the node is recorded, the documents are the selection's
+    documents = containers.selection;
+    containers = undefined;
+  }
   // sized from params the schema accepted only (a bad one is already a problem)
   const kernelMemory = paramsValid ? def.kernelMemory?.(spec.params ?? {}) : undefined;
   return {
     ...(kernelMemory ? { kernelMemory } : {}),
     ...(containers ? { containers } : {}),
+    ...(documents ? { documents } : {}),
     spec,
     def,
     filter,

@@ -277,6 +277,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
+    ...(s.plan.documents ? { documents: s.plan.documents } : {}),
   };
 }
 

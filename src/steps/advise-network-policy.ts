@@ -34,10 +34,12 @@ export const adviseNetworkPolicy = {
     '(networking.k8s.io/v1; write them with a .yaml output): ingress from the peers seen on the ports accepted on (TCP) or first received on (UDP), egress to the peers and ports connected or first sent to ' +
     '(protocol TCP or UDP: DNS over UDP is UDP 53 to the resolver; a UDP reply is neither, a NetworkPolicy lets it through). ' +
     'A peer traced on this node is its pod (TCP: paired by the connection\'s 4-tuple, so hostNetwork pods are told apart; UDP: by the client\'s end and the server\'s port, so also behind a Service IP); otherwise a pod by its IP, or an ipBlock /32 or /128. ' +
+    'A container selection (containers:, or -n/-p/-c/-l) chooses whose policies are generated; the whole node is recorded so that peers on it are known by their cgroups. ' +
     'A workload outside Kubernetes gets a policy named "workload" with a placeholder podSelector to replace. Not seen: UDP by write()/read() on a connected socket or io_uring. ' +
     'Hooks: those of trace/tcp, syscalls sendto/sendmsg/sendmmsg/recvfrom/recvmsg/recvmmsg (entry and exit)',
   object: 'advise_network.bpf.o',
   fields: FIELDS,
+  selects: 'documents',
   requires: [
     ...traceTcp.requires,
     ...['sendto', 'sendmsg', 'sendmmsg', 'recvfrom', 'recvmsg', 'recvmmsg'].flatMap((call) => [
@@ -46,7 +48,7 @@ export const adviseNetworkPolicy = {
     ]),
   ],
   advise: {
-    generate: (rows, containers) => networkPolicies(rows, { containers, pods: podsOfTable(containers) }),
+    generate: (rows, containers, step) => networkPolicies(rows, { containers, pods: podsOfTable(containers), ...(step.selection ? { selection: step.selection } : {}) }),
     fields: ['apiVersion', 'kind', 'metadata', 'spec'],
   },
 } satisfies GadgetDefinition;

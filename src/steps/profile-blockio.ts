@@ -17,6 +17,8 @@ export const profileBlockio = {
     { name: 'count', type: 'number', description: 'requests in the bucket' },
   ],
   kernelFilters: {},
+  // block requests carry no task
+  selects: 'none',
   requires: [{ tracepoint: 'block/block_rq_issue' }, { tracepoint: 'block/block_rq_complete' }],
   params: {
     type: 'object',

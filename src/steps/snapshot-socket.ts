@@ -32,6 +32,8 @@ export const snapshotSocket = {
     { name: 'netns', type: 'number', description: 'network namespace inode number' },
   ],
   kernelFilters: {},
+  // one network namespace's sockets (params.netns), whoever holds them
+  selects: 'none',
   requires: [{ iterator: 'tcp' }, { iterator: 'udp' }, { iterator: 'task_file' }],
   params: {
     type: 'object',

@@ -1,4 +1,4 @@
-import type { ContainerRecord, ContainerScope } from '../containers/selection.ts';
+import type { ContainerRecord, ContainerScope, ContainerSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
 import type { Predicate } from './filter.ts';
@@ -159,12 +159,24 @@ export interface GadgetDefinition {
   };
   /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
   interval?: IntervalAggregation;
+  /**
+   * What a container selection (`containers:`, or a cluster run's -n/-p/-c/-l)
+   * does for this gadget: `capture` (default) narrows what the kernel records
+   * to the selected containers; `documents` records the whole node and
+   * generates documents only for the selected containers (advise/network-policy:
+   * a peer on the node is known by its own cgroup, so it must be recorded too);
+   * `none`: the gadget is node-wide (block requests, a network namespace's
+   * sockets) and a step's own selection is an error.
+   */
+  selects?: 'capture' | 'documents' | 'none';
 }
 
 /** What an advise generator knows of its step besides the rows: its params, and the recipe's name (a document's name when nothing better names it). */
 export interface AdviseStep {
   params: Record<string, unknown>;
   recipe: string;
+  /** for a gadget that `selects: 'documents'`: the containers whose documents to generate (none: every one seen) */
+  selection?: ContainerSelection;
 }
 
 /** A profile gadget's part of its mode: attach, take notices while sampling, read the result once. */

@@ -4,7 +4,9 @@
  * loopback port and a client (app=np-client) connecting to it. `run --cluster`
  * makes each pod's policy in the node's folder and, from the merged events and
  * the merged container table (node-aware), the same in the run's own folder;
- * the API server accepts them (server-side apply, dry run).
+ * the API server accepts them (server-side apply, dry run). A selection of
+ * one pod writes only its policy, whose peer is still the other pod, known
+ * by its cgroup: the node is recorded whatever the selection.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -98,4 +100,27 @@ steps:
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /networkpolicy.networking.k8s.io\/np-server/);
   assert.match(dry.stdout, /networkpolicy.networking.k8s.io\/np-client/);
+});
+
+test('-l narrows the documents, not the capture: only the server\'s policy, still with ingress from the client pod', { skip: skipK8s, timeout: 400_000 }, async () => {
+  const out = tmp('narrow');
+  const file = path.join(tmp('recipe'), 'r.yaml');
+  fs.writeFileSync(file, `name: np-narrow
+duration: 6s
+steps:
+  - id: np
+    gadget: advise/network-policy
+    outputs: [policy.yaml]
+`);
+  const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `np-test=${MARK}`, '-l', 'app=np-server', '--out', out]).done;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
+    const docs = policies(path.join(where, 'policy.yaml'));
+    assert.deepEqual(docs.map((d) => d.metadata), [{ name: 'np-server', namespace: NS }], `${where}: the selected pod's policy alone`);
+    // the client is not selected, yet its connects were recorded: the peer is its pod, not an ipBlock of 127.0.0.1
+    assert.ok(hasRule(docs[0].spec.ingress, 'from', 'np-client'), `${where}: server ingress ${JSON.stringify(docs[0].spec.ingress)}`);
+  }
+  // what was recorded is the node's: the client's connects are in the raw events
+  const raw = fs.readFileSync(path.join(out, 'raw', 'np.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(raw.some((e) => e.operation === 'connect' && e.dport === PORT && e.pod === 'np-client'), 'the client\'s connects were recorded');
 });

@@ -4,16 +4,26 @@
  * the SeccompProfile CRD written from the operator's API types
  * (test/helpers/spo-seccompprofile.ts) for its own run, dry-runs a
  * server-side apply of the generated object, and removes the CRD after.
+ * And from a live pod: `run --cluster -l` records the selected pod's
+ * syscalls only, and names the object after it, in its namespace.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { safeNodeDir } from '../../src/k8s/results.ts';
 import { profileFor, seccompDocuments } from '../../src/steps/advise/seccomp-profile.ts';
 import { seccompProfileCrd } from '../helpers/spo-seccompprofile.ts';
-import { kubectl, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
 
 const CRD = seccompProfileCrd();
 const CRD_NAME = (CRD.metadata as { name: string }).name;
+const NS = 'default';
+const MARK = `sp${process.pid}`;
+const POD = `sp-target-${process.pid}`;
+const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-sp-${p}-`));
 
 describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 600_000 }, () => {
   let cluster: Cluster | undefined;
@@ -23,11 +33,30 @@ describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 6
     assert.equal(created.code, 0, created.stderr);
     const ready = await kubectl(['wait', '--for=condition=established', `crd/${CRD_NAME}`, '--timeout=60s']);
     assert.equal(ready.code, 0, ready.stderr);
-  });
+    await deployAgent(cluster.image);
+    // a pod that stats a file ten times a second: newfstatat/statx, never bpf()
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: POD, namespace: NS, labels: { app: 'sp-target', 'sp-test': MARK } },
+      spec: {
+        nodeName: NODE, hostNetwork: true, terminationGracePeriodSeconds: 0,
+        containers: [{ name: 'main', image: cluster.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', "setInterval(()=>require('fs').statSync('/'),100)"] }],
+      },
+    };
+    const applied = await kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+    assert.equal(applied.code, 0, applied.stderr);
+    await eventually('the pod running', async () => {
+      const r = await kubectl(['-n', NS, 'get', 'pod', POD, '-o', 'json']);
+      const p = r.code === 0 ? JSON.parse(r.stdout) : undefined;
+      return p?.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.ready ? true : undefined;
+    }, 120_000);
+  }, { timeout: 600_000 });
   after(async () => {
+    await kubectl(['-n', NS, 'delete', 'pod', POD, '--grace-period=0', '--wait=false']);
+    await gadgetRun(['undeploy', '--wait']).done;
     await kubectl(['delete', 'crd', CRD_NAME, '--ignore-not-found', '--wait=true']);
     await cluster?.stop();
-  });
+  }, { timeout: 180_000 });
 
   const dryRun = (yamlText: string) => kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=gadget-run-test', '-f', '-', '-o', 'json'], yamlText);
 
@@ -48,5 +77,34 @@ describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 6
     const r = await dryRun(stringify({ ...obj, metadata: { ...(obj.metadata as object), namespace: 'default' }, spec: { ...(obj.spec as object), defaultAction: 'SCMP_ACT_EPERM' } }));
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr, /defaultAction/);
+  });
+
+  test('a live pod selected by its labels: the object is named after it, in its namespace, with its syscalls and not the node\'s; the API server accepts it', { timeout: 400_000 }, async () => {
+    const out = tmp('run');
+    const file = path.join(tmp('recipe'), 'r.yaml');
+    fs.writeFileSync(file, `name: sp-pod
+duration: 4s
+steps:
+  - id: profile
+    gadget: advise/seccomp-profile
+    params: {document: SeccompProfile}
+    outputs: [profile.yaml]
+`);
+    const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `sp-test=${MARK}`, '--out', out]).done;
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
+      const text = fs.readFileSync(path.join(where, 'profile.yaml'), 'utf8');
+      const obj = parse(text) as { kind: string; metadata: { name: string; namespace?: string }; spec: { syscalls: { names: string[] }[] } };
+      assert.equal(obj.kind, 'SeccompProfile', where);
+      assert.deepEqual([obj.metadata.name, obj.metadata.namespace], [POD, NS], `${where}: named after the pod`);
+      const names = obj.spec.syscalls[0].names;
+      assert.ok(names.includes('statx') || names.includes('newfstatat'), `${where}: the pod's stat calls: ${names.join(' ')}`);
+      // the agent itself made bpf() all along (loading, reading maps): recorded only when the capture was the node's
+      assert.ok(!names.includes('bpf'), `${where}: the node's syscalls are not the pod's: ${names.join(' ')}`);
+    }
+    const dry = await dryRun(fs.readFileSync(path.join(out, 'profile.yaml'), 'utf8'));
+    assert.equal(dry.code, 0, dry.stderr);
+    const stored = JSON.parse(dry.stdout);
+    assert.deepEqual([stored.metadata.namespace, stored.metadata.name], [NS, POD]);
   });
 });

@@ -121,10 +121,22 @@ test('mergeRaw: the merge holds every node that ran, sums counts, names the node
   assert.equal(fs.readFileSync(path.join(dir, 'all.csv'), 'utf8').trim().split('\n')[0], 'pid,node');
 });
 
-test('scopeToNode: the run’s selection becomes every container-capable step’s kernel selection, narrowed by the step’s own', () => {
+test('scopeToNode: the run’s selection becomes every container-capable step’s kernel selection, narrowed by the step’s own; network policies are the selection’s documents over the whole node', () => {
   const text = `name: s
 duration: 1s
+run: sleep 1
 steps:
+  - id: cpu
+    gadget: profile/cpu
+  - id: syscalls
+    gadget: advise/seccomp-profile
+  - id: np
+    gadget: advise/network-policy
+  - id: np_own
+    gadget: advise/network-policy
+    containers: {pod: web-0}
+  - id: blk
+    gadget: profile/block-io
   - id: execs
     gadget: trace/exec
   - id: opens
@@ -137,14 +149,23 @@ steps:
   const loaded = parseRecipe(text, 's.yaml');
   const scoped = scopeToNode(loaded, { namespace: 'shop', labels: { app: 'web' } }, [source]);
   const by = Object.fromEntries(scoped.steps.map((s) => [s.spec.id, s.containers]));
-  assert.deepEqual(by.execs, { selection: { namespace: 'shop', labels: { app: 'web' } }, workload: false, sources: [source] });
+  const docs = Object.fromEntries(scoped.steps.map((s) => [s.spec.id, s.documents]));
+  const selection = { namespace: 'shop', labels: { app: 'web' } };
+  // events without cgroup_id (a profile's stacks, a syscall bitmap) are still the selected containers'
+  for (const id of ['execs', 'cpu', 'syscalls']) assert.deepEqual(by[id], { selection, workload: false, sources: [source] }, id);
+  // the node is recorded (not even the workload's cgroup alone), the policies are the selection's
+  assert.deepEqual([by.np, docs.np], [undefined, selection]);
+  assert.deepEqual([by.np_own, docs.np_own], [undefined, { pod: 'web-0', ...selection }]);
+  assert.deepEqual([by.blk, docs.blk], [loaded.steps.find((s) => s.spec.id === 'blk')!.containers, undefined], 'node-wide: as the recipe planned it');
   assert.deepEqual(by.opens, { selection: { image: 'nginx', namespace: 'shop', labels: { tier: 'front', app: 'web' } }, workload: false, sources: [source] });
-  assert.equal(by.socks, undefined, 'a gadget without cgroup_id has no container set to fill');
-  // no selection: steps without a scope stay unscoped (every event, named at evaluation); scoped ones gain the pods
+  assert.deepEqual(by.socks, loaded.steps.find((s) => s.spec.id === 'socks')!.containers, 'one network namespace\'s sockets: node-wide');
+  // no selection: steps keep their scope (the workload's), scoped ones gain the pods
   const plain = scopeToNode(loaded, undefined, [source]);
-  assert.equal(plain.steps[0].containers, undefined);
-  assert.deepEqual(plain.steps[1].containers, { selection: { labels: { tier: 'front' }, image: 'nginx' }, workload: false, sources: [source] });
-  assert.equal(loaded.steps[0].containers, undefined, 'the loaded recipe is not changed');
+  const plainBy = Object.fromEntries(plain.steps.map((s) => [s.spec.id, s.containers]));
+  assert.deepEqual(plainBy.execs, { workload: true, sources: [source] });
+  assert.deepEqual(plainBy.opens, { selection: { labels: { tier: 'front' }, image: 'nginx' }, workload: false, sources: [source] });
+  assert.deepEqual([plainBy.np_own, plain.steps.find((s) => s.spec.id === 'np_own')!.documents], [undefined, { pod: 'web-0' }]);
+  assert.deepEqual(loaded.steps[0].containers, { workload: true }, 'the loaded recipe is not changed');
 });
 
 test('joinRaw: a node’s raw events gain their container’s fields once, and those of a container resolved out are dropped', async () => {

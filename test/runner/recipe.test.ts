@@ -184,3 +184,32 @@ test('YAML syntax errors and duplicate keys say where', () => {
   const [d] = problems('name: x\nname: y\nsteps: []\n');
   assert.match(d, /^r\.yaml:2:1 : YAML: Map keys must be unique/);
 });
+
+test('a container selection: network policies are its documents over the whole node; a node-wide gadget refuses one of its own', () => {
+  const { steps } = parseRecipe(
+    `name: sel
+duration: 1s
+containers: {namespace: shop}
+steps:
+  - id: np
+    gadget: advise/network-policy
+  - id: execs
+    gadget: trace/exec
+  - id: blk
+    gadget: profile/block-io
+`,
+    'sel.yaml',
+  );
+  const by = Object.fromEntries(steps.map((s) => [s.spec.id, s]));
+  assert.deepEqual([by.np.containers, by.np.documents], [undefined, { namespace: 'shop' }]);
+  assert.deepEqual([by.execs.containers, by.execs.documents], [{ selection: { namespace: 'shop' }, workload: false }, undefined]);
+  // the recipe's selection leaves a node-wide step as it is
+  assert.deepEqual([by.blk.containers, by.blk.documents], [undefined, undefined]);
+  assert.deepEqual(problems(`name: sel
+duration: 1s
+steps:
+  - id: blk
+    gadget: profile/block-io
+    containers: {pod: web-0}
+`), ['r.yaml:6:17 steps[0].containers: profile/block-io is node-wide and cannot be narrowed to containers; remove the selection from this step']);
+});

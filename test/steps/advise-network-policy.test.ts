@@ -150,6 +150,21 @@ describe('advise/network-policy generator (recorded events, no root)', () => {
     assert.deepEqual(networkPolicies([...EVENTS].reverse(), { containers: TABLE, pods: POD_LIST }), EXPECTED);
   });
 
+  test('a selection chooses whose policies are written; the others still name the peers (by the 4-tuple, by the answer)', () => {
+    const names = (docs: Record<string, unknown>[]) => docs.map((d) => (d.metadata as { name: string }).name);
+    // -l app=db: only db's policy, its ingress still from the web pod (paired by the 4-tuple with web's events)
+    const db = networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST, selection: { labels: { app: 'db' } } });
+    assert.deepEqual(db, [EXPECTED[2]]);
+    // -n kube-system: db and coredns, exactly as without a selection
+    assert.deepEqual(networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST, selection: { namespace: 'kube-system' } }), EXPECTED.slice(1));
+    // -p and -c: by pod name, by container name
+    assert.deepEqual(names(networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST, selection: { pod: 'web-6d9f-abcde', container: 'main' } })), ['web']);
+    // nothing matches: no policy at all (not one for the node's other processes)
+    assert.deepEqual(networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST, selection: { namespace: 'shop' } }), []);
+    // events of no known container (the node's own processes) are never a selection's subject
+    assert.deepEqual(networkPolicies([ev(7, 'connect', '127.0.0.1', 4000, '127.0.0.1', 6000)], { containers: TABLE, selection: {} }), []);
+  });
+
   test('without the 4-tuple pairing, an IP two pods share names neither: the node IP becomes an ipBlock', () => {
     const docs = networkPolicies([EVENTS[0]], { containers: TABLE, pods: POD_LIST });
     assert.deepEqual((docs[0].spec as { egress: unknown }).egress, [{ to: [{ ipBlock: { cidr: `${NODE_IP}/32` } }], ports: tcp(5432) }]);

@@ -29,6 +29,7 @@
  * traced on this node is its pod, by cgroup, even behind a Service.
  */
 import type { ContainerInfo } from '../../containers/enrichment.ts';
+import { matchesSelection, type ContainerSelection } from '../../containers/selection.ts';
 import { containerLookup, type ContainerTable } from '../../containers/table.ts';
 import { dnsSubdomain } from './k8s-names.ts';
 
@@ -196,6 +197,11 @@ export interface AdviseOptions {
   containers?: ContainerTable;
   /** pods by IP, for peers not traced on this node (defaults to the table's pods that have IPs) */
   pods?: PodRef[];
+  /**
+   * whose policies to write: only the containers matching it (-n/-p/-c/-l,
+   * `containers:`) are subjects; every event still names peers
+   */
+  selection?: ContainerSelection;
 }
 
 /** NetworkPolicy documents for the connections in `events`, sorted by namespace and name; rules sorted by peer, ports ascending. */
@@ -235,7 +241,14 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
     rule.ports.add(`${protocol}/${Number(port)}`);
     side.set(k, rule);
   };
+  const selection = opts.selection;
+  const chosen = (e: Row) => {
+    if (!selection) return true;
+    const c = rowOf.get(e.cgroup_id, e.node);
+    return c !== undefined && matchesSelection(c, selection);
+  };
   for (const f of flows) {
+    if (!chosen(f.first)) continue;
     const s = subjectOf(f.first);
     const theirs = f.pair && podOfEvent(f.pair.first);
     // a server allows its port from the client; a client the server's port
@@ -243,7 +256,7 @@ export function networkPolicies(events: Row[], opts: AdviseOptions = {}): Row[] 
     else allow(s.egress, theirs ? { kind: 'pod', pod: theirs } : byAddress(f.peerAddr), 'UDP', f.peerPort);
   }
   for (const e of conns) {
-    if (isUdp(e)) continue;
+    if (isUdp(e) || !chosen(e)) continue;
     const s = subjectOf(e);
     const isConnect = e.operation === 'connect';
     // the other end, if it was traced here: the opposite operation with the 4-tuple mirrored
