@@ -181,3 +181,36 @@ export async function deployAgent(image: string): Promise<void> {
     return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
   }, 120_000);
 }
+
+/** A hostNetwork pod on this node running `node -e script` from the test image (its node binary). */
+export function nodePod(image: string, name: string, namespace: string, labels: Record<string, string>, script: string): object {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: {
+      nodeName: NODE, hostNetwork: true, terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'main', image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', script] }],
+    },
+  };
+}
+
+/** Applies the pods and waits until `count` pods of the label selector run with their container ready. */
+export async function startPods(pods: object[], namespace: string, selector: string, count = pods.length): Promise<void> {
+  const r = await kubectl(['apply', '-f', '-'], pods.map((p) => JSON.stringify(p)).join('\n'));
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+  await eventually(`${count} pods ${selector} running`, async () => {
+    const got = await kubectl(['-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json']);
+    const items = JSON.parse(got.stdout || '{"items":[]}').items;
+    return items.length === count && items.every((p: any) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready) ? true : undefined;
+  }, 120_000);
+}
+
+/** `gadget-run run RECIPE --cluster --node NODE ARGS… --out OUT` of a recipe written to a temporary file; the run and its --out. */
+export async function clusterRun(recipe: string, args: string[]): Promise<Run & { out: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-run-'));
+  const file = path.join(dir, 'recipe.yaml');
+  fs.writeFileSync(file, recipe);
+  const out = path.join(dir, 'out');
+  const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, ...args, '--out', out]).done;
+  return { ...r, out };
+}

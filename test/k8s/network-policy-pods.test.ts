@@ -10,51 +10,29 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
-import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { clusterRun, deployAgent, gadgetRun, kubectl, NODE, nodePod, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
 
 let cluster: Cluster | undefined;
-const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-np-${p}-`));
 const NS = 'default';
 const MARK = `np${process.pid}`;
 // a loopback port of this test's own (hostNetwork pods share the machine's loopback with neighbours' tests)
 const PORT = 20000 + (process.pid % 10000);
 const ADDR = '127.0.0.1';
 
-function pod(name: string, app: string, script: string) {
-  return {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app, 'np-test': MARK } },
-    spec: {
-      nodeName: NODE, hostNetwork: true, terminationGracePeriodSeconds: 0,
-      containers: [{ name: 'main', image: cluster!.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', script] }],
-    },
-  };
-}
 const SERVER = `require('net').createServer((s)=>s.destroy()).listen(${PORT},'${ADDR}')`;
 // connects every 200 ms; a refused connect (the server not up yet) is retried
 const CLIENT = `const net=require('net');setInterval(()=>{const c=net.connect(${PORT},'${ADDR}',()=>c.destroy());c.on('error',()=>{})},200)`;
-
-async function apply(obj: object): Promise<void> {
-  const r = await kubectl(['apply', '-f', '-'], JSON.stringify(obj));
-  assert.equal(r.code, 0, r.stderr);
-}
 
 before(async () => {
   if (skipK8s) return;
   cluster = await useCluster();
   await deployAgent(cluster.image);
-  await apply(pod('np-server', 'np-server', SERVER));
-  await apply(pod('np-client', 'np-client', CLIENT));
-  await eventually('the two pods running', async () => {
-    const r = await kubectl(['-n', NS, 'get', 'pods', '-l', `np-test=${MARK}`, '-o', 'json']);
-    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
-    return pods.length === 2 && pods.every((p: any) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready) ? true : undefined;
-  }, 120_000);
+  const pod = (app: string, script: string) => nodePod(cluster!.image, app, NS, { app, 'np-test': MARK }, script);
+  await startPods([pod('np-server', SERVER), pod('np-client', CLIENT)], NS, `np-test=${MARK}`);
 }, { timeout: 600_000 });
 
 after(async () => {
@@ -63,6 +41,13 @@ after(async () => {
   await gadgetRun(['undeploy', '--wait']).done;
   await cluster?.stop();
 }, { timeout: 180_000 });
+
+/** `run --cluster` of advise/network-policy over this test's pods (and `extra` selections), 6 s; its --out */
+async function runPolicies(extra: string[]): Promise<string> {
+  const r = await clusterRun('name: np-pods\nduration: 6s\nsteps:\n  - id: np\n    gadget: advise/network-policy\n    outputs: [policy.yaml]\n', ['-l', `np-test=${MARK}`, ...extra]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  return r.out;
+}
 
 type Policy = { metadata: { name: string; namespace?: string }; spec: { podSelector: { matchLabels: Record<string, string> }; ingress: any[]; egress: any[] } };
 const policies = (file: string) => parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJSON() as Policy);
@@ -77,17 +62,7 @@ const hasRule = (rules: any[], side: 'from' | 'to', app: string) =>
     && r.ports.some((p: any) => p.protocol === 'TCP' && p.port === PORT));
 
 test('advise/network-policy over two live hostNetwork pods: ingress from the client, egress to the server, on the node and in the merge; the API server accepts them', { skip: skipK8s, timeout: 400_000 }, async () => {
-  const out = tmp('run');
-  const file = path.join(tmp('recipe'), 'r.yaml');
-  fs.writeFileSync(file, `name: np-pods
-duration: 6s
-steps:
-  - id: np
-    gadget: advise/network-policy
-    outputs: [policy.yaml]
-`);
-  const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `np-test=${MARK}`, '--out', out]).done;
-  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = await runPolicies([]);
   for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
     const docs = policies(path.join(where, 'policy.yaml'));
     const server = byApp(docs, 'np-server');
@@ -103,17 +78,7 @@ steps:
 });
 
 test('-l narrows the documents, not the capture: only the server\'s policy, still with ingress from the client pod', { skip: skipK8s, timeout: 400_000 }, async () => {
-  const out = tmp('narrow');
-  const file = path.join(tmp('recipe'), 'r.yaml');
-  fs.writeFileSync(file, `name: np-narrow
-duration: 6s
-steps:
-  - id: np
-    gadget: advise/network-policy
-    outputs: [policy.yaml]
-`);
-  const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `np-test=${MARK}`, '-l', 'app=np-server', '--out', out]).done;
-  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = await runPolicies(['-l', 'app=np-server']);
   for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
     const docs = policies(path.join(where, 'policy.yaml'));
     assert.deepEqual(docs.map((d) => d.metadata), [{ name: 'np-server', namespace: NS }], `${where}: the selected pod's policy alone`);

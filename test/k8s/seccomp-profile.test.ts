@@ -9,21 +9,19 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
 import { profileFor, seccompDocuments } from '../../src/steps/advise/seccomp-profile.ts';
 import { seccompProfileCrd } from '../helpers/spo-seccompprofile.ts';
-import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { clusterRun, deployAgent, gadgetRun, kubectl, NODE, nodePod, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
 
 const CRD = seccompProfileCrd();
 const CRD_NAME = (CRD.metadata as { name: string }).name;
 const NS = 'default';
 const MARK = `sp${process.pid}`;
 const POD = `sp-target-${process.pid}`;
-const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-sp-${p}-`));
 
 describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 600_000 }, () => {
   let cluster: Cluster | undefined;
@@ -35,21 +33,7 @@ describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 6
     assert.equal(ready.code, 0, ready.stderr);
     await deployAgent(cluster.image);
     // a pod that stats a file ten times a second: newfstatat/statx, never bpf()
-    const pod = {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: POD, namespace: NS, labels: { app: 'sp-target', 'sp-test': MARK } },
-      spec: {
-        nodeName: NODE, hostNetwork: true, terminationGracePeriodSeconds: 0,
-        containers: [{ name: 'main', image: cluster.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', "setInterval(()=>require('fs').statSync('/'),100)"] }],
-      },
-    };
-    const applied = await kubectl(['apply', '-f', '-'], JSON.stringify(pod));
-    assert.equal(applied.code, 0, applied.stderr);
-    await eventually('the pod running', async () => {
-      const r = await kubectl(['-n', NS, 'get', 'pod', POD, '-o', 'json']);
-      const p = r.code === 0 ? JSON.parse(r.stdout) : undefined;
-      return p?.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.ready ? true : undefined;
-    }, 120_000);
+    await startPods([nodePod(cluster.image, POD, NS, { app: 'sp-target', 'sp-test': MARK }, "setInterval(()=>require('fs').statSync('/'),100)")], NS, `sp-test=${MARK}`);
   }, { timeout: 600_000 });
   after(async () => {
     await kubectl(['-n', NS, 'delete', 'pod', POD, '--grace-period=0', '--wait=false']);
@@ -80,17 +64,7 @@ describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 6
   });
 
   test('a live pod selected by its labels: the object is named after it, in its namespace, with its syscalls and not the node\'s; the API server accepts it', { timeout: 400_000 }, async () => {
-    const out = tmp('run');
-    const file = path.join(tmp('recipe'), 'r.yaml');
-    fs.writeFileSync(file, `name: sp-pod
-duration: 4s
-steps:
-  - id: profile
-    gadget: advise/seccomp-profile
-    params: {document: SeccompProfile}
-    outputs: [profile.yaml]
-`);
-    const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-l', `sp-test=${MARK}`, '--out', out]).done;
+    const { out, ...r } = await clusterRun('name: sp-pod\nduration: 4s\nsteps:\n  - id: profile\n    gadget: advise/seccomp-profile\n    params: {document: SeccompProfile}\n    outputs: [profile.yaml]\n', ['-l', `sp-test=${MARK}`]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     for (const where of [path.join(out, safeNodeDir(NODE)), out]) {
       const text = fs.readFileSync(path.join(where, 'profile.yaml'), 'utf8');
