@@ -9,7 +9,9 @@
 //   recipe parser, JSONata, ajv, the JUnit writer or libbpf's bindings;
 // - src/runner/validators.ts is replaced by ajv's standalone code, generated
 //   here from schemas/recipe.schema.json and every gadget's params schema:
-//   no schema compilation at start-up, and no ajv compiler in the bundle.
+//   no schema compilation at start-up, and no ajv compiler in the bundle;
+// - JSONata and RE2JS stay in node_modules, required at their first use
+//   (src/deferred.ts): a recipe without expressions or regexes never compiles them.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';

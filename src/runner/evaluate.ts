@@ -20,7 +20,7 @@ import { findGadget } from '../steps/index.ts';
 import { adviseFields } from '../steps/advise/fields.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
 import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type StepSummary, type WorkloadSummary } from './summary.ts';
-import jsonata from 'jsonata';
+import { jsonata } from '../deferred.ts';
 
 export interface EvaluateOptions {
   log?: (line: string) => void;

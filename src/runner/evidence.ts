@@ -6,7 +6,7 @@
  * the data is. Also the run-time half of "assertions that point at nothing fail": a field
  * that no record of a non-empty result has.
  */
-import jsonata from 'jsonata';
+import { jsonata } from '../deferred.ts';
 import type { Node } from './references.ts';
 import type { Evidence } from './summary.ts';
 

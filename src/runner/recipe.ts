@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import type { ErrorObject } from 'ajv';
-import jsonata from 'jsonata';
+import { jsonata } from '../deferred.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';

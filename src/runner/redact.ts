@@ -8,7 +8,8 @@
  * The defaults do not mask `-pVALUE` (mysql's password form): `-p` is a port (ssh, nc),
  * `mkdir -p`, `cp -p` far more often; a recipe that runs mysql adds `^-p(?P<secret>.+)`.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { compileRe2 } from '../deferred.ts';
 import { ndjsonBatches, writeAtomic } from './artifacts.ts';
 
 const SECRET_WORDS = 'password|passwd|pwd|passphrase|token|secret|api[-_]?key|access[-_]?key|auth[-_]?token|client[-_]?secret|private[-_]?key';
@@ -141,7 +142,7 @@ function re2Masker(p: RE2JS): Masker {
 export function compileRedactor(extra: readonly string[] = []): Redactor {
   const user = extra.map((src) => {
     try {
-      return RE2JS.compile(src);
+      return compileRe2(src);
     } catch (err) {
       throw new Error(`redact pattern ${JSON.stringify(src)}: ${(err as Error).message}`, { cause: err });
     }

@@ -6,7 +6,7 @@
  * `steps.*`, `$$`, `$` at the root, `**`) counts as reading every step: when unsure,
  * load it. Evaluation loads a step's events only when something reads them.
  */
-import jsonata from 'jsonata';
+import { jsonata } from '../deferred.ts';
 
 export interface Reads {
   /** steps whose events (steps.<id>) are read; 'all' when that cannot be told */

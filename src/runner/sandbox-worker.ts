@@ -6,7 +6,7 @@
  * its evidence (evidence.ts), computed here where the data is.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import jsonata from 'jsonata';
+import { jsonata } from '../deferred.ts';
 import { asRecords, readNdjson, writeAtomic, type ResultFile } from './artifacts.ts';
 import { evidenceOf, unresolvedReads } from './evidence.ts';
 import type { SandboxJob, WorkerMessage } from './sandbox.ts';

@@ -5,7 +5,8 @@
  * never hang the runner. Predicates the kernel can check are pushed into BPF
  * constants, the rest compile to JavaScript run on the decoded event.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { compileRe2 } from '../deferred.ts';
 import type { FieldSpec, FieldType, KernelFilters } from './types.ts';
 
 export type FilterOp = '==' | '!=' | '>=' | '>' | '<=' | '<' | '~' | '!~';
@@ -88,7 +89,7 @@ export function checkFilter(preds: Predicate[], fields: readonly FilterField[]):
 function checkPredicate(p: Predicate, f: FilterField): string | undefined {
   if (p.op === '~' || p.op === '!~') {
     try {
-      RE2JS.compile(p.value);
+      compileRe2(p.value);
     } catch (err) {
       return `${p.field}${p.op}${p.value}: invalid regular expression (filters use RE2 syntax, as Inspektor Gadget's Go regexps: no backreferences or lookaround): ${(err as Error).message}`;
     }
@@ -194,7 +195,7 @@ export function compileFilter(
     const type: FieldType = f.type;
     const v = type === 'string[]' ? `${local(p.field)}.join(' ')` : local(p.field);
     if (p.op === '~' || p.op === '!~') {
-      regexes.push(RE2JS.compile(p.value));
+      regexes.push(compileRe2(p.value));
       return `${p.op === '!~' ? '!' : ''}R[${regexes.length - 1}].test(${type === 'string' || type === 'string[]' ? v : `String(${v})`})`;
     }
     const rhs = type === 'number' ? String(numberOf(p, f)) : type === 'boolean' ? String(p.value === 'true') : JSON.stringify(p.value);
