@@ -14,6 +14,7 @@ import { $, fs, path, sleep } from 'zx';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { UNBUNDLED_MODULES } from './unbundled.mjs';
 
 $.verbose = false;
 $.quiet = true;
@@ -345,8 +346,7 @@ async function buildImage(ref, contextDir, entrypoint) {
 // what the image holds of the checkout; koffi 3's native module is in its @koromix/koffi-<platform> package
 // the bundle is split (build/gadget-run.mjs loads chunk-*.mjs lazily): every .mjs of build/ goes in
 const bundleFiles = () => fs.readdirSync(`${root}build`).filter((f) => f.endsWith('.mjs')).sort().map((f) => `build/${f}`);
-// jsonata and re2js are required at first use, not bundled (src/deferred.ts)
-const IMAGE_FILES = ['package.json', 'build/bpf', 'node_modules/koffi', 'node_modules/@koromix', 'node_modules/jsonata', 'node_modules/re2js'];
+const IMAGE_FILES = ['package.json', 'build/bpf', ...UNBUNDLED_MODULES.map((m) => `node_modules/${m}`)];
 
 /** The files of the gadget-run image: node, the libraries it and libbpf load, the bundle, the BPF objects. */
 async function gadgetRunRootfs(dir) {

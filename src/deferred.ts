@@ -7,7 +7,8 @@
  * required synchronously where they are needed. The call goes through a
  * name of our own rather than `require`, so the bundle leaves them in
  * node_modules (scripts/build-cli.mjs, the k8s image's files) instead of
- * compiling them into a chunk it loads at once.
+ * compiling them into a chunk it loads at once (scripts/unbundled.mjs lists
+ * what a copy of the CLI needs beside its bundle).
  */
 import { createRequire } from 'node:module';
 import type jsonataFn from 'jsonata';
