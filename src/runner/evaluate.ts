@@ -11,6 +11,7 @@ import { artifactPath, makePrivateDir, readNdjson, writeOutput, type ResultFile 
 import { BaselineError, diffKeys, readBaseline, resolveBaseline, writeBaseline } from './baseline.ts';
 import { rawEventsPath, readMeta, readRunMeta, RAW_DIR, type RunMeta, type StepMeta } from './capture.ts';
 import { joinContainers, readContainerTable } from './containers.ts';
+import { matchesSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import { excerpt, parseDuration, parseSize } from './duration.ts';
 import { stepFieldReads } from './expr-check.ts';
@@ -151,6 +152,10 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     const docs = advise.generate((await readNdjson(raw)) as Record<string, unknown>[], containers, {
       params: spec.params ?? {}, recipe: ctx.recipe, ...(meta.documents ? { selection: meta.documents } : {}),
     });
+    // an empty result because nothing was selected is not "no traffic": say so
+    if (meta.documents && !(containers?.containers ?? []).some((c) => matchesSelection(c, meta.documents!))) {
+      summary.warnings = [...(summary.warnings ?? []), `no container matched the selection ${JSON.stringify(meta.documents)}: no documents were generated for it`];
+    }
     raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
     fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
     fields = adviseFields(advise, spec.params);

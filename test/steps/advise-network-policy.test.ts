@@ -22,6 +22,9 @@ import { startDnsServer } from '../helpers/dns.ts';
 import { compileFixture } from '../helpers/fixture.ts';
 import { tcpServer, udpSocket } from '../helpers/net.ts';
 import { runCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
+import { captured } from '../runner/evaluate-helpers.ts';
+import { evaluate } from '../../src/runner/evaluate.ts';
+import { parseRecipe } from '../../src/runner/recipe.ts';
 
 const def = gadgets['advise/network-policy'];
 
@@ -163,6 +166,23 @@ describe('advise/network-policy generator (recorded events, no root)', () => {
     assert.deepEqual(networkPolicies(EVENTS, { containers: TABLE, pods: POD_LIST, selection: { namespace: 'shop' } }), []);
     // events of no known container (the node's own processes) are never a selection's subject
     assert.deepEqual(networkPolicies([ev(7, 'connect', '127.0.0.1', 4000, '127.0.0.1', 6000)], { containers: TABLE, selection: {} }), []);
+  });
+
+  test('evaluation generates the selection\'s documents from the step\'s meta, and says so when nothing matched it', async () => {
+    const { recipe } = parseRecipe('name: np\nduration: 1s\nsteps:\n  - id: np\n    gadget: advise/network-policy\n    outputs: [p.json]\n', 'np.yaml');
+    const fields = def.fields.map((f) => f.name);
+    const names = async (documents: Record<string, unknown>) => {
+      const dir = tempDir();
+      captured(dir, { np: EVENTS }, fields, { np: { gadget: def.id, documents } });
+      fs.writeFileSync(path.join(dir, 'raw', 'containers.json'), JSON.stringify(TABLE));
+      const ev = await evaluate(recipe, dir);
+      const docs = JSON.parse(fs.readFileSync(path.join(dir, 'p.json'), 'utf8')) as Record<string, unknown>[];
+      return { names: docs.map((d) => (d.metadata as { name: string }).name), warnings: ev.steps[0].warnings ?? [] };
+    };
+    assert.deepEqual(await names({ labels: { app: 'db' } }), { names: ['db'], warnings: [] });
+    const none = await names({ namespace: 'shop' });
+    assert.deepEqual(none.names, []);
+    assert.deepEqual(none.warnings, ['no container matched the selection {"namespace":"shop"}: no documents were generated for it']);
   });
 
   test('without the 4-tuple pairing, an IP two pods share names neither: the node IP becomes an ipBlock', () => {
