@@ -8,6 +8,7 @@
  * so the recipe error points inside the string.
  */
 import { readsOf, type Node } from './references.ts';
+import { editDistance } from '../util/edit-distance.ts';
 
 /** JSONata 2.x's built-in functions (test/runner/expr-check.test.ts checks each one against the library). */
 export const JSONATA_FUNCTIONS: readonly string[] = [
@@ -161,18 +162,8 @@ function nearest(name: string, known: string[]): string | undefined {
   let best: string | undefined;
   let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
   for (const k of known) {
-    const d = distance(name.toLowerCase(), k.toLowerCase());
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
     if (d < bestD) [best, bestD] = [k, d];
   }
   return best;
-}
-
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }

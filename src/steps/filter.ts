@@ -8,6 +8,7 @@
 import type { RE2JS } from 're2js';
 import { compileRe2 } from '../deferred.ts';
 import type { FieldSpec, FieldType, KernelFilters } from './types.ts';
+import { editDistance } from '../util/edit-distance.ts';
 
 export type FilterOp = '==' | '!=' | '>=' | '>' | '<=' | '<' | '~' | '!~';
 
@@ -114,24 +115,13 @@ function checkPredicate(p: Predicate, f: FilterField): string | undefined {
 function unknownName(p: Predicate, names: Readonly<Record<number, string>>, what: string): string {
   const all = Object.values(names);
   const close = all
-    .map((n) => ({ n, d: distance(n.toUpperCase(), p.value.toUpperCase()) }))
+    .map((n) => ({ n, d: editDistance(n.toUpperCase(), p.value.toUpperCase()) }))
     .filter(({ n, d }) => d <= Math.max(2, p.value.length / 3) || n.toUpperCase().includes(p.value.toUpperCase()))
     .sort((a, b) => a.d - b.d)
     .slice(0, 5)
     .map(({ n }) => n);
   const hint = close.length ? `did you mean ${close.join(', ')}?` : `names: ${all.slice(0, 8).join(', ')}${all.length > 8 ? ', …' : ''}`;
   return `${p.field} takes ${what}; "${p.value}" is not one (${hint})`;
-}
-
-/** Levenshtein distance, for "did you mean" */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 function isNumber(v: string): boolean {
