@@ -25,6 +25,7 @@ import { prepareObject } from './prepare.ts';
 import { LineSink } from './sink.ts';
 import { sizeRing, StreamSession, type StreamOptions } from './modes/stream.ts';
 import type { FieldSpec, GadgetDefinition, StepContext, StepSession } from './types.ts';
+import { wallTime } from '../util/wall-time.ts';
 
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 const BPF_PROG_TYPE_CGROUP_SKB = 8;
@@ -199,10 +200,3 @@ export class EchoFilter {
   }
 }
 
-
-/** RFC 3339 with nanoseconds, as the codec writes timestamps. */
-function wallTime(wallNs: bigint): string {
-  const sec = wallNs / 1_000_000_000n;
-  const ns = wallNs % 1_000_000_000n;
-  return `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}.${String(ns).padStart(9, '0')}Z`;
-}

@@ -11,6 +11,7 @@ import { ERRNO } from '../names/index.ts';
 import { SYSCALLS_X86_64 } from '../names/syscalls-x86_64.ts';
 import type { ProfileHooks, StepContext } from '../types.ts';
 import { argKinds, type ArgKind } from './syscalls.ts';
+import { wallTime } from '../../util/wall-time.ts';
 
 export const DEFAULT_SLOTS = 1024;
 export const DEFAULT_CGROUPS = 16;
@@ -143,10 +144,4 @@ function slotRow(s: Buffer, at: Record<string, number>, bootToWallNs: bigint): S
     mntns_id: Number(s.readBigUInt64LE(at.mntns_id)),
     cgroup_id: Number(s.readBigUInt64LE(at.cgroup_id)),
   };
-}
-
-/** RFC 3339 with ns, as the codec writes timestamps. */
-function wallTime(ns: bigint): string {
-  const sec = ns / 1_000_000_000n;
-  return new Date(Number(sec) * 1000).toISOString().slice(0, 19) + '.' + String(ns % 1_000_000_000n).padStart(9, '0') + 'Z';
 }
