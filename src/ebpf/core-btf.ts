@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { mkdirs } from '../util/mkdirs.ts';
 
 export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 const DEFAULT_CACHE = '/var/cache/gadget-run/btf';
@@ -216,7 +217,7 @@ export async function coreBtfSettled(): Promise<void> {
 function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
   let tmp: string;
   try {
-    mkdirs(e.dir);
+    mkdirs(e.dir, 0o755);
     try {
       prune(e.dir);
     } catch {
@@ -244,23 +245,6 @@ function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
     child.on('error', () => done(false));
     child.on('exit', (code) => done(code === 0));
   });
-}
-
-/**
- * mkdir -p, one level at a time: Node's recursive mkdirSync never returns
- * where mkdir(2) says ENOENT for a folder that cannot exist (under /proc).
- */
-function mkdirs(dir: string): void {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-  for (const d of missing) {
-    try {
-      fs.mkdirSync(d, { mode: 0o755 });
-    } catch (err) {
-      // another run made it in between
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
 }
 
 /**

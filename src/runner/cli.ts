@@ -21,6 +21,7 @@ import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from './summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { mkdirs } from '../util/mkdirs.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
 function packageRoot(): string {
@@ -315,7 +316,7 @@ async function reportRecipeError(err: Error & { problems: Problem[] }): Promise<
 // Option values
 
 async function limitsOf(values: Values): Promise<Limits> {
-  const { parseSize } = await import('./duration.ts');
+  const { parseSize } = await import('../steps/duration.ts');
   const { DEFAULT_LIMITS } = await import('./recipe.ts');
   const size = (name: 'limit-ring' | 'limit-output', fallback: number) => {
     const v = values[name];
@@ -331,7 +332,7 @@ async function limitsOf(values: Values): Promise<Limits> {
 
 async function durationOf(option: string, value: string | undefined): Promise<number | undefined> {
   if (value === undefined) return undefined;
-  const { parseDuration } = await import('./duration.ts');
+  const { parseDuration } = await import('../steps/duration.ts');
   try {
     return parseDuration(value);
   } catch (err) {
@@ -379,13 +380,6 @@ export function prepareOutDir(outDir: string): void {
   } catch (err) {
     throw fail(`cannot write there (${describeErrno(err)})`);
   }
-}
-
-/** mkdir -p that reports the real errno: Node's recursive mkdir says ENOENT on a read-only mount. */
-function mkdirs(dir: string): void {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-  for (const d of missing) fs.mkdirSync(d);
 }
 
 function isSymlink(p: string): boolean {
