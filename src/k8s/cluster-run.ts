@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { Watch } from '@kubernetes/client-node';
 import { artifactPath, writeTextAtomic } from '../runner/artifacts.ts';
 import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '../runner/capture.ts';
-import { parseDuration } from '../runner/duration.ts';
+import { parseDuration } from '../steps/duration.ts';
 import { evaluate } from '../runner/evaluate.ts';
 import { readContainerTable } from '../runner/containers.ts';
 import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
@@ -27,6 +27,7 @@ import { TOOL_VERSION } from '../runner/version.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
 import { downloadResults, safeNodeDir } from './results.ts';
+import { dnsLabel } from '../util/k8s-names.ts';
 
 export const DEFAULT_ATTACH_TIMEOUT_MS = 30_000;
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled']);
@@ -73,8 +74,7 @@ export interface ClusterSummary extends Summary {
 }
 
 function runName(recipe: string): string {
-  const base = recipe.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'run';
-  return `${base}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return `${dnsLabel(recipe, 'run', 40)}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions): Promise<ClusterSummary> {
@@ -95,7 +95,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const run: GadgetRun = {
     apiVersion: API_VERSION,
     kind: KIND,
-    metadata: { name, namespace: NAMESPACE, labels: { 'gadget-run.dev/recipe': name.slice(0, 63).replace(/-[^-]*$/, '') } },
+    metadata: { name, namespace: NAMESPACE, labels: { 'gadget-run.dev/recipe': dnsLabel(recipe.name, 'run', 40) } },
     spec: { recipe: opts.text, nodes, ...(opts.selector ? { selector: opts.selector } : {}), ...(opts.maxDuration ? { maxDuration: opts.maxDuration } : {}) },
   };
   try {

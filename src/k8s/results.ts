@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { apiMessage, reasonOf, statusOf, withRetry, type Api, type RetryOptions } from './client.ts';
 import { API_VERSION, KIND, NAMESPACE, type GadgetRun, type NodeReport } from './crd.ts';
+import { dnsSubdomain } from '../util/k8s-names.ts';
 
 /** ConfigMaps hold at most 1 MiB; base64 in etcd adds a third: stay well under both. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -75,8 +76,7 @@ export function nodeKey(node: string): string {
 }
 
 function chunkName(run: string, node: string, i: number): string {
-  const base = `${run}-${nodeKey(node)}`.slice(0, 240);
-  return `${base}-${i}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  return `${dnsSubdomain(`${run}-${nodeKey(node)}`, 'results', 240)}-${i}`;
 }
 
 /**

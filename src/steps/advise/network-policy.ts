@@ -31,7 +31,7 @@
 import type { ContainerInfo } from '../../containers/enrichment.ts';
 import { matchesSelection, type ContainerSelection } from '../../containers/selection.ts';
 import { containerLookup, type ContainerTable } from '../../containers/table.ts';
-import { dnsSubdomain } from './k8s-names.ts';
+import { dnsSubdomain } from '../../util/k8s-names.ts';
 
 type Row = Record<string, unknown>;
 

@@ -8,7 +8,7 @@
 import { containerLookup, type ContainerTable } from '../../containers/table.ts';
 import { SYSCALLS_X86_64 } from '../names/syscalls-x86_64.ts';
 import type { AdviseStep, ProfileHooks } from '../types.ts';
-import { dnsSubdomain } from './k8s-names.ts';
+import { dnsSubdomain } from '../../util/k8s-names.ts';
 
 /** SECCOMP_NR_MAX of bpf/advise_seccomp.h: bits per bitmap */
 export const SECCOMP_NR_MAX = 512;
