@@ -109,11 +109,6 @@ export function inNetns<T>(nsPath: string, fn: () => T): T {
   }
 }
 
-/** The inode number of a namespace file (what BPF reads as ns.inum). */
-export function namespaceInode(nsPath: string): number {
-  return Number(fs.statSync(nsPath).ino);
-}
-
 /**
  * The directory of the cgroup v2 with this id (the inode of its directory)
  * at depth `level` below the root: only directories at that depth are

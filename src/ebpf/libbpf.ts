@@ -156,7 +156,3 @@ export function isNull(ptr: Pointer): boolean {
 export function view(ptr: Pointer, length: number): ArrayBuffer {
   return koffi().view(ptr as never, length) as ArrayBuffer;
 }
-
-export function readCString(ptr: Pointer): string {
-  return koffi().decode(ptr as never, 'const char *') as string;
-}

@@ -25,7 +25,7 @@ import { defaultSources, type ContainerSource } from '../containers/enrichment.t
 import type { ContainerSelection } from '../containers/selection.ts';
 import { RAW_DIR } from '../runner/capture.ts';
 import { joinContainers, readContainerTable } from '../runner/containers.ts';
-import { parseDuration } from '../runner/duration.ts';
+import { parseDuration } from '../steps/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { dumpYaml, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
-import { parseDuration } from '../runner/duration.ts';
+import { parseDuration } from '../steps/duration.ts';
 import { Api, apiMessage, loadKubeConfig, statusOf } from './client.ts';
 import { DEFAULT_DEPLOY, manifests, type DeployOptions } from './manifests.ts';
 

@@ -13,7 +13,7 @@ import { rawEventsPath, readMeta, readRunMeta, RAW_DIR, type RunMeta, type StepM
 import { joinContainers, readContainerTable } from './containers.ts';
 import { matchesSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
-import { excerpt, parseDuration, parseSize } from './duration.ts';
+import { excerpt, parseDuration, parseSize } from '../steps/duration.ts';
 import { stepFieldReads } from './expr-check.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';

@@ -13,7 +13,7 @@
  * - anything else: the text; a value that is only a reference takes the
  *   input's type (`duration: ${{ inputs.secs }}` with a number input is a number).
  */
-import { excerpt, parseDuration } from './duration.ts';
+import { excerpt, parseDuration } from '../steps/duration.ts';
 
 export type InputType = 'string' | 'number' | 'boolean' | 'duration';
 export type InputValue = string | number | boolean;

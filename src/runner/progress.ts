@@ -9,11 +9,10 @@
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { formatMs, MAX_DURATION_MS } from './duration.ts';
+import { formatMs, MAX_DURATION_MS } from '../steps/duration.ts';
 import type { ObservedStep, RunObserver } from './run.ts';
 
 export type OutputFormat = 'json' | 'columns';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'columns'];
 
 /** A terminal redraws often; a log gets a line this often at most. */
 export const TTY_EVERY_MS = 250;

@@ -12,7 +12,7 @@ import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
 import { adviseFields } from '../steps/advise/fields.ts';
-import { excerpt, formatBytes, parseDuration, parseSize } from './duration.ts';
+import { excerpt, formatBytes, parseDuration, parseSize } from '../steps/duration.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
 import { paramValidator, recipeValidator } from './validators.ts';
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';

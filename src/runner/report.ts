@@ -5,7 +5,7 @@
  * text goes in fenced blocks whose fence is longer than any backtick run inside, or in
  * table cells with Markdown and HTML escaped.
  */
-import { formatMs } from './duration.ts';
+import { formatMs } from '../steps/duration.ts';
 import { evidenceLines } from './evidence.ts';
 import type { AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
 

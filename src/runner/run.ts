@@ -18,7 +18,7 @@ import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.
 import type { ContainerSource } from '../containers/enrichment.ts';
 import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
-import { formatBytes, formatMs, parseDuration } from './duration.ts';
+import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
 import { evaluate } from './evaluate.ts';
 import { oneLine, renderMarkdown } from './report.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_RECIPE_BYTES, parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
-import { MAX_DURATION_MS, parseDuration } from '../../src/runner/duration.ts';
+import { MAX_DURATION_MS, parseDuration } from '../../src/steps/duration.ts';
 
 function problems(text: string, limits?: Parameters<typeof parseRecipe>[3]): string[] {
   try {
