@@ -4,7 +4,7 @@
  * run's evaluation writes them as NDJSON + CSV + JSON, in a child process that reports
  * its peak RSS (VmHWM) and how long the run took. No kernel, no root.
  *
- *   node --import tsx bench/memory.ts [--events 1000000] [--src /work/main] [--assert]
+ *   node --import tsx bench/memory.ts [--events 1000000] [--src ../other-checkout] [--assert]
  *
  * --src runs another checkout's runner (e.g. main, for a before/after figure): it needs
  * runRecipe(loaded, { openSession }) and parseRecipe(text, file, registry), as both have.

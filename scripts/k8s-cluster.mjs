@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The test cluster: a real single-node Kubernetes 1.20 built from Debian's
-// sources and run on loopback only (see /work/shared/DESIGN.md and
-// docs/kubernetes.md). Subcommands:
+// sources and run on loopback only (see docs/kubernetes.md). Subcommands:
 //   build   build kube-* + kubectl + pause once, cached in $GADGET_RUN_K8S_CACHE
 //           (default /var/cache/gadget-run/k8s-<version>), reused by later runs
 //   up      start etcd, apiserver, controller-manager, scheduler, containerd,

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* gadget-run's drain timer (src/steps/stream.ts POLL_MS): the BPF side only
+/* gadget-run's drain timer (TICK_MS of the shared poller, src/ebpf/poller.ts): the BPF side only
  * forces a wakeup past 256 KiB unread. */
 #define POLL_MS 10
 #define MAX_LINKS 16
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	double attach_ms = now_ms() - t0;
 	fprintf(stderr, "ready %.3f\n", attach_ms);
 
-	/* The shape of gadget-run's drain loop (src/steps/stream.ts): consume what
+	/* The shape of gadget-run's drain loop (src/steps/modes/stream.ts): consume what
 	 * is there, and only when nothing was, wait in epoll for a wakeup or the
 	 * timer. libbpf consumes record by record, releasing each at once, so the
 	 * unread data rarely reaches the BPF side's wakeup threshold. */

@@ -1,5 +1,6 @@
 /* The event ring buffer of stream gadgets, with wakeup-batched submit and
- * the lost-event counter (see DESIGN.md, ring buffer). */
+ * the lost-event counter (docs/architecture.md,
+ * "Ring buffer at C speed from JS"). */
 #ifndef GADGET_RINGBUF_H
 #define GADGET_RINGBUF_H
 

@@ -6,7 +6,7 @@
  * runtimes' own annotations here, the API server's view in src/k8s.
  *
  * Events are joined with this table at evaluation, by cgroup id
- * (DIR/raw/containers.json, src/containers/join.ts): the capture path writes
+ * (DIR/raw/containers.json, joinContainers in src/runner/containers.ts): the capture path writes
  * events as it always did, and costs nothing more.
  */
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Zero-copy reader of a BPF ring buffer map (see DESIGN.md, "Ring buffer").
+ * Zero-copy reader of a BPF ring buffer map (docs/architecture.md, "Ring buffer at C speed from JS").
  * The consumer page is mapped read-write, the producer page and the data
  * (mapped twice by the kernel, so wrapped records are contiguous) read-only.
  * Records are parsed in place and the consumer position advances once per

@@ -1,8 +1,8 @@
 /**
  * What `gadget-run deploy` installs, as typed objects (@kubernetes/client-node
  * models), in apply order. Every RBAC rule names the call in the code that
- * needs it (agent.ts, results.ts); tests/k8s/rbac.test.ts proves the agent can
- * make those calls and nothing else.
+ * needs it (agent.ts, results.ts); test/k8s/cluster.test.ts ("RBAC: …") proves the
+ * agent can make those calls and nothing else.
  */
 import type {
   KubernetesObject,

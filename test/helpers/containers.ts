@@ -1,4 +1,4 @@
-/** Real containers for the container tests: Debian's podman driving runc over a busybox-static rootfs (DESIGN.md). */
+/** Real containers for the container tests: Debian's podman driving runc over a busybox-static rootfs (crun refuses this machine's hybrid cgroups). */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

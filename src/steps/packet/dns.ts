@@ -2,7 +2,7 @@
  * A DNS message parser for what trace/dns captures. It is total: on any
  * bytes it returns a message or undefined and never throws, and every loop
  * is bounded (labels, compression jumps, records), so a hostile packet
- * cannot hang or crash the consumer (test/steps/packet-dns.test.ts fuzzes it).
+ * cannot hang or crash the consumer (test/steps/packet-parsers.test.ts fuzzes it).
  */
 import { formatIpv4, formatIpv6 } from './ip.ts';
 

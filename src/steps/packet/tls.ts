@@ -2,7 +2,7 @@
  * The server_name of a TLS ClientHello (RFC 8446 4.1.2, RFC 6066 3), from
  * the first bytes of a TCP payload. Total: on any bytes it returns the name
  * or undefined and never throws; every loop is bounded by the input length
- * (test/steps/packet-tls.test.ts fuzzes it).
+ * (test/steps/packet-parsers.test.ts fuzzes it).
  */
 
 const HANDSHAKE = 0x16;
