@@ -2,7 +2,7 @@ import { openSeccompAuditSource, auditLogProbe } from './audit/seccomp-source.ts
 import { SECCOMP_ACTIONS } from './audit/seccomp-kmsg.ts';
 import { errnoFields, field, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import { SYSCALLS_X86_64 } from './names/syscalls-x86_64.ts';
-import type { UserSource, UserSourceGadgetDefinition } from './user-source.ts';
+import type { StreamGadget, UserSource } from './types.ts';
 
 /** AUDIT_ARCH_* of the syscall tables (include/uapi/linux/audit.h) */
 const ARCHS: Readonly<Record<number, string>> = { 0xc000003e: 'x86_64', 0x40000003: 'i386' };
@@ -74,4 +74,4 @@ export const auditSeccomp = {
   userSource(obj, layout, ctx): UserSource {
     return openSeccompAuditSource(this, obj, layout, ctx);
   },
-} satisfies UserSourceGadgetDefinition;
+} satisfies StreamGadget;

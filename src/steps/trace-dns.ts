@@ -1,7 +1,8 @@
 import { field } from './common-fields.ts';
 import { DNS_QTYPES, DNS_RCODES } from './names/dns.ts';
 import { parseDns } from './packet/dns.ts';
-import { NETNS_PARAM, packetField, type PacketGadgetDefinition, type PacketParser } from './packet-stream.ts';
+import { NETNS_PARAM, packetField } from './modes/packet.ts';
+import type { PacketGadget, PacketParser } from './types.ts';
 
 const DNS_PORT = 53;
 /** queries remembered for timing their responses; the oldest go first */
@@ -52,7 +53,7 @@ export const traceDns = {
     'Trace DNS queries and responses (UDP port 53): name, type, rcode, A/AAAA answers, latency. ' +
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
     'or only the workload\'s traffic through cgroup_skb programs on its cgroup. Since Linux 6.2 (bpf_cast_to_kern_ctx)',
-  mode: 'stream',
+  mode: 'packet',
   object: 'trace_dns.bpf.o',
   struct: 'packet_event',
   fields: [
@@ -77,4 +78,4 @@ export const traceDns = {
     properties: { netns: NETNS_PARAM },
   },
   packet: { socket: 'dns_socket', ingress: 'dns_ingress', egress: 'dns_egress', parser: dnsParser },
-} satisfies PacketGadgetDefinition;
+} satisfies PacketGadget;

@@ -1,7 +1,8 @@
 import { field } from './common-fields.ts';
 import type { ConstantValue } from '../ebpf/object.ts';
 import { parseSni } from './packet/tls.ts';
-import { NETNS_PARAM, packetField, type PacketGadgetDefinition, type PacketParser } from './packet-stream.ts';
+import { NETNS_PARAM, packetField } from './modes/packet.ts';
+import type { PacketGadget, PacketParser } from './types.ts';
 
 /** SNI_MAX_PORTS in bpf/trace_sni.h */
 const MAX_PORTS = 8;
@@ -18,7 +19,7 @@ export const traceSni = {
     'Trace TLS ClientHellos: which server name (SNI) a client asks for, on any TCP port or params.ports. ' +
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
     'or only the workload\'s connections through cgroup_skb programs on its cgroup. Since Linux 6.2 (bpf_cast_to_kern_ctx)',
-  mode: 'stream',
+  mode: 'packet',
   object: 'trace_sni.bpf.o',
   struct: 'packet_event',
   fields: [
@@ -44,4 +45,4 @@ export const traceSni = {
   },
   constants: (params): Record<string, ConstantValue> => (Array.isArray(params.ports) ? { targ_ports: params.ports as number[] } : {}),
   packet: { socket: 'sni_socket', ingress: 'sni_ingress', egress: 'sni_egress', parser: sniParser },
-} satisfies PacketGadgetDefinition;
+} satisfies PacketGadget;

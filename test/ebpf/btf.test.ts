@@ -9,7 +9,7 @@ import { native, view } from '../../src/ebpf/libbpf.ts';
 import { buildCodec } from '../../src/steps/codec.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { rowShape } from '../../src/steps/modes/interval.ts';
-import { buildPacketCodec, isPacketGadget } from '../../src/steps/packet-stream.ts';
+import { buildPacketCodec } from '../../src/steps/modes/packet.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { BtfWriter } from '../fixtures/btf.ts';
 import { objectPath, REPO } from '../helpers/kernel.ts';
@@ -102,14 +102,14 @@ describe('event layouts in the compiled objects', () => {
     test(`${def.id}: every field decodes from a member of struct ${def.struct}`, () => {
       // buildCodec checks each field against its kind (member type, length/family members, derive order)
       // interval gadgets decode their map's key and value side by side
-      const { layout, def: decoded } = def.interval ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };
+      const { layout, def: decoded } = def.mode === 'interval' ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };
       const buf = Buffer.alloc(layout.size);
       const ring = { buf, dv: new DataView(buf.buffer) };
       // packet gadgets parse their own fields from the bytes: the shape checks the members it reads
-      assert.doesNotThrow(() => (isPacketGadget(def) ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(decoded, layout, ring, [], { bootToWallNs: 0n })));
+      assert.doesNotThrow(() => (def.mode === 'packet' ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(decoded, layout, ring, [], { bootToWallNs: 0n })));
     });
 
-    for (const struct of def.interval ? [def.interval.key, def.interval.value] : [def.struct])
+    for (const struct of def.mode === 'interval' ? [def.interval.key, def.interval.value] : [def.struct])
     test(`${def.id}: struct ${struct} in the object equals the C header`, (t) => {
       const header = path.join(REPO, 'bpf', def.object.replace(/\.bpf\.o$/, '.h'));
       const layout = objectBtf(def).struct(struct);

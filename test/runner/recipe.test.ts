@@ -171,7 +171,7 @@ steps:
     outputs: [a.csv, summary.json]
 `), [
     'r.yaml:6:12 steps[0].delay: delay is for snapshot gadgets; trace/exec is a stream gadget',
-    'r.yaml:10:13 steps[1].buffer: buffer is for stream gadgets; snapshot/process is a snapshot gadget',
+    'r.yaml:10:13 steps[1].buffer: buffer is for stream and packet gadgets; snapshot/process is a snapshot gadget',
     'r.yaml:8:9 steps[1].id: duplicate step id "a" (ids name results and must be unique)',
     'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is already written by step a; give each output its own name',
     'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is already written by gadget-run itself; give each output its own name',

@@ -2,7 +2,7 @@
  * audit/seccomp's second source: the kernel's seccomp audit records, from the
  * audit netlink socket's read-only multicast group (src/steps/audit/netlink.ts)
  * or else /dev/kmsg (./seccomp-kmsg.ts), written as the gadget's own struct
- * (source "audit") into the stream's sink (src/steps/user-source.ts). They are the only way to see the
+ * (source "audit") into the stream's sink (UserSource, src/steps/types.ts). They are the only way to see the
  * LOG action (the syscall runs), kill_thread of one thread among several (no
  * signal), and the exact action of a trace or user_notif.
  *
@@ -21,8 +21,8 @@ import type { BtfStruct } from '../../ebpf/btf.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import { native } from '../../ebpf/libbpf.ts';
 import { buildCodec } from '../codec.ts';
-import type { GadgetDefinition, StepContext } from '../types.ts';
-import type { RecordSink, UserSource } from '../user-source.ts';
+import type { GadgetDefinition, RecordSink, StepContext, UserSource } from '../types.ts';
+
 import { AuditMulticast } from './netlink.ts';
 import { AuditLoss, KmsgReader, parseSeccompRecord, parseSeccompText, type SeccompAuditRecord } from './seccomp-kmsg.ts';
 
