@@ -49,6 +49,6 @@ export const adviseNetworkPolicy = {
   ],
   advise: {
     generate: (rows, containers, step) => networkPolicies(rows, { containers, pods: podsOfTable(containers), ...(step.selection ? { selection: step.selection } : {}) }),
-    fields: ['apiVersion', 'kind', 'metadata', 'spec'],
+    fields: () => ['apiVersion', 'kind', 'metadata', 'spec'],
   },
 } satisfies GadgetDefinition;

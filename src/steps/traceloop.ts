@@ -1,6 +1,7 @@
 import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from './common-fields.ts';
 import { formatBytes } from './duration.ts';
 import { DEFAULT_CGROUPS, DEFAULT_SLOTS, sizes, traceloopHooks } from './traceloop/recorder.ts';
+import { straceText } from './traceloop/strace.ts';
 import { pathArgTable, syscallNumber } from './traceloop/syscalls.ts';
 import type { GadgetDefinition } from './types.ts';
 
@@ -74,4 +75,5 @@ export const traceloop = {
     };
   },
   profile: traceloopHooks,
+  outputs: { strace: straceText },
 } satisfies GadgetDefinition;

@@ -140,11 +140,17 @@ export interface GadgetBase {
   advise?: {
     generate(rows: Record<string, unknown>[], containers: ContainerTable | undefined, step: AdviseStep): Record<string, unknown>[];
     /**
-     * the top-level fields of the documents: what transforms and assertions may read (filters still see the events' fields);
-     * a function when the step's params choose the document (advise/seccomp-profile's `document`)
+     * the top-level fields of the documents for the step's params (advise/seccomp-profile's
+     * `document` chooses them): what transforms and assertions may read (filters still see the events' fields)
      */
-    fields: string[] | ((params: Record<string, unknown>) => string[]);
+    fields(params: Record<string, unknown>): string[];
   };
+  /**
+   * Output formats of the gadget's own, by file extension (no dot): the text
+   * written from the step's result rows (traceloop: `strace`). Evaluation
+   * offers them next to the formats every step has (src/runner/artifacts.ts).
+   */
+  outputs?: Readonly<Record<string, OutputWriter>>;
   /**
    * What a container selection (`containers:`, or a cluster run's -n/-p/-c/-l)
    * does for this gadget: `capture` (default) narrows what the kernel records
@@ -210,6 +216,9 @@ export type GadgetMode = GadgetDefinition['mode'];
 
 /** The definition of a gadget of mode M. */
 export type GadgetOfMode<M extends GadgetMode> = Extract<GadgetDefinition, { mode: M }>;
+
+/** A gadget's own output format: the whole file's text from the step's result rows. */
+export type OutputWriter = (rows: unknown[]) => string;
 
 /** What an advise generator knows of its step besides the rows: its params, and the recipe's name (a document's name when nothing better names it). */
 export interface AdviseStep {

@@ -213,3 +213,15 @@ steps:
     containers: {pod: web-0}
 `), ['r.yaml:6:17 steps[0].containers: profile/block-io is node-wide and cannot be narrowed to containers; remove the selection from this step']);
 });
+
+test("an output in a gadget's own format is for that gadget only: .strace is traceloop's", () => {
+  assert.deepEqual(problems(`name: r
+duration: 1s
+steps:
+  - id: execs
+    gadget: trace/exec
+    outputs: [execs.ndjson, execs.strace]
+`), ['r.yaml:6:29 steps[0].outputs[1]: .strace is not a format trace/exec writes (write .ndjson, .json, .csv, .yaml, .folded, .svg)']);
+  const { steps } = parseRecipe('name: r\nduration: 1s\nsteps:\n  - { id: calls, gadget: traceloop, outputs: [calls.strace, calls.ndjson] }\n', 'r.yaml');
+  assert.deepEqual(steps[0].spec.outputs, ['calls.strace', 'calls.ndjson']);
+});
