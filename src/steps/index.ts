@@ -50,8 +50,6 @@ export const gadgets = {
   'audit/seccomp': auditSeccomp,
 } satisfies Record<string, GadgetDefinition>;
 
-export type GadgetId = keyof typeof gadgets;
-
 export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;
 }
