@@ -96,7 +96,7 @@ function objectBtf(def: GadgetDefinition): Btf {
 }
 
 describe('event layouts in the compiled objects', () => {
-  // profile gadgets build their rows in JS from the maps they read (src/steps/profile/): nothing is
+  // profile gadgets build their rows in JS from the maps they read (src/gadgets/profile/): nothing is
   // decoded from a struct, so this check has nothing to check there (their own tests read the maps)
   for (const def of defs.filter((d) => d.mode !== 'profile')) {
     test(`${def.id}: every field decodes from a member of struct ${def.struct}`, () => {

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import type { ContainerTable } from '../../src/containers/table.ts';
-import { bitmapNumbers, profileFor, seccompDocuments, type SeccompProfile } from '../../src/steps/advise/seccomp-profile.ts';
+import { bitmapNumbers, profileFor, seccompDocuments, type SeccompProfile } from '../../src/gadgets/advise/seccomp-profile/recorder.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { SYSCALLS_X86_64 } from '../../src/steps/names/syscalls-x86_64.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';

@@ -47,7 +47,7 @@ function contents(m: BtfMember) {
 const readingFilter = (field: string) => `${field}~`;
 
 // packet gadgets parse their fields from the captured bytes: packet-codec.property.test.ts;
-// profile gadgets build their rows from map reads (src/steps/profile/), nothing is decoded
+// profile gadgets build their rows from map reads (src/gadgets/profile/), nothing is decoded
 for (const gadget of (Object.values(gadgets) as GadgetDefinition[]).filter((d) => d.mode !== 'packet' && d.mode !== 'profile')) {
   describe(`${gadget.id} codec properties`, () => {
     const { layout, def } = shapeOf(gadget);
