@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { bootToWallNs } from '../src/ebpf/clock.ts';
 import { onlineCpus } from '../src/ebpf/perf.ts';
 import { openSession } from '../src/steps/index.ts';
-import { profileCpu } from '../src/steps/profile-cpu.ts';
+import { profileCpu } from '../src/gadgets/profile/cpu.ts';
 import type { StepContext } from '../src/steps/types.ts';
 import { collect, exited, parseWorkload } from './lib.ts';
 

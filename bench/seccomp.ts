@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { cgroup2Mount } from '../src/containers/discovery.ts';
 import { bootToWallNs } from '../src/ebpf/clock.ts';
 import { BpfObject } from '../src/ebpf/object.ts';
-import { adviseSeccompProfile } from '../src/steps/advise-seccomp-profile.ts';
+import { adviseSeccompProfile } from '../src/gadgets/advise/seccomp-profile.ts';
 import { openSession } from '../src/steps/index.ts';
 import { collect, exited, parseWorkload, type WorkloadResult } from './lib.ts';
 

@@ -30,8 +30,8 @@ import { bootToWallNs } from '../src/ebpf/clock.ts';
 import { BpfObject } from '../src/ebpf/object.ts';
 import { createWorkloadCgroup } from '../src/runner/workload.ts';
 import { openSession } from '../src/steps/index.ts';
-import { traceOpen } from '../src/steps/trace-open.ts';
-import { traceloop } from '../src/steps/traceloop.ts';
+import { traceOpen } from '../src/gadgets/trace/open.ts';
+import { traceloop } from '../src/gadgets/traceloop.ts';
 import type { GadgetDefinition, StepContext, StepSession } from '../src/steps/types.ts';
 import { collect, exited, median, parseWorkload, type WorkloadResult } from './lib.ts';
 

@@ -26,7 +26,7 @@
  * address the kernel wrote into the caller's sockaddr, or a connected sock's
  * peer) say which side began: a UDP server receives from a peer before it
  * answers it, a client sends first — user space orders the two per socket
- * port and peer (src/steps/advise/network-policy.ts), so a server's answers
+ * port and peer (src/gadgets/advise/network-policy/policies.ts), so a server's answers
  * are not egress and its port is ingress.
  *
  * Not seen: write()/writev()/read() on a connected UDP socket and io_uring;

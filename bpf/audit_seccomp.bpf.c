@@ -16,7 +16,7 @@
  *   without an enter we saw).
  *
  * The LOG action lets the syscall run: only the kernel's audit record sees
- * it, and user space reads those (src/steps/audit/seccomp-kmsg.ts). For its
+ * it, and user space reads those (src/gadgets/audit/seccomp/kmsg.ts). For its
  * records, which carry only a pid, the hooks leave in `tasks` the cgroup and
  * mount namespace of every process in scope that runs under a filter, and in
  * `reported` a count per (process, syscall, kind) of what they emitted, so an

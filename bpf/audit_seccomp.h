@@ -13,7 +13,7 @@
 
 /* The kinds the de-duplication counts by: what the BPF side can tell apart.
  * An audit record of the same process, syscall and kind that a BPF event
- * already counted is the same action seen twice (src/steps/audit/). */
+ * already counted is the same action seen twice (src/gadgets/audit/seccomp/). */
 #define SECCOMP_KIND_KILL 1 /* kill_process, kill_thread */
 #define SECCOMP_KIND_TRAP 2
 #define SECCOMP_KIND_SKIP 3 /* errno, and trace/user_notif that failed the syscall */

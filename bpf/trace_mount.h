@@ -5,7 +5,7 @@
 #define MOUNT_PATH_MAX 256
 #define MOUNT_DATA_MAX 256
 
-/* What the call was (the `operation` field's names, src/steps/trace-mount.ts). */
+/* What the call was (the `operation` field's names, src/gadgets/trace/mount.ts). */
 enum mount_op {
 	MOUNT_OP_MOUNT = 0,
 	MOUNT_OP_UMOUNT = 1,

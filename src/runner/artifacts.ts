@@ -11,14 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { stringify as stringifyYaml } from 'yaml';
-import { straceText } from '../steps/traceloop/strace.ts';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
-
-export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'yaml' | 'strace';
-
-export function formatOf(file: string): Format {
-  return path.extname(file).slice(1) as Format;
-}
+import { formatOf } from './formats.ts';
+import type { OutputWriter } from '../steps/types.ts';
 
 /** A file could not be written: one line that names it and says what to do. */
 export class ArtifactError extends Error {
@@ -216,9 +211,15 @@ export interface ResultFile {
   shape: 'list' | 'single' | 'none';
 }
 
-/** Write output `file` (its extension picks the format) from a result on disk, streaming. */
-export async function writeOutput(file: string, from: ResultFile, columns?: string[]): Promise<void> {
-  switch (formatOf(file)) {
+/**
+ * Write output `file` (its extension picks the format) from a result on disk,
+ * streaming; `own`: the step's gadget's formats (its definition's `outputs`).
+ */
+export async function writeOutput(file: string, from: ResultFile, columns?: string[], own?: Readonly<Record<string, OutputWriter>>): Promise<void> {
+  const format = formatOf(file);
+  const writer = own && Object.hasOwn(own, format) ? own[format] : undefined;
+  if (writer) return writeAtomic(file, async (out) => out.write(writer(await readNdjson(from.file))));
+  switch (format) {
     case 'ndjson':
       return writeAtomic(file, (out) => copyInto(out, from.file));
     case 'json':
@@ -229,12 +230,10 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
     case 'svg':
       return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
-    case 'strace':
-      return writeAtomic(file, async (out) => out.write(straceText(await readNdjson(from.file))));
     case 'yaml':
       return writeAtomic(file, (out) => writeYaml(out, from));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, .folded / .svg for rows with stack and count, or .strace for traceloop's syscalls)`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, .folded / .svg for rows with stack and count${Object.keys(own ?? {}).map((f) => `, .${f}`).join('')})`);
   }
 }
 

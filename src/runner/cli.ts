@@ -432,7 +432,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
     step.params = params;
   }
   // no duration and no command: until Ctrl-C (the longest duration there is)
-  if (step.duration === undefined && !inv.argv && def.mode === 'stream') step.duration = '24d';
+  if (step.duration === undefined && !inv.argv && (def.mode === 'stream' || def.mode === 'packet')) step.duration = '24d';
   const recipe = { apiVersion: 'gadget-run/v1', name: id.replace('/', '-'), steps: [step] };
   const { parseRecipe, RecipeError } = await import('./recipe.ts');
   let loaded: LoadedRecipe;

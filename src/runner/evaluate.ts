@@ -18,7 +18,6 @@ import { stepFieldReads } from './expr-check.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
-import { adviseFields } from '../steps/advise/fields.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
 import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type StepSummary, type WorkloadSummary } from './summary.ts';
 import { jsonata } from '../deferred.ts';
@@ -158,7 +157,7 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     }
     raw = path.join(ctx.work, `${spec.id}.advice.ndjson`);
     fs.writeFileSync(raw, docs.map((d) => JSON.stringify(d) + '\n').join(''), { mode: 0o600 });
-    fields = adviseFields(advise, spec.params);
+    fields = advise.fields(spec.params ?? {});
   }
   // a document gadget's one row is its result itself (a .json output is the document)
   let result: ResultFile = { file: raw, shape: findGadget(meta.gadget)?.document ? 'single' : 'list' };
@@ -188,7 +187,7 @@ function fail(spec: StepSpec, summary: StepSummary, reason: string, ctx: Context
 async function writeOutputs(spec: StepSpec, result: ResultFile, fields: string[], summary: StepSummary, ctx: Context): Promise<void> {
   for (const name of spec.outputs ?? []) {
     try {
-      await writeOutput(artifactPath(ctx.outDir, name), result, spec.transform === undefined ? fields : undefined);
+      await writeOutput(artifactPath(ctx.outDir, name), result, spec.transform === undefined ? fields : undefined, findGadget(spec.gadget)?.outputs);
       summary.artifacts.push(name);
     } catch (err) {
       // the result is still good for assertions; this output alone is lost

@@ -11,8 +11,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
-import { adviseFields } from '../steps/advise/fields.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from '../steps/duration.ts';
+import { formatOf, formatsFor } from './formats.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
 import { paramValidator, recipeValidator } from './validators.ts';
 import { checkFilter, parseFilter, FilterError, type Predicate } from '../steps/filter.ts';
@@ -407,6 +407,11 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   } else if (spec.params && Object.keys(spec.params).length) {
     problem(['steps', i, 'params'], `${def.id} takes no params`);
   }
+  spec.outputs?.forEach((o, j) => {
+    // the schema knows every format some gadget writes; which ones this gadget writes is its definition's
+    const formats = formatsFor(def.outputs);
+    if (!formats.includes(formatOf(o))) problem(['steps', i, 'outputs', j], `.${formatOf(o)} is not a format ${def.id} writes (write ${formats.map((f) => `.${f}`).join(', ')})`);
+  });
   let shape: readonly string[] | undefined = eventFields(def, spec.params);
   if (spec.transform !== undefined) {
     const ast = checkJsonata(spec.transform, ['steps', i, 'transform'], problem, inExpr);
@@ -482,7 +487,7 @@ const CONTAINER_FIELDS = Object.keys(containerFields({ id: '', runtime: '', k8s:
 /** The fields a step's untransformed events may have: the gadget's, and those evaluation joins in from the container table. */
 function eventFields(def: GadgetDefinition, params: Record<string, unknown> | undefined): string[] {
   // an advise step's records are its generated documents
-  if (def.advise) return adviseFields(def.advise, params);
+  if (def.advise) return def.advise.fields(params ?? {});
   const own = def.fields.map((f) => f.name);
   return own.includes('cgroup_id') ? [...own, ...CONTAINER_FIELDS.filter((f) => !own.includes(f))] : own;
 }

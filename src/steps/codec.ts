@@ -15,26 +15,13 @@
  * value, so `maxLineBytes`, the sum of the worst cases, holds for every line.
  */
 import type { BtfMember, BtfStruct, BtfValueType } from '../ebpf/btf.ts';
-import { compileFilter, type Predicate } from './filter.ts';
+import { compileFilter } from './filter.ts';
 import { ipv6ZeroRun } from './packet/ip.ts';
 import { flagNames, flagNamesMaxLength } from './names/index.ts';
-import type { DecodeKind, FieldSpec, FieldType, GadgetDefinition } from './types.ts';
+import type { ByteWriter, Codec, DecodeKind, FieldSpec, FieldType, GadgetDefinition, Predicate } from './types.ts';
 
-/** Where `write` puts bytes: a buffer and the next free position in it. */
-export interface ByteWriter {
-  chunk: Buffer;
-  used: number;
-}
-
-export interface Codec {
-  /** append the event's NDJSON line (with its newline) at w.used; false when the filter drops it */
-  write: (offset: number, length: number, w: ByteWriter) => boolean;
-  /** NDJSON line (no newline), or undefined when the filter drops the event */
-  encode: (offset: number, length: number) => string | undefined;
-  decode: (offset: number, length: number) => Record<string, unknown> | undefined;
-  /** most bytes one `write` can append */
-  maxLineBytes: number;
-}
+// the shape a codec has is the engine's vocabulary (types.ts); its generator is here
+export type { ByteWriter, Codec } from './types.ts';
 
 /** Maps CLOCK_BOOTTIME ns (as the kernel stamps events) to wall-clock time. */
 export interface Clock {

@@ -7,18 +7,11 @@
  */
 import type { RE2JS } from 're2js';
 import { compileRe2 } from '../deferred.ts';
-import type { FieldSpec, FieldType, KernelFilters } from './types.ts';
+import type { FieldSpec, FieldType, FilterOp, KernelFilters, Predicate } from './types.ts';
 import { editDistance } from '../util/edit-distance.ts';
 
-export type FilterOp = '==' | '!=' | '>=' | '>' | '<=' | '<' | '~' | '!~';
-
-export interface Predicate {
-  field: string;
-  op: FilterOp;
-  value: string;
-  /** 0-based column of the predicate in the filter text */
-  column: number;
-}
+// a parsed filter is part of what the runner hands a step (StepContext), so its types live with the step's
+export type { FilterOp, Predicate } from './types.ts';
 
 /** What the filter language needs to know about a field. */
 export type FilterField = Pick<FieldSpec, 'name' | 'type' | 'decode' | 'names'>;

@@ -1,27 +1,30 @@
-/** The gadget registry, keyed `category/name` as in Inspektor Gadget. */
-import { adviseSeccompProfile } from './advise-seccomp-profile.ts';
-import { adviseNetworkPolicy } from './advise-network-policy.ts';
-import { auditSeccomp } from './audit-seccomp.ts';
-import { profileCpu } from './profile-cpu.ts';
-import { profileBlockio } from './profile-blockio.ts';
-import { snapshotSocket } from './snapshot-socket.ts';
-import { snapshotProcess } from './snapshot-process.ts';
-import { traceBind } from './trace-bind.ts';
-import { traceCapabilities } from './trace-capabilities.ts';
-import { traceDns } from './trace-dns.ts';
-import { traceSni } from './trace-sni.ts';
-import { traceExec } from './trace-exec.ts';
-import { traceFsslower } from './trace-fsslower.ts';
-import { traceMount } from './trace-mount.ts';
-import { traceOomkill } from './trace-oomkill.ts';
-import { traceOpen } from './trace-open.ts';
-import { traceTcp } from './trace-tcp.ts';
-import { traceTcpconnect } from './trace-tcpconnect.ts';
-import { traceSignal } from './trace-signal.ts';
-import { topFile } from './top-file.ts';
-import { topTcp } from './top-tcp.ts';
-import { topBlockio } from './top-blockio.ts';
-import { traceloop } from './traceloop.ts';
+/**
+ * The gadget registry, keyed `category/name` as in Inspektor Gadget: the one
+ * place the engine meets the catalogue (src/gadgets/<category>/<name>.ts).
+ */
+import { adviseSeccompProfile } from '../gadgets/advise/seccomp-profile.ts';
+import { adviseNetworkPolicy } from '../gadgets/advise/network-policy.ts';
+import { auditSeccomp } from '../gadgets/audit/seccomp.ts';
+import { profileCpu } from '../gadgets/profile/cpu.ts';
+import { profileBlockio } from '../gadgets/profile/block-io.ts';
+import { snapshotSocket } from '../gadgets/snapshot/socket.ts';
+import { snapshotProcess } from '../gadgets/snapshot/process.ts';
+import { traceBind } from '../gadgets/trace/bind.ts';
+import { traceCapabilities } from '../gadgets/trace/capabilities.ts';
+import { traceDns } from '../gadgets/trace/dns.ts';
+import { traceSni } from '../gadgets/trace/sni.ts';
+import { traceExec } from '../gadgets/trace/exec.ts';
+import { traceFsslower } from '../gadgets/trace/fsslower.ts';
+import { traceMount } from '../gadgets/trace/mount.ts';
+import { traceOomkill } from '../gadgets/trace/oomkill.ts';
+import { traceOpen } from '../gadgets/trace/open.ts';
+import { traceTcp } from '../gadgets/trace/tcp.ts';
+import { traceTcpconnect } from '../gadgets/trace/tcpconnect.ts';
+import { traceSignal } from '../gadgets/trace/signal.ts';
+import { topFile } from '../gadgets/top/file.ts';
+import { topTcp } from '../gadgets/top/tcp.ts';
+import { topBlockio } from '../gadgets/top/block-io.ts';
+import { traceloop } from '../gadgets/traceloop.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -49,8 +52,6 @@ export const gadgets = {
   traceloop,
   'audit/seccomp': auditSeccomp,
 } satisfies Record<string, GadgetDefinition>;
-
-export type GadgetId = keyof typeof gadgets;
 
 export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;

@@ -1,9 +1,8 @@
 import type { ContainerRecord, ContainerScope, ContainerSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
-import type { Predicate } from './filter.ts';
-
-export type GadgetMode = 'stream' | 'snapshot' | 'interval' | 'profile';
+import type { BtfStruct } from '../ebpf/btf.ts';
+import type { Flow } from './packet/ip.ts';
 
 /** The JSON type of a field's value, as filters and transforms see it. */
 /** 'object[]': a list of records inside a document row (advise gadgets); not decoded from a struct */
@@ -100,11 +99,11 @@ export type Requirement =
   /** a SEC("perf_event") program on cpu-clock sampling events (one per CPU) */
   | { perfEvent: 'cpu-clock' };
 
-export interface GadgetDefinition {
+/** What every gadget declares, whatever its mode. */
+export interface GadgetBase {
   /** `category/name`, as in Inspektor Gadget */
   id: string;
   description: string;
-  mode: GadgetMode;
   /** file under build/bpf/ */
   object: string;
   /** the event (or entry) struct in the object's BTF */
@@ -123,21 +122,10 @@ export interface GadgetDefinition {
    */
   kernelMemory?(params: Record<string, unknown>): KernelMemory;
   /**
-   * for snapshot mode: the iter/* program to run, or programs run in order
-   * (a program may write nothing and fill a map a later one reads)
-   */
-  iterator?: string | string[];
-  /** snapshot mode: which of `iterator`'s programs this step runs (default: all) */
-  iterators?(params: Record<string, unknown>): string[];
-  /** snapshot mode: the network namespace (a path) whose sockets the iterators walk */
-  netns?(params: Record<string, unknown>): string | undefined;
-  /**
    * The step's result is one document (its single row), not a list of
    * events: a .json output writes the document itself (advise gadgets).
    */
   document?: true;
-  /** for profile mode: how the gadget attaches and reads its result (src/steps/modes/profile.ts) */
-  profile?: ProfileHooks;
   /**
    * A markdown section for report.md made from the step's captured rows
    * (profile/block-io's histogram bars); evaluation calls it.
@@ -152,13 +140,17 @@ export interface GadgetDefinition {
   advise?: {
     generate(rows: Record<string, unknown>[], containers: ContainerTable | undefined, step: AdviseStep): Record<string, unknown>[];
     /**
-     * the top-level fields of the documents: what transforms and assertions may read (filters still see the events' fields);
-     * a function when the step's params choose the document (advise/seccomp-profile's `document`)
+     * the top-level fields of the documents for the step's params (advise/seccomp-profile's
+     * `document` chooses them): what transforms and assertions may read (filters still see the events' fields)
      */
-    fields: string[] | ((params: Record<string, unknown>) => string[]);
+    fields(params: Record<string, unknown>): string[];
   };
-  /** for interval mode: the aggregation the kernel keeps (src/steps/modes/interval.ts) */
-  interval?: IntervalAggregation;
+  /**
+   * Output formats of the gadget's own, by file extension (no dot): the text
+   * written from the step's result rows (traceloop: `strace`). Evaluation
+   * offers them next to the formats every step has (src/runner/artifacts.ts).
+   */
+  outputs?: Readonly<Record<string, OutputWriter>>;
   /**
    * What a container selection (`containers:`, or a cluster run's -n/-p/-c/-l)
    * does for this gadget: `capture` (default) narrows what the kernel records
@@ -170,6 +162,63 @@ export interface GadgetDefinition {
    */
   selects?: 'capture' | 'documents' | 'none';
 }
+
+/** Events from a ring buffer, as they happen (src/steps/modes/stream.ts). */
+export interface StreamGadget extends GadgetBase {
+  mode: 'stream';
+  /** a second source of events read in user space, opened after load and just before attach (audit/seccomp: /dev/kmsg) */
+  userSource?(obj: BpfObject, layout: BtfStruct, ctx: StepContext): UserSource;
+}
+
+/** Packets from a socket filter or the workload's cgroup, parsed in user space (src/steps/modes/packet.ts). */
+export interface PacketGadget extends GadgetBase {
+  mode: 'packet';
+  packet: {
+    /** program names: the socket filter, cgroup_skb/ingress, cgroup_skb/egress */
+    socket: string;
+    ingress: string;
+    egress: string;
+    parser(params: Record<string, unknown>): PacketParser;
+  };
+}
+
+/** One pass of BPF iterators (src/steps/modes/snapshot.ts). */
+export interface SnapshotGadget extends GadgetBase {
+  mode: 'snapshot';
+  /** the iter/* program to run, or programs run in order (a program may write nothing and fill a map a later one reads) */
+  iterator: string | string[];
+  /** which of `iterator`'s programs this step runs (default: all) */
+  iterators?(params: Record<string, unknown>): string[];
+  /** the network namespace (a path) whose sockets the iterators walk */
+  netns?(params: Record<string, unknown>): string | undefined;
+}
+
+/** Counters the kernel aggregates per key, read and cleared every interval (src/steps/modes/interval.ts). */
+export interface IntervalGadget extends GadgetBase {
+  mode: 'interval';
+  interval: IntervalAggregation;
+}
+
+/** Samples or histograms kept in the kernel for the whole step, read once (src/steps/modes/profile.ts). */
+export interface ProfileGadget extends GadgetBase {
+  mode: 'profile';
+  profile: ProfileHooks;
+}
+
+/**
+ * A gadget, typed by its mode: each mode's own keys are required where the
+ * mode needs them and absent elsewhere, and `def.mode` narrows to them.
+ */
+export type GadgetDefinition = StreamGadget | PacketGadget | SnapshotGadget | IntervalGadget | ProfileGadget;
+
+/** The workflow a gadget runs in: one entry of the mode registry (src/steps/modes/index.ts). */
+export type GadgetMode = GadgetDefinition['mode'];
+
+/** The definition of a gadget of mode M. */
+export type GadgetOfMode<M extends GadgetMode> = Extract<GadgetDefinition, { mode: M }>;
+
+/** A gadget's own output format: the whole file's text from the step's result rows. */
+export type OutputWriter = (rows: unknown[]) => string;
 
 /** What an advise generator knows of its step besides the rows: its params, and the recipe's name (a document's name when nothing better names it). */
 export interface AdviseStep {
@@ -209,6 +258,66 @@ export interface IntervalAggregation {
   /** default sort: field names, `-` for descending, comma-separated (IG's default per gadget) */
   sort: string;
 }
+
+/** A step's filter, parsed (src/steps/filter.ts is the language). */
+export type FilterOp = '==' | '!=' | '>=' | '>' | '<=' | '<' | '~' | '!~';
+
+export interface Predicate {
+  field: string;
+  op: FilterOp;
+  value: string;
+  /** 0-based column of the predicate in the filter text */
+  column: number;
+}
+
+/** Where `write` puts bytes: a buffer and the next free position in it. */
+export interface ByteWriter {
+  chunk: Buffer;
+  used: number;
+}
+
+export interface Codec {
+  /** append the event's NDJSON line (with its newline) at w.used; false when the filter drops it */
+  write: (offset: number, length: number, w: ByteWriter) => boolean;
+  /** NDJSON line (no newline), or undefined when the filter drops the event */
+  encode: (offset: number, length: number) => string | undefined;
+  decode: (offset: number, length: number) => Record<string, unknown> | undefined;
+  /** most bytes one `write` can append */
+  maxLineBytes: number;
+}
+
+/** Takes one record: `codec` reads it at [offset, offset + length) of the source's buffer. */
+export type RecordSink = (codec: Codec, offset: number, length: number) => void;
+
+/**
+ * A stream gadget's second source of events, read in user space next to its
+ * ring buffer (audit/seccomp: the kernel's seccomp audit records in
+ * /dev/kmsg). The source writes records of the gadget's own event struct into
+ * a buffer of its own and hands them, with a codec over that buffer, to the
+ * stream session's sink: one spool, one filter language, one byte limit and
+ * one event count for both sources (src/steps/modes/stream.ts).
+ */
+export interface UserSource {
+  /** hand every record that is ready to `sink`; called on every pass of the drain loop, so it must not block */
+  drain(sink: RecordSink): void;
+  /** after detach and the ring's last drain: the records left, what the source lost and why */
+  finish(sink: RecordSink): { lost: number; warnings: string[] };
+  /** lost so far, for progress lines */
+  lost(): number;
+  close(): void;
+}
+
+/** One captured packet, as the gadget's parser gets it. */
+export interface CapturedPacket {
+  /** CLOCK_BOOTTIME ns */
+  bootNs: bigint;
+  flow: Flow;
+  /** the packet reached the workload (cgroup ingress) or the node's packet socket as received */
+  hook: 'socket' | 'ingress' | 'egress';
+}
+
+/** Turns packets into the gadget's own fields (undefined: not an event). Made per session, so it may keep state. */
+export type PacketParser = (p: CapturedPacket) => Record<string, unknown> | undefined;
 
 /** What the runner hands a step when it opens it. */
 export interface StepContext {

@@ -16,8 +16,8 @@ import { CONTAINERS_FILE, mergeTables, type ContainerTable } from '../../src/con
 import { joinContainers } from '../../src/runner/containers.ts';
 import { evaluate } from '../../src/runner/evaluate.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
-import { networkPolicies } from '../../src/steps/advise/network-policy.ts';
-import { profileObjectMetadata } from '../../src/steps/advise/seccomp-profile.ts';
+import { networkPolicies } from '../../src/gadgets/advise/network-policy/policies.ts';
+import { profileObjectMetadata } from '../../src/gadgets/advise/seccomp-profile/recorder.ts';
 import { captured } from '../runner/evaluate-helpers.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-cluster-merge-'));

@@ -9,7 +9,7 @@ import { native, view } from '../../src/ebpf/libbpf.ts';
 import { buildCodec } from '../../src/steps/codec.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { rowShape } from '../../src/steps/modes/interval.ts';
-import { buildPacketCodec, isPacketGadget } from '../../src/steps/packet-stream.ts';
+import { buildPacketCodec } from '../../src/steps/modes/packet.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { BtfWriter } from '../fixtures/btf.ts';
 import { objectPath, REPO } from '../helpers/kernel.ts';
@@ -96,20 +96,20 @@ function objectBtf(def: GadgetDefinition): Btf {
 }
 
 describe('event layouts in the compiled objects', () => {
-  // profile gadgets build their rows in JS from the maps they read (src/steps/profile/): nothing is
+  // profile gadgets build their rows in JS from the maps they read (src/gadgets/profile/): nothing is
   // decoded from a struct, so this check has nothing to check there (their own tests read the maps)
   for (const def of defs.filter((d) => d.mode !== 'profile')) {
     test(`${def.id}: every field decodes from a member of struct ${def.struct}`, () => {
       // buildCodec checks each field against its kind (member type, length/family members, derive order)
       // interval gadgets decode their map's key and value side by side
-      const { layout, def: decoded } = def.interval ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };
+      const { layout, def: decoded } = def.mode === 'interval' ? rowShape(def, objectBtf(def)) : { layout: objectBtf(def).struct(def.struct), def };
       const buf = Buffer.alloc(layout.size);
       const ring = { buf, dv: new DataView(buf.buffer) };
       // packet gadgets parse their own fields from the bytes: the shape checks the members it reads
-      assert.doesNotThrow(() => (isPacketGadget(def) ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(decoded, layout, ring, [], { bootToWallNs: 0n })));
+      assert.doesNotThrow(() => (def.mode === 'packet' ? buildPacketCodec(def, layout, ring, [], { bootToWallNs: 0n }, {}) : buildCodec(decoded, layout, ring, [], { bootToWallNs: 0n })));
     });
 
-    for (const struct of def.interval ? [def.interval.key, def.interval.value] : [def.struct])
+    for (const struct of def.mode === 'interval' ? [def.interval.key, def.interval.value] : [def.struct])
     test(`${def.id}: struct ${struct} in the object equals the C header`, (t) => {
       const header = path.join(REPO, 'bpf', def.object.replace(/\.bpf\.o$/, '.h'));
       const layout = objectBtf(def).struct(struct);

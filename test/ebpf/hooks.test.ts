@@ -11,7 +11,6 @@ import { test } from 'node:test';
 import { CONTAINER_PROGRAMS } from '../../src/containers/selection.ts';
 import { BpfObject } from '../../src/ebpf/object.ts';
 import { gadgets } from '../../src/steps/index.ts';
-import { isPacketGadget } from '../../src/steps/packet-stream.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { objectPath } from '../helpers/kernel.ts';
 
@@ -48,7 +47,7 @@ for (const def of Object.values(gadgets) as GadgetDefinition[]) {
     } finally {
       obj.close();
     }
-    if (isPacketGadget(def)) {
+    if (def.mode === 'packet') {
       // packet gadgets attach sockets and cgroups, named in def.packet, probed when the step opens
       assert.deepEqual(programs.map((p) => p.name).sort(), [def.packet.socket, def.packet.ingress, def.packet.egress].sort());
       return;

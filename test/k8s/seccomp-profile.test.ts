@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
-import { profileFor, seccompDocuments } from '../../src/steps/advise/seccomp-profile.ts';
+import { profileFor, seccompDocuments } from '../../src/gadgets/advise/seccomp-profile/recorder.ts';
 import { seccompProfileCrd } from '../helpers/spo-seccompprofile.ts';
 import { clusterRun, deployAgent, gadgetRun, kubectl, NODE, nodePod, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
 

@@ -115,3 +115,24 @@ test('evaluate refuses an output that escapes --out, even from a recipe that ski
   const everything = fs.readdirSync(root, { recursive: true }).map(String);
   assert.deepEqual(everything.filter((f) => f.includes('EVIL') || f.includes('y\n')), []);
 });
+
+test("a gadget's own output format is written by its definition's writer, and is no other gadget's format", async () => {
+  const dir = tempDir();
+  const row = { timestamp: '2026-01-02T03:04:05.123456789Z', pid: 7, tid: 7, comm: 'cat', syscall: 'close', args: [3], ret: 0, err_name: '' };
+  captured(dir, { calls: [row], execs: [{ pid: 1 }] }, ['pid'], { calls: { gadget: 'traceloop' } });
+  const recipe: Recipe = {
+    name: 'own',
+    steps: [
+      { id: 'calls', gadget: 'traceloop', outputs: ['calls.strace'] },
+      { id: 'execs', gadget: 'test/stream', outputs: ['execs.strace', 'execs.ndjson'] },
+    ],
+  };
+  const { steps } = await evaluate(recipe, dir);
+  assert.equal(fs.readFileSync(path.join(dir, 'calls.strace'), 'utf8'), '03:04:05.123456 7 cat: close(3) = 0\n');
+  assert.equal(steps[0].status, 'ok');
+  // fail closed: not an empty file that looks like "no syscalls"
+  assert.equal(steps[1].status, 'failed');
+  assert.match(steps[1].reason ?? '', /output execs\.strace failed: .*unknown format \(write \.ndjson, \.json, \.csv, \.yaml, \.folded \/ \.svg for rows with stack and count\)/);
+  assert.ok(!fs.existsSync(path.join(dir, 'execs.strace')));
+  assert.deepEqual(steps[1].artifacts, ['execs.ndjson']);
+});

@@ -223,6 +223,15 @@ describe('the one-liner', () => {
     assert.ok(events.some((e) => e.path === file && e.pid === process.pid), r.stdout);
   });
 
+  test('a packet gadget with no --duration and no command runs until Ctrl-C, as a stream does', { skip: notRoot }, async () => {
+    const cli = startCli(['trace/dns', '-o', 'json']);
+    await cli.stderrUntil(/attached/);
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted/);
+  });
+
   test('a bad one-liner says which option is wrong', async () => {
     const f = await runCli(['trace/open', '--filter', 'pidd==1', '--duration', '1s']);
     assert.equal(f.code, 2);
@@ -374,7 +383,7 @@ assertions:
     expr: '$count(('
 `), [
       'r.yaml:3:1 sequentiall: unknown property "sequentiall" (known: ' + problemsOf('name: x\nzz: 1\nsteps: [{id: a, gadget: trace/exec, duration: 1s}]\n')[0].split('(known: ')[1],
-      'r.yaml:7:13 steps[0].buffer: must be string — stream gadgets: ring buffer size, a power of two (default 16MiB)',
+      'r.yaml:7:13 steps[0].buffer: must be string — stream and packet gadgets: ring buffer size, a power of two (default 16MiB)',
       // a name as long as trace/opn: the message is cut at a fixed length, so a shorter one cuts the known list elsewhere
       'r.yaml:9:13 steps[1].gadget: unknown gadget "trace/opn" (known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/opx}]\n')[0].split('(known: ')[1],
       'r.yaml:12:13 steps[2].filter: unknown field "pathh" (known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/open, filter: nope==1, duration: 1s}]\n')[0].split('(known: ')[1],

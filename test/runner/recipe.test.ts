@@ -171,7 +171,7 @@ steps:
     outputs: [a.csv, summary.json]
 `), [
     'r.yaml:6:12 steps[0].delay: delay is for snapshot gadgets; trace/exec is a stream gadget',
-    'r.yaml:10:13 steps[1].buffer: buffer is for stream gadgets; snapshot/process is a snapshot gadget',
+    'r.yaml:10:13 steps[1].buffer: buffer is for stream and packet gadgets; snapshot/process is a snapshot gadget',
     'r.yaml:8:9 steps[1].id: duplicate step id "a" (ids name results and must be unique)',
     'r.yaml:11:15 steps[1].outputs[0]: "a.csv" is already written by step a; give each output its own name',
     'r.yaml:11:22 steps[1].outputs[1]: "summary.json" is already written by gadget-run itself; give each output its own name',
@@ -212,4 +212,16 @@ steps:
     gadget: profile/block-io
     containers: {pod: web-0}
 `), ['r.yaml:6:17 steps[0].containers: profile/block-io is node-wide and cannot be narrowed to containers; remove the selection from this step']);
+});
+
+test("an output in a gadget's own format is for that gadget only: .strace is traceloop's", () => {
+  assert.deepEqual(problems(`name: r
+duration: 1s
+steps:
+  - id: execs
+    gadget: trace/exec
+    outputs: [execs.ndjson, execs.strace]
+`), ['r.yaml:6:29 steps[0].outputs[1]: .strace is not a format trace/exec writes (write .ndjson, .json, .csv, .yaml, .folded, .svg)']);
+  const { steps } = parseRecipe('name: r\nduration: 1s\nsteps:\n  - { id: calls, gadget: traceloop, outputs: [calls.strace, calls.ndjson] }\n', 'r.yaml');
+  assert.deepEqual(steps[0].spec.outputs, ['calls.strace', 'calls.ndjson']);
 });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { once } from 'node:events';
 import { parseAllDocuments } from 'yaml';
-import { networkPolicies, PLACEHOLDER_NOTE, PLACEHOLDER_SELECTOR, type PodRef } from '../../src/steps/advise/network-policy.ts';
+import { networkPolicies, PLACEHOLDER_NOTE, PLACEHOLDER_SELECTOR, type PodRef } from '../../src/gadgets/advise/network-policy/policies.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { writeOutput } from '../../src/runner/artifacts.ts';
 import type { ContainerTable } from '../../src/containers/table.ts';

@@ -5,8 +5,7 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import type { ContainerTable } from '../../src/containers/table.ts';
-import { adviseFields } from '../../src/steps/advise/fields.ts';
-import { bitmapNumbers, profileFor, seccompDocuments, type SeccompProfile } from '../../src/steps/advise/seccomp-profile.ts';
+import { bitmapNumbers, profileFor, seccompDocuments, type SeccompProfile } from '../../src/gadgets/advise/seccomp-profile/recorder.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { SYSCALLS_X86_64 } from '../../src/steps/names/syscalls-x86_64.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
@@ -90,8 +89,8 @@ describe('the SeccompProfile document (recorded rows, no root)', () => {
   });
 
   test('the step\'s document fields follow params.document (what assertions and transforms may read)', () => {
-    assert.deepEqual(adviseFields(def.advise!, {}), ['defaultAction', 'architectures', 'syscalls']);
-    assert.deepEqual(adviseFields(def.advise!, { document: 'SeccompProfile' }), ['apiVersion', 'kind', 'metadata', 'spec']);
+    assert.deepEqual(def.advise!.fields({}), ['defaultAction', 'architectures', 'syscalls']);
+    assert.deepEqual(def.advise!.fields({ document: 'SeccompProfile' }), ['apiVersion', 'kind', 'metadata', 'spec']);
   });
 });
 

@@ -14,7 +14,6 @@ import { buildCodec } from '../../src/steps/codec.ts';
 import { parseFilter } from '../../src/steps/filter.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import { rowShape } from '../../src/steps/modes/interval.ts';
-import { isPacketGadget } from '../../src/steps/packet-stream.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { dataView, garbage } from '../fixtures/events.ts';
 import { objectPath } from '../helpers/kernel.ts';
@@ -26,7 +25,7 @@ const RUNS = 40;
 function shapeOf(def: GadgetDefinition): { layout: BtfStruct; def: GadgetDefinition } {
   const obj = BpfObject.open(objectPath(def));
   try {
-    return def.interval ? rowShape(def, obj.btf) : { layout: obj.btf.struct(def.struct), def };
+    return def.mode === 'interval' ? rowShape(def, obj.btf) : { layout: obj.btf.struct(def.struct), def };
   } finally {
     obj.close();
   }
@@ -48,8 +47,8 @@ function contents(m: BtfMember) {
 const readingFilter = (field: string) => `${field}~`;
 
 // packet gadgets parse their fields from the captured bytes: packet-codec.property.test.ts;
-// profile gadgets build their rows from map reads (src/steps/profile/), nothing is decoded
-for (const gadget of (Object.values(gadgets) as GadgetDefinition[]).filter((d) => !isPacketGadget(d) && d.mode !== 'profile')) {
+// profile gadgets build their rows from map reads (src/gadgets/profile/), nothing is decoded
+for (const gadget of (Object.values(gadgets) as GadgetDefinition[]).filter((d) => d.mode !== 'packet' && d.mode !== 'profile')) {
   describe(`${gadget.id} codec properties`, () => {
     const { layout, def } = shapeOf(gadget);
     const members = new Map(layout.members.map((m) => [m.name, m]));

@@ -124,7 +124,7 @@ describe('trace/open codec', () => {
 
   test('timestamps keep nanoseconds past 2^53 ns (104 days) of uptime', () => {
     for (const boot of [2n ** 53n + 1n, 200n * 86_400n * 1_000_000_000n + 123_456_789n]) {
-      const e = encode(fixture(openDef, openLayout, { ...openEvent, timestamp: boot }))!;
+      const e: Record<string, unknown> = encode(fixture(openDef, openLayout, { ...openEvent, timestamp: boot }))!;
       assert.equal(e.timestamp, rfc3339(boot + BOOT_TO_WALL), `boot time ${boot} ns`);
     }
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { kernelFiltersExcept, TASK_KERNEL_FILTERS } from '../../src/steps/common-fields.ts';
+import { kernelFiltersExcept, TASK_KERNEL_FILTERS } from '../../src/gadgets/common-fields.ts';
 import {
   checkFilter, compileFilter, FilterError, formatFilter, parseFilter, splitFilter,
   type FilterField, type FilterOp, type Predicate,

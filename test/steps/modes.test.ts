@@ -13,7 +13,7 @@ test('every mode key is accepted on a step of its mode and refused, naming the m
   assert.ok(keys.size > 0);
   const stream = byMode('stream')!;
   const snapshot = byMode('snapshot')!;
-  assert.deepEqual(keys.get('buffer'), ['stream']);
+  assert.deepEqual(keys.get('buffer'), ['stream', 'packet']);
   assert.deepEqual(keys.get('delay'), ['snapshot']);
   const ok = parseRecipe(`name: x\nduration: 1s\nsteps:\n  - { id: a, gadget: ${stream.id}, buffer: 64KiB }\n  - { id: b, gadget: ${snapshot.id}, delay: 10ms }\n`, 'r.yaml');
   assert.deepEqual(ok.steps.map((s) => s.options), [{ buffer: '64KiB' }, { delay: '10ms' }]);
@@ -21,7 +21,19 @@ test('every mode key is accepted on a step of its mode and refused, naming the m
   assert.equal(ok.steps[1].ringBytes, 0);
   assert.throws(
     () => parseRecipe(`name: x\nduration: 1s\nsteps:\n  - { id: b, gadget: ${snapshot.id}, buffer: 64KiB }\n`, 'r.yaml'),
-    (err: unknown) => err instanceof RecipeError && err.problems[0].message === `buffer is for stream gadgets; ${snapshot.id} is a snapshot gadget`,
+    (err: unknown) => err instanceof RecipeError && err.problems[0].message === `buffer is for stream and packet gadgets; ${snapshot.id} is a snapshot gadget`,
+  );
+});
+
+test('packet gadgets run in a mode of their own, registered under its name, with the stream\'s ring buffer key', () => {
+  for (const [name, m] of Object.entries(modes)) assert.equal(m.name, name);
+  const packet = byMode('packet')!;
+  assert.ok(packet, 'a packet gadget is registered');
+  const ok = parseRecipe(`name: x\nduration: 1s\nsteps:\n  - { id: a, gadget: ${packet.id}, buffer: 64KiB }\n`, 'r.yaml');
+  assert.equal(ok.steps[0].ringBytes, 64 * 1024);
+  assert.throws(
+    () => parseRecipe(`name: x\nduration: 1s\nsteps:\n  - { id: a, gadget: ${packet.id}, buffer: 12KiB }\n`, 'r.yaml'),
+    (err: unknown) => err instanceof RecipeError && /steps\[0\]\.buffer: the ring buffer size must be a power of two/.test(err.message),
   );
 });
 

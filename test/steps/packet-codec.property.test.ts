@@ -12,14 +12,14 @@ import type { BtfStruct } from '../../src/ebpf/btf.ts';
 import { BpfObject } from '../../src/ebpf/object.ts';
 import { parseFilter } from '../../src/steps/filter.ts';
 import { gadgets } from '../../src/steps/index.ts';
-import { buildPacketCodec, isPacketGadget, type PacketGadgetDefinition } from '../../src/steps/packet-stream.ts';
-import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { buildPacketCodec } from '../../src/steps/modes/packet.ts';
+import type { GadgetDefinition, PacketGadget } from '../../src/steps/types.ts';
 import { dataView } from '../fixtures/events.ts';
 import { objectPath } from '../helpers/kernel.ts';
 
 const AT = 16;
 
-function layoutOf(def: PacketGadgetDefinition): BtfStruct {
+function layoutOf(def: PacketGadget): BtfStruct {
   const obj = BpfObject.open(objectPath(def));
   try {
     return obj.btf.struct(def.struct);
@@ -81,7 +81,7 @@ const clientHello = fc
     return Uint8Array.from(rec);
   });
 
-for (const def of (Object.values(gadgets) as GadgetDefinition[]).filter(isPacketGadget)) {
+for (const def of (Object.values(gadgets) as GadgetDefinition[]).filter((d): d is PacketGadget => d.mode === 'packet')) {
   test(`${def.id}: every line from hostile packets is JSON, equals decode() and fits maxLineBytes`, () => {
     const layout = layoutOf(def);
     const member = (name: string) => layout.members.find((m) => m.name === name)!;

@@ -5,9 +5,9 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
 import fc from 'fast-check';
-import { parseDns, readName } from '../../src/steps/packet/dns.ts';
+import { parseDns, readName } from '../../src/gadgets/trace/dns/message.ts';
 import { formatIpv6, parseFlow } from '../../src/steps/packet/ip.ts';
-import { parseSni } from '../../src/steps/packet/tls.ts';
+import { parseSni } from '../../src/gadgets/trace/sni/client-hello.ts';
 import { ANSWER_A, ANSWER_AAAA, TYPE_A, TYPE_AAAA, buildQuery, buildResponse } from '../helpers/dns.ts';
 
 const RUNS = 20_000;

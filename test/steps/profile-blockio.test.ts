@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { gadgets } from '../../src/steps/index.ts';
-import { histogramBars } from '../../src/steps/profile/blockio.ts';
+import { histogramBars } from '../../src/gadgets/profile/block-io/histogram.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { tempDir, traceWhile, stepContext, type Event } from '../helpers/session.ts';

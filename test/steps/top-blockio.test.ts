@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { topBlockio as def } from '../../src/steps/top-blockio.ts';
+import { topBlockio as def } from '../../src/gadgets/top/block-io.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { stepContext, tempDir, traceAllWhile, type Event } from '../helpers/session.ts';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { topFile as def } from '../../src/steps/top-file.ts';
+import { topFile as def } from '../../src/gadgets/top/file.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { stepContext, tempDir, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { topTcp as def } from '../../src/steps/top-tcp.ts';
+import { topTcp as def } from '../../src/gadgets/top/tcp.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { stepContext, traceAllWhile, type Event } from '../helpers/session.ts';
 

@@ -1,8 +1,9 @@
 /**
  * The mode registry. A mode is the workflow a gadget runs in (Inspektor
  * Gadget's GadgetType): stream (events from a ring buffer until stopped),
- * snapshot (one iterator pass), interval (kernel maps read and cleared every
- * interval: the top gadgets), profile. Each mode owns, in its one file:
+ * packet (packets from a socket filter or the workload's cgroup, parsed in
+ * user space), snapshot (one iterator pass), interval (kernel maps read and
+ * cleared every interval: the top gadgets), profile. Each mode owns, in its one file:
  *
  * - `options`: the recipe step keys it adds (buffer, delay, interval, sort,
  *   ...), each with its JSON Schema. src/runner/recipe.ts merges them into the
@@ -17,23 +18,26 @@
  *   `beforeLoad` settings for the object) and attach, return the session.
  *
  * Adding a mode: write src/steps/modes/<name>.ts with a `Mode` (./mode.ts), add it to
- * `modes` below and its name to GadgetMode (src/steps/types.ts).
+ * `modes` below and its gadgets' definition type to the GadgetDefinition union
+ * (src/steps/types.ts), keyed by its name.
  */
 import { UnsupportedError } from '../../ebpf/errors.ts';
 import { checkHooks } from '../prepare.ts';
-import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
+import type { GadgetDefinition, GadgetMode, GadgetOfMode, StepContext, StepSession } from '../types.ts';
 import { intervalMode } from './interval.ts';
 import { profileMode } from './profile.ts';
 import type { Mode } from './mode.ts';
+import { packetMode } from './packet.ts';
 import { snapshotMode } from './snapshot.ts';
 import { streamMode } from './stream.ts';
 
 export const modes = {
   stream: streamMode,
+  packet: packetMode,
   snapshot: snapshotMode,
   interval: intervalMode,
   profile: profileMode,
-} satisfies Record<GadgetMode, Mode<any>>;
+} satisfies { [M in GadgetMode]: Mode<any, GadgetOfMode<M>> };
 
 export function modeOf(def: GadgetDefinition): Mode<unknown> | undefined {
   return Object.hasOwn(modes, def.mode) ? (modes as Record<string, Mode<unknown>>)[def.mode] : undefined;

@@ -20,7 +20,7 @@ import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
-import type { FieldSpec, GadgetDefinition, IntervalAggregation, StepContext, StepOutcome, StepSession } from '../types.ts';
+import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
 import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
 export interface SortKey {
@@ -46,7 +46,7 @@ const INTERVAL_FIELD_NAMES: ReadonlySet<string> = new Set(intervalFields.map((f)
 const DEFAULT_INTERVAL_MS = 1000;
 const DEFAULT_MAX_ROWS = 20;
 
-export const intervalMode: Mode<IntervalOptions> = {
+export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
   name: 'interval',
   description: 'the kernel aggregates per key; every interval, the top rows by `sort`',
   options: {
@@ -62,14 +62,13 @@ export const intervalMode: Mode<IntervalOptions> = {
   },
   untilStopped: true,
   plan(values, def, problem) {
-    const sortText = (values.sort as string | undefined) ?? def.interval?.sort ?? '';
+    const sortText = (values.sort as string | undefined) ?? def.interval.sort;
     const sort = parseSort(sortText);
     for (const s of sort) {
       if (!def.fields.some((f) => f.name === s.field)) {
         problem('sort', `unknown field "${s.field}" of ${def.id} (known: ${def.fields.map((f) => f.name).join(', ')})`);
       }
     }
-    if (!def.interval) problem('sort', `${def.id} declares no interval aggregation (a bug in the gadget)`);
     return {
       intervalMs: values.interval === undefined ? DEFAULT_INTERVAL_MS : durationOption(values, 'interval', problem),
       sort,
@@ -82,9 +81,8 @@ export const intervalMode: Mode<IntervalOptions> = {
     const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
     let sink: LineSink | undefined;
     try {
-      const agg = def.interval!;
-      const map = obj.hashMap(agg.map);
-      const rows = new RowReader(def, agg, obj, map);
+      const map = obj.hashMap(def.interval.map);
+      const rows = new RowReader(def, obj, map);
       const test = compileObjectFilter(userFilter, def.fields);
       sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
       obj.attachAll();
@@ -123,8 +121,8 @@ export function compareRows(sort: SortKey[]): (a: Record<string, unknown>, b: Re
  * side by side (as if one struct), and its fields but the interval ones,
  * which the session adds.
  */
-export function rowShape(def: GadgetDefinition, btf: Btf): { layout: BtfStruct; def: GadgetDefinition } {
-  const agg = def.interval!;
+export function rowShape(def: IntervalGadget, btf: Btf): { layout: BtfStruct; def: IntervalGadget } {
+  const agg = def.interval;
   const key = btf.struct(agg.key);
   const value = btf.struct(agg.value);
   const layout: BtfStruct = {
@@ -149,7 +147,8 @@ class RowReader {
   /** key bytes (latin1) → row bytes with counters added up over the step */
   readonly totals = new Map<string, Buffer>();
 
-  constructor(def: GadgetDefinition, agg: IntervalAggregation, obj: BpfObject, private readonly map: KernelMap) {
+  constructor(def: IntervalGadget, obj: BpfObject, private readonly map: KernelMap) {
+    const agg = def.interval;
     if (map.perCpu) throw new Error(`${def.id}: map ${agg.map} is per-CPU; interval rows read plain hash maps`);
     const key = obj.btf.struct(agg.key);
     const value = obj.btf.struct(agg.value);

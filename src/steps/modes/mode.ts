@@ -1,6 +1,6 @@
 /** The shape of a mode (see src/steps/modes/index.ts) and the helpers modes share. */
 import { parseDuration } from '../duration.ts';
-import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
+import type { GadgetDefinition, StepContext, StepSession } from '../types.ts';
 
 /** The values of a step's mode keys as the recipe wrote them (schema-valid), e.g. { interval: '2s', sort: '-wbytes' }. */
 export type StepOptions = Readonly<Record<string, unknown>>;
@@ -8,8 +8,9 @@ export type StepOptions = Readonly<Record<string, unknown>>;
 /** Reports a problem with one of the step's mode keys; the runner adds file:line:col and the path. */
 export type OptionProblem = (key: string, message: string) => void;
 
-export interface Mode<Planned = unknown> {
-  readonly name: GadgetMode;
+/** A mode, planning its keys into `Planned`, for the gadgets of its kind `D` (a member of the GadgetDefinition union). */
+export interface Mode<Planned = unknown, D extends GadgetDefinition = GadgetDefinition> {
+  readonly name: D['mode'];
   /** one line for `gadget-run gadgets` and docs */
   readonly description: string;
   /** step key → its JSON Schema (may $ref the recipe schema's #/definitions/duration and size) */
@@ -17,17 +18,17 @@ export interface Mode<Planned = unknown> {
   /** a step of this mode runs until stopped, so it needs a duration or a run command */
   readonly untilStopped: boolean;
   /** the step's options with defaults, checked against the gadget; problems go to `problem` */
-  plan(values: StepOptions, def: GadgetDefinition, problem: OptionProblem): Planned;
+  plan(values: StepOptions, def: D, problem: OptionProblem): Planned;
   /** kernel buffer bytes the planned options take (counted against --limit-ring); default 0 */
   ringBytes?(planned: Planned): number;
   /** why the mode cannot run here, beyond the gadget's own hooks (undefined: it can) */
-  probe?(def: GadgetDefinition): string | undefined;
+  probe?(def: D): string | undefined;
   /** load and attach; ctx.options holds the step's values (plan them with planOrThrow) */
-  open(def: GadgetDefinition, ctx: StepContext): Promise<StepSession>;
+  open(def: D, ctx: StepContext): Promise<StepSession>;
 }
 
 /** Plan a step's options where they were checked before (open, tests): a problem here is a bug, so it throws. */
-export function planOrThrow<P>(mode: Mode<P>, def: GadgetDefinition, values: StepOptions): P {
+export function planOrThrow<P, D extends GadgetDefinition>(mode: Mode<P, D>, def: D, values: StepOptions): P {
   const problems: string[] = [];
   const planned = mode.plan(values, def, (key, message) => problems.push(`${key}: ${message}`));
   if (problems.length) throw new Error(`${def.id}: bad ${mode.name} options — ${problems.join('; ')}`);

@@ -16,26 +16,25 @@ import { sharedPoller, type Registration } from '../../ebpf/poller.ts';
 import { RingReader } from '../../ebpf/ringbuf.ts';
 import { compileFilter, type Predicate } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
-import type { GadgetDefinition, ProfileRun, StepContext, StepOutcome, StepSession } from '../types.ts';
+import type { GadgetDefinition, ProfileGadget, ProfileRun, StepContext, StepOutcome, StepSession } from '../types.ts';
 import type { Mode } from './mode.ts';
 
 /** the notice ring: a few thousand notices between two ticks is plenty */
 export const NOTICE_RING_BYTES = 256 * 1024;
 
-export const profileMode: Mode<Record<string, never>> = {
+export const profileMode: Mode<Record<string, never>, ProfileGadget> = {
   name: 'profile',
   description: 'samples or histograms in the kernel for the whole step, read once at its end',
   options: {},
   untilStopped: true,
   plan: () => ({}),
   ringBytes: () => NOTICE_RING_BYTES,
-  probe: (def) => (def.profile?.notices ? whyNoRingbuf() : undefined),
+  probe: (def) => (def.profile.notices ? whyNoRingbuf() : undefined),
   open: (def, ctx) => openProfile(def, ctx),
 };
 
-export async function openProfile(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
+export async function openProfile(def: ProfileGadget, ctx: StepContext): Promise<StepSession> {
   const hooks = def.profile;
-  if (!hooks) throw new Error(`${def.id}: a profile gadget needs its profile hooks`);
   const hasRing = hooks.notices === true;
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, (o) => {
     if (hasRing) o.setMaxEntries('events', NOTICE_RING_BYTES);

@@ -7,13 +7,12 @@ import { readIterator } from '../../ebpf/iter.ts';
 import { buildCodec } from '../codec.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
-import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
+import type { SnapshotGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
 import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
 /** The iterator programs a step runs, in order. */
-export function snapshotIterators(def: GadgetDefinition, params: Record<string, unknown>): string[] {
+export function snapshotIterators(def: SnapshotGadget, params: Record<string, unknown>): string[] {
   if (def.iterators) return def.iterators(params);
-  if (def.iterator === undefined) throw new Error(`${def.id}: a snapshot gadget names its iterator`);
   return typeof def.iterator === 'string' ? [def.iterator] : def.iterator;
 }
 
@@ -22,7 +21,7 @@ export interface SnapshotOptions {
   delayMs: number;
 }
 
-export const snapshotMode: Mode<SnapshotOptions> = {
+export const snapshotMode: Mode<SnapshotOptions, SnapshotGadget> = {
   name: 'snapshot',
   description: 'one pass of a BPF iterator: the state at one moment',
   options: {
@@ -36,7 +35,7 @@ export const snapshotMode: Mode<SnapshotOptions> = {
   open: (def, ctx) => openSnapshot(def, ctx, planOrThrow(snapshotMode, def, ctx.options)),
 };
 
-async function openSnapshot(def: GadgetDefinition, ctx: StepContext, o: SnapshotOptions): Promise<StepSession> {
+async function openSnapshot(def: SnapshotGadget, ctx: StepContext, o: SnapshotOptions): Promise<StepSession> {
   const prepared = await prepareObject(def, ctx);
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));

@@ -14,12 +14,10 @@ import { sharedPoller, type Registration } from '../../ebpf/poller.ts';
 import { RingReader } from '../../ebpf/ringbuf.ts';
 import { buildCodec, type Codec } from '../codec.ts';
 import { parseSize } from '../duration.ts';
-import { isPacketGadget, openPacketStream } from '../packet-stream.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
-import type { GadgetDefinition, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { hasUserSource, type RecordSink, type UserSource } from '../user-source.ts';
-import { planOrThrow, type Mode } from './mode.ts';
+import type { RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
+import { planOrThrow, type Mode, type OptionProblem, type StepOptions } from './mode.ts';
 
 const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
 
@@ -28,30 +26,30 @@ export interface StreamOptions {
   ringBytes: number;
 }
 
-export const streamMode: Mode<StreamOptions> = {
+export const streamMode: Mode<StreamOptions, StreamGadget> = {
   name: 'stream',
   description: 'events from a ring buffer, as they happen, until the step stops',
   options: {
     buffer: {
       type: 'string',
       pattern: '^[0-9]{1,6}(KiB|MiB)$',
-      description: 'stream gadgets: ring buffer size, a power of two (default 16MiB)',
+      description: 'stream and packet gadgets: ring buffer size, a power of two (default 16MiB)',
     },
   },
   untilStopped: true,
-  plan(values, _def, problem) {
-    if (values.buffer === undefined) return { ringBytes: DEFAULT_RING_BYTES };
-    const ringBytes = parseSize(values.buffer as string);
-    if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem('buffer', 'the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)');
-    return { ringBytes };
-  },
+  plan: (values, _def, problem) => planRing(values, problem),
   ringBytes: (o) => o.ringBytes,
   probe: () => whyNoRingbuf(),
-  open(def, ctx) {
-    const options = planOrThrow(streamMode, def, ctx.options);
-    return isPacketGadget(def) ? openPacketStream(def, ctx, options) : openStream(def, ctx, options);
-  },
+  open: (def, ctx) => openStream(def, ctx, planOrThrow(streamMode, def, ctx.options)),
 };
+
+/** The `buffer` key, planned: the ring buffer of a stream, or of a packet gadget (./packet.ts). */
+export function planRing(values: StepOptions, problem: OptionProblem): StreamOptions {
+  if (values.buffer === undefined) return { ringBytes: DEFAULT_RING_BYTES };
+  const ringBytes = parseSize(values.buffer as string);
+  if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) problem('buffer', 'the ring buffer size must be a power of two of at least 4KiB (e.g. 1MiB, 16MiB)');
+  return { ringBytes };
+}
 
 /** The object with its ring sized as the step asked: the stream shapes' beforeLoad. */
 export const sizeRing = (o: StreamOptions) => (obj: BpfObject) => obj.setMaxEntries('events', o.ringBytes);
@@ -65,7 +63,7 @@ export const sizeRing = (o: StreamOptions) => (obj: BpfObject) => obj.setMaxEntr
  */
 const DRAIN_AGAIN_BYTES = 64 * 1024;
 
-async function openStream(def: GadgetDefinition, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
+async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;
@@ -74,7 +72,7 @@ async function openStream(def: GadgetDefinition, ctx: StepContext, o: StreamOpti
     reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
-    side = hasUserSource(def) ? def.userSource(obj, obj.btf.struct(def.struct), ctx) : undefined;
+    side = def.userSource?.(obj, obj.btf.struct(def.struct), ctx);
     obj.attachAll();
     return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
   } catch (err) {
@@ -87,7 +85,7 @@ async function openStream(def: GadgetDefinition, ctx: StepContext, o: StreamOpti
   }
 }
 
-/** The drain loop over a loaded, attached object; packet-stream.ts reuses it with its own codec and attach. */
+/** The drain loop over a loaded, attached object; the packet mode (./packet.ts) reuses it with its own codec and attach. */
 export class StreamSession implements StepSession {
   readonly finished = new Promise<void>(() => {});
   private running = false;
@@ -104,7 +102,7 @@ export class StreamSession implements StepSession {
     codec: Codec,
     private readonly warnings: string[],
     private readonly containers?: ContainerTracker,
-    /** events read in user space besides the ring (src/steps/user-source.ts) */
+    /** events read in user space besides the ring (types.ts UserSource) */
     private readonly side?: UserSource,
   ) {
     this.onRecord = (offset, length) => {

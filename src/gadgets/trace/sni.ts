@@ -1,0 +1,48 @@
+import { field } from '../common-fields.ts';
+import type { ConstantValue } from '../../ebpf/object.ts';
+import { parseSni } from './sni/client-hello.ts';
+import { NETNS_PARAM, packetField } from '../../steps/modes/packet.ts';
+import type { PacketGadget, PacketParser } from '../../steps/types.ts';
+
+/** SNI_MAX_PORTS in bpf/trace_sni.h */
+const MAX_PORTS = 8;
+
+const sniParser = (): PacketParser => ({ flow }) => {
+  if (flow.proto !== 6) return undefined;
+  const name = parseSni(flow.payload);
+  return name === undefined ? undefined : { name };
+};
+
+export const traceSni = {
+  id: 'trace/sni',
+  description:
+    'Trace TLS ClientHellos: which server name (SNI) a client asks for, on any TCP port or params.ports. ' +
+    'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
+    'or only the workload\'s connections through cgroup_skb programs on its cgroup. Since Linux 6.2 (bpf_cast_to_kern_ctx)',
+  mode: 'packet',
+  object: 'trace_sni.bpf.o',
+  struct: 'packet_event',
+  fields: [
+    field.timestamp, packetField.pid, packetField.comm, packetField.netns,
+    packetField.saddr, packetField.daddr, packetField.sport, packetField.dport,
+    { name: 'name', type: 'string', description: 'the server_name of the ClientHello; "" when it has none (a name past the first 2 KiB of the segment is not seen)' },
+    packetField.mntns_id, packetField.cgroup_id,
+  ],
+  kernelFilters: {},
+  requires: [],
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      netns: NETNS_PARAM,
+      ports: {
+        type: 'array',
+        maxItems: MAX_PORTS,
+        items: { type: 'integer', minimum: 1, maximum: 65535 },
+        description: `TCP ports to watch, either end (at most ${MAX_PORTS}; default: every port)`,
+      },
+    },
+  },
+  constants: (params): Record<string, ConstantValue> => (Array.isArray(params.ports) ? { targ_ports: params.ports as number[] } : {}),
+  packet: { socket: 'sni_socket', ingress: 'sni_ingress', egress: 'sni_egress', parser: sniParser },
+} satisfies PacketGadget;
