@@ -17,9 +17,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mark } from '../timing.ts';
-import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
+import type { LoadedRecipe, LoadOptions, Limits, Problem } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
-import type { Summary } from './summary.ts';
+import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
@@ -315,8 +315,8 @@ async function reportRecipeError(err: Error & { problems: Problem[] }): Promise<
 // Option values
 
 async function limitsOf(values: Values): Promise<Limits> {
-  const { parseSize } = await import('./duration.ts');
-  const { DEFAULT_LIMITS } = await import('./recipe.ts');
+  const { parseSize } = await import('../runner/duration.ts');
+  const { DEFAULT_LIMITS } = await import('../runner/recipe.ts');
   const size = (name: 'limit-ring' | 'limit-output', fallback: number) => {
     const v = values[name];
     if (v === undefined) return fallback;
@@ -331,7 +331,7 @@ async function limitsOf(values: Values): Promise<Limits> {
 
 async function durationOf(option: string, value: string | undefined): Promise<number | undefined> {
   if (value === undefined) return undefined;
-  const { parseDuration } = await import('./duration.ts');
+  const { parseDuration } = await import('../runner/duration.ts');
   try {
     return parseDuration(value);
   } catch (err) {
@@ -347,7 +347,7 @@ function formatOf(value: string | undefined): OutputFormat | undefined {
 }
 
 async function setsOf(values: Values): Promise<Record<string, string>> {
-  const { parseSets } = await import('./inputs.ts');
+  const { parseSets } = await import('../runner/inputs.ts');
   try {
     return parseSets(values.set ?? []);
   } catch (err) {
@@ -409,7 +409,7 @@ function describeErrno(err: unknown): string {
 async function runCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('run takes one recipe file (or - to read it from stdin)', 'run');
   const format = formatOf(inv.values.output);
-  const { loadRecipeFile } = await import('./recipe.ts');
+  const { loadRecipeFile } = await import('../runner/recipe.ts');
   mark('recipe module imported');
   const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values), argv: inv.argv });
   mark('recipe validated');
@@ -428,7 +428,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
   if (inv.values.duration !== undefined) step.duration = inv.values.duration;
   if (inv.values.buffer !== undefined) step.buffer = inv.values.buffer;
   if (inv.values.param?.length) {
-    const { parseSets } = await import('./inputs.ts');
+    const { parseSets } = await import('../runner/inputs.ts');
     const params: Record<string, unknown> = {};
     try {
       for (const [k, v] of Object.entries(parseSets(inv.values.param))) params[k] = scalar(v);
@@ -440,7 +440,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
   // no duration and no command: until Ctrl-C (the longest duration there is)
   if (step.duration === undefined && !inv.argv && def.mode === 'stream') step.duration = '24d';
   const recipe = { apiVersion: 'gadget-run/v1', name: id.replace('/', '-'), steps: [step] };
-  const { parseRecipe, RecipeError } = await import('./recipe.ts');
+  const { parseRecipe, RecipeError } = await import('../runner/recipe.ts');
   let loaded: LoadedRecipe;
   try {
     // JSON is YAML: the recipe goes through the same checks as a file
@@ -470,20 +470,20 @@ interface ExecuteOptions {
 }
 
 async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOptions): Promise<number> {
-  const { chooseUser, WorkloadUserError } = await import('./workload.ts');
+  const { chooseUser, WorkloadUserError } = await import('../runner/workload.ts');
   let user;
   try {
     user = chooseUser(values.user, loaded.recipe.user);
   } catch (err) {
     if (!(err instanceof WorkloadUserError)) throw err;
-    const { RecipeError } = await import('./recipe.ts');
+    const { RecipeError } = await import('../runner/recipe.ts');
     throw new RecipeError([{ where: values.user !== undefined ? '--user' : loaded.file, path: values.user !== undefined ? '' : 'user', message: err.message }]);
   }
   const maxDurationMs = await durationOf('max-duration', values['max-duration']);
   const temporary = opts.outDir === undefined;
   const outDir = opts.outDir ?? fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'gadget-run-'));
   prepareOutDir(outDir);
-  const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('./run.ts'), import('./progress.ts')]);
+  const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('../runner/run.ts'), import('./progress.ts')]);
   mark('run modules imported');
   const progress = new Progress({ stream: process.stderr });
   // rows on a terminal's stdout take the progress line away first; it comes back at its next tick
@@ -522,7 +522,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
 /** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary), the JUnit file, the exit code. */
 async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
   const { outDir, temporary, out } = opts;
-  const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('./report.ts'), import('./reporters/github.ts'), import('./summary.ts')]);
+  const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('../runner/report.ts'), import('./reporters/github.ts'), import('../runner/summary.ts')]);
   const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
   if (github.onGithubActions()) {
     // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
@@ -534,7 +534,7 @@ async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, o
   }
   const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
   if (junit !== undefined) {
-    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('./artifacts.ts')]);
+    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('../runner/artifacts.ts')]);
     await writeTextAtomic(junit, renderJunit(summary));
   }
   return exitCodeFor(summary);
@@ -544,11 +544,11 @@ async function replayCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('replay takes one recipe file', 'replay');
   const from = inv.values.from;
   if (from === undefined) throw new UsageError('replay needs --from DIR: the --out folder of an earlier run', 'replay');
-  const { loadRecipeFile } = await import('./recipe.ts');
+  const { loadRecipeFile } = await import('../runner/recipe.ts');
   const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values) });
   const outDir = inv.values.out ?? from;
   prepareOutDir(outDir);
-  const { replayRecipe } = await import('./replay.ts');
+  const { replayRecipe } = await import('../runner/replay.ts');
   const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'] });
   return publish(summary, loaded, inv.values, { outDir, out: process.stdout });
 }
@@ -560,7 +560,7 @@ async function validateCommand(inv: Invocation): Promise<number> {
   if (!inv.positionals.length) throw new UsageError('validate takes one or more recipe files', 'validate');
   const limits = await limitsOf(inv.values);
   const inputs = await setsOf(inv.values);
-  const { API_VERSIONS, loadRecipeFile, STDIN_NAME } = await import('./recipe.ts');
+  const { API_VERSIONS, loadRecipeFile, STDIN_NAME } = await import('../runner/recipe.ts');
   let failed = false;
   for (const file of inv.positionals) {
     try {

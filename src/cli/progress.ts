@@ -9,8 +9,8 @@
  */
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { formatMs, MAX_DURATION_MS } from './duration.ts';
-import type { ObservedStep, RunObserver } from './run.ts';
+import { formatMs, MAX_DURATION_MS } from '../runner/duration.ts';
+import type { ObservedStep, RunObserver } from '../runner/run.ts';
 
 export type OutputFormat = 'json' | 'columns';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'columns'];

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { prepareOutDir } from '../runner/cli.ts';
+import { prepareOutDir } from '../cli/commands.ts';
 import { loadRecipeFile, RecipeError } from '../runner/recipe.ts';
 import { renderTerminal } from '../runner/report.ts';
 import { exitCodeFor } from '../runner/summary.ts';
