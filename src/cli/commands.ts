@@ -332,6 +332,62 @@ examples:
 `;
 }
 
+/**
+ * docs/cli.md: every command and option, from the same tables as the help (scripts/cli-docs.mjs
+ * writes it; test/cli/commands.test.ts fails when the file and the tables differ).
+ */
+export function cliReference(): string {
+  // help text is plain text: <recipe name> must show, not vanish as an HTML tag
+  const text = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const cell = (t: string) => text(t).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const flag = (o: OptionName) => {
+    const spec: OptionSpec = OPTIONS[o];
+    return `${spec.short ? `\`-${spec.short}\`, ` : ''}\`--${o}${spec.value ? ` ${spec.value}` : ''}\``;
+  };
+  const entries: [string, Command][] = [...Object.entries(COMMANDS), ['CATEGORY/NAME', ONE_LINER]];
+  const section = ([name, c]: [string, Command]) => {
+    const options = [...c.options, 'help' as const];
+    return `### ${name === 'CATEGORY/NAME' ? 'gadget-run CATEGORY/NAME (the one-liner)' : `gadget-run ${name}`}
+
+${c.summary}.
+
+\`\`\`
+${c.usage.map((u) => `gadget-run ${u}`).join('\n')}
+\`\`\`
+${c.details ? `\n${text(c.details)}\n` : ''}
+| option | meaning |
+|---|---|
+${options.map((o) => `| ${flag(o)} | ${cell(OPTIONS[o].help)} |`).join('\n')}
+`;
+  };
+  const takers = (o: OptionName) => entries.filter(([, c]) => o === 'help' || c.options.includes(o)).map(([n]) => (n === 'CATEGORY/NAME' ? 'one-liner' : n));
+  return `# gadget-run command line
+
+<!-- generated from src/cli/commands.ts by \`node scripts/cli-docs.mjs\`: edit the tables there, not this file -->
+
+\`gadget-run COMMAND [options]\`. Every command takes its options from one table, so an option
+means the same wherever it appears: \`-o\` is always the output format (json or columns),
+\`--out\`/\`-O\` always the output folder. Cluster commands (Kubernetes) are rows of the same
+table; docs/kubernetes.md says how the cluster side works.
+
+${EXIT_CODES} Cluster commands exit 1 when the API server refuses.
+
+## Commands
+
+${entries.filter(([, c]) => !c.cluster).map(section).join('\n')}
+## Cluster commands (Kubernetes)
+
+\`run --cluster\` is \`run\` above, with its cluster options.
+
+${entries.filter(([, c]) => c.cluster).map(section).join('\n')}
+## Every option
+
+| option | commands |
+|---|---|
+${(Object.keys(OPTIONS) as OptionName[]).map((o) => `| ${flag(o)} | ${takers(o).join(', ')} |`).join('\n')}
+`;
+}
+
 function commandHelp(name: string, c: Command): string {
   const opts = [...c.options, 'help' as const].map((o) => {
     const spec: OptionSpec = OPTIONS[o];
