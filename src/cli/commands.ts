@@ -120,6 +120,8 @@ interface Command {
   argv?: boolean;
   /** listed under the cluster commands in `gadget-run help` */
   cluster?: boolean;
+  /** a local command with a --cluster form (a usage line with --cluster): that form's line in `gadget-run help` */
+  clusterSummary?: string;
   run(inv: Invocation): Promise<number>;
 }
 
@@ -142,6 +144,7 @@ With --cluster the recipe runs on every node (or each --node) of the cluster, th
 agents deploy installs, and DIR gets the nodes' results merged; -n/-p/-c/-l choose whose
 containers the steps trace. ${EXIT_CODES}`,
     options: [...RUN_OPTIONS, ...CLUSTER_RUN_OPTIONS],
+    clusterSummary: 'run it on every node of the cluster (or each --node), merged',
     argv: true,
     run: runCommand,
   },
@@ -304,18 +307,20 @@ function parse(command: Command, name: string, args: string[]): Invocation {
   return { values, positionals: parsed.positionals };
 }
 
-/** `run <recipe.yaml | ->` from `run <recipe.yaml | -> [--out DIR] …`: the usage up to its first option */
-const synopsis = (c: Command) => c.usage[0].replace(/ \[-.*$/, '');
+/** `run <recipe.yaml | ->` from `run <recipe.yaml | -> [--out DIR] …`: a usage line up to its first optional option */
+const synopsis = (usage: string) => usage.replace(/ \[-.*$/, '');
 
 /** `gadget-run help`'s rows: [synopsis, summary], local commands first, then the cluster's */
 function commandRows(): { local: string[][]; cluster: string[][] } {
   const all = [...Object.values(COMMANDS), ONE_LINER];
   return {
-    local: all.filter((c) => !c.cluster).map((c) => [synopsis(c), c.summary]),
-    cluster: [[CLUSTER_RUN_SYNOPSIS, 'run it on every node of the cluster (or each --node), merged'], ...all.filter((c) => c.cluster).map((c) => [synopsis(c), c.summary])],
+    local: all.filter((c) => !c.cluster).map((c) => [synopsis(c.usage[0]), c.summary]),
+    cluster: [
+      ...all.flatMap((c) => (c.clusterSummary ? c.usage.filter((u) => u.includes(' --cluster')).map((u) => [synopsis(u), c.clusterSummary!]) : [])),
+      ...all.filter((c) => c.cluster).map((c) => [synopsis(c.usage[0]), c.summary]),
+    ],
   };
 }
-const CLUSTER_RUN_SYNOPSIS = 'run <recipe.yaml> --cluster';
 
 function usageText(): string {
   const { local, cluster } = commandRows();
