@@ -4,7 +4,8 @@
  * cluster commands (deploy, undeploy, agent, run --cluster) among them, so an
  * option means the same in every command (-o is always the output format);
  * `gadget-run CATEGORY/NAME …` is the one-liner (a one-step recipe built in
- * memory). docs/cli.md is generated from these tables (scripts/cli-docs.mjs). Exit: 0 passed; 1 the verdict failed (an assertion, the workload's exit
+ * memory). docs/cli.md is generated from these tables (scripts/cli-docs.mjs).
+ * Exit: 0 passed; 1 the verdict failed (an assertion, the workload's exit
  * code, lost events, a failed step, a new baseline key); 2 bad command line, recipe,
  * --out or --from; 3 could not trace here (not root, no BTF, a hook missing, load or
  * attach refused); 130/143 interrupted.
@@ -85,7 +86,7 @@ const OPTIONS = {
   image: { type: 'string', value: 'IMAGE', help: "the agents' container image (default ghcr.io/gadget-run/gadget-run:latest)" },
   'pull-policy': { type: 'string', value: 'POLICY', help: "the agents' imagePullPolicy: Always, IfNotPresent (the default) or Never" },
   caps: { type: 'string', value: 'CAP,…', help: "the agents' capabilities, replacing the default BPF,PERFMON,SYS_ADMIN,SYS_PTRACE,NET_RAW,NET_ADMIN" },
-  'no-host-network': { type: 'boolean', help: "agents in the pod network instead of the node's (network gadgets then see only their own pod's traffic)" },
+  'no-host-network': { type: 'boolean', help: "agents without hostNetwork (by default they share the node's network, so that network gadgets see the node's traffic)" },
   wait: { type: 'boolean', help: 'return only once everything deploy created is gone' },
   timeout: { type: 'string', value: 'D', help: 'with --wait: give up after D (default 2m)' },
   fake: { type: 'boolean', help: 'for tests: every step captures synthetic events instead of tracing (many agents on one machine)' },
