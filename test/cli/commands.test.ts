@@ -24,6 +24,11 @@ test('docs/cli.md describes every command and every option', () => {
   const text = cliReference();
   for (const cmd of ['run', 'replay', 'validate', 'gadgets', 'deploy', 'undeploy', 'agent', 'help', 'version']) assert.match(text, new RegExp(`^### gadget-run ${cmd}$`, 'm'), cmd);
   for (const flag of ['--cluster', '-n`, `--namespace', '--apply', '--wait', '--timeout', '--work-dir', '-o`, `--output', '-O`, `--out']) assert.ok(text.includes(flag), flag);
+  // an option no command takes is dead code in the table
+  const unused = [...text.matchAll(/^\| (`[^|]+`) \|\s*\|$/gm)].map((m) => m[1]);
+  assert.deepEqual(unused, [], 'options that no command takes');
+  const shorts = [...text.slice(text.indexOf('## Every option')).matchAll(/^\| `(-[A-Za-z])`/gm)].map((m) => m[1]);
+  assert.equal(new Set(shorts).size, shorts.length, `a short flag names two options: ${shorts.join(' ')}`);
 });
 
 test('run --cluster: -o is the output format there too, and the folder is --out', async () => {
@@ -35,6 +40,12 @@ test('run --cluster: -o is the output format there too, and the folder is --out'
   const json = await runCli(['run', RECIPE, '--cluster', '-o', 'json'], { env: NO_CLUSTER });
   assert.equal(json.code, 2, json.stderr);
   assert.match(json.stderr, /-o\/--output does not go with --cluster: the events come back when the nodes are done/);
+});
+
+test('run --cluster: a folder it cannot write is refused before the cluster is asked anything', async () => {
+  const r = await runCli(['run', RECIPE, '--cluster', '--out', '/proc/gadget-run-cannot'], { env: NO_CLUSTER });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--out \/proc\/gadget-run-cannot: cannot write there .* choose a folder you can write with --out DIR/);
 });
 
 test('run --cluster refuses the options a cluster run cannot honour, naming each and why', async () => {
