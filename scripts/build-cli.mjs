@@ -61,7 +61,7 @@ for (const f of fs.existsSync(out) ? fs.readdirSync(out) : []) if (/^chunk-.*\.m
 
 // the JSONata sandbox's worker thread (src/runner/sandbox.ts) loads build/sandbox-worker.mjs
 await build({
-  entryPoints: { 'gadget-run': `${root}src/runner/main.ts`, 'sandbox-worker': `${root}src/runner/sandbox-worker.ts` },
+  entryPoints: { 'gadget-run': `${root}src/cli/main.ts`, 'sandbox-worker': `${root}src/runner/sandbox-worker.ts` },
   outdir: out,
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -10,15 +10,11 @@
  * The agent watches its node's pods too (pods.ts): every step's containers
  * gain their pod's fields, and a run's selection (-n/-p/-c/-l) becomes each
  * step's container selection, the kernel's set of cgroup ids.
- *   NODE_NAME        the node (the DaemonSet sets it from spec.nodeName)
- *   --fake           skip the kernel: every step "captures" synthetic events
- *                    (scale tests: many agents on one machine)
- *   --objects DIR    compiled BPF objects
+ * Its options (the node from NODE_NAME, --fake for scale tests, --objects) are read by
+ * `gadget-run agent` in src/cli/commands.ts.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { makeInformer, type KubernetesListObject } from '@kubernetes/client-node';
 import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.ts';
 import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
@@ -312,26 +308,13 @@ export function fakeOpen(node: string, eventsPerStep = 10) {
   });
 }
 
-export async function agentCommand(argv: string[], root: string): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { node: { type: 'string' }, fake: { type: 'boolean' }, objects: { type: 'string' }, 'work-dir': { type: 'string' }, ready: { type: 'string' } },
-  });
-  const node = values.node ?? process.env.NODE_NAME;
-  if (!node) {
-    process.stderr.write('gadget-run agent: no node name: set NODE_NAME (the DaemonSet sets it from spec.nodeName) or --node\n');
-    return 2;
-  }
-  const log = (line: string) => process.stderr.write(`gadget-run agent [${node}]: ${line}\n`);
-  const workDir = values['work-dir'] ?? os.tmpdir();
-  const agent = new Agent({
-    node,
-    fake: values.fake === true,
-    objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(root, 'build/bpf'),
-    workDir,
-    readyFile: values.ready ?? path.join(workDir, 'ready'),
-    log,
-  });
+/**
+ * The agent until SIGTERM (pod deletion) or Ctrl-C, then a bounded stop; the exit code.
+ * `gadget-run agent` (src/cli/commands.ts) reads its options into `opts`.
+ */
+export async function serveAgent(opts: AgentOptions): Promise<number> {
+  const { log } = opts;
+  const agent = new Agent(opts);
   await agent.start();
   // SIGTERM (pod deletion) or Ctrl-C: stop watching, let active runs upload what they captured
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

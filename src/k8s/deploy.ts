@@ -1,15 +1,12 @@
 /**
- * `gadget-run deploy [--apply] [--image I] [--pull-policy P] [--caps A,B,...] [--no-host-network]`
- *   prints the manifests (so `gadget-run deploy | kubectl apply -f -` works), or
- *   applies them with the current kubeconfig (server-side apply, field manager gadget-run).
- * `gadget-run undeploy [--wait] [--timeout 2m]`
- *   deletes everything deploy creates (the CRD's deletion takes every GadgetRun and,
- *   through owner references, their result ConfigMaps); --wait returns when all is gone.
+ * What `gadget-run deploy` and `undeploy` do (their options are read in src/cli/commands.ts):
+ * deploy prints the manifests (so `gadget-run deploy | kubectl apply -f -` works), or
+ *   applies them with the current kubeconfig (server-side apply, field manager gadget-run);
+ * undeploy deletes everything deploy creates (the CRD's deletion takes every GadgetRun and,
+ *   through owner references, their result ConfigMaps); with wait, until all is gone.
  */
-import { parseArgs } from 'node:util';
 import { dumpYaml, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
-import { parseDuration } from '../steps/duration.ts';
-import { Api, apiMessage, loadKubeConfig, statusOf } from './client.ts';
+import { type Api, statusOf } from './client.ts';
 import { DEFAULT_DEPLOY, manifests, type DeployOptions } from './manifests.ts';
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -71,56 +68,4 @@ export async function removeManifests(api: Api, objects: KubernetesObject[], opt
     }
   }
   opts.log('undeployed: nothing left');
-}
-
-const deployFlags = {
-  apply: { type: 'boolean' },
-  image: { type: 'string' },
-  'pull-policy': { type: 'string' },
-  caps: { type: 'string' },
-  'no-host-network': { type: 'boolean' },
-} as const;
-
-export async function deployCommand(argv: string[]): Promise<number> {
-  let opts: DeployOptions;
-  let apply = false;
-  try {
-    const { values } = parseArgs({ args: argv, options: deployFlags });
-    opts = deployOptions(values);
-    apply = values.apply === true;
-  } catch (err) {
-    process.stderr.write(`gadget-run deploy: ${(err as Error).message}\n`);
-    return 2;
-  }
-  if (!apply) {
-    process.stdout.write(renderManifests(opts));
-    return 0;
-  }
-  try {
-    await applyManifests(new Api(loadKubeConfig()), manifests(opts), (l) => process.stderr.write(`gadget-run deploy: ${l}\n`));
-    return 0;
-  } catch (err) {
-    process.stderr.write(`gadget-run deploy: ${apiMessage(err)}\n`);
-    return 1;
-  }
-}
-
-export async function undeployCommand(argv: string[]): Promise<number> {
-  let wait = false;
-  let timeoutMs = 120_000;
-  try {
-    const { values } = parseArgs({ args: argv, options: { wait: { type: 'boolean' }, timeout: { type: 'string' } } });
-    wait = values.wait === true;
-    if (values.timeout !== undefined) timeoutMs = parseDuration(values.timeout);
-  } catch (err) {
-    process.stderr.write(`gadget-run undeploy: ${(err as Error).message}\n`);
-    return 2;
-  }
-  try {
-    await removeManifests(new Api(loadKubeConfig()), manifests(), { wait, timeoutMs, log: (l) => process.stderr.write(`gadget-run undeploy: ${l}\n`) });
-    return 0;
-  } catch (err) {
-    process.stderr.write(`gadget-run undeploy: ${apiMessage(err)}\n`);
-    return 1;
-  }
 }

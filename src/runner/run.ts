@@ -44,7 +44,7 @@ export interface RunOptions {
   openSession?: typeof openSession;
   /** caps every step's duration (tests and dry runs) */
   maxDurationMs?: number;
-  /** who runs the workload (cli.ts resolves --user and the recipe's user); default: who started gadget-run */
+  /** who runs the workload (src/cli/commands.ts resolves --user and the recipe's user); default: who started gadget-run */
   user?: WorkloadUser;
   /** write baselines from this run's keys (--update-baseline) */
   updateBaseline?: boolean;

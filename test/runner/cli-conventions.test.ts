@@ -12,7 +12,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parseRecipe, RecipeError, MAX_RECIPE_BYTES, type LoadedRecipe, type LoadOptions } from '../../src/runner/recipe.ts';
 import { inputEnvName, shellReference } from '../../src/runner/inputs.ts';
-import { PLAIN_EVERY_MS, Progress, TTY_EVERY_MS, useColour } from '../../src/runner/progress.ts';
+import { PLAIN_EVERY_MS, Progress, TTY_EVERY_MS, useColour } from '../../src/cli/progress.ts';
 import type { ObservedStep } from '../../src/runner/run.ts';
 import { BIN, notRoot, readJson, readNdjsonFile, ROOT, runCli, startCli, tempDir, writeRecipe, type CliResult } from './cli-helpers.ts';
 

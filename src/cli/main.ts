@@ -1,5 +1,5 @@
 import { mark } from '../timing.ts';
-import { main } from './cli.ts';
+import { main } from './commands.ts';
 
 mark('entry');
 

@@ -4,9 +4,9 @@
  * are failures) and one per assertion, with the evidence in the failure text.
  */
 import junitModule, { type Builder } from 'junit-report-builder';
-import { evidenceLines } from '../evidence.ts';
-import type { Summary } from '../summary.ts';
-import { lostPastAllowed } from '../verdict.ts';
+import { evidenceLines } from '../../runner/evidence.ts';
+import type { Summary } from '../../runner/summary.ts';
+import { lostPastAllowed } from '../../runner/verdict.ts';
 
 /** XML 1.0 cannot hold most control characters at all, escaped or not: they become U+FFFD. */
 export function xmlSafe(text: string): string {

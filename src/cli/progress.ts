@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { formatMs, MAX_DURATION_MS } from '../steps/duration.ts';
-import type { ObservedStep, RunObserver } from './run.ts';
+import type { ObservedStep, RunObserver } from '../runner/run.ts';
 
 export type OutputFormat = 'json' | 'columns';
 

@@ -8,10 +8,10 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { LoadedRecipe, Problem } from '../recipe.ts';
-import { evidenceLines } from '../evidence.ts';
-import type { Summary } from '../summary.ts';
-import { lostPastAllowed } from '../verdict.ts';
+import type { LoadedRecipe, Problem } from '../../runner/recipe.ts';
+import { evidenceLines } from '../../runner/evidence.ts';
+import type { Summary } from '../../runner/summary.ts';
+import { lostPastAllowed } from '../../runner/verdict.ts';
 
 export function onGithubActions(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GITHUB_ACTIONS === 'true';

@@ -1,8 +1,11 @@
 /**
  * gadget-run's command line. Commands are entries of COMMANDS (one entry per
- * subcommand: its help, its options from OPTIONS, and its implementation);
+ * subcommand: its help, its options from OPTIONS, and its implementation), the
+ * cluster commands (deploy, undeploy, agent, run --cluster) among them, so an
+ * option means the same in every command (-o is always the output format);
  * `gadget-run CATEGORY/NAME …` is the one-liner (a one-step recipe built in
- * memory). Exit: 0 passed; 1 the verdict failed (an assertion, the workload's exit
+ * memory). docs/cli.md is generated from these tables (scripts/cli-docs.mjs).
+ * Exit: 0 passed; 1 the verdict failed (an assertion, the workload's exit
  * code, lost events, a failed step, a new baseline key); 2 bad command line, recipe,
  * --out or --from; 3 could not trace here (not root, no BTF, a hook missing, load or
  * attach refused); 130/143 interrupted.
@@ -17,11 +20,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mark } from '../timing.ts';
-import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
+import type { LoadedRecipe, LoadOptions, Limits, Problem } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
-import type { Summary } from './summary.ts';
+import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { mkdirs } from '../util/mkdirs.ts';
+import type { Selection } from '../k8s/crd.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
 function packageRoot(): string {
@@ -73,6 +77,22 @@ const OPTIONS = {
   duration: { type: 'string', short: 'd', value: 'D', help: 'how long to trace (e.g. 5s, 1m30s); default: until the command ends, or until Ctrl-C' },
   param: { type: 'string', multiple: true, value: 'NAME=VALUE', help: "set a gadget parameter (repeatable; `gadget-run gadgets ID` lists them)" },
   buffer: { type: 'string', value: 'SIZE', help: 'ring buffer size, a power of two (default 16MiB)' },
+  cluster: { type: 'boolean', help: 'run on the nodes of the Kubernetes cluster (through the agents deploy installs; docs/kubernetes.md) instead of here' },
+  node: { type: 'string', multiple: true, value: 'NODE', help: 'run --cluster: only on this node (repeatable, or comma-separated; default every node); agent: the node it serves (default $NODE_NAME)' },
+  namespace: { type: 'string', short: 'n', value: 'NS', help: 'run --cluster: trace only the containers of pods in this namespace' },
+  pod: { type: 'string', short: 'p', value: 'POD', help: 'run --cluster: trace only the containers of this pod' },
+  container: { type: 'string', short: 'c', value: 'NAME', help: 'run --cluster: trace only the containers of this name' },
+  selector: { type: 'string', short: 'l', multiple: true, value: 'KEY=VALUE', help: 'run --cluster: trace only the containers of pods with this label (repeatable, or comma-separated)' },
+  apply: { type: 'boolean', help: 'apply the manifests with your kubeconfig (server-side apply) instead of printing them' },
+  image: { type: 'string', value: 'IMAGE', help: "the agents' container image (default ghcr.io/gadget-run/gadget-run:latest)" },
+  'pull-policy': { type: 'string', value: 'POLICY', help: "the agents' imagePullPolicy: Always, IfNotPresent (the default) or Never" },
+  caps: { type: 'string', value: 'CAP,…', help: "the agents' capabilities, replacing the default BPF,PERFMON,SYS_ADMIN,SYS_PTRACE,NET_RAW,NET_ADMIN" },
+  'no-host-network': { type: 'boolean', help: "agents without hostNetwork (by default they share the node's network, so that network gadgets see the node's traffic)" },
+  wait: { type: 'boolean', help: 'return only once everything deploy created is gone' },
+  timeout: { type: 'string', value: 'D', help: 'with --wait: give up after D (default 2m)' },
+  fake: { type: 'boolean', help: 'for tests: every step captures synthetic events instead of tracing (many agents on one machine)' },
+  'work-dir': { type: 'string', value: 'DIR', help: "where the agent's runs spool and evaluate (default: the temporary folder)" },
+  ready: { type: 'string', value: 'FILE', help: 'written once the agent watches for runs (the readiness probe; default WORK-DIR/ready)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } satisfies Record<string, OptionSpec>;
 
@@ -100,21 +120,33 @@ interface Command {
   options: OptionName[];
   /** takes `-- CMD…` */
   argv?: boolean;
+  /** listed under the cluster commands in `gadget-run help` */
+  cluster?: boolean;
+  /** a local command with a --cluster form (a usage line with --cluster): that form's line in `gadget-run help` */
+  clusterSummary?: string;
   run(inv: Invocation): Promise<number>;
 }
 
 const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
+/** what only `run --cluster` takes: where to run, and whose containers to trace */
+const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
 
 const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'run a recipe: trace, write artifacts and DIR/summary.json, check assertions',
-    usage: ['run <recipe.yaml | -> [--out DIR] [-o json|columns] [--set NAME=VALUE]… [-- CMD [ARG…]]'],
+    usage: [
+      'run <recipe.yaml | -> [--out DIR] [-o json|columns] [--set NAME=VALUE]… [-- CMD [ARG…]]',
+      'run <recipe.yaml> --cluster [--node NODE]… [-n NS] [-p POD] [-c NAME] [-l KEY=VALUE]… [--out DIR]',
+    ],
     details: `The recipe comes from a file, or from stdin with "-".
 -- CMD [ARG…] gives the workload on the command line instead of the recipe's run:
 it is executed as it is (no shell), in the workload's own cgroup.
-${EXIT_CODES}`,
-    options: RUN_OPTIONS,
+With --cluster the recipe runs on every node (or each --node) of the cluster, through the
+agents deploy installs, and DIR gets the nodes' results merged; -n/-p/-c/-l choose whose
+containers the steps trace. ${EXIT_CODES}`,
+    options: [...RUN_OPTIONS, ...CLUSTER_RUN_OPTIONS],
+    clusterSummary: 'run it on every node of the cluster (or each --node), merged',
     argv: true,
     run: runCommand,
   },
@@ -139,6 +171,31 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
     details: 'With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.',
     options: ['json'],
     run: gadgetsCommand,
+  },
+  deploy: {
+    summary: 'print the Kubernetes manifests of the agents (or apply them)',
+    usage: ['deploy [--apply] [--image IMAGE] [--pull-policy POLICY] [--caps CAP,…] [--no-host-network]'],
+    details: `Without --apply: gadget-run deploy | kubectl apply -f -
+The namespace gadget, the GadgetRun CRD, least-privilege RBAC and the agents' DaemonSet
+(docs/kubernetes.md). Exit: 0 done, 1 the API server refused, 2 bad command line.`,
+    options: ['apply', 'image', 'pull-policy', 'caps', 'no-host-network'],
+    cluster: true,
+    run: deployCommand,
+  },
+  undeploy: {
+    summary: 'remove everything deploy created (every GadgetRun and its results too)',
+    usage: ['undeploy [--wait [--timeout D]]'],
+    options: ['wait', 'timeout'],
+    cluster: true,
+    run: undeployCommand,
+  },
+  agent: {
+    summary: 'the per-node agent the DaemonSet runs (until SIGTERM)',
+    usage: ['agent [--node NODE] [--objects DIR] [--work-dir DIR] [--ready FILE]'],
+    details: 'It runs the GadgetRuns meant for its node and reports in their status (docs/kubernetes.md).',
+    options: ['node', 'objects', 'work-dir', 'ready', 'fake'],
+    cluster: true,
+    run: agentCommand,
   },
   help: {
     summary: 'show help for gadget-run or for one command',
@@ -185,11 +242,6 @@ export async function main(argv: string[]): Promise<number> {
     onStdoutGone();
   });
   const [first, ...rest] = argv;
-  // the cluster commands parse their own options (src/k8s/commands.ts), loaded only when asked for
-  if (first === 'deploy' || first === 'undeploy' || first === 'agent' || (first === 'run' && rest.includes('--cluster'))) {
-    const { k8sCommand } = await import('../k8s/commands.ts');
-    return await k8sCommand(argv, ROOT)!;
-  }
   if (first === undefined) return usage('no command given');
   if (first === '--version' || first === '-V') return COMMANDS.version.run({ values: {}, positionals: [] });
   if (first === '--help' || first === '-h') return help();
@@ -257,24 +309,89 @@ function parse(command: Command, name: string, args: string[]): Invocation {
   return { values, positionals: parsed.positionals };
 }
 
-/** `run <recipe.yaml | ->` from `run <recipe.yaml | -> [--out DIR] …`: the usage up to its first option */
-const synopsis = (c: Command) => c.usage[0].replace(/ \[-.*$/, '');
+/** `run <recipe.yaml | ->` from `run <recipe.yaml | -> [--out DIR] …`: a usage line up to its first optional option */
+const synopsis = (usage: string) => usage.replace(/ \[-.*$/, '');
+
+/** `gadget-run help`'s rows: [synopsis, summary], local commands first, then the cluster's */
+function commandRows(): { local: string[][]; cluster: string[][] } {
+  const all = [...Object.values(COMMANDS), ONE_LINER];
+  return {
+    local: all.filter((c) => !c.cluster).map((c) => [synopsis(c.usage[0]), c.summary]),
+    cluster: [
+      ...all.flatMap((c) => (c.clusterSummary ? c.usage.filter((u) => u.includes(' --cluster')).map((u) => [synopsis(u), c.clusterSummary!]) : [])),
+      ...all.filter((c) => c.cluster).map((c) => [synopsis(c.usage[0]), c.summary]),
+    ],
+  };
+}
 
 function usageText(): string {
-  const rows = [...Object.values(COMMANDS), ONE_LINER].map((c) => [synopsis(c), c.summary]);
-  const width = Math.max(...rows.map(([u]) => u.length));
-  return `usage: gadget-run COMMAND [options]\n\ncommands:\n${rows.map(([u, s]) => `  ${u.padEnd(width)}  ${s}\n`).join('')}
+  const { local, cluster } = commandRows();
+  const width = Math.max(...[...local, ...cluster].map(([u]) => u.length));
+  const table = (rows: string[][]) => rows.map(([u, s]) => `  ${u.padEnd(width)}  ${s}\n`).join('');
+  return `usage: gadget-run COMMAND [options]\n\ncommands:\n${table(local)}
 cluster commands (Kubernetes; docs/kubernetes.md):
-  run <recipe.yaml> --cluster [--node N]… [-n NS] [-p POD] [-c CONTAINER] [-l k=v]…   run it on every (or each --node) node
-  deploy [--apply] [--image I] [--pull-policy P] [--caps BPF,PERFMON,…]                 print (or apply) the manifests
-  undeploy [--wait]                                                                     remove everything deploy created
-  agent                                                                                 the per-node agent the DaemonSet runs
-
+${table(cluster)}
 gadget-run help COMMAND (or COMMAND --help) shows a command's options; gadget-run --version the version.
 examples:
   gadget-run run recipes/quickstart.yaml --out out/quickstart
   gadget-run trace/exec -- make test
   gadget-run gadgets trace/open
+`;
+}
+
+/**
+ * docs/cli.md: every command and option, from the same tables as the help (scripts/cli-docs.mjs
+ * writes it; test/cli/commands.test.ts fails when the file and the tables differ).
+ */
+export function cliReference(): string {
+  // help text is plain text: <recipe name> must show, not vanish as an HTML tag
+  const text = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const cell = (t: string) => text(t).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const flag = (o: OptionName) => {
+    const spec: OptionSpec = OPTIONS[o];
+    return `${spec.short ? `\`-${spec.short}\`, ` : ''}\`--${o}${spec.value ? ` ${spec.value}` : ''}\``;
+  };
+  const entries: [string, Command][] = [...Object.entries(COMMANDS), ['CATEGORY/NAME', ONE_LINER]];
+  const section = ([name, c]: [string, Command]) => {
+    const options = [...c.options, 'help' as const];
+    return `### ${name === 'CATEGORY/NAME' ? 'gadget-run CATEGORY/NAME (the one-liner)' : `gadget-run ${name}`}
+
+${c.summary}.
+
+\`\`\`
+${c.usage.map((u) => `gadget-run ${u}`).join('\n')}
+\`\`\`
+${c.details ? `\n${text(c.details)}\n` : ''}
+| option | meaning |
+|---|---|
+${options.map((o) => `| ${flag(o)} | ${cell(OPTIONS[o].help)} |`).join('\n')}
+`;
+  };
+  const takers = (o: OptionName) => entries.filter(([, c]) => o === 'help' || c.options.includes(o)).map(([n]) => (n === 'CATEGORY/NAME' ? 'one-liner' : n));
+  return `# gadget-run command line
+
+<!-- generated from src/cli/commands.ts by \`node scripts/cli-docs.mjs\`: edit the tables there, not this file -->
+
+\`gadget-run COMMAND [options]\`. Every command takes its options from one table, so an option
+means the same wherever it appears: \`-o\` is always the output format (json or columns),
+\`--out\`/\`-O\` always the output folder. Cluster commands (Kubernetes) are rows of the same
+table; docs/kubernetes.md says how the cluster side works.
+
+${EXIT_CODES} Cluster commands exit 1 when the API server refuses.
+
+## Commands
+
+${entries.filter(([, c]) => !c.cluster).map(section).join('\n')}
+## Cluster commands (Kubernetes)
+
+\`run --cluster\` is \`run\` above, with its cluster options.
+
+${entries.filter(([, c]) => c.cluster).map(section).join('\n')}
+## Every option
+
+| option | commands |
+|---|---|
+${(Object.keys(OPTIONS) as OptionName[]).map((o) => `| ${flag(o)} | ${takers(o).join(', ')} |`).join('\n')}
 `;
 }
 
@@ -317,7 +434,7 @@ async function reportRecipeError(err: Error & { problems: Problem[] }): Promise<
 
 async function limitsOf(values: Values): Promise<Limits> {
   const { parseSize } = await import('../steps/duration.ts');
-  const { DEFAULT_LIMITS } = await import('./recipe.ts');
+  const { DEFAULT_LIMITS } = await import('../runner/recipe.ts');
   const size = (name: 'limit-ring' | 'limit-output', fallback: number) => {
     const v = values[name];
     if (v === undefined) return fallback;
@@ -348,7 +465,7 @@ function formatOf(value: string | undefined): OutputFormat | undefined {
 }
 
 async function setsOf(values: Values): Promise<Record<string, string>> {
-  const { parseSets } = await import('./inputs.ts');
+  const { parseSets } = await import('../runner/inputs.ts');
   try {
     return parseSets(values.set ?? []);
   } catch (err) {
@@ -401,9 +518,12 @@ function describeErrno(err: unknown): string {
 // run, and the one-liner
 
 async function runCommand(inv: Invocation): Promise<number> {
+  if (inv.values.cluster) return clusterRunCommand(inv);
+  const clusterOnly = CLUSTER_RUN_OPTIONS.filter((o) => inv.values[o] !== undefined);
+  if (clusterOnly.length) throw new UsageError(`${clusterOnly.map(flagOf).join(', ')}: only with --cluster (a local run chooses its containers in the recipe: containers:)`, 'run');
   if (inv.positionals.length !== 1) throw new UsageError('run takes one recipe file (or - to read it from stdin)', 'run');
   const format = formatOf(inv.values.output);
-  const { loadRecipeFile } = await import('./recipe.ts');
+  const { loadRecipeFile } = await import('../runner/recipe.ts');
   mark('recipe module imported');
   const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values), argv: inv.argv });
   mark('recipe validated');
@@ -422,7 +542,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
   if (inv.values.duration !== undefined) step.duration = inv.values.duration;
   if (inv.values.buffer !== undefined) step.buffer = inv.values.buffer;
   if (inv.values.param?.length) {
-    const { parseSets } = await import('./inputs.ts');
+    const { parseSets } = await import('../runner/inputs.ts');
     const params: Record<string, unknown> = {};
     try {
       for (const [k, v] of Object.entries(parseSets(inv.values.param))) params[k] = scalar(v);
@@ -434,7 +554,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
   // no duration and no command: until Ctrl-C (the longest duration there is)
   if (step.duration === undefined && !inv.argv && (def.mode === 'stream' || def.mode === 'packet')) step.duration = '24d';
   const recipe = { apiVersion: 'gadget-run/v1', name: id.replace('/', '-'), steps: [step] };
-  const { parseRecipe, RecipeError } = await import('./recipe.ts');
+  const { parseRecipe, RecipeError } = await import('../runner/recipe.ts');
   let loaded: LoadedRecipe;
   try {
     // JSON is YAML: the recipe goes through the same checks as a file
@@ -464,20 +584,20 @@ interface ExecuteOptions {
 }
 
 async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOptions): Promise<number> {
-  const { chooseUser, WorkloadUserError } = await import('./workload.ts');
+  const { chooseUser, WorkloadUserError } = await import('../runner/workload.ts');
   let user;
   try {
     user = chooseUser(values.user, loaded.recipe.user);
   } catch (err) {
     if (!(err instanceof WorkloadUserError)) throw err;
-    const { RecipeError } = await import('./recipe.ts');
+    const { RecipeError } = await import('../runner/recipe.ts');
     throw new RecipeError([{ where: values.user !== undefined ? '--user' : loaded.file, path: values.user !== undefined ? '' : 'user', message: err.message }]);
   }
   const maxDurationMs = await durationOf('max-duration', values['max-duration']);
   const temporary = opts.outDir === undefined;
   const outDir = opts.outDir ?? fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'gadget-run-'));
   prepareOutDir(outDir);
-  const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('./run.ts'), import('./progress.ts')]);
+  const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('../runner/run.ts'), import('./progress.ts')]);
   mark('run modules imported');
   const progress = new Progress({ stream: process.stderr });
   // rows on a terminal's stdout take the progress line away first; it comes back at its next tick
@@ -516,7 +636,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
 /** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary), the JUnit file, the exit code. */
 async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
   const { outDir, temporary, out } = opts;
-  const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('./report.ts'), import('./reporters/github.ts'), import('./summary.ts')]);
+  const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('../runner/report.ts'), import('./reporters/github.ts'), import('../runner/summary.ts')]);
   const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
   if (github.onGithubActions()) {
     // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
@@ -528,7 +648,7 @@ async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, o
   }
   const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
   if (junit !== undefined) {
-    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('./artifacts.ts')]);
+    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('../runner/artifacts.ts')]);
     await writeTextAtomic(junit, renderJunit(summary));
   }
   return exitCodeFor(summary);
@@ -538,13 +658,154 @@ async function replayCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('replay takes one recipe file', 'replay');
   const from = inv.values.from;
   if (from === undefined) throw new UsageError('replay needs --from DIR: the --out folder of an earlier run', 'replay');
-  const { loadRecipeFile } = await import('./recipe.ts');
+  const { loadRecipeFile } = await import('../runner/recipe.ts');
   const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values) });
   const outDir = inv.values.out ?? from;
   prepareOutDir(outDir);
-  const { replayRecipe } = await import('./replay.ts');
+  const { replayRecipe } = await import('../runner/replay.ts');
   const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'] });
   return publish(summary, loaded, inv.values, { outDir, out: process.stdout });
+}
+
+// ---------------------------------------------------------------------------
+// The cluster commands (src/k8s, loaded only when one runs)
+
+/** `--name` (or `-n, --name`) as the user may have typed it. */
+function flagOf(name: OptionName): string {
+  const spec: OptionSpec = OPTIONS[name];
+  return spec.short ? `-${spec.short}/--${name}` : `--${name}`;
+}
+
+/** Why a run option does not go with --cluster: the nodes' agents run the recipe file as written. */
+const NOT_WITH_CLUSTER: Partial<Record<OptionName, string>> = {
+  output: 'the events come back when the nodes are done: read them in the --out folder',
+  set: 'the nodes read the recipe file as written: put the values in it',
+  objects: "each node uses the BPF objects in its agent's image",
+  'limit-ring': 'each node applies the default limits',
+  'limit-output': 'each node applies the default limits',
+  junit: 'not written for cluster runs yet: the --out folder has summary.json and report.md',
+  user: "the nodes run the recipe's own workload settings",
+  'update-baseline': 'not for cluster runs',
+};
+
+async function clusterRunCommand(inv: Invocation): Promise<number> {
+  // `-o DIR` was the folder here once: say where the folder went before saying -o does not apply
+  formatOf(inv.values.output);
+  const refused = (Object.keys(NOT_WITH_CLUSTER) as OptionName[]).filter((o) => inv.values[o] !== undefined);
+  if (refused.length) throw new UsageError(refused.map((o) => `${flagOf(o)} does not go with --cluster: ${NOT_WITH_CLUSTER[o]}`).join('; '), 'run');
+  if (inv.argv) throw new UsageError('-- CMD does not go with --cluster: a cluster run takes its workload from the recipe', 'run');
+  if (inv.positionals.length !== 1) throw new UsageError('run --cluster takes one recipe file', 'run');
+  const [file] = inv.positionals;
+  // the nodes are sent the file's text, read again after it is checked here
+  if (file === '-') throw new UsageError('run --cluster takes a recipe file, not - (stdin): the nodes are sent the file', 'run');
+  const selector: Selection = {};
+  if (inv.values.namespace !== undefined) selector.namespace = inv.values.namespace;
+  if (inv.values.pod !== undefined) selector.pod = inv.values.pod;
+  if (inv.values.container !== undefined) selector.container = inv.values.container;
+  for (const pair of (inv.values.selector ?? []).flatMap((l) => l.split(','))) {
+    const m = /^([^=]+)=(.*)$/.exec(pair);
+    if (!m) throw new OptionError(`-l ${JSON.stringify(pair)}: a label selector is KEY=VALUE (e.g. -l app=web)`);
+    (selector.labels ??= {})[m[1]] = m[2];
+  }
+  const maxDuration = inv.values['max-duration'];
+  await durationOf('max-duration', maxDuration);
+  const { loadRecipeFile } = await import('../runner/recipe.ts');
+  const loaded = loadRecipeFile(file);
+  const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
+  prepareOutDir(outDir);
+  const [{ apiMessage }, { renderNodes, runOnCluster }, { renderTerminal }, { exitCodeFor }] = await Promise.all([
+    import('../k8s/client.ts'),
+    import('../k8s/cluster-run.ts'),
+    import('../runner/report.ts'),
+    import('../runner/summary.ts'),
+  ]);
+  const log = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
+  // first Ctrl-C/SIGTERM: cancel on every node and merge what they captured; second: exit now
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) {
+      process.stderr.write(`gadget-run: second ${signal}: exiting now (the run stays cancelled)\n`);
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
+    process.stderr.write(`gadget-run: ${signal}: cancelling on every node (again to exit at once)\n`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await runOnCluster(loaded, {
+      outDir,
+      text: fs.readFileSync(file, 'utf8'),
+      nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean),
+      selector: Object.keys(selector).length ? selector : undefined,
+      maxDuration,
+      log,
+      signal: abort.signal,
+    });
+    process.stdout.write(renderTerminal(summary, outDir) + renderNodes(summary));
+    return exitCodeFor(summary);
+  } catch (err) {
+    process.stderr.write(`gadget-run run --cluster: ${apiMessage(err)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function deployCommand(inv: Invocation): Promise<number> {
+  if (inv.positionals.length) throw new UsageError(`deploy takes no ${JSON.stringify(inv.positionals[0])}: only options`, 'deploy');
+  const [{ applyManifests, deployOptions, DeployUsageError, renderManifests }, { manifests }] = await Promise.all([import('../k8s/deploy.ts'), import('../k8s/manifests.ts')]);
+  let opts;
+  try {
+    opts = deployOptions(inv.values);
+  } catch (err) {
+    if (err instanceof DeployUsageError) throw new OptionError(err.message);
+    throw err;
+  }
+  if (!inv.values.apply) {
+    process.stdout.write(renderManifests(opts));
+    return 0;
+  }
+  const { Api, apiMessage, loadKubeConfig } = await import('../k8s/client.ts');
+  try {
+    await applyManifests(new Api(loadKubeConfig()), manifests(opts), (l) => process.stderr.write(`gadget-run deploy: ${l}\n`));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`gadget-run deploy: ${apiMessage(err)}\n`);
+    return 1;
+  }
+}
+
+async function undeployCommand(inv: Invocation): Promise<number> {
+  if (inv.positionals.length) throw new UsageError(`undeploy takes no ${JSON.stringify(inv.positionals[0])}: only options`, 'undeploy');
+  if (inv.values.timeout !== undefined && !inv.values.wait) throw new UsageError('--timeout is how long --wait waits: give --wait too', 'undeploy');
+  const timeoutMs = (await durationOf('timeout', inv.values.timeout)) ?? 120_000;
+  const [{ removeManifests }, { manifests }, { Api, apiMessage, loadKubeConfig }] = await Promise.all([import('../k8s/deploy.ts'), import('../k8s/manifests.ts'), import('../k8s/client.ts')]);
+  try {
+    await removeManifests(new Api(loadKubeConfig()), manifests(), { wait: inv.values.wait === true, timeoutMs, log: (l) => process.stderr.write(`gadget-run undeploy: ${l}\n`) });
+    return 0;
+  } catch (err) {
+    process.stderr.write(`gadget-run undeploy: ${apiMessage(err)}\n`);
+    return 1;
+  }
+}
+
+async function agentCommand(inv: Invocation): Promise<number> {
+  if (inv.positionals.length) throw new UsageError(`agent takes no ${JSON.stringify(inv.positionals[0])}: only options`, 'agent');
+  if ((inv.values.node?.length ?? 0) > 1) throw new UsageError('an agent serves one node: give --node once', 'agent');
+  const node = inv.values.node?.[0] ?? process.env.NODE_NAME;
+  if (!node) throw new OptionError('agent: no node name: set NODE_NAME (the DaemonSet sets it from spec.nodeName) or --node');
+  const workDir = inv.values['work-dir'] ?? (await import('node:os')).tmpdir();
+  const { serveAgent } = await import('../k8s/agent.ts');
+  return serveAgent({
+    node,
+    fake: inv.values.fake === true,
+    objectDir: inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
+    workDir,
+    readyFile: inv.values.ready ?? path.join(workDir, 'ready'),
+    log: (line) => process.stderr.write(`gadget-run agent [${node}]: ${line}\n`),
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -554,7 +815,7 @@ async function validateCommand(inv: Invocation): Promise<number> {
   if (!inv.positionals.length) throw new UsageError('validate takes one or more recipe files', 'validate');
   const limits = await limitsOf(inv.values);
   const inputs = await setsOf(inv.values);
-  const { API_VERSIONS, loadRecipeFile, STDIN_NAME } = await import('./recipe.ts');
+  const { API_VERSIONS, loadRecipeFile, STDIN_NAME } = await import('../runner/recipe.ts');
   let failed = false;
   for (const file of inv.positionals) {
     try {
