@@ -135,8 +135,11 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
   gadgets: {
     summary: 'list the gadgets and whether this kernel can run them, or show one',
     usage: ['gadgets [ID] [--json]'],
-    details: 'With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.',
-    options: ['json'],
+    details: `With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.
+A gadget is ok when its hooks exist and its object loads on this kernel (loaded and verified, nothing
+attached; the answer is cached per kernel build and object in /var/cache/gadget-run/probes, or
+$GADGET_RUN_PROBE_CACHE: a folder, or off).`,
+    options: ['json', 'objects'],
     run: gadgetsCommand,
   },
   help: {
@@ -582,7 +585,9 @@ async function validateCommand(inv: Invocation): Promise<number> {
 
 async function gadgetsCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length > 1) throw new UsageError('gadgets takes at most one gadget id', 'gadgets');
-  const { checkSupport, findGadget, gadgets } = await import('../steps/index.ts');
+  const { findGadget, gadgets, probeSupport } = await import('../steps/index.ts');
+  const { explain, unsupportedMessage } = await import('../ebpf/reasons.ts');
+  const objectDir = inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf');
   const all = Object.values(gadgets as Record<string, GadgetDefinition>);
   const id = inv.positionals[0];
   let defs = all;
@@ -591,21 +596,23 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     if (!def) throw new OptionError(`unknown gadget "${id}" (known: ${all.map((d) => d.id).join(', ')})`);
     defs = [def];
   }
-  const rows = defs.map((def) => {
-    const { why, missingOptional } = checkSupport(def);
-    return {
+  const rows = [];
+  // one after another: a probe that loads an object must see only its own libbpf log
+  for (const def of defs) {
+    const { why, missingOptional } = await probeSupport(def, objectDir);
+    rows.push({
       id: def.id,
       mode: def.mode,
       supported: !why,
-      ...(why ? { reason: why } : {}),
+      ...(why ? { reason: unsupportedMessage(def.id, why), why: { kind: why.kind, ...explain(why) } } : {}),
       ...(missingOptional.length ? { missingOptional } : {}),
       description: def.description,
       fields: def.fields.map((f) => (id === undefined ? f.name : { name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) })),
       kernelFilters: Object.keys(def.kernelFilters),
       ...(def.params ? { params: def.params } : {}),
       ...(id === undefined ? {} : { requires: def.requires }),
-    };
-  });
+    });
+  }
   const w = (s: string) => process.stdout.write(s);
   if (inv.values.json) {
     w(JSON.stringify(id === undefined ? rows : rows[0], null, 2) + '\n');

@@ -1,6 +1,7 @@
 /** The shape of a mode (see src/steps/modes/index.ts) and the helpers modes share. */
 import { parseDuration } from '../duration.ts';
 import type { GadgetDefinition, GadgetMode, StepContext, StepSession } from '../types.ts';
+import type { Reason } from '../../ebpf/reasons.ts';
 
 /** The values of a step's mode keys as the recipe wrote them (schema-valid), e.g. { interval: '2s', sort: '-wbytes' }. */
 export type StepOptions = Readonly<Record<string, unknown>>;
@@ -21,7 +22,7 @@ export interface Mode<Planned = unknown> {
   /** kernel buffer bytes the planned options take (counted against --limit-ring); default 0 */
   ringBytes?(planned: Planned): number;
   /** why the mode cannot run here, beyond the gadget's own hooks (undefined: it can) */
-  probe?(def: GadgetDefinition): string | undefined;
+  probe?(def: GadgetDefinition): Reason | undefined;
   /** load and attach; ctx.options holds the step's values (plan them with planOrThrow) */
   open(def: GadgetDefinition, ctx: StepContext): Promise<StepSession>;
 }
