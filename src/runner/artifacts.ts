@@ -13,6 +13,7 @@ import { stringify } from 'csv-stringify/sync';
 import { stringify as stringifyYaml } from 'yaml';
 import { straceText } from '../steps/traceloop/strace.ts';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
+import { describeSystemError } from '../system-error.ts';
 
 export type Format = 'ndjson' | 'json' | 'csv' | 'folded' | 'svg' | 'yaml' | 'strace';
 
@@ -40,10 +41,9 @@ const HINTS: Record<string, string> = {
 
 function artifactError(what: string, file: string, err: unknown): ArtifactError {
   if (err instanceof ArtifactError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const reason = e.code ? `${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '')} (${e.code})` : e.message;
-  const hint = e.code && HINTS[e.code] ? `; ${HINTS[e.code]}` : '';
-  return new ArtifactError(`cannot ${what} ${file}: ${reason}${hint}`, { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code && HINTS[code] ? `; ${HINTS[code]}` : '';
+  return new ArtifactError(`cannot ${what} ${file}: ${describeSystemError(err)}${hint}`, { cause: err });
 }
 
 /**

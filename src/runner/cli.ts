@@ -21,6 +21,7 @@ import type { LoadedRecipe, LoadOptions, Limits, Problem } from './recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from './summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { describeSystemError } from '../system-error.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
 function packageRoot(): string {
@@ -242,11 +243,16 @@ let onStdoutGone = (): void => {
 function parse(command: Command, name: string, args: string[]): Invocation {
   const options: NonNullable<ParseArgsConfig['options']> = { help: OPTIONS.help };
   for (const o of command.options) options[o] = OPTIONS[o];
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''), name);
+  // not strict: Node's strict errors are prose only (no option name in a field); the tokens say it all
+  const parsed = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option') continue;
+    const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+    if (!spec) throw new UsageError(`Unknown option '${t.rawName}'`, name);
+    if (spec.type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`, name);
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) {
+      throw new UsageError(`option ${t.rawName} needs a value${t.value === undefined ? '' : ` (for one that starts with "-", write ${t.rawName}=${t.value})`}`, name);
+    }
   }
   const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
   const values = parsed.values as Values;
@@ -370,7 +376,7 @@ export function prepareOutDir(outDir: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && isSymlink(outDir)) throw fail('is a symbolic link to something that does not exist');
-    if (code !== 'ENOENT') throw fail(describeErrno(err));
+    if (code !== 'ENOENT') throw fail(describeSystemError(err));
   }
   if (st && !st.isDirectory()) throw fail('exists and is not a folder');
   try {
@@ -380,7 +386,7 @@ export function prepareOutDir(outDir: string): void {
     fs.closeSync(fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
     fs.rmSync(probe);
   } catch (err) {
-    throw fail(`cannot write there (${describeErrno(err)})`);
+    throw fail(`cannot write there: ${describeSystemError(err)}`);
   }
 }
 
@@ -397,13 +403,6 @@ function isSymlink(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** "EROFS: read-only file system" from a Node fs error, without the call and path Node repeats. */
-function describeErrno(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const m = /^(E[A-Z]+): ([^,]+)/.exec(e.message);
-  return m ? `${m[1]}: ${m[2]}` : e.message;
 }
 
 // ---------------------------------------------------------------------------
@@ -434,9 +433,9 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
     const { parseSets } = await import('./inputs.ts');
     const params: Record<string, unknown> = {};
     try {
-      for (const [k, v] of Object.entries(parseSets(inv.values.param))) params[k] = scalar(v);
+      for (const [k, v] of Object.entries(parseSets(inv.values.param, '--param'))) params[k] = scalar(v);
     } catch (err) {
-      throw new OptionError((err as Error).message.replace('--set', '--param'));
+      throw new OptionError((err as Error).message);
     }
     step.params = params;
   }
