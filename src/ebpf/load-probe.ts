@@ -10,7 +10,8 @@
  *
  *   $GADGET_RUN_PROBE_CACHE (default /var/cache/gadget-run/probes)/<kernel build id>/<sha-256 of the object>.json
  *
- * with libbpf's full log beside it (.log) when the load failed. The kernel's
+ * with libbpf's full log beside it (.log) when the load failed, and the
+ * objects' hashes remembered by inode and ctime in digests.json. The kernel's
  * GNU build id (/sys/kernel/notes; core-btf.ts kernelKey) names one kernel
  * image exactly, where the release string does not (a rebuilt package keeps
  * it) and is there without reading 5 MB of BTF; the BTF's hash stands in
@@ -26,7 +27,7 @@
  * them, at most MAX_RECORD_BYTES; past core-btf.ts MAX_ENTRIES records a
  * kernel's oldest go. GADGET_RUN_PROBE_CACHE=off probes every time.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kernelKey, mkdirs, prune, sha256, trusted } from './core-btf.ts';
@@ -88,7 +89,7 @@ export function programsOn(programs: ProgramInfo[], tracepoints: readonly string
  * programs a run leaves out.
  */
 export function probeObjectLoad(file: string, missing: readonly string[] = []): Promise<ProbeResult> {
-  const objectSha = sha256(file);
+  const objectSha = objectDigest(file);
   const sorted = [...missing].sort();
   const key = `${objectSha} ${file} ${sorted.join(',')}`;
   let p = answered.get(key);
@@ -102,9 +103,10 @@ export function probeObjectLoad(file: string, missing: readonly string[] = []): 
   return p;
 }
 
-/** Forget this process's answers (tests: to see the cache at work). */
+/** Forget this process's answers and digests (tests: to see the cache at work). */
 export function forgetProbes(): void {
   answered.clear();
+  digests = undefined;
 }
 
 async function probe(file: string, objectSha: string, missing: string[]): Promise<ProbeResult> {
@@ -155,6 +157,70 @@ async function probe(file: string, objectSha: string, missing: string[]): Promis
   return { ...(why ? { why } : {}), source: 'loaded' };
 }
 
+/** realpath → the object's identity (device, inode, size, mtime, ctime in ns) and its sha-256 */
+type DigestIndex = Record<string, { stat: string; sha: string }>;
+const DIGEST_INDEX = 'digests.json';
+const MAX_DIGESTS = 512;
+let digests: DigestIndex | undefined;
+
+/**
+ * The object's sha-256, remembered across runs by its identity: hashing the
+ * 23 objects (19 MB with their debug info) was most of a warm `gadgets`.
+ * The ctime changes with any write or rename onto the path and no one can
+ * set it back, so an unchanged identity is unchanged content; the file is
+ * stat'ed through the fd it is read from, before and after, so a file
+ * rewritten while it was read is hashed again next time.
+ */
+export function objectDigest(file: string): string {
+  const root = probeCacheRoot();
+  if (!root) return sha256(file);
+  const real = fs.realpathSync(file);
+  digests ??= readDigests(path.join(root, DIGEST_INDEX));
+  const fd = fs.openSync(real, fs.constants.O_RDONLY);
+  try {
+    const before = identity(fs.fstatSync(fd, { bigint: true }));
+    const known = digests[real];
+    if (known?.stat === before) return known.sha;
+    const sha = createHash('sha256').update(fs.readFileSync(fd)).digest('hex');
+    if (identity(fs.fstatSync(fd, { bigint: true })) === before) {
+      delete digests[real];
+      digests[real] = { stat: before, sha };
+      const keys = Object.keys(digests);
+      for (const k of keys.slice(0, Math.max(0, keys.length - MAX_DIGESTS))) delete digests[k];
+      try {
+        mkdirs(root, 0o700);
+        writePrivate(path.join(root, DIGEST_INDEX), JSON.stringify(digests));
+      } catch {
+        // unwritable: hashed again next time
+      }
+    }
+    return sha;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function identity(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+function readDigests(file: string): DigestIndex {
+  const text = readPrivate(file, MAX_RECORD_BYTES * 4);
+  if (text === undefined) return Object.create(null);
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return Object.create(null);
+    // Object.create(null): a path named __proto__ is a path, not a prototype
+    const out: DigestIndex = Object.create(null);
+    for (const [k, e] of Object.entries(v as Record<string, { stat?: unknown; sha?: unknown }>)) {
+      if (typeof e?.stat === 'string' && typeof e.sha === 'string' && /^[0-9a-f]{64}$/.test(e.sha)) out[k] = { stat: e.stat, sha: e.sha };
+    }
+    return out;
+  } catch {
+    return Object.create(null);
+  }
+}
+
 function libbpfVersion(): string {
   const n = native();
   return `${n.libbpf_major_version()}.${n.libbpf_minor_version()}`;
@@ -175,6 +241,17 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 /** A record, when it is a file of ours no one else may have written, small and whole; else undefined. */
 function readRecord(file: string): LoadRecord | undefined {
+  const text = readPrivate(file, MAX_RECORD_BYTES);
+  try {
+    const r = text === undefined ? undefined : (JSON.parse(text) as LoadRecord);
+    return typeof r === 'object' && r !== null && Array.isArray(r.missing) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A file's text when it and its folder are ours or root's, no one else may write them, and it is at most `max` bytes. */
+function readPrivate(file: string, max: number): string | undefined {
   try {
     const dirSt = fs.lstatSync(path.dirname(file));
     if (!dirSt.isDirectory() || !trusted(dirSt)) return undefined;
@@ -182,9 +259,7 @@ function readRecord(file: string): LoadRecord | undefined {
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
       const st = fs.fstatSync(fd);
-      if (!st.isFile() || !trusted(st) || st.size > MAX_RECORD_BYTES) return undefined;
-      const r = JSON.parse(fs.readFileSync(fd, 'utf8')) as LoadRecord;
-      return typeof r === 'object' && r !== null && Array.isArray(r.missing) ? r : undefined;
+      return st.isFile() && trusted(st) && st.size <= max ? fs.readFileSync(fd, 'utf8') : undefined;
     } finally {
       fs.closeSync(fd);
     }

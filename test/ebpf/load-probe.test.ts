@@ -109,6 +109,7 @@ test('the cache: a miss loads, a hit does not; another build of the object, a re
   forgetProbes();
   assert.deepEqual(await probeObjectLoad(file), { source: 'cache' });
   assert.deepEqual(await probeObjectLoad(file), { source: 'cache' }, 'and once per process');
+  assert.equal(fs.statSync(path.join(cache, 'digests.json')).mode & 0o777, 0o600, 'the remembered hashes are private too');
 
   // the same path, other content: the content hash keys the record, not the path or mtime
   forgetProbes();
