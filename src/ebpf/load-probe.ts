@@ -244,10 +244,19 @@ function readRecord(file: string): LoadRecord | undefined {
   const text = readPrivate(file, MAX_RECORD_BYTES);
   try {
     const r = text === undefined ? undefined : (JSON.parse(text) as LoadRecord);
-    return typeof r === 'object' && r !== null && Array.isArray(r.missing) ? r : undefined;
+    if (typeof r !== 'object' || r === null || !Array.isArray(r.missing)) return undefined;
+    return r.reason === undefined || isLoadReason(r.reason) ? r : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A refusal as probe() writes it: anything else in a record is not ours, and is not shown to anyone. */
+function isLoadReason(r: unknown): r is LoadRecord['reason'] {
+  const x = r as Record<string, unknown>;
+  return typeof x === 'object' && x !== null && x.kind === 'load' && typeof x.object === 'string' && typeof x.errno === 'number' &&
+    typeof x.verifier === 'boolean' && Array.isArray(x.detail) && x.detail.every((l) => typeof l === 'string') &&
+    (x.program === undefined || typeof x.program === 'string') && (x.log === undefined || typeof x.log === 'string');
 }
 
 /** A file's text when it and its folder are ours or root's, no one else may write them, and it is at most `max` bytes. */
