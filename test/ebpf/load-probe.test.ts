@@ -128,6 +128,11 @@ test('the cache: a miss loads, a hit does not; another build of the object, a re
   assert.equal(untrusted.why?.verifier, true, 'the tampered "it loads" was not taken');
   assert.equal(fs.statSync(record).mode & 0o777, 0o600, 'and it was written again, privately');
 
+  // nor is a refusal of a shape probe() never writes
+  forgetProbes();
+  fs.writeFileSync(record, JSON.stringify({ ...JSON.parse(fs.readFileSync(record, 'utf8')), reason: { kind: 'load', object: 'x', errno: 22, verifier: false, detail: 'not a list' } }));
+  assert.equal((await probeObjectLoad(file)).source, 'loaded');
+
   // different optional tracepoints missing: a different question
   forgetProbes();
   assert.equal((await probeObjectLoad(file, ['syscalls/sys_enter_imaginary'])).source, 'loaded');
