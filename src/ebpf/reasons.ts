@@ -76,7 +76,8 @@ export function explain(r: Reason): Explained {
     case 'no-object':
       return { hook: `its object ${r.object}`, reason: `it is not in ${r.dir}`, hint: 'build the objects with `make -C bpf` (or ./scripts/setup), or point --objects (GADGET_RUN_OBJECTS) at them' };
     case 'load': {
-      const who = r.verifier ? `the verifier rejected ${r.program ? `program ${r.program}` : 'a program'}` : 'libbpf refused it';
+      // the detail already names the program the verifier refused
+      const who = r.verifier ? 'the verifier rejected it' : 'libbpf refused it';
       return {
         hook: `its object ${r.object} to load`,
         reason: r.detail.join('; ') || errnoText(r.errno),

@@ -57,7 +57,7 @@ test('the one line: gadget, unsupported, hook, reason, hint', () => {
   );
   assert.equal(
     explain({ kind: 'load', object: 'o.bpf.o', errno: EACCES, verifier: true, program: 'p', detail: ['program p: R0 invalid mem access'] }).hint,
-    'the verifier rejected program p on this kernel (EACCES)',
+    'the verifier rejected it on this kernel (EACCES)',
   );
   // a load that failed without a word from libbpf still says something
   assert.equal(explain({ kind: 'load', object: 'o.bpf.o', errno: EPERM, verifier: false, detail: [] }).reason, 'EPERM (operation not permitted)');
