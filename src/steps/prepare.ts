@@ -76,7 +76,8 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext, bef
   const { why, missingOptional } = checkHooks(def);
   if (why) throw new UnsupportedError(def.id, why);
   const wontLoad = await checkLoads(def, ctx.objectDir, missingOptional);
-  if (wontLoad) throw new UnsupportedError(def.id, wontLoad);
+  // a missing object is a broken install, not this kernel's doing: BpfObject.open fails the step, saying how to build it
+  if (wontLoad && wontLoad.kind !== 'no-object') throw new UnsupportedError(def.id, wontLoad);
 
   const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
   const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
