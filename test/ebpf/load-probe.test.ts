@@ -179,6 +179,7 @@ test('gadgets --json and run with an object that does not load: unsupported with
   assert.equal(summary.status, 'could_not_trace');
   assert.equal(summary.steps[0].status, 'unsupported');
   assert.equal(summary.steps[0].reason, row.reason, 'the same words as gadgets');
+  assert.deepEqual(summary.steps[0].why, row.why, 'and the same data');
   assert.equal(fs.existsSync(marker), false, 'the workload did not start');
 });
 
