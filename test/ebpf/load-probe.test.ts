@@ -140,8 +140,11 @@ test('the cache: a miss loads, a hit does not; another build of the object, a re
   forgetProbes();
   process.env.GADGET_RUN_PROBE_CACHE = 'off';
   fs.rmSync(cache, { recursive: true });
-  assert.equal((await probeObjectLoad(file)).source, 'loaded');
+  const off = await probeObjectLoad(file);
+  assert.equal(off.source, 'loaded');
   assert.equal(fs.existsSync(cache), false, 'off writes nothing');
+  assert.ok(off.why?.log?.startsWith(os.tmpdir()), 'the refusal\'s log stays where the load left it');
+  fs.rmSync(off.why!.log!);
 });
 
 test('a missing object is unsupported, saying where it was looked for and how to build it', { skip }, async (t) => {
