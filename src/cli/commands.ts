@@ -26,6 +26,7 @@ import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { mkdirs } from '../util/mkdirs.ts';
 import type { Selection } from '../k8s/crd.ts';
+import { describeSystemError } from '../system-error.ts';
 
 /** The gadget-run checkout or install: the folder of our package.json, from src/runner or from the bundle in build/. */
 function packageRoot(): string {
@@ -168,8 +169,11 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
   gadgets: {
     summary: 'list the gadgets and whether this kernel can run them, or show one',
     usage: ['gadgets [ID] [--json]'],
-    details: 'With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.',
-    options: ['json'],
+    details: `With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.
+A gadget is ok when its hooks exist and its object loads on this kernel (loaded and verified, nothing
+attached; the answer is cached per kernel build and object in /var/cache/gadget-run/probes, or
+$GADGET_RUN_PROBE_CACHE: a folder, or off).`,
+    options: ['json', 'objects'],
     run: gadgetsCommand,
   },
   deploy: {
@@ -292,11 +296,16 @@ let onStdoutGone = (): void => {
 function parse(command: Command, name: string, args: string[]): Invocation {
   const options: NonNullable<ParseArgsConfig['options']> = { help: OPTIONS.help };
   for (const o of command.options) options[o] = OPTIONS[o];
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''), name);
+  // not strict: Node's strict errors are prose only (no option name in a field); the tokens say it all
+  const parsed = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option') continue;
+    const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+    if (!spec) throw new UsageError(`Unknown option '${t.rawName}'`, name);
+    if (spec.type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`, name);
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) {
+      throw new UsageError(`option ${t.rawName} needs a value${t.value === undefined ? '' : ` (for one that starts with "-", write ${t.rawName}=${t.value})`}`, name);
+    }
   }
   const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
   const values = parsed.values as Values;
@@ -485,7 +494,7 @@ export function prepareOutDir(outDir: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && isSymlink(outDir)) throw fail('is a symbolic link to something that does not exist');
-    if (code !== 'ENOENT') throw fail(describeErrno(err));
+    if (code !== 'ENOENT') throw fail(describeSystemError(err));
   }
   if (st && !st.isDirectory()) throw fail('exists and is not a folder');
   try {
@@ -495,7 +504,7 @@ export function prepareOutDir(outDir: string): void {
     fs.closeSync(fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
     fs.rmSync(probe);
   } catch (err) {
-    throw fail(`cannot write there (${describeErrno(err)})`);
+    throw fail(`cannot write there: ${describeSystemError(err)}`);
   }
 }
 
@@ -505,13 +514,6 @@ function isSymlink(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** "EROFS: read-only file system" from a Node fs error, without the call and path Node repeats. */
-function describeErrno(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const m = /^(E[A-Z]+): ([^,]+)/.exec(e.message);
-  return m ? `${m[1]}: ${m[2]}` : e.message;
 }
 
 // ---------------------------------------------------------------------------
@@ -545,9 +547,9 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
     const { parseSets } = await import('../runner/inputs.ts');
     const params: Record<string, unknown> = {};
     try {
-      for (const [k, v] of Object.entries(parseSets(inv.values.param))) params[k] = scalar(v);
+      for (const [k, v] of Object.entries(parseSets(inv.values.param, '--param'))) params[k] = scalar(v);
     } catch (err) {
-      throw new OptionError((err as Error).message.replace('--set', '--param'));
+      throw new OptionError((err as Error).message);
     }
     step.params = params;
   }
@@ -837,7 +839,9 @@ async function validateCommand(inv: Invocation): Promise<number> {
 
 async function gadgetsCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length > 1) throw new UsageError('gadgets takes at most one gadget id', 'gadgets');
-  const { checkSupport, findGadget, gadgets } = await import('../steps/index.ts');
+  const { findGadget, gadgets, probeSupport } = await import('../steps/index.ts');
+  const { explain, unsupportedMessage } = await import('../ebpf/reasons.ts');
+  const objectDir = inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf');
   const all = Object.values(gadgets as Record<string, GadgetDefinition>);
   const id = inv.positionals[0];
   let defs = all;
@@ -846,21 +850,23 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     if (!def) throw new OptionError(`unknown gadget "${id}" (known: ${all.map((d) => d.id).join(', ')})`);
     defs = [def];
   }
-  const rows = defs.map((def) => {
-    const { why, missingOptional } = checkSupport(def);
-    return {
+  const rows = [];
+  // one after another: a probe that loads an object must see only its own libbpf log
+  for (const def of defs) {
+    const { why, missingOptional } = await probeSupport(def, objectDir);
+    rows.push({
       id: def.id,
       mode: def.mode,
       supported: !why,
-      ...(why ? { reason: why } : {}),
+      ...(why ? { reason: unsupportedMessage(def.id, why), why: { kind: why.kind, ...explain(why) } } : {}),
       ...(missingOptional.length ? { missingOptional } : {}),
       description: def.description,
       fields: def.fields.map((f) => (id === undefined ? f.name : { name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) })),
       kernelFilters: Object.keys(def.kernelFilters),
       ...(def.params ? { params: def.params } : {}),
       ...(id === undefined ? {} : { requires: def.requires }),
-    };
-  });
+    });
+  }
   const w = (s: string) => process.stdout.write(s);
   if (inv.values.json) {
     w(JSON.stringify(id === undefined ? rows : rows[0], null, 2) + '\n');

@@ -107,12 +107,12 @@ export function isWholeBtf(buf: Uint8Array): boolean {
 }
 
 /** Only root or we may have written it: someone else's BTF would steer relocations. */
-function trusted(st: fs.Stats): boolean {
+export function trusted(st: fs.Stats): boolean {
   const uid = process.getuid?.() ?? -1;
   return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0;
 }
 
-function sha256(file: string): string {
+export function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
@@ -250,8 +250,10 @@ function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
 /**
  * On a miss (not on the run's path): temporaries of dead processes, the
  * oldest entries past MAX_ENTRIES, and folders of kernels long not booted.
+ * An entry is a file ending in `ext`; files named like it with another of
+ * `companions` go with it (load-probe.ts keeps a .log beside a .json).
  */
-export function prune(dir: string): void {
+export function prune(dir: string, ext = '.btf', companions: string[] = []): void {
   const now = Date.now();
   const mtime = (p: string) => {
     try {
@@ -267,19 +269,22 @@ export function prune(dir: string): void {
     if (m === undefined) continue;
     if (f.includes('.tmp-')) {
       if (now - m > STALE_TMP_MS) fs.rmSync(p, { force: true });
-    } else if (f.endsWith('.btf')) {
+    } else if (f.endsWith(ext)) {
       entries.push([p, m]);
     }
   }
   entries.sort((a, b) => b[1] - a[1]);
-  for (const [p] of entries.slice(MAX_ENTRIES - 1)) fs.rmSync(p, { force: true });
+  for (const [p] of entries.slice(MAX_ENTRIES - 1)) {
+    for (const e of [ext, ...companions]) fs.rmSync(p.slice(0, -ext.length) + e, { force: true });
+  }
+  const ours = new Set([ext, ...companions]);
   const root = path.dirname(dir);
   for (const k of fs.readdirSync(root)) {
     const p = path.join(root, k);
     const m = mtime(p);
     if (p === dir || m === undefined || now - m <= STALE_KERNEL_MS || !/^(btf-)?[0-9a-f]+$/.test(k) || !fs.lstatSync(p).isDirectory()) continue;
     // only what we write, then the folder if that emptied it: GADGET_RUN_BTF_CACHE may name a folder that holds more
-    for (const f of fs.readdirSync(p)) if (/\.btf(\.tmp-.*)?$/.test(f)) fs.rmSync(path.join(p, f), { force: true });
+    for (const f of fs.readdirSync(p)) if (ours.has(path.extname(f.replace(/\.tmp-.*$/, '')))) fs.rmSync(path.join(p, f), { force: true });
     try {
       fs.rmdirSync(p);
     } catch {

@@ -1,22 +1,51 @@
 import os from 'node:os';
+import { unsupportedMessage, type Reason } from './reasons.ts';
 
 /** An error from the kernel or libbpf, naming the operation, the errno and the way out. */
 export class KernelError extends Error {
   readonly errno: number;
   readonly code: string;
-  constructor(operation: string, errno: number, hint?: string, options?: ErrorOptions) {
+  constructor(
+    readonly operation: string,
+    errno: number,
+    readonly hint?: string,
+    options?: ErrorOptions & { load?: LoadFailure },
+  ) {
     const code = errnoName(errno);
-    super(`${operation}: ${code} (${describeErrno(errno)})${hint ? ` — ${hint}` : ''}`, options);
+    const load = options?.load;
+    const tail = load ? `\n    ${load.tail.join('\n    ')}` : '';
+    super(`${operation}: ${code} (${describeErrno(errno)})${hint ? ` — ${hint}` : ''}${tail}`, options);
     this.name = 'KernelError';
     this.errno = errno;
     this.code = code;
+    this.load = load;
   }
+  /** for a failed object load: what libbpf said, as data (load-probe.ts keeps it as the gadget's reason) */
+  readonly load?: LoadFailure;
+}
+
+/** What libbpf said when an object failed to load (log.ts loadFailureOf reads it from libbpf's log). */
+export interface LoadFailure {
+  /** the program that failed, when libbpf names one */
+  program?: string;
+  /** the verifier refused it (its log is in the file), rather than libbpf before loading */
+  verifier: boolean;
+  /** the lines that say why: the verifier's complaint, or libbpf's warnings */
+  detail: string[];
+  /** the last lines of the log */
+  tail: string[];
+  /** where the whole log was written */
+  logFile?: string;
 }
 
 /** A gadget that cannot run on this kernel; the runner reports `unsupported`. */
 export class UnsupportedError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(
+    readonly gadget: string,
+    readonly reason: Reason,
+    options?: ErrorOptions,
+  ) {
+    super(unsupportedMessage(gadget, reason), options);
     this.name = 'UnsupportedError';
   }
 }
@@ -46,7 +75,7 @@ const descriptions: Record<string, string> = {
   ENOSPC: 'no space left',
 };
 
-function describeErrno(errno: number): string {
+export function describeErrno(errno: number): string {
   return descriptions[errnoName(errno)] ?? 'system error';
 }
 

@@ -9,7 +9,7 @@ import { inNetns, openPacketSocket, type Attachment } from './attach.ts';
 import { Btf, type BtfVariable } from './btf.ts';
 import { KernelError, hintFor } from './errors.ts';
 import { native, errno, isNull, view, type Pointer } from './libbpf.ts';
-import { captureLibbpfLog, takeLibbpfLog } from './log.ts';
+import { captureLibbpfLog, loadFailureOf, takeLibbpfLog } from './log.ts';
 import { KernelMap } from './map.ts';
 import { mark } from '../timing.ts';
 
@@ -125,11 +125,11 @@ export class BpfObject {
     );
     if (rc < 0) {
       const log = takeLibbpfLog();
-      const file = path.join(os.tmpdir(), `gadget-run-${path.basename(this.file, '.bpf.o')}-${process.pid}.log`);
-      fs.writeFileSync(file, log);
-      const tail = log.trim().split('\n').slice(-8).join('\n    ');
-      const why = log.includes('PROG LOAD LOG') ? 'the verifier rejected a program' : (hintFor(-rc) ?? 'see the libbpf log');
-      throw new KernelError(`load ${this.name}`, -rc, `${why}; full log in ${file}\n    ${tail}`);
+      const logFile = path.join(os.tmpdir(), `gadget-run-${path.basename(this.file, '.bpf.o')}-${process.pid}.log`);
+      fs.writeFileSync(logFile, log);
+      const failure = { ...loadFailureOf(log), logFile };
+      const why = failure.verifier ? 'the verifier rejected a program' : (hintFor(-rc) ?? 'see the libbpf log');
+      throw new KernelError(`load ${this.name}`, -rc, `${why}; full log in ${logFile}`, { load: failure });
     }
     this.loaded = true;
     mark(`loaded ${this.name}`);

@@ -14,6 +14,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
 import { formatOf } from './formats.ts';
 import type { OutputWriter } from '../steps/types.ts';
+import { describeSystemError } from '../system-error.ts';
 
 /** A file could not be written: one line that names it and says what to do. */
 export class ArtifactError extends Error {
@@ -35,10 +36,9 @@ const HINTS: Record<string, string> = {
 
 function artifactError(what: string, file: string, err: unknown): ArtifactError {
   if (err instanceof ArtifactError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const reason = e.code ? `${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '')} (${e.code})` : e.message;
-  const hint = e.code && HINTS[e.code] ? `; ${HINTS[e.code]}` : '';
-  return new ArtifactError(`cannot ${what} ${file}: ${reason}${hint}`, { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code && HINTS[code] ? `; ${HINTS[code]}` : '';
+  return new ArtifactError(`cannot ${what} ${file}: ${describeSystemError(err)}${hint}`, { cause: err });
 }
 
 /**

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
-import type { StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
+import type { ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
 
 export const RAW_DIR = 'raw';
@@ -33,6 +33,7 @@ export interface StepMeta {
   /** events not written past the step's max_bytes */
   truncated?: number;
   reason?: string;
+  why?: ExplainedReason;
   warnings?: string[];
   ended?: StepEnd;
   durationMs: number;

@@ -103,6 +103,7 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(meta.truncated !== undefined ? { truncated: meta.truncated } : {}),
     artifacts: [],
     ...(meta.reason !== undefined ? { reason: meta.reason } : {}),
+    ...(meta.why !== undefined ? { why: meta.why } : {}),
     ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
     ...(ended ? { ended_by: ended } : {}),

@@ -35,11 +35,11 @@ export function inputEnvName(name: string): string {
 }
 
 /** `--set a=1 --set b=x` → {a: "1", b: "x"}; a missing `=` is an error naming the option. */
-export function parseSets(sets: readonly string[]): Record<string, string> {
+export function parseSets(sets: readonly string[], option = '--set'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of sets) {
     const eq = s.indexOf('=');
-    if (eq <= 0) throw new Error(`--set ${JSON.stringify(excerpt(s))}: write --set name=value`);
+    if (eq <= 0) throw new Error(`${option} ${JSON.stringify(excerpt(s))}: write ${option} name=value`);
     out[s.slice(0, eq)] = s.slice(eq + 1);
   }
   return out;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
+import { explain } from '../ebpf/reasons.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath, writeTextAtomic } from './artifacts.ts';
@@ -256,7 +257,7 @@ class CannotTrace extends Error {}
 
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
-  const { id, gadget, events, lost, truncated, reason, warnings, durationMs, ended } = s.summary;
+  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
   let status = s.summary.status;
   let why = reason;
   if (status === 'ok' && !s.outcome) {
@@ -272,6 +273,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     lost,
     ...(truncated !== undefined ? { truncated } : {}),
     ...(why !== undefined ? { reason: why } : {}),
+    ...(whyData !== undefined ? { why: whyData } : {}),
     ...(warnings?.length ? { warnings } : {}),
     ...(ended ? { ended } : {}),
     durationMs,
@@ -299,6 +301,7 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
     s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
     s.environmentFailure = err instanceof UnsupportedError || err instanceof KernelError;
     s.summary.reason = (err as Error).message;
+    if (err instanceof UnsupportedError) s.summary.why = { kind: err.reason.kind, ...explain(err.reason) };
     log(`step ${s.plan.spec.id}: ${s.summary.status}: ${s.summary.reason}`);
   }
 }

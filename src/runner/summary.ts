@@ -3,6 +3,10 @@
  * as schemas/summary.schema.json. SCHEMA_VERSION changes when a field changes meaning
  * or goes away; new optional fields do not change it.
  */
+import type { Explained } from '../ebpf/reasons.ts';
+
+/** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
+export type ExplainedReason = Explained & { kind: string };
 export const SCHEMA_VERSION = 1;
 
 /**
@@ -73,6 +77,8 @@ export interface StepSummary {
   artifacts: string[];
   /** why the step failed or is unsupported */
   reason?: string;
+  /** an unsupported step's reason as data (src/ebpf/reasons.ts explain) */
+  why?: ExplainedReason;
   warnings?: string[];
   /** how long the step watched */
   durationMs: number;

@@ -57,5 +57,5 @@ export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;
 }
 
-export { checkSupport, modes, modeOf, openSession } from './modes/index.ts';
+export { checkSupport, modes, modeOf, openSession, probeSupport } from './modes/index.ts';
 export type { GadgetDefinition, StepContext, StepSession, StepOutcome } from './types.ts';

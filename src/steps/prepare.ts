@@ -3,21 +3,30 @@
  * object, set filters and options as constants, leave out programs whose
  * optional hook is missing, load.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { coreBtfFor, discardCoreBtf } from '../ebpf/core-btf.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
 import { whyNoBtf, whyNoCpuClock, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { probeObjectLoad, programsOn } from '../ebpf/load-probe.ts';
+import type { Reason } from '../ebpf/reasons.ts';
 import { splitFilter, type Predicate } from './filter.ts';
 import type { GadgetDefinition, StepContext } from './types.ts';
+
+/** Whether a gadget can run here: `why` not when it cannot, and the optional hooks it will do without. */
+export interface Support {
+  why?: Reason;
+  missingOptional: string[];
+}
 
 /**
  * Why this gadget's hooks cannot run here (undefined when they can), and the
  * optional hooks it will do without. What its mode needs besides is the
  * mode's probe (src/steps/modes/index.ts checkSupport has both).
  */
-export function checkHooks(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
+export function checkHooks(def: GadgetDefinition): Support {
   const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
   if (base) return { why: base, missingOptional: [] };
   const missingOptional: string[] = [];
@@ -25,18 +34,29 @@ export function checkHooks(def: GadgetDefinition): { why?: string; missingOption
   for (const r of def.requires) {
     if ('iterator' in r || 'perfEvent' in r) {
       const why = 'iterator' in r ? whyNoIterator(r.iterator) : whyNoCpuClock();
-      if (why) return { why: `${def.id}: unsupported here — ${why}`, missingOptional };
+      if (why) return { why, missingOptional };
     } else {
       const why = whyNoTracepoint(r.tracepoint);
       if (!why) haveTracepoint = true;
-      else if (r.optional) missingOptional.push(r.tracepoint);
-      else return { why: `${def.id}: unsupported here — needs ${why.replace(/ does not exist.*/, '')} (${why})`, missingOptional };
+      else if (r.optional && why.kind === 'tracepoint') missingOptional.push(r.tracepoint);
+      else return { why, missingOptional };
     }
   }
   if (def.requires.some((r) => 'tracepoint' in r) && !haveTracepoint) {
-    return { why: `${def.id}: unsupported here — none of its tracepoints exist (${missingOptional.join(', ')})`, missingOptional };
+    return { why: { kind: 'no-tracepoint', names: missingOptional }, missingOptional };
   }
   return { missingOptional };
+}
+
+/**
+ * Why the gadget's object does not load on this kernel, if it does not
+ * (src/ebpf/load-probe.ts: loaded once per kernel and object, then cached).
+ * Call it once the hooks are known to be there.
+ */
+export async function checkLoads(def: GadgetDefinition, objectDir: string, missingOptional: readonly string[]): Promise<Reason | undefined> {
+  const file = path.join(objectDir, def.object);
+  if (!fs.existsSync(file)) return { kind: 'no-object', object: def.object, dir: objectDir };
+  return (await probeObjectLoad(file, missingOptional)).why;
 }
 
 export interface Prepared {
@@ -54,7 +74,10 @@ export interface Prepared {
  */
 export async function prepareObject(def: GadgetDefinition, ctx: StepContext, beforeLoad?: (obj: BpfObject) => void): Promise<Prepared> {
   const { why, missingOptional } = checkHooks(def);
-  if (why) throw new UnsupportedError(why);
+  if (why) throw new UnsupportedError(def.id, why);
+  const wontLoad = await checkLoads(def, ctx.objectDir, missingOptional);
+  // a missing object is a broken install, not this kernel's doing: BpfObject.open fails the step, saying how to build it
+  if (wontLoad && wontLoad.kind !== 'no-object') throw new UnsupportedError(def.id, wontLoad);
 
   const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
   const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
@@ -106,11 +129,9 @@ async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad,
     for (const p of obj.programs().filter((p) => CONTAINER_PROGRAMS.includes(p.name) && !scope.programs.includes(p.name))) {
       obj.disableProgram(p.name);
     }
-    for (const tp of missingOptional) {
-      for (const p of obj.programs().filter((p) => p.section === `tracepoint/${tp}`)) {
-        obj.disableProgram(p.name);
-        warnings.push(`program ${p.name} left out: tracepoint ${tp} does not exist on this kernel`);
-      }
+    for (const p of programsOn(obj.programs(), missingOptional)) {
+      obj.disableProgram(p.name);
+      warnings.push(`program ${p.name} left out: tracepoint ${p.section.slice('tracepoint/'.length)} does not exist on this kernel`);
     }
     obj.setConstants(constants);
     beforeLoad?.(obj);

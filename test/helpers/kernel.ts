@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { unsupportedMessage } from '../../src/ebpf/reasons.ts';
 import { checkSupport, type GadgetDefinition } from '../../src/steps/index.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,7 +38,7 @@ export function kernelSkip(def?: GadgetDefinition): string | false {
   if (!def) return false;
   const { why } = checkSupport(def);
   if (!why || kernelAtLeast(HOOKS_SINCE)) return false;
-  return `${why} (Linux ${os.release()} predates ${HOOKS_SINCE.join('.')})`;
+  return `${unsupportedMessage(def.id, why)} (Linux ${os.release()} predates ${HOOKS_SINCE.join('.')})`;
 }
 
 let built = false;

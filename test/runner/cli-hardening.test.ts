@@ -53,9 +53,9 @@ test('a bad --out is a one-line error with exit 2', async (t) => {
   fs.mkdirSync(ro);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'gadget-run-test-ro', ro]);
   try {
-    assertCleanError(await runCli(['run', recipe, '--out', path.join(ro, 'out')]), /cannot write there \(EROFS: read-only file system\)/, 'read-only --out');
+    assertCleanError(await runCli(['run', recipe, '--out', path.join(ro, 'out')]), /cannot write there: read-only file system \(EROFS\)/, 'read-only --out');
     // the default out/<name> in a read-only working directory
-    assertCleanError(await runCli(['run', recipe], { cwd: ro }), /--out out\/ok: cannot write there \(EROFS/, 'read-only cwd');
+    assertCleanError(await runCli(['run', recipe], { cwd: ro }), /--out out\/ok: cannot write there: read-only file system \(EROFS\)/, 'read-only cwd');
   } finally {
     execFileSync('umount', [ro]);
   }

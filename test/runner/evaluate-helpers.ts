@@ -35,7 +35,7 @@ export const EVENTS = [
 export function fakeOpen(events: unknown[] = EVENTS) {
   const opened: string[] = [];
   const open = async (def: GadgetDefinition, ctx: StepContext): Promise<StepSession> => {
-    if (def.id === 'test/unsupported') throw new UnsupportedError('test/unsupported: unsupported here — needs a hook this test lacks');
+    if (def.id === 'test/unsupported') throw new UnsupportedError('test/unsupported', { kind: 'tracepoint', name: 'test/lacking' });
     opened.push(ctx.id);
     return {
       finished: new Promise(() => {}),

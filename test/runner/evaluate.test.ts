@@ -93,7 +93,7 @@ assertions:
   - name: here ran
     expr: '$count(steps.here) = 3'
 `);
-  const reason = 'test/unsupported: unsupported here — needs a hook this test lacks';
+  const reason = 'test/unsupported: unsupported here — needs tracepoint test/lacking: this kernel does not have it';
   assert.deepEqual(summary.assertions, [
     { name: 'nothing downloads', passed: false, status: 'not_evaluated', message: `not evaluated: step gone unsupported: ${reason}` },
     { name: 'no errors counted', passed: false, status: 'not_evaluated', message: `not evaluated: step gone unsupported: ${reason}` },

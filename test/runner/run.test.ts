@@ -11,6 +11,7 @@ import { runRecipe } from '../../src/runner/run.ts';
 import { exitCodeFor } from '../../src/runner/summary.ts';
 import { readJson, readNdjsonFile, tempDir } from './cli-helpers.ts';
 import { EVENTS, fakeOpen, registry } from './evaluate-helpers.ts';
+import { assertValidSummary } from './summary-schema.ts';
 
 async function run(text: string, events?: unknown[]) {
   const out = tempDir();
@@ -105,7 +106,7 @@ steps:
   const strict = await run(text(false));
   assert.equal(strict.summary.status, 'failed');
   assert.equal(strict.summary.steps[0].status, 'unsupported');
-  assert.match(strict.summary.steps[0].reason!, /needs a hook this test lacks/);
+  assert.match(strict.summary.steps[0].reason!, /needs tracepoint test\/lacking/);
   assert.equal(strict.summary.steps[1].status, 'ok');
   assert.ok(!fs.existsSync(path.join(strict.out, 'a.csv')), 'no artifact for a step that did not run');
   const optional = await run(text(true));
@@ -221,7 +222,9 @@ assertions:
   assert.deepEqual(summary.assertions.map((a) => a.status), ['not_evaluated', 'not_evaluated']);
   assert.equal(summary.steps[0].status, 'unsupported');
   assert.ok(!fs.existsSync(marker), 'the workload did not run: nothing would have watched it');
-  assert.deepEqual(summary.reasons, ['step a unsupported: test/unsupported: unsupported here — needs a hook this test lacks']);
+  assert.deepEqual(summary.reasons, ['step a unsupported: test/unsupported: unsupported here — needs tracepoint test/lacking: this kernel does not have it']);
+  assert.deepEqual(summary.steps[0].why, { kind: 'tracepoint', hook: 'tracepoint test/lacking', reason: 'this kernel does not have it' }, 'the reason as data too');
+  assertValidSummary(summary);
   // one required step that runs makes it a verdict again (exit 1), as before
   const mixed = parseRecipe(`name: env\nrun: "true"\nsteps:\n  - { id: a, gadget: test/unsupported }\n  - { id: b, gadget: test/stream }\n`, 'env.yaml', registry);
   const s2 = await runRecipe(mixed, { outDir: path.join(dir, 'out2'), objectDir: '/nonexistent', openSession: fakeOpen().open, log: () => {} });

@@ -53,5 +53,5 @@ test('every mode plans its defaults from no keys, and a gadget of an unregistere
     assert.deepEqual(problems, [], m.name);
   }
   const fake = { ...byMode('stream')!, id: 'x/y', mode: 'advise' as never };
-  assert.equal(checkSupport(fake).why, 'x/y: mode advise is not implemented yet');
+  assert.deepEqual(checkSupport(fake).why, { kind: 'mode', mode: 'advise' });
 });

@@ -22,7 +22,7 @@
  * (src/steps/types.ts), keyed by its name.
  */
 import { UnsupportedError } from '../../ebpf/errors.ts';
-import { checkHooks } from '../prepare.ts';
+import { checkHooks, checkLoads, type Support } from '../prepare.ts';
 import type { GadgetDefinition, GadgetMode, GadgetOfMode, StepContext, StepSession } from '../types.ts';
 import { intervalMode } from './interval.ts';
 import { profileMode } from './profile.ts';
@@ -52,20 +52,35 @@ export function modeOptionKeys(): Map<string, GadgetMode[]> {
   return keys;
 }
 
-/** Why this gadget cannot run here (undefined when it can), and the optional hooks it will do without. */
-export function checkSupport(def: GadgetDefinition): { why?: string; missingOptional: string[] } {
+/**
+ * Why this gadget cannot run here (no `why` when its hooks and its mode's
+ * needs are there), and the optional hooks it will do without. Whether its
+ * object loads is probeSupport's further question.
+ */
+export function checkSupport(def: GadgetDefinition): Support {
   const mode = modeOf(def);
-  if (!mode) return { why: `${def.id}: mode ${def.mode} is not implemented yet`, missingOptional: [] };
+  if (!mode) return { why: { kind: 'mode', mode: def.mode }, missingOptional: [] };
   const hooks = checkHooks(def);
   if (hooks.why) return hooks;
   const why = mode.probe?.(def);
-  return why ? { why: `${def.id}: unsupported here — ${why}`, missingOptional: hooks.missingOptional } : hooks;
+  return why ? { why, missingOptional: hooks.missingOptional } : hooks;
+}
+
+/**
+ * checkSupport, then load the gadget's object from `objectDir` on this kernel
+ * (cached: src/ebpf/load-probe.ts): a gadget said to be supported loads.
+ */
+export async function probeSupport(def: GadgetDefinition, objectDir: string): Promise<Support> {
+  const support = checkSupport(def);
+  if (support.why) return support;
+  const why = await checkLoads(def, objectDir, support.missingOptional);
+  return why ? { ...support, why } : support;
 }
 
 /** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
 export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const { why } = checkSupport(def);
-  if (why) throw new UnsupportedError(why);
+  if (why) throw new UnsupportedError(def.id, why);
   return modeOf(def)!.open(def, ctx);
 }
 

@@ -1,6 +1,7 @@
 /** The shape of a mode (see src/steps/modes/index.ts) and the helpers modes share. */
 import { parseDuration } from '../duration.ts';
 import type { GadgetDefinition, StepContext, StepSession } from '../types.ts';
+import type { Reason } from '../../ebpf/reasons.ts';
 
 /** The values of a step's mode keys as the recipe wrote them (schema-valid), e.g. { interval: '2s', sort: '-wbytes' }. */
 export type StepOptions = Readonly<Record<string, unknown>>;
@@ -22,7 +23,7 @@ export interface Mode<Planned = unknown, D extends GadgetDefinition = GadgetDefi
   /** kernel buffer bytes the planned options take (counted against --limit-ring); default 0 */
   ringBytes?(planned: Planned): number;
   /** why the mode cannot run here, beyond the gadget's own hooks (undefined: it can) */
-  probe?(def: D): string | undefined;
+  probe?(def: D): Reason | undefined;
   /** load and attach; ctx.options holds the step's values (plan them with planOrThrow) */
   open(def: D, ctx: StepContext): Promise<StepSession>;
 }

@@ -65,7 +65,7 @@ export const packetMode: Mode<StreamOptions, PacketGadget> = {
 
 async function openPacketStream(def: PacketGadget, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const why = whyNoProgType(ctx.cgroup ? BPF_PROG_TYPE_CGROUP_SKB : BPF_PROG_TYPE_SOCKET_FILTER);
-  if (why) throw new UnsupportedError(`${def.id}: unsupported here — ${why}`);
+  if (why) throw new UnsupportedError(def.id, why);
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
   let sink: LineSink | undefined;

@@ -1,0 +1,103 @@
+/**
+ * Why a gadget cannot run here, as data. The probes (features.ts,
+ * load-probe.ts) return a `Reason`; callers pass it on untouched (prepare.ts,
+ * the modes, `gadgets --json`) and `explain` is the one place it becomes
+ * words, so no caller ever parses a sentence another one wrote.
+ */
+import { errnoName, describeErrno } from './errors.ts';
+
+export type Reason =
+  | { kind: 'not-root'; uid: number }
+  | { kind: 'no-btf'; path: string }
+  /** libbpf.so.1 could not be opened: koffi's dlopen error is all there is */
+  | { kind: 'no-libbpf'; error: string }
+  | { kind: 'old-libbpf'; version: string }
+  | { kind: 'no-ringbuf' }
+  /** tracefs is not mounted, and we could not mount it (`mountError` absent: not root, so we did not try) */
+  | { kind: 'no-tracefs'; path: string; mountError?: string }
+  | { kind: 'tracepoint'; name: string }
+  /** a gadget whose tracepoints are all optional found none of them */
+  | { kind: 'no-tracepoint'; names: string[] }
+  | { kind: 'iterator'; target: string }
+  | { kind: 'prog-type'; type: number }
+  | { kind: 'perf-event'; event: 'cpu-clock'; errno: number }
+  | { kind: 'mode'; mode: string }
+  /** the compiled object is not where the objects are looked for */
+  | { kind: 'no-object'; object: string; dir: string }
+  /** the object does not load on this kernel (load-probe.ts): libbpf's own words in `detail` */
+  | { kind: 'load'; object: string; errno: number; program?: string; verifier: boolean; detail: string[]; log?: string };
+
+/** A reason in three parts, for a person or a JSON reader: what is needed, why it is not there, what to do. */
+export interface Explained {
+  hook: string;
+  reason: string;
+  hint?: string;
+}
+
+const PROG_TYPES: Record<number, { name: string; since: string }> = {
+  1: { name: 'socket filter programs (BPF_PROG_TYPE_SOCKET_FILTER)', since: 'Linux 3.19+' },
+  8: { name: 'cgroup_skb programs (BPF_PROG_TYPE_CGROUP_SKB)', since: 'Linux 4.10+' },
+};
+
+export function explain(r: Reason): Explained {
+  switch (r.kind) {
+    case 'not-root':
+      return { hook: 'root', reason: `running as uid ${r.uid}`, hint: 'run with sudo (or with CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN)' };
+    case 'no-btf':
+      return { hook: 'the kernel\'s BTF', reason: `${r.path} is missing`, hint: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.4+)' };
+    case 'no-libbpf':
+      return { hook: 'libbpf 1.x', reason: r.error, hint: 'install it (Debian: apt-get install libbpf1)' };
+    case 'old-libbpf':
+      return { hook: 'libbpf 1.x', reason: `found libbpf ${r.version}`, hint: 'install libbpf 1.x (Debian: apt-get install libbpf1)' };
+    case 'no-ringbuf':
+      return { hook: 'the BPF ring buffer', reason: 'this kernel does not create ring buffer maps', hint: 'Linux 5.8+ has it' };
+    case 'no-tracefs':
+      return r.mountError === undefined
+        ? { hook: `tracefs at ${r.path}`, reason: 'it is not mounted and mounting it needs root', hint: `run as root, or mount it: mount -t tracefs tracefs ${r.path}` }
+        : { hook: `tracefs at ${r.path}`, reason: `it is not mounted and mounting it failed: ${r.mountError}`, hint: `mount it: mount -t tracefs tracefs ${r.path}` };
+    case 'tracepoint':
+      return { hook: `tracepoint ${r.name}`, reason: 'this kernel does not have it' };
+    case 'no-tracepoint':
+      return { hook: `one of the tracepoints ${r.names.join(', ')}`, reason: 'this kernel has none of them' };
+    case 'iterator':
+      return { hook: `BPF iterator ${r.target}`, reason: 'this kernel does not have it', hint: 'BPF iterators over tasks need Linux 5.8+' };
+    case 'prog-type': {
+      const t = PROG_TYPES[r.type];
+      return { hook: t?.name ?? `BPF program type ${r.type}`, reason: 'this kernel does not load them', ...(t ? { hint: `${t.since} has them` } : {}) };
+    }
+    case 'perf-event':
+      return {
+        hook: `a ${r.event} perf event`,
+        reason: `perf_event_open: ${errnoText(r.errno)}`,
+        hint: ['EACCES', 'EPERM'].includes(errnoName(r.errno)) ? 'lower /proc/sys/kernel/perf_event_paranoid or grant CAP_PERFMON' : 'BPF on perf events needs Linux 4.9+',
+      };
+    case 'mode':
+      return { hook: `mode ${r.mode}`, reason: 'gadget-run does not implement it yet' };
+    case 'no-object':
+      return { hook: `its object ${r.object}`, reason: `it is not in ${r.dir}`, hint: 'build the objects with `make -C bpf` (or ./scripts/setup), or point --objects (GADGET_RUN_OBJECTS) at them' };
+    case 'load': {
+      // the detail already names the program the verifier refused
+      const who = r.verifier ? 'the verifier rejected it' : 'libbpf refused it';
+      return {
+        hook: `its object ${r.object} to load`,
+        reason: r.detail.join('; ') || errnoText(r.errno),
+        hint: `${who} on this kernel (${errnoName(r.errno)})${r.log ? `; full log in ${r.log}` : ''}`,
+      };
+    }
+  }
+}
+
+/** One line: `needs HOOK: REASON; HINT`. */
+export function describeReason(r: Reason): string {
+  const { hook, reason, hint } = explain(r);
+  return `needs ${hook}: ${reason}${hint ? `; ${hint}` : ''}`;
+}
+
+/** What `gadgets` and a step's summary say about a gadget that cannot run here. */
+export function unsupportedMessage(gadget: string, r: Reason): string {
+  return `${gadget}: unsupported here — ${describeReason(r)}`;
+}
+
+function errnoText(errno: number): string {
+  return `${errnoName(errno)} (${describeErrno(errno)})`;
+}
