@@ -1,5 +1,7 @@
-import os from 'node:os';
+import { describeErrno, errnoName } from './errno.ts';
 import { unsupportedMessage, type Reason } from './reasons.ts';
+
+export { describeErrno, errnoName };
 
 /** An error from the kernel or libbpf, naming the operation, the errno and the way out. */
 export class KernelError extends Error {
@@ -48,35 +50,6 @@ export class UnsupportedError extends Error {
     super(unsupportedMessage(gadget, reason), options);
     this.name = 'UnsupportedError';
   }
-}
-
-const names = new Map<number, string>(
-  Object.entries(os.constants.errno).map(([name, value]) => [value, name]),
-);
-
-export function errnoName(errno: number): string {
-  return names.get(Math.abs(errno)) ?? `errno ${errno}`;
-}
-
-const descriptions: Record<string, string> = {
-  EPERM: 'operation not permitted',
-  EACCES: 'permission denied',
-  ENOENT: 'no such file or directory',
-  EINVAL: 'invalid argument',
-  ENOMEM: 'out of memory',
-  E2BIG: 'argument list too long',
-  EBUSY: 'device or resource busy',
-  ENOTSUP: 'not supported',
-  EOPNOTSUPP: 'not supported',
-  ESRCH: 'no such process',
-  EEXIST: 'already exists',
-  EBADF: 'bad file descriptor',
-  EFAULT: 'bad address',
-  ENOSPC: 'no space left',
-};
-
-export function describeErrno(errno: number): string {
-  return descriptions[errnoName(errno)] ?? 'system error';
 }
 
 /** The usual way out for an errno returned by a BPF operation. */

@@ -4,7 +4,7 @@
  * the modes, `gadgets --json`) and `explain` is the one place it becomes
  * words, so no caller ever parses a sentence another one wrote.
  */
-import { errnoName, describeErrno } from './errors.ts';
+import { errnoName, describeErrno } from './errno.ts';
 
 export type Reason =
   | { kind: 'not-root'; uid: number }

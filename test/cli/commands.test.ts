@@ -45,7 +45,7 @@ test('run --cluster: -o is the output format there too, and the folder is --out'
 test('run --cluster: a folder it cannot write is refused before the cluster is asked anything', async () => {
   const r = await runCli(['run', RECIPE, '--cluster', '--out', '/proc/gadget-run-cannot'], { env: NO_CLUSTER });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /--out \/proc\/gadget-run-cannot: cannot write there .* choose a folder you can write with --out DIR/);
+  assert.match(r.stderr, /--out \/proc\/gadget-run-cannot: cannot write there.* choose a folder you can write with --out DIR/);
 });
 
 test('run --cluster refuses the options a cluster run cannot honour, naming each and why', async () => {
