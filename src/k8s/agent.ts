@@ -1,8 +1,9 @@
 /**
  * `gadget-run agent`: what the DaemonSet runs on every node. It watches the
  * GadgetRuns in the `gadget` namespace, runs those meant for its node through
- * the ordinary run path (runRecipe: capture, then evaluate), adds `node` to
- * every captured event, uploads the results and its full report (results.ts)
+ * the ordinary run path (runRecipe: capture, then evaluate), uploads its
+ * folder as captured and its full report (results.ts; the CLI's evaluation
+ * names each event's node and pod: src/runner/enrich.ts)
  * and answers in status.nodes.<node>: Running, then its final phase, nothing
  * more (the one object all nodes share stays small and rarely written). A run
  * whose spec.cancel turns true is stopped as Ctrl-C stops a local run: what was
@@ -23,8 +24,6 @@ import { makeInformer, type KubernetesListObject } from '@kubernetes/client-node
 import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.ts';
 import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
-import { RAW_DIR } from '../runner/capture.ts';
-import { joinContainers, readContainerTable } from '../runner/containers.ts';
 import { parseDuration } from '../runner/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
@@ -183,9 +182,6 @@ export class Agent {
           ...(this.opts.fake ? { openSession: fakeOpen(node) } : {}),
           ...(sources ? { containerSources: sources } : {}),
         });
-        // the CLI merges nodes' raw events and evaluates them without the nodes' container tables
-        await joinRaw(path.join(dir, RAW_DIR));
-        addNode(path.join(dir, RAW_DIR), node);
       } catch (err) {
         result.phase = 'Failed';
         result.message = err instanceof RecipeError ? `the recipe is not valid here: ${err.message}` : (err as Error).message;
@@ -250,45 +246,6 @@ export function scopeToNode(loaded: LoadedRecipe, selector: Selection | undefine
     return { ...plan, containers: { ...(selection ? { selection } : {}), workload: selects ? false : !!own?.workload, ...(sources ? { sources } : {}) } };
   });
   return { ...loaded, steps };
-}
-
-/**
- * The node's raw events joined with its container table in place, as
- * evaluation would join them (their container's fields; none of a container
- * the step resolved out), so the CLI's merge of every node carries them.
- */
-export async function joinRaw(rawDir: string): Promise<void> {
-  const table = readContainerTable(rawDir);
-  if (!table) return;
-  for (const f of fs.readdirSync(rawDir).filter((f) => f.endsWith('.meta.json'))) {
-    const metaFile = path.join(rawDir, f);
-    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { fields: string[] };
-    const file = path.join(rawDir, f.replace(/\.meta\.json$/, '.ndjson'));
-    if (!meta.fields.includes('cgroup_id') || !fs.existsSync(file)) continue;
-    const joined = `${file}.joined`;
-    const { columns } = await joinContainers(file, joined, table, f.slice(0, -'.meta.json'.length));
-    fs.renameSync(joined, file);
-    meta.fields.push(...columns.filter((c) => !meta.fields.includes(c)));
-    fs.writeFileSync(metaFile, JSON.stringify(meta, null, 2) + '\n');
-  }
-}
-
-/** Every captured event gains `node`; the meta lists it as a field (CSV column). */
-export function addNode(rawDir: string, node: string): void {
-  if (!fs.existsSync(rawDir)) return;
-  const field = `"node":${JSON.stringify(node)}`;
-  for (const f of fs.readdirSync(rawDir)) {
-    const file = path.join(rawDir, f);
-    if (f.endsWith('.ndjson')) {
-      const lines = fs.readFileSync(file, 'utf8').split('\n');
-      const out = lines.map((l) => (l.length < 2 ? l : l === '{}' ? `{${field}}` : `${l.slice(0, -1)},${field}}`));
-      fs.writeFileSync(file, out.join('\n'));
-    } else if (f.endsWith('.meta.json')) {
-      const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as { fields: string[] };
-      if (!meta.fields.includes('node')) meta.fields.push('node');
-      fs.writeFileSync(file, JSON.stringify(meta, null, 2) + '\n');
-    }
-  }
 }
 
 /** Steps that skip the kernel: each writes a few events shaped like its gadget's. */

@@ -11,6 +11,7 @@
  * CLI merges that; a second Ctrl-C exits at once.
  */
 import fs from 'node:fs';
+import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Watch } from '@kubernetes/client-node';
@@ -19,6 +20,7 @@ import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '..
 import { parseDuration } from '../runner/duration.ts';
 import { evaluate } from '../runner/evaluate.ts';
 import { readContainerTable } from '../runner/containers.ts';
+import type { RawPart } from '../runner/enrich.ts';
 import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
 import type { LoadedRecipe } from '../runner/recipe.ts';
 import { renderMarkdown } from '../runner/report.ts';
@@ -215,7 +217,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     }
   }
   const merged = [...outcomes.values()].filter((o) => downloads.get(o.node)?.files).map((o) => o.node);
-  mergeRaw(loaded, opts.outDir, merged);
+  await mergeRaw(loaded, opts.outDir, merged);
   const mergedMs = Math.round(performance.now() - t0);
   const evaluation = await evaluate(recipe, opts.outDir, { log });
 
@@ -263,12 +265,14 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
 const RAN: StepStatus[] = ['ok', 'interrupted', 'truncated'];
 
 /**
- * DIR/raw/<step>.{ndjson,meta.json}: every node's events (each with `node`)
- * and one meta for them all; DIR/raw/containers.json: every node's container
- * table, its rows naming their node, for what evaluation reads by cgroup id
- * (the advise steps' pods).
+ * DIR/raw/<step>.{ndjson,meta.json}: every node's events as the node captured
+ * them, one node after another (streamed: a file is never held whole), and one
+ * meta for them all whose `parts` say which bytes came from which node;
+ * DIR/raw/containers.json: every node's container table, its rows naming their
+ * node. Evaluation's enrich stage (src/runner/enrich.ts) gives each event its
+ * node and, by cgroup id in that node's rows, its container and pod.
  */
-export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): void {
+export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): Promise<void> {
   const raw = path.join(dir, RAW_DIR);
   fs.rmSync(raw, { recursive: true, force: true });
   fs.mkdirSync(raw, { recursive: true });
@@ -281,14 +285,17 @@ export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): vo
     const metas = nodes.map((n) => ({ node: n, meta: readMeta(path.join(dir, safeNodeDir(n)), spec.id) })).filter((m): m is { node: string; meta: StepMeta } => !!m.meta);
     if (!metas.length) continue;
     const ran = metas.filter((m) => RAN.includes(m.meta.status));
-    const out = fs.openSync(rawEventsPath(dir, spec.id), 'w');
+    const parts: RawPart[] = [];
+    const out = fs.createWriteStream(rawEventsPath(dir, spec.id));
     try {
       for (const m of ran) {
         const file = rawEventsPath(path.join(dir, safeNodeDir(m.node)), spec.id);
-        if (fs.existsSync(file)) fs.writeSync(out, fs.readFileSync(file));
+        if (!fs.existsSync(file)) continue;
+        const bytes = await appendFile(out, file);
+        if (bytes) parts.push({ node: m.node, bytes, events: m.meta.events });
       }
     } finally {
-      fs.closeSync(out);
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }
     const first = metas[0].meta;
     const fields = [...new Set(metas.flatMap((m) => m.meta.fields))];
@@ -309,9 +316,30 @@ export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): vo
       ...(first.workload ? { workload: first.workload } : {}),
       // every node was given the same selection (src/k8s/agent.ts scopeToNode)
       ...(first.documents ? { documents: first.documents } : {}),
+      parts,
     };
     fs.writeFileSync(rawMetaPath(dir, spec.id), JSON.stringify(meta, null, 2) + '\n');
   }
+}
+
+/**
+ * Appends a node's raw file to the merge through a stream; a last line
+ * without its newline gets one, so the next node's first event is not glued
+ * to it. Returns the bytes appended.
+ */
+async function appendFile(out: fs.WriteStream, file: string): Promise<number> {
+  let bytes = 0;
+  let last = 10;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
+    if (!out.write(chunk)) await once(out, 'drain');
+    bytes += chunk.length;
+    last = chunk[chunk.length - 1];
+  }
+  if (bytes && last !== 10) {
+    if (!out.write('\n')) await once(out, 'drain');
+    bytes++;
+  }
+  return bytes;
 }
 
 export function renderNodes(summary: ClusterSummary, style: 'text' | 'md' = 'text'): string {

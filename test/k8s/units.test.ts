@@ -10,7 +10,7 @@ import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
 import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
-import { addNode, callsSince, joinRaw, scopeToNode } from '../../src/k8s/agent.ts';
+import { callsSince, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
 import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
@@ -92,25 +92,15 @@ test('results: pack and unpack keep every file byte for byte; an entry cannot le
   assert.throws(() => unpack(zlib.gzipSync(evil), dst), /refusing the entry/);
 });
 
-test('addNode: every event and the meta gain node', () => {
-  const dir = tmp();
-  captured(dir, { s: [{ pid: 1 }, {}] }, ['pid']);
-  addNode(path.join(dir, 'raw'), 'n1');
-  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines, [{ pid: 1, node: 'n1' }, { node: 'n1' }]);
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8')).fields, ['pid', 'node']);
-});
-
 test('mergeRaw: the merge holds every node that ran, sums counts, names the nodes that did not, and evaluates', async () => {
   const dir = tmp();
   for (const [node, pids] of [['a', [1, 2]], ['b', [3]]] as const) {
     captured(path.join(dir, node), { s: pids.map((pid) => ({ pid })) }, ['pid'], { s: { lost: 1 } });
-    addNode(path.join(dir, node, 'raw'), node);
   }
   captured(path.join(dir, 'c'), { s: null }, ['pid'], { s: { status: 'failed', reason: 'no BPF object' } });
   const text = 'name: m\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [all.csv]\nassertions:\n  - name: two nodes\n    expr: "$count($distinct(steps.s.node)) = 2"\n';
   const loaded = parseRecipe(text, 'm.yaml');
-  mergeRaw(loaded, dir, ['a', 'b', 'c']);
+  await mergeRaw(loaded, dir, ['a', 'b', 'c']);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
   assert.equal(meta.events, 3);
   assert.equal(meta.lost, 2);
@@ -168,27 +158,37 @@ steps:
   assert.deepEqual(loaded.steps[0].containers, { workload: true }, 'the loaded recipe is not changed');
 });
 
-test('joinRaw: a node’s raw events gain their container’s fields once, and those of a container resolved out are dropped', async () => {
+test('a merged evaluation: a node’s events gain their container’s fields and node once, and those of a container the node resolved out are dropped', async () => {
   const dir = tmp();
-  captured(dir, { s: [{ cgroup_id: 7, pid: 1 }, { cgroup_id: 8, pid: 2 }, { cgroup_id: 9, pid: 3 }], t: [{ pid: 4 }] }, ['pid', 'cgroup_id']);
+  const nodeDir = path.join(dir, 'n1');
+  captured(nodeDir, { s: [{ cgroup_id: 7, pid: 1 }, { cgroup_id: 8, pid: 2 }, { cgroup_id: 9, pid: 3 }], t: [{ pid: 4 }] }, ['pid', 'cgroup_id']);
   const table: ContainerTable = {
-    containers: [{ id: 'a'.repeat(64), runtime: 'containerd', cgroupId: '7', cgroupPath: '/kubepods/x', name: 'web', k8s: { namespace: 'shop', pod: 'web-1', container: 'web', labels: { app: 'web' } } }],
+    containers: [
+      { id: 'a'.repeat(64), runtime: 'containerd', cgroupId: '7', cgroupPath: '/kubepods/x', name: 'web', k8s: { node: 'n1', namespace: 'shop', pod: 'web-1', container: 'web', labels: { app: 'web' } } },
+      { id: 'b'.repeat(64), runtime: 'containerd', cgroupId: '8', cgroupPath: '/kubepods/y', name: 'db' },
+    ],
     steps: { s: { selected: ['7'], rejected: ['8'] } },
   };
-  fs.writeFileSync(path.join(dir, 'raw', CONTAINERS_FILE), JSON.stringify(table));
-  await joinRaw(path.join(dir, 'raw'));
-  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((e) => e.pid), [1, 3], 'the rejected container’s PENDING event is gone');
-  assert.equal(lines[0].pod, 'web-1');
-  assert.deepEqual(lines[0].labels, { app: 'web' });
-  assert.equal(lines[1].pod, undefined);
-  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
-  assert.ok(meta.fields.includes('namespace') && meta.fields.includes('pod'));
-  // evaluating the node's folder again does not join twice
-  const loaded = parseRecipe('name: j\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [s.ndjson]\n', 'j.yaml');
+  fs.writeFileSync(path.join(nodeDir, 'raw', CONTAINERS_FILE), JSON.stringify(table));
+  const raw = fs.readFileSync(path.join(nodeDir, 'raw', 's.ndjson'), 'utf8');
+  const loaded = parseRecipe('name: j\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [s.ndjson, s.csv]\n  - id: t\n    gadget: trace/exec\n    outputs: [t.ndjson]\n', 'j.yaml');
+  await mergeRaw(loaded, dir, ['n1']);
+  assert.equal(fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8'), raw, 'the merge is the node’s bytes as captured');
+  const ev = await evaluateAgain(loaded.recipe, dir, { log: () => {} });
+  assert.equal(ev.steps[0].events, 2);
+  const lines = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
+  const events = lines.map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => e.pid), [1, 3], 'the rejected container’s PENDING event is gone');
+  assert.equal(events[0].pod, 'web-1');
+  assert.deepEqual(events[0].labels, { app: 'web' });
+  assert.deepEqual(events.map((e) => e.node), ['n1', 'n1']);
+  assert.equal(lines[0].match(/"node":/g)?.length, 1, lines[0]);
+  assert.equal(events[1].pod, undefined);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 't.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)), [{ pid: 4, node: 'n1' }]);
+  assert.ok(fs.readFileSync(path.join(dir, 's.csv'), 'utf8').split('\n')[0].split(',').includes('pod'));
+  // evaluating the merged folder again gives the same events: raw/ is never rewritten
   await evaluateAgain(loaded.recipe, dir, { log: () => {} });
-  const out = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
-  assert.equal(out[0].match(/"pod":/g)?.length, 1, out[0]);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n'), lines);
 });
 
 /** An API error as @kubernetes/client-node throws it: the HTTP code and the server's Status body. */
