@@ -24,14 +24,14 @@ import { makeInformer, type KubernetesListObject } from '@kubernetes/client-node
 import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.ts';
 import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
-import { parseDuration } from '../runner/duration.ts';
+import { parseDuration, parseSize } from '../runner/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
-import { uploadResults } from './results.ts';
+import { cutReason, DEFAULT_MAX_RESULT_BYTES, uploadResults } from './results.ts';
 
 export interface AgentOptions {
   node: string;
@@ -168,9 +168,11 @@ export class Agent {
     try {
       let summary: Summary | undefined;
       let optional = new Set<string>();
+      let maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
       try {
         const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`);
         optional = new Set(loaded.recipe.steps.filter((s) => s.optional).map((s) => s.id));
+        if (loaded.recipe.cluster?.max_result_bytes) maxResultBytes = parseSize(loaded.recipe.cluster.max_result_bytes);
         const sources = this.pods ? [...defaultSources(), this.pods.source()] : undefined;
         if (run.spec.selector && this.pods) result.pods = this.pods.matching(run.spec.selector);
         summary = await runRecipe(scopeToNode(loaded, run.spec.selector, sources), {
@@ -197,12 +199,18 @@ export class Agent {
       }
       try {
         await uploadResults(this.api, run, node, summary ? dir : undefined, (written) => {
-          Object.assign(result, written.chunks ? written : {});
+          if (written.chunks) Object.assign(result, { chunks: written.chunks, bytes: written.bytes });
+          // what did not fit under cluster.max_result_bytes: the report says it as the uploaded metas do
+          for (const c of written.cut) {
+            const step = result.steps?.find((s) => s.id === c.step);
+            if (step) Object.assign(step, { status: step.status === 'ok' ? 'truncated' : step.status, events: c.kept, reason: cutReason(c, maxResultBytes) });
+          }
+          if (written.skipped.length) result.skipped = written.skipped;
           result.finishedAt = new Date().toISOString();
           // the report goes out with the last chunk's create; the final status patch follows it
           result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
           return result;
-        }, { ...RETRY, log });
+        }, { ...RETRY, log }, maxResultBytes);
       } catch (err) {
         result.phase = 'Failed';
         result.message = `could not upload the results: ${apiMessage(err)}`;

@@ -58,6 +58,11 @@ export interface NodeOutcome {
   apiCallsByVerb?: Record<string, number>;
   /** the selection's pods the node found (-n/-p/-c/-l) */
   pods?: string[];
+  /** the node's result ConfigMaps and the bytes of their data in the API server (base64, as etcd stores them) */
+  configMaps?: number;
+  storedBytes?: number;
+  /** steps whose events did not all fit under cluster.max_result_bytes */
+  truncated?: string[];
 }
 
 export interface ClusterSummary extends Summary {
@@ -71,6 +76,8 @@ export interface ClusterSummary extends Summary {
     mergedMs: number;
     /** requests the CLI itself made */
     cliApiCalls: number;
+    /** what the run left in the API server (etcd) until the GadgetRun is deleted: every node's result ConfigMaps and their data's bytes */
+    apiServer: { configMaps: number; bytes: number };
   };
 }
 
@@ -198,6 +205,12 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const missingOk = recipe.cluster?.allow_missing_nodes === true;
   for (const o of outcomes.values()) {
     const d = downloads.get(o.node);
+    if (d) {
+      o.configMaps = d.configMaps;
+      o.storedBytes = d.storedBytes;
+      const cut = d.report?.steps?.filter((s) => s.status === 'truncated' && s.reason?.includes('cluster.max_result_bytes')).map((s) => s.id);
+      if (cut?.length) o.truncated = cut;
+    }
     if (d?.report) {
       // the whole message (the status holds a cut one), what the node found and what it cost
       if (d.report.message) o.message = d.report.message;
@@ -236,7 +249,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     steps: evaluation.steps,
     assertions: evaluation.assertions,
     ...(evaluation.workload ? { workload: evaluation.workload } : {}),
-    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0 },
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0, apiServer: apiServerUse(downloads) },
   };
   if (cancelled) {
     summary.status = 'interrupted';
@@ -259,6 +272,17 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary) + renderNodes(summary, 'md'));
   return summary;
+}
+
+/** Every node's result ConfigMaps and their bytes: what the run leaves in etcd until the GadgetRun is deleted. */
+export function apiServerUse(downloads: Map<string, { configMaps: number; storedBytes: number }>): { configMaps: number; bytes: number } {
+  let configMaps = 0;
+  let bytes = 0;
+  for (const d of downloads.values()) {
+    configMaps += d.configMaps;
+    bytes += d.storedBytes;
+  }
+  return { configMaps, bytes };
 }
 
 /** Step statuses from best to worst for merging: the merged step is as bad as its worst node that ran. */
@@ -309,7 +333,10 @@ export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[
       events: ran.reduce((n, m) => n + m.meta.events, 0),
       lost: ran.reduce((n, m) => n + m.meta.lost, 0),
       ...(ran.some((m) => m.meta.truncated) ? { truncated: ran.reduce((n, m) => n + (m.meta.truncated ?? 0), 0) } : {}),
-      ...(notRan.length ? { reason: notRan.map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') } : {}),
+      // a node that did not run, or whose events were cut (its meta says why: the result cap, max_bytes)
+      ...(notRan.length || ran.some((m) => m.meta.status === 'truncated')
+        ? { reason: [...notRan, ...ran.filter((m) => m.meta.status === 'truncated')].map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') }
+        : {}),
       ...(metas.some((m) => m.meta.warnings?.length) ? { warnings: metas.flatMap((m) => (m.meta.warnings ?? []).map((w) => `${m.node}: ${w}`)) } : {}),
       ...(first.ended ? { ended: first.ended } : {}),
       durationMs: Math.max(...metas.map((m) => m.meta.durationMs)),
@@ -342,13 +369,20 @@ async function appendFile(out: fs.WriteStream, file: string): Promise<number> {
   return bytes;
 }
 
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+
 export function renderNodes(summary: ClusterSummary, style: 'text' | 'md' = 'text'): string {
   const rows = summary.cluster.nodes;
   const failed = rows.filter((r) => r.phase !== 'Succeeded');
   const lines = [style === 'md' ? '\n## Nodes\n' : `nodes: ${rows.length - failed.length}/${rows.length} succeeded${summary.cluster.allAttachedMs !== undefined ? `, all attached after ${summary.cluster.allAttachedMs} ms` : ''}`];
+  const cut = rows.filter((r) => r.truncated?.length);
   // at scale, the ones that need a look; the full table is in summary.json
-  for (const r of rows.length > 20 ? failed : rows) {
-    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${r.message ? ` — ${r.message}` : ''}`);
+  for (const r of rows.length > 20 ? [...new Set([...failed, ...cut])] : rows) {
+    const stored = r.configMaps ? `, ${r.configMaps} ConfigMap${r.configMaps === 1 ? '' : 's'} ${mib(r.storedBytes ?? 0)}` : '';
+    const truncated = r.truncated?.length ? `, cut at cluster.max_result_bytes: ${r.truncated.join(', ')} truncated` : '';
+    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${stored}${truncated}${r.message ? ` — ${r.message}` : ''}`);
   }
+  const use = summary.cluster.apiServer;
+  if (use) lines.push(`${style === 'md' ? '\n' : ''}left in the API server until the GadgetRun is deleted: ${use.configMaps} ConfigMap${use.configMaps === 1 ? '' : 's'}, ${mib(use.bytes)}`);
   return lines.join('\n') + '\n';
 }
