@@ -5,8 +5,9 @@
  * process of its own, then the CLI's download (downloadResults, a page of
  * ConfigMaps at a time), merge (mergeRaw) and evaluation (the enrich stage and
  * an NDJSON output of every event) in another. The API server is a folder of
- * ConfigMap JSON files. Each side runs bundled, as the product does, so its
- * RSS is the product's and not tsx's; peak RSS is the process's own maxRSS.
+ * ConfigMap JSON files. Each side runs bundled, as the product does (the agent
+ * with the DaemonSet's V8 flags), so its RSS is the product's and not tsx's;
+ * peak RSS is the process's own maxRSS.
  *   node --import tsx bench/cluster-merge.ts [--nodes 3] [--events 1000000] [--max-result-bytes 64]
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildSync } from 'esbuild';
+import { AGENT_SEMI_SPACE_MB } from '../src/k8s/manifests.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '3' }, events: { type: 'string', default: '1000000' }, 'max-result-bytes': { type: 'string', default: '64' } } });
 const NODES = Number(values.nodes);
@@ -24,7 +26,11 @@ const MAX_MIB = Number(values['max-result-bytes']);
 const root = path.resolve(import.meta.dirname, '..');
 const child = path.join(root, 'build', 'bench', 'cluster-merge-child.mjs');
 buildSync({ entryPoints: [path.join(root, 'bench/cluster-merge-child.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: child, packages: 'external', logLevel: 'warning' });
-const run = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [child, ...args], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!);
+const run = (...args: string[]) => {
+  // the agent runs with the DaemonSet's V8 flags; the CLI with node's defaults
+  const flags = args[0] === 'agent' ? [`--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`] : [];
+  return JSON.parse(execFileSync(process.execPath, [...flags, child, ...args], { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!);
+};
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-bench-merge-'));
