@@ -36,7 +36,10 @@ export interface RawPart {
 export class EnrichError extends Error {}
 
 interface Member {
-  key: string;
+  /** the key, decoded only when it has escapes (a string per key per event was most of the scan's time) */
+  key?: string;
+  /** past the key's closing quote */
+  keyEnd: number;
   /** the key's opening quote */
   start: number;
   /** past the value's last character */
@@ -112,13 +115,13 @@ export function topMembers(line: string): { members: Member[]; close: number } {
     if (line.charCodeAt(i) !== QUOTE) throw new EnrichError(`a key expected at column ${i + 1}`);
     const start = i;
     const keyEnd = stringEnd(line, i);
-    const raw = line.slice(i + 1, keyEnd - 1);
-    const key = raw.includes('\\') ? (JSON.parse(line.slice(i, keyEnd)) as string) : raw;
+    let escaped = false;
+    for (let k = start + 1; k < keyEnd - 1 && !escaped; k++) escaped = line.charCodeAt(k) === BACKSLASH;
     i = skipSpace(line, keyEnd);
     if (line.charCodeAt(i) !== 58) throw new EnrichError(`":" expected at column ${i + 1}`);
     const valueStart = skipSpace(line, i + 1);
     const end = valueEnd(line, valueStart);
-    members.push({ key, start, end, valueStart });
+    members.push(escaped ? { key: JSON.parse(line.slice(start, keyEnd)) as string, keyEnd, start, end, valueStart } : { keyEnd, start, end, valueStart });
     i = skipSpace(line, end);
     const c = line.charCodeAt(i);
     if (c === 44) {
@@ -129,6 +132,17 @@ export function topMembers(line: string): { members: Member[]; close: number } {
     if (skipSpace(line, i + 1) !== line.length) throw new EnrichError('text after the object');
     return { members, close: i };
   }
+}
+
+/** Whether a member's key is `key`. */
+export function isKey(line: string, m: Member, key: string): boolean {
+  if (m.key !== undefined) return m.key === key;
+  return m.keyEnd - m.start === key.length + 2 && line.startsWith(key, m.start + 1);
+}
+
+/** A member's key as a string. */
+export function keyOf(line: string, m: Member): string {
+  return m.key ?? line.slice(m.start + 1, m.keyEnd - 1);
 }
 
 /** An event's cgroup id as the table keys it (decimal digits), from a number or a string value. */
@@ -146,22 +160,38 @@ function cgroupIdOf(line: string, m: Member | undefined): string | undefined {
  */
 export type LineEnricher = (line: string, node: string | undefined) => string | null;
 
+/** What an event of one container (or none) on one node gains: its members' text and their keys. */
+interface Addition {
+  text: string;
+  keys: Set<string>;
+}
+
 export function lineEnricher(table: ContainerTable | undefined, step: string): LineEnricher {
   const fields = containerLookup(table, containerFields);
   const rejected = rejectedLookup(table, step);
   const hasRows = !!table?.containers.length;
+  // built once per container and node, not per event (a stringify per event was most of the stage's time)
+  const additions = new Map<string, Addition | null>();
+  const additionOf = (id: string | undefined, node: string | undefined): Addition | null => {
+    const key = `${node ?? ''}\u0000${id ?? ''}`;
+    let a = additions.get(key);
+    if (a === undefined) {
+      const container = id === undefined ? undefined : fields.get(id, node);
+      const add: Record<string, unknown> = { ...container, ...(node !== undefined ? { node } : {}) };
+      a = Object.keys(add).length ? { text: JSON.stringify(add).slice(1, -1), keys: new Set(Object.keys(add)) } : null;
+      additions.set(key, a);
+    }
+    return a;
+  };
   return (line, node) => {
     const { members, close } = topMembers(line);
-    const id = hasRows ? cgroupIdOf(line, members.find((m) => m.key === 'cgroup_id')) : undefined;
+    const id = hasRows ? cgroupIdOf(line, members.find((m) => isKey(line, m, 'cgroup_id'))) : undefined;
     if (id !== undefined && rejected.has(id, node)) return null;
-    const container = id === undefined ? undefined : fields.get(id, node);
-    if (!container && node === undefined) return line;
-    const add: Record<string, unknown> = { ...container, ...(node !== undefined ? { node } : {}) };
-    const text = JSON.stringify(add).slice(1, -1);
-    const replaced = members.filter((m) => Object.hasOwn(add, m.key));
-    if (!replaced.length) return `${line.slice(0, close)}${members.length ? ',' : ''}${text}${line.slice(close)}`;
-    const kept = members.filter((m) => !Object.hasOwn(add, m.key)).map((m) => line.slice(m.start, m.end));
-    return `{${[...kept, text].join(',')}}`;
+    const add = additionOf(id, node);
+    if (!add) return line;
+    if (!members.some((m) => add.keys.has(keyOf(line, m)))) return `${line.slice(0, close)}${members.length ? ',' : ''}${add.text}${line.slice(close)}`;
+    const kept = members.filter((m) => !add.keys.has(keyOf(line, m))).map((m) => line.slice(m.start, m.end));
+    return `{${[...kept, add.text].join(',')}}`;
   };
 }
 

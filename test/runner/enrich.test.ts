@@ -11,7 +11,7 @@ import path from 'node:path';
 import test from 'node:test';
 import fc from 'fast-check';
 import { containerFields, mergeTables, type ContainerTable } from '../../src/containers/table.ts';
-import { EnrichError, enrichRaw, lineEnricher, topMembers } from '../../src/runner/enrich.ts';
+import { EnrichError, enrichRaw, keyOf, lineEnricher, topMembers } from '../../src/runner/enrich.ts';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-enrich-'));
 
@@ -46,6 +46,9 @@ test('enrich, one line: a cgroup_id inside a string or a nested object is not th
   const tricky = JSON.stringify({ args: ['"cgroup_id":8', '\\"cgroup_id\\":8'], inner: { cgroup_id: 8 }, cgroup_id: 7 });
   assert.equal(JSON.parse(enrich(tricky, undefined)!).pod, 'web-1', 'the nested 8 (rejected) did not drop it');
   assert.equal(enrich(JSON.stringify({ inner: { cgroup_id: 7 } }), undefined), JSON.stringify({ inner: { cgroup_id: 7 } }));
+  // an escaped key is the same key
+  assert.equal(JSON.parse(enrich('{"cgroup\\u005fid":7}', undefined)!).pod, 'web-1');
+  assert.equal(enrich('{"cgroup\\u005fid":8}', undefined), null);
   const again = enrich(enrich('{"cgroup_id":7,"node":"old"}', 'n1')!, 'n1')!;
   assert.deepEqual(JSON.parse(again), { cgroup_id: 7, ...containerFields(web), node: 'n1' });
   assert.equal(again.match(/"pod":/g)?.length, 1, again);
@@ -103,8 +106,8 @@ test('topMembers finds exactly the top-level keys of arbitrary objects', () => {
       const event = JSON.parse(JSON.stringify(generated)) as Record<string, unknown>;
       const line = JSON.stringify(event);
       const { members } = topMembers(line);
-      assert.deepEqual(members.map((m) => m.key), Object.keys(event));
-      for (const m of members) assert.deepEqual(JSON.parse(line.slice(m.valueStart, m.end)), event[m.key]);
+      assert.deepEqual(members.map((m) => keyOf(line, m)), Object.keys(event));
+      for (const m of members) assert.deepEqual(JSON.parse(line.slice(m.valueStart, m.end)), event[keyOf(line, m)]);
     }),
     { numRuns: 2000 },
   );
