@@ -22,7 +22,7 @@ import { parseFilter } from '../src/steps/filter.ts';
 import { gadgets, openSession, type StepContext } from '../src/steps/index.ts';
 import type { ContainerScope } from '../src/containers/selection.ts';
 import { buildTable } from '../src/containers/table.ts';
-import { joinContainers } from '../src/runner/containers.ts';
+import { enrichRaw } from '../src/runner/enrich.ts';
 import { collect, exited, median, parseWorkload } from './lib.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '300000' }, runs: { type: 'string', default: '3' } } });
@@ -84,7 +84,7 @@ try {
       if (variant === 'container selection' && outcome.containers) {
         const table = buildTable([], { open: outcome.containers });
         const t0 = performance.now();
-        const { events } = await joinContainers(spool, path.join(tmp, 'joined.ndjson'), table, 'open');
+        const { events } = await enrichRaw(spool, path.join(tmp, 'joined.ndjson'), table, 'open');
         joinFigures = { events, ms: performance.now() - t0 };
       }
     }

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { PodIndex, type PodView } from '../src/containers/k8s-source.ts';
 import type { ContainerInfo } from '../src/containers/enrichment.ts';
 import type { ContainerTable } from '../src/containers/table.ts';
-import { joinContainers } from '../src/runner/containers.ts';
+import { enrichRaw } from '../src/runner/enrich.ts';
 import { median } from './lib.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '5' } } });
@@ -69,7 +69,7 @@ try {
   for (let r = 0; r < RUNS; r++) {
     for (const [name, table] of [['runtime fields', tableOf(runtimeOnly)], ['pod fields', tableOf(withPods)]] as const) {
       const t0 = performance.now();
-      await joinContainers(spool, path.join(tmp, 'joined.ndjson'), table, 'open');
+      await enrichRaw(spool, path.join(tmp, 'joined.ndjson'), table, 'open');
       join[name].push(((performance.now() - t0) * 1e6) / N);
     }
   }

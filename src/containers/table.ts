@@ -64,7 +64,7 @@ export function containerColumns(table: ContainerTable): string[] {
 
 /** A cluster's merged table: rows of each node's table name their node. */
 const isMerged = (table: ContainerTable | undefined) => !!table?.containers.some((c) => c.node !== undefined);
-/** The key of a row: its cgroup id, with its node in a merged table (events of a merge carry `node`, src/k8s/agent.ts addNode). */
+/** The key of a row: its cgroup id, with its node in a merged table (the node an event's part of the merge came from, src/runner/enrich.ts). */
 const rowKey = (merged: boolean, cgroupId: unknown, node: unknown) => (merged ? `${String(node)}\u0000${String(cgroupId)}` : String(cgroupId));
 
 /** Finds what an event's row maps to (the row itself by default): by its cgroup_id, and by its node when the table is a cluster's merge. */
@@ -74,11 +74,26 @@ export function containerLookup<T = TableEntry>(table: ContainerTable | undefine
   return { merged, get: (cgroupId, node) => byKey.get(rowKey(merged, cgroupId, node)) };
 }
 
+/** The cgroup ids a step resolved out (their events are dropped), keyed as rows are: by node too in a merged table. */
+export function rejectedLookup(table: ContainerTable | undefined, step: string): { has(cgroupId: unknown, node: unknown): boolean } {
+  const merged = isMerged(table);
+  const ids = new Set(table?.steps[step]?.rejected ?? []);
+  return { has: (cgroupId, node) => ids.has(rowKey(merged, cgroupId, node)) };
+}
+
 /**
- * The cluster's table from each node's: every row names its node. The steps'
- * records stay with the nodes: their events were filtered and joined there
- * (src/k8s/agent.ts joinRaw), and their cgroup ids mean nothing off the node.
+ * The cluster's table from each node's: every row names its node, and the
+ * steps' records key their cgroup ids by node as rows do (src/runner/enrich.ts
+ * drops a resolved-out container's events at the merged evaluation).
  */
 export function mergeTables(tables: { node: string; table: ContainerTable }[]): ContainerTable {
-  return { containers: tables.flatMap(({ node, table }) => table.containers.map((c) => ({ ...c, node }))), steps: {} };
+  const steps: ContainerTable['steps'] = {};
+  for (const { node, table } of tables) {
+    for (const [id, rec] of Object.entries(table.steps)) {
+      const into = (steps[id] ??= { selected: [], rejected: [] });
+      into.selected.push(...rec.selected.map((c) => rowKey(true, c, node)));
+      into.rejected.push(...rec.rejected.map((c) => rowKey(true, c, node)));
+    }
+  }
+  return { containers: tables.flatMap(({ node, table }) => table.containers.map((c) => ({ ...c, node }))), steps };
 }

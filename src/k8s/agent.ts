@@ -1,8 +1,9 @@
 /**
  * `gadget-run agent`: what the DaemonSet runs on every node. It watches the
  * GadgetRuns in the `gadget` namespace, runs those meant for its node through
- * the ordinary run path (runRecipe: capture, then evaluate), adds `node` to
- * every captured event, uploads the results and its full report (results.ts)
+ * the ordinary run path (runRecipe: capture, then evaluate), uploads its
+ * folder as captured and its full report (results.ts; the CLI's evaluation
+ * names each event's node and pod: src/runner/enrich.ts)
  * and answers in status.nodes.<node>: Running, then its final phase, nothing
  * more (the one object all nodes share stays small and rarely written). A run
  * whose spec.cancel turns true is stopped as Ctrl-C stops a local run: what was
@@ -19,16 +20,14 @@ import { makeInformer, type KubernetesListObject } from '@kubernetes/client-node
 import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.ts';
 import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
-import { RAW_DIR } from '../runner/capture.ts';
-import { joinContainers, readContainerTable } from '../runner/containers.ts';
-import { parseDuration } from '../steps/duration.ts';
+import { parseDuration, parseSize } from '../steps/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
-import { uploadResults } from './results.ts';
+import { cutReason, DEFAULT_MAX_RESULT_BYTES, uploadResults } from './results.ts';
 
 export interface AgentOptions {
   node: string;
@@ -165,9 +164,11 @@ export class Agent {
     try {
       let summary: Summary | undefined;
       let optional = new Set<string>();
+      let maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
       try {
         const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`);
         optional = new Set(loaded.recipe.steps.filter((s) => s.optional).map((s) => s.id));
+        if (loaded.recipe.cluster?.max_result_bytes) maxResultBytes = parseSize(loaded.recipe.cluster.max_result_bytes);
         const sources = this.pods ? [...defaultSources(), this.pods.source()] : undefined;
         if (run.spec.selector && this.pods) result.pods = this.pods.matching(run.spec.selector);
         summary = await runRecipe(scopeToNode(loaded, run.spec.selector, sources), {
@@ -179,9 +180,6 @@ export class Agent {
           ...(this.opts.fake ? { openSession: fakeOpen(node) } : {}),
           ...(sources ? { containerSources: sources } : {}),
         });
-        // the CLI merges nodes' raw events and evaluates them without the nodes' container tables
-        await joinRaw(path.join(dir, RAW_DIR));
-        addNode(path.join(dir, RAW_DIR), node);
       } catch (err) {
         result.phase = 'Failed';
         result.message = err instanceof RecipeError ? `the recipe is not valid here: ${err.message}` : (err as Error).message;
@@ -197,12 +195,18 @@ export class Agent {
       }
       try {
         await uploadResults(this.api, run, node, summary ? dir : undefined, (written) => {
-          Object.assign(result, written.chunks ? written : {});
+          if (written.chunks) Object.assign(result, { chunks: written.chunks, bytes: written.bytes });
+          // what did not fit under cluster.max_result_bytes: the report says it as the uploaded metas do
+          for (const c of written.cut) {
+            const step = result.steps?.find((s) => s.id === c.step);
+            if (step) Object.assign(step, { status: step.status === 'ok' ? 'truncated' : step.status, events: c.kept, reason: cutReason(c, maxResultBytes) });
+          }
+          if (written.skipped.length) result.skipped = written.skipped;
           result.finishedAt = new Date().toISOString();
           // the report goes out with the last chunk's create; the final status patch follows it
           result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
           return result;
-        }, { ...RETRY, log });
+        }, { ...RETRY, log }, maxResultBytes);
       } catch (err) {
         result.phase = 'Failed';
         result.message = `could not upload the results: ${apiMessage(err)}`;
@@ -246,45 +250,6 @@ export function scopeToNode(loaded: LoadedRecipe, selector: Selection | undefine
     return { ...plan, containers: { ...(selection ? { selection } : {}), workload: selects ? false : !!own?.workload, ...(sources ? { sources } : {}) } };
   });
   return { ...loaded, steps };
-}
-
-/**
- * The node's raw events joined with its container table in place, as
- * evaluation would join them (their container's fields; none of a container
- * the step resolved out), so the CLI's merge of every node carries them.
- */
-export async function joinRaw(rawDir: string): Promise<void> {
-  const table = readContainerTable(rawDir);
-  if (!table) return;
-  for (const f of fs.readdirSync(rawDir).filter((f) => f.endsWith('.meta.json'))) {
-    const metaFile = path.join(rawDir, f);
-    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { fields: string[] };
-    const file = path.join(rawDir, f.replace(/\.meta\.json$/, '.ndjson'));
-    if (!meta.fields.includes('cgroup_id') || !fs.existsSync(file)) continue;
-    const joined = `${file}.joined`;
-    const { columns } = await joinContainers(file, joined, table, f.slice(0, -'.meta.json'.length));
-    fs.renameSync(joined, file);
-    meta.fields.push(...columns.filter((c) => !meta.fields.includes(c)));
-    fs.writeFileSync(metaFile, JSON.stringify(meta, null, 2) + '\n');
-  }
-}
-
-/** Every captured event gains `node`; the meta lists it as a field (CSV column). */
-export function addNode(rawDir: string, node: string): void {
-  if (!fs.existsSync(rawDir)) return;
-  const field = `"node":${JSON.stringify(node)}`;
-  for (const f of fs.readdirSync(rawDir)) {
-    const file = path.join(rawDir, f);
-    if (f.endsWith('.ndjson')) {
-      const lines = fs.readFileSync(file, 'utf8').split('\n');
-      const out = lines.map((l) => (l.length < 2 ? l : l === '{}' ? `{${field}}` : `${l.slice(0, -1)},${field}}`));
-      fs.writeFileSync(file, out.join('\n'));
-    } else if (f.endsWith('.meta.json')) {
-      const meta = JSON.parse(fs.readFileSync(file, 'utf8')) as { fields: string[] };
-      if (!meta.fields.includes('node')) meta.fields.push('node');
-      fs.writeFileSync(file, JSON.stringify(meta, null, 2) + '\n');
-    }
-  }
 }
 
 /** Steps that skip the kernel: each writes a few events shaped like its gadget's. */

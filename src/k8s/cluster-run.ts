@@ -11,6 +11,7 @@
  * CLI merges that; a second Ctrl-C exits at once.
  */
 import fs from 'node:fs';
+import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Watch } from '@kubernetes/client-node';
@@ -19,6 +20,7 @@ import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '..
 import { parseDuration } from '../steps/duration.ts';
 import { evaluate } from '../runner/evaluate.ts';
 import { readContainerTable } from '../runner/containers.ts';
+import type { RawPart } from '../runner/enrich.ts';
 import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
 import type { LoadedRecipe } from '../runner/recipe.ts';
 import { renderMarkdown } from '../runner/report.ts';
@@ -57,6 +59,11 @@ export interface NodeOutcome {
   apiCallsByVerb?: Record<string, number>;
   /** the selection's pods the node found (-n/-p/-c/-l) */
   pods?: string[];
+  /** the node's result ConfigMaps and the bytes of their data in the API server (base64, as etcd stores them) */
+  configMaps?: number;
+  storedBytes?: number;
+  /** steps whose events did not all fit under cluster.max_result_bytes */
+  truncated?: string[];
 }
 
 export interface ClusterSummary extends Summary {
@@ -70,6 +77,8 @@ export interface ClusterSummary extends Summary {
     mergedMs: number;
     /** requests the CLI itself made */
     cliApiCalls: number;
+    /** what the run left in the API server (etcd) until the GadgetRun is deleted: every node's result ConfigMaps and their data's bytes */
+    apiServer: { configMaps: number; bytes: number };
   };
 }
 
@@ -196,6 +205,12 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const missingOk = recipe.cluster?.allow_missing_nodes === true;
   for (const o of outcomes.values()) {
     const d = downloads.get(o.node);
+    if (d) {
+      o.configMaps = d.configMaps;
+      o.storedBytes = d.storedBytes;
+      const cut = d.report?.steps?.filter((s) => s.status === 'truncated' && s.reason?.includes('cluster.max_result_bytes')).map((s) => s.id);
+      if (cut?.length) o.truncated = cut;
+    }
     if (d?.report) {
       // the whole message (the status holds a cut one), what the node found and what it cost
       if (d.report.message) o.message = d.report.message;
@@ -215,7 +230,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     }
   }
   const merged = [...outcomes.values()].filter((o) => downloads.get(o.node)?.files).map((o) => o.node);
-  mergeRaw(loaded, opts.outDir, merged);
+  await mergeRaw(loaded, opts.outDir, merged);
   const mergedMs = Math.round(performance.now() - t0);
   const evaluation = await evaluate(recipe, opts.outDir, { log });
 
@@ -234,7 +249,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     steps: evaluation.steps,
     assertions: evaluation.assertions,
     ...(evaluation.workload ? { workload: evaluation.workload } : {}),
-    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0 },
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0, apiServer: apiServerUse(downloads) },
   };
   if (cancelled) {
     summary.status = 'interrupted';
@@ -259,16 +274,29 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   return summary;
 }
 
+/** Every node's result ConfigMaps and their bytes: what the run leaves in etcd until the GadgetRun is deleted. */
+export function apiServerUse(downloads: Map<string, { configMaps: number; storedBytes: number }>): { configMaps: number; bytes: number } {
+  let configMaps = 0;
+  let bytes = 0;
+  for (const d of downloads.values()) {
+    configMaps += d.configMaps;
+    bytes += d.storedBytes;
+  }
+  return { configMaps, bytes };
+}
+
 /** Step statuses from best to worst for merging: the merged step is as bad as its worst node that ran. */
 const RAN: StepStatus[] = ['ok', 'interrupted', 'truncated'];
 
 /**
- * DIR/raw/<step>.{ndjson,meta.json}: every node's events (each with `node`)
- * and one meta for them all; DIR/raw/containers.json: every node's container
- * table, its rows naming their node, for what evaluation reads by cgroup id
- * (the advise steps' pods).
+ * DIR/raw/<step>.{ndjson,meta.json}: every node's events as the node captured
+ * them, one node after another (streamed: a file is never held whole), and one
+ * meta for them all whose `parts` say which bytes came from which node;
+ * DIR/raw/containers.json: every node's container table, its rows naming their
+ * node. Evaluation's enrich stage (src/runner/enrich.ts) gives each event its
+ * node and, by cgroup id in that node's rows, its container and pod.
  */
-export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): void {
+export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): Promise<void> {
   const raw = path.join(dir, RAW_DIR);
   fs.rmSync(raw, { recursive: true, force: true });
   fs.mkdirSync(raw, { recursive: true });
@@ -281,14 +309,17 @@ export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): vo
     const metas = nodes.map((n) => ({ node: n, meta: readMeta(path.join(dir, safeNodeDir(n)), spec.id) })).filter((m): m is { node: string; meta: StepMeta } => !!m.meta);
     if (!metas.length) continue;
     const ran = metas.filter((m) => RAN.includes(m.meta.status));
-    const out = fs.openSync(rawEventsPath(dir, spec.id), 'w');
+    const parts: RawPart[] = [];
+    const out = fs.createWriteStream(rawEventsPath(dir, spec.id));
     try {
       for (const m of ran) {
         const file = rawEventsPath(path.join(dir, safeNodeDir(m.node)), spec.id);
-        if (fs.existsSync(file)) fs.writeSync(out, fs.readFileSync(file));
+        if (!fs.existsSync(file)) continue;
+        const bytes = await appendFile(out, file);
+        if (bytes) parts.push({ node: m.node, bytes, events: m.meta.events });
       }
     } finally {
-      fs.closeSync(out);
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }
     const first = metas[0].meta;
     const fields = [...new Set(metas.flatMap((m) => m.meta.fields))];
@@ -302,25 +333,56 @@ export function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[]): vo
       events: ran.reduce((n, m) => n + m.meta.events, 0),
       lost: ran.reduce((n, m) => n + m.meta.lost, 0),
       ...(ran.some((m) => m.meta.truncated) ? { truncated: ran.reduce((n, m) => n + (m.meta.truncated ?? 0), 0) } : {}),
-      ...(notRan.length ? { reason: notRan.map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') } : {}),
+      // a node that did not run, or whose events were cut (its meta says why: the result cap, max_bytes)
+      ...(notRan.length || ran.some((m) => m.meta.status === 'truncated')
+        ? { reason: [...notRan, ...ran.filter((m) => m.meta.status === 'truncated')].map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') }
+        : {}),
       ...(metas.some((m) => m.meta.warnings?.length) ? { warnings: metas.flatMap((m) => (m.meta.warnings ?? []).map((w) => `${m.node}: ${w}`)) } : {}),
       ...(first.ended ? { ended: first.ended } : {}),
       durationMs: Math.max(...metas.map((m) => m.meta.durationMs)),
       ...(first.workload ? { workload: first.workload } : {}),
       // every node was given the same selection (src/k8s/agent.ts scopeToNode)
       ...(first.documents ? { documents: first.documents } : {}),
+      parts,
     };
     fs.writeFileSync(rawMetaPath(dir, spec.id), JSON.stringify(meta, null, 2) + '\n');
   }
 }
 
+/**
+ * Appends a node's raw file to the merge through a stream; a last line
+ * without its newline gets one, so the next node's first event is not glued
+ * to it. Returns the bytes appended.
+ */
+async function appendFile(out: fs.WriteStream, file: string): Promise<number> {
+  let bytes = 0;
+  let last = 10;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
+    if (!out.write(chunk)) await once(out, 'drain');
+    bytes += chunk.length;
+    last = chunk[chunk.length - 1];
+  }
+  if (bytes && last !== 10) {
+    if (!out.write('\n')) await once(out, 'drain');
+    bytes++;
+  }
+  return bytes;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+
 export function renderNodes(summary: ClusterSummary, style: 'text' | 'md' = 'text'): string {
   const rows = summary.cluster.nodes;
   const failed = rows.filter((r) => r.phase !== 'Succeeded');
   const lines = [style === 'md' ? '\n## Nodes\n' : `nodes: ${rows.length - failed.length}/${rows.length} succeeded${summary.cluster.allAttachedMs !== undefined ? `, all attached after ${summary.cluster.allAttachedMs} ms` : ''}`];
+  const cut = rows.filter((r) => r.truncated?.length);
   // at scale, the ones that need a look; the full table is in summary.json
-  for (const r of rows.length > 20 ? failed : rows) {
-    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${r.message ? ` — ${r.message}` : ''}`);
+  for (const r of rows.length > 20 ? [...new Set([...failed, ...cut])] : rows) {
+    const stored = r.configMaps ? `, ${r.configMaps} ConfigMap${r.configMaps === 1 ? '' : 's'} ${mib(r.storedBytes ?? 0)}` : '';
+    const truncated = r.truncated?.length ? `, cut at cluster.max_result_bytes: ${r.truncated.join(', ')} truncated` : '';
+    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${stored}${truncated}${r.message ? ` — ${r.message}` : ''}`);
   }
+  const use = summary.cluster.apiServer;
+  if (use) lines.push(`${style === 'md' ? '\n' : ''}left in the API server until the GadgetRun is deleted: ${use.configMaps} ConfigMap${use.configMaps === 1 ? '' : 's'}, ${mib(use.bytes)}`);
   return lines.join('\n') + '\n';
 }

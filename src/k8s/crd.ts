@@ -75,6 +75,8 @@ export interface NodeReport extends NodeResult {
   /** result ConfigMaps written (results.ts) and the compressed bytes in them */
   chunks?: number;
   bytes?: number;
+  /** the node's own files left out of its result: they did not fit under cluster.max_result_bytes */
+  skipped?: string[];
   /** requests this agent sent for this run by "verb resource", retries included, up to its final status patch (scale figure) */
   apiCalls?: Record<string, number>;
 }

@@ -150,14 +150,18 @@ const READ_BYTES = 1 << 16;
  * of a 1M-event output; batches, not lines, cross the await (a promise per line halved
  * the speed).
  */
-export async function* ndjsonBatches(file: string): AsyncGenerator<string[]> {
+export async function* ndjsonBatches(file: string, range?: { start: number; end: number }): AsyncGenerator<string[]> {
   const fh = await fs.promises.open(file, 'r');
   try {
     let buf = Buffer.allocUnsafe(READ_BYTES);
     let kept = 0;
+    // a range is one part of a file several were concatenated into (a cluster's merge)
+    let at = range?.start ?? 0;
+    const stop = range?.end ?? Infinity;
     for (;;) {
       if (kept === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
-      const { bytesRead } = await fh.read(buf, kept, buf.length - kept, null);
+      const { bytesRead } = await fh.read(buf, kept, Math.min(buf.length - kept, stop - at), at);
+      at += bytesRead;
       const end = kept + bytesRead;
       // decode only whole lines, so a multi-byte character is never cut in two
       const last = bytesRead === 0 ? end : buf.lastIndexOf(10, end - 1) + 1;

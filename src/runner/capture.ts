@@ -17,6 +17,7 @@ import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
 import type { ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
+import type { RawPart } from './enrich.ts';
 
 export const RAW_DIR = 'raw';
 /** staging folders are `.capture@<pid>-<starttime>-XXXXXX` (ownership.ts): a later run removes a gone run's */
@@ -42,6 +43,8 @@ export interface StepMeta {
   snapshot_not_taken?: boolean;
   /** an advise step's selection: the containers whose documents evaluation generates (PlannedStep.documents) */
   documents?: ContainerSelection;
+  /** a cluster's merge: which node each stretch of the events came from, in order (src/k8s/cluster-run.ts mergeRaw) */
+  parts?: RawPart[];
 }
 
 /** What capture knows of the run as a whole (raw/run.json), so replay can say what the run said. */

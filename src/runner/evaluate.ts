@@ -10,7 +10,8 @@ import path from 'node:path';
 import { artifactPath, makePrivateDir, readNdjson, writeOutput, type ResultFile } from './artifacts.ts';
 import { BaselineError, diffKeys, readBaseline, resolveBaseline, writeBaseline } from './baseline.ts';
 import { rawEventsPath, readMeta, readRunMeta, RAW_DIR, type RunMeta, type StepMeta } from './capture.ts';
-import { joinContainers, readContainerTable } from './containers.ts';
+import { readContainerTable } from './containers.ts';
+import { EnrichError, enrichRaw, needsEnrich } from './enrich.ts';
 import { matchesSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import { excerpt, parseDuration, parseSize } from '../steps/duration.ts';
@@ -129,10 +130,18 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     return null;
   }
   let fields = meta.fields;
-  if (containers && meta.fields.includes('cgroup_id')) {
-    // events gain their container's fields here, not on the capture path
-    const joined = path.join(ctx.work, `${spec.id}.containers.ndjson`);
-    const { events, columns } = await joinContainers(raw, joined, containers, spec.id);
+  if (needsEnrich(containers, meta.fields, meta.parts)) {
+    // the one enrich stage (enrich.ts): containers and the node join the events here, not on the capture path
+    const joined = path.join(ctx.work, `${spec.id}.enriched.ndjson`);
+    let enriched: Awaited<ReturnType<typeof enrichRaw>>;
+    try {
+      enriched = await enrichRaw(raw, joined, containers, spec.id, meta.parts);
+    } catch (err) {
+      if (!(err instanceof EnrichError)) throw err;
+      fail(spec, summary, err.message, ctx);
+      return null;
+    }
+    const { events, columns } = enriched;
     raw = joined;
     fields = [...meta.fields, ...columns.filter((c) => !meta.fields.includes(c))];
     summary.events = events;

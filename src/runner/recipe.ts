@@ -26,6 +26,9 @@ import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
 
 
+/** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
+const MIN_RESULT_BYTES = 1024 * 1024;
+
 export type Duration = number | string;
 
 export interface StepSpec {
@@ -86,7 +89,7 @@ export interface Recipe {
   containers?: ContainersSpec;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
-  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration };
+  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
   assertions?: { name: string; expr: string; message?: string }[];
 }
 
@@ -288,6 +291,11 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const steps = recipe.steps
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
     .filter((s): s is PlannedStep => !!s);
+
+  const maxResult = recipe.cluster?.max_result_bytes;
+  if (maxResult && !rejected.has('/cluster/max_result_bytes') && parseSize(maxResult) < MIN_RESULT_BYTES) {
+    problem(['cluster', 'max_result_bytes'], `${maxResult} cannot hold a node's metas and container table with any events: give at least 1MiB`);
+  }
 
   const ids = new Set<string>();
   const outputs = new Map<string, string>();

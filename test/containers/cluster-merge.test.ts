@@ -10,10 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { addNode, joinRaw } from '../../src/k8s/agent.ts';
 import { mergeRaw } from '../../src/k8s/cluster-run.ts';
 import { CONTAINERS_FILE, mergeTables, type ContainerTable } from '../../src/containers/table.ts';
-import { joinContainers } from '../../src/runner/containers.ts';
+import { enrichRaw } from '../../src/runner/enrich.ts';
 import { evaluate } from '../../src/runner/evaluate.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { networkPolicies } from '../../src/gadgets/advise/network-policy/policies.ts';
@@ -76,15 +75,18 @@ test('mergeTables: the SeccompProfile of a merged run is named after the pod of 
   assert.deepEqual(profileObjectMetadata(['103'], merged, 'r', 'a'), { name: 'r' });
 });
 
-test('joinContainers over a merged table: an event gains its own node’s container, never another node’s', async () => {
+test('enrich over a merged table: an event gains its own node’s container, never another node’s', async () => {
   const dir = tmp();
   const merged = mergeTables(Object.entries(TABLES).map(([node, table]) => ({ node, table })));
   const raw = path.join(dir, 'in.ndjson');
-  fs.writeFileSync(raw, '{"cgroup_id":101,"node":"b"}\n{"cgroup_id":103,"node":"a"}\n');
-  await joinContainers(raw, path.join(dir, 'out.ndjson'), merged, 's');
+  // node a's part, then node b's: the same cgroup ids, other pods
+  const a = '{"cgroup_id":101}\n{"cgroup_id":103}\n';
+  const b = '{"cgroup_id":101}\n';
+  fs.writeFileSync(raw, a + b);
+  await enrichRaw(raw, path.join(dir, 'out.ndjson'), merged, 's', [{ node: 'a', bytes: a.length, events: 2 }, { node: 'b', bytes: b.length, events: 1 }]);
   const out = fs.readFileSync(path.join(dir, 'out.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.equal(out[0].pod, 'np-client-b');
-  assert.deepEqual(out[1], { cgroup_id: 103, node: 'a' });
+  assert.deepEqual(out.map((e) => [e.node, e.pod]), [['a', 'np-server-a'], ['a', undefined], ['b', 'np-client-b']]);
+  assert.deepEqual(out[1], { cgroup_id: 103, node: 'a' }, '103 is node b’s container, not node a’s');
 });
 
 test('mergeRaw: the merged evaluation of recorded node folders gives the same per-pod policies as each node’s own', async () => {
@@ -94,18 +96,16 @@ test('mergeRaw: the merged evaluation of recorded node folders gives the same pe
   const docs = (d: string) => fs.readFileSync(path.join(d, 'np.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const own: unknown[] = [];
   for (const node of ['a', 'b']) {
-    // what the agent does: capture and evaluate on the node, then join and name the node before upload
+    // what the agent does: capture and evaluate on the node, then upload its folder as captured
     const nodeDir = path.join(dir, node);
     captured(nodeDir, { np: events(node) }, FIELDS, { np: { gadget: 'advise/network-policy' } });
     fs.writeFileSync(path.join(nodeDir, 'raw', CONTAINERS_FILE), JSON.stringify(TABLES[node]));
     await evaluate(loaded.recipe, nodeDir);
     own.push(...docs(nodeDir));
-    await joinRaw(path.join(nodeDir, 'raw'));
-    addNode(path.join(nodeDir, 'raw'), node);
   }
   const name = (d: any) => d.metadata.name as string;
   assert.deepEqual([...own].sort((x, y) => name(x).localeCompare(name(y))), EXPECTED);
-  mergeRaw(loaded, dir, ['a', 'b']);
+  await mergeRaw(loaded, dir, ['a', 'b']);
   const table = JSON.parse(fs.readFileSync(path.join(dir, 'raw', CONTAINERS_FILE), 'utf8')) as ContainerTable;
   assert.deepEqual(table.containers.map((c) => c.node), ['a', 'a', 'b', 'b', 'b']);
   const ev = await evaluate(loaded.recipe, dir);

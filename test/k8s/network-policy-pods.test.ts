@@ -86,6 +86,9 @@ test('-l narrows the documents, not the capture: only the server\'s policy, stil
     assert.ok(hasRule(docs[0].spec.ingress, 'from', 'np-client'), `${where}: server ingress ${JSON.stringify(docs[0].spec.ingress)}`);
   }
   // what was recorded is the node's: the client's connects are in the raw events
+  // (as captured: their pod is the merged container table's row of their node and cgroup id)
   const raw = fs.readFileSync(path.join(out, 'raw', 'np.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.ok(raw.some((e) => e.operation === 'connect' && e.dport === PORT && e.pod === 'np-client'), 'the client\'s connects were recorded');
+  const table = JSON.parse(fs.readFileSync(path.join(out, 'raw', 'containers.json'), 'utf8')) as { containers: { cgroupId: string; node?: string; k8s?: { pod?: string } }[] };
+  const client = new Set(table.containers.filter((c) => c.node === NODE && c.k8s?.pod === 'np-client').map((c) => c.cgroupId));
+  assert.ok(raw.some((e) => e.operation === 'connect' && e.dport === PORT && client.has(String(e.cgroup_id))), 'the client\'s connects were recorded');
 });

@@ -135,8 +135,9 @@ steps:
   assert.ok(s.cluster.nodes[0].pods!.some((p) => p.startsWith(`${NS}/grpod-x-`)), JSON.stringify(s.cluster.nodes[0]));
   assert.ok(!s.cluster.nodes[0].pods!.includes(`${NS}/grpod-y`));
 
-  const execs = events(path.join(out, 'raw', 'execs.ndjson'));
-  const opens = events(path.join(out, 'raw', 'opens.ndjson'));
+  // the recipe's outputs: the events after the enrich stage (raw/ holds them as captured)
+  const execs = events(path.join(out, 'execs.ndjson'));
+  const opens = events(path.join(out, 'opens.ndjson'));
   const withMark = (list: any[], mark: string) => list.filter((e) => (e.args ?? []).includes(mark) || e.path === `/${mark}`);
   const x = [...withMark(execs, marks.x), ...withMark(opens, marks.x)];
   assert.ok(withMark(execs, marks.x).length > 0 && withMark(opens, marks.x).length > 0, 'pod x’s execs and opens');
@@ -171,7 +172,7 @@ steps:
 `);
   const r = await gadgetRun(['run', file, '--cluster', '--node', NODE, '--out', out]).done;
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  const opens = events(path.join(out, 'raw', 'opens.ndjson'));
+  const opens = events(path.join(out, 'opens.ndjson'));
   const y = opens.filter((e) => e.path === `/${marks.y}`);
   assert.ok(y.length > 0, 'pod y’s opens');
   assert.ok(y.every((e) => e.pod === 'grpod-y' && e.namespace === NS && e.container === 'main' && e.labels.app === 'grpod-y' && e.owner === undefined));
@@ -181,7 +182,7 @@ steps:
   const one = tmp('one');
   const r2 = await gadgetRun(['run', file, '--cluster', '--node', NODE, '-n', NS, '-p', 'grpod-y', '-c', 'main', '--out', one]).done;
   assert.equal(r2.code, 0, r2.stderr + r2.stdout);
-  const only = events(path.join(one, 'raw', 'opens.ndjson'));
+  const only = events(path.join(one, 'opens.ndjson'));
   assert.ok(only.some((e) => e.path === `/${marks.y}`), 'pod y’s opens');
   assert.deepEqual([...new Set(only.map((e) => `${e.namespace}/${e.pod}/${e.container}`))], [`${NS}/grpod-y/main`]);
 });

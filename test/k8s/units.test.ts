@@ -9,16 +9,18 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
-import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
-import { addNode, callsSince, joinRaw, scopeToNode } from '../../src/k8s/agent.ts';
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
+import { callsSince, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
 import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
 import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
-import { mergeRaw } from '../../src/k8s/cluster-run.ts';
+import { apiServerUse, mergeRaw, renderNodes, type ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import { deployOptions, DeployUsageError, renderManifests } from '../../src/k8s/deploy.ts';
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, manifests } from '../../src/k8s/manifests.ts';
-import { pack, resultObject, unpack, unpackResults } from '../../src/k8s/results.ts';
+import { CHUNK_BYTES, pack, resultObject, unpack, unpackResults, uploadResults } from '../../src/k8s/results.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { evaluate } from '../../src/runner/evaluate.ts';
 import { captured } from '../runner/evaluate-helpers.ts';
@@ -77,40 +79,92 @@ test('RBAC: no wildcard, no secrets, only the verbs the agent calls', () => {
   assert.deepEqual(flat, ['create configmaps', 'get jobs', 'get replicasets', 'list gadgetruns', 'list pods', 'patch gadgetruns/status', 'watch gadgetruns', 'watch pods']);
 });
 
-test('results: pack and unpack keep every file byte for byte; an entry cannot leave the folder', () => {
+/** pack into memory (the upload's chunks, joined) */
+async function packed(dir: string, maxBytes?: number) {
+  const members: Buffer[] = [];
+  const outcome = await pack(dir, (m) => void members.push(m), maxBytes);
+  return { gz: Buffer.concat(members), outcome };
+}
+
+test('results: pack and unpack keep every file byte for byte; an entry cannot leave the folder', async () => {
   const src = tmp();
   fs.mkdirSync(path.join(src, 'raw'));
-  fs.writeFileSync(path.join(src, 'raw', 'a.ndjson'), '{"x":1}\n'.repeat(1000));
+  // more than one block: a raw file goes in records of whole events
+  fs.writeFileSync(path.join(src, 'raw', 'a.ndjson'), '{"x":1}\n'.repeat(100_000) + '{"last":"no newline"}');
   fs.writeFileSync(path.join(src, 'summary.json'), '{}');
-  fs.writeFileSync(path.join(src, 'bin'), Buffer.from([0, 10, 255, 0]));
+  fs.writeFileSync(path.join(src, 'bin'), Buffer.concat([Buffer.from([0, 10, 255, 0]), Buffer.alloc(600 * 1024, 7)]));
+  fs.writeFileSync(path.join(src, 'empty'), '');
   fs.mkdirSync(path.join(src, '.capture-x'));
   fs.writeFileSync(path.join(src, '.capture-x', 'spool'), 'staging is not a result');
   const dst = tmp();
-  assert.deepEqual(unpack(pack(src), dst).sort(), ['bin', 'raw/a.ndjson', 'summary.json']);
-  for (const f of ['bin', 'raw/a.ndjson', 'summary.json']) assert.deepEqual(fs.readFileSync(path.join(dst, f)), fs.readFileSync(path.join(src, f)));
+  const { gz, outcome } = await packed(src);
+  assert.deepEqual(outcome.cut, []);
+  assert.equal(outcome.bytes, gz.length);
+  assert.deepEqual((await unpack(Readable.from([gz]), dst)).sort(), ['bin', 'empty', 'raw/a.ndjson', 'summary.json']);
+  for (const f of ['bin', 'empty', 'raw/a.ndjson', 'summary.json']) assert.deepEqual(fs.readFileSync(path.join(dst, f)), fs.readFileSync(path.join(src, f)), f);
   const evil = Buffer.from('../escape\u00003\nabc');
-  assert.throws(() => unpack(zlib.gzipSync(evil), dst), /refusing the entry/);
+  await assert.rejects(unpack(Readable.from([zlib.gzipSync(evil)]), dst), /refusing the entry/);
+  await assert.rejects(unpack(Readable.from([gz.subarray(0, gz.length - 100)]), tmp()), /unexpected end of file|truncated pack/);
 });
 
-test('addNode: every event and the meta gain node', () => {
+test('results: past cluster.max_result_bytes a node’s events are cut at an event boundary, its step truncated with what to do, and nothing more is uploaded', async () => {
+  const src = tmp();
+  // random hex: it barely compresses, so 4 MB of events cannot fit in 1 MiB
+  const lines = Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ i, data: crypto.randomBytes(100).toString('hex') }) + '\n');
+  captured(src, { s: [], t: [{ pid: 1 }] }, ['i', 'data']);
+  fs.writeFileSync(path.join(src, 'raw', 's.ndjson'), lines.join(''));
+  const meta = JSON.parse(fs.readFileSync(path.join(src, 'raw', 's.meta.json'), 'utf8'));
+  fs.writeFileSync(path.join(src, 'raw', 's.meta.json'), JSON.stringify({ ...meta, events: lines.length }));
+  fs.writeFileSync(path.join(src, 'big.csv'), crypto.randomBytes(2 * 1024 * 1024));
+  fs.writeFileSync(path.join(src, 'summary.json'), '{}');
+  const cap = 1024 * 1024;
+  const { gz, outcome } = await packed(src, cap);
+  assert.ok(gz.length <= cap, `${gz.length} bytes > ${cap}`);
+  assert.equal(outcome.cut.length, 1);
+  const [cut] = outcome.cut;
+  assert.equal(cut.step, 's');
+  assert.equal(cut.kept + cut.dropped, lines.length);
+  assert.ok(cut.kept > 1000, `only ${cut.kept} events kept: the cap should be nearly used`);
+  assert.ok(gz.length > cap * 0.9, `${gz.length} of ${cap} used`);
+  assert.deepEqual(outcome.skipped, ['big.csv']);
+  const dst = tmp();
+  await unpack(Readable.from([gz]), dst);
+  // cut at an event boundary: the events kept are the first ones, whole
+  assert.equal(fs.readFileSync(path.join(dst, 'raw', 's.ndjson'), 'utf8'), lines.slice(0, cut.kept).join(''));
+  assert.equal(fs.readFileSync(path.join(dst, 'raw', 't.ndjson'), 'utf8'), '{"pid":1}\n', 'a later step’s small file still fits');
+  const got = JSON.parse(fs.readFileSync(path.join(dst, 'raw', 's.meta.json'), 'utf8'));
+  assert.equal(got.status, 'truncated');
+  assert.equal(got.events, cut.kept);
+  assert.equal(got.truncated, cut.dropped);
+  assert.match(got.reason, /reached cluster\.max_result_bytes \(1MiB compressed in the API server\): \d+ of 20000 events were not uploaded — narrow the step's filters or containers, shorten the run, or raise cluster\.max_result_bytes/);
+  assert.ok(fs.existsSync(path.join(dst, 'summary.json')));
+  assert.ok(!fs.existsSync(path.join(dst, 'big.csv')));
+  // the merge of that node fails the run as a local truncation does
+  const loaded = parseRecipe('name: m\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n  - id: t\n    gadget: trace/exec\n', 'm.yaml');
   const dir = tmp();
-  captured(dir, { s: [{ pid: 1 }, {}] }, ['pid']);
-  addNode(path.join(dir, 'raw'), 'n1');
-  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines, [{ pid: 1, node: 'n1' }, { node: 'n1' }]);
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8')).fields, ['pid', 'node']);
+  fs.renameSync(dst, path.join(dir, 'n1'));
+  await mergeRaw(loaded, dir, ['n1']);
+  const ev = await evaluate(loaded.recipe, dir);
+  assert.equal(ev.steps[0].status, 'truncated');
+  assert.match(ev.steps[0].reason!, /^n1: truncated \(the node's result reached cluster\.max_result_bytes/);
+});
+
+test('results: cluster.max_result_bytes is a size of at least 1MiB', () => {
+  const recipe = (v: string) => `name: c\nduration: 1s\ncluster: {max_result_bytes: ${v}}\nsteps:\n  - id: s\n    gadget: trace/exec\n`;
+  assert.equal(parseRecipe(recipe('64MiB'), 'c.yaml').recipe.cluster?.max_result_bytes, '64MiB');
+  assert.throws(() => parseRecipe(recipe('512KiB'), 'c.yaml'), /c\.yaml:3:\d+ cluster\.max_result_bytes: 512KiB cannot hold .* give at least 1MiB/);
+  assert.throws(() => parseRecipe(recipe('lots'), 'c.yaml'), /cluster\.max_result_bytes/);
 });
 
 test('mergeRaw: the merge holds every node that ran, sums counts, names the nodes that did not, and evaluates', async () => {
   const dir = tmp();
   for (const [node, pids] of [['a', [1, 2]], ['b', [3]]] as const) {
     captured(path.join(dir, node), { s: pids.map((pid) => ({ pid })) }, ['pid'], { s: { lost: 1 } });
-    addNode(path.join(dir, node, 'raw'), node);
   }
   captured(path.join(dir, 'c'), { s: null }, ['pid'], { s: { status: 'failed', reason: 'no BPF object' } });
   const text = 'name: m\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [all.csv]\nassertions:\n  - name: two nodes\n    expr: "$count($distinct(steps.s.node)) = 2"\n';
   const loaded = parseRecipe(text, 'm.yaml');
-  mergeRaw(loaded, dir, ['a', 'b', 'c']);
+  await mergeRaw(loaded, dir, ['a', 'b', 'c']);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
   assert.equal(meta.events, 3);
   assert.equal(meta.lost, 2);
@@ -168,27 +222,37 @@ steps:
   assert.deepEqual(loaded.steps[0].containers, { workload: true }, 'the loaded recipe is not changed');
 });
 
-test('joinRaw: a node’s raw events gain their container’s fields once, and those of a container resolved out are dropped', async () => {
+test('a merged evaluation: a node’s events gain their container’s fields and node once, and those of a container the node resolved out are dropped', async () => {
   const dir = tmp();
-  captured(dir, { s: [{ cgroup_id: 7, pid: 1 }, { cgroup_id: 8, pid: 2 }, { cgroup_id: 9, pid: 3 }], t: [{ pid: 4 }] }, ['pid', 'cgroup_id']);
+  const nodeDir = path.join(dir, 'n1');
+  captured(nodeDir, { s: [{ cgroup_id: 7, pid: 1 }, { cgroup_id: 8, pid: 2 }, { cgroup_id: 9, pid: 3 }], t: [{ pid: 4 }] }, ['pid', 'cgroup_id']);
   const table: ContainerTable = {
-    containers: [{ id: 'a'.repeat(64), runtime: 'containerd', cgroupId: '7', cgroupPath: '/kubepods/x', name: 'web', k8s: { namespace: 'shop', pod: 'web-1', container: 'web', labels: { app: 'web' } } }],
+    containers: [
+      { id: 'a'.repeat(64), runtime: 'containerd', cgroupId: '7', cgroupPath: '/kubepods/x', name: 'web', k8s: { node: 'n1', namespace: 'shop', pod: 'web-1', container: 'web', labels: { app: 'web' } } },
+      { id: 'b'.repeat(64), runtime: 'containerd', cgroupId: '8', cgroupPath: '/kubepods/y', name: 'db' },
+    ],
     steps: { s: { selected: ['7'], rejected: ['8'] } },
   };
-  fs.writeFileSync(path.join(dir, 'raw', CONTAINERS_FILE), JSON.stringify(table));
-  await joinRaw(path.join(dir, 'raw'));
-  const lines = fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((e) => e.pid), [1, 3], 'the rejected container’s PENDING event is gone');
-  assert.equal(lines[0].pod, 'web-1');
-  assert.deepEqual(lines[0].labels, { app: 'web' });
-  assert.equal(lines[1].pod, undefined);
-  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
-  assert.ok(meta.fields.includes('namespace') && meta.fields.includes('pod'));
-  // evaluating the node's folder again does not join twice
-  const loaded = parseRecipe('name: j\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [s.ndjson]\n', 'j.yaml');
+  fs.writeFileSync(path.join(nodeDir, 'raw', CONTAINERS_FILE), JSON.stringify(table));
+  const raw = fs.readFileSync(path.join(nodeDir, 'raw', 's.ndjson'), 'utf8');
+  const loaded = parseRecipe('name: j\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n    outputs: [s.ndjson, s.csv]\n  - id: t\n    gadget: trace/exec\n    outputs: [t.ndjson]\n', 'j.yaml');
+  await mergeRaw(loaded, dir, ['n1']);
+  assert.equal(fs.readFileSync(path.join(dir, 'raw', 's.ndjson'), 'utf8'), raw, 'the merge is the node’s bytes as captured');
+  const ev = await evaluateAgain(loaded.recipe, dir, { log: () => {} });
+  assert.equal(ev.steps[0].events, 2);
+  const lines = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
+  const events = lines.map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => e.pid), [1, 3], 'the rejected container’s PENDING event is gone');
+  assert.equal(events[0].pod, 'web-1');
+  assert.deepEqual(events[0].labels, { app: 'web' });
+  assert.deepEqual(events.map((e) => e.node), ['n1', 'n1']);
+  assert.equal(lines[0].match(/"node":/g)?.length, 1, lines[0]);
+  assert.equal(events[1].pod, undefined);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 't.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)), [{ pid: 4, node: 'n1' }]);
+  assert.ok(fs.readFileSync(path.join(dir, 's.csv'), 'utf8').split('\n')[0].split(',').includes('pod'));
+  // evaluating the merged folder again gives the same events: raw/ is never rewritten
   await evaluateAgain(loaded.recipe, dir, { log: () => {} });
-  const out = fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n');
-  assert.equal(out[0].match(/"pod":/g)?.length, 1, out[0]);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 's.ndjson'), 'utf8').trim().split('\n'), lines);
 });
 
 /** An API error as @kubernetes/client-node throws it: the HTTP code and the server's Status body. */
@@ -272,22 +336,64 @@ test('callsSince: the requests of one run by verb, plus the ones about to go out
   assert.deepEqual(callsSince(before, now, ['create configmaps', 'patch gadgetruns/status']), { 'patch gadgetruns/status': 2, 'list pods': 1, 'create configmaps': 1 });
 });
 
-test('unpackResults: whole nodes unpack with their report; a node missing chunk 0 is an error, not the end of the merge', () => {
+test('unpackResults: whole nodes unpack with their report; a node missing a chunk is an error, not the end of the merge; what each left in the API server is counted', async () => {
   const run = { apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'r', uid: 'u' }, spec: { recipe: 'x' } } as const;
   const src = tmp();
   fs.mkdirSync(path.join(src, 'raw'));
   fs.writeFileSync(path.join(src, 'raw', 's.ndjson'), '{"node":"a"}\n');
-  const gz = pack(src);
+  const { gz } = await packed(src);
   const report = (node: string) => ({ node, phase: 'Succeeded' as const, startedAt: 't', apiCalls: { 'patch gadgetruns/status': 2 } });
-  // a: whole; b: two chunks, chunk 0 (with the report) never written; c: a report and no results
-  const twoChunks = Buffer.concat([gz, Buffer.alloc(600 * 1024)]);
-  const items = [resultObject(run, 'a', 0, 1, gz, report('a')), resultObject(run, 'b', 1, 2, twoChunks), resultObject(run, 'c', 0, 0, undefined, report('c'))];
+  // a: whole; b: two chunks, chunk 0 (with the report) never written; c: a report and no results; d: chunk 1 of 3 lost
+  const big = crypto.randomBytes(CHUNK_BYTES * 2 + 10);
+  const items = [
+    resultObject(run, 'a', 0, 1, gz, report('a')),
+    resultObject(run, 'b', 1, undefined, big.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES)),
+    resultObject(run, 'c', 0, 0, undefined, report('c')),
+    resultObject(run, 'd', 2, undefined, big.subarray(2 * CHUNK_BYTES)),
+    resultObject(run, 'd', 0, 3, big.subarray(0, CHUNK_BYTES), report('d')),
+  ];
   const dir = tmp();
-  const got = unpackResults(items, dir);
+  const got = await unpackResults(items, dir);
   assert.deepEqual(got.get('a')!.files, ['raw/s.ndjson']);
   assert.equal(got.get('a')!.report!.apiCalls!['patch gadgetruns/status'], 2);
   assert.equal(fs.readFileSync(path.join(dir, 'a', 'raw', 's.ndjson'), 'utf8'), '{"node":"a"}\n');
-  assert.match(got.get('b')!.error!, /1 of 2 result chunks found and no report/);
+  assert.match(got.get('b')!.error!, /1 of an unknown number of result chunks found and no report/);
   assert.equal(got.get('b')!.files, undefined);
-  assert.deepEqual(got.get('c'), { report: report('c') });
+  assert.deepEqual(got.get('c'), { report: report('c'), configMaps: 1, storedBytes: JSON.stringify(report('c')).length });
+  assert.match(got.get('d')!.error!, /2 of 3 result chunks found: the node's upload did not finish/);
+  assert.equal(got.get('d')!.configMaps, 2);
+  assert.equal(got.get('a')!.storedBytes, gz.toString('base64').length + JSON.stringify(report('a')).length);
+  assert.deepEqual(apiServerUse(got), { configMaps: 5, bytes: [...got.values()].reduce((n, d) => n + d.storedBytes, 0) });
+  // the joined chunks were on disk only while unpacking
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.')), []);
+});
+
+test('uploadResults: chunks go up as they fill, chunk 0 last with the count and the report; the CLI joins them back', async () => {
+  const run = { apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'r', uid: 'u' }, spec: { recipe: 'x' } } as const;
+  const src = tmp();
+  captured(src, { s: [] }, ['data']);
+  // ~1.7 MB compressed: four chunks
+  fs.writeFileSync(path.join(src, 'raw', 's.ndjson'), Array.from({ length: 16000 }, () => JSON.stringify({ data: crypto.randomBytes(100).toString('hex') }) + '\n').join(''));
+  const created: V1ConfigMap[] = [];
+  const api = offlineApi();
+  (api as { core: unknown }).core = { createNamespacedConfigMap: async ({ body }: { body: V1ConfigMap }) => void created.push(body) };
+  const written = await uploadResults(api, run, 'n1', src, (w) => ({ node: 'n1', phase: 'Succeeded', startedAt: 't', chunks: w.chunks }));
+  assert.ok(written.chunks >= 3, `${written.chunks} chunks`);
+  assert.deepEqual(created.map((c) => c.metadata!.annotations!['gadget-run.dev/chunk']), [...Array.from({ length: written.chunks - 1 }, (_, i) => `${i + 1}`), `0/${written.chunks}`]);
+  assert.equal(JSON.parse(created.at(-1)!.data!['result.json']).chunks, written.chunks);
+  const dir = tmp();
+  const got = await unpackResults([...created].reverse(), dir);
+  assert.equal(got.get('n1')!.error, undefined);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'n1', 'raw', 's.ndjson')), fs.readFileSync(path.join(src, 'raw', 's.ndjson')));
+});
+
+test('renderNodes: each node’s ConfigMaps and bytes, a node cut at the cap, and what the run left in the API server', () => {
+  const summary = { cluster: { nodes: [
+    { node: 'a', phase: 'Succeeded', status: 'passed', configMaps: 3, storedBytes: 1_500_000 },
+    { node: 'b', phase: 'Succeeded', status: 'passed', configMaps: 33, storedBytes: 22_000_000, truncated: ['execs'] },
+  ], apiServer: { configMaps: 36, bytes: 23_500_000 } } } as unknown as ClusterSummary;
+  const text = renderNodes(summary);
+  assert.match(text, /a: Succeeded \(passed\), 3 ConfigMaps 1\.4 MiB/);
+  assert.match(text, /b: Succeeded \(passed\), 33 ConfigMaps 21\.0 MiB, cut at cluster\.max_result_bytes: execs truncated/);
+  assert.match(text, /left in the API server until the GadgetRun is deleted: 36 ConfigMaps, 22\.4 MiB/);
 });
