@@ -217,9 +217,32 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const merged = [...outcomes.values()].filter((o) => downloads.get(o.node)?.files).map((o) => o.node);
   mergeRaw(loaded, opts.outDir, merged);
   const mergedMs = Math.round(performance.now() - t0);
-  const evaluation = await evaluate(recipe, opts.outDir, { log });
+  return judgeCluster(loaded, opts.outDir, {
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: api.total },
+    started,
+    ...(cancelled ? { signal: 'SIGINT' } : {}),
+  }, { log });
+}
 
-  const bad = [...outcomes.values()].filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
+/** What the cluster run knows besides the merged raw/: its nodes, its timings, whether it was cancelled. */
+export interface ClusterCapture {
+  cluster: ClusterSummary['cluster'];
+  /** Date.now() when `run --cluster` started */
+  started: number;
+  /** the signal that cancelled the run on every node */
+  signal?: string;
+}
+
+export async function judgeCluster(loaded: LoadedRecipe, dir: string, capture: ClusterCapture, opts: { log: (line: string) => void }): Promise<ClusterSummary> {
+  const { recipe } = loaded;
+  const { log } = opts;
+  const missingOk = recipe.cluster?.allow_missing_nodes === true;
+  const outcomes = capture.cluster.nodes;
+  const started = capture.started;
+  const cancelled = capture.signal !== undefined;
+  const evaluation = await evaluate(recipe, dir, { log });
+
+  const bad = outcomes.filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
   const summary: ClusterSummary = {
     schema_version: SCHEMA_VERSION,
     tool_version: TOOL_VERSION,
@@ -227,14 +250,14 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     recipe: recipe.name,
     file: loaded.file,
     status: 'passed',
-    node: `cluster (${nodes.length} node${nodes.length === 1 ? '' : 's'})`,
+    node: `cluster (${outcomes.length} node${outcomes.length === 1 ? '' : 's'})`,
     kernel: '',
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
     steps: evaluation.steps,
     assertions: evaluation.assertions,
     ...(evaluation.workload ? { workload: evaluation.workload } : {}),
-    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0 },
+    cluster: capture.cluster,
   };
   if (cancelled) {
     summary.status = 'interrupted';
@@ -253,9 +276,8 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     if (summary.error) summary.reasons.push(summary.error);
   }
   summary.durationMs = Date.now() - started;
-  summary.cluster.cliApiCalls = api.total;
-  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary) + renderNodes(summary, 'md'));
+  await writeTextAtomic(artifactPath(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await writeTextAtomic(artifactPath(dir, 'report.md'), renderMarkdown(summary) + renderNodes(summary, 'md'));
   return summary;
 }
 
