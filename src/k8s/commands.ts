@@ -48,6 +48,8 @@ async function clusterRunCommand(argv: string[]): Promise<number> {
         selector: { type: 'string', short: 'l', multiple: true },
         out: { type: 'string', short: 'o' },
         'max-duration': { type: 'string' },
+        'update-baseline': { type: 'boolean' },
+        junit: { type: 'string' },
       },
     });
   } catch (err) {
@@ -93,7 +95,7 @@ async function clusterRunCommand(argv: string[]): Promise<number> {
       process.exit(signal === 'SIGTERM' ? 143 : 130);
     }
     process.stderr.write(`gadget-run: ${signal}: cancelling on every node (again to exit at once)\n`);
-    abort.abort();
+    abort.abort(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -104,6 +106,8 @@ async function clusterRunCommand(argv: string[]): Promise<number> {
       nodes: values.node?.flatMap((n) => n.split(',')).filter(Boolean),
       selector: Object.keys(selector).length ? selector : undefined,
       maxDuration: values['max-duration'],
+      updateBaseline: values['update-baseline'],
+      ...(values.junit !== undefined ? { junit: values.junit } : {}),
       log,
       signal: abort.signal,
     });

@@ -501,6 +501,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
       maxDurationMs,
       user,
       updateBaseline: values['update-baseline'],
+      ...(values.junit !== undefined ? { junit: values.junit } : {}),
       log: (line) => progress.log(`gadget-run: ${line}`),
       observer: {
         attached: (steps) => {
@@ -513,14 +514,14 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
         },
       },
     });
-    return await publish(summary, loaded, values, { outDir, temporary, out, quiet: opts.quiet });
+    return await publish(summary, loaded, { outDir, temporary, out, quiet: opts.quiet });
   } finally {
     if (temporary) fs.rmSync(outDir, { recursive: true, force: true });
   }
 }
 
-/** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary), the JUnit file, the exit code. */
-async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
+/** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary) and the exit code; judge.ts wrote the files. */
+async function publish(summary: Summary, loaded: LoadedRecipe, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
   const { outDir, temporary, out } = opts;
   const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('./report.ts'), import('./reporters/github.ts'), import('./summary.ts')]);
   const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
@@ -531,11 +532,6 @@ async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, o
     github.appendStepSummary(renderMarkdown(summary));
   } else if (!opts.quiet || summary.status !== 'passed') {
     out.write(report);
-  }
-  const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
-  if (junit !== undefined) {
-    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('./artifacts.ts')]);
-    await writeTextAtomic(junit, renderJunit(summary));
   }
   return exitCodeFor(summary);
 }
@@ -549,8 +545,8 @@ async function replayCommand(inv: Invocation): Promise<number> {
   const outDir = inv.values.out ?? from;
   prepareOutDir(outDir);
   const { replayRecipe } = await import('./replay.ts');
-  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'] });
-  return publish(summary, loaded, inv.values, { outDir, out: process.stdout });
+  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
+  return publish(summary, loaded, { outDir, out: process.stdout });
 }
 
 // ---------------------------------------------------------------------------
