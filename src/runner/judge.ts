@@ -32,8 +32,6 @@ export interface JudgeExtra {
 export interface JudgeOptions {
   /** where outputs, summary.json, report.md and the recipe's junit go; default: the captured folder */
   outDir?: string;
-  /** baseline files are relative to it; default: the recipe file's folder */
-  recipeDir?: string;
   /** write each step's baseline from these keys instead of failing on new ones (--update-baseline) */
   updateBaseline?: boolean;
   /**
@@ -98,7 +96,8 @@ async function verdict(loaded: LoadedRecipe, dir: string, run: RunMeta, opts: Ju
       const evaluation = await evaluate(recipe, dir, {
         log,
         outDir: opts.outDir ?? dir,
-        recipeDir: opts.recipeDir ?? path.dirname(file),
+        // baselines are relative to the recipe, wherever the run was started from
+        recipeDir: path.dirname(file),
         updateBaseline: opts.updateBaseline,
         signal: opts.signal,
       });
