@@ -17,6 +17,7 @@ import { readRunMeta, type RunMeta, type StepMeta } from '../../src/runner/captu
 import { judge, type JudgeOptions } from '../../src/runner/judge.ts';
 import { parseRecipe, type LoadedRecipe } from '../../src/runner/recipe.ts';
 import { replayRecipe } from '../../src/runner/replay.ts';
+import { renderTerminal } from '../../src/runner/report.ts';
 import { exitCodeFor, type Summary } from '../../src/runner/summary.ts';
 import { captured } from './evaluate-helpers.ts';
 import { assertValidSummary } from './summary-schema.ts';
@@ -235,6 +236,17 @@ test('regression: a cluster run whose merged nodes lost events past allow_lost f
   assert.equal(summary.status, 'failed');
   assert.equal(exitCodeFor(summary), 1);
   assert.match(summary.reasons[0], /^step opens lost 8 events in the kernel/);
+});
+
+test('the terminal report, made from the same summary, does not call events lost past allow_lost allowed', async () => {
+  const c = CASES.find((x) => x.name === 'lost events past allow_lost')!;
+  const { loaded } = loadCase(c);
+  const past = await judgeAsRun(loaded, c);
+  assert.doesNotMatch(renderTerminal(past.summary, past.dir), /lost events allowed/);
+  const within = { ...c, recipe: c.recipe.replace('allow_lost: 5', 'allow_lost: 8') };
+  const ok = await judgeAsRun(loadCase(within).loaded, within);
+  assert.equal(ok.summary.status, 'passed');
+  assert.match(renderTerminal(ok.summary, ok.dir), /lost events allowed \(allow_lost: 8\)/);
 });
 
 test('--update-baseline reaches the baseline on every path: the run passes and the file gains the new keys', async () => {
