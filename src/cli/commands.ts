@@ -617,6 +617,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
       maxDurationMs,
       user,
       updateBaseline: values['update-baseline'],
+      ...(values.junit !== undefined ? { junit: values.junit } : {}),
       log: (line) => progress.log(`gadget-run: ${line}`),
       observer: {
         attached: (steps) => {
@@ -629,17 +630,17 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
         },
       },
     });
-    return await publish(summary, loaded, values, { outDir, temporary, out, quiet: opts.quiet });
+    return await publish(summary, loaded, { outDir, temporary, out, quiet: opts.quiet });
   } finally {
     if (temporary) fs.rmSync(outDir, { recursive: true, force: true });
   }
 }
 
-/** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary), the JUnit file, the exit code. */
-async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean }): Promise<number> {
+/** The terminal report (or, on GitHub Actions, fenced output, annotations and the step summary) and the exit code; judge.ts wrote the files. */
+async function publish(summary: Summary, loaded: LoadedRecipe, opts: { outDir: string; temporary?: boolean; out: NodeJS.WritableStream; quiet?: boolean; tail?: string }): Promise<number> {
   const { outDir, temporary, out } = opts;
   const [{ renderTerminal, renderMarkdown }, github, { exitCodeFor }] = await Promise.all([import('../runner/report.ts'), import('./reporters/github.ts'), import('../runner/summary.ts')]);
-  const report = temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir);
+  const report = (temporary ? renderTerminal(summary, '(not kept: give --out DIR to keep the artifacts)') : renderTerminal(summary, outDir)) + (opts.tail ?? '');
   if (github.onGithubActions()) {
     // the report quotes workload text (args, paths): fenced, so none of it is a workflow command
     out.write(github.fenceCommands(report));
@@ -647,11 +648,6 @@ async function publish(summary: Summary, loaded: LoadedRecipe, values: Values, o
     github.appendStepSummary(renderMarkdown(summary));
   } else if (!opts.quiet || summary.status !== 'passed') {
     out.write(report);
-  }
-  const junit = values.junit ?? (loaded.recipe.junit === undefined || temporary ? undefined : path.join(outDir, loaded.recipe.junit));
-  if (junit !== undefined) {
-    const [{ renderJunit }, { writeTextAtomic }] = await Promise.all([import('./reporters/junit.ts'), import('../runner/artifacts.ts')]);
-    await writeTextAtomic(junit, renderJunit(summary));
   }
   return exitCodeFor(summary);
 }
@@ -665,8 +661,8 @@ async function replayCommand(inv: Invocation): Promise<number> {
   const outDir = inv.values.out ?? from;
   prepareOutDir(outDir);
   const { replayRecipe } = await import('../runner/replay.ts');
-  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'] });
-  return publish(summary, loaded, inv.values, { outDir, out: process.stdout });
+  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
+  return publish(summary, loaded, { outDir, out: process.stdout });
 }
 
 // ---------------------------------------------------------------------------
@@ -685,9 +681,7 @@ const NOT_WITH_CLUSTER: Partial<Record<OptionName, string>> = {
   objects: "each node uses the BPF objects in its agent's image",
   'limit-ring': 'each node applies the default limits',
   'limit-output': 'each node applies the default limits',
-  junit: 'not written for cluster runs yet: the --out folder has summary.json and report.md',
   user: "the nodes run the recipe's own workload settings",
-  'update-baseline': 'not for cluster runs',
 };
 
 async function clusterRunCommand(inv: Invocation): Promise<number> {
@@ -715,12 +709,7 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
   const loaded = loadRecipeFile(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(outDir);
-  const [{ apiMessage }, { renderNodes, runOnCluster }, { renderTerminal }, { exitCodeFor }] = await Promise.all([
-    import('../k8s/client.ts'),
-    import('../k8s/cluster-run.ts'),
-    import('../runner/report.ts'),
-    import('../runner/summary.ts'),
-  ]);
+  const [{ apiMessage }, { renderNodes, runOnCluster }] = await Promise.all([import('../k8s/client.ts'), import('../k8s/cluster-run.ts')]);
   const log = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   // first Ctrl-C/SIGTERM: cancel on every node and merge what they captured; second: exit now
   const abort = new AbortController();
@@ -730,7 +719,8 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
       process.exit(signal === 'SIGTERM' ? 143 : 130);
     }
     process.stderr.write(`gadget-run: ${signal}: cancelling on every node (again to exit at once)\n`);
-    abort.abort();
+    // the signal's name becomes the summary's: SIGTERM exits 143 as a local run does
+    abort.abort(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -741,11 +731,13 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
       nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean),
       selector: Object.keys(selector).length ? selector : undefined,
       maxDuration,
+      updateBaseline: inv.values['update-baseline'],
+      ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
       log,
       signal: abort.signal,
     });
-    process.stdout.write(renderTerminal(summary, outDir) + renderNodes(summary));
-    return exitCodeFor(summary);
+    // the same edge as run and replay: terminal report (or GitHub's fenced report and annotations), exit code
+    return await publish(summary, loaded, { outDir, out: process.stdout, tail: renderNodes(summary) });
   } catch (err) {
     process.stderr.write(`gadget-run run --cluster: ${apiMessage(err)}\n`);
     return 1;

@@ -24,6 +24,7 @@ import { parseDuration, parseSize } from '../steps/duration.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
+import { NOT_CAPTURED } from '../runner/verdict.ts';
 import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
@@ -179,6 +180,8 @@ export class Agent {
           log: (line) => log(`run ${name}: ${line}`),
           ...(this.opts.fake ? { openSession: fakeOpen(node) } : {}),
           ...(sources ? { containerSources: sources } : {}),
+          // the CLI writes the run's JUnit from every node's events
+          junit: false,
         });
       } catch (err) {
         result.phase = 'Failed';
@@ -187,9 +190,7 @@ export class Agent {
       if (summary) {
         result.status = summary.status;
         result.steps = summary.steps.map((s) => ({ id: s.id, status: s.status, events: s.events, lost: s.lost, ...(s.reason ? { reason: s.reason } : {}) }));
-        // the node failed when it could not capture; assertions are judged over every node's events by the CLI
-        const broken = summary.steps.filter((s) => !optional.has(s.id) && ['failed', 'unsupported', 'not_run'].includes(s.status));
-        const failures = summary.status === 'error' ? [summary.error ?? 'error'] : broken.map((s) => `step ${s.id} ${s.status}: ${s.reason ?? ''}`);
+        const failures = nodeFailures(summary, optional);
         result.phase = failures.length ? 'Failed' : signal.aborted ? 'Cancelled' : 'Succeeded';
         if (failures.length) result.message = failures.join('; ');
       }
@@ -219,6 +220,16 @@ export class Agent {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Why this node's run fails the cluster run: it could not capture (an error, a required
+ * step that did not run). Lost events, baselines and assertions are judged over every
+ * node's events by the CLI (judgeCluster), not here.
+ */
+export function nodeFailures(summary: Summary, optional: ReadonlySet<string>): string[] {
+  if (summary.status === 'error') return [summary.error ?? 'error'];
+  return summary.steps.filter((s) => !optional.has(s.id) && NOT_CAPTURED.has(s.status)).map((s) => `step ${s.id} ${s.status}: ${s.reason ?? ''}`);
 }
 
 /**

@@ -3,8 +3,8 @@
  * Creates a GadgetRun in the `gadget` namespace for the selected nodes (every
  * node by default), watches each node's answer (progress per node), and when all
  * are done or missing: downloads each node's results into DIR/<node>/, merges
- * their captured events (each carries `node`) into DIR/raw and evaluates the
- * recipe over the merge (evaluate.ts), as a local run would over its own capture.
+ * their captured events (each carries `node`) into DIR/raw and judges the merge
+ * with the function a local run uses (judge.ts), the nodes' failures added.
  * A node that fails, or has no agent that starts the run within attach_timeout,
  * fails the run unless the recipe says cluster.allow_missing_nodes.
  * Ctrl-C sets spec.cancel: every node stops, uploads what it captured, and the
@@ -15,16 +15,14 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Watch } from '@kubernetes/client-node';
-import { artifactPath, writeTextAtomic } from '../runner/artifacts.ts';
-import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type StepMeta } from '../runner/capture.ts';
+import { RAW_DIR, rawEventsPath, rawMetaPath, readMeta, type RunMeta, type StepMeta } from '../runner/capture.ts';
 import { parseDuration } from '../steps/duration.ts';
-import { evaluate } from '../runner/evaluate.ts';
+import { judge, signalName } from '../runner/judge.ts';
 import { readContainerTable } from '../runner/containers.ts';
 import type { RawPart } from '../runner/enrich.ts';
 import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
 import type { LoadedRecipe } from '../runner/recipe.ts';
-import { renderMarkdown } from '../runner/report.ts';
-import { SCHEMA_VERSION, type StepStatus, type Summary } from '../runner/summary.ts';
+import type { StepStatus, Summary } from '../runner/summary.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
@@ -41,6 +39,10 @@ export interface ClusterRunOptions {
   nodes?: string[];
   selector?: Selection;
   maxDuration?: string;
+  /** --update-baseline: write the baselines from the merged keys */
+  updateBaseline?: boolean;
+  /** --junit FILE */
+  junit?: string;
   log: (line: string) => void;
   /** aborting cancels the run on every node (the CLI wires Ctrl-C here) */
   signal?: AbortSignal;
@@ -202,7 +204,6 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const allDoneMs = Math.round(performance.now() - t0);
   // results: each node's folder and report (its own objects), then the merge every assertion reads
   const downloads = await downloadResults(api, name, opts.outDir);
-  const missingOk = recipe.cluster?.allow_missing_nodes === true;
   for (const o of outcomes.values()) {
     const d = downloads.get(o.node);
     if (d) {
@@ -232,46 +233,55 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const merged = [...outcomes.values()].filter((o) => downloads.get(o.node)?.files).map((o) => o.node);
   await mergeRaw(loaded, opts.outDir, merged);
   const mergedMs = Math.round(performance.now() - t0);
-  const evaluation = await evaluate(recipe, opts.outDir, { log });
+  return judgeCluster(loaded, opts.outDir, {
+    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: api.total, apiServer: apiServerUse(downloads) },
+    started,
+    ...(cancelled ? { signal: signalName(opts.signal?.reason) } : {}),
+  }, { log, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.updateBaseline ? { updateBaseline: true } : {}), ...(opts.junit !== undefined ? { junit: opts.junit } : {}) });
+}
 
-  const bad = [...outcomes.values()].filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
-  const summary: ClusterSummary = {
-    schema_version: SCHEMA_VERSION,
+/** What the cluster run knows besides the merged raw/: its nodes, its timings, whether it was cancelled. */
+export interface ClusterCapture {
+  cluster: ClusterSummary['cluster'];
+  /** Date.now() when `run --cluster` started */
+  started: number;
+  /** the signal that cancelled the run on every node */
+  signal?: string;
+}
+
+/**
+ * The verdict over the merged DIR/raw, by the same judge as a local run (src/runner/judge.ts):
+ * lost events, baselines, redaction and an abort work as they do there. What only the
+ * cluster knows adds reasons: a node that failed or never started the run fails it
+ * unless the recipe says cluster.allow_missing_nodes.
+ */
+export async function judgeCluster(loaded: LoadedRecipe, dir: string, capture: ClusterCapture, opts: ClusterJudgeOptions): Promise<ClusterSummary> {
+  const nodes = capture.cluster.nodes;
+  const bad = loaded.recipe.cluster?.allow_missing_nodes === true ? [] : nodes.filter((o) => o.phase === 'Failed' || o.phase === 'Missing');
+  const run: RunMeta = {
     tool_version: TOOL_VERSION,
-    reasons: [],
-    recipe: recipe.name,
-    file: loaded.file,
-    status: 'passed',
     node: `cluster (${nodes.length} node${nodes.length === 1 ? '' : 's'})`,
     kernel: '',
-    startedAt: new Date(started).toISOString(),
-    durationMs: 0,
-    steps: evaluation.steps,
-    assertions: evaluation.assertions,
-    ...(evaluation.workload ? { workload: evaluation.workload } : {}),
-    cluster: { run: name, nodes: [...outcomes.values()], ...(allAttachedMs !== undefined ? { allAttachedMs } : {}), allDoneMs, mergedMs, cliApiCalls: 0, apiServer: apiServerUse(downloads) },
+    startedAt: new Date(capture.started).toISOString(),
+    ...(capture.signal ? { signal: capture.signal } : {}),
   };
-  if (cancelled) {
-    summary.status = 'interrupted';
-    summary.signal = 'SIGINT';
-  } else {
-    const stepFailed = summary.steps.some((s) => {
-      const spec = recipe.steps.find((r) => r.id === s.id);
-      return s.status === 'truncated' || (!spec?.optional && ['failed', 'unsupported', 'not_run'].includes(s.status));
-    });
-    const assertionFailed = summary.assertions.some((a) => a.status === 'failed' || a.status === 'not_evaluated');
-    if (stepFailed || assertionFailed || (bad.length && !missingOk)) summary.status = 'failed';
-    if (bad.length && !missingOk) summary.error = `${bad.length} node${bad.length === 1 ? '' : 's'} failed or had no agent: ${bad.map((o) => o.node).join(', ')}`;
-    // the same "why it did not pass" list a node-local run gives
-    for (const s of summary.steps) if (s.status !== 'ok') summary.reasons.push(`step ${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
-    for (const a of summary.assertions) if (a.status === 'failed' || a.status === 'not_evaluated') summary.reasons.push(`assertion "${a.name}" ${a.status}: ${a.message}`);
-    if (summary.error) summary.reasons.push(summary.error);
-  }
-  summary.durationMs = Date.now() - started;
-  summary.cluster.cliApiCalls = api.total;
-  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary) + renderNodes(summary, 'md'));
-  return summary;
+  // a cancel during capture is in run.signal and must not stop the evaluation of what the nodes sent;
+  // one that comes while evaluating stops it, as Ctrl-C does locally
+  const signal = capture.signal ? undefined : opts.signal;
+  const summary = await judge(loaded, dir, run, {
+    log: opts.log,
+    ...(signal ? { signal } : {}),
+    started: capture.started,
+    ...(opts.updateBaseline ? { updateBaseline: true } : {}),
+    ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
+    extra: {
+      reasons: nodeReasons(bad),
+      ...(bad.length ? { error: `${bad.length} node${bad.length === 1 ? '' : 's'} failed or had no agent: ${bad.map((o) => o.node).join(', ')}` } : {}),
+      fields: { cluster: capture.cluster },
+      markdown: (s) => renderNodes(s as ClusterSummary, 'md'),
+    },
+  });
+  return summary as ClusterSummary;
 }
 
 /** Every node's result ConfigMaps and their bytes: what the run leaves in etcd until the GadgetRun is deleted. */
@@ -284,6 +294,24 @@ export function apiServerUse(downloads: Map<string, { configMaps: number; stored
   }
   return { configMaps, bytes };
 }
+
+export interface ClusterJudgeOptions {
+  log: (line: string) => void;
+  /** the CLI's Ctrl-C: once the nodes are done, it stops the evaluation */
+  signal?: AbortSignal;
+  /** --update-baseline */
+  updateBaseline?: boolean;
+  /** --junit FILE */
+  junit?: string;
+}
+
+/** One line per node that fails the run, with what it said; at scale the first ones and a count. */
+function nodeReasons(bad: NodeOutcome[]): string[] {
+  const lines = bad.slice(0, MAX_NODE_REASONS).map((o) => `node ${o.node} ${o.phase === 'Missing' ? 'missing' : 'failed'}${o.message ? `: ${o.message}` : ''}`);
+  if (bad.length > MAX_NODE_REASONS) lines.push(`${bad.length - MAX_NODE_REASONS} more nodes failed or missing (summary.json: cluster.nodes)`);
+  return lines;
+}
+const MAX_NODE_REASONS = 20;
 
 /** Step statuses from best to worst for merging: the merged step is as bad as its worst node that ran. */
 const RAN: StepStatus[] = ['ok', 'interrupted', 'truncated'];

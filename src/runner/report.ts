@@ -8,6 +8,7 @@
 import { formatMs } from '../steps/duration.ts';
 import { evidenceLines } from './evidence.ts';
 import type { AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
+import { lostPastAllowed, oneLine } from './verdict.ts';
 
 /** Older summaries (and hand-made ones) carry only `passed`. */
 const statusOf = (a: AssertionSummary): AssertionStatus => a.status ?? (a.passed ? 'passed' : 'failed');
@@ -16,7 +17,7 @@ const MARKDOWN: Record<AssertionStatus, string> = { passed: '✅', failed: '❌'
 
 function notes(s: StepSummary): string {
   const parts = [s.reason, ...(s.warnings ?? [])].filter((x): x is string => !!x);
-  if (s.lost > 0 && s.allow_lost !== undefined && s.allow_lost !== false) parts.push(`lost events allowed (allow_lost: ${s.allow_lost})`);
+  if (s.lost > 0 && s.allow_lost !== undefined && s.allow_lost !== false && !lostPastAllowed(s)) parts.push(`lost events allowed (allow_lost: ${s.allow_lost})`);
   if (s.baseline) parts.push(`baseline ${s.baseline.file}: ${s.baseline.added.length} new, ${s.baseline.removed.length} removed${s.baseline.updated ? ', updated' : ''}`);
   return parts.join('; ');
 }
@@ -25,11 +26,6 @@ function stepRows(summary: Summary): string[][] {
   return summary.steps.map((s) => [s.id, s.gadget, s.status, String(s.events), String(s.lost), s.artifacts.join(' ') || '-', s.ended_by ?? '-', notes(s)]);
 }
 
-/** A multi-line workload as its first line and a line count. */
-export function oneLine(command: string): string {
-  const lines = command.trim().split('\n');
-  return lines.length > 1 ? `${lines[0]} … (${lines.length} lines)` : lines[0];
-}
 
 const HEAD = ['step', 'gadget', 'status', 'events', 'lost', 'artifacts', 'ended by', 'notes'];
 const STATUS_WORDS: Record<Summary['status'], string> = { passed: 'PASSED', failed: 'FAILED', interrupted: 'INTERRUPTED', error: 'ERROR', could_not_trace: 'COULD NOT TRACE' };

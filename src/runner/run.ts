@@ -14,18 +14,18 @@ import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
-import { artifactPath, writeTextAtomic } from './artifacts.ts';
+import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
 import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
-import { evaluate } from './evaluate.ts';
-import { oneLine, renderMarkdown } from './report.ts';
+import { judge } from './judge.ts';
+import { renderMarkdown } from './report.ts';
+import { oneLine } from './verdict.ts';
 import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
-import { summarize } from './verdict.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
 import {
@@ -49,6 +49,8 @@ export interface RunOptions {
   user?: WorkloadUser;
   /** write baselines from this run's keys (--update-baseline) */
   updateBaseline?: boolean;
+  /** --junit FILE; default: the recipe's junit; false: none (a cluster node: the CLI writes the run's) */
+  junit?: string | false;
   log?: (line: string) => void;
   /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
   observer?: RunObserver;
@@ -202,7 +204,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
 
   // a signal while evaluating stops the JSONata then running; one during capture already had its effect
   const evaluating = new AbortController();
-  if (!interrupt.signal) void interrupt.promise.then(() => evaluating.abort());
+  if (!interrupt.signal) void interrupt.promise.then((signal) => evaluating.abort(signal));
   const run: RunMeta = {
     tool_version: TOOL_VERSION,
     node: summary.node,
@@ -213,25 +215,29 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     ...(summary.error !== undefined ? { error: summary.error } : {}),
     ...(couldNotTrace ? { could_not_trace: true } : {}),
   };
-  let result: Summary;
+  let captureError: string | undefined;
   try {
     await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
     await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
-    const evaluation = await evaluate(recipe, opts.outDir, { log, signal: evaluating.signal, recipeDir: path.dirname(loaded.file), updateBaseline: opts.updateBaseline });
-    result = summarize(recipe, loaded.file, run, evaluation, Date.now() - started);
   } catch (err) {
-    const error = (err as Error).message;
-    log(`error: ${error}`);
-    const known = { run, steps: summary.steps, assertions: [], ...(summary.workload ? { workload: summary.workload } : {}) };
-    result = summarize(recipe, loaded.file, { ...run, error }, known, Date.now() - started);
+    captureError = (err as Error).message;
+    log(`error: ${captureError}`);
   }
-  interrupt.dispose();
-  // a signal while evaluating: what was evaluated stands, the run says it was stopped
-  if (interrupt.signal && !run.signal) result = { ...result, status: 'interrupted', signal: interrupt.signal, reasons: [`interrupted by ${interrupt.signal}`] };
-  result = redactor.value(result) as Summary;
-  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(result));
-  return result;
+  try {
+    // the second signal's handler stays on while evaluating
+    return await judge(loaded, opts.outDir, run, {
+      log,
+      signal: evaluating.signal,
+      updateBaseline: opts.updateBaseline,
+      started,
+      redactor,
+      ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
+      ...(captureError !== undefined ? { captureError } : {}),
+      known: { steps: summary.steps, ...(summary.workload ? { workload: summary.workload } : {}) },
+    });
+  } finally {
+    interrupt.dispose();
+  }
 }
 
 function observed(s: StepRun, maxDurationMs?: number): ObservedStep {

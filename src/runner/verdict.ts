@@ -1,15 +1,26 @@
 /**
  * The verdict: from what capture recorded (raw/run.json) and what evaluation found, the
- * run's status and every reason it did not pass. One function for `run` and `replay`, so
- * a replayed folder gets the verdict its run got. Fails closed: a workload exit the recipe
+ * run's status and every reason it did not pass. judge.ts calls it for `run`, `replay` and
+ * `run --cluster`, so a replayed or merged folder gets the verdict a local run gets. Fails closed: a workload exit the recipe
  * did not expect, events lost past allow_lost, a required step that did not run, a new
  * baseline key, an assertion that failed or could not be evaluated.
  */
-import { oneLine } from './report.ts';
 import type { RunMeta } from './capture.ts';
 import type { Evaluation } from './evaluate.ts';
 import type { Recipe } from './recipe.ts';
-import { SCHEMA_VERSION, type RunStatus, type StepSummary, type Summary, type WorkloadSummary } from './summary.ts';
+import { SCHEMA_VERSION, type RunStatus, type StepStatus, type StepSummary, type Summary, type WorkloadSummary } from './summary.ts';
+
+/**
+ * A step with one of these statuses captured nothing to judge: it fails the run unless
+ * the recipe marks it optional, and it fails a cluster node (src/k8s/agent.ts). The one
+ * list every reporter and the agent use.
+ */
+export const NOT_CAPTURED: ReadonlySet<StepStatus> = new Set<StepStatus>(['failed', 'unsupported', 'not_run']);
+
+/** Whether a step's status fails the run: a truncated one always (events are missing), one that captured nothing unless optional. */
+export function stepStatusFails(s: Pick<StepSummary, 'status' | 'optional'>): boolean {
+  return s.status === 'truncated' || (!s.optional && NOT_CAPTURED.has(s.status));
+}
 
 export function expectedExit(recipe: Recipe): (code: number) => boolean {
   const expect = recipe.expect_exit ?? 0;
@@ -28,7 +39,7 @@ export function lostPastAllowed(s: StepSummary): number {
 export function reasonsOf(recipe: Recipe, ev: Evaluation, workload: WorkloadSummary | undefined): string[] {
   const reasons: string[] = [];
   for (const s of ev.steps) {
-    if (s.status === 'truncated' || (!s.optional && ['failed', 'unsupported', 'not_run'].includes(s.status))) {
+    if (stepStatusFails(s)) {
       reasons.push(`step ${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
     }
     const lost = lostPastAllowed(s);
@@ -92,4 +103,10 @@ export function summarize(recipe: Recipe, file: string, run: RunMeta, ev: Evalua
 
 function withExpectation(recipe: Recipe, w: WorkloadSummary): WorkloadSummary {
   return w.exitCode === null || w.stoppedBy ? w : { ...w, exitExpected: expectedExit(recipe)(w.exitCode) };
+}
+
+/** A multi-line workload as its first line and a line count. */
+export function oneLine(command: string): string {
+  const lines = command.trim().split('\n');
+  return lines.length > 1 ? `${lines[0]} … (${lines.length} lines)` : lines[0];
 }

@@ -49,10 +49,10 @@ test('run --cluster: a folder it cannot write is refused before the cluster is a
 });
 
 test('run --cluster refuses the options a cluster run cannot honour, naming each and why', async () => {
-  const r = await runCli(['run', RECIPE, '--cluster', '--set', 'a=b', '--junit', 'j.xml', '--user', 'nobody'], { env: NO_CLUSTER });
+  const r = await runCli(['run', RECIPE, '--cluster', '--set', 'a=b', '--limit-ring', '1MiB', '--user', 'nobody'], { env: NO_CLUSTER });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--set does not go with --cluster: the nodes read the recipe file as written/);
-  assert.match(r.stderr, /--junit does not go with --cluster/);
+  assert.match(r.stderr, /--limit-ring does not go with --cluster/);
   assert.match(r.stderr, /--user does not go with --cluster/);
   assert.match(r.stderr, /gadget-run run <recipe\.yaml> --cluster \[--node NODE\]/, 'the usage follows');
   const argv = await runCli(['run', RECIPE, '--cluster', '--', 'true'], { env: NO_CLUSTER });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { escapeData, escapeProperty, fenceCommands, problemAnnotations, runAnnotations } from '../../src/cli/reporters/github.ts';
-import { renderJunit, xmlSafe } from '../../src/cli/reporters/junit.ts';
+import { renderJunit, xmlSafe } from '../../src/runner/reporters/junit.ts';
 import type { Summary } from '../../src/runner/summary.ts';
 import { ROOT, runCli, tempDir, writeRecipe } from './cli-helpers.ts';
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import type { LoadedRecipe, Problem } from '../../runner/recipe.ts';
 import { evidenceLines } from '../../runner/evidence.ts';
 import type { Summary } from '../../runner/summary.ts';
-import { lostPastAllowed } from '../../runner/verdict.ts';
+import { lostPastAllowed, NOT_CAPTURED } from '../../runner/verdict.ts';
 
 export function onGithubActions(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GITHUB_ACTIONS === 'true';
@@ -51,7 +51,7 @@ export function runAnnotations(summary: Summary, loaded: LoadedRecipe): string {
     const at = loaded.positions.steps[i];
     const base = { file: loaded.file, line: at?.line, col: at?.col };
     const optional = loaded.recipe.steps[i]?.optional === true;
-    if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') {
+    if (NOT_CAPTURED.has(s.status) || s.status === 'truncated') {
       out.push({ ...base, level: optional && s.status !== 'truncated' ? 'warning' : 'error', title: `step ${s.id} ${s.status}`, message: s.reason ?? s.status });
     } else if (lostPastAllowed(s)) {
       out.push({ ...base, level: 'error', title: `step ${s.id} lost events`, message: `${s.lost} events were lost in the kernel: raise the step's buffer or narrow its filter` });

@@ -4,9 +4,9 @@
  * are failures) and one per assertion, with the evidence in the failure text.
  */
 import junitModule, { type Builder } from 'junit-report-builder';
-import { evidenceLines } from '../../runner/evidence.ts';
-import type { Summary } from '../../runner/summary.ts';
-import { lostPastAllowed } from '../../runner/verdict.ts';
+import { evidenceLines } from '../evidence.ts';
+import type { Summary } from '../summary.ts';
+import { lostPastAllowed, NOT_CAPTURED } from '../verdict.ts';
 
 /** XML 1.0 cannot hold most control characters at all, escaped or not: they become U+FFFD. */
 export function xmlSafe(text: string): string {
@@ -22,7 +22,7 @@ type AssertionRow = Summary['assertions'][number];
 
 /** Why a step fails a CI job, or undefined when it does not. */
 function stepFailure(s: StepRow): string | undefined {
-  if (s.status === 'failed' || s.status === 'unsupported' || s.status === 'truncated' || s.status === 'not_run') return `${s.status}: ${s.reason ?? ''}`.trim();
+  if (NOT_CAPTURED.has(s.status) || s.status === 'truncated') return `${s.status}: ${s.reason ?? ''}`.trim();
   if (lostPastAllowed(s)) return `${s.lost} events were lost in the kernel (ring buffer full)`;
   if (s.baseline?.added.length && !s.baseline.updated) return `${s.baseline.added.length} new keys not in the baseline ${s.baseline.file}\n${s.baseline.added.map((k) => `+ ${k}`).join('\n')}`;
   return undefined;
