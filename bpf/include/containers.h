@@ -13,8 +13,10 @@
  *   deletes it. Events of a container that turns out not to match are
  *   dropped at evaluation (DIR/raw/containers.json records the verdict).
  * An object whose step has no container scope leaves targ_containers 0:
- * the verifier prunes the check, and user space does not load the
- * programs below (src/steps/prepare.ts).
+ * the verifier prunes the check. A node-wide step still sets
+ * targ_containers_new, so that user space names each container that starts
+ * while it runs, even one gone by the end (src/containers/selection.ts);
+ * a workload-bound one loads none of the programs below (src/steps/prepare.ts).
  * The programs are raw_tp, not tp_btf: every field they read goes through
  * BPF_CORE_READ anyway, and a tp_btf program makes libbpf load and parse the
  * kernel's whole vmlinux BTF (5 MB, ~15 ms) at every load to find its attach

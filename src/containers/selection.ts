@@ -57,19 +57,26 @@ export function matchesSelection(c: ContainerInfo, sel: ContainerSelection): boo
   return true;
 }
 
-/** The BPF constants of a scope (bpf/include/containers.h), and the tracking programs it needs. */
+/**
+ * The BPF constants of a scope (bpf/include/containers.h), and the tracking
+ * programs it needs. A node-wide step (no scope, no workload cgroup) filters
+ * nothing but still has the kernel note every container that starts: one that
+ * exits before the step ends is gone from the cgroup tree when the table is
+ * written, and its events would carry a cgroup_id nothing names.
+ */
 export function scopeConstants(scope: ContainerScope | undefined, hasWorkload: boolean) {
   const workload = !!scope?.workload && hasWorkload && !scope.selection;
   const selection = !!scope?.selection;
+  const learn = !scope && !hasWorkload;
   return {
     constants: {
       targ_containers: selection || workload ? 1 : 0,
-      targ_containers_new: selection ? 1 : 0,
+      targ_containers_new: selection || learn ? 1 : 0,
       targ_containers_workload: workload ? 1 : 0,
     },
-    /** container programs to load: none when the step has no container scope */
+    /** container programs to load: none for a workload-bound step without a container scope */
     programs: [
-      ...(selection || workload ? ['gadget_container_mkdir'] : []),
+      ...(selection || workload || learn ? ['gadget_container_mkdir'] : []),
       ...(workload ? ['gadget_container_fork', 'gadget_container_exit'] : []),
     ],
   };
@@ -85,7 +92,8 @@ const NAME_OFFSET = 4;
 
 /** What a step knew of a container: who it is, and whether the step watched it. */
 export interface ContainerRecord extends ContainerInfo {
-  selected: boolean;
+  /** absent: a node-wide step, which watched every container, learned of this one as it started */
+  selected?: boolean;
 }
 
 /** How often the tracker resolves containers the kernel added (a pending one's events reach the ring until then). */
@@ -104,13 +112,16 @@ export const SETTLE_MS = 10_000;
  * that run now, then resolves the ones the kernel adds as they start
  * (SELECTED from the workload: named and recorded; PENDING: named, then kept
  * or deleted by the selection) and forgets those whose cgroup is gone.
+ * Without a scope (a node-wide step) the set filters nothing: every container
+ * the kernel adds is named while it runs, recorded, and taken out of the set,
+ * which would otherwise fill up on a node that starts many.
  */
 export class ContainerTracker {
   private readonly seen = new Map<string, ContainerRecord>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly map: KernelMap, private readonly scope: ContainerScope) {
-    if (scope.selection) {
+  constructor(private readonly map: KernelMap, private readonly scope: ContainerScope | undefined) {
+    if (scope?.selection) {
       const now = enrich(discoverCgroups().map(infoOf), scope.sources);
       for (const c of now) {
         // running already, but a source still learning about it (a pod created just before the
@@ -150,16 +161,21 @@ export class ContainerTracker {
       if (!parsed) continue;
       infos.push({ info: { id: parsed.id, runtime: parsed.runtime, cgroupId: id, cgroupPath: found?.path ?? '' }, state, k, v });
     }
-    enrich(infos.map((i) => i.info), this.scope.sources);
+    enrich(infos.map((i) => i.info), this.scope?.sources);
     const now = Date.now();
     for (const { info, state, k, v } of infos) {
       // its events keep reaching the ring while it waits: a pod's container is judged once its pod is known
-      if (state === PENDING && !last && this.scope.sources?.some((s) => s.pending?.(info))) {
+      if (state === PENDING && !last && this.scope?.sources?.some((s) => s.pending?.(info))) {
         const since = this.waiting.get(info.cgroupId)?.since ?? now;
         this.waiting.set(info.cgroupId, { since, path: info.cgroupPath });
         if (now - since < SETTLE_MS) continue;
       }
       this.waiting.delete(info.cgroupId);
+      if (!this.scope) {
+        this.seen.set(info.cgroupId, info);
+        this.map.delete(k);
+        continue;
+      }
       const selected = state === SELECTED || (state === PENDING && !!this.scope.selection && matchesSelection(info, this.scope.selection));
       this.seen.set(info.cgroupId, { ...info, selected });
       if (!selected) this.map.delete(k);

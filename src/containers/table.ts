@@ -1,8 +1,9 @@
 /**
  * The per-run container table, DIR/raw/containers.json: the containers
- * capture knew of (discovered on the node, or tracked by a step's container
- * set) and, per step with a container scope, the cgroup ids it watched and
- * the ones it resolved out (PENDING containers that did not match: their
+ * capture knew of (discovered on the node when the capture ended, or tracked
+ * by a step's container set, which keeps those that exited before then)
+ * and, per step with a container scope that knew of any, the cgroup ids it
+ * watched and the ones it resolved out (PENDING containers that did not match: their
  * events reached the ring before they were resolved and are dropped at
  * evaluation). Evaluation joins events with it by cgroup_id.
  */
@@ -29,11 +30,11 @@ export function buildTable(discovered: ContainerInfo[], perStep: Record<string, 
   const steps: ContainerTable['steps'] = {};
   for (const [id, records] of Object.entries(perStep)) {
     if (!records) continue;
-    steps[id] = { selected: [], rejected: [] };
     for (const { selected, ...info } of records) {
       const known = byCgroup.get(info.cgroupId);
       byCgroup.set(info.cgroupId, { ...known, ...info, cgroupPath: info.cgroupPath || known?.cgroupPath || '' });
-      steps[id][selected ? 'selected' : 'rejected'].push(info.cgroupId);
+      // a node-wide step's records name containers (some gone by now) but judge none
+      if (selected !== undefined) (steps[id] ??= { selected: [], rejected: [] })[selected ? 'selected' : 'rejected'].push(info.cgroupId);
     }
   }
   return { containers: [...byCgroup.values()], steps };

@@ -64,7 +64,7 @@ export interface Prepared {
   /** predicates left for user space */
   userFilter: Predicate[];
   warnings: string[];
-  /** keeps the container set when the step has a container scope; the session stops it */
+  /** keeps the container set when the step has a container scope or watches the whole node; the session stops it */
   containers?: ContainerTracker;
 }
 
@@ -125,7 +125,7 @@ async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad,
   const warnings: string[] = [];
   let containers: ContainerTracker | undefined;
   try {
-    // an object pays for container tracking only when its step has a container scope
+    // an object pays for container tracking only when its step has a container scope or watches the whole node
     for (const p of obj.programs().filter((p) => CONTAINER_PROGRAMS.includes(p.name) && !scope.programs.includes(p.name))) {
       obj.disableProgram(p.name);
     }
@@ -136,7 +136,7 @@ async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad,
     obj.setConstants(constants);
     beforeLoad?.(obj);
     await obj.load();
-    if (scope.constants.targ_containers) containers = new ContainerTracker(obj.hashMap('gadget_containers'), ctx.containers!);
+    if (hasContainerSet && scope.programs.length) containers = new ContainerTracker(obj.hashMap('gadget_containers'), ctx.containers);
   } catch (err) {
     obj.close();
     throw err;

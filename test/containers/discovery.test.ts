@@ -104,8 +104,9 @@ test('selections match as Inspektor Gadget’s selector: every key given, labels
   for (const s of no) assert.equal(matchesSelection(c, s), false, JSON.stringify(s));
 });
 
-test('scope constants: no scope loads no container program; a selection follows new containers; the workload follows its own', () => {
+test('scope constants: a workload-bound step without a scope loads no container program; a node-wide one learns new containers without filtering; a selection follows new containers; the workload follows its own', () => {
   assert.deepEqual(scopeConstants(undefined, true), { constants: { targ_containers: 0, targ_containers_new: 0, targ_containers_workload: 0 }, programs: [] });
+  assert.deepEqual(scopeConstants(undefined, false), { constants: { targ_containers: 0, targ_containers_new: 1, targ_containers_workload: 0 }, programs: ['gadget_container_mkdir'] });
   assert.deepEqual(scopeConstants({ selection: { container: 'x' }, workload: false }, false).programs, ['gadget_container_mkdir']);
   assert.deepEqual(scopeConstants({ workload: true }, true), {
     constants: { targ_containers: 1, targ_containers_new: 0, targ_containers_workload: 1 },
@@ -119,4 +120,10 @@ test('the table merges discovery with what steps recorded, and names the fields 
   assert.equal(t.containers.find((c) => c.cgroupId === '1')?.name, 'web');
   assert.equal(t.containers.find((c) => c.cgroupId === '1')?.cgroupPath, `/libpod_parent/libpod-${ID}`, 'a path discovery knew is kept');
   assert.deepEqual(Object.keys(containerFields(info({ k8s: { namespace: 'n', pod: 'p' } }))), ['container_id', 'container_name', 'runtime', 'container_image', 'namespace', 'pod']);
+});
+
+test('a node-wide step\'s records keep containers that are gone by the end in the table, and judge none', () => {
+  const t = buildTable([info({ cgroupId: '1', name: 'still-running' })], { a: [info({ cgroupId: '3', name: 'came-and-went', cgroupPath: '' })] });
+  assert.deepEqual(t.containers.map((c) => [c.cgroupId, c.name]), [['1', 'still-running'], ['3', 'came-and-went']]);
+  assert.deepEqual(t.steps, {}, 'no verdict: a node-wide step selected nothing and rejected nothing');
 });

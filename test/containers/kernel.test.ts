@@ -120,4 +120,21 @@ describe('containers in the kernel', { skip: containerSkip() }, () => {
     assert.ok(mine?.selected, `selected once the source knew it: ${JSON.stringify(traced.outcome.containers)}`);
     assert.deepEqual(withArg(traced.events, token).filter((e) => String(e.cgroup_id) === mine.cgroupId).map((e) => e.args), [['/bin/echo', token]]);
   });
+
+  test('a node-wide step filters nothing and learns every container that starts, named while it ran, with no verdict', async (t) => {
+    const rootfs = busyboxRootfs(t);
+    const name = containerName('brief');
+    const token = uniqueToken();
+    const [traced] = await traceAllWhile([[exec, stepContext(t)]], async () => {
+      assert.equal(await runContainer(name, rootfs, ['/bin/echo', token]), `${token}\n`);
+    });
+    const mine = traced.outcome.containers?.find((c) => c.name === name);
+    assert.ok(mine, `the container that came and went is recorded: ${JSON.stringify(traced.outcome.containers)}`);
+    assert.equal(mine.runtime, 'podman');
+    assert.match(mine.id, /^[0-9a-f]{64}$/);
+    assert.equal(mine.selected, undefined, 'a node-wide step judges no container');
+    assert.deepEqual(withArg(traced.events, token).filter((e) => String(e.cgroup_id) === mine.cgroupId).map((e) => e.args), [['/bin/echo', token]]);
+    // not a filter: the host's own execs are still there
+    assert.ok(traced.events.some((e) => (e.args as string[])[0] === 'podman'), 'the podman command outside the container is traced too');
+  });
 });

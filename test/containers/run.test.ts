@@ -7,7 +7,8 @@ import { parseRecipe } from '../../src/runner/recipe.ts';
 import { runRecipe } from '../../src/runner/run.ts';
 import { readNdjson, tempDir, uniqueToken, type Event } from '../helpers/session.ts';
 import { objectDir } from '../helpers/kernel.ts';
-import { busyboxRootfs, containerName, containerSkip, podmanRunArgs } from '../helpers/containers.ts';
+import { busyboxRootfs, containerName, containerSkip, podmanRunArgs, runContainer } from '../helpers/containers.ts';
+import { discoverCgroups } from '../../src/containers/discovery.ts';
 
 const shellQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 
@@ -62,5 +63,52 @@ steps:
     const all = events('exec.ndjson');
     assert.ok(all.some((e) => (e.args as string[])[0] === 'podman'), 'the runtime’s exec is seen');
     assert.deepEqual(all.filter((e) => (e.args as string[])[1] === token), [], 'nothing from inside the container');
+  });
+
+  test('a node-wide run names a container that started and exited while it ran, and keeps it in raw/containers.json', async (t) => {
+    const rootfs = busyboxRootfs(t);
+    const name = containerName('short');
+    const token = uniqueToken();
+    fs.writeFileSync(path.join(rootfs, 'tmp', token), 'x');
+    const out = tempDir(t, 'gadget-run-out-');
+    const stop = new AbortController();
+    let exited: Promise<string> | undefined;
+    const summary = await runRecipe(parseRecipe(`name: node-wide
+duration: 2m
+steps:
+  - { id: exec, gadget: trace/exec, outputs: [exec.ndjson] }
+`, 'node-wide.yaml'), {
+      outDir: out, objectDir: objectDir(), log: () => {}, signal: stop.signal,
+      observer: {
+        // the container starts once the step is attached, and the run ends once its cgroup is gone: at the end nothing on the node shows it
+        attached: () => {
+          const before = new Set(discoverCgroups().map((c) => c.cgroupId));
+          const gone = () => discoverCgroups().every((c) => before.has(c.cgroupId));
+          exited = runContainer(name, rootfs, ['/bin/sh', '-c', `/bin/cat /tmp/${token}; /bin/ls /; /bin/sleep 1`]).then(async (stdout) => {
+            for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 100));
+            return stdout;
+          }).finally(() => stop.abort());
+        },
+        captured: () => {},
+      },
+    });
+    assert.ok(exited, 'the steps were attached');
+    assert.match(await exited, /^x/, 'the container ran');
+    assert.equal(summary.status, 'interrupted', JSON.stringify(summary));
+    const table = JSON.parse(fs.readFileSync(path.join(out, 'raw', 'containers.json'), 'utf8'));
+    const row = table.containers.find((c: { name?: string }) => c.name === name);
+    assert.ok(row, `the exited container is in the table: ${JSON.stringify(table.containers.map((c: { name?: string }) => c.name))}`);
+    assert.equal(row.runtime, 'podman');
+    assert.ok(!discoverCgroups().some((c) => String(c.cgroupId) === row.cgroupId), 'its cgroup is gone: discovery at the end could not have named it');
+    assert.deepEqual(table.steps, {}, 'a node-wide step selected and rejected nothing');
+    const execs = readNdjson(path.join(out, 'exec.ndjson'));
+    const inside = execs.filter((e) => String(e.cgroup_id) === row.cgroupId);
+    // runc's own `runc init` execs in the container's cgroup too, before the entrypoint
+    assert.deepEqual(inside.map((e) => (e.args as string[])[0]).filter((a) => a.startsWith('/bin/')).sort(), ['/bin/cat', '/bin/ls', '/bin/sh', '/bin/sleep'], JSON.stringify(inside));
+    for (const e of inside) {
+      assert.equal(e.container_name, name);
+      assert.equal(e.container_id, row.id);
+      assert.equal(e.runtime, 'podman');
+    }
   });
 });

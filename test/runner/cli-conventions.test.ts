@@ -14,6 +14,7 @@ import { parseRecipe, RecipeError, MAX_RECIPE_BYTES, type LoadedRecipe, type Loa
 import { inputEnvName, shellReference } from '../../src/runner/inputs.ts';
 import { PLAIN_EVERY_MS, Progress, TTY_EVERY_MS, useColour } from '../../src/cli/progress.ts';
 import type { ObservedStep } from '../../src/runner/run.ts';
+import { localRegistry } from '../helpers/npm-registry.ts';
 import { BIN, notRoot, readJson, readNdjsonFile, ROOT, runCli, startCli, tempDir, writeRecipe, type CliResult } from './cli-helpers.ts';
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
@@ -431,15 +432,16 @@ test("a node-wide trace/open does not show gadget-run's own opens, and does show
   assert.ok(fs.readdirSync(path.join(out, 'raw')).includes('open.ndjson'));
 });
 
-/** Why the npm registry cannot be used from here, or undefined when it can. */
-function npmUnreachable(): string | undefined {
-  const ping = spawnSync('npm', ['ping', '--fetch-timeout=10000', '--fetch-retries=0'], { encoding: 'utf8', timeout: 30_000 });
-  return ping.status === 0 ? undefined : `the npm registry is unreachable (npm ping: ${(ping.stderr || ping.error?.message || '').trim().split('\n').pop()})`;
+/** npm, without blocking the event loop (the test's own registry answers it). */
+function npm(args: string[], opts: { cwd?: string; timeout: number }): Promise<{ status: number | null; stderr: string }> {
+  const child = spawn('npm', args, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout);
+  return new Promise((resolve) => child.on('close', (status) => (clearTimeout(timer), resolve({ status, stderr }))));
 }
 
 test('installed from `npm pack`: the package runs a recipe with its shipped CO-RE objects and bundle, no clang, bpftool optional', { skip: notRoot, timeout: 300_000 }, async (t) => {
-  const why = npmUnreachable();
-  if (why) return t.skip(why);
   const dir = tempDir();
   const packed = spawnSync('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(packed.status, 0, packed.stderr);
@@ -450,8 +452,12 @@ test('installed from `npm pack`: the package runs a recipe with its shipped CO-R
   assert.ok(!shipped.some((f) => f.startsWith('test/') || f.startsWith('node_modules/')), 'no tests, no node_modules');
 
   const prefix = path.join(dir, 'prefix');
-  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, path.join(dir, filename), '--no-audit', '--no-fund', '--loglevel=error'], { encoding: 'utf8', timeout: 240_000 });
-  assert.equal(install.status, 0, install.stderr);
+  // its dependencies resolved as a user's install resolves them, from a registry on loopback that holds
+  // this checkout's (package-lock.json's versions): nothing is fetched from the public registry
+  const registry = await localRegistry(t, ROOT, path.join(dir, 'registry'));
+  const install = await npm(['install', '-g', '--prefix', prefix, path.join(dir, filename), `--registry=${registry.url}`, `--cache=${path.join(dir, 'npm-cache')}`,
+    '--fetch-retries=0', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=error'], { timeout: 240_000 });
+  assert.equal(install.status, 0, `${install.stderr}\nnot in the local registry: ${[...registry.missing].join(', ')}`);
   // clang at run time would be a packaging bug, and bpftool may only make the minimized-BTF
   // cache (src/ebpf/core-btf.ts), which the run must not need: these stand-ins record any call and fail
   const fakeBin = path.join(dir, 'fake-bin');
@@ -477,15 +483,13 @@ test('installed from `npm pack`: the package runs a recipe with its shipped CO-R
   const cached = () => (fs.existsSync(btfCache) ? fs.readdirSync(btfCache, { recursive: true }).map(String).filter((f) => f.endsWith('.btf')) : []);
   assert.deepEqual(cached(), [], 'a failed bpftool leaves no cache file');
 
-  // with the real bpftool the first run makes the cache (outside the package) and the next loads against it
-  if (!fs.existsSync('/usr/sbin/bpftool')) {
-    t.diagnostic('bpftool is not installed (./scripts/setup installs it): the cache half of this test did not run');
-    return;
-  }
-  fs.rmSync(path.join(fakeBin, 'bpftool'));
-  runInstalled('out-cache-1', env);
-  assert.ok(cached().length > 0, 'the first run with bpftool made minimized BTFs');
-  assert.match(runInstalled('out-cache-2', env), /timing [\d.]+ opened \S+\.bpf\.o \(minimized CO-RE BTF\)/);
-  const installed = fs.readdirSync(path.join(prefix, 'lib/node_modules/gadget-run'), { recursive: true }).map(String);
-  assert.deepEqual(installed.filter((f) => f.endsWith('.btf')), [], 'no cache file inside the package');
+  const noBpftool = fs.existsSync('/usr/sbin/bpftool') ? false : 'needs /usr/sbin/bpftool (./scripts/setup installs it)';
+  await t.test('with the real bpftool the first run makes the cache (outside the package) and the next loads against it', { skip: noBpftool }, () => {
+    fs.rmSync(path.join(fakeBin, 'bpftool'));
+    runInstalled('out-cache-1', env);
+    assert.ok(cached().length > 0, 'the first run with bpftool made minimized BTFs');
+    assert.match(runInstalled('out-cache-2', env), /timing [\d.]+ opened \S+\.bpf\.o \(minimized CO-RE BTF\)/);
+    const installed = fs.readdirSync(path.join(prefix, 'lib/node_modules/gadget-run'), { recursive: true }).map(String);
+    assert.deepEqual(installed.filter((f) => f.endsWith('.btf')), [], 'no cache file inside the package');
+  });
 });

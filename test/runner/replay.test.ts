@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { BIN, notRoot, readJson, ROOT, runCli, tempDir, writeRecipe } from './cli-helpers.ts';
+import { notRoot, readJson, ROOT, runCli, tempDir, writeRecipe } from './cli-helpers.ts';
 import { assertValidSummary } from './summary-schema.ts';
+import { readableInstall, sharedTempDir } from '../helpers/install.ts';
 
 const RECIPES = path.join(ROOT, 'recipes');
 
@@ -43,9 +44,11 @@ test('replay gives the artifacts and the summary of the run, for every recipe in
   }
 });
 
-test('replay needs no root, and an edited assertion takes effect without tracing again', { skip: notRoot ? 'needs root for the run it replays' : false }, async () => {
-  const dir = tempDir();
-  fs.chmodSync(dir, 0o755);
+test('replay needs no root, and an edited assertion takes effect without tracing again', { skip: notRoot ? 'needs root for the run it replays' : false }, async (t) => {
+  // nobody runs a world-readable copy of the CLI in a folder it can reach: the checkout may
+  // live where only root can read (a clone in `mktemp -d`, under /root)
+  const bin = readableInstall(t);
+  const dir = sharedTempDir(t, 'gadget-run-replay-');
   const tag = `replay${process.pid}`;
   const text = (expr: string) => `name: rp\nrun: /bin/echo ${tag}\nsteps:\n  - { id: execs, gadget: trace/exec, outputs: [execs.csv] }\nassertions:\n  - { name: check, expr: '${expr}' }\n`;
   const recipe = writeRecipe(dir, 'rp.yaml', text(`"${tag}" in steps.execs.args`));
@@ -61,7 +64,7 @@ test('replay needs no root, and an edited assertion takes effect without tracing
   fs.chmodSync(again, 0o777);
   let stdout = '';
   assert.throws(
-    () => execFileSync(process.execPath, [BIN, 'replay', recipe, '--from', out, '--out', again], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } }),
+    () => execFileSync(process.execPath, [bin, 'replay', recipe, '--from', out, '--out', again], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } }),
     (err: { status: number; stdout: string }) => ((stdout = err.stdout), err.status === 1),
   );
   assert.match(stdout, new RegExp(`FAIL check — expected true, got false: \\$count\\(steps\\.execs\\[args\\[1\\] = "${tag}"\\]\\) was 1`));
