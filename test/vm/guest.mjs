@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// The kernel matrix's job on one kernel (in a guest of scripts/vm.mjs, or on the host for
+// its own column): what `gadget-run gadgets --json` says, and the chosen kernel tests
+// (selection.json), into OUTDIR: kernel.json, gadgets.json, tests.ndjson, times.json.
+// Test failures are results, not errors: the host compares them with expected.json.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const out = path.resolve(process.argv[2] ?? '');
+if (!process.argv[2] || !fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) {
+  console.error('usage: test/vm/guest.mjs OUTDIR (an existing folder)');
+  process.exit(2);
+}
+const selection = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/vm/selection.json'), 'utf8')).tests;
+const times = {};
+const timed = (what, fn) => {
+  const t0 = Date.now();
+  try {
+    return fn();
+  } finally {
+    times[what] = Date.now() - t0;
+  }
+};
+const write = (name, value) => fs.writeFileSync(path.join(out, name), `${JSON.stringify(value, null, 2)}\n`);
+
+write('kernel.json', { release: os.release(), cpus: os.cpus().length });
+
+// the block-io tests make loop devices; the kernel only loads the module for a node that exists
+const loop = spawnSync('modprobe', ['loop'], { encoding: 'utf8' });
+if (loop.status !== 0) console.error(`guest: modprobe loop failed (${loop.stderr.trim()}): the block-io tests will say so`);
+
+const gadgets = timed('gadgets', () => spawnSync(path.join(ROOT, 'bin/gadget-run'), ['gadgets', '--json'], { cwd: ROOT, encoding: 'utf8' }));
+write('gadgets.json', { exitCode: gadgets.status, stderr: gadgets.stderr, gadgets: gadgets.status === 0 ? JSON.parse(gadgets.stdout) : null });
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const patterns = Object.values(selection).flat().map((name) => `--test-name-pattern=^${escape(name)}$`);
+const tests = timed('tests', () => spawnSync(process.execPath, [
+  '--import', 'tsx',
+  '--test-reporter', './test/vm/reporter.mjs', '--test-reporter-destination', path.join(out, 'tests.ndjson'),
+  '--test-reporter', 'spec', '--test-reporter-destination', 'stdout',
+  ...patterns, 'test/vm/run-files.mjs', ...Object.keys(selection),
+], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } }));
+write('times.json', { ...times, testsExit: tests.status, testsSignal: tests.signal });
