@@ -34,6 +34,12 @@ mkdir /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /root || die "the overlay on the host root failed"
 
 r=/root
+# the kernel's whole module tree where the host root's modprobe looks for it; the kernel's
+# own module requests run /sbin/modprobe in this initramfs, which hands them to that one
+mods="$(cat "/lower$run/modules")"
+mkdir -p "$r/lib/modules/$(uname -r)"
+mount --bind "$r$mods" "$r/lib/modules/$(uname -r)" || die "binding the modules of $(uname -r) failed"
+echo /bin/chroot-modprobe >/proc/sys/kernel/modprobe
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
 mount -t devtmpfs devtmpfs $r/dev
@@ -44,6 +50,9 @@ mount -t tmpfs -o mode=1777 shm $r/dev/shm
 mount -t tmpfs -o mode=1777 tmp $r/tmp
 mount -t tmpfs -o mode=0755 run $r/run
 mount -t tmpfs -o mode=0755 cache $r/var/cache
+# ... though the job may read them: the host root as it is, read-only, at /run/vm-host
+mkdir -p $r/run/vm-host
+mount --bind /lower $r/run/vm-host
 mount -t bpf bpf $r/sys/fs/bpf
 mount -t tracefs tracefs $r/sys/kernel/tracing
 mount -t debugfs debugfs $r/sys/kernel/debug

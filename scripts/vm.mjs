@@ -206,13 +206,14 @@ function modName(file) {
 }
 
 const INIT = fs.readFileSync(new URL('./vm-init.sh', import.meta.url), 'utf8');
+const CHROOT_MODPROBE = '#!/bin/busybox sh\nexec /bin/chroot /root /sbin/modprobe "$@"\n';
 
 /** The initramfs for a kernel (a name, or what fetch() returned), cached next to it under a hash of what went in. */
 export async function initrd(name) {
   const k = typeof name === 'string' ? await fetch(name) : name;
   const order = moduleOrder(k.modules);
   const busybox = '/bin/busybox';
-  const hash = createHash('sha256').update(INIT).update(JSON.stringify(order)).update(await fs.readFile(busybox)).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(INIT).update(CHROOT_MODPROBE).update(JSON.stringify(order)).update(await fs.readFile(busybox)).digest('hex').slice(0, 12);
   const out = path.join(k.dir, `initrd-${hash}.cpio.gz`);
   if (fs.existsSync(out)) return out;
 
@@ -231,6 +232,7 @@ export async function initrd(name) {
     }
     await fs.writeFile(path.join(stage, 'modules', 'order'), order.map((o) => `${o.name}.ko\n`).join(''));
     await fs.writeFile(path.join(stage, 'init'), INIT, { mode: 0o755 });
+    await fs.writeFile(path.join(stage, 'bin', 'chroot-modprobe'), CHROOT_MODPROBE, { mode: 0o755 });
     const tmp = `${out}.${process.pid}`;
     await $({ cwd: stage })`find . | sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 > ${tmp}`;
     await fs.rename(tmp, out);
@@ -323,6 +325,7 @@ export async function run(name, cmd, opts = {}) {
   const absShares = shares.map((s) => path.resolve(s));
   for (const s of absShares) if (!fs.statSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`vm run: --share ${s} is not a folder`);
   await fs.writeFile(path.join(runDir, 'shares'), absShares.map((s, i) => `gadgetrun.share${i} ${s}\n`).join(''));
+  await fs.writeFile(path.join(runDir, 'modules'), k.modules);
   await fs.writeFile(path.join(runDir, 'hostname'), `vm-${name}`.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 63));
 
   const virtfs = (p, tag, ro) => ['-virtfs', `local,path=${p},mount_tag=${tag},security_model=none,multidevs=remap${ro ? ',readonly=on' : ''}`];
