@@ -27,7 +27,7 @@ function load() {
     const tests = fs.existsSync(path.join(dir, 'tests.ndjson'))
       ? fs.readFileSync(path.join(dir, 'tests.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
       : [];
-    return { name, kernel: read('kernel.json'), gadgets: read('gadgets.json').gadgets, tests, run: read('run.json'), times: read('times.json') };
+    return { name, kernel: read('kernel.json'), gadgets: read('gadgets.json').gadgets, tests, run: read('run.json'), times: read('times.json'), quickstart: read('quickstart.json') };
   });
 }
 
@@ -44,7 +44,8 @@ function expectedJson(results) {
       const v = t.status === 'skip' ? `skip: ${t.reason}` : t.status === 'fail' ? `fail: known — ${t.error.split('\n')[0]}` : t.status;
       (tests[t.file] ??= {})[t.name] = v;
     }
-    kernels[r.name] = { release: r.kernel.release, gadgets, tests };
+    const qs = r.quickstart;
+    kernels[r.name] = { release: r.kernel.release, gadgets, tests, quickstart: [qs.status, ...qs.reasons].join(': ') };
   }
   return { kernels };
 }

@@ -22,6 +22,8 @@ interface KernelExpectation {
   gadgets: Record<string, string>;
   /** file → test name (suite > test) → "pass" | "skip: REASON" | "fail: known — WHY" */
   tests: Record<string, Record<string, string>>;
+  /** the quickstart's summary status, then its reasons after ": " ("passed") */
+  quickstart: string;
 }
 
 interface TestLine { file: string | null; name: string; status: string; reason?: string; error?: string; ms: number }
@@ -96,6 +98,10 @@ describe('kernel matrix', { skip: vmSkip(), concurrency: 1 }, () => {
           assert.deepEqual(got, wanted, `${name}, ${file}`);
         });
       }
+      await t.test('the quickstart recipe', () => {
+        const qs = JSON.parse(fs.readFileSync(path.join(dir, 'quickstart.json'), 'utf8'));
+        assert.equal([qs.status, ...qs.reasons].join(': '), want.quickstart, qs.stderr);
+      });
       await t.test('every chosen test ran (or skipped with a reason), none more', () => {
         const chosen = Object.entries(selection).flatMap(([file, names]) => names.map((n) => `${file}: ${n}`)).sort();
         const ran = lines.filter((l) => l.file && l.status !== 'skip').map((l) => `${l.file}: ${l.name.split(' > ').at(-1)}`).sort();
