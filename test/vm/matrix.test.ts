@@ -80,7 +80,8 @@ function vmSkip(): string | false {
   return false;
 }
 
-describe('kernel matrix', { skip: vmSkip(), concurrency: 1 }, () => {
+// npm test's --test-timeout (10 min) would end the suite itself otherwise
+describe('kernel matrix', { skip: vmSkip(), concurrency: 1, timeout: PER_KERNEL_MS * Object.keys(expected.kernels).length }, () => {
   for (const [name, want] of Object.entries(expected.kernels)) {
     const inVm = name in vm.KERNELS;
     const skip = !inVm && name !== HOST ? `${name} is neither a kernel scripts/vm.mjs boots (${Object.keys(vm.KERNELS).join(', ')}) nor this host's (${HOST})` : false;
