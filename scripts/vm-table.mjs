@@ -31,6 +31,14 @@ function load() {
   });
 }
 
+/** A failure in a line: its first line without the per-run log path, and libbpf's reason when it gave one. */
+function why(error) {
+  const lines = error.split('\n');
+  const main = lines[0].replace(/; full log in \S+$/, '');
+  const detail = lines.map((l) => l.trim()).find((l) => /^libbpf: (extern|map '|prog '.*: (BPF program load failed|failed to attach))/.test(l));
+  return detail ? `${main} (${detail.replace(/^libbpf: /, '')})` : main;
+}
+
 /** The test file of a gadget: test/steps/top-blockio.test.ts is top/block-io's. */
 const squash = (s) => s.replace(/[^a-z]/g, '');
 const fileOf = (id, tests) => tests.map((t) => t.file).find((f) => f?.startsWith('test/steps/') && squash(path.basename(f, '.test.ts')) === squash(id));
@@ -41,7 +49,7 @@ function expectedJson(results) {
     const gadgets = Object.fromEntries(r.gadgets.map((g) => [g.id, g.supported ? 'ok' : `unsupported: ${g.reason}`]));
     const tests = {};
     for (const t of r.tests) {
-      const v = t.status === 'skip' ? `skip: ${t.reason}` : t.status === 'fail' ? `fail: known — ${t.error.split('\n')[0]}` : t.status;
+      const v = t.status === 'skip' ? `skip: ${t.reason}` : t.status === 'fail' ? `fail: known — ${why(t.error)}` : t.status;
       (tests[t.file] ??= {})[t.name] = v;
     }
     const qs = r.quickstart;
@@ -80,7 +88,7 @@ function table(results) {
       const mine = r.tests.filter((t) => t.file === file && t.status !== 'skip');
       const failed = mine.filter((t) => t.status === 'fail');
       if (!mine.length) return 'ok (no test ran)';
-      if (failed.length) return `**fails**: ${failed[0].error.split('\n')[0]}`;
+      if (failed.length) return `**fails**: ${why(failed[0].error)}`;
       return 'ok';
     });
     return `| ${id} | ${cell(hooksOf(id))} | ${cols.map(cell).join(' | ')} |`;

@@ -20,9 +20,11 @@ export default async function* matrixReporter(source) {
     const line = {
       file: data.file ? path.relative(ROOT, data.file) : null,
       name: [...names.slice(0, data.nesting), data.name].join(' > '),
+      test: data.name,
       status: data.skip !== undefined ? 'skip' : data.todo !== undefined ? 'todo' : type === 'test:pass' ? 'pass' : 'fail',
       ms: Math.round(data.details?.duration_ms ?? 0),
     };
+    if (suite) line.suite = true;
     if (typeof data.skip === 'string') line.reason = data.skip;
     if (type === 'test:fail') line.error = errorText(data.details?.error);
     yield `${JSON.stringify(line)}\n`;
