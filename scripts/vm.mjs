@@ -9,6 +9,7 @@
 //       --env K=V | --env K   (K alone copies the host's value)   --timeout 10m
 //       --share DIR           a host folder the guest may write, at the same path
 //       --memory 3G --smp 2
+//       the job also finds the host root as it is, read-only, at /run/vm-host
 //   kernels                 the matrix's kernel names and what they resolve to
 // KERNEL is a matrix name (6.1, 6.12), a Debian package (linux-image-…) or a release.
 // test/vm/matrix.test.ts uses the same functions.
@@ -182,7 +183,7 @@ async function extractVmlinux(vmlinuz, out) {
 }
 
 /** Modules to load, dependencies first, from the tree depmod made. */
-function moduleOrder(modulesDir) {
+export function moduleOrder(modulesDir, roots = GUEST_MODULES) {
   const dep = new Map();
   for (const line of fs.readFileSync(path.join(modulesDir, 'modules.dep'), 'utf8').split('\n')) {
     const m = /^([^:]+):\s*(.*)$/.exec(line);
@@ -197,7 +198,7 @@ function moduleOrder(modulesDir) {
     for (const f of d.deps) visit(modName(f));
     order.push({ name, file: d.file });
   };
-  GUEST_MODULES.forEach(visit);
+  roots.forEach(visit);
   return order;
 }
 
@@ -240,6 +241,19 @@ export async function initrd(name) {
     await fs.remove(stage);
   }
   return out;
+}
+
+/**
+ * What the guest's init runs in the chroot: note when it started (the boot's length), go to
+ * `cwd`, exec `cmd` with exactly `env`. Every word quoted: values may hold anything.
+ */
+export function jobScript({ started, cwd, env, cmd }) {
+  return [
+    `cut -d' ' -f1 /proc/uptime > ${shq(started)}`,
+    `cd ${shq(cwd)} || exit 125`,
+    `exec /usr/bin/env -i ${Object.entries(env).map(([key, v]) => shq(`${key}=${v}`)).join(' ')} ${cmd.map(shq).join(' ')}`,
+    '',
+  ].join('\n');
 }
 
 /** A shell word that stays one word whatever it holds. */
@@ -316,12 +330,7 @@ export async function run(name, cmd, opts = {}) {
   const runDir = path.join(dir, 'run');
   await fs.mkdirp(runDir);
   const guestEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin', HOME: '/root', ...env };
-  await fs.writeFile(path.join(runDir, 'job.sh'), [
-    `cut -d' ' -f1 /proc/uptime > ${shq(path.join(runDir, 'started'))}`,
-    `cd ${shq(cwd)} || exit 125`,
-    `exec /usr/bin/env -i ${Object.entries(guestEnv).map(([key, v]) => shq(`${key}=${v}`)).join(' ')} ${cmd.map(shq).join(' ')}`,
-    '',
-  ].join('\n'));
+  await fs.writeFile(path.join(runDir, 'job.sh'), jobScript({ started: path.join(runDir, 'started'), cwd, env: guestEnv, cmd }));
   const absShares = shares.map((s) => path.resolve(s));
   for (const s of absShares) if (!fs.statSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`vm run: --share ${s} is not a folder`);
   await fs.writeFile(path.join(runDir, 'shares'), absShares.map((s, i) => `gadgetrun.share${i} ${s}\n`).join(''));
