@@ -33,6 +33,8 @@ const expected: { kernels: Record<string, KernelExpectation> } = JSON.parse(fs.r
 const selection: Record<string, string[]> = JSON.parse(fs.readFileSync(path.join(REPO, 'test/vm/selection.json'), 'utf8')).tests;
 export const RESULTS = path.join(REPO, 'build', 'vm-matrix');
 const HOST = os.release().split('.').slice(0, 2).join('.');
+// GADGET_RUN_VM_KERNELS=6.1,6.12 runs those only (the others skip, saying so)
+const ONLY = process.env.GADGET_RUN_VM_KERNELS?.split(',').map((k) => k.trim()).filter(Boolean);
 // under TCG a kernel's share took about 6 min on a loaded 2-core machine (docs/kernels.md)
 const PER_KERNEL_MS = 40 * 60_000;
 
@@ -85,7 +87,8 @@ function vmSkip(): string | false {
 describe('kernel matrix', { skip: vmSkip(), concurrency: 1, timeout: PER_KERNEL_MS * Object.keys(expected.kernels).length }, () => {
   for (const [name, want] of Object.entries(expected.kernels)) {
     const inVm = name in vm.KERNELS;
-    const skip = !inVm && name !== HOST ? `${name} is neither a kernel scripts/vm.mjs boots (${Object.keys(vm.KERNELS).join(', ')}) nor this host's (${HOST})` : false;
+    const skip = !inVm && name !== HOST ? `${name} is neither a kernel scripts/vm.mjs boots (${Object.keys(vm.KERNELS).join(', ')}) nor this host's (${HOST})`
+      : ONLY && !ONLY.includes(name) ? `not in GADGET_RUN_VM_KERNELS=${ONLY.join(',')}` : false;
     test(`Linux ${name}${inVm ? ' (qemu)' : ' (this host)'}`, { skip, timeout: PER_KERNEL_MS }, async (t) => {
       const dir = await runOn(name);
       await t.test('gadgets --json: ok or unsupported with its reason, per gadget', () => {
