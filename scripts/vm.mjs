@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Other kernels under qemu: Debian's kernel packages booted with the host's root
-// shared read-only (see /work/shared/DESIGN.md "Other kernels" and docs/kernels.md).
+// shared read-only (see docs/kernels.md).
 // Nothing is installed on the host but the tools (qemu, kmod, cpio, ...); kernels
 // live in $GADGET_RUN_VM_CACHE (default /var/cache/gadget-run/kernels).
 //   fetch KERNEL            apt-get download + dpkg-deb -x + depmod -b; idempotent
