@@ -53,7 +53,7 @@ const fileOf = (id, tests) => tests.map((t) => t.file).find((f) => f?.startsWith
 function expectedJson(results) {
   const kernels = {};
   for (const r of results) {
-    const gadgets = Object.fromEntries(r.gadgets.map((g) => [g.id, g.supported ? 'ok' : `unsupported: ${g.reason}`]));
+    const gadgets = Object.fromEntries(r.gadgets.map((g) => [g.id, g.supported ? 'ok' : `unsupported: ${g.reason.replace(/; full log in \S+$/, '')}`]));
     const tests = {};
     for (const t of r.tests) {
       const v = t.status === 'skip' ? `skip: ${t.reason}` : t.status === 'fail' ? `fail: known — ${why(t.error)}` : t.status;
