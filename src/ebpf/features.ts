@@ -8,14 +8,13 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { KernelError } from './errors.ts';
+import { kernelBtfTypes, whyNoKernelBtf } from './kernel-btf.ts';
 import { native } from './libbpf.ts';
 import { openCpuClock } from './perf.ts';
 import type { Reason } from './reasons.ts';
 
 export const TRACEFS = '/sys/kernel/tracing';
 const BPF_MAP_TYPE_RINGBUF = 27;
-
-const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
 const cache = new Map<string, Reason | undefined>();
 
@@ -32,8 +31,9 @@ export function whyNotRoot(): Reason | undefined {
   });
 }
 
+/** The kernel's BTF, or one standing in for it (--btf, a btfgen folder): kernel-btf.ts, which keeps the answer. */
 export function whyNoBtf(): Reason | undefined {
-  return probe('btf', () => (fs.existsSync(VMLINUX_BTF) ? undefined : { kind: 'no-btf', path: VMLINUX_BTF }));
+  return whyNoKernelBtf();
 }
 
 export function whyNoLibbpf(): Reason | undefined {
@@ -77,13 +77,17 @@ export function whyNoTracepoint(name: string): Reason | undefined {
   return probe(`tp:${name}`, () => whyNoTracefs() ?? (fs.existsSync(`${TRACEFS}/events/${name}`) ? undefined : { kind: 'tracepoint', name }));
 }
 
-/** A BPF iterator target such as `task`, found by its context type in the kernel BTF. */
+/**
+ * A BPF iterator target such as `task`, found by its context type in the
+ * kernel BTF (or the --btf file). A btfgen folder's minimized BTF cannot
+ * tell: the load probe decides.
+ */
 export function whyNoIterator(target: string): Reason | undefined {
   return probe(`iter:${target}`, () => {
     const why = whyNoBtf();
     if (why) return why;
-    const btf = fs.readFileSync(VMLINUX_BTF);
-    return btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : { kind: 'iterator', target };
+    const btf = kernelBtfTypes();
+    return !btf || btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : { kind: 'iterator', target };
   });
 }
 
