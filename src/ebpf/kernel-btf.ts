@@ -205,7 +205,7 @@ function find(): { btf?: KernelBtf; why?: Reason } {
   const release = os.release();
   const misses: BtfgenMiss[] = [];
   for (const { dir, named } of btfgenDirs()) {
-    const r = lookInBtfgen(dir, release);
+    const r = findInBtfgen(dir, release);
     if ('btf' in r) return { btf: r.btf };
     if (named || r.why !== 'no-folder') misses.push({ dir, ...r });
   }
@@ -242,7 +242,8 @@ export function readBtfgenIndex(dir: string): { index: BtfgenIndex } | { why: Bt
   }
 }
 
-function lookInBtfgen(dir: string, release: string): { btf: KernelBtf } | Omit<BtfgenMiss, 'dir'> {
+/** The btfgen folder's BTF for `release` (and this kernel's build id), or why not. */
+export function findInBtfgen(dir: string, release: string): { btf: KernelBtf } | Omit<BtfgenMiss, 'dir'> {
   const r = readBtfgenIndex(dir);
   if ('why' in r) return r;
   const entry = Object.hasOwn(r.index.kernels, release) ? r.index.kernels[release] : undefined;

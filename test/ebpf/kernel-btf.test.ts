@@ -44,6 +44,13 @@ function btfErrorOf(fn: () => unknown): string {
   return 'no error';
 }
 
+/** A raw copy of this kernel's BTF, as a user would give it with --btf: `vmlinux.btf` in the test's folder. */
+function hostBtfCopy(t: TestContext): string {
+  const copy = path.join(tempDir(t), 'vmlinux.btf');
+  fs.copyFileSync(SYSFS_BTF, copy);
+  return copy;
+}
+
 /** GADGET_RUN_BTF* set for one test, and the resolution forgotten before and after. */
 function withEnv(t: TestContext, env: Record<string, string | undefined>): void {
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -140,9 +147,7 @@ describe('kernel BTF files (no root)', () => {
   });
 
   test("GADGET_RUN_BTF stands in for the kernel's own, under its own cache key; a bad one is the reason", { skip: haveSysfsBtf }, (t) => {
-    const dir = tempDir(t);
-    const copy = path.join(dir, 'vmlinux.btf');
-    fs.copyFileSync(SYSFS_BTF, copy);
+    const copy = hostBtfCopy(t);
     withEnv(t, { GADGET_RUN_BTF: undefined });
     assert.deepEqual(kernelBtf(), { kind: 'sysfs', path: SYSFS_BTF });
     assert.equal(fullCoreBtf(), undefined, "the kernel's own: libbpf finds it");
@@ -247,9 +252,7 @@ assertions:
   });
 
   test('with --btf FILE (raw BTF): the exec is traced, exactly; a file that is not BTF is a bad command line', async (t) => {
-    const dir = tempDir(t);
-    const copy = path.join(dir, 'vmlinux.btf');
-    fs.copyFileSync(SYSFS_BTF, copy);
+    const copy = hostBtfCopy(t);
     const { r, out, token } = await execRun(t, ['--btf', copy]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const echo = readNdjsonFile(path.join(out, 'raw/execs.ndjson')).filter((e) => e.args?.[1] === token);
@@ -281,9 +284,7 @@ assertions:
   });
 
   test("gadgets --btf: what needs the kernel's own BTF (tp_btf, iterators, kfuncs) is unsupported, naming the hooks; the rest is ok", async (t) => {
-    const dir = tempDir(t);
-    const copy = path.join(dir, 'vmlinux.btf');
-    fs.copyFileSync(SYSFS_BTF, copy);
+    const copy = hostBtfCopy(t);
     const r = await runHidden(t, ['gadgets', '--json', '--btf', copy]);
     assert.equal(r.code, 0, r.stderr);
     const rows = new Map((JSON.parse(r.stdout) as { id: string; supported: boolean; reason?: string }[]).map((g) => [g.id, g]));
