@@ -35,7 +35,7 @@ export async function lockFile(file, what, log) {
     } catch {
       continue; // released between the two calls
     }
-    if (!owner || !alive(owner) || owner === process.pid) {
+    if (!owner || !alive(owner)) {
       fs.rmSync(file, { force: true });
       continue;
     }
