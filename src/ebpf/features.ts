@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { KernelError } from './errors.ts';
-import { kernelBtfTypes, whyNoKernelBtf } from './kernel-btf.ts';
+import { hasOwnBtf, kernelBtfTypes, SYSFS_BTF, whyNoKernelBtf } from './kernel-btf.ts';
 import { native } from './libbpf.ts';
 import { openCpuClock } from './perf.ts';
 import type { Reason } from './reasons.ts';
@@ -88,6 +88,50 @@ export function whyNoIterator(target: string): Reason | undefined {
     if (why) return why;
     const btf = kernelBtfTypes();
     return !btf || btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : { kind: 'iterator', target };
+  });
+}
+
+/** The kernel's own BTF, read once: the hooks that name a kernel function look their name up in it. */
+let vmlinuxBtf: Buffer | undefined;
+function btfHasName(name: string): boolean {
+  vmlinuxBtf ??= fs.readFileSync(SYSFS_BTF);
+  return vmlinuxBtf.includes(Buffer.from(`\0${name}\0`));
+}
+
+/**
+ * fentry/fexit on a kernel function, or a kfunc: the name is in the kernel's
+ * own BTF (a cheap first look: the load probe then tells whether the kernel
+ * attaches or calls it, load-probe.ts). A --btf file does not serve: the
+ * kernel resolves both in its own BTF.
+ */
+export function whyNoBtfFunc(name: string, use: 'fentry' | 'kfunc'): Reason | undefined {
+  return probe(`${use}:${name}`, () => {
+    const why = whyNoBtf();
+    if (why) return why;
+    if (!hasOwnBtf()) return { kind: 'kernel-btf', hooks: use === 'fentry' ? [`fentry/${name}`] : [], ksyms: use === 'kfunc' ? [name] : [] };
+    return btfHasName(name) ? undefined : { kind: 'btf-func', name, use };
+  });
+}
+
+/** Kernel functions kprobes may hook (ftrace's list; the first word of each line), read once. */
+let traceable: Set<string> | undefined;
+
+/** A kprobe on a kernel function: the kernel has kprobes and the function is traceable. */
+export function whyNoKprobe(fn: string): Reason | undefined {
+  return probe(`kprobe:${fn}`, () => {
+    if (!fs.existsSync('/sys/bus/event_source/devices/kprobe')) return { kind: 'kprobes' };
+    const why = whyNoTracefs();
+    if (why) return why;
+    if (!traceable) {
+      traceable = new Set();
+      try {
+        for (const line of fs.readFileSync(`${TRACEFS}/available_filter_functions`, 'latin1').split('\n')) traceable.add(line.split(' ', 1)[0]);
+      } catch {
+        // no ftrace: kprobes may still attach (they do not need it); the attach will tell
+        return undefined;
+      }
+    }
+    return traceable.has(fn) ? undefined : { kind: 'kprobe', name: fn };
   });
 }
 

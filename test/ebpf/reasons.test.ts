@@ -19,6 +19,7 @@ test('every kind of reason explains itself: what is needed, why not, and (mostly
     { kind: 'bad-btf', file: '/tmp/x.btf', from: '--btf', error: 'neither raw BTF nor an ELF file' },
     { kind: 'kernel-btf', object: 'x.bpf.o', hooks: ['tp_btf/signal_generate'], ksyms: [] },
     { kind: 'kernel-btf', object: 'x.bpf.o', hooks: [], ksyms: ['bpf_cast_to_kern_ctx'] },
+    { kind: 'kernel-btf', hooks: ['fentry/cap_capable'], ksyms: [] },
     { kind: 'btfgen-object', object: 'x.bpf.o', dir: '/opt/btf' },
     { kind: 'no-libbpf', error: 'Failed to load shared library: libbpf.so.1: cannot open shared object file' },
     { kind: 'old-libbpf', version: '0.8' },
