@@ -69,41 +69,13 @@ static __always_inline struct tl_buf *new_buf(__u64 cgroup_id)
 	return bpf_map_lookup_elem(&bufs, &cgroup_id);
 }
 
-/* the deepest a task's cgroup may be below the workload's for the walk below */
-#define TL_WALK_MAX 16
-
-/* Whether the current task `t` is in the workload's cgroup or below it,
- * with loads through the task's BTF only: the cgroup's css walked up its
- * parents to the workload's level, then one id compare. It takes the place
- * of bpf_get_current_ancestor_cgroup_id, a helper call that measured as much
- * as the rest of traceloop's cost for a task out of scope; a direct
- * ancestors[level] read would be shorter still, but the verifier refuses
- * the flexible array ("struct cgroup doesn't have field at offset").
- * css->parent rather than kernfs_node's parent, which 6.15 renamed
- * __parent: the two spellings behind bpf_core_field_exists in this loop
- * were merged by clang into one load whose relocation fails where
- * __parent does not exist (the verifier refused the program on 6.12). */
-static __always_inline bool in_workload_cgroup(struct task_struct *t)
-{
-	struct cgroup *cg = t->cgroups->dfl_cgrp;
-	int up = cg->level - (int)targ_cgroup_level;
-	if (up < 0)
-		return false;
-	if (up > TL_WALK_MAX)
-		return bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) == targ_cgroup_id;
-	struct cgroup_subsys_state *css = &cg->self;
-	for (int i = 0; i < TL_WALK_MAX && i < up; i++)
-		css = css->parent;
-	return css && css->cgroup->kn->id == targ_cgroup_id;
-}
-
-/* gadget_current_in_scope (filter.h) with the workload check above and the
- * container set looked up by the cgroup id read from the task */
+/* gadget_current_in_scope (filter.h) with the workload checked through the
+ * task's BTF and the container set looked up by the cgroup id read from it */
 static __always_inline bool in_scope(struct task_struct *t)
 {
 	if (!targ_cgroup_id && !targ_containers)
 		return true;
-	if (targ_cgroup_id && in_workload_cgroup(t))
+	if (targ_cgroup_id && gadget_btf_task_in_workload(t))
 		return true;
 	return targ_containers && gadget_container_in_set(t->cgroups->dfl_cgrp->kn->id);
 }
