@@ -58,4 +58,18 @@ describe('top/block-io', { skip: kernelSkip(def) }, () => {
     assert.deepEqual(other.events, []);
     assert.equal(mine.outcome.lost, 0);
   });
+
+  test('buffered writes merged into fewer requests: every byte counted once, at completion', async (t) => {
+    const { dev, major, minor } = loopDevice(t);
+    const BLOCKS = 256;
+    const [all] = await traceAllWhile([[def, stepContext(t, { id: 'all', filter: `major==${major},minor==${minor},rw==W`, options: { interval: '1h' } })]], () => {
+      // through the page cache: write-back (here sync's fsync) sends the pages as a few large requests
+      dd(['if=/dev/zero', `of=${dev}`, `count=${BLOCKS}`]);
+      execFileSync('sync', [dev]);
+    });
+    const bytes = sum(all.events, 'bytes');
+    const ios = sum(all.events, 'ios');
+    assert.equal(bytes, BLOCKS * 4096, JSON.stringify(all.events));
+    assert.ok(ios < BLOCKS, `the pages went as merged requests (${ios} writes), which is what this test is about`);
+  });
 });
