@@ -11,13 +11,9 @@ import { judge } from './judge.ts';
 import type { LoadedRecipe } from './recipe.ts';
 import type { Summary } from './summary.ts';
 
-/** --from does not hold a captured run (the CLI knows it by name: exit 2). */
-export class ReplayError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReplayError';
-  }
-}
+import { ReplayError } from './errors.ts';
+
+export { ReplayError };
 
 export interface ReplayOptions {
   /** where outputs, summary.json and report.md go; default: the --from folder */
