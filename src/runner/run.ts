@@ -318,7 +318,8 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
   const started = performance.now();
   let duration = s.plan.durationMs;
   if (maxDurationMs !== undefined) duration = Math.min(duration ?? maxDurationMs, maxDurationMs);
-  const ends: Promise<StepEnd>[] = [s.session.finished.then(() => 'finished'), interrupt.promise.then(() => 'interrupted')];
+  // a session whose own loop failed ends with an error: stop() gives the failure as the step's reason
+  const ends: Promise<StepEnd>[] = [s.session.finished.then(() => 'finished', () => 'error'), interrupt.promise.then(() => 'interrupted')];
   let timer: NodeJS.Timeout | undefined;
   if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
   let workloadExited = false;
@@ -327,7 +328,7 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
   clearTimeout(timer);
   s.summary.durationMs = Math.round(performance.now() - started);
   s.summary.ended = why;
-  await stop(s, why === 'interrupted' ? 'interrupted' : 'ok');
+  await stop(s, why === 'interrupted' ? 'interrupted' : why === 'error' ? 'failed' : 'ok');
   if (why === 'duration' && workload && !workloadExited) {
     const cap = duration !== s.plan.durationMs ? `--max-duration (${formatMs(duration!)})` : `its duration (${formatMs(duration!)})`;
     (s.summary.warnings ??= []).push(`${cap} ended this step before the workload exited: what the workload did after that is not in it (drop the step's duration to watch the whole workload)`);

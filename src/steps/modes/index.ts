@@ -81,7 +81,14 @@ export async function probeSupport(def: GadgetDefinition, objectDir: string): Pr
 export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const { why } = checkSupport(def);
   if (why) throw new UnsupportedError(def.id, why);
-  return modeOf(def)!.open(def, ctx);
+  const mode = modeOf(def)!;
+  if (ctx.sink && !mode.live) throw new Error(`${def.id} is a${/^[aeiou]/.test(mode.name) ? 'n' : ''} ${mode.name} gadget: its events cannot go to a live consumer (live modes: ${liveModes().join(', ')})`);
+  return mode.open(def, ctx);
 }
 
-export { planOrThrow, durationOption, type Mode, type StepOptions, type OptionProblem } from './mode.ts';
+/** The modes whose events a live consumer can take as they come (StepContext.sink). */
+export function liveModes(): GadgetMode[] {
+  return (Object.values(modes) as Mode<unknown>[]).filter((m) => m.live).map((m) => m.name);
+}
+
+export { planOrThrow, durationOption, spoolOf, type Mode, type StepOptions, type OptionProblem } from './mode.ts';

@@ -21,7 +21,7 @@ import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
 import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { durationOption, planOrThrow, type Mode } from './mode.ts';
+import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
 
 export interface SortKey {
   field: string;
@@ -84,7 +84,7 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
       const map = obj.hashMap(def.interval.map);
       const rows = new RowReader(def, obj, map);
       const test = compileObjectFilter(userFilter, def.fields);
-      sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+      sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
       obj.attachAll();
       return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
     } catch (err) {
