@@ -65,3 +65,11 @@ export class UnknownGadgetError extends Error {
     this.name = 'UnknownGadgetError';
   }
 }
+
+/** An option given to gadget-run (a library call's or the command line's) that cannot work, named. */
+export class OptionError extends Error {
+  constructor(readonly option: string, readonly reason: string) {
+    super(`${option}: ${reason}`);
+    this.name = 'OptionError';
+  }
+}

@@ -22,6 +22,8 @@ export interface ReplayOptions {
   /** --junit FILE; default: the recipe's junit inside outDir */
   junit?: string;
   log?: (line: string) => void;
+  /** aborting stops the evaluation running; the summary says interrupted */
+  signal?: AbortSignal;
 }
 
 export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: ReplayOptions = {}): Promise<Summary> {
@@ -34,6 +36,7 @@ export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: Rep
     ...(opts.updateBaseline ? { updateBaseline: true } : {}),
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
     extra: { fields: { replayed_from: from } },
   });
 }

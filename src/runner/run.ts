@@ -21,7 +21,7 @@ import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
-import { judge } from './judge.ts';
+import { judge, signalName } from './judge.ts';
 import { renderMarkdown } from './report.ts';
 import { oneLine } from './verdict.ts';
 import { compileRedactor, type Redactor } from './redact.ts';
@@ -54,8 +54,15 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
   observer?: RunObserver;
-  /** aborting stops the run as Ctrl-C does (the cluster agent's cancel) */
+  /** aborting stops the run as Ctrl-C does (the cluster agent's cancel; the library's signal); a signal name as the abort's reason is the one the summary gives */
   signal?: AbortSignal;
+  /**
+   * the run owns the process (the CLI, the agent; the default): SIGINT/SIGTERM stop it as an
+   * abort does, and a second signal or an error nothing handled ends the process at once,
+   * after killing the workload and writing a summary. false (the library): only `signal`
+   * stops the run, and the process is left alone
+   */
+  processSignals?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
 }
@@ -135,7 +142,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let supervision: Supervision | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
-  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal);
+  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
   try {
     if (recipe.run) {
       await sweepStaleCgroups(log);
@@ -425,14 +432,14 @@ class Interrupt {
   private readonly onSignal: (signal: NodeJS.Signals) => void;
   private readonly onCrash: (error: unknown) => void;
 
-  constructor(graceMs: number, onAbandon: (why: Abandon) => void, abort?: AbortSignal) {
+  constructor(graceMs: number, onAbandon: (why: Abandon) => void, abort?: AbortSignal, private readonly processSignals = true) {
     let resolve!: (s: NodeJS.Signals) => void;
     this.promise = new Promise((r) => (resolve = r));
     // a cancel from outside is a first Ctrl-C: detach and keep what was captured
     const cancel = () => {
       if (this.signal) return;
-      this.signal = 'SIGINT';
-      resolve('SIGINT');
+      this.signal = signalName(abort?.reason) as NodeJS.Signals;
+      resolve(this.signal);
     };
     if (abort?.aborted) cancel();
     else abort?.addEventListener('abort', cancel, { once: true });
@@ -454,6 +461,7 @@ class Interrupt {
       this.abandon(onAbandon, { error });
       process.exit(1);
     };
+    if (!processSignals) return;
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('uncaughtException', this.onCrash);
@@ -470,6 +478,7 @@ class Interrupt {
   }
 
   dispose(): void {
+    if (!this.processSignals) return;
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('uncaughtException', this.onCrash);

@@ -35,7 +35,7 @@ export function sharedTempDir(t: TestContext, prefix: string): string {
 export function readableInstall(t: TestContext): string {
   const dir = sharedTempDir(t, 'gadget-run-install-');
   // src/ only for the launcher's freshness check: the bundle, built after the copy, is newer
-  for (const p of ['bin', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
+  for (const p of ['bin', 'lib', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
   // what stays outside the bundle: koffi (a native addon) and what is required at first use
   for (const p of UNBUNDLED_MODULES) fs.cpSync(path.join(REPO, 'node_modules', p), path.join(dir, 'node_modules', p), { recursive: true });
   execFileSync(process.execPath, [path.join(REPO, 'scripts/build-cli.mjs'), path.join(dir, 'build')], { stdio: ['ignore', 'ignore', 'pipe'] });
