@@ -14,7 +14,8 @@
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { OptionError } from '../runner/errors.ts';
-import { liveModes, modeOf, openSession } from '../steps/modes/index.ts';
+import { findGadget } from '../steps/index.ts';
+import { openSession, whyNotLive } from '../steps/modes/index.ts';
 import type { Codec, EventSink, StepOutcome, StepSession } from '../steps/types.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
 import { CouldNotTraceError } from './errors.ts';
@@ -109,6 +110,8 @@ class LiveStream<E> implements EventStream<E> {
   private readonly queue: LiveQueue<E>;
   private session?: StepSession;
   private outcome?: StepOutcome;
+  /** the session's figures when last read: a stopping session's object may be closed already */
+  private last: { events: number; lost?: number } = { events: 0, lost: 0 };
   private delivered = 0;
   /** the loop or the stop failed: thrown once by next() */
   private failure?: { error: unknown; thrown: boolean };
@@ -128,12 +131,11 @@ class LiveStream<E> implements EventStream<E> {
   }
 
   private async open(): Promise<void> {
+    const def = findGadget(this.gadget);
+    const notLive = def && whyNotLive(def);
+    if (notLive) throw new OptionError('gadget', `${notLive}; run it in a recipe with run()`);
     const { filter, params, containers, buffer } = this.opts;
-    const loaded = loadGadgetStep(this.gadget, { filter, params, containers, buffer }, { where: 'stream()', option: (key) => key });
-    const plan = loaded.steps[0];
-    if (!modeOf(plan.def)?.live) {
-      throw new OptionError('gadget', `${this.gadget} is a ${plan.def.mode} gadget: stream() takes gadgets whose events come as they happen (modes ${liveModes().join(', ')}); run it in a recipe with run()`);
-    }
+    const [plan] = loadGadgetStep(this.gadget, { filter, params, containers, buffer }, { where: 'stream()', option: (key) => key }).steps;
     try {
       this.session = await openSession(plan.def, {
         id: plan.spec.id,
@@ -184,7 +186,11 @@ class LiveStream<E> implements EventStream<E> {
         await this.shutdown();
         throw this.failure.error;
       }
-      if (this.queue.closed) return this.done();
+      // closed by the session's stop: its outcome (the final figures) comes with the stop's end
+      if (this.queue.closed) {
+        await this.stopping;
+        return this.done();
+      }
       await this.queue.wait();
     }
   }
@@ -199,7 +205,8 @@ class LiveStream<E> implements EventStream<E> {
   }
 
   stats(): StreamStats {
-    const now = this.outcome ?? this.session?.progress?.() ?? { events: 0, lost: 0 };
+    if (!this.outcome && !this.stopping && this.session?.progress) this.last = this.session.progress();
+    const now = this.outcome ?? this.last;
     return {
       events: now.events,
       delivered: this.delivered,

@@ -81,14 +81,16 @@ export async function probeSupport(def: GadgetDefinition, objectDir: string): Pr
 export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const { why } = checkSupport(def);
   if (why) throw new UnsupportedError(def.id, why);
-  const mode = modeOf(def)!;
-  if (ctx.sink && !mode.live) throw new Error(`${def.id} is a${/^[aeiou]/.test(mode.name) ? 'n' : ''} ${mode.name} gadget: its events cannot go to a live consumer (live modes: ${liveModes().join(', ')})`);
-  return mode.open(def, ctx);
+  const notLive = ctx.sink && whyNotLive(def);
+  if (notLive) throw new Error(notLive);
+  return modeOf(def)!.open(def, ctx);
 }
 
-/** The modes whose events a live consumer can take as they come (StepContext.sink). */
-export function liveModes(): GadgetMode[] {
-  return (Object.values(modes) as Mode<unknown>[]).filter((m) => m.live).map((m) => m.name);
+/** Why a live consumer (StepContext.sink) cannot take this gadget's events as they come; undefined: it can. */
+export function whyNotLive(def: GadgetDefinition): string | undefined {
+  if (modeOf(def)?.live) return undefined;
+  const live = (Object.values(modes) as Mode<unknown>[]).filter((m) => m.live).map((m) => m.name);
+  return `${def.id} is a${/^[aeiou]/.test(def.mode) ? 'n' : ''} ${def.mode} gadget: only the events of ${live.join(' and ')} gadgets come as they happen`;
 }
 
 export { planOrThrow, durationOption, spoolOf, type Mode, type StepOptions, type OptionProblem } from './mode.ts';
