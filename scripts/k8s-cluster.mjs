@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { UNBUNDLED_MODULES } from './unbundled.mjs';
+import { lockFile } from './lock.mjs';
 
 $.verbose = false;
 $.quiet = true;
@@ -70,7 +71,25 @@ async function debSrcEnsure() {
 }
 
 /** Builds the binaries once; later calls return at once. */
+const LOCK = process.env.GADGET_RUN_K8S_LOCK ?? '/run/gadget-run-k8s.lock';
+
+/** One build or start at a time on this machine: two would overwrite each other's binaries, certificates and state. */
+async function locked(what, fn) {
+  const release = await lockFile(LOCK, what, log);
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
 export async function build() {
+  if (built()) return;
+  return locked('build', buildUnlocked);
+}
+
+async function buildUnlocked() {
+  // another process may have built it while this one waited
   if (built()) return;
   const t0 = Date.now();
   await aptEnsure();
@@ -204,6 +223,10 @@ export async function running() {
 export async function up() {
   if (await running()) return false;
   await build();
+  return locked('start', async () => (await running() ? false : upUnlocked()));
+}
+
+async function upUnlocked() {
   await down();
   const t0 = Date.now();
   for (const d of ['logs', 'pki', 'cni', 'etcd']) await fs.mkdirp(`${stateDir}/${d}`);

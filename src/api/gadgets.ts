@@ -22,16 +22,21 @@ export async function gadget(id: string, opts: GadgetsOptions = {}): Promise<Gad
   const def = findGadget(id);
   if (!def) throw new UnknownGadgetError(id, Object.keys(registry));
   const field = (f: FieldSpec): GadgetField => ({ name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) });
-  return { ...(await describe(def, opts, field)), requires: def.requires };
+  return {
+    ...(await describe(def, opts, field)),
+    requires: def.requires,
+    ...(def.variants ? { variants: def.variants.map((v) => ({ name: v.name, requires: v.requires })) } : {}),
+  };
 }
 
 /** The row `gadgets --json` prints, its keys in that order, with each field as `field` says. */
 async function describe<F>(def: GadgetDefinition, opts: GadgetsOptions, field: (f: FieldSpec) => F) {
-  const { why, missingOptional } = await probeSupport(def, opts.objects ?? defaultObjectDir());
+  const { why, missingOptional, variant } = await probeSupport(def, opts.objects ?? defaultObjectDir());
   return {
     id: def.id,
     mode: def.mode,
     supported: !why,
+    ...(!why && variant ? { variant: variant.name } : {}),
     ...(why ? { reason: unsupportedMessage(def.id, why), why: { kind: why.kind, ...explain(why) } } : {}),
     ...(missingOptional.length ? { missingOptional } : {}),
     description: def.description,

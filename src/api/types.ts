@@ -7,6 +7,7 @@ import type { LoadedRecipe, Limits, Recipe } from '../runner/recipe.ts';
 import type { ObservedStep, RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import type { Problem } from '../runner/errors.ts';
+import type { Requirement } from '../steps/types.ts';
 
 /** A recipe: a path to its YAML file, the recipe as an object (what the YAML would hold), or one load() returned. */
 export type RecipeInput = string | Recipe | LoadedRecipe;
@@ -26,7 +27,10 @@ export interface RunPaths {
   /** the output folder */
   out: string;
   summary: string;
+  /** report.md */
   report: string;
+  /** report.html: one self-contained page */
+  html: string;
   /** what was captured (the folder `replay` reads) */
   raw: string;
   /** the JUnit report, when one was asked for */
@@ -111,6 +115,8 @@ export interface GadgetInfo {
   mode: string;
   /** its hooks exist and its object loads and verifies on this kernel */
   supported: boolean;
+  /** the way of hooking it this kernel takes, when the gadget has several (e.g. 'tracepoint capability/cap_capable') */
+  variant?: string;
   /** why not, in one line */
   reason?: string;
   /** why not, as data */
@@ -137,7 +143,10 @@ export interface GadgetField {
 /** One gadget as `gadget-run gadgets ID --json` shows it: its fields typed and its hooks. */
 export type GadgetDetail = Omit<GadgetInfo, 'fields'> & {
   fields: GadgetField[];
-  requires: unknown[];
+  /** what every way of hooking it needs */
+  requires: Requirement[];
+  /** its ways of hooking, in order of preference, when it has several */
+  variants?: { name: string; requires: Requirement[] }[];
 };
 
 export interface GadgetsOptions {

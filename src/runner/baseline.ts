@@ -15,7 +15,7 @@ export function checkBaselinePath(file: string): string | undefined {
   if (/[\u0000-\u001f\\]/.test(file)) return `baseline file ${JSON.stringify(file)} holds a control character or a backslash`;
   if (path.isAbsolute(file)) return `baseline file ${JSON.stringify(file)} is absolute: name it relative to the recipe's folder (e.g. execs.baseline.json)`;
   if (file.split('/').includes('..')) return `baseline file ${JSON.stringify(file)} climbs out with "..": it must be inside the recipe's folder`;
-  if (!file.endsWith('.json')) return `baseline file ${JSON.stringify(file)} must end in .json (it is a JSON array)`;
+  if (!file.endsWith('.json') && !file.endsWith('.folded')) return `baseline file ${JSON.stringify(file)} must end in .json (a JSON array of keys) or .folded (a profile's folded stacks)`;
   return undefined;
 }
 

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { artifactPath, makePrivateDir, readNdjson, writeOutput, type ResultFile } from './artifacts.ts';
+import { artifactPath, makePrivateDir, readNdjson, writeOutput, writeTextAtomic, type ResultFile } from './artifacts.ts';
+import { flameGraphSvg, foldedText, parseFolded, stackCounts, type StackCount } from './flamegraph.ts';
 import { BaselineError, diffKeys, readBaseline, resolveBaseline, writeBaseline } from './baseline.ts';
 import { rawEventsPath, readMeta, readRunMeta, RAW_DIR, type RunMeta, type StepMeta } from './capture.ts';
 import { readContainerTable } from './containers.ts';
@@ -20,7 +21,7 @@ import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
 import { DEFAULT_LIMITS, describe, runSandboxed, type Limits } from './sandbox.ts';
-import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type StepSummary, type WorkloadSummary } from './summary.ts';
+import { endedBy, type AssertionSummary, type BaselineDiff, type Evidence, type FunctionShare, type StepSummary, type WorkloadSummary } from './summary.ts';
 import { jsonata } from '../deferred.ts';
 
 export interface EvaluateOptions {
@@ -209,6 +210,7 @@ async function writeOutputs(spec: StepSpec, result: ResultFile, fields: string[]
 /** The step's keys against its baseline: new ones fail the run (unless --update-baseline writes them). */
 async function checkBaseline(spec: StepSpec, result: ResultFile, summary: StepSummary, ctx: Context): Promise<void> {
   const { file, key } = spec.baseline!;
+  if (key === undefined) return checkProfileBaseline(spec, result, summary, ctx);
   const [outcome] = await runSandboxed({ kind: 'keys', expr: key, input: result }, ctx.limits);
   if (!outcome.ok) return fail(spec, summary, describe(`baseline key of step ${spec.id} (${JSON.stringify(excerpt(key, 120))})`, outcome, ctx.limits), ctx);
   const keys = outcome.value as string[];
@@ -226,6 +228,82 @@ async function checkBaseline(spec: StepSpec, result: ResultFile, summary: StepSu
     if (!(err instanceof BaselineError)) throw err;
     fail(spec, summary, err.message, ctx);
   }
+}
+
+/** The biggest changes of share a profile baseline reports each way. */
+const PROFILE_CHANGES = 10;
+/** A profile baseline is folded text of at most this size: more is not a profile we wrote. */
+const MAX_FOLDED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A profile against its .folded baseline: the functions whose share of the
+ * samples grew and shrank most, and a differential flame graph
+ * (STEP.diff.svg). Reported, never failing the run: a profile's shares move
+ * with the machine's load. --update-baseline writes this run's stacks.
+ */
+async function checkProfileBaseline(spec: StepSpec, result: ResultFile, summary: StepSummary, ctx: Context): Promise<void> {
+  const { file } = spec.baseline!;
+  const stacks = stackCounts(await readNdjson(result.file));
+  try {
+    const target = resolveBaseline(ctx.opts.recipeDir ?? '.', file);
+    let text: string | undefined;
+    try {
+      if (fs.statSync(target).size > MAX_FOLDED_BYTES) throw new BaselineError(`baseline ${file} is over ${MAX_FOLDED_BYTES >> 20} MiB: not a profile's folded stacks`);
+      text = fs.readFileSync(target, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof BaselineError ? err : new BaselineError(`cannot read the baseline ${file}: ${(err as Error).message}`);
+    }
+    let before: ReturnType<typeof parseFolded> = [];
+    if (text !== undefined) {
+      try {
+        before = parseFolded(text, file);
+      } catch (err) {
+        throw new BaselineError(`${(err as Error).message}; write it with --update-baseline`);
+      }
+    }
+    const diff: BaselineDiff = { file, added: [], removed: [] };
+    if (text !== undefined) {
+      const name = `${spec.id}.diff.svg`;
+      await writeTextAtomic(artifactPath(ctx.outDir, name), flameGraphSvg(stacks, `${spec.id} against ${file}`, before));
+      summary.artifacts.push(name);
+      const now = functionShares(stacks);
+      const then = functionShares(before);
+      const changes = [...new Set([...now.keys(), ...then.keys()])]
+        .map((f) => ({ function: f, before: round2((then.get(f) ?? 0) * 100), after: round2((now.get(f) ?? 0) * 100) }))
+        .filter((c) => c.after !== c.before);
+      const by = (a: FunctionShare, b: FunctionShare) => Math.abs(b.after - b.before) - Math.abs(a.after - a.before) || a.function.localeCompare(b.function);
+      diff.profile = {
+        samples: stacks.reduce((n, s) => n + s.count, 0),
+        baselineSamples: before.reduce((n, s) => n + s.count, 0),
+        grew: changes.filter((c) => c.after > c.before).sort(by).slice(0, PROFILE_CHANGES),
+        shrank: changes.filter((c) => c.after < c.before).sort(by).slice(0, PROFILE_CHANGES),
+        diff: name,
+      };
+    }
+    if (ctx.opts.updateBaseline) {
+      await writeTextAtomic(target, foldedText(stacks));
+      diff.updated = true;
+      ctx.log(`step ${spec.id}: baseline ${file} written (${stacks.length} stacks)`);
+    }
+    summary.baseline = diff;
+  } catch (err) {
+    if (!(err instanceof BaselineError)) throw err;
+    fail(spec, summary, err.message, ctx);
+  }
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** Each function's inclusive share of the samples: in any frame of a stack, counted once a stack. */
+function functionShares(stacks: StackCount[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const { stack, count } of stacks) {
+    total += count;
+    for (const f of new Set(stack.split(';'))) counts.set(f, (counts.get(f) ?? 0) + count);
+  }
+  for (const [f, n] of counts) counts.set(f, total ? n / total : 0);
+  return counts;
 }
 
 async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Record<string, ResultFile | null>, workload: WorkloadSummary | undefined, limits: Limits): Promise<AssertionSummary[]> {

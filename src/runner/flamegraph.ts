@@ -23,6 +23,18 @@ export function stackCounts(records: Iterable<unknown>): StackCount[] {
   return out;
 }
 
+/** Folded stacks as flame graph tools write them ("a;b;c 12" a line); a line that is not one throws, naming it. */
+export function parseFolded(text: string, name = 'folded stacks'): StackCount[] {
+  const out: StackCount[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const m = /^(.+) (\d+)$/.exec(line);
+    if (!m || !(Number(m[2]) > 0)) throw new Error(`${name}:${i + 1}: not a folded stack line ("frame;frame;frame COUNT"): ${JSON.stringify(line.slice(0, 80))}`);
+    out.push({ stack: m[1], count: Number(m[2]) });
+  });
+  return out;
+}
+
 /** The folded format flame graph tools read: "frame;frame;frame count" per line. */
 export function foldedText(stacks: StackCount[]): string {
   return stacks.map((s) => `${s.stack} ${s.count}\n`).join('');
@@ -62,7 +74,42 @@ function color(name: string): string {
   return `rgb(${205 + Math.round(v * 50)},${Math.round(80 + v * 150)},${Math.round(v * 55)})`;
 }
 
-export function flameGraphSvg(stacks: StackCount[], title = 'Flame Graph'): string {
+/**
+ * Each frame's share of a profile's samples by its path from the root
+ * ("a;b;c"): what a differential flame graph compares.
+ */
+export function pathShares(stacks: StackCount[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const { stack, count } of stacks) {
+    total += count;
+    let p = '';
+    for (const f of stack.split(';')) {
+      p = p ? `${p};${f}` : f;
+      counts.set(p, (counts.get(p) ?? 0) + count);
+    }
+  }
+  for (const [p, n] of counts) counts.set(p, total ? n / total : 0);
+  return counts;
+}
+
+/** A differential frame: red as its share grew against the baseline, blue as it shrank, white unchanged. */
+function diffColor(delta: number, maxAbs: number): string {
+  const k = maxAbs ? Math.round((Math.min(1, Math.abs(delta) / maxAbs)) * 200) : 0;
+  return delta > 0 ? `rgb(255,${255 - k},${255 - k})` : delta < 0 ? `rgb(${255 - k},${255 - k},255)` : 'rgb(250,250,250)';
+}
+
+/**
+ * The flame graph of `stacks`. With `baseline` (another profile's stacks) it
+ * is differential, as Brendan Gregg's: the frames are this profile's, each
+ * coloured by how its share of the samples changed against the baseline's
+ * (red grew, blue shrank), its tooltip saying by how many points.
+ */
+export function flameGraphSvg(stacks: StackCount[], title = 'Flame Graph', baseline?: StackCount[]): string {
+  const now = baseline && pathShares(stacks);
+  const before = baseline && pathShares(baseline);
+  const delta = (p: string) => (now!.get(p) ?? 0) - (before!.get(p) ?? 0);
+  const maxAbs = now ? Math.max(0, ...[...now.keys()].map((p) => Math.abs(delta(p)))) : 0;
   const root: Node = { name: 'all', count: 0, children: new Map() };
   let maxDepth = 0;
   for (const { stack, count } of stacks) {
@@ -80,25 +127,28 @@ export function flameGraphSvg(stacks: StackCount[], title = 'Flame Graph'): stri
   const height = PAD_TOP + (maxDepth + 1) * FRAME + PAD_BOTTOM;
   const scale = root.count ? (WIDTH - 2 * PAD_SIDE) / root.count : 0;
   const frames: string[] = [];
-  const walk = (node: Node, depth: number, start: number) => {
+  const walk = (node: Node, depth: number, start: number, at: string) => {
     const w = node.count * scale;
     if (w < MIN_WIDTH) return;
     const x = PAD_SIDE + start * scale;
     const y = height - PAD_BOTTOM - (depth + 1) * FRAME;
     const pct = ((node.count / root.count) * 100).toFixed(2);
+    // the root's share is 100% in both: it is the differential graph's white
+    const d = now && depth > 0 ? delta(at) : 0;
+    const change = now ? `, ${d >= 0 ? '+' : ''}${(d * 100).toFixed(2)} points against the baseline` : '';
     frames.push(
-      `<g class="f" data-s="${start}" data-n="${node.count}" data-d="${depth}"><title>${xml(node.name)} (${node.count} samples, ${pct}%)</title>` +
-        `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${FRAME - 1}" fill="${color(node.name)}" rx="2"/>` +
+      `<g class="f" data-s="${start}" data-n="${node.count}" data-d="${depth}"><title>${xml(node.name)} (${node.count} samples, ${pct}%${change})</title>` +
+        `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${FRAME - 1}" fill="${now ? diffColor(d, maxAbs) : color(node.name)}" rx="2"/>` +
         `<text x="${(x + 3).toFixed(2)}" y="${y + FRAME - 4}">${xml(fitText(node.name, w))}</text></g>`,
     );
     let offset = start;
     // widest first, as flamegraph.pl sorts by name; either way the order carries no meaning
     for (const child of [...node.children.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      walk(child, depth + 1, offset);
+      walk(child, depth + 1, offset, depth === 0 ? child.name : `${at};${child.name}`);
       offset += child.count;
     }
   };
-  walk(root, 0, 0);
+  walk(root, 0, 0, '');
   return `<?xml version="1.0" standalone="no"?>
 <svg version="1.1" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" xmlns="http://www.w3.org/2000/svg" data-total="${root.count}" data-side="${PAD_SIDE}" data-char="${CHAR_PX}">
 <style>
@@ -131,7 +181,7 @@ const SCRIPT = `
   var frames = Array.prototype.slice.call(document.querySelectorAll('.f'));
   var details = document.getElementById('details'), reset = document.getElementById('reset');
   function fit(name, px) { var n = Math.floor((px - 6) / cw); return n < 3 ? '' : name.length <= n ? name : name.slice(0, n - 2) + '..'; }
-  function nameOf(g) { return g.querySelector('title').textContent.replace(/ \\(\\d+ samples, [\\d.]+%\\)$/, ''); }
+  function nameOf(g) { return g.querySelector('title').textContent.replace(/ \\(\\d+ samples, [\\d.]+%[^)]*\\)$/, ''); }
   function zoom(s, n, d) {
     frames.forEach(function (g) {
       var gs = +g.dataset.s, gn = +g.dataset.n, gd = +g.dataset.d, r = g.querySelector('rect'), t = g.querySelector('text');

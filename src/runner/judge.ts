@@ -15,6 +15,7 @@ import { evaluate, type Evaluation } from './evaluate.ts';
 import type { LoadedRecipe } from './recipe.ts';
 import { compileRedactor, type Redactor } from './redact.ts';
 import { renderMarkdown } from './report.ts';
+import { renderHtml } from './report-html.ts';
 import type { Summary } from './summary.ts';
 import { summarize } from './verdict.ts';
 
@@ -70,9 +71,11 @@ export async function judge(loaded: LoadedRecipe, dir: string, run: RunMeta, opt
     summary = { ...summary, status: 'interrupted', signal, reasons: [`interrupted by ${signal}`] };
   }
   // the raw record is redacted as capture seals it; evidence, reasons and a replay's newer patterns are not
-  const redacted = (opts.redactor ?? compileRedactor(loaded.recipe.redact)).value({ ...summary, ...extra.fields }) as Summary;
+  const redactor = opts.redactor ?? compileRedactor(loaded.recipe.redact);
+  const redacted = redactor.value({ ...summary, ...extra.fields }) as Summary;
   await writeTextAtomic(artifactPath(outDir, 'summary.json'), JSON.stringify(redacted, null, 2) + '\n');
   await writeTextAtomic(artifactPath(outDir, 'report.md'), renderMarkdown(redacted) + (extra.markdown?.(redacted) ?? ''));
+  await writeTextAtomic(artifactPath(outDir, 'report.html'), await renderHtml(redacted, dir, (v) => redactor.value(v)));
   const junit = junitPath(loaded, outDir, opts.junit);
   if (junit !== undefined) {
     // junit-report-builder is loaded only by runs that write JUnit (start-up: cli.ts)

@@ -50,7 +50,7 @@ export interface StepSpec {
   /** events lost in the kernel that do not fail the run (default false: none) */
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
-  baseline?: { file: string; key: string };
+  baseline?: { file: string; key?: string };
 }
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
@@ -407,9 +407,17 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   }
   if (!shapes.has(spec.id)) shapes.set(spec.id, shape);
   if (spec.baseline) {
-    checkJsonata(spec.baseline.key, ['steps', i, 'baseline', 'key'], problem, inExpr);
     const why = checkBaselinePath(spec.baseline.file);
     if (why) problem(['steps', i, 'baseline', 'file'], why);
+    else if (spec.baseline.file.endsWith('.folded')) {
+      const profiled = spec.transform === undefined && ['stack', 'count'].every((f) => def.fields.some((d) => d.name === f));
+      if (!profiled) problem(['steps', i, 'baseline', 'file'], `a .folded baseline is a profile's: ${def.id}${spec.transform === undefined ? '' : ' with a transform'} has no rows with stack and count (use a .json baseline with a key)`);
+      if (spec.baseline.key !== undefined) problem(['steps', i, 'baseline', 'key'], 'a .folded baseline compares stacks and takes no key');
+    } else if (spec.baseline.key === undefined) {
+      problem(['steps', i, 'baseline'], 'a .json baseline needs key: a JSONata expression per record (e.g. key: args[0])');
+    } else {
+      checkJsonata(spec.baseline.key, ['steps', i, 'baseline', 'key'], problem, inExpr);
+    }
   }
 
   if (spec.duration !== undefined) checkDuration(spec.duration, ['steps', i, 'duration'], problem);

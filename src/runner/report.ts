@@ -18,7 +18,9 @@ const MARKDOWN: Record<AssertionStatus, string> = { passed: '✅', failed: '❌'
 function notes(s: StepSummary): string {
   const parts = [s.reason, ...(s.warnings ?? [])].filter((x): x is string => !!x);
   if (s.lost > 0 && s.allow_lost !== undefined && s.allow_lost !== false && !lostPastAllowed(s)) parts.push(`lost events allowed (allow_lost: ${s.allow_lost})`);
-  if (s.baseline) parts.push(`baseline ${s.baseline.file}: ${s.baseline.added.length} new, ${s.baseline.removed.length} removed${s.baseline.updated ? ', updated' : ''}`);
+  const b = s.baseline;
+  if (b?.profile) parts.push(`baseline ${b.file}: ${b.profile.grew.length ? `grew most: ${b.profile.grew[0].function} ${b.profile.grew[0].before}% → ${b.profile.grew[0].after}%` : 'no function grew'} (${b.profile.diff})${b.updated ? ', updated' : ''}`);
+  else if (b) parts.push(`baseline ${b.file}: ${b.added.length} new, ${b.removed.length} removed${b.updated ? ', updated' : ''}`);
   return parts.join('; ');
 }
 
@@ -33,6 +35,13 @@ const STATUS_WORDS: Record<Summary['status'], string> = { passed: 'PASSED', fail
 /** The baseline's news: new keys (they fail the run), removed ones (reported). */
 function baselineLines(s: StepSummary): string[] {
   const b = s.baseline;
+  if (b?.profile) {
+    const p = b.profile;
+    const lines = [`step ${s.id}, profile against ${b.file}${b.updated ? ' (updated)' : ''} (${p.samples} samples, baseline ${p.baselineSamples}; ${p.diff}):`];
+    for (const f of p.grew) lines.push(`  ↑ ${f.function}: ${f.before}% → ${f.after}% of samples`);
+    for (const f of p.shrank) lines.push(`  ↓ ${f.function}: ${f.before}% → ${f.after}% of samples`);
+    return lines;
+  }
   if (!b || (!b.added.length && !b.removed.length)) return [];
   const lines = [`step ${s.id}, baseline ${b.file}${b.updated ? ' (updated)' : ''}:`];
   for (const k of b.added.slice(0, 50)) lines.push(`  + ${k}`);

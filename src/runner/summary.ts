@@ -50,6 +50,22 @@ export interface BaselineDiff {
   removed: string[];
   /** --update-baseline wrote the file */
   updated?: boolean;
+  /** a profile's baseline (.folded): the functions whose share of the samples changed most, in points of percent */
+  profile?: {
+    samples: number;
+    baselineSamples: number;
+    grew: FunctionShare[];
+    shrank: FunctionShare[];
+    /** the differential flame graph, relative to the output folder */
+    diff: string;
+  };
+}
+
+/** A function's share of a profile's samples (inclusive: in any frame of a stack), now and in the baseline, in percent. */
+export interface FunctionShare {
+  function: string;
+  before: number;
+  after: number;
 }
 
 /** Why a failed assertion failed: the value it computed and the events it picked out. */

@@ -36,6 +36,7 @@ test('run() returns the summary as summary.json holds it, plus the paths of ever
   assert.deepEqual(readJson(paths.summary), summary, 'the result is summary.json plus paths');
   assert.equal(paths.out, path.resolve(out));
   assert.equal(paths.report, path.join(out, 'report.md'));
+  assert.ok(fs.existsSync(paths.html), 'report.html');
   assert.equal(paths.raw, path.join(out, 'raw'));
   assert.deepEqual(paths.steps, { execs: [path.join(out, 'execs.ndjson'), path.join(out, 'execs.csv')] });
   const execs = readNdjsonFile(paths.steps.execs[0]);
