@@ -268,7 +268,7 @@ export async function main(argv: string[]): Promise<number> {
 async function report(err: unknown): Promise<number> {
   if (err instanceof UsageError) return usage(err.message, err.command);
   // a --from with no captured run in it, a bad --out or an unknown gadget are a bad command line too
-  if (err instanceof OptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError) {
+  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError) {
     process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
     return 2;
   }

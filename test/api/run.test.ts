@@ -11,7 +11,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { InterruptedError, OptionError, OutDirError, RecipeError, ReplayError, replay, run, validate, type RunProgress } from '../../src/api/index.ts';
 import type { Recipe } from '../../src/runner/recipe.ts';
-import { kernelSkip, objectDir } from '../helpers/kernel.ts';
+import { bpfFds, kernelSkip, objectDir } from '../helpers/kernel.ts';
+import { newBpfFds } from '../helpers/leaks.ts';
 import { readJson, readNdjsonFile, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
 const skip = kernelSkip();
@@ -139,4 +140,27 @@ test('aborting a run: InterruptedError, what was captured is judged and written,
   assert.equal(written.steps[0].ended_by, 'signal');
   const mine = readNdjsonFile(err.result.paths.steps.execs[0]).filter((e) => e.args[1] === token);
   assert.deepEqual(mine.map((e) => e.args), [['/bin/echo', token]], 'the events before the abort are in the artifacts');
+});
+
+test('a full disk while capturing: run() resolves with an error naming ENOSPC; the workload is killed and every kernel object closed, the process lives on', { skip, timeout: 60_000 }, async (t) => {
+  const dir = tempDir('gadget-run-api-');
+  const out = path.join(dir, 'small');
+  fs.mkdirSync(out);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', out]);
+  t.after(() => execFileSync('umount', [out]));
+  const before = bpfFds();
+  const started = Date.now();
+  // ~60k opens, a few MiB of events: far more than 256 KiB; then it would sleep on
+  const result = await run(
+    { name: 'full', run: 'i=0; while [ $i -lt 60000 ]; do : < /dev/null; i=$((i+1)); done; sleep 60', steps: [{ id: 'opens', gadget: 'trace/open', outputs: ['opens.ndjson'] }] },
+    { out, objects: objectDir() },
+  );
+  assert.ok(Date.now() - started < 40_000, 'the workload did not sleep its 60 s');
+  assert.equal(result.status, 'error');
+  assert.match(result.error!, /ENOSPC.*free space there or give --out on a larger one/);
+  assert.equal(result.steps[0].status, 'failed');
+  assert.equal(result.workload?.exitCode, 137, 'killed');
+  assert.equal(readJson(result.paths.summary).status, 'error');
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.capture')), [], 'the spool went (it also made room for the summary)');
+  assert.deepEqual(newBpfFds(before), [], 'every link, program and map closed');
 });

@@ -14,6 +14,7 @@ import { OptionError, RecipeError, stream, UnknownGadgetError, type GadgetEvent 
 import { bpfFds, kernelSkip, objectDir } from '../helpers/kernel.ts';
 import { newBpfFds } from '../helpers/leaks.ts';
 import { tempDir } from '../runner/cli-helpers.ts';
+import { busyboxRootfs, containerName, containerSkip, startContainer } from '../helpers/containers.ts';
 
 const skip = kernelSkip();
 
@@ -123,6 +124,27 @@ test('a slow consumer: events past the queue bound are counted as dropped, the q
   // bounded memory: the dropped events were never kept (a generous bound: 50 decoded events are a few KB)
   assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024);
   assert.deepEqual(newBpfFds(before), []);
+});
+
+test('containers: only the selected container\'s events', { skip: containerSkip() }, async (t) => {
+  const rootfs = busyboxRootfs(t);
+  const a = startContainer(t, containerName('stream-a'), rootfs, ['/bin/sleep', '60']);
+  const b = startContainer(t, containerName('stream-b'), rootfs, ['/bin/sleep', '60']);
+  const token = `containers-${process.pid}-${Date.now()}`;
+  const events = stream('trace/exec', { containers: { container: a.name }, objects: objectDir() });
+  t.after(() => events.close());
+  await events.ready;
+  for (const name of [a.name, b.name]) execFileSync('podman', ['exec', name, '/bin/true', token], { stdio: 'ignore' });
+  execFileSync('/bin/true', [token]);
+  await until(() => events.stats().queued >= 1, 'the selected container\'s exec');
+  await sleep(300); // the execs above have returned: anything else they made is queued by now
+  const mine: GadgetEvent[] = [];
+  while (events.stats().queued > 0) {
+    const r = await events.next();
+    if (!r.done && (r.value.args as string[]).includes(token)) mine.push(r.value);
+  }
+  assert.deepEqual(mine.map((e) => e.args), [['/bin/true', token]], 'one exec: container a\'s, not b\'s nor the host\'s');
+  assert.notEqual(mine[0].mntns_id, fs.statSync('/proc/self/ns/mnt').ino, 'in the container\'s mount namespace');
 });
 
 test('a gadget that is not live, an unknown gadget or a bad filter is a typed error from next() and ready', async () => {

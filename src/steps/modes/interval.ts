@@ -20,6 +20,7 @@ import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
+import { closeAll } from '../../util/close-all.ts';
 import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
 import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
 
@@ -293,8 +294,7 @@ class IntervalSession implements StepSession {
       const containers = this.containers?.stop();
       return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
-      this.sink.close();
-      this.obj.close();
+      closeAll(() => this.sink.close(), () => this.containers?.stop(), () => this.obj.close());
     }
   }
 }

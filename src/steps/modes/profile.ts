@@ -102,14 +102,6 @@ class ProfileSession implements StepSession {
     }
   }
 
-  private containersStopped = false;
-
-  private stopContainers() {
-    if (this.containersStopped) return undefined;
-    this.containersStopped = true;
-    return this.containers?.stop();
-  }
-
   async stop(): Promise<StepOutcome> {
     this.running = false;
     const leftPoller = this.wakeups?.close();
@@ -130,10 +122,10 @@ class ProfileSession implements StepSession {
         text = kept.slice(0, fit).map((r) => JSON.stringify(r) + '\n').join('');
       }
       fs.writeFileSync(spoolOf(this.ctx), text, { flag: 'wx', mode: 0o600 });
-      const containers = this.stopContainers();
+      const containers = this.containers?.stop();
       return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings], ...(containers ? { containers } : {}) };
     } finally {
-      this.stopContainers();
+      this.containers?.stop();
       await leftPoller;
       this.reader?.close();
       this.obj.close();

@@ -16,6 +16,7 @@ import { buildCodec, type Codec } from '../codec.ts';
 import { parseSize } from '../duration.ts';
 import { prepareObject } from '../prepare.ts';
 import { sinkFor } from '../sink.ts';
+import { closeAll } from '../../util/close-all.ts';
 import type { EventSink, RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
 import { planOrThrow, type Mode, type OptionProblem, type StepOptions } from './mode.ts';
 
@@ -165,10 +166,8 @@ export class StreamSession implements StepSession {
       return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
       await leftPoller;
-      this.side?.close();
-      this.sink.close();
-      this.reader.close();
-      this.obj.close();
+      // after a failed loop the container tracker's timer still runs: it must not outlive the map it reads
+      closeAll(() => this.side?.close(), () => this.sink.close(), () => this.containers?.stop(), () => this.reader.close(), () => this.obj.close());
     }
   }
 }
