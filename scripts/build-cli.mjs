@@ -1,7 +1,9 @@
-// Bundles the CLI into build/gadget-run.mjs so a run starts fast instead of
-// transpiling TypeScript on every start (bin/gadget-run falls back to tsx
-// when the bundle is missing or older than the sources). An argument names
-// another output folder (tests bundle into a copy of the install).
+// Bundles the CLI into build/gadget-run.mjs and the library API into
+// build/api.mjs (what `import … from 'gadget-run'` loads: index.mjs), so both
+// start fast instead of transpiling TypeScript on every start (lib/launch.mjs
+// falls back to tsx when a bundle is missing or older than the sources). They
+// share their chunks. An argument names another output folder (tests bundle
+// into a copy of the install). The API's types: scripts/build-types.mjs.
 //
 // Start-up time is the point (bench/startup.ts), so:
 // - code splitting: each command's import() becomes a chunk (build/chunk-*.mjs)
@@ -61,7 +63,7 @@ for (const f of fs.existsSync(out) ? fs.readdirSync(out) : []) if (/^chunk-.*\.m
 
 // the JSONata sandbox's worker thread (src/runner/sandbox.ts) loads build/sandbox-worker.mjs
 await build({
-  entryPoints: { 'gadget-run': `${root}src/cli/main.ts`, 'sandbox-worker': `${root}src/runner/sandbox-worker.ts` },
+  entryPoints: { 'gadget-run': `${root}src/cli/main.ts`, api: `${root}src/api/index.ts`, 'sandbox-worker': `${root}src/runner/sandbox-worker.ts` },
   outdir: out,
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -10,24 +10,27 @@
  * --out or --from; 3 could not trace here (not root, no BTF, a hook missing, load or
  * attach refused); 130/143 interrupted.
  *
+ * The commands are the library API (src/api: run, replay, validate, gadgets) plus
+ * the terminal: option parsing, progress, reports and exit codes stay here.
+ *
  * Start-up is on the critical path of every run (bench/startup.ts): this file
- * imports only node built-ins and type declarations at the top; each command
- * loads what it needs with import() when it runs, so `--version` or `help`
- * never parse the recipe, JSONata, ajv or libbpf code.
+ * imports only node built-ins, type declarations and the light modules of the
+ * error classes and the package's location at the top; each command loads what
+ * it needs with import() when it runs, so `--version` or `help` never parse the
+ * recipe, JSONata, ajv or libbpf code.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mark } from '../timing.ts';
-import type { LoadedRecipe, LoadOptions, Limits, Problem } from '../runner/recipe.ts';
+import type { LoadedRecipe, Limits } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition, Requirement } from '../steps/types.ts';
 import { requirementName } from '../steps/hooks.ts';
-import { mkdirs } from '../util/mkdirs.ts';
-import { packageRoot } from '../util/package-root.ts';
 import type { Selection } from '../k8s/crd.ts';
-import { describeSystemError } from '../system-error.ts';
+import { CouldNotTraceError, InterruptedError, OptionError as ApiOptionError, OutDirError, RecipeError, ReplayError, UnknownGadgetError } from '../api/errors.ts';
+import { defaultObjectDir, packageRoot } from '../util/package-root.ts';
 
 const ROOT = packageRoot();
 
@@ -279,16 +282,16 @@ export async function main(argv: string[]): Promise<number> {
 /** What an uncaught error from a command means for the exit code. */
 async function report(err: unknown): Promise<number> {
   if (err instanceof UsageError) return usage(err.message, err.command);
-  // a --from with no captured run in it is a bad command line too (replay.ts names it, not imported here at start)
-  if (err instanceof OptionError || (err as Error | undefined)?.name === 'ReplayError') {
+  // a --from with no captured run in it, a bad --out or an unknown gadget are a bad command line too
+  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError) {
     process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
     return 2;
   }
-  const name = (err as Error | undefined)?.name;
-  if (name === 'RecipeError') {
-    await reportRecipeError(err as Error & { problems: Problem[] });
+  if (err instanceof RecipeError) {
+    await reportRecipeError(err);
     return 2;
   }
+  const name = (err as Error | undefined)?.name;
   // a full disk or an unwritable --out: the message names the file, a stack trace adds nothing
   if (name === 'ArtifactError') {
     process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
@@ -442,7 +445,7 @@ function usage(message: string, command?: string): number {
   return 2;
 }
 
-async function reportRecipeError(err: Error & { problems: Problem[] }): Promise<void> {
+async function reportRecipeError(err: RecipeError): Promise<void> {
   process.stderr.write(err.message + '\n');
   const github = await import('./reporters/github.ts');
   if (github.onGithubActions()) process.stdout.write(github.problemAnnotations(err.problems));
@@ -509,40 +512,6 @@ async function useBtfOption(values: Values): Promise<void> {
   }
 }
 
-/**
- * The output folder, made if missing and proven writable before anything
- * runs: a bad --out is a command-line error (exit 2) that says what to do.
- */
-export function prepareOutDir(outDir: string): void {
-  const fail = (why: string) => new OptionError(`--out ${outDir.length > 200 ? outDir.slice(0, 200) + '…' : outDir}: ${why} — choose a folder you can write with --out DIR`);
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(outDir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && isSymlink(outDir)) throw fail('is a symbolic link to something that does not exist');
-    if (code !== 'ENOENT') throw fail(describeSystemError(err));
-  }
-  if (st && !st.isDirectory()) throw fail('exists and is not a folder');
-  try {
-    mkdirs(outDir);
-    // root passes access(2) checks on a read-only mount: only a real file tells
-    const probe = path.join(outDir, `.gadget-run-probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
-    fs.closeSync(fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
-    fs.rmSync(probe);
-  } catch (err) {
-    throw fail(`cannot write there: ${describeSystemError(err)}`);
-  }
-}
-
-function isSymlink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // run, and the one-liner
 
@@ -553,49 +522,38 @@ async function runCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('run takes one recipe file (or - to read it from stdin)', 'run');
   const format = formatOf(inv.values.output);
   await useBtfOption(inv.values);
-  const { loadRecipeFile } = await import('../runner/recipe.ts');
+  const { load } = await import('../api/run.ts');
   mark('recipe module imported');
-  const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values), argv: inv.argv });
+  const loaded = load(inv.positionals[0], { limits: await limitsOf(inv.values), set: await setsOf(inv.values), ...(inv.argv ? { command: inv.argv } : {}) });
   mark('recipe validated');
   return execute(loaded, inv.values, { format, outDir: inv.values.out ?? path.join('out', loaded.recipe.name) });
 }
+
+/** The one-liner's options, as its problems name them (a recipe built in memory has no lines). */
+const ONE_LINER_OPTIONS: Record<string, string> = { filter: '--filter', duration: '--duration', buffer: '--buffer' };
 
 async function oneLinerCommand(inv: Invocation): Promise<number> {
   const [id] = inv.positionals;
   if (inv.positionals.length > 1) throw new UsageError(`unexpected ${JSON.stringify(inv.positionals[1])}: give the command to trace after --`, id);
   await useBtfOption(inv.values);
-  const { findGadget, gadgets } = await import('../steps/index.ts');
-  const def = findGadget(id);
-  if (!def) throw new OptionError(`unknown gadget "${id}" (known: ${Object.keys(gadgets).join(', ')})`);
-  const step: Record<string, unknown> = { id: id.split('/')[1].replace(/[^A-Za-z0-9_]/g, '_'), gadget: id };
-  const fromOption: Record<string, string> = { [`steps[0].gadget`]: id };
-  if (inv.values.filter !== undefined) step.filter = inv.values.filter;
-  if (inv.values.duration !== undefined) step.duration = inv.values.duration;
-  if (inv.values.buffer !== undefined) step.buffer = inv.values.buffer;
+  let params: Record<string, unknown> | undefined;
   if (inv.values.param?.length) {
     const { parseSets } = await import('../runner/inputs.ts');
-    const params: Record<string, unknown> = {};
+    params = {};
     try {
       for (const [k, v] of Object.entries(parseSets(inv.values.param, '--param'))) params[k] = scalar(v);
     } catch (err) {
       throw new OptionError((err as Error).message);
     }
-    step.params = params;
   }
-  // no duration and no command: until Ctrl-C (the longest duration there is)
-  if (step.duration === undefined && !inv.argv && (def.mode === 'stream' || def.mode === 'packet')) step.duration = '24d';
-  const recipe = { apiVersion: 'gadget-run/v1', name: id.replace('/', '-'), steps: [step] };
-  const { parseRecipe, RecipeError } = await import('../runner/recipe.ts');
-  let loaded: LoadedRecipe;
-  try {
-    // JSON is YAML: the recipe goes through the same checks as a file
-    loaded = parseRecipe(JSON.stringify(recipe), 'command line', undefined, undefined, { argv: inv.argv } satisfies LoadOptions);
-  } catch (err) {
-    if (!(err instanceof RecipeError)) throw err;
-    // point at the option, not at a position in text nobody wrote
-    const option: Record<string, string> = { 'steps[0].filter': '--filter', 'steps[0].duration': '--duration', 'steps[0].buffer': '--buffer', ...fromOption };
-    throw new RecipeError(err.problems.map((p) => ({ where: 'gadget-run:', path: option[p.path] ?? (p.path.startsWith('steps[0].params') ? `--param ${p.path.slice(16)}` : p.path), message: p.message })));
-  }
+  const { loadGadgetStep } = await import('../api/one-step.ts');
+  const { filter, duration, buffer } = inv.values;
+  const loaded = loadGadgetStep(
+    id,
+    { filter, duration, buffer, params },
+    { where: 'gadget-run:', option: (key) => ONE_LINER_OPTIONS[key] ?? (key.startsWith('params') ? `--param ${key.slice(7)}` : undefined) },
+    inv.argv,
+  );
   const format = formatOf(inv.values.output) ?? (process.stdout.isTTY ? 'columns' : 'json');
   return execute(loaded, inv.values, { format, outDir: inv.values.out, quiet: true });
 }
@@ -614,21 +572,13 @@ interface ExecuteOptions {
   quiet?: boolean;
 }
 
+/** run(), with the terminal: progress line, events on stdout, Ctrl-C, the report and the exit code. */
 async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOptions): Promise<number> {
-  const { chooseUser, WorkloadUserError } = await import('../runner/workload.ts');
-  let user;
-  try {
-    user = chooseUser(values.user, loaded.recipe.user);
-  } catch (err) {
-    if (!(err instanceof WorkloadUserError)) throw err;
-    const { RecipeError } = await import('../runner/recipe.ts');
-    throw new RecipeError([{ where: values.user !== undefined ? '--user' : loaded.file, path: values.user !== undefined ? '' : 'user', message: err.message }]);
-  }
-  const maxDurationMs = await durationOf('max-duration', values['max-duration']);
+  const maxDuration = values['max-duration'];
+  await durationOf('max-duration', maxDuration);
   const temporary = opts.outDir === undefined;
   const outDir = opts.outDir ?? fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'gadget-run-'));
-  prepareOutDir(outDir);
-  const [{ runRecipe }, { Progress, EventPrinter }] = await Promise.all([import('../runner/run.ts'), import('./progress.ts')]);
+  const [api, { Progress, EventPrinter }] = await Promise.all([import('../api/run.ts'), import('./progress.ts')]);
   mark('run modules imported');
   const progress = new Progress({ stream: process.stderr });
   // rows on a terminal's stdout take the progress line away first; it comes back at its next tick
@@ -640,25 +590,36 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
   // with events on stdout, everything else goes to stderr so that stdout stays parseable
   const out = opts.format ? process.stderr : process.stdout;
   try {
-    const summary = await runRecipe(loaded, {
-      outDir,
-      objectDir: values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
-      maxDurationMs,
-      user,
-      updateBaseline: values['update-baseline'],
-      ...(values.junit !== undefined ? { junit: values.junit } : {}),
-      log: (line) => progress.log(`gadget-run: ${line}`),
-      observer: {
-        attached: (steps) => {
-          progress.attached(steps);
-          printer?.attached(steps);
+    let summary: Summary;
+    try {
+      summary = await api.run(loaded, {
+        out: outDir,
+        ...(values.user !== undefined ? { user: values.user } : {}),
+        ...(maxDuration !== undefined ? { maxDuration } : {}),
+        ...(values.objects !== undefined ? { objects: values.objects } : {}),
+        ...(values.junit !== undefined ? { junit: values.junit } : {}),
+        updateBaseline: values['update-baseline'],
+        log: (line) => progress.log(`gadget-run: ${line}`),
+        observer: {
+          attached: (steps) => {
+            progress.attached(steps);
+            printer?.attached(steps);
+          },
+          captured: () => {
+            progress.captured();
+            printer?.captured();
+          },
         },
-        captured: () => {
-          progress.captured();
-          printer?.captured();
-        },
-      },
-    });
+        // the CLI owns its process: Ctrl-C stops the run, a second one ends it at once
+        processSignals: true,
+      });
+    } catch (err) {
+      // not a verdict, but the run wrote its summary: report it as any other
+      if ((err instanceof InterruptedError || err instanceof CouldNotTraceError) && err.result) summary = err.result;
+      // --user names the option, as the recipe's user names its line
+      else if (err instanceof ApiOptionError && err.option === 'user') throw new RecipeError([{ where: '--user', path: '', message: err.reason }]);
+      else throw err;
+    }
     return await publish(summary, loaded, { outDir, temporary, out, quiet: opts.quiet });
   } finally {
     if (temporary) fs.rmSync(outDir, { recursive: true, force: true });
@@ -685,12 +646,10 @@ async function replayCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length !== 1) throw new UsageError('replay takes one recipe file', 'replay');
   const from = inv.values.from;
   if (from === undefined) throw new UsageError('replay needs --from DIR: the --out folder of an earlier run', 'replay');
-  const { loadRecipeFile } = await import('../runner/recipe.ts');
-  const loaded = loadRecipeFile(inv.positionals[0], undefined, await limitsOf(inv.values), { inputs: await setsOf(inv.values) });
+  const { load, replay } = await import('../api/run.ts');
+  const loaded = load(inv.positionals[0], { limits: await limitsOf(inv.values), set: await setsOf(inv.values) });
   const outDir = inv.values.out ?? from;
-  prepareOutDir(outDir);
-  const { replayRecipe } = await import('../runner/replay.ts');
-  const summary = await replayRecipe(loaded, from, { outDir, updateBaseline: inv.values['update-baseline'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
+  const summary = await replay(loaded, { from, out: outDir, updateBaseline: inv.values['update-baseline'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
   return publish(summary, loaded, { outDir, out: process.stdout });
 }
 
@@ -735,8 +694,8 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
   }
   const maxDuration = inv.values['max-duration'];
   await durationOf('max-duration', maxDuration);
-  const { loadRecipeFile } = await import('../runner/recipe.ts');
-  const loaded = loadRecipeFile(file);
+  const [{ load }, { prepareOutDir }] = await Promise.all([import('../api/run.ts'), import('../runner/out-dir.ts')]);
+  const loaded = load(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(outDir);
   const [{ apiMessage }, { renderNodes, runOnCluster }] = await Promise.all([import('../k8s/client.ts'), import('../k8s/cluster-run.ts')]);
@@ -826,7 +785,7 @@ async function agentCommand(inv: Invocation): Promise<number> {
   return serveAgent({
     node,
     fake: inv.values.fake === true,
-    objectDir: inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf'),
+    objectDir: inv.values.objects ?? defaultObjectDir(),
     workDir,
     readyFile: inv.values.ready ?? path.join(workDir, 'ready'),
     log: (line) => process.stderr.write(`gadget-run agent [${node}]: ${line}\n`),
@@ -840,18 +799,18 @@ async function validateCommand(inv: Invocation): Promise<number> {
   if (!inv.positionals.length) throw new UsageError('validate takes one or more recipe files', 'validate');
   const limits = await limitsOf(inv.values);
   const inputs = await setsOf(inv.values);
-  const { API_VERSIONS, loadRecipeFile, STDIN_NAME } = await import('../runner/recipe.ts');
+  const [{ validate }, { API_VERSIONS, STDIN_NAME }] = await Promise.all([import('../api/run.ts'), import('../runner/recipe.ts')]);
   let failed = false;
   for (const file of inv.positionals) {
-    try {
-      const { recipe } = loadRecipeFile(file, undefined, limits, { inputs });
-      const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
-      process.stdout.write(`${file === '-' ? STDIN_NAME : file}: ok (${n(recipe.steps.length, 'step')}${recipe.assertions?.length ? `, ${n(recipe.assertions.length, 'assertion')}` : ''}) — ${recipe.apiVersion ?? `${API_VERSIONS[0]} (the default)`}\n`);
-    } catch (err) {
-      if ((err as Error).name !== 'RecipeError') throw err;
-      await reportRecipeError(err as Error & { problems: Problem[] });
+    const result = validate(file, { limits, set: inputs });
+    if (!result.ok) {
+      await reportRecipeError(new RecipeError(result.problems));
       failed = true;
+      continue;
     }
+    const { recipe } = result;
+    const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+    process.stdout.write(`${file === '-' ? STDIN_NAME : file}: ok (${n(recipe.steps.length, 'step')}${recipe.assertions?.length ? `, ${n(recipe.assertions.length, 'assertion')}` : ''}) — ${recipe.apiVersion ?? `${API_VERSIONS[0]} (the default)`}\n`);
   }
   process.stdout.write(`recipe versions this gadget-run reads: ${API_VERSIONS.join(', ')}\n`);
   return failed ? 2 : 0;
@@ -863,42 +822,19 @@ async function validateCommand(inv: Invocation): Promise<number> {
 async function gadgetsCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length > 1) throw new UsageError('gadgets takes at most one gadget id', 'gadgets');
   await useBtfOption(inv.values);
-  const { findGadget, gadgets, probeSupport } = await import('../steps/index.ts');
-  const { explain, unsupportedMessage } = await import('../ebpf/reasons.ts');
-  const objectDir = inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf');
-  const all = Object.values(gadgets as Record<string, GadgetDefinition>);
+  const api = await import('../api/gadgets.ts');
   const id = inv.positionals[0];
-  let defs = all;
-  if (id !== undefined) {
-    const def = findGadget(id);
-    if (!def) throw new OptionError(`unknown gadget "${id}" (known: ${all.map((d) => d.id).join(', ')})`);
-    defs = [def];
-  }
-  const rows = [];
-  // one after another: a probe that loads an object must see only its own libbpf log
-  for (const def of defs) {
-    const { why, missingOptional, variant } = await probeSupport(def, objectDir);
-    rows.push({
-      id: def.id,
-      mode: def.mode,
-      supported: !why,
-      ...(!why && variant ? { variant: variant.name } : {}),
-      ...(why ? { reason: unsupportedMessage(def.id, why), why: { kind: why.kind, ...explain(why) } } : {}),
-      ...(missingOptional.length ? { missingOptional } : {}),
-      description: def.description,
-      fields: def.fields.map((f) => (id === undefined ? f.name : { name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) })),
-      kernelFilters: Object.keys(def.kernelFilters),
-      ...(def.params ? { params: def.params } : {}),
-      ...(id === undefined ? {} : { requires: def.requires, ...(def.variants ? { variants: def.variants.map((v) => ({ name: v.name, requires: v.requires })) } : {}) }),
-    });
-  }
+  const objects = inv.values.objects !== undefined ? { objects: inv.values.objects } : {};
   const w = (s: string) => process.stdout.write(s);
-  if (inv.values.json) {
-    w(JSON.stringify(id === undefined ? rows : rows[0], null, 2) + '\n');
+  if (id !== undefined) {
+    const row = await api.gadget(id, objects);
+    if (inv.values.json) w(JSON.stringify(row, null, 2) + '\n');
+    else describeGadget((await import('../steps/index.ts')).findGadget(id)!, row, w);
     return 0;
   }
-  if (id !== undefined) {
-    describeGadget(defs[0], rows[0], w);
+  const rows = await api.gadgets(objects);
+  if (inv.values.json) {
+    w(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
   const width = Math.max(...rows.map((r) => r.id.length));
@@ -907,7 +843,7 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     w(`${r.id.padEnd(width)}  ${r.mode.padEnd(8)}  ${r.supported ? 'ok' : 'unsupported'}  ${r.description}\n`);
     if (r.reason) w(`${pad}  ↳ ${r.reason}\n`);
     if (r.variant) w(`${pad}  hook: ${r.variant}\n`);
-    w(`${pad}  fields: ${(r.fields as string[]).join(', ')}\n`);
+    w(`${pad}  fields: ${r.fields.join(', ')}\n`);
     if (r.kernelFilters.length) w(`${pad}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
     if (r.missingOptional) w(`${pad}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);

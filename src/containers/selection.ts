@@ -186,10 +186,15 @@ export class ContainerTracker {
     }
   }
 
-  /** A last pass; the containers the step knew of. */
+  private stopped = false;
+
+  /** A last pass (the first call only: a session's clean-up calls it again before closing the map); the containers the step knew of. */
   stop(): ContainerRecord[] {
-    clearInterval(this.timer);
-    this.poll(true);
+    if (!this.stopped) {
+      this.stopped = true;
+      clearInterval(this.timer);
+      this.poll(true);
+    }
     return [...this.seen.values()];
   }
 }

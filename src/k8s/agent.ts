@@ -21,6 +21,7 @@ import type { GadgetDefinition, StepContext, StepSession } from '../steps/types.
 import { defaultSources, type ContainerSource } from '../containers/enrichment.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
 import { parseDuration, parseSize } from '../steps/duration.ts';
+import { spoolOf } from '../steps/modes/mode.ts';
 import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
@@ -278,7 +279,7 @@ export function fakeOpen(node: string, eventsPerStep = 10) {
         }
         lines.push(JSON.stringify(e) + '\n');
       }
-      fs.writeFileSync(ctx.spoolPath, lines.join(''));
+      fs.writeFileSync(spoolOf(ctx), lines.join(''));
       return { events: eventsPerStep, lost: 0, warnings: [] };
     },
   });

@@ -76,13 +76,19 @@ export async function judge(loaded: LoadedRecipe, dir: string, run: RunMeta, opt
   await writeTextAtomic(artifactPath(outDir, 'summary.json'), JSON.stringify(redacted, null, 2) + '\n');
   await writeTextAtomic(artifactPath(outDir, 'report.md'), renderMarkdown(redacted) + (extra.markdown?.(redacted) ?? ''));
   await writeTextAtomic(artifactPath(outDir, 'report.html'), await renderHtml(redacted, dir, (v) => redactor.value(v)));
-  const junit = opts.junit === false ? undefined : opts.junit ?? (loaded.recipe.junit === undefined ? undefined : artifactPath(outDir, loaded.recipe.junit));
+  const junit = junitPath(loaded, outDir, opts.junit);
   if (junit !== undefined) {
     // junit-report-builder is loaded only by runs that write JUnit (start-up: cli.ts)
     const { renderJunit } = await import('./reporters/junit.ts');
     await writeTextAtomic(junit, renderJunit(redacted));
   }
   return redacted;
+}
+
+/** Where the JUnit report goes: --junit FILE, else the recipe's `junit:` inside outDir; false or neither: none. */
+export function junitPath(loaded: LoadedRecipe, outDir: string, junit?: string | false): string | undefined {
+  if (junit === false) return undefined;
+  return junit ?? (loaded.recipe.junit === undefined ? undefined : artifactPath(outDir, loaded.recipe.junit));
 }
 
 /** The signal an abort carries as its reason (the CLI's signal handlers give it), else Ctrl-C's. */

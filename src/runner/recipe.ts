@@ -24,6 +24,7 @@ import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, ty
 import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
+import { RecipeError, type Place, type Problem } from './errors.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -141,22 +142,8 @@ export interface LoadOptions {
 /** The recipe formats this build reads; `apiVersion` names one (absent: the first). */
 export const API_VERSIONS = ['gadget-run/v1'] as const;
 
-export interface Problem {
-  /** file:line:col */
-  where: string;
-  /** JSON path like steps[1].filter */
-  path: string;
-  message: string;
-}
-
-export class RecipeError extends Error {
-  constructor(readonly problems: Problem[]) {
-    const shown = problems.slice(0, MAX_PROBLEMS).map((p) => `${p.where} ${p.path ? `${p.path}: ` : ''}${visible(excerpt(p.message, 300))}`);
-    if (problems.length > MAX_PROBLEMS) shown.push(`… and ${problems.length - MAX_PROBLEMS} more problems`);
-    super(shown.join('\n'));
-    this.name = 'RecipeError';
-  }
-}
+// the typed errors live in a light module the CLI and the API entry load at start
+export { RecipeError, type Place, type Problem } from './errors.ts';
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -174,8 +161,6 @@ export const DEFAULT_LIMITS: Limits = { ringBytes: 256 * 1024 * 1024, outputByte
 
 /** Larger recipes are refused before parsing: YAML parsing of tens of MB takes GBs of memory. */
 export const MAX_RECIPE_BYTES = 1024 * 1024;
-/** Problems shown at most, so that a recipe of garbage does not flood the terminal. */
-const MAX_PROBLEMS = 20;
 
 /** Names the runner writes itself; an output may not take them. */
 export const RESERVED_OUTPUTS = ['summary.json', 'report.md'];
@@ -236,25 +221,25 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   if (Buffer.byteLength(text) > MAX_RECIPE_BYTES) throw tooLarge(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number) => {
+  const at = (offset: number): Place => {
     const { line, col } = lines.linePos(offset);
-    return `${file}:${line}:${col}`;
+    return { where: `${file}:${line}:${col}`, file, line, col };
   };
   if (doc.errors.length) {
-    throw new RecipeError(doc.errors.map((e) => ({ where: at(e.pos[0]), path: '', message: `YAML: ${excerpt(e.message.split('\n')[0], 200)}` })));
+    throw new RecipeError(doc.errors.map((e) => ({ ...at(e.pos[0]), path: '', message: `YAML: ${excerpt(e.message.split('\n')[0], 200)}` })));
   }
   let data: unknown;
   try {
     // anchors and aliases are YAML's; a billion-laughs recipe stops at the alias count
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw new RecipeError([{ where: at(0), path: '', message: `YAML: ${excerpt((err as Error).message, 200)}` }]);
+    throw new RecipeError([{ ...at(0), path: '', message: `YAML: ${excerpt((err as Error).message, 200)}` }]);
   }
   const locate = (path: (string | number)[], key = false) => at(nodeOffset(doc, path, key));
   const problems: Problem[] = [];
   const problem: ProblemFn = (path, message, offsetInValue, key) => {
-    const where = offsetInValue === undefined ? locate(path, key) : at(nodeOffset(doc, path) + offsetInValue);
-    problems.push({ where, path: jsonPath(path), message });
+    const place = offsetInValue === undefined ? locate(path, key) : at(nodeOffset(doc, path) + offsetInValue);
+    problems.push({ ...place, path: jsonPath(path), message });
   };
 
   // a newer format may have keys this build does not know: say that, not what each key is
@@ -285,7 +270,7 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const defaults = { ...recipe } as Record<string, unknown>;
   for (const r of rejected) if (r.split('/').length === 2) delete defaults[r.slice(1)];
   const inExpr: ExprProblemFn = (path, expr, issue) => {
-    problems.push({ where: at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
+    problems.push({ ...at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
   };
   const shapes: Shapes = new Map();
   const steps = recipe.steps
@@ -367,11 +352,6 @@ export function shellQuote(word: string): string {
 }
 
 /** One problem is one line: control characters a recipe put in a value are shown escaped (\\n, \\u0000). */
-function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
-}
-
 type ProblemFn = (path: (string | number)[], message: string, offsetInValue?: number, key?: boolean) => void;
 
 function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, problem: ProblemFn, inExpr: ExprProblemFn, registry: Registry, shapes: Shapes): PlannedStep | undefined {
@@ -627,7 +607,7 @@ function valueOf(e: ErrorObject): string {
   return typeof v === 'string' ? JSON.stringify(excerpt(v)) : excerpt(String(JSON.stringify(v)));
 }
 
-function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[], key?: boolean) => string): Problem[] {
+function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[], key?: boolean) => Place): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
@@ -635,7 +615,7 @@ function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[
     if (e.keyword === 'oneOf') continue;
     const path: (string | number)[] = e.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
     let message = e.message ?? 'is invalid';
-    let where: string;
+    let where: Place;
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
@@ -658,10 +638,10 @@ function schemaProblems(errors: ErrorObject[], locate: (path: (string | number)[
     } else {
       where = locate(path);
     }
-    const key = `${where} ${message}`;
+    const key = `${where.where} ${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    problems.push({ where, path: jsonPath(path), message });
+    problems.push({ ...where, path: jsonPath(path), message });
   }
   return problems;
 }

@@ -11,13 +11,9 @@ import { judge } from './judge.ts';
 import type { LoadedRecipe } from './recipe.ts';
 import type { Summary } from './summary.ts';
 
-/** --from does not hold a captured run (the CLI knows it by name: exit 2). */
-export class ReplayError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReplayError';
-  }
-}
+import { ReplayError } from './errors.ts';
+
+export { ReplayError };
 
 export interface ReplayOptions {
   /** where outputs, summary.json and report.md go; default: the --from folder */
@@ -26,6 +22,8 @@ export interface ReplayOptions {
   /** --junit FILE; default: the recipe's junit inside outDir */
   junit?: string;
   log?: (line: string) => void;
+  /** aborting stops the evaluation running; the summary says interrupted */
+  signal?: AbortSignal;
 }
 
 export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: ReplayOptions = {}): Promise<Summary> {
@@ -38,6 +36,7 @@ export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: Rep
     ...(opts.updateBaseline ? { updateBaseline: true } : {}),
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
     extra: { fields: { replayed_from: from } },
   });
 }

@@ -21,7 +21,7 @@ import { writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
-import { judge } from './judge.ts';
+import { judge, signalName } from './judge.ts';
 import { renderMarkdown } from './report.ts';
 import { oneLine } from './verdict.ts';
 import { compileRedactor, type Redactor } from './redact.ts';
@@ -54,8 +54,15 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** told when the steps are attached and when capture ends (the CLI's progress line and event printer) */
   observer?: RunObserver;
-  /** aborting stops the run as Ctrl-C does (the cluster agent's cancel) */
+  /** aborting stops the run as Ctrl-C does (the cluster agent's cancel; the library's signal); a signal name as the abort's reason is the one the summary gives */
   signal?: AbortSignal;
+  /**
+   * the run owns the process (the CLI, the agent; the default): SIGINT/SIGTERM stop it as an
+   * abort does, and a second signal or an error nothing handled ends the process at once,
+   * after killing the workload and writing a summary. false (the library): only `signal`
+   * stops the run, and the process is left alone
+   */
+  processSignals?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
 }
@@ -129,13 +136,16 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   // nothing the recipe needs could be traced here: the machine's fault, not the policy's (exit 3)
   const nothingTraced = () => required.length > 0 && required.every((s) => s.environmentFailure);
   let couldNotTrace = false;
+  // a step whose capture failed (a full disk, an I/O error) ends the run: every step stops, the workload is killed
+  const failure = new CaptureFailure();
+  let spoolsDropped = false;
 
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
-  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal);
+  const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
   try {
     if (recipe.run) {
       await sweepStaleCgroups(log);
@@ -150,6 +160,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
         throw new CannotTrace((err as Error).message);
       }
     }
+    void failure.promise.then(() => workload?.kill());
     const clock = bootToWallNs();
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
@@ -169,12 +180,22 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
         summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }
-      await Promise.all(group.map((s) => watch(s, workload, interrupt, opts.maxDurationMs)));
+      await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs)));
+      if (failure.error !== undefined) throw failure;
     }
     if (nothingTraced()) throw new CannotTrace('no required step could be traced here');
     if (workload) summary.workload = { ...summary.workload!, ...(await finishWorkload(workload, supervision!, log)) };
   } catch (err) {
-    if (err instanceof CannotTrace) {
+    if (err instanceof CaptureFailure) {
+      summary.status = 'error';
+      summary.error = errorText(err.error);
+      log(`error: ${summary.error}`);
+      // what was spooled is broken, and on a full disk it holds the room the summary needs
+      dropSpools(capture.staging, log);
+      spoolsDropped = true;
+      // killed as the failure came (the supervision's promise is not waited for: the run is over)
+      if (workload) summary.workload = { ...summary.workload!, exitCode: await workload.exited, killed: true };
+    } else if (err instanceof CannotTrace) {
       couldNotTrace = true;
       log(`cannot trace here: ${steps.filter((s) => s.summary.reason).map((s) => `${s.plan.spec.id}: ${s.summary.reason}`).join('; ') || err.message}`);
     } else {
@@ -216,12 +237,16 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     ...(couldNotTrace ? { could_not_trace: true } : {}),
   };
   let captureError: string | undefined;
-  try {
-    await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
-    await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
-  } catch (err) {
-    captureError = (err as Error).message;
-    log(`error: ${captureError}`);
+  if (spoolsDropped) {
+    captureError = summary.error;
+  } else {
+    try {
+      await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
+      await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
+    } catch (err) {
+      captureError = (err as Error).message;
+      log(`error: ${captureError}`);
+    }
   }
   try {
     // the second signal's handler stays on while evaluating
@@ -312,13 +337,35 @@ async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigin
   }
 }
 
+/** The first failure of a step's capture (its session's loop threw); it ends every step. */
+class CaptureFailure {
+  error?: unknown;
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+
+  constructor() {
+    this.promise = new Promise((r) => (this.resolve = r));
+  }
+
+  fail(error: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = error;
+    this.resolve();
+  }
+}
+
 /** Wait for whatever ends this step first, then stop it. */
-async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, maxDurationMs?: number): Promise<void> {
+async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, failure: CaptureFailure, maxDurationMs?: number): Promise<void> {
   if (!s.session) return;
   const started = performance.now();
   let duration = s.plan.durationMs;
   if (maxDurationMs !== undefined) duration = Math.min(duration ?? maxDurationMs, maxDurationMs);
-  const ends: Promise<StepEnd>[] = [s.session.finished.then(() => 'finished'), interrupt.promise.then(() => 'interrupted')];
+  // a session whose own loop failed fails the run: stop() gives the failure as this step's reason
+  const ends: Promise<StepEnd>[] = [
+    s.session.finished.then(() => 'finished', (err: unknown) => (failure.fail(err), 'error')),
+    interrupt.promise.then(() => 'interrupted'),
+    failure.promise.then(() => 'error'),
+  ];
   let timer: NodeJS.Timeout | undefined;
   if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
   let workloadExited = false;
@@ -327,7 +374,8 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
   clearTimeout(timer);
   s.summary.durationMs = Math.round(performance.now() - started);
   s.summary.ended = why;
-  await stop(s, why === 'interrupted' ? 'interrupted' : 'ok');
+  await stop(s, why === 'interrupted' ? 'interrupted' : why === 'error' ? 'failed' : 'ok');
+  if (why === 'error') s.summary.reason ??= `stopped: another step's capture failed (${errorText(failure.error)})`;
   if (why === 'duration' && workload && !workloadExited) {
     const cap = duration !== s.plan.durationMs ? `--max-duration (${formatMs(duration!)})` : `its duration (${formatMs(duration!)})`;
     (s.summary.warnings ??= []).push(`${cap} ended this step before the workload exited: what the workload did after that is not in it (drop the step's duration to watch the whole workload)`);
@@ -424,14 +472,14 @@ class Interrupt {
   private readonly onSignal: (signal: NodeJS.Signals) => void;
   private readonly onCrash: (error: unknown) => void;
 
-  constructor(graceMs: number, onAbandon: (why: Abandon) => void, abort?: AbortSignal) {
+  constructor(graceMs: number, onAbandon: (why: Abandon) => void, abort?: AbortSignal, private readonly processSignals = true) {
     let resolve!: (s: NodeJS.Signals) => void;
     this.promise = new Promise((r) => (resolve = r));
     // a cancel from outside is a first Ctrl-C: detach and keep what was captured
     const cancel = () => {
       if (this.signal) return;
-      this.signal = 'SIGINT';
-      resolve('SIGINT');
+      this.signal = signalName(abort?.reason) as NodeJS.Signals;
+      resolve(this.signal);
     };
     if (abort?.aborted) cancel();
     else abort?.addEventListener('abort', cancel, { once: true });
@@ -453,6 +501,7 @@ class Interrupt {
       this.abandon(onAbandon, { error });
       process.exit(1);
     };
+    if (!processSignals) return;
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('uncaughtException', this.onCrash);
@@ -469,6 +518,7 @@ class Interrupt {
   }
 
   dispose(): void {
+    if (!this.processSignals) return;
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('uncaughtException', this.onCrash);
@@ -496,14 +546,7 @@ function abandon(run: RunState, why: Abandon): void {
   const say = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   run.workload?.kill();
   if (run.cgroup && !destroyCgroupSync(run.cgroup.path, ABANDON_WAIT_MS)) say(`could not remove the workload's cgroup ${run.cgroup.path} (a later run removes it)`);
-  try {
-    // truncate first: the sinks still hold the files open, and an unlinked open file keeps its
-    // blocks, which a full disk needs back for the summary
-    for (const f of fs.existsSync(run.spoolDir) ? fs.readdirSync(run.spoolDir) : []) fs.truncateSync(path.join(run.spoolDir, f));
-    fs.rmSync(run.spoolDir, { recursive: true, force: true });
-  } catch (err) {
-    say(`could not remove ${run.spoolDir}: ${(err as Error).message}`);
-  }
+  dropSpools(run.spoolDir, say);
   const { summary } = run;
   const what = why.signal ? `second ${why.signal}: stopped at once, nothing captured was written` : errorText(why.error);
   if (why.signal) {
@@ -527,6 +570,18 @@ function abandon(run: RunState, why: Abandon): void {
     writeTextAtomicSync(artifactPath(run.outDir, 'report.md'), renderMarkdown(redacted));
   } catch (err) {
     say(`could not write the summary in ${run.outDir}: ${(err as Error).message}`);
+  }
+}
+
+/** Remove the capture's staging folder, truncating its spools first. */
+function dropSpools(dir: string, log: (line: string) => void): void {
+  try {
+    // the sinks may still hold the files open, and an unlinked open file keeps its blocks,
+    // which a full disk needs back for the summary
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) fs.truncateSync(path.join(dir, f));
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    log(`could not remove ${dir}: ${(err as Error).message}`);
   }
 }
 

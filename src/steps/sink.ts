@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { ByteWriter, Codec } from './codec.ts';
+import type { EventSink, StepContext } from './types.ts';
 
 const CHUNK_BYTES = 1 << 20;
 
@@ -10,7 +11,7 @@ const CHUNK_BYTES = 1 << 20;
  * every event from then on is counted in `truncated` instead of written, so a
  * node-wide trace cannot fill the disk (the runner fails such a step).
  */
-export class LineSink implements ByteWriter {
+export class LineSink implements ByteWriter, EventSink {
   chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   used = 0;
   /** events not written because the file reached maxBytes */
@@ -63,4 +64,11 @@ export class LineSink implements ByteWriter {
       fs.closeSync(this.fd);
     }
   }
+}
+
+/** Where a live mode's events go: the consumer the context names, else a spool of at most maxBytes. */
+export function sinkFor(ctx: StepContext): EventSink {
+  if (ctx.sink) return ctx.sink;
+  if (ctx.spoolPath === undefined) throw new Error(`${ctx.id}: neither a spool nor a sink for its events`);
+  return new LineSink(ctx.spoolPath, ctx.maxBytes);
 }

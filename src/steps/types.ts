@@ -315,6 +315,21 @@ export interface Codec {
   maxLineBytes: number;
 }
 
+/**
+ * Where a stream session's records go: the step's NDJSON spool (src/steps/sink.ts LineSink),
+ * or a live consumer in this process (the library's stream(): src/api/stream.ts).
+ */
+export interface EventSink {
+  /** one record, through the codec; true when it passed the filter (it counts as an event) */
+  append(codec: Codec, offset: number, length: number): boolean;
+  /** the end of a drain pass: what was appended may go on */
+  flush(): void;
+  /** after the last drain */
+  close(): void;
+  /** events not kept because the sink reached its limit (a spool's max_bytes) */
+  readonly truncated: number;
+}
+
 /** Takes one record: `codec` reads it at [offset, offset + length) of the source's buffer. */
 export type RecordSink = (codec: Codec, offset: number, length: number) => void;
 
@@ -359,8 +374,13 @@ export interface StepContext {
   cgroup?: { id: bigint; level: number };
   /** the containers the step watches (bpf/include/containers.h); none: no container scope */
   containers?: ContainerScope;
-  /** NDJSON file the step streams its events to */
-  spoolPath: string;
+  /** NDJSON file the step writes its events to; absent when `sink` takes them */
+  spoolPath?: string;
+  /**
+   * A live consumer that takes the events instead of a spool (the library's stream()); only
+   * modes that say `live` accept one (src/steps/modes/index.ts openSession checks)
+   */
+  sink?: EventSink;
   /** wall-clock ns minus CLOCK_BOOTTIME ns */
   bootToWallNs: bigint;
   /** directory holding the compiled .bpf.o files */

@@ -8,6 +8,7 @@ import { Poller, sharedPoller, type Registration, type Wakeup } from '../../src/
 import { gadgets, openSession, type StepSession } from '../../src/steps/index.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
 import { readNdjson, stepContext, tempDir, uniqueToken } from '../helpers/session.ts';
+import { spoolOf } from '../../src/steps/modes/mode.ts';
 
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
@@ -162,7 +163,7 @@ describe('stream sessions share the poller', { skip: kernelSkip(gadgets['trace/o
     assert.equal(poller.peakAsyncCalls, 1, 'never more than one at a time');
     assert.equal(poller.size, 0);
     assert.equal(poller.fd, -1, 'the last session closed the epoll fd');
-    const counts = ctxs.map((ctx) => readNdjson(ctx.spoolPath).filter((e) => e.path === file).length);
+    const counts = ctxs.map((ctx) => readNdjson(spoolOf(ctx)).filter((e) => e.path === file).length);
     assert.deepEqual(counts, [...Array(10).fill(5), ...Array(10).fill(8)]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * A copy of the CLI that any user can run: the bundle, its launcher and what
+ * A copy of the CLI and the library that any user can run: the bundles, their launchers and what
  * they read at run time (package.json, schemas/, the packages left out of the
  * bundle: scripts/unbundled.mjs),
  * in a fresh world-readable folder. Tests that run the CLI as another user use
@@ -35,7 +35,7 @@ export function sharedTempDir(t: TestContext, prefix: string): string {
 export function readableInstall(t: TestContext): string {
   const dir = sharedTempDir(t, 'gadget-run-install-');
   // src/ only for the launcher's freshness check: the bundle, built after the copy, is newer
-  for (const p of ['bin', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
+  for (const p of ['bin', 'lib', 'index.mjs', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
   // what stays outside the bundle: koffi (a native addon) and what is required at first use
   for (const p of UNBUNDLED_MODULES) fs.cpSync(path.join(REPO, 'node_modules', p), path.join(dir, 'node_modules', p), { recursive: true });
   execFileSync(process.execPath, [path.join(REPO, 'scripts/build-cli.mjs'), path.join(dir, 'build')], { stdio: ['ignore', 'ignore', 'pipe'] });

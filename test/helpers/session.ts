@@ -7,6 +7,7 @@ import { bootToWallNs } from '../../src/ebpf/clock.ts';
 import { parseFilter } from '../../src/steps/filter.ts';
 import { openSession, type GadgetDefinition, type StepContext, type StepOutcome, type StepSession } from '../../src/steps/index.ts';
 import { objectDir } from './kernel.ts';
+import { spoolOf } from '../../src/steps/modes/mode.ts';
 
 /** A directory removed after the test. */
 export function tempDir(t: TestContext, prefix = 'gadget-test-'): string {
@@ -84,7 +85,7 @@ export async function traceAllWhile(steps: [GadgetDefinition, StepContext][], tr
   } finally {
     for (const s of sessions) outcomes.push(await s.stop());
   }
-  return steps.map(([, ctx], i) => ({ outcome: outcomes[i], events: readNdjson(ctx.spoolPath) }));
+  return steps.map(([, ctx], i) => ({ outcome: outcomes[i], events: readNdjson(spoolOf(ctx)) }));
 }
 
 /** Open a snapshot gadget, wait for its one pass, stop it and read what it wrote. */
@@ -97,5 +98,5 @@ export async function snapshot(def: GadgetDefinition, ctx: StepContext): Promise
   } finally {
     outcome = await session.stop();
   }
-  return { outcome, events: readNdjson(ctx.spoolPath) };
+  return { outcome, events: readNdjson(spoolOf(ctx)) };
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { UnsupportedError } from '../../src/ebpf/errors.ts';
 import type { StepMeta } from '../../src/runner/capture.ts';
 import type { GadgetDefinition, StepContext, StepSession } from '../../src/steps/types.ts';
+import { spoolOf } from '../../src/steps/modes/mode.ts';
 
 export const fakeStream: GadgetDefinition = {
   id: 'test/stream',
@@ -42,7 +43,7 @@ export function fakeOpen(events: unknown[] = EVENTS) {
       attached: 1,
       start() {},
       async stop() {
-        fs.writeFileSync(ctx.spoolPath, events.map((e) => JSON.stringify(e) + '\n').join(''));
+        fs.writeFileSync(spoolOf(ctx), events.map((e) => JSON.stringify(e) + '\n').join(''));
         return { events: events.length, lost: 0, warnings: [] };
       },
     };

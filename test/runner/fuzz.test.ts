@@ -16,6 +16,7 @@ import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
 import { runRecipe } from '../../src/runner/run.ts';
 import { exitCodeFor } from '../../src/runner/summary.ts';
 import type { GadgetDefinition, StepContext, StepSession } from '../../src/steps/index.ts';
+import { spoolOf } from '../../src/steps/modes/mode.ts';
 
 const RECIPES = path.join(path.dirname(new URL(import.meta.url).pathname), '../../recipes');
 const SEEDS = fs.readdirSync(RECIPES).filter((f) => f.endsWith('.yaml')).sort().map((f) => fs.readFileSync(path.join(RECIPES, f), 'utf8'));
@@ -119,7 +120,7 @@ function fakeOpen(def: GadgetDefinition, ctx: StepContext): Promise<StepSession>
     attached: 1,
     start() {},
     async stop() {
-      fs.writeFileSync(ctx.spoolPath, `${JSON.stringify(event)}\n`.repeat(3));
+      fs.writeFileSync(spoolOf(ctx), `${JSON.stringify(event)}\n`.repeat(3));
       return { events: 3, lost: 0, warnings: [] };
     },
   });

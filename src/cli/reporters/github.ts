@@ -78,8 +78,7 @@ export function runAnnotations(summary: Summary, loaded: LoadedRecipe): string {
 export function problemAnnotations(problems: Problem[]): string {
   return problems
     .map((p) => {
-      const m = /^(.*):(\d+):(\d+)$/.exec(p.where);
-      const place = m ? { file: m[1], line: Number(m[2]), col: Number(m[3]) } : { file: p.where };
+      const place = p.file !== undefined && p.line !== undefined ? { file: p.file, line: p.line, col: p.col } : { file: p.where };
       return command({ level: 'error', ...place, title: 'gadget-run: bad recipe', message: p.path ? `${p.path}: ${p.message}` : p.message });
     })
     .join('');

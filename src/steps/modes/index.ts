@@ -80,7 +80,16 @@ export async function probeSupport(def: GadgetDefinition, objectDir: string): Pr
 export async function openSession(def: GadgetDefinition, ctx: StepContext): Promise<StepSession> {
   const { why } = checkSupport(def);
   if (why) throw new UnsupportedError(def.id, why);
+  const notLive = ctx.sink && whyNotLive(def);
+  if (notLive) throw new Error(notLive);
   return modeOf(def)!.open(def, ctx);
 }
 
-export { planOrThrow, durationOption, type Mode, type StepOptions, type OptionProblem } from './mode.ts';
+/** Why a live consumer (StepContext.sink) cannot take this gadget's events as they come; undefined: it can. */
+export function whyNotLive(def: GadgetDefinition): string | undefined {
+  if (modeOf(def)?.live) return undefined;
+  const live = (Object.values(modes) as Mode<unknown>[]).filter((m) => m.live).map((m) => m.name);
+  return `${def.id} is a${/^[aeiou]/.test(def.mode) ? 'n' : ''} ${def.mode} gadget: only the events of ${live.join(' and ')} gadgets come as they happen`;
+}
+
+export { planOrThrow, durationOption, spoolOf, type Mode, type StepOptions, type OptionProblem } from './mode.ts';

@@ -20,8 +20,9 @@ import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
+import { closeAll } from '../../util/close-all.ts';
 import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { durationOption, planOrThrow, type Mode } from './mode.ts';
+import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
 
 export interface SortKey {
   field: string;
@@ -84,7 +85,7 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
       const map = obj.hashMap(def.interval.map);
       const rows = new RowReader(def, obj, map);
       const test = compileObjectFilter(userFilter, def.fields);
-      sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+      sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
       obj.attachAll();
       return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
     } catch (err) {
@@ -293,8 +294,7 @@ class IntervalSession implements StepSession {
       const containers = this.containers?.stop();
       return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
-      this.sink.close();
-      this.obj.close();
+      closeAll(() => this.sink.close(), () => this.containers?.stop(), () => this.obj.close());
     }
   }
 }

@@ -18,6 +18,8 @@ export interface Mode<Planned = unknown, D extends GadgetDefinition = GadgetDefi
   readonly options: Readonly<Record<string, Record<string, unknown>>>;
   /** a step of this mode runs until stopped, so it needs a duration or a run command */
   readonly untilStopped: boolean;
+  /** it hands each event to a sink as it comes, so a live consumer (StepContext.sink) can take them instead of a spool */
+  readonly live?: true;
   /** the step's options with defaults, checked against the gadget; problems go to `problem` */
   plan(values: StepOptions, def: D, problem: OptionProblem): Planned;
   /** kernel buffer bytes the planned options take (counted against --limit-ring); default 0 */
@@ -34,6 +36,12 @@ export function planOrThrow<P, D extends GadgetDefinition>(mode: Mode<P, D>, def
   const planned = mode.plan(values, def, (key, message) => problems.push(`${key}: ${message}`));
   if (problems.length) throw new Error(`${def.id}: bad ${mode.name} options — ${problems.join('; ')}`);
   return planned;
+}
+
+/** The spool a mode that is not `live` writes: openSession gave it one (a live sink goes only to live modes). */
+export function spoolOf(ctx: StepContext): string {
+  if (ctx.spoolPath === undefined) throw new Error(`${ctx.id}: this mode writes a spool and none was given`);
+  return ctx.spoolPath;
 }
 
 /** A duration option in ms; its range problem (the schema checked the shape) goes to `problem`, and 0 stands in. */

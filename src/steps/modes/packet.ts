@@ -24,8 +24,8 @@ import type { Clock } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { parseFlow, type Flow } from '../packet/ip.ts';
 import { prepareObject } from '../prepare.ts';
-import { LineSink } from '../sink.ts';
-import type { CapturedPacket, Codec, FieldSpec, PacketGadget, Predicate, StepContext, StepSession } from '../types.ts';
+import { sinkFor } from '../sink.ts';
+import type { CapturedPacket, Codec, EventSink, FieldSpec, PacketGadget, Predicate, StepContext, StepSession } from '../types.ts';
 import { planOrThrow, type Mode } from './mode.ts';
 import { planRing, sizeRing, streamMode, StreamSession, type StreamOptions } from './stream.ts';
 import { wallTime } from '../../util/wall-time.ts';
@@ -57,6 +57,7 @@ export const packetMode: Mode<StreamOptions, PacketGadget> = {
   description: 'packets parsed in user space, from a socket filter in one network namespace or the workload\'s cgroup, until the step stops',
   options: streamMode.options,
   untilStopped: true,
+  live: true,
   plan: (values, _def, problem) => planRing(values, problem),
   ringBytes: (o) => o.ringBytes,
   probe: () => whyNoRingbuf(),
@@ -68,11 +69,11 @@ async function openPacketStream(def: PacketGadget, ctx: StepContext, o: StreamOp
   if (why) throw new UnsupportedError(def.id, why);
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
-  let sink: LineSink | undefined;
+  let sink: EventSink | undefined;
   try {
     reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildPacketCodec(def, obj.btf.struct(def.struct), reader, userFilter, ctx, ctx.params);
-    sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+    sink = sinkFor(ctx);
     const netns = ctx.params.netns as string | undefined;
     if (ctx.cgroup) {
       if (netns) warnings.push(`params.netns (${netns}) is not used: with a workload, its cgroup is watched in whatever namespace it runs`);

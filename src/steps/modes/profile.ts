@@ -17,7 +17,7 @@ import { RingReader } from '../../ebpf/ringbuf.ts';
 import { compileFilter, type Predicate } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
 import type { GadgetDefinition, ProfileGadget, ProfileRun, StepContext, StepOutcome, StepSession } from '../types.ts';
-import type { Mode } from './mode.ts';
+import { spoolOf, type Mode } from './mode.ts';
 
 /** the notice ring: a few thousand notices between two ticks is plenty */
 export const NOTICE_RING_BYTES = 256 * 1024;
@@ -102,14 +102,6 @@ class ProfileSession implements StepSession {
     }
   }
 
-  private containersStopped = false;
-
-  private stopContainers() {
-    if (this.containersStopped) return undefined;
-    this.containersStopped = true;
-    return this.containers?.stop();
-  }
-
   async stop(): Promise<StepOutcome> {
     this.running = false;
     const leftPoller = this.wakeups?.close();
@@ -129,11 +121,11 @@ class ProfileSession implements StepSession {
         truncated = kept.length - fit;
         text = kept.slice(0, fit).map((r) => JSON.stringify(r) + '\n').join('');
       }
-      fs.writeFileSync(this.ctx.spoolPath, text, { flag: 'wx', mode: 0o600 });
-      const containers = this.stopContainers();
+      fs.writeFileSync(spoolOf(this.ctx), text, { flag: 'wx', mode: 0o600 });
+      const containers = this.containers?.stop();
       return { events: kept.length - truncated, lost, truncated, warnings: [...this.warnings, ...warnings], ...(containers ? { containers } : {}) };
     } finally {
-      this.stopContainers();
+      this.containers?.stop();
       await leftPoller;
       this.reader?.close();
       this.obj.close();

@@ -8,7 +8,7 @@ import { buildCodec } from '../codec.ts';
 import { prepareObject } from '../prepare.ts';
 import { LineSink } from '../sink.ts';
 import type { SnapshotGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { durationOption, planOrThrow, type Mode } from './mode.ts';
+import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
 
 /** The iterator programs a step runs, in order. */
 export function snapshotIterators(def: SnapshotGadget, params: Record<string, unknown>): string[] {
@@ -47,7 +47,7 @@ async function openSnapshot(def: SnapshotGadget, ctx: StepContext, o: SnapshotOp
 
   const take = () => {
     const { obj, userFilter } = prepared;
-    const sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+    const sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
     sinkRef = sink;
     try {
       const layout = obj.btf.struct(def.struct);

@@ -15,8 +15,9 @@ import { RingReader } from '../../ebpf/ringbuf.ts';
 import { buildCodec, type Codec } from '../codec.ts';
 import { parseSize } from '../duration.ts';
 import { prepareObject } from '../prepare.ts';
-import { LineSink } from '../sink.ts';
-import type { RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
+import { sinkFor } from '../sink.ts';
+import { closeAll } from '../../util/close-all.ts';
+import type { EventSink, RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
 import { planOrThrow, type Mode, type OptionProblem, type StepOptions } from './mode.ts';
 
 const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
@@ -37,6 +38,7 @@ export const streamMode: Mode<StreamOptions, StreamGadget> = {
     },
   },
   untilStopped: true,
+  live: true,
   plan: (values, _def, problem) => planRing(values, problem),
   ringBytes: (o) => o.ringBytes,
   probe: () => whyNoRingbuf(),
@@ -66,12 +68,12 @@ const DRAIN_AGAIN_BYTES = 64 * 1024;
 async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions): Promise<StepSession> {
   const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx, sizeRing(o));
   let reader: RingReader | undefined;
-  let sink: LineSink | undefined;
+  let sink: EventSink | undefined;
   let side: UserSource | undefined;
   try {
     reader = new RingReader(obj.mapFd('events'), o.ringBytes);
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
-    sink = new LineSink(ctx.spoolPath, ctx.maxBytes);
+    sink = sinkFor(ctx);
     side = def.userSource?.(obj, obj.btf.struct(def.struct), ctx);
     obj.attachAll();
     return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
@@ -85,9 +87,14 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
   }
 }
 
-/** The drain loop over a loaded, attached object; the packet mode (./packet.ts) reuses it with its own codec and attach. */
+/**
+ * The drain loop over a loaded, attached object; the packet mode (./packet.ts) reuses it with
+ * its own codec and attach. `finished` never resolves (a stream runs until stopped); it
+ * rejects when the loop fails, so whoever watches the session hears of it at once.
+ */
 export class StreamSession implements StepSession {
-  readonly finished = new Promise<void>(() => {});
+  private failed!: (err: unknown) => void;
+  readonly finished = new Promise<void>((_, reject) => (this.failed = reject));
   private running = false;
   private loop: Promise<void> = Promise.resolve();
   private events = 0;
@@ -98,7 +105,7 @@ export class StreamSession implements StepSession {
   constructor(
     private readonly obj: BpfObject,
     private readonly reader: RingReader,
-    private readonly sink: LineSink,
+    private readonly sink: EventSink,
     codec: Codec,
     private readonly warnings: string[],
     private readonly containers?: ContainerTracker,
@@ -126,6 +133,11 @@ export class StreamSession implements StepSession {
   start(): void {
     this.running = true;
     this.loop = this.run();
+    // stop() awaits the loop and rethrows; until then `finished` carries the failure
+    this.loop.catch((err) => {
+      this.running = false;
+      this.failed(err);
+    });
   }
 
   private async run(): Promise<void> {
@@ -154,10 +166,8 @@ export class StreamSession implements StepSession {
       return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
       await leftPoller;
-      this.side?.close();
-      this.sink.close();
-      this.reader.close();
-      this.obj.close();
+      // after a failed loop the container tracker's timer still runs: it must not outlive the map it reads
+      closeAll(() => this.side?.close(), () => this.sink.close(), () => this.containers?.stop(), () => this.reader.close(), () => this.obj.close());
     }
   }
 }
