@@ -296,7 +296,7 @@ test('run: missing BPF objects fail the step and say how to build them', { skip:
 test('bin/gadget-run runs from the TypeScript when there is no fresh bundle', async () => {
   // a checkout without build/: the launcher must fall back to tsx, not fail or run stale code
   const dir = tempDir();
-  for (const p of ['bin', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
+  for (const p of ['bin', 'lib', 'index.mjs', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   const good = writeRecipe(dir, 'good.yaml', 'name: g\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n');
   const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
