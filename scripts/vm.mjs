@@ -9,6 +9,7 @@
 //       --env K=V | --env K   (K alone copies the host's value)   --timeout 10m
 //       --share DIR           a host folder the guest may write, at the same path
 //       --memory 3G --smp 2
+//       --boot-log FILE       keep the kernel's console there
 //       the job also finds the host root as it is, read-only, at /run/vm-host
 //   kernels                 the matrix's kernel names and what they resolve to
 // KERNEL is a matrix name (6.1, 6.12), a Debian package (linux-image-…) or a release.
@@ -326,7 +327,8 @@ export async function run(name, cmd, opts = {}) {
   const k = await fetch(name);
   const initramfs = await initrd(k);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gadget-run-vm-'));
-  const bootLog = path.join(dir, 'boot.log');
+  // the kernel's console: kept where the caller asks (the matrix keeps it with its results)
+  const bootLog = opts.bootLog ? path.resolve(opts.bootLog) : path.join(dir, 'boot.log');
   const runDir = path.join(dir, 'run');
   await fs.mkdirp(runDir);
   const guestEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin', HOME: '/root', ...env };
@@ -344,7 +346,7 @@ export async function run(name, cmd, opts = {}) {
     '-nodefaults', '-display', 'none', '-monitor', 'none', '-no-reboot',
     '-serial', `file:${bootLog}`,
     '-kernel', k.uncompressed ? k.vmlinux : k.vmlinuz, '-initrd', initramfs,
-    '-append', `console=ttyS0 panic=-1 quiet printk.time=1 mitigations=off gadgetrun.dir=${runDir}`,
+    '-append', `console=ttyS0 panic=-1 quiet printk.time=1 mitigations=off ${opts.append ?? process.env.GADGET_RUN_VM_APPEND ?? ''} gadgetrun.dir=${runDir}`,
     ...virtfs('/', 'hostroot', true), ...virtfs(runDir, 'gadgetrun.run', false),
     ...absShares.flatMap((s, i) => virtfs(s, `gadgetrun.share${i}`, false)),
     '-device', 'virtio-serial-pci',
@@ -435,7 +437,7 @@ export async function kernels() {
 }
 
 const USAGE = `usage: scripts/vm.mjs fetch KERNEL | initrd KERNEL | kernels
-       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--memory 3G] [--smp 2] KERNEL -- CMD [ARG…]
+       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--memory 3G] [--smp 2] [--boot-log FILE] KERNEL -- CMD [ARG…]
 KERNEL: ${Object.keys(KERNELS).join(', ')}, a linux-image-… package or a fetched release`;
 
 async function main(argv) {
@@ -469,6 +471,7 @@ async function main(argv) {
         else if (process.env[v] !== undefined) opts.env[v] = process.env[v];
       } else if (f === '--share') opts.shares.push(value());
       else if (f === '--timeout') opts.timeoutMs = parseDuration(value());
+      else if (f === '--boot-log') opts.bootLog = value();
       else if (f === '--memory') opts.memory = value();
       else if (f === '--smp') opts.smp = Number(value());
       else if (f.startsWith('-')) throw new UsageError(`unknown option ${f}`);

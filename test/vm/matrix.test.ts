@@ -49,7 +49,7 @@ async function runOn(name: string): Promise<string> {
   if (name === HOST && !(name in vm.KERNELS)) {
     code = spawnSync(process.execPath, ['test/vm/guest.mjs', dir], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] }).status;
   } else {
-    const r = await vm.run(name, ['node', 'test/vm/guest.mjs', dir], { cwd: REPO, shares: [dir], timeoutMs: PER_KERNEL_MS - 60_000, stdout: fs.createWriteStream(path.join(dir, 'guest.log')) });
+    const r = await vm.run(name, ['node', 'test/vm/guest.mjs', dir], { cwd: REPO, shares: [dir], timeoutMs: PER_KERNEL_MS - 60_000, bootLog: path.join(dir, 'boot.log'), stdout: fs.createWriteStream(path.join(dir, 'guest.log')) });
     code = r.code;
     boot = r.bootMs;
   }
