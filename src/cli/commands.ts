@@ -23,7 +23,8 @@ import { mark } from '../timing.ts';
 import type { LoadedRecipe, LoadOptions, Limits, Problem } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from '../runner/summary.ts';
-import type { GadgetDefinition } from '../steps/types.ts';
+import type { GadgetDefinition, Requirement } from '../steps/types.ts';
+import { requirementName } from '../steps/hooks.ts';
 import { mkdirs } from '../util/mkdirs.ts';
 import type { Selection } from '../k8s/crd.ts';
 import { describeSystemError } from '../system-error.ts';
@@ -845,18 +846,19 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
   const rows = [];
   // one after another: a probe that loads an object must see only its own libbpf log
   for (const def of defs) {
-    const { why, missingOptional } = await probeSupport(def, objectDir);
+    const { why, missingOptional, variant } = await probeSupport(def, objectDir);
     rows.push({
       id: def.id,
       mode: def.mode,
       supported: !why,
+      ...(!why && variant ? { variant: variant.name } : {}),
       ...(why ? { reason: unsupportedMessage(def.id, why), why: { kind: why.kind, ...explain(why) } } : {}),
       ...(missingOptional.length ? { missingOptional } : {}),
       description: def.description,
       fields: def.fields.map((f) => (id === undefined ? f.name : { name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) })),
       kernelFilters: Object.keys(def.kernelFilters),
       ...(def.params ? { params: def.params } : {}),
-      ...(id === undefined ? {} : { requires: def.requires }),
+      ...(id === undefined ? {} : { requires: def.requires, ...(def.variants ? { variants: def.variants.map((v) => ({ name: v.name, requires: v.requires })) } : {}) }),
     });
   }
   const w = (s: string) => process.stdout.write(s);
@@ -873,6 +875,7 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
   for (const r of rows) {
     w(`${r.id.padEnd(width)}  ${r.mode.padEnd(8)}  ${r.supported ? 'ok' : 'unsupported'}  ${r.description}\n`);
     if (r.reason) w(`${pad}  ↳ ${r.reason}\n`);
+    if (r.variant) w(`${pad}  hook: ${r.variant}\n`);
     w(`${pad}  fields: ${(r.fields as string[]).join(', ')}\n`);
     if (r.kernelFilters.length) w(`${pad}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
@@ -888,9 +891,9 @@ function paramsOf(params: Record<string, unknown> | undefined): [string, ParamSc
   return Object.entries((params?.properties ?? {}) as Record<string, ParamSchema>);
 }
 
-function describeGadget(def: GadgetDefinition, row: { supported: boolean; reason?: string; missingOptional?: string[] }, w: (s: string) => void): void {
+function describeGadget(def: GadgetDefinition, row: { supported: boolean; reason?: string; missingOptional?: string[]; variant?: string }, w: (s: string) => void): void {
   w(`${def.id} (${def.mode}): ${def.description}\n`);
-  w(`support: ${row.supported ? 'ok on this machine' : `unsupported — ${row.reason}`}\n`);
+  w(`support: ${row.supported ? `ok on this machine${row.variant ? `, through ${row.variant}` : ''}` : `unsupported — ${row.reason}`}\n`);
   const kernel = new Set(Object.keys(def.kernelFilters));
   const width = Math.max(...def.fields.map((f) => f.name.length));
   const typeWidth = Math.max(...def.fields.map((f) => f.type.length));
@@ -909,10 +912,15 @@ function describeGadget(def: GadgetDefinition, row: { supported: boolean; reason
   }
   w(`\nhooks:\n`);
   const missing = new Set(row.missingOptional ?? []);
-  for (const r of def.requires) {
-    if ('iterator' in r) w(`  iterator ${r.iterator}\n`);
-    else if ('perfEvent' in r) w(`  perf event ${r.perfEvent} (one per CPU)\n`);
-    else w(`  tracepoint ${r.tracepoint}${r.optional ? ' (optional)' : ''}${missing.has(r.tracepoint) ? ' — not on this kernel' : ''}\n`);
+  const hook = (r: Requirement, indent: string) => {
+    if ('perfEvent' in r) w(`${indent}perf event ${r.perfEvent} (one per CPU)\n`);
+    else if ('tracepoint' in r) w(`${indent}tracepoint ${r.tracepoint}${r.optional ? ' (optional)' : ''}${missing.has(r.tracepoint) ? ' — not on this kernel' : ''}\n`);
+    else w(`${indent}${requirementName(r)}\n`);
+  };
+  for (const r of def.requires) hook(r, '  ');
+  for (const v of def.variants ?? []) {
+    w(`  variant ${v.name}${v.name === row.variant ? ' (used here)' : ''}${v.object ? ` (object ${v.object})` : ''}:\n`);
+    for (const r of v.requires) hook(r, '    ');
   }
   w(`\nobject: ${def.object}\n`);
 }

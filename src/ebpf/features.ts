@@ -87,6 +87,44 @@ export function whyNoIterator(target: string): Reason | undefined {
   });
 }
 
+/** The kernel's BTF, read once: the hooks that name a kernel function look their name up in it. */
+let vmlinuxBtf: Buffer | undefined;
+function btfHasName(name: string): boolean {
+  vmlinuxBtf ??= fs.readFileSync(VMLINUX_BTF);
+  return vmlinuxBtf.includes(Buffer.from(`\0${name}\0`));
+}
+
+/**
+ * fentry/fexit on a kernel function, or a kfunc: the name is in the kernel's
+ * BTF (a cheap first look: the load probe then tells whether the kernel
+ * attaches or calls it, load-probe.ts).
+ */
+export function whyNoBtfFunc(name: string, use: 'fentry' | 'kfunc'): Reason | undefined {
+  return probe(`${use}:${name}`, () => whyNoBtf() ?? (btfHasName(name) ? undefined : { kind: 'btf-func', name, use }));
+}
+
+/** Kernel functions kprobes may hook (ftrace's list; the first word of each line), read once. */
+let traceable: Set<string> | undefined;
+
+/** A kprobe on a kernel function: the kernel has kprobes and the function is traceable. */
+export function whyNoKprobe(fn: string): Reason | undefined {
+  return probe(`kprobe:${fn}`, () => {
+    if (!fs.existsSync('/sys/bus/event_source/devices/kprobe')) return { kind: 'kprobes' };
+    const why = whyNoTracefs();
+    if (why) return why;
+    if (!traceable) {
+      traceable = new Set();
+      try {
+        for (const line of fs.readFileSync(`${TRACEFS}/available_filter_functions`, 'latin1').split('\n')) traceable.add(line.split(' ', 1)[0]);
+      } catch {
+        // no ftrace: kprobes may still attach (they do not need it); the attach will tell
+        return undefined;
+      }
+    }
+    return traceable.has(fn) ? undefined : { kind: 'kprobe', name: fn };
+  });
+}
+
 /** Whether the kernel loads programs of a BPF program type (libbpf's probe loads a trivial one). */
 export function whyNoProgType(type: number): Reason | undefined {
   return probe(`prog:${type}`, () => (native().libbpf_probe_bpf_prog_type(type, null) === 1 ? undefined : { kind: 'prog-type', type }));

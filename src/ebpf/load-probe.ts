@@ -39,7 +39,7 @@ import type { Reason } from './reasons.ts';
 
 const DEFAULT_CACHE = '/var/cache/gadget-run/probes';
 /** bumped when what a probe does changes, so older records are probed again */
-const FORMAT = 1;
+const FORMAT = 2;
 const MAX_RECORD_BYTES = 64 * 1024;
 const MAX_LOG_BYTES = 1024 * 1024;
 /** refusals that say more about this moment (privileges, memory) than about the kernel */
@@ -58,6 +58,8 @@ interface LoadRecord {
   object: string;
   /** the optional tracepoints missing here, whose programs were left out */
   missing: string[];
+  /** the programs of the gadget's other hook variants, left out */
+  leftOut: string[];
   /** sorted names under /sys/kernel/btf when a refusal was recorded */
   modules?: string[];
   reason?: Extract<Reason, { kind: 'load' }>;
@@ -87,15 +89,17 @@ export function programsOn(programs: ProgramInfo[], tracepoints: readonly string
 /**
  * Load `file` on this kernel (nothing attached) and say why not, if it does
  * not load. `missing`: the optional tracepoints this kernel lacks, whose
- * programs a run leaves out.
+ * programs a run leaves out; `leaveOut`: programs of the gadget's other hook
+ * variants (a record per object and variant).
  */
-export function probeObjectLoad(file: string, missing: readonly string[] = []): Promise<ProbeResult> {
+export function probeObjectLoad(file: string, missing: readonly string[] = [], leaveOut: readonly string[] = []): Promise<ProbeResult> {
   const objectSha = objectDigest(file);
   const sorted = [...missing].sort();
-  const key = `${objectSha} ${file} ${sorted.join(',')}`;
+  const left = [...leaveOut].sort();
+  const key = `${objectSha} ${file} ${sorted.join(',')} ${left.join(',')}`;
   let p = answered.get(key);
   if (!p) {
-    p = queue.then(() => probe(file, objectSha, sorted));
+    p = queue.then(() => probe(file, objectSha, sorted, left));
     queue = p.catch(() => undefined);
     answered.set(key, p);
     // an error (not a refusal) is not an answer: the next call tries again
@@ -110,12 +114,14 @@ export function forgetProbes(): void {
   digests = undefined;
 }
 
-async function probe(file: string, objectSha: string, missing: string[]): Promise<ProbeResult> {
+async function probe(file: string, objectSha: string, missing: string[], leftOut: string[]): Promise<ProbeResult> {
   const root = probeCacheRoot();
   const dir = root && path.join(root, kernelKey());
   const libbpf = libbpfVersion();
-  const cached = dir && readRecord(path.join(dir, `${objectSha}.json`));
-  if (cached && cached.format === FORMAT && cached.libbpf === libbpf && sameList(cached.missing, missing) && (!cached.reason || sameList(cached.modules ?? [], moduleBtfs()))) {
+  // one record per object and variant: the variant's left-out programs name it
+  const name = leftOut.length ? `${objectSha}-${createHash('sha256').update(leftOut.join(',')).digest('hex').slice(0, 16)}` : objectSha;
+  const cached = dir && readRecord(path.join(dir, `${name}.json`));
+  if (cached && cached.format === FORMAT && cached.libbpf === libbpf && sameList(cached.missing, missing) && sameList(cached.leftOut, leftOut) && (!cached.reason || sameList(cached.modules ?? [], moduleBtfs()))) {
     return { ...(cached.reason ? { why: cached.reason } : {}), source: 'cache' };
   }
   const obj = BpfObject.open(file);
@@ -123,6 +129,7 @@ async function probe(file: string, objectSha: string, missing: string[]): Promis
   let logFile: string | undefined;
   try {
     for (const p of programsOn(obj.programs(), missing)) obj.disableProgram(p.name);
+    for (const p of leftOut) obj.disableProgram(p);
     try {
       await obj.load();
     } catch (err) {
@@ -136,8 +143,8 @@ async function probe(file: string, objectSha: string, missing: string[]): Promis
   }
   const keep = dir && (!why || why.verifier || !TRANSIENT.has(errnoName(why.errno)));
   if (keep) {
-    const logPath = why && logFile ? path.join(dir, `${objectSha}.log`) : undefined;
-    const record: LoadRecord = { format: FORMAT, libbpf, object: path.basename(file), missing, ...(why ? { modules: moduleBtfs() } : {}) };
+    const logPath = why && logFile ? path.join(dir, `${name}.log`) : undefined;
+    const record: LoadRecord = { format: FORMAT, libbpf, object: path.basename(file), missing, leftOut, ...(why ? { modules: moduleBtfs() } : {}) };
     try {
       mkdirs(dir, 0o700);
       try {
@@ -150,7 +157,7 @@ async function probe(file: string, objectSha: string, missing: string[]): Promis
         fs.rmSync(logFile!, { force: true });
         why!.log = logPath;
       }
-      writePrivate(path.join(dir, `${objectSha}.json`), JSON.stringify({ ...record, ...(why ? { reason: why } : {}) }));
+      writePrivate(path.join(dir, `${name}.json`), JSON.stringify({ ...record, ...(why ? { reason: why } : {}) }));
     } catch {
       // a cache that cannot be written: the next probe loads the object again (the log stays in the temp folder)
     }
@@ -245,7 +252,7 @@ function readRecord(file: string): LoadRecord | undefined {
   const text = readPrivate(file, MAX_RECORD_BYTES);
   try {
     const r = text === undefined ? undefined : (JSON.parse(text) as LoadRecord);
-    if (typeof r !== 'object' || r === null || !Array.isArray(r.missing)) return undefined;
+    if (typeof r !== 'object' || r === null || !Array.isArray(r.missing) || !Array.isArray(r.leftOut)) return undefined;
     return r.reason === undefined || isLoadReason(r.reason) ? r : undefined;
   } catch {
     return undefined;

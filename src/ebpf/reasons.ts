@@ -19,6 +19,14 @@ export type Reason =
   /** a gadget whose tracepoints are all optional found none of them */
   | { kind: 'no-tracepoint'; names: string[] }
   | { kind: 'iterator'; target: string }
+  /** the kernel has no kprobes (CONFIG_KPROBES off) */
+  | { kind: 'kprobes' }
+  /** kprobes exist, but not on this function (gone, renamed, inlined or notrace) */
+  | { kind: 'kprobe'; name: string }
+  /** a kernel function fentry hooks or a kfunc the programs call, missing from the kernel's BTF */
+  | { kind: 'btf-func'; name: string; use: 'fentry' | 'kfunc' }
+  /** none of a gadget's variants runs here: each one's own reason, in order of preference */
+  | { kind: 'variants'; tried: { variant: string; why: Reason }[] }
   | { kind: 'prog-type'; type: number }
   | { kind: 'perf-event'; event: 'cpu-clock'; errno: number }
   | { kind: 'mode'; mode: string }
@@ -59,6 +67,19 @@ export function explain(r: Reason): Explained {
       return { hook: `tracepoint ${r.name}`, reason: 'this kernel does not have it' };
     case 'no-tracepoint':
       return { hook: `one of the tracepoints ${r.names.join(', ')}`, reason: 'this kernel has none of them' };
+    case 'kprobes':
+      return { hook: 'kprobes', reason: 'this kernel is built without them (CONFIG_KPROBES)' };
+    case 'kprobe':
+      return { hook: `a kprobe on ${r.name}`, reason: 'the kernel function is not traceable here (not in available_filter_functions: renamed, inlined or notrace)' };
+    case 'btf-func':
+      return r.use === 'fentry'
+        ? { hook: `fentry on ${r.name}`, reason: 'the kernel function is not in the kernel\'s BTF' }
+        : { hook: `the kfunc ${r.name}`, reason: 'this kernel does not have it' };
+    case 'variants':
+      return {
+        hook: `one of its hooks (${r.tried.map((t) => t.variant).join(', ')})`,
+        reason: r.tried.map((t) => `${t.variant}: ${describeReason(t.why).replace(/^needs /, '')}`).join(' | '),
+      };
     case 'iterator':
       return { hook: `BPF iterator ${r.target}`, reason: 'this kernel does not have it', hint: 'BPF iterators over tasks need Linux 5.8+' };
     case 'prog-type': {

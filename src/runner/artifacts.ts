@@ -12,6 +12,7 @@ import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { stringify as stringifyYaml } from 'yaml';
 import { flameGraphSvg, foldedText, stackCounts } from './flamegraph.ts';
+import { pprofGz, profileRows } from './pprof.ts';
 import { formatOf } from './formats.ts';
 import type { OutputWriter } from '../steps/types.ts';
 import { describeSystemError } from '../system-error.ts';
@@ -234,10 +235,12 @@ export async function writeOutput(file: string, from: ResultFile, columns?: stri
       return writeAtomic(file, async (out) => out.write(foldedText(stackCounts(await readNdjson(from.file)))));
     case 'svg':
       return writeAtomic(file, async (out) => out.write(flameGraphSvg(stackCounts(await readNdjson(from.file)), path.basename(file, '.svg'))));
+    case 'pb.gz':
+      return writeAtomic(file, async (out) => out.write(pprofGz(profileRows(await readNdjson(from.file)))));
     case 'yaml':
       return writeAtomic(file, (out) => writeYaml(out, from));
     default:
-      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, .folded / .svg for rows with stack and count${Object.keys(own ?? {}).map((f) => `, .${f}`).join('')})`);
+      throw new ArtifactError(`output ${path.basename(file)}: unknown format (write .ndjson, .json, .csv, .yaml, .folded / .svg / .pb.gz (pprof) for rows with stack and count${Object.keys(own ?? {}).map((f) => `, .${f}`).join('')})`);
   }
 }
 

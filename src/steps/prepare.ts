@@ -9,54 +9,112 @@ import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { coreBtfFor, discardCoreBtf } from '../ebpf/core-btf.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
-import { whyNoBtf, whyNoCpuClock, whyNoIterator, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
+import { whyNoBtf, whyNoBtfFunc, whyNoCpuClock, whyNoIterator, whyNoKprobe, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
 import { probeObjectLoad, programsOn } from '../ebpf/load-probe.ts';
 import type { Reason } from '../ebpf/reasons.ts';
 import { splitFilter, type Predicate } from './filter.ts';
-import type { GadgetDefinition, StepContext } from './types.ts';
+import { variantsOf } from './hooks.ts';
+import type { GadgetDefinition, Requirement, StepContext } from './types.ts';
 
-/** Whether a gadget can run here: `why` not when it cannot, and the optional hooks it will do without. */
+/** The variant a step uses: its name, its object, and the programs of other variants it leaves out. */
+export interface ChosenVariant {
+  name: string;
+  object: string;
+  leaveOut: string[];
+}
+
+/** Whether a gadget can run here: `why` not when it cannot, the variant it uses, and the optional hooks it will do without. */
 export interface Support {
   why?: Reason;
   missingOptional: string[];
+  variant?: ChosenVariant;
 }
 
-/**
- * Why this gadget's hooks cannot run here (undefined when they can), and the
- * optional hooks it will do without. What its mode needs besides is the
- * mode's probe (src/steps/modes/index.ts checkSupport has both).
- */
-export function checkHooks(def: GadgetDefinition): Support {
-  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
-  if (base) return { why: base, missingOptional: [] };
+function whyNot(r: Requirement): Reason | undefined {
+  if ('iterator' in r) return whyNoIterator(r.iterator);
+  if ('perfEvent' in r) return whyNoCpuClock();
+  if ('kprobe' in r) return whyNoKprobe(r.kprobe);
+  if ('fentry' in r) return whyNoBtfFunc(r.fentry, 'fentry');
+  if ('kfunc' in r) return whyNoBtfFunc(r.kfunc, 'kfunc');
+  return whyNoTracepoint(r.tracepoint);
+}
+
+/** Whether one set of hooks is here: `why` not, or the optional tracepoints missing. */
+function checkRequirements(requires: readonly Requirement[]): { why?: Reason; missingOptional: string[] } {
   const missingOptional: string[] = [];
   let haveTracepoint = false;
-  for (const r of def.requires) {
-    if ('iterator' in r || 'perfEvent' in r) {
-      const why = 'iterator' in r ? whyNoIterator(r.iterator) : whyNoCpuClock();
-      if (why) return { why, missingOptional };
-    } else {
-      const why = whyNoTracepoint(r.tracepoint);
+  for (const r of requires) {
+    const why = whyNot(r);
+    if ('tracepoint' in r) {
       if (!why) haveTracepoint = true;
       else if (r.optional && why.kind === 'tracepoint') missingOptional.push(r.tracepoint);
       else return { why, missingOptional };
+    } else if (why) {
+      return { why, missingOptional };
     }
   }
-  if (def.requires.some((r) => 'tracepoint' in r) && !haveTracepoint) {
+  if (requires.some((r) => 'tracepoint' in r) && !haveTracepoint) {
     return { why: { kind: 'no-tracepoint', names: missingOptional }, missingOptional };
   }
   return { missingOptional };
 }
 
+/** Each variant whose hooks are here, in order, or why none is (each one's reason when there are several). */
+function hookCandidates(def: GadgetDefinition): { candidates: Support[]; tried: { variant: string; why: Reason }[] } {
+  const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
+  const variants = variantsOf(def);
+  if (base) return { candidates: [], tried: [{ variant: variants[0].name, why: base }] };
+  const candidates: Support[] = [];
+  const tried: { variant: string; why: Reason }[] = [];
+  for (const v of variants) {
+    const { why, missingOptional } = checkRequirements([...def.requires, ...v.requires]);
+    if (why) {
+      tried.push({ variant: v.name, why });
+      continue;
+    }
+    const others = new Set(variants.filter((o) => o !== v).flatMap((o) => o.programs));
+    const leaveOut = [...others].filter((p) => !v.programs.includes(p));
+    candidates.push({ missingOptional, variant: { name: v.name, object: v.object ?? def.object, leaveOut } });
+  }
+  return { candidates, tried };
+}
+
+/** The reason a gadget cannot run: its one variant's own, or every variant's. */
+function noVariant(def: GadgetDefinition, tried: { variant: string; why: Reason }[]): Reason {
+  return tried.length === 1 || !def.variants || def.variants.length < 2 ? tried[0].why : { kind: 'variants', tried };
+}
+
 /**
- * Why the gadget's object does not load on this kernel, if it does not
- * (src/ebpf/load-probe.ts: loaded once per kernel and object, then cached).
- * Call it once the hooks are known to be there.
+ * Why this gadget's hooks cannot run here (undefined when they can), the
+ * first variant whose hooks are here, and the optional hooks it will do
+ * without. Whether that variant's programs load is selectVariant's question;
+ * what the gadget's mode needs besides is the mode's probe
+ * (src/steps/modes/index.ts checkSupport has both).
  */
-export async function checkLoads(def: GadgetDefinition, objectDir: string, missingOptional: readonly string[]): Promise<Reason | undefined> {
-  const file = path.join(objectDir, def.object);
-  if (!fs.existsSync(file)) return { kind: 'no-object', object: def.object, dir: objectDir };
-  return (await probeObjectLoad(file, missingOptional)).why;
+export function checkHooks(def: GadgetDefinition): Support {
+  const { candidates, tried } = hookCandidates(def);
+  return candidates[0] ?? { why: noVariant(def, tried), missingOptional: [] };
+}
+
+/**
+ * The variant this gadget uses on this kernel: the first whose hooks are
+ * here and whose programs load and verify (src/ebpf/load-probe.ts: loaded
+ * once per kernel and object, then cached), or why none does.
+ */
+export async function selectVariant(def: GadgetDefinition, objectDir: string): Promise<Support> {
+  const { candidates, tried } = hookCandidates(def);
+  for (const c of candidates) {
+    const v = c.variant!;
+    const file = path.join(objectDir, v.object);
+    if (!fs.existsSync(file)) return { ...c, why: { kind: 'no-object', object: v.object, dir: objectDir } };
+    const { why } = await probeObjectLoad(file, c.missingOptional, v.leaveOut);
+    if (!why) return c;
+    tried.push({ variant: v.name, why });
+  }
+  // in order of preference, whichever step said no
+  const order = variantsOf(def).map((v) => v.name);
+  tried.sort((a, b) => order.indexOf(a.variant) - order.indexOf(b.variant));
+  return { why: noVariant(def, tried), missingOptional: [] };
 }
 
 export interface Prepared {
@@ -64,6 +122,8 @@ export interface Prepared {
   /** predicates left for user space */
   userFilter: Predicate[];
   warnings: string[];
+  /** the hook variant loaded (GadgetVariant.name) */
+  variant: string;
   /** keeps the container set when the step has a container scope or watches the whole node; the session stops it */
   containers?: ContainerTracker;
 }
@@ -73,11 +133,9 @@ export interface Prepared {
  * constants; `beforeLoad` is the mode's say on the object (map sizes).
  */
 export async function prepareObject(def: GadgetDefinition, ctx: StepContext, beforeLoad?: (obj: BpfObject) => void): Promise<Prepared> {
-  const { why, missingOptional } = checkHooks(def);
-  if (why) throw new UnsupportedError(def.id, why);
-  const wontLoad = await checkLoads(def, ctx.objectDir, missingOptional);
+  const { why, missingOptional, variant } = await selectVariant(def, ctx.objectDir);
   // a missing object is a broken install, not this kernel's doing: BpfObject.open fails the step, saying how to build it
-  if (wontLoad && wontLoad.kind !== 'no-object') throw new UnsupportedError(def.id, wontLoad);
+  if (why && (why.kind !== 'no-object' || !variant)) throw new UnsupportedError(def.id, why);
 
   const { constants: filterConstants, user } = splitFilter(ctx.filter, def);
   const constants: Record<string, ConstantValue> = { ...filterConstants, ...def.constants?.(ctx.params) };
@@ -88,15 +146,15 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext, bef
     constants.targ_cgroup_level = ctx.cgroup.level;
   }
 
-  const plan: LoadPlan = { def, ctx, file: path.join(ctx.objectDir, def.object), constants, scope: scopeConstants(ctx.containers, !!ctx.cgroup), missingOptional, beforeLoad };
+  const plan: LoadPlan = { def, ctx, file: path.join(ctx.objectDir, variant!.object), constants, scope: scopeConstants(ctx.containers, !!ctx.cgroup), missingOptional, leaveOut: variant!.leaveOut, beforeLoad };
   const coreBtf = coreBtfFor(plan.file);
   try {
-    return { ...(await openAndLoad(plan, coreBtf)), userFilter: user };
+    return { ...(await openAndLoad(plan, coreBtf)), userFilter: user, variant: variant!.name };
   } catch (err) {
     if (coreBtf === undefined || !(err instanceof KernelError)) throw err;
     // a minimized BTF that libbpf refuses (or that relocates wrong) must not cost the run: the full BTF decides
     discardCoreBtf(coreBtf);
-    return { ...(await openAndLoad(plan, undefined)), userFilter: user };
+    return { ...(await openAndLoad(plan, undefined)), userFilter: user, variant: variant!.name };
   }
 }
 
@@ -109,11 +167,13 @@ interface LoadPlan {
   constants: Record<string, ConstantValue>;
   scope: ReturnType<typeof scopeConstants>;
   missingOptional: string[];
+  /** the programs of the variants not chosen */
+  leaveOut: string[];
   beforeLoad?: (obj: BpfObject) => void;
 }
 
 /** Open, configure and load; `coreBtf`: a minimized BTF to relocate against (core-btf.ts), else the kernel's. */
-async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad, ...plan }: LoadPlan, coreBtf: string | undefined): Promise<Omit<Prepared, 'userFilter'>> {
+async function openAndLoad({ def, ctx, file, scope, missingOptional, leaveOut, beforeLoad, ...plan }: LoadPlan, coreBtf: string | undefined): Promise<Omit<Prepared, 'userFilter' | 'variant'>> {
   const constants = { ...plan.constants };
   const obj = BpfObject.open(file, { coreBtf });
   const hasContainerSet = obj.programs().some((p) => p.name === CONTAINER_PROGRAMS[0]);
@@ -129,6 +189,7 @@ async function openAndLoad({ def, ctx, file, scope, missingOptional, beforeLoad,
     for (const p of obj.programs().filter((p) => CONTAINER_PROGRAMS.includes(p.name) && !scope.programs.includes(p.name))) {
       obj.disableProgram(p.name);
     }
+    for (const name of leaveOut) obj.disableProgram(name);
     for (const p of programsOn(obj.programs(), missingOptional)) {
       obj.disableProgram(p.name);
       warnings.push(`program ${p.name} left out: tracepoint ${p.section.slice('tracepoint/'.length)} does not exist on this kernel`);

@@ -97,7 +97,33 @@ export type Requirement =
   | { tracepoint: string; optional?: boolean }
   | { iterator: string }
   /** a SEC("perf_event") program on cpu-clock sampling events (one per CPU) */
-  | { perfEvent: 'cpu-clock' };
+  | { perfEvent: 'cpu-clock' }
+  /** a kprobe/kretprobe on this kernel function: kprobes enabled and the function traceable */
+  | { kprobe: string }
+  /** fentry/fexit on this kernel function: its name in the kernel's BTF (the load probe tells the rest) */
+  | { fentry: string }
+  /** a kfunc the programs call: its name in the kernel's BTF */
+  | { kfunc: string };
+
+/**
+ * One way to hook a gadget. A gadget lists them in order of preference
+ * (tp_btf, raw_tp, tracepoint, fentry, kprobe); the probe (`gadgets`, and
+ * every step's preparation) takes the first whose hooks are here and whose
+ * programs load and verify on this kernel (prepare.ts selectVariant).
+ */
+export interface GadgetVariant {
+  /** what `gadgets` shows as the hook used: 'tracepoint capability/cap_capable', 'kprobe cap_capable' */
+  name: string;
+  /** besides the gadget's own `requires` (what every variant needs) */
+  requires: Requirement[];
+  /**
+   * the object's programs this variant loads: the programs any other variant
+   * names are left out; programs no variant names are always loaded
+   */
+  programs: string[];
+  /** its own object under build/bpf/, when not the gadget's `object` */
+  object?: string;
+}
 
 /** What every gadget declares, whatever its mode. */
 export interface GadgetBase {
@@ -111,7 +137,10 @@ export interface GadgetBase {
   fields: FieldSpec[];
   /** fields whose `==` filter the BPF program applies, and the constants it reads */
   kernelFilters: KernelFilters;
+  /** the hooks every variant needs (all of them, when the gadget has no `variants`) */
   requires: Requirement[];
+  /** ways to hook it, in order of preference; absent: one way, `requires` and every program */
+  variants?: GadgetVariant[];
   /** JSON Schema of the step's `params` */
   params?: Record<string, unknown>;
   /** BPF constants derived from the step's params */

@@ -132,7 +132,7 @@ test("a gadget's own output format is written by its definition's writer, and is
   assert.equal(steps[0].status, 'ok');
   // fail closed: not an empty file that looks like "no syscalls"
   assert.equal(steps[1].status, 'failed');
-  assert.match(steps[1].reason ?? '', /output execs\.strace failed: .*unknown format \(write \.ndjson, \.json, \.csv, \.yaml, \.folded \/ \.svg for rows with stack and count\)/);
+  assert.match(steps[1].reason ?? '', /output execs\.strace failed: .*unknown format \(write \.ndjson, \.json, \.csv, \.yaml, \.folded \/ \.svg \/ \.pb\.gz \(pprof\) for rows with stack and count\)/);
   assert.ok(!fs.existsSync(path.join(dir, 'execs.strace')));
   assert.deepEqual(steps[1].artifacts, ['execs.ndjson']);
 });

@@ -221,7 +221,7 @@ steps:
   - id: execs
     gadget: trace/exec
     outputs: [execs.ndjson, execs.strace]
-`), ['r.yaml:6:29 steps[0].outputs[1]: .strace is not a format trace/exec writes (write .ndjson, .json, .csv, .yaml, .folded, .svg)']);
+`), ['r.yaml:6:29 steps[0].outputs[1]: .strace is not a format trace/exec writes (write .ndjson, .json, .csv, .yaml, .folded, .svg, .pb.gz)']);
   const { steps } = parseRecipe('name: r\nduration: 1s\nsteps:\n  - { id: calls, gadget: traceloop, outputs: [calls.strace, calls.ndjson] }\n', 'r.yaml');
   assert.deepEqual(steps[0].spec.outputs, ['calls.strace', 'calls.ndjson']);
 });

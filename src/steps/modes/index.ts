@@ -22,7 +22,7 @@
  * (src/steps/types.ts), keyed by its name.
  */
 import { UnsupportedError } from '../../ebpf/errors.ts';
-import { checkHooks, checkLoads, type Support } from '../prepare.ts';
+import { checkHooks, selectVariant, type Support } from '../prepare.ts';
 import type { GadgetDefinition, GadgetMode, GadgetOfMode, StepContext, StepSession } from '../types.ts';
 import { intervalMode } from './interval.ts';
 import { profileMode } from './profile.ts';
@@ -73,8 +73,7 @@ export function checkSupport(def: GadgetDefinition): Support {
 export async function probeSupport(def: GadgetDefinition, objectDir: string): Promise<Support> {
   const support = checkSupport(def);
   if (support.why) return support;
-  const why = await checkLoads(def, objectDir, support.missingOptional);
-  return why ? { ...support, why } : support;
+  return selectVariant(def, objectDir);
 }
 
 /** Open a gadget in its mode's shape; it is loaded and attached when this returns. */
