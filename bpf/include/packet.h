@@ -18,6 +18,7 @@
 #define GADGET_PACKET_H
 
 #include "gadget.h"
+#include "filter.h" /* gadget_task_cgroup_id */
 #include "ringbuf.h"
 #include <bpf/bpf_endian.h>
 
@@ -144,15 +145,15 @@ static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
 	/* Egress of a locally made packet runs in the sending task; a segment
 	 * sent later from softirq (a TCP retransmit, a queued push) runs in
 	 * whatever task was interrupted. The task's cgroup must be the
-	 * socket's for the task to be named. */
-	if (hook == PACKET_HOOK_EGRESS && bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb)) {
-		__u64 pid_tgid = bpf_get_current_pid_tgid();
-		e->pid = pid_tgid >> 32;
-		e->tid = (__u32)pid_tgid;
-		e->cgroup_id = bpf_get_current_cgroup_id();
-		/* read from the task: cgroup_skb programs may not call
-		 * bpf_get_current_comm before Linux 6.14 or so (6.12 refuses it) */
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	 * socket's for the task to be named. Everything about the task is read
+	 * from its task_struct: cgroup_skb programs may not call
+	 * bpf_get_current_cgroup_id on 6.1, nor bpf_get_current_comm on 6.12. */
+	struct task_struct *task = hook == PACKET_HOOK_EGRESS ? (struct task_struct *)bpf_get_current_task() : NULL;
+	__u64 cgroup_id = task ? gadget_task_cgroup_id(task) : 0;
+	if (cgroup_id && cgroup_id == bpf_skb_cgroup_id(skb)) {
+		e->pid = BPF_CORE_READ(task, tgid);
+		e->tid = BPF_CORE_READ(task, pid);
+		e->cgroup_id = cgroup_id;
 		e->mntns_id = gadget_task_mntns(task);
 		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	} else {
