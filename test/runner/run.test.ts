@@ -51,7 +51,7 @@ assertions:
   assert.deepEqual(summary.assertions.map((a) => a.passed), [true, true]);
   assert.deepEqual(summary.steps.map((s) => [s.id, s.status, s.events, s.lost, s.artifacts.length]), [['execs', 'ok', 3, 0, 3], ['cmds', 'ok', 3, 0, 3]]);
   // nothing but the artifacts and the raw record: no temp files, no staging folders
-  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.md', 'summary.json']);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['cmds.csv', 'cmds.json', 'cmds.ndjson', 'raw', 'raw.csv', 'raw.json', 'raw.ndjson', 'report.html', 'report.md', 'summary.json']);
   assert.deepEqual(fs.readdirSync(path.join(out, 'raw')).sort(), ['cmds.meta.json', 'cmds.ndjson', 'containers.json', 'execs.meta.json', 'execs.ndjson', 'run.json']);
   assert.deepEqual(readNdjsonFile(path.join(out, 'raw/cmds.ndjson')), EVENTS, 'raw keeps the events as captured, not transformed');
   const written = readJson(path.join(out, 'summary.json'));
