@@ -10,4 +10,11 @@ struct syscall_bitmap {
 	__u64 bits[SECCOMP_NR_MAX / 64];
 };
 
+/* A thread's own record (task storage): the cgroup it records into and the
+ * syscalls it made there, so that only its first of each reaches the hash. */
+struct seccomp_thread {
+	__u64 cgroup_id;
+	struct syscall_bitmap seen;
+};
+
 #endif

@@ -50,85 +50,32 @@ struct {
 	__type(value, struct tl_pending);
 } pending SEC(".maps");
 
-/* per cgroup with a buffer, in the cgroup itself: its index, its next
- * sequence number and its id, a pointer away from the task (bufs, the hash
- * user space lists, is only written the first time a cgroup is seen) */
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct tl_cgbuf);
-} cgbufs SEC(".maps");
-
 __u32 next_buf = 0;
 /* syscalls not recorded: their cgroup came after targ_max_cgroups others */
 __u64 dropped_syscalls = 0;
 
-/* A cgroup in scope seen for the first time: give it an index in `slots`
- * (entered in bufs for user space) and its storage. */
-static __always_inline struct tl_cgbuf *new_buf(struct cgroup *cg)
+/* A cgroup in scope seen for the first time: its entry in bufs, with an
+ * index in `slots` (NULL: targ_max_cgroups others came first). */
+static __always_inline struct tl_buf *new_buf(__u64 cgroup_id)
 {
-	__u64 cgroup_id = bpf_get_current_cgroup_id();
-	struct tl_buf *h = bpf_map_lookup_elem(&bufs, &cgroup_id);
-	if (!h) {
-		if (next_buf >= targ_max_cgroups)
-			return NULL;
-		__u32 index = __sync_fetch_and_add(&next_buf, 1);
-		if (index >= targ_max_cgroups)
-			return NULL;
-		struct tl_buf fresh = { .index = index };
-		/* two CPUs may race on a new cgroup: the loser's index stays unused */
-		bpf_map_update_elem(&bufs, &cgroup_id, &fresh, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&bufs, &cgroup_id);
-		if (!h)
-			return NULL;
-	}
-	struct tl_cgbuf init = { .cgroup_id = cgroup_id, .index = h->index };
-	struct tl_cgbuf *b = bpf_cgrp_storage_get(&cgbufs, cg, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	/* the other CPU of a race created it: F_CREATE fails on an existing one */
-	return b ? b : bpf_cgrp_storage_get(&cgbufs, cg, 0, 0);
+	if (next_buf >= targ_max_cgroups)
+		return NULL;
+	__u32 index = __sync_fetch_and_add(&next_buf, 1);
+	if (index >= targ_max_cgroups)
+		return NULL;
+	struct tl_buf fresh = { .index = index };
+	/* two CPUs may race on a new cgroup: the loser's index stays unused */
+	bpf_map_update_elem(&bufs, &cgroup_id, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&bufs, &cgroup_id);
 }
 
-/* kernfs_node's parent before 6.15 renamed it __parent */
-struct kernfs_node___parent {
-	struct kernfs_node *parent;
-};
-
-/* the deepest a task's cgroup may be below the workload's for the walk below */
-#define TL_WALK_MAX 16
-
-/* Whether the current task `t` is in the workload's cgroup or below it,
- * with loads through the task's BTF only: the cgroup's kernfs node walked up
- * to the workload's level, then one id compare. It takes the place of
- * bpf_get_current_ancestor_cgroup_id, a helper call that measured as much
- * as the rest of traceloop's cost for a task out of scope; a direct
- * ancestors[level] read would be shorter still, but the verifier refuses
- * the flexible array ("struct cgroup doesn't have field at offset"). */
-static __always_inline bool in_workload_cgroup(struct task_struct *t)
-{
-	struct cgroup *cg = t->cgroups->dfl_cgrp;
-	int up = cg->level - (int)targ_cgroup_level;
-	if (up < 0)
-		return false;
-	if (up > TL_WALK_MAX)
-		return bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) == targ_cgroup_id;
-	struct kernfs_node *kn = cg->kn;
-	for (int i = 0; i < TL_WALK_MAX && i < up; i++) {
-		if (bpf_core_field_exists(kn->__parent))
-			kn = kn->__parent;
-		else
-			kn = ((struct kernfs_node___parent *)kn)->parent;
-	}
-	return kn && kn->id == targ_cgroup_id;
-}
-
-/* gadget_current_in_scope (filter.h) with the workload check above and the
- * container set looked up by the cgroup id read from the task */
+/* gadget_current_in_scope (filter.h) with the workload checked through the
+ * task's BTF and the container set looked up by the cgroup id read from it */
 static __always_inline bool in_scope(struct task_struct *t)
 {
 	if (!targ_cgroup_id && !targ_containers)
 		return true;
-	if (targ_cgroup_id && in_workload_cgroup(t))
+	if (targ_cgroup_id && gadget_btf_task_in_workload(t))
 		return true;
 	return targ_containers && gadget_container_in_set(t->cgroups->dfl_cgrp->kn->id);
 }
@@ -144,8 +91,10 @@ static __always_inline bool in_scope(struct task_struct *t)
  * exit one load (bench/traceloop.ts
  * measures both against empty hooks: 1.05x them, from 1.20x with a helper
  * for the scope and a task-storage lookup at every exit). A watched task's
- * cgroup buffer is in cgroup storage and its identity is read through its
- * BTF, not with bpf_probe_read_kernel or bpf_get_current_comm. */
+ * cgroup buffer is found in the `bufs` hash by the cgroup id read from the
+ * task (cgroup local storage would be a pointer away, but it is 6.2+), and
+ * its identity is read through its BTF, not with bpf_probe_read_kernel or
+ * bpf_get_current_comm. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(traceloop_enter, struct pt_regs *regs, long id)
 {
@@ -158,10 +107,10 @@ int BPF_PROG(traceloop_enter, struct pt_regs *regs, long id)
 		return 0;
 	if (gadget_skip_current_task())
 		return 0;
-	struct cgroup *cg = t->cgroups->dfl_cgrp;
-	struct tl_cgbuf *b = bpf_cgrp_storage_get(&cgbufs, cg, 0, 0);
+	__u64 cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+	struct tl_buf *b = bpf_map_lookup_elem(&bufs, &cgroup_id);
 	if (!b) {
-		b = new_buf(cg);
+		b = new_buf(cgroup_id);
 		if (!b) {
 			__sync_fetch_and_add(&dropped_syscalls, 1);
 			return 0;
@@ -173,7 +122,7 @@ int BPF_PROG(traceloop_enter, struct pt_regs *regs, long id)
 	if (!s)
 		return 0;
 	s->timestamp = bpf_ktime_get_boot_ns();
-	s->cgroup_id = b->cgroup_id;
+	s->cgroup_id = cgroup_id;
 	/* direct loads through the task's BTF (no bpf_probe_read_kernel per step) */
 	s->mntns_id = t->nsproxy->mnt_ns->ns.inum;
 	s->pid = t->tgid;

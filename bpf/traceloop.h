@@ -24,19 +24,10 @@ struct tl_slot {
 	char path[TL_PATH_LEN];
 };
 
-/* A cgroup's buffer as user space lists it (bufs): its slice of `slots`
- * (seq is not kept here: see tl_cgbuf). */
+/* A cgroup's buffer (bufs, keyed by its id): its next sequence number and
+ * its slice of `slots`. */
 struct tl_buf {
 	__u64 seq;
-	__u32 index;
-	__u32 __pad;
-};
-
-/* A cgroup's buffer as the programs keep it (cgroup storage): the same
- * index as its tl_buf, its next sequence number, and its id. */
-struct tl_cgbuf {
-	__u64 seq;
-	__u64 cgroup_id;
 	__u32 index;
 	__u32 __pad;
 };

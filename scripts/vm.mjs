@@ -9,6 +9,7 @@
 //       --env K=V | --env K   (K alone copies the host's value)   --timeout 10m
 //       --share DIR           a host folder the guest may write, at the same path
 //       --memory 3G --smp 2
+//       --boot-log FILE       keep the kernel's console there
 //       the job also finds the host root as it is, read-only, at /run/vm-host
 //   kernels                 the matrix's kernel names and what they resolve to
 // KERNEL is a matrix name (6.1, 6.12), a Debian package (linux-image-…) or a release.
@@ -145,7 +146,8 @@ export async function fetch(name) {
       log(`${release}: no uncompressed kernel (${err.message}); booting vmlinuz, slower under TCG`);
       return false;
     });
-    const info = { recipe: FETCH_RECIPE, package: pkg, version, uncompressed: Boolean(uncompressed) };
+    // fetchedMs: what a cold fetch took (docs/kernels.md's figures)
+    const info = { recipe: FETCH_RECIPE, package: pkg, version, uncompressed: Boolean(uncompressed), fetchedMs: Date.now() - t0, fetchedAt: new Date().toISOString() };
     await fs.writeFile(path.join(tmp, '.fetched'), JSON.stringify(info));
     await fs.remove(l.dir);
     await fs.rename(tmp, l.dir);
@@ -272,14 +274,16 @@ const alive = (pid) => {
 
 /**
  * One guest at a time on this machine: under TCG a guest takes every core it is given, and
- * two would slow each other (and everyone else) past their timeouts.
+ * two would slow each other (and everyone else) past their timeouts. Waits at most
+ * `maxWaitMs` for another guest to end; resolves with the release and how long it waited.
  */
-async function lockVm(what) {
+async function lockVm(what, maxWaitMs = Infinity) {
+  const t0 = Date.now();
   let told = false;
   for (;;) {
     try {
       fs.writeFileSync(LOCK, `${process.pid}\n`, { flag: 'wx' });
-      return () => fs.rmSync(LOCK, { force: true });
+      return { unlock: () => fs.rmSync(LOCK, { force: true }), waitedMs: Date.now() - t0 };
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
     }
@@ -287,6 +291,10 @@ async function lockVm(what) {
     if (!owner || !alive(owner)) {
       fs.rmSync(LOCK, { force: true });
       continue;
+    }
+    if (Date.now() - t0 > maxWaitMs) {
+      const cmd = readOrNull(`/proc/${owner}/cmdline`)?.split('\0').join(' ').trim() || '?';
+      throw new Error(`vm: ${what}: the guest of pid ${owner} (${cmd}) still held ${LOCK} after ${Math.round(maxWaitMs / 1000)} s`);
     }
     if (!told) log(`${what}: waiting for the guest of pid ${owner} to finish (${LOCK})`);
     told = true;
@@ -314,9 +322,11 @@ function accel() {
  * Boots KERNEL and runs cmd (argv, never a shell string) as root in the host's root at
  * `cwd`, with exactly `env` (plus PATH and HOME unless given). The guest's stdout and
  * stderr stream to `stdout`/`stderr` as it writes them (two virtio-serial ports), the
- * kernel's console goes to a boot log. Resolves with the command's exit code and
- * timings; rejects when the guest did not report one (the boot log's tail says why) or
- * when `timeoutMs` passed, after killing qemu.
+ * kernel's console goes to a boot log (`bootLog`, else a temp file). Resolves with the
+ * command's exit code and timings (`ms` from qemu's start to its end, `waitedMs` for another
+ * guest before that; `timeoutMs` counts from qemu's start too, `maxWaitMs` bounds the wait);
+ * rejects when the guest did not report one (the boot log's tail says why) or when
+ * `timeoutMs` passed, after killing qemu.
  */
 export async function run(name, cmd, opts = {}) {
   const { env = {}, cwd = process.cwd(), timeoutMs = 10 * 60_000, shares = [], memory = '3G', smp = 2 } = opts;
@@ -326,7 +336,8 @@ export async function run(name, cmd, opts = {}) {
   const k = await fetch(name);
   const initramfs = await initrd(k);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gadget-run-vm-'));
-  const bootLog = path.join(dir, 'boot.log');
+  // the kernel's console: kept where the caller asks (the matrix keeps it with its results)
+  const bootLog = opts.bootLog ? path.resolve(opts.bootLog) : path.join(dir, 'boot.log');
   const runDir = path.join(dir, 'run');
   await fs.mkdirp(runDir);
   const guestEnv = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin', HOME: '/root', ...env };
@@ -344,7 +355,7 @@ export async function run(name, cmd, opts = {}) {
     '-nodefaults', '-display', 'none', '-monitor', 'none', '-no-reboot',
     '-serial', `file:${bootLog}`,
     '-kernel', k.uncompressed ? k.vmlinux : k.vmlinuz, '-initrd', initramfs,
-    '-append', `console=ttyS0 panic=-1 quiet printk.time=1 mitigations=off gadgetrun.dir=${runDir}`,
+    '-append', `console=ttyS0 panic=-1 quiet printk.time=1 mitigations=off ${opts.append ?? process.env.GADGET_RUN_VM_APPEND ?? ''} gadgetrun.dir=${runDir}`,
     ...virtfs('/', 'hostroot', true), ...virtfs(runDir, 'gadgetrun.run', false),
     ...absShares.flatMap((s, i) => virtfs(s, `gadgetrun.share${i}`, false)),
     '-device', 'virtio-serial-pci',
@@ -353,7 +364,7 @@ export async function run(name, cmd, opts = {}) {
     '-chardev', `file,id=gout,path=${path.join(dir, 'stdout')}`, '-device', 'virtserialport,chardev=gout,name=gadgetrun.stdout',
     '-chardev', `file,id=gerr,path=${path.join(dir, 'stderr')}`, '-device', 'virtserialport,chardev=gerr,name=gadgetrun.stderr',
   ];
-  const unlock = await lockVm(`run ${name}`);
+  const { unlock, waitedMs } = await lockVm(`run ${name}`, opts.maxWaitMs);
   const t0 = Date.now();
   try {
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -383,7 +394,7 @@ export async function run(name, cmd, opts = {}) {
       throw new Error(`vm: ${name} (${k.release}): the guest ended (qemu ${exit.signal ?? `exit ${exit.code}`}) without reporting an exit code.\n${tail()}`);
     }
     const started = readOrNull(path.join(runDir, 'started'));
-    return { code: Number(rc), ms, bootMs: started ? Math.round(Number(started) * 1000) : null, kernel: k.release, package: k.package, version: k.version, accel: acc };
+    return { code: Number(rc), ms, waitedMs, bootMs: started ? Math.round(Number(started) * 1000) : null, kernel: k.release, package: k.package, version: k.version, accel: acc, smp };
   } finally {
     unlock();
     if (!opts.keep) await fs.remove(dir);
@@ -435,7 +446,7 @@ export async function kernels() {
 }
 
 const USAGE = `usage: scripts/vm.mjs fetch KERNEL | initrd KERNEL | kernels
-       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--memory 3G] [--smp 2] KERNEL -- CMD [ARG…]
+       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--memory 3G] [--smp 2] [--boot-log FILE] KERNEL -- CMD [ARG…]
 KERNEL: ${Object.keys(KERNELS).join(', ')}, a linux-image-… package or a fetched release`;
 
 async function main(argv) {
@@ -469,6 +480,7 @@ async function main(argv) {
         else if (process.env[v] !== undefined) opts.env[v] = process.env[v];
       } else if (f === '--share') opts.shares.push(value());
       else if (f === '--timeout') opts.timeoutMs = parseDuration(value());
+      else if (f === '--boot-log') opts.bootLog = value();
       else if (f === '--memory') opts.memory = value();
       else if (f === '--smp') opts.smp = Number(value());
       else if (f.startsWith('-')) throw new UsageError(`unknown option ${f}`);

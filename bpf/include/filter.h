@@ -90,6 +90,36 @@ static __always_inline bool gadget_current_in_scope(void)
 	return targ_containers && gadget_container_in_set(bpf_get_current_cgroup_id());
 }
 
+/* the deepest a task's cgroup may be below the workload's for the walk below */
+#define GADGET_CGROUP_WALK_MAX 16
+
+/* Whether the current task `t` (from bpf_get_current_task_btf) is in the
+ * workload's cgroup or below it, with loads through the task's BTF only, for
+ * hooks on every syscall of the node (traceloop, advise/seccomp-profile):
+ * the cgroup's css walked up its parents to the workload's level, then one
+ * id compare. It takes the place of bpf_get_current_ancestor_cgroup_id, a
+ * helper call that measured as much as the rest of traceloop's cost for a
+ * task out of scope (bench/traceloop.ts); a direct ancestors[level] read
+ * would be shorter still, but the verifier refuses the flexible array
+ * ("struct cgroup doesn't have field at offset"). css->parent rather than
+ * kernfs_node's parent, which 6.15 renamed __parent: the two spellings
+ * behind bpf_core_field_exists in this loop were merged by clang into one
+ * load whose relocation fails where __parent does not exist (the verifier
+ * refused the program on 6.12). */
+static __always_inline bool gadget_btf_task_in_workload(struct task_struct *t)
+{
+	struct cgroup *cg = t->cgroups->dfl_cgrp;
+	int up = cg->level - (int)targ_cgroup_level;
+	if (up < 0)
+		return false;
+	if (up > GADGET_CGROUP_WALK_MAX)
+		return bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) == targ_cgroup_id;
+	struct cgroup_subsys_state *css = &cg->self;
+	for (int i = 0; i < GADGET_CGROUP_WALK_MAX && i < up; i++)
+		css = css->parent;
+	return css && css->cgroup->kn->id == targ_cgroup_id;
+}
+
 /* true when the current task is filtered out by the filters on the task
  * itself (all but the cgroup/container scope): for a hook that has made the
  * scope decision already, or cached it per cgroup (traceloop) */

@@ -60,11 +60,13 @@ interface OptionSpec {
 }
 
 const OPTIONS = {
-  out: { type: 'string', short: 'O', value: 'DIR', help: 'where artifacts go (run: default out/<recipe name>; a one-liner writes none without it)' },
+  out: { type: 'string', short: 'O', value: 'DIR', help: 'where artifacts go (run: default out/<recipe name>; a one-liner writes none without it; btfgen: the folder it writes)' },
   output: { type: 'string', short: 'o', value: 'FORMAT', help: 'also print the events on stdout as they come: json (NDJSON, each with its step) or columns (a table)' },
   set: { type: 'string', multiple: true, value: 'NAME=VALUE', help: 'set a recipe input (repeatable); the recipe declares them under inputs:' },
   'max-duration': { type: 'string', value: 'D', help: "cap every step's duration (e.g. 2s), for trying a recipe out" },
   objects: { type: 'string', value: 'DIR', help: 'compiled BPF objects (default: build/bpf of gadget-run, or $GADGET_RUN_OBJECTS)' },
+  btf: { type: 'string', value: 'FILE', help: "this kernel's vmlinux BTF, for a kernel without /sys/kernel/btf/vmlinux: raw BTF or a vmlinux ELF with a .BTF section (default $GADGET_RUN_BTF; docs/kernels.md)" },
+  'kernel-btf': { type: 'string', multiple: true, value: 'FILE', help: "btfgen: a kernel's vmlinux BTF (RELEASE.btf, a vmlinux ELF, or /sys/kernel/btf/vmlinux); repeatable, and more files may follow" },
   'limit-ring': { type: 'string', value: 'SIZE', help: "most ring-buffer memory a recipe's steps may take together (default 256MiB)" },
   'limit-output': { type: 'string', value: 'SIZE', help: "most bytes of events a recipe's steps may write together (default 4GiB)" },
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
@@ -126,7 +128,7 @@ interface Command {
   run(inv: Invocation): Promise<number>;
 }
 
-const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
+const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
 /** what only `run --cluster` takes: where to run, and whose containers to trace */
 const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
@@ -171,8 +173,21 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
 A gadget is ok when its hooks exist and its object loads on this kernel (loaded and verified, nothing
 attached; the answer is cached per kernel build and object in /var/cache/gadget-run/probes, or
 $GADGET_RUN_PROBE_CACHE: a folder, or off).`,
-    options: ['json', 'objects'],
+    options: ['json', 'objects', 'btf'],
     run: gadgetsCommand,
+  },
+  btfgen: {
+    summary: 'write minimized BTF of kernels without /sys/kernel/btf/vmlinux, for all the objects, to ship with gadget-run',
+    usage: ['btfgen --kernel-btf FILE [FILE…] --out DIR [--objects DIR]'],
+    details: `Each FILE is one kernel's vmlinux BTF: raw BTF named RELEASE.btf (as BTFHub's archive names
+them), a vmlinux ELF with a .BTF section (its release and build id are read from it), or
+/sys/kernel/btf/vmlinux (this kernel). bpftool gen min_core_btf keeps of it what the objects
+(every *.bpf.o in --objects) relocate against: DIR/RELEASE.btf, a few KB, listed with its build id
+and the objects' hashes in DIR/index.json. On a kernel without its own BTF, runs take
+DIR/$(uname -r).btf from $GADGET_RUN_BTF_DIR, else from btf/ in the gadget-run package
+(docs/kernels.md). Needs bpftool, not root. Exit: 0 written, 2 bad command line or kernel file.`,
+    options: ['kernel-btf', 'out', 'objects'],
+    run: btfgenCommand,
   },
   deploy: {
     summary: 'print the Kubernetes manifests of the agents (or apply them)',
@@ -193,9 +208,9 @@ The namespace gadget, the GadgetRun CRD, least-privilege RBAC and the agents' Da
   },
   agent: {
     summary: 'the per-node agent the DaemonSet runs (until SIGTERM)',
-    usage: ['agent [--node NODE] [--objects DIR] [--work-dir DIR] [--ready FILE]'],
+    usage: ['agent [--node NODE] [--objects DIR] [--btf FILE] [--work-dir DIR] [--ready FILE]'],
     details: 'It runs the GadgetRuns meant for its node and reports in their status (docs/kubernetes.md).',
-    options: ['node', 'objects', 'work-dir', 'ready', 'fake'],
+    options: ['node', 'objects', 'btf', 'work-dir', 'ready', 'fake'],
     cluster: true,
     run: agentCommand,
   },
@@ -225,7 +240,7 @@ Artifacts (NDJSON, summary.json, report.md) are written only with --out.
 Examples:
   gadget-run trace/exec -- make test
   gadget-run trace/open --filter comm==cat --duration 5s -o json`,
-  options: ['filter', 'duration', 'param', 'buffer', 'output', 'out', 'max-duration', 'objects', 'junit', 'user'],
+  options: ['filter', 'duration', 'param', 'buffer', 'output', 'out', 'max-duration', 'objects', 'btf', 'junit', 'user'],
   argv: true,
   run: oneLinerCommand,
 };
@@ -480,6 +495,23 @@ async function setsOf(values: Values): Promise<Record<string, string>> {
   }
 }
 
+/**
+ * --btf FILE, else $GADGET_RUN_BTF: the kernel BTF a run relocates against,
+ * checked before anything runs (a file that is not BTF is a bad command line).
+ */
+async function useBtfOption(values: Values): Promise<void> {
+  const file = values.btf ?? process.env.GADGET_RUN_BTF;
+  if (!file) return;
+  const from = values.btf !== undefined ? '--btf' : 'GADGET_RUN_BTF';
+  const { BtfFileError, useBtfFile } = await import('../ebpf/kernel-btf.ts');
+  try {
+    useBtfFile(file, from);
+  } catch (err) {
+    if (err instanceof BtfFileError) throw new OptionError(`${from} ${file}: ${err.message}`);
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // run, and the one-liner
 
@@ -489,6 +521,7 @@ async function runCommand(inv: Invocation): Promise<number> {
   if (clusterOnly.length) throw new UsageError(`${clusterOnly.map(flagOf).join(', ')}: only with --cluster (a local run chooses its containers in the recipe: containers:)`, 'run');
   if (inv.positionals.length !== 1) throw new UsageError('run takes one recipe file (or - to read it from stdin)', 'run');
   const format = formatOf(inv.values.output);
+  await useBtfOption(inv.values);
   const { load } = await import('../api/run.ts');
   mark('recipe module imported');
   const loaded = load(inv.positionals[0], { limits: await limitsOf(inv.values), set: await setsOf(inv.values), ...(inv.argv ? { command: inv.argv } : {}) });
@@ -502,6 +535,7 @@ const ONE_LINER_OPTIONS: Record<string, string> = { filter: '--filter', duration
 async function oneLinerCommand(inv: Invocation): Promise<number> {
   const [id] = inv.positionals;
   if (inv.positionals.length > 1) throw new UsageError(`unexpected ${JSON.stringify(inv.positionals[1])}: give the command to trace after --`, id);
+  await useBtfOption(inv.values);
   let params: Record<string, unknown> | undefined;
   if (inv.values.param?.length) {
     const { parseSets } = await import('../runner/inputs.ts');
@@ -633,6 +667,7 @@ const NOT_WITH_CLUSTER: Partial<Record<OptionName, string>> = {
   output: 'the events come back when the nodes are done: read them in the --out folder',
   set: 'the nodes read the recipe file as written: put the values in it',
   objects: "each node uses the BPF objects in its agent's image",
+  btf: "each node uses its own kernel's BTF, or its agent's GADGET_RUN_BTF or GADGET_RUN_BTF_DIR",
   'limit-ring': 'each node applies the default limits',
   'limit-output': 'each node applies the default limits',
   user: "the nodes run the recipe's own workload settings",
@@ -745,6 +780,7 @@ async function agentCommand(inv: Invocation): Promise<number> {
   const node = inv.values.node?.[0] ?? process.env.NODE_NAME;
   if (!node) throw new OptionError('agent: no node name: set NODE_NAME (the DaemonSet sets it from spec.nodeName) or --node');
   const workDir = inv.values['work-dir'] ?? (await import('node:os')).tmpdir();
+  await useBtfOption(inv.values);
   const { serveAgent } = await import('../k8s/agent.ts');
   return serveAgent({
     node,
@@ -785,6 +821,7 @@ async function validateCommand(inv: Invocation): Promise<number> {
 
 async function gadgetsCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length > 1) throw new UsageError('gadgets takes at most one gadget id', 'gadgets');
+  await useBtfOption(inv.values);
   const api = await import('../api/gadgets.ts');
   const id = inv.positionals[0];
   const objects = inv.values.objects !== undefined ? { objects: inv.values.objects } : {};
@@ -811,7 +848,37 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
     if (r.missingOptional) w(`${pad}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);
   }
+  const { kernelBtf } = await import('../ebpf/kernel-btf.ts');
+  const btf = kernelBtf();
+  if (btf && btf.kind !== 'sysfs') w(`\nkernel BTF: ${btf.path} (${btf.kind === 'file' ? btf.from : `the btfgen folder's, for ${btf.release}`})\n`);
   w(`\n(gadget-run gadgets ID for one gadget's fields, types and hooks)\n`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// btfgen
+
+async function btfgenCommand(inv: Invocation): Promise<number> {
+  const files = [...(inv.values['kernel-btf'] ?? []), ...inv.positionals];
+  if (!inv.values['kernel-btf']?.length) throw new UsageError('btfgen needs --kernel-btf FILE: the vmlinux BTF of each kernel to write minimized BTF for', 'btfgen');
+  const outDir = inv.values.out;
+  if (outDir === undefined) throw new UsageError('btfgen needs --out DIR: the folder to write (to ship as btf/ in the package, or to name with GADGET_RUN_BTF_DIR)', 'btfgen');
+  const objectDir = inv.values.objects ?? process.env.GADGET_RUN_OBJECTS ?? path.join(ROOT, 'build/bpf');
+  const [{ btfgen }, { BtfFileError }] = await Promise.all([import('../ebpf/btfgen.ts'), import('../ebpf/kernel-btf.ts')]);
+  let r;
+  try {
+    r = await btfgen(files, outDir, objectDir);
+  } catch (err) {
+    if (err instanceof BtfFileError) throw new OptionError(`btfgen: ${err.message}`);
+    throw err;
+  }
+  const w = (s: string) => process.stdout.write(s);
+  const width = Math.max(...r.written.map((k) => k.release.length));
+  for (const k of r.written) w(`${k.release.padEnd(width)}  ${String(k.bytes).padStart(6)} bytes  ${k.buildId ? `build ${k.buildId.slice(0, 12)}` : 'no build id'}  ← ${k.file}\n`);
+  if (r.kept.length) w(`kept from before (the same objects): ${r.kept.join(', ')}\n`);
+  if (r.dropped.length) w(`removed (made for other objects): ${r.dropped.join(', ')}\n`);
+  w(`${path.join(r.dir, 'index.json')}: ${r.written.length + r.kept.length} kernels, ${r.objects.length} objects\n`);
+  if (r.untrusted) process.stderr.write(`gadget-run btfgen: warning: others may write ${r.dir}, so gadget-run will not read it (chmod go-w)\n`);
   return 0;
 }
 

@@ -1,10 +1,32 @@
 /**
  * A reader of raw BTF (the format in the object's .BTF section): enough to
  * take event struct layouts and .rodata/.bss variable offsets from the
- * compiled object, so the C header stays the single source of truth.
+ * compiled object, so the C header stays the single source of truth; and a
+ * check that a blob is one whole BTF (a kernel's, before libbpf is given it).
  */
 
 const BTF_MAGIC = 0xeb9f;
+
+/**
+ * Whether `buf` is one whole BTF blob: the magic, version 1, and a type and
+ * a string section that lie inside it and end where it ends (a truncated or
+ * overwritten file fails here rather than in libbpf).
+ */
+export function isWholeBtf(buf: Uint8Array): boolean {
+  if (buf.length < 24) return false;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (dv.getUint16(0, true) !== BTF_MAGIC || dv.getUint8(2) !== 1) return false;
+  const hdrLen = dv.getUint32(4, true);
+  const [typeOff, typeLen, strOff, strLen] = [8, 12, 16, 20].map((o) => dv.getUint32(o, true));
+  if (hdrLen < 24 || hdrLen > buf.length || typeOff % 4 !== 0 || strLen === 0) return false;
+  const typeEnd = hdrLen + typeOff + typeLen;
+  const strStart = hdrLen + strOff;
+  const strEnd = strStart + strLen;
+  if (typeEnd > strStart && strOff !== 0) return false;
+  if (Math.max(typeEnd, strEnd) !== buf.length) return false;
+  // the string section starts with the empty name and ends with a NUL
+  return buf[strStart] === 0 && buf[strEnd - 1] === 0;
+}
 
 const enum Kind {
   INT = 1, PTR = 2, ARRAY = 3, STRUCT = 4, UNION = 5, ENUM = 6, FWD = 7, TYPEDEF = 8,
@@ -21,6 +43,8 @@ interface RawType {
   sizeOrType: number;
   int?: { bits: number; signed: boolean };
   array?: { type: number; nelems: number };
+  /** VAR: 0 static, 1 global, 2 extern (FUNC keeps its linkage in vlen) */
+  linkage?: number;
   members?: { name: string; type: number; bitOffset: number }[];
   vars?: { type: number; offset: number; size: number }[];
 }
@@ -98,7 +122,7 @@ export class Btf {
         case Kind.ENUM: p += 8 * t.vlen; break;
         case Kind.ENUM64: p += 12 * t.vlen; break;
         case Kind.FUNC_PROTO: p += 8 * t.vlen; break;
-        case Kind.VAR: p += 4; break;
+        case Kind.VAR: t.linkage = u32(); break;
         case Kind.DATASEC:
           t.vars = [];
           for (let i = 0; i < t.vlen; i++) t.vars.push({ type: u32(), offset: u32(), size: u32() });
@@ -133,6 +157,22 @@ export class Btf {
       out.set(variable.name, { name: variable.name, offset: v.offset, size: v.size, type: this.resolve(variable.sizeOrType) });
     }
     return out;
+  }
+
+  /**
+   * The typed `__ksym` externs (kfuncs, kernel variables with a type):
+   * libbpf resolves them in the kernel's own BTF, so the object loads only
+   * where the kernel has one. (An untyped `const void` ksym is looked up in
+   * kallsyms instead.)
+   */
+  typedKsyms(): string[] {
+    const EXTERN = 2;
+    const typed = (t: RawType) => {
+      let u = this.types[t.sizeOrType];
+      while ([Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG].includes(u.kind)) u = this.types[u.sizeOrType];
+      return u !== this.types[0];
+    };
+    return this.types.filter((t) => (t.kind === Kind.FUNC && t.vlen === EXTERN) || (t.kind === Kind.VAR && t.linkage === EXTERN && typed(t))).map((t) => t.name);
   }
 
   private resolve(id: number): BtfValueType {

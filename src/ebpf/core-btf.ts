@@ -1,6 +1,7 @@
 /**
  * Minimized CO-RE BTF, one per object and kernel: what `bpftool gen
- * min_core_btf` keeps of /sys/kernel/btf/vmlinux for the types and members
+ * min_core_btf` keeps of the kernel's BTF (/sys/kernel/btf/vmlinux, or the
+ * --btf file: kernel-btf.ts) for the types and members
  * an object's CO-RE relocations touch (a few hundred bytes instead of 5 MB).
  * libbpf relocates against it (bpf_object_open_opts.btf_custom_path) instead
  * of parsing the whole vmlinux BTF at every load: about half of a load's
@@ -8,23 +9,29 @@
  * time, so the first load of an object on a kernel uses the full BTF and
  * starts bpftool in the background; later runs find the file in
  *
- *   $GADGET_RUN_BTF_CACHE (default /var/cache/gadget-run/btf)/<kernel build id>/<sha-256 of the object>.btf
+ *   $GADGET_RUN_BTF_CACHE (default /var/cache/gadget-run/btf)/<kernel key>/<sha-256 of the object>.btf
  *
+ * (the kernel key: kernel-btf.ts kernelKey, its build id, with a hash of the
+ * --btf file when there is one). A btfgen folder's BTF is minimized already:
+ * it is used as it is.
  * The content hash keys it, never the object's path or mtime: a stale
  * minimized BTF would answer "no such field" to a newer object's
  * bpf_core_field_exists() without any error. A cache file is used only when
  * it lives in a folder only root (or we) can write, is a regular file of
  * ours, and is well-formed BTF; anything else is ignored and the load takes
  * the full BTF, as it does without bpftool or with GADGET_RUN_BTF_CACHE=off.
- * prepare.ts retries a load that fails with one on the full BTF.
+ * prepare.ts retries a load that fails with one on the full BTF (kernel-btf.ts
+ * fullCoreBtf).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isWholeBtf } from './btf.ts';
+import { kernelBtf, kernelKey } from './kernel-btf.ts';
 import { mkdirs } from '../util/mkdirs.ts';
+import { readTrusted } from '../util/trusted.ts';
 
-export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 const DEFAULT_CACHE = '/var/cache/gadget-run/btf';
 const BPFTOOL_CANDIDATES = ['/usr/sbin/bpftool', '/usr/bin/bpftool', '/sbin/bpftool', '/usr/local/sbin/bpftool'];
 /** minimized BTFs are a few KB; anything this large is not one */
@@ -52,66 +59,6 @@ export function cacheRoot(): string | undefined {
   return v || DEFAULT_CACHE;
 }
 
-let kernelKeyCached: string | undefined;
-
-/**
- * The running kernel's GNU build id (from /sys/kernel/notes), else a hash of
- * its vmlinux BTF: what the minimized BTFs are valid for.
- */
-export function kernelKey(): string {
-  kernelKeyCached ??= buildId() ?? `btf-${createHash('sha256').update(fs.readFileSync(VMLINUX_BTF)).digest('hex').slice(0, 40)}`;
-  return kernelKeyCached;
-}
-
-/** NT_GNU_BUILD_ID among the ELF notes of /sys/kernel/notes. */
-function buildId(): string | undefined {
-  let notes: Buffer;
-  try {
-    notes = fs.readFileSync('/sys/kernel/notes');
-  } catch {
-    return undefined;
-  }
-  const align = (n: number) => (n + 3) & ~3;
-  for (let off = 0; off + 12 <= notes.length; ) {
-    const namesz = notes.readUInt32LE(off);
-    const descsz = notes.readUInt32LE(off + 4);
-    const type = notes.readUInt32LE(off + 8);
-    const name = notes.subarray(off + 12, off + 12 + namesz);
-    const desc = off + 12 + align(namesz);
-    if (desc + descsz > notes.length) return undefined;
-    if (type === 3 && name.toString('latin1') === 'GNU\0' && descsz > 0) return notes.subarray(desc, desc + descsz).toString('hex');
-    off = desc + align(descsz);
-  }
-  return undefined;
-}
-
-/**
- * Whether `buf` is one whole BTF blob: the magic, version 1, and a type and
- * a string section that lie inside it and end where it ends (a truncated or
- * overwritten file fails here rather than in libbpf).
- */
-export function isWholeBtf(buf: Uint8Array): boolean {
-  if (buf.length < 24) return false;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (dv.getUint16(0, true) !== 0xeb9f || dv.getUint8(2) !== 1) return false;
-  const hdrLen = dv.getUint32(4, true);
-  const [typeOff, typeLen, strOff, strLen] = [8, 12, 16, 20].map((o) => dv.getUint32(o, true));
-  if (hdrLen < 24 || hdrLen > buf.length || typeOff % 4 !== 0 || strLen === 0) return false;
-  const typeEnd = hdrLen + typeOff + typeLen;
-  const strStart = hdrLen + strOff;
-  const strEnd = strStart + strLen;
-  if (typeEnd > strStart && strOff !== 0) return false;
-  if (Math.max(typeEnd, strEnd) !== buf.length) return false;
-  // the string section starts with the empty name and ends with a NUL
-  return buf[strStart] === 0 && buf[strEnd - 1] === 0;
-}
-
-/** Only root or we may have written it: someone else's BTF would steer relocations. */
-export function trusted(st: fs.Stats): boolean {
-  const uid = process.getuid?.() ?? -1;
-  return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0;
-}
-
 export function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
@@ -131,31 +78,11 @@ function entryFor(objectFile: string, root: string): Entry {
 
 /** The cached file when it is there and can be trusted; a bad one is removed. */
 function readEntry(e: Entry): string | undefined {
-  let st: fs.Stats;
-  try {
-    const dirSt = fs.lstatSync(e.dir);
-    if (!dirSt.isDirectory() || !trusted(dirSt)) return undefined;
-    st = fs.lstatSync(e.file);
-  } catch {
-    return undefined;
-  }
-  if (!st.isFile() || !trusted(st)) return undefined;
-  let ok = false;
-  if (st.size <= MAX_BYTES) {
-    try {
-      // O_NONBLOCK: lstat said regular file, but never block on what replaced it since
-      const fd = fs.openSync(e.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-      try {
-        ok = isWholeBtf(fs.readFileSync(fd));
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      ok = false;
-    }
-  }
-  if (!ok) discardCoreBtf(e.file);
-  return ok ? e.file : undefined;
+  const bytes = readTrusted(e.file, MAX_BYTES);
+  if (Buffer.isBuffer(bytes) && isWholeBtf(bytes)) return e.file;
+  // someone else's file is left alone; ours, when damaged or too large, is made again
+  if (Buffer.isBuffer(bytes) || bytes.problem === 'too-large') discardCoreBtf(e.file);
+  return undefined;
 }
 
 /** Forget a cache file that did not work (libbpf refused it): the next run makes it again. */
@@ -169,7 +96,8 @@ export function discardCoreBtf(file: string): void {
 
 let bpftoolPath: string | null | undefined;
 
-function bpftool(): string | undefined {
+/** bpftool's path: on PATH, else where distributions install it; undefined when there is none. */
+export function bpftool(): string | undefined {
   if (bpftoolPath === undefined) {
     const dirs = (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => path.join(d, 'bpftool'));
     bpftoolPath = [...dirs, ...BPFTOOL_CANDIDATES].find((p) => {
@@ -194,7 +122,8 @@ const started = new Map<string, Promise<void>>();
  */
 export function coreBtfFor(objectFile: string): string | undefined {
   const root = cacheRoot();
-  if (!root) return undefined;
+  const btf = kernelBtf();
+  if (!root || !btf || btf.kind === 'btfgen') return undefined;
   let e: Entry;
   try {
     e = entryFor(objectFile, root);
@@ -204,7 +133,7 @@ export function coreBtfFor(objectFile: string): string | undefined {
   const hit = readEntry(e);
   if (hit || started.has(e.file)) return hit;
   const tool = bpftool();
-  if (tool) started.set(e.file, generate(tool, objectFile, e));
+  if (tool) started.set(e.file, generate(tool, btf.path, objectFile, e));
   return undefined;
 }
 
@@ -214,7 +143,7 @@ export async function coreBtfSettled(): Promise<void> {
 }
 
 /** bpftool into a temporary file, checked, then renamed into place: readers see a whole file or none. */
-function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
+function generate(tool: string, kernelBtfFile: string, objectFile: string, e: Entry): Promise<void> {
   let tmp: string;
   try {
     mkdirs(e.dir, 0o755);
@@ -228,7 +157,7 @@ function generate(tool: string, objectFile: string, e: Entry): Promise<void> {
     return Promise.resolve();
   }
   return new Promise<void>((resolve) => {
-    const child = spawn(tool, ['gen', 'min_core_btf', VMLINUX_BTF, tmp, objectFile], { stdio: 'ignore', timeout: BPFTOOL_TIMEOUT_MS });
+    const child = spawn(tool, ['gen', 'min_core_btf', kernelBtfFile, tmp, objectFile], { stdio: 'ignore', timeout: BPFTOOL_TIMEOUT_MS });
     const done = (ok: boolean) => {
       try {
         if (ok && isWholeBtf(fs.readFileSync(tmp)) && sha256(objectFile) === e.objectSha) {
@@ -282,7 +211,7 @@ export function prune(dir: string, ext = '.btf', companions: string[] = []): voi
   for (const k of fs.readdirSync(root)) {
     const p = path.join(root, k);
     const m = mtime(p);
-    if (p === dir || m === undefined || now - m <= STALE_KERNEL_MS || !/^(btf-)?[0-9a-f]+$/.test(k) || !fs.lstatSync(p).isDirectory()) continue;
+    if (p === dir || m === undefined || now - m <= STALE_KERNEL_MS || !/^(btf-)?[0-9a-f]+(-[0-9a-f]+)?$/.test(k) || !fs.lstatSync(p).isDirectory()) continue;
     // only what we write, then the folder if that emptied it: GADGET_RUN_BTF_CACHE may name a folder that holds more
     for (const f of fs.readdirSync(p)) if (ours.has(path.extname(f.replace(/\.tmp-.*$/, '')))) fs.rmSync(path.join(p, f), { force: true });
     try {

@@ -8,14 +8,13 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { KernelError } from './errors.ts';
+import { hasOwnBtf, kernelBtfTypes, SYSFS_BTF, whyNoKernelBtf } from './kernel-btf.ts';
 import { native } from './libbpf.ts';
 import { openCpuClock } from './perf.ts';
 import type { Reason } from './reasons.ts';
 
 export const TRACEFS = '/sys/kernel/tracing';
 const BPF_MAP_TYPE_RINGBUF = 27;
-
-const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
 const cache = new Map<string, Reason | undefined>();
 
@@ -32,8 +31,9 @@ export function whyNotRoot(): Reason | undefined {
   });
 }
 
+/** The kernel's BTF, or one standing in for it (--btf, a btfgen folder): kernel-btf.ts, which keeps the answer. */
 export function whyNoBtf(): Reason | undefined {
-  return probe('btf', () => (fs.existsSync(VMLINUX_BTF) ? undefined : { kind: 'no-btf', path: VMLINUX_BTF }));
+  return whyNoKernelBtf();
 }
 
 export function whyNoLibbpf(): Reason | undefined {
@@ -77,30 +77,40 @@ export function whyNoTracepoint(name: string): Reason | undefined {
   return probe(`tp:${name}`, () => whyNoTracefs() ?? (fs.existsSync(`${TRACEFS}/events/${name}`) ? undefined : { kind: 'tracepoint', name }));
 }
 
-/** A BPF iterator target such as `task`, found by its context type in the kernel BTF. */
+/**
+ * A BPF iterator target such as `task`, found by its context type in the
+ * kernel BTF (or the --btf file). A btfgen folder's minimized BTF cannot
+ * tell: the load probe decides.
+ */
 export function whyNoIterator(target: string): Reason | undefined {
   return probe(`iter:${target}`, () => {
     const why = whyNoBtf();
     if (why) return why;
-    const btf = fs.readFileSync(VMLINUX_BTF);
-    return btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : { kind: 'iterator', target };
+    const btf = kernelBtfTypes();
+    return !btf || btf.includes(Buffer.from(`\0bpf_iter__${target}\0`)) ? undefined : { kind: 'iterator', target };
   });
 }
 
-/** The kernel's BTF, read once: the hooks that name a kernel function look their name up in it. */
+/** The kernel's own BTF, read once: the hooks that name a kernel function look their name up in it. */
 let vmlinuxBtf: Buffer | undefined;
 function btfHasName(name: string): boolean {
-  vmlinuxBtf ??= fs.readFileSync(VMLINUX_BTF);
+  vmlinuxBtf ??= fs.readFileSync(SYSFS_BTF);
   return vmlinuxBtf.includes(Buffer.from(`\0${name}\0`));
 }
 
 /**
  * fentry/fexit on a kernel function, or a kfunc: the name is in the kernel's
- * BTF (a cheap first look: the load probe then tells whether the kernel
- * attaches or calls it, load-probe.ts).
+ * own BTF (a cheap first look: the load probe then tells whether the kernel
+ * attaches or calls it, load-probe.ts). A --btf file does not serve: the
+ * kernel resolves both in its own BTF.
  */
 export function whyNoBtfFunc(name: string, use: 'fentry' | 'kfunc'): Reason | undefined {
-  return probe(`${use}:${name}`, () => whyNoBtf() ?? (btfHasName(name) ? undefined : { kind: 'btf-func', name, use }));
+  return probe(`${use}:${name}`, () => {
+    const why = whyNoBtf();
+    if (why) return why;
+    if (!hasOwnBtf()) return { kind: 'kernel-btf', hooks: use === 'fentry' ? [`fentry/${name}`] : [], ksyms: use === 'kfunc' ? [name] : [] };
+    return btfHasName(name) ? undefined : { kind: 'btf-func', name, use };
+  });
 }
 
 /** Kernel functions kprobes may hook (ftrace's list; the first word of each line), read once. */

@@ -30,9 +30,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { kernelKey, prune, sha256, trusted } from './core-btf.ts';
+import { prune, sha256 } from './core-btf.ts';
 import { mkdirs } from '../util/mkdirs.ts';
+import { readTrusted } from '../util/trusted.ts';
+import { Btf } from './btf.ts';
+import { readElfSections } from './elf.ts';
 import { KernelError, errnoName } from './errors.ts';
+import { fullCoreBtf, hasOwnBtf, kernelBtf, kernelKey } from './kernel-btf.ts';
 import { native } from './libbpf.ts';
 import { BpfObject, type ProgramInfo } from './object.ts';
 import type { Reason } from './reasons.ts';
@@ -69,9 +73,12 @@ interface LoadRecord {
 export type ProbeSource = 'cache' | 'loaded';
 
 export interface ProbeResult {
-  why?: Extract<Reason, { kind: 'load' }>;
+  why?: Extract<Reason, { kind: 'load' | 'kernel-btf' | 'btfgen-object' }>;
   source: ProbeSource;
 }
+
+/** Sections of programs the kernel checks against its own BTF (attach_btf_id): libbpf needs /sys/kernel/btf/vmlinux for them. */
+const OWN_BTF_SECTIONS = /^(tp_btf|iter|iter\.s|fentry|fexit|fmod_ret|fentry\.s|fexit\.s|fmod_ret\.s|lsm|lsm\.s|struct_ops|freplace)(\/|$)/;
 
 /** one probe load at a time in a process: libbpf's log is process-wide, and each refusal must keep its own words */
 let queue: Promise<unknown> = Promise.resolve();
@@ -115,6 +122,13 @@ export function forgetProbes(): void {
 }
 
 async function probe(file: string, objectSha: string, missing: string[], leftOut: string[]): Promise<ProbeResult> {
+  const btf = kernelBtf();
+  // a minimized BTF made for other builds of the object may lack its types: bpf_core_field_exists() would say no, wrongly
+  if (btf?.kind === 'btfgen' && !btf.objects.includes(objectSha)) return { why: { kind: 'btfgen-object', object: path.basename(file), dir: btf.dir }, source: 'loaded' };
+  if (!hasOwnBtf()) {
+    const why = needsOwnBtf(file, missing, leftOut);
+    if (why) return { why, source: 'loaded' };
+  }
   const root = probeCacheRoot();
   const dir = root && path.join(root, kernelKey());
   const libbpf = libbpfVersion();
@@ -124,12 +138,10 @@ async function probe(file: string, objectSha: string, missing: string[], leftOut
   if (cached && cached.format === FORMAT && cached.libbpf === libbpf && sameList(cached.missing, missing) && sameList(cached.leftOut, leftOut) && (!cached.reason || sameList(cached.modules ?? [], moduleBtfs()))) {
     return { ...(cached.reason ? { why: cached.reason } : {}), source: 'cache' };
   }
-  const obj = BpfObject.open(file);
-  let why: ProbeResult['why'];
+  const obj = openForProbe(file, missing, leftOut);
+  let why: Extract<Reason, { kind: 'load' }> | undefined;
   let logFile: string | undefined;
   try {
-    for (const p of programsOn(obj.programs(), missing)) obj.disableProgram(p.name);
-    for (const p of leftOut) obj.disableProgram(p);
     try {
       await obj.load();
     } catch (err) {
@@ -163,6 +175,37 @@ async function probe(file: string, objectSha: string, missing: string[], leftOut
     }
   }
   return { ...(why ? { why } : {}), source: 'loaded' };
+}
+
+/**
+ * The object opened as a run opens it (relocating against the BTF in use),
+ * with the programs of missing optional tracepoints and of other variants
+ * (`leftOut`) left out.
+ */
+function openForProbe(file: string, missing: readonly string[], leftOut: readonly string[]): BpfObject {
+  const obj = BpfObject.open(file, { coreBtf: fullCoreBtf() });
+  try {
+    for (const p of programsOn(obj.programs(), missing)) obj.disableProgram(p.name);
+    for (const p of leftOut) obj.disableProgram(p);
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+  return obj;
+}
+
+/** On a kernel without its own BTF: what of the object needs it (programs a run would load, kfuncs), if anything. */
+function needsOwnBtf(file: string, missing: readonly string[], leftOut: readonly string[]): Extract<Reason, { kind: 'kernel-btf' }> | undefined {
+  const obj = openForProbe(file, missing, leftOut);
+  try {
+    const hooks = obj.programs().filter((p) => obj.autoloads(p.name) && OWN_BTF_SECTIONS.test(p.section)).map((p) => p.section);
+    // from the file: libbpf rewrites the externs in the BTF it opened
+    const raw = readElfSections(file, ['.BTF']).sections.get('.BTF');
+    const ksyms = raw ? new Btf(raw).typedKsyms() : [];
+    return hooks.length || ksyms.length ? { kind: 'kernel-btf', object: path.basename(file), hooks: [...new Set(hooks)], ksyms } : undefined;
+  } finally {
+    obj.close();
+  }
 }
 
 /** realpath → the object's identity (device, inode, size, mtime, ctime in ns) and its sha-256 */
@@ -269,20 +312,8 @@ function isLoadReason(r: unknown): r is LoadRecord['reason'] {
 
 /** A file's text when it and its folder are ours or root's, no one else may write them, and it is at most `max` bytes. */
 function readPrivate(file: string, max: number): string | undefined {
-  try {
-    const dirSt = fs.lstatSync(path.dirname(file));
-    if (!dirSt.isDirectory() || !trusted(dirSt)) return undefined;
-    // O_NOFOLLOW|O_NONBLOCK: never follow a link planted there, never block on a fifo
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    try {
-      const st = fs.fstatSync(fd);
-      return st.isFile() && trusted(st) && st.size <= max ? fs.readFileSync(fd, 'utf8') : undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
+  const bytes = readTrusted(file, max);
+  return Buffer.isBuffer(bytes) ? bytes.toString('utf8') : undefined;
 }
 
 /** The last MAX_LOG_BYTES of a log: a verifier log can run to megabytes, and its end says why. */

@@ -55,7 +55,8 @@ export class BpfObject {
 
   /**
    * `coreBtf`: a BTF file to do CO-RE relocations against instead of the
-   * kernel's whole vmlinux BTF (a minimized one: core-btf.ts).
+   * kernel's own (a minimized one: core-btf.ts; a --btf file or a btfgen
+   * folder's: kernel-btf.ts).
    */
   static open(file: string, opts: { coreBtf?: string } = {}): BpfObject {
     if (!fs.existsSync(file)) {
@@ -90,6 +91,11 @@ export class BpfObject {
   /** Leave a program out of load and attach (its hook is missing here, say). */
   disableProgram(name: string): void {
     native().bpf_program__set_autoload(this.program(name), false);
+  }
+
+  /** Whether load will load this program (not left out with disableProgram). */
+  autoloads(name: string): boolean {
+    return native().bpf_program__autoload(this.program(name));
   }
 
   /** Write `const volatile` globals before load (filters, options). */

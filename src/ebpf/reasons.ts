@@ -6,9 +6,23 @@
  */
 import { errnoName, describeErrno } from './errno.ts';
 
+/** Why a btfgen folder (kernel-btf.ts) gave no BTF for this kernel. */
+export interface BtfgenMiss {
+  dir: string;
+  why: 'no-folder' | 'no-entry' | 'other-build' | 'untrusted' | 'bad-folder';
+  detail?: string;
+}
+
 export type Reason =
   | { kind: 'not-root'; uid: number }
-  | { kind: 'no-btf'; path: string }
+  /** no BTF for this kernel's types: not its own at `path`, no --btf, no btfgen folder with its release */
+  | { kind: 'no-btf'; path: string; release: string; dirs?: BtfgenMiss[] }
+  /** --btf or GADGET_RUN_BTF (`from`) names a file that is not usable as this kernel's BTF */
+  | { kind: 'bad-btf'; file: string; from: string; error: string }
+  /** programs the kernel checks against its own BTF (their sections: tp_btf/…, iter/…, fentry/…) and typed ksyms (kfuncs), on a kernel without one libbpf can read */
+  | { kind: 'kernel-btf'; object?: string; hooks: string[]; ksyms: string[] }
+  /** the btfgen folder in use was made for other builds of this object: its minimized BTF may lack what the object needs */
+  | { kind: 'btfgen-object'; object: string; dir: string }
   /** libbpf.so.1 could not be opened: koffi's dlopen error is all there is */
   | { kind: 'no-libbpf'; error: string }
   | { kind: 'old-libbpf'; version: string }
@@ -42,6 +56,14 @@ export interface Explained {
   hint?: string;
 }
 
+const BTFGEN_MISS: Record<BtfgenMiss['why'], string> = {
+  'no-folder': 'no such folder',
+  'no-entry': 'not this kernel',
+  'other-build': 'another build of this release',
+  untrusted: 'others may write it, so it is not read',
+  'bad-folder': 'not a usable btfgen folder',
+};
+
 const PROG_TYPES: Record<number, { name: string; since: string }> = {
   1: { name: 'socket filter programs (BPF_PROG_TYPE_SOCKET_FILTER)', since: 'Linux 3.19+' },
   8: { name: 'cgroup_skb programs (BPF_PROG_TYPE_CGROUP_SKB)', since: 'Linux 4.10+' },
@@ -51,8 +73,28 @@ export function explain(r: Reason): Explained {
   switch (r.kind) {
     case 'not-root':
       return { hook: 'root', reason: `running as uid ${r.uid}`, hint: 'run with sudo (or with CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN)' };
-    case 'no-btf':
-      return { hook: 'the kernel\'s BTF', reason: `${r.path} is missing`, hint: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.4+)' };
+    case 'no-btf': {
+      const dirs = (r.dirs ?? []).map((d) => `${d.dir}: ${BTFGEN_MISS[d.why]}${d.detail ? ` (${d.detail})` : ''}`);
+      return {
+        hook: 'the kernel\'s BTF (its types, for CO-RE)',
+        reason: `${r.path} is missing (a kernel built without CONFIG_DEBUG_INFO_BTF)${dirs.length ? `, and no btfgen folder has ${r.release}: ${dirs.join('; ')}` : ''}`,
+        hint: `give this kernel's vmlinux BTF with --btf FILE or GADGET_RUN_BTF=FILE (BTFHub's archive has one for most distribution kernels, or make it from the kernel's debug symbols: pahole --btf_encode_detached=FILE vmlinux), or a \`gadget-run btfgen\` folder in GADGET_RUN_BTF_DIR (docs/kernels.md)`,
+      };
+    }
+    case 'bad-btf':
+      return { hook: `the kernel BTF that ${r.from} names`, reason: `${r.file}: ${r.error}`, hint: 'give the vmlinux BTF of the running kernel (uname -r), raw or a vmlinux ELF with a .BTF section' };
+    case 'kernel-btf':
+      return {
+        hook: `the kernel's own BTF for ${[...r.hooks, ...r.ksyms.map((k) => `kfunc ${k}`)].join(', ')}`,
+        reason: '/sys/kernel/btf/vmlinux is missing (the kernel checks tp_btf, iterator and fentry programs and kfuncs against its own BTF; a --btf file serves CO-RE relocations only)',
+        hint: 'a kernel built with CONFIG_DEBUG_INFO_BTF=y has it',
+      };
+    case 'btfgen-object':
+      return {
+        hook: `minimized BTF for ${r.object}`,
+        reason: `the btfgen folder ${r.dir} was made for other builds of the objects`,
+        hint: 'run gadget-run btfgen again with these objects (docs/kernels.md), or give --btf FILE',
+      };
     case 'no-libbpf':
       return { hook: 'libbpf 1.x', reason: r.error, hint: 'install it (Debian: apt-get install libbpf1)' };
     case 'old-libbpf':

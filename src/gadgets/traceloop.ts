@@ -11,7 +11,7 @@ const NR_MAX = 512;
 const MAX_TOTAL_SLOTS = 1 << 20;
 /** sizeof(struct tl_slot) (bpf/traceloop.h; test/steps/traceloop.test.ts checks it against the object's BTF) */
 export const SLOT_BYTES = 384;
-/** per cgroup beyond its slots: its `bufs` hash entry and its cgroup storage, rounded up */
+/** per cgroup beyond its slots: its `bufs` hash entry, rounded up */
 const CGROUP_BYTES = 512;
 
 function syscallMask(names: string[]): number[] {

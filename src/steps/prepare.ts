@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BpfObject, type ConstantValue } from '../ebpf/object.ts';
 import { coreBtfFor, discardCoreBtf } from '../ebpf/core-btf.ts';
+import { fullCoreBtf } from '../ebpf/kernel-btf.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { CONTAINER_PROGRAMS, ContainerTracker, scopeConstants } from '../containers/selection.ts';
 import { whyNoBtf, whyNoBtfFunc, whyNoCpuClock, whyNoIterator, whyNoKprobe, whyNoLibbpf, whyNotRoot, whyNoTracepoint } from '../ebpf/features.ts';
@@ -147,14 +148,16 @@ export async function prepareObject(def: GadgetDefinition, ctx: StepContext, bef
   }
 
   const plan: LoadPlan = { def, ctx, file: path.join(ctx.objectDir, variant!.object), constants, scope: scopeConstants(ctx.containers, !!ctx.cgroup), missingOptional, leaveOut: variant!.leaveOut, beforeLoad };
-  const coreBtf = coreBtfFor(plan.file);
+  // the full BTF: the kernel's own (undefined: libbpf finds it), or the --btf file, or a btfgen folder's
+  const full = fullCoreBtf();
+  const coreBtf = coreBtfFor(plan.file) ?? full;
   try {
     return { ...(await openAndLoad(plan, coreBtf)), userFilter: user, variant: variant!.name };
   } catch (err) {
-    if (coreBtf === undefined || !(err instanceof KernelError)) throw err;
+    if (coreBtf === full || !(err instanceof KernelError)) throw err;
     // a minimized BTF that libbpf refuses (or that relocates wrong) must not cost the run: the full BTF decides
-    discardCoreBtf(coreBtf);
-    return { ...(await openAndLoad(plan, undefined)), userFilter: user, variant: variant!.name };
+    discardCoreBtf(coreBtf!);
+    return { ...(await openAndLoad(plan, full)), userFilter: user, variant: variant!.name };
   }
 }
 
@@ -172,7 +175,7 @@ interface LoadPlan {
   beforeLoad?: (obj: BpfObject) => void;
 }
 
-/** Open, configure and load; `coreBtf`: a minimized BTF to relocate against (core-btf.ts), else the kernel's. */
+/** Open, configure and load; `coreBtf`: the BTF to relocate against (core-btf.ts, kernel-btf.ts), undefined for the kernel's own. */
 async function openAndLoad({ def, ctx, file, scope, missingOptional, leaveOut, beforeLoad, ...plan }: LoadPlan, coreBtf: string | undefined): Promise<Omit<Prepared, 'userFilter' | 'variant'>> {
   const constants = { ...plan.constants };
   const obj = BpfObject.open(file, { coreBtf });

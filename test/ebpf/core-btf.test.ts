@@ -4,27 +4,17 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { coreBtfFor, coreBtfSettled, isWholeBtf, kernelKey, MAX_ENTRIES, prune } from '../../src/ebpf/core-btf.ts';
+import { isWholeBtf } from '../../src/ebpf/btf.ts';
+import { coreBtfFor, coreBtfSettled, MAX_ENTRIES, prune } from '../../src/ebpf/core-btf.ts';
+import { kernelKey } from '../../src/ebpf/kernel-btf.ts';
 import { BpfObject } from '../../src/ebpf/object.ts';
 import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { emptyBtf } from '../helpers/btf.ts';
 import { kernelSkip, objectPath } from '../helpers/kernel.ts';
 import { stepContext, tempDir, traceWhile, uniqueToken } from '../helpers/session.ts';
 
 const def: GadgetDefinition = gadgets['trace/open'];
-
-/** A BTF blob with no types: header, then a string section holding only the empty name. */
-function emptyBtf(): Buffer {
-  const b = Buffer.alloc(25);
-  b.writeUInt16LE(0xeb9f, 0);
-  b[2] = 1; // version
-  b.writeUInt32LE(24, 4); // hdr_len
-  b.writeUInt32LE(0, 8); // type_off
-  b.writeUInt32LE(0, 12); // type_len
-  b.writeUInt32LE(0, 16); // str_off
-  b.writeUInt32LE(1, 20); // str_len
-  return b;
-}
 
 describe('minimized CO-RE BTF: the file check (no root)', () => {
   test('whole BTF passes; truncated, padded, foreign or misframed blobs do not', () => {

@@ -14,7 +14,13 @@ const { EINVAL, EACCES, EPERM, ENOENT } = os.constants.errno;
 test('every kind of reason explains itself: what is needed, why not, and (mostly) what to do', () => {
   const all: Reason[] = [
     { kind: 'not-root', uid: 1000 },
-    { kind: 'no-btf', path: '/sys/kernel/btf/vmlinux' },
+    { kind: 'no-btf', path: '/sys/kernel/btf/vmlinux', release: '6.1.0-57-amd64' },
+    { kind: 'no-btf', path: '/sys/kernel/btf/vmlinux', release: '6.1.0-57-amd64', dirs: [{ dir: '/opt/btf', why: 'other-build', detail: 'made from build aa, this kernel is bb' }] },
+    { kind: 'bad-btf', file: '/tmp/x.btf', from: '--btf', error: 'neither raw BTF nor an ELF file' },
+    { kind: 'kernel-btf', object: 'x.bpf.o', hooks: ['tp_btf/signal_generate'], ksyms: [] },
+    { kind: 'kernel-btf', object: 'x.bpf.o', hooks: [], ksyms: ['bpf_cast_to_kern_ctx'] },
+    { kind: 'kernel-btf', hooks: ['fentry/cap_capable'], ksyms: [] },
+    { kind: 'btfgen-object', object: 'x.bpf.o', dir: '/opt/btf' },
     { kind: 'no-libbpf', error: 'Failed to load shared library: libbpf.so.1: cannot open shared object file' },
     { kind: 'old-libbpf', version: '0.8' },
     { kind: 'no-ringbuf' },

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { unsupportedMessage } from '../../src/ebpf/reasons.ts';
-import { checkSupport, type GadgetDefinition } from '../../src/steps/index.ts';
+import { describeReason, unsupportedMessage } from '../../src/ebpf/reasons.ts';
+import { checkSupport, probeSupport, type GadgetDefinition } from '../../src/steps/index.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const OBJECT_DIR = path.join(REPO, 'build', 'bpf');
@@ -39,6 +39,30 @@ export function kernelSkip(def?: GadgetDefinition): string | false {
   const { why } = checkSupport(def);
   if (!why || kernelAtLeast(HOOKS_SINCE)) return false;
   return `${unsupportedMessage(def.id, why)} (Linux ${os.release()} predates ${HOOKS_SINCE.join('.')})`;
+}
+
+/** A hook no kernel has (no tracepoint category is named so): what a variant that must never be chosen requires. */
+const NO_HOOK = { tracepoint: 'gadget-run-test/none' };
+
+/**
+ * Each hook variant of a gadget as a gadget of its own, for tests that run them side by side:
+ * `here`, those this kernel runs (hooks present, programs load), in order of preference, and
+ * `notHere`, why each other one does not. The other variants stay in each definition, never
+ * chosen, so their programs are left out as in a real run.
+ */
+export async function eachVariant(def: GadgetDefinition): Promise<{ here: [string, GadgetDefinition][]; notHere: string[] }> {
+  const here: [string, GadgetDefinition][] = [];
+  const notHere: string[] = [];
+  for (const v of def.variants ?? []) {
+    const others = def.variants!.filter((o) => o !== v).map((o) => ({ ...o, requires: [NO_HOOK] }));
+    const only: GadgetDefinition = { ...def, variants: [v, ...others] };
+    const { why } = await probeSupport(only, objectDir());
+    // its own reason, not the never-chosen others'
+    const own = why?.kind === 'variants' ? why.tried.find((x) => x.variant === v.name)!.why : why;
+    if (own) notHere.push(`${v.name}: ${describeReason(own)}`);
+    else here.push([v.name, only]);
+  }
+  return { here, notHere };
 }
 
 let built = false;

@@ -28,6 +28,8 @@ export interface CliOptions {
   token?: string;
   /** the test leaves state behind on purpose (a SIGKILLed run): skip the leak check */
   leaves?: boolean;
+  /** a command that execs the CLI after it (e.g. unshare … sh -c '… exec "$@"' sh): the CLI keeps its pid */
+  wrap?: string[];
 }
 
 /**
@@ -37,7 +39,8 @@ export interface CliOptions {
  */
 export function startCli(args: string[], opts: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult>; stderrUntil(re: RegExp): Promise<string> } {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SUDO_')));
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...opts.env } });
+  const [cmd, ...cmdArgs] = [...(opts.wrap ?? []), process.execPath, BIN, ...args];
+  const child = spawn(cmd, cmdArgs, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...opts.env } });
   let stdout = '';
   let stderr = '';
   const waiters: { re: RegExp; resolve: (s: string) => void }[] = [];

@@ -121,6 +121,28 @@ describe('advise/seccomp-profile', { skip: kernelSkip(def) }, () => {
     assert.deepEqual([extra.code, extra.stdout], [0, 'read seccomp\nsysinfo Operation not permitted\n']);
   });
 
+  test('params.cgroups: 1 and a second cgroup of the workload: its syscalls are not in the profile, counted as lost, with a warning', async (t) => {
+    const workload = compileFixture(t, 'seccomp_workload');
+    const dir = tempDir(t);
+    // the nested cgroup is removed before its parent (t.after runs in registration order)
+    let sub = '';
+    t.after(() => fs.rmdirSync(sub));
+    const cg = freshCgroup(t, uniqueToken('cg'));
+    sub = path.join(cg.dir, 'second');
+    fs.mkdirSync(sub);
+    const { outcome, events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level }, params: { cgroups: 1 } }), async () => {
+      for (const [where, extra] of [[cg.dir, []], [sub, ['extra']]] as const) {
+        const r = await run('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" "$3" $4', 'sh', where, workload, path.join(dir, path.basename(where)), ...extra]);
+        assert.equal(r.code, 0);
+      }
+    });
+    assert.equal(outcome.lost, 1, 'the second cgroup\'s exec found the map full');
+    assert.deepEqual(outcome.warnings, ['more than 1 cgroups made syscalls: 1 times a cgroup\'s recording could not start, so the profile lacks what those cgroups made (raise params.cgroups)']);
+    const names = (events[0] as SeccompProfile).syscalls[0].names;
+    assert.ok(names.includes('pread64') && !names.includes('sysinfo'), `the first cgroup's syscalls, not the second's sysinfo: ${names.join(',')}`);
+    assert.deepEqual(events[0].cgroups, [String(cg.id)]);
+  });
+
   test('a recipe asks for both documents: the SeccompProfile\'s spec is the OCI profile of the same run, field by field', async (t) => {
     const workload = compileFixture(t, 'seccomp_workload');
     const dir = tempDir(t);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { topBlockio as def } from '../../src/gadgets/top/block-io.ts';
-import { kernelSkip } from '../helpers/kernel.ts';
+import { eachVariant, kernelSkip } from '../helpers/kernel.ts';
 import { stepContext, tempDir, traceAllWhile, type Event } from '../helpers/session.ts';
 
 /** A loop device over a fresh 8 MiB file, detached after the test; its major and minor. */
@@ -57,5 +57,35 @@ describe('top/block-io', { skip: kernelSkip(def) }, () => {
     assert.deepEqual(mine.events.map((e) => e.ios), [37, 23], 'sorted by -ios');
     assert.deepEqual(other.events, []);
     assert.equal(mine.outcome.lost, 0);
+  });
+
+  test('buffered writes merged into fewer requests: every byte counted once, at completion', async (t) => {
+    const { dev, major, minor } = loopDevice(t);
+    const BLOCKS = 256;
+    const [all] = await traceAllWhile([[def, stepContext(t, { id: 'all', filter: `major==${major},minor==${minor},rw==W`, options: { interval: '1h' } })]], () => {
+      // through the page cache: write-back (here sync's fsync) sends the pages as a few large requests
+      dd(['if=/dev/zero', `of=${dev}`, `count=${BLOCKS}`]);
+      execFileSync('sync', [dev]);
+    });
+    const bytes = sum(all.events, 'bytes');
+    const ios = sum(all.events, 'ios');
+    assert.equal(bytes, BLOCKS * 4096, JSON.stringify(all.events));
+    assert.ok(ios < BLOCKS, `the pages went as merged requests (${ios} writes), which is what this test is about`);
+  });
+
+  test('every hook variant this kernel runs: the same rows for dd, side by side', async (t) => {
+    const { here, notHere } = await eachVariant(def);
+    for (const why of notHere) t.diagnostic(`not on this kernel: ${why}`);
+    assert.ok(here.length >= 1, 'the gadget is supported here, so one variant at least runs');
+    const { dev, major, minor } = loopDevice(t);
+    const filter = `comm==dd,major==${major},minor==${minor}`;
+    const traced = await traceAllWhile(here.map(([name, d]) => [d, stepContext(t, { id: name.replace(/\W+/g, '_'), filter, options: { interval: '1h' } })]), () => {
+      dd(['if=/dev/zero', `of=${dev}`, 'count=19', 'oflag=direct']);
+      dd([`if=${dev}`, 'of=/dev/null', 'count=11', 'iflag=direct']);
+    });
+    // the latency is each hook's own moment; everything else is the same
+    const rows = traced.map(({ events }) => events.map(({ time_us, interval_start, interval_end, ...rest }) => rest));
+    assert.deepEqual(rows[0].map((r) => [r.op, r.ios, r.bytes]), [['write', 19, 19 * 4096], ['read', 11, 11 * 4096]], here[0][0]);
+    here.forEach(([name], i) => assert.deepEqual(rows[i], rows[0], `${name} and ${here[0][0]} disagree`));
   });
 });

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { topTcp as def } from '../../src/gadgets/top/tcp.ts';
-import { kernelSkip } from '../helpers/kernel.ts';
+import { eachVariant, kernelSkip } from '../helpers/kernel.ts';
 import { stepContext, traceAllWhile, type Event } from '../helpers/session.ts';
 
 /** Reads from `socket` until `n` bytes have arrived (then the iterator destroys it). */
@@ -75,5 +75,22 @@ describe('top/tcp', { skip: kernelSkip(def) }, () => {
     assert.deepEqual(only6.events.filter((e) => e.ipversion !== 6), [], 'family: 6 keeps IPv4 out');
     assert.equal(conn(only6.events, v6.client, v6.server).length, 1);
     assert.equal(both.outcome.lost, 0);
+  });
+
+  test('every hook variant this kernel runs: the same bytes per connection, side by side', async (t) => {
+    const { here, notHere } = await eachVariant(def);
+    for (const why of notHere) t.diagnostic(`not on this kernel: ${why}`);
+    assert.ok(here.length >= 1, 'the gadget is supported here, so one variant at least runs');
+    const A = 100_003;
+    const B = 20_011;
+    let ports = { client: 0, server: 0 };
+    const traced = await traceAllWhile(here.map(([name, d]) => [d, stepContext(t, { id: name.replace(/\W+/g, '_'), filter: `pid==${process.pid}`, options: { interval: '1h' } })]), async () => {
+      ports = await transfer('127.0.0.1', A, B);
+    });
+    const pick = (r: Event) => [r.sport, r.dport, r.sent, r.received, r.pid, r.comm, r.mntns_id, r.cgroup_id];
+    const rows = traced.map(({ events }) => [...conn(events, ports.client, ports.server), ...conn(events, ports.server, ports.client)].map(pick));
+    assert.deepEqual(rows[0].map((r) => r.slice(0, 4)), [[ports.client, ports.server, A, B], [ports.server, ports.client, B, A]], here[0][0]);
+    here.forEach(([name], i) => assert.deepEqual(rows[i], rows[0], `${name} and ${here[0][0]} disagree`));
+    traced.forEach(({ outcome }, i) => assert.equal(outcome.lost, 0, here[i][0]));
   });
 });

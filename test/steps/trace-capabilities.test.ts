@@ -6,7 +6,7 @@ import { gadgets } from '../../src/steps/index.ts';
 import { SYSCALLS_X86_64 } from '../../src/steps/names/syscalls-x86_64.ts';
 import type { GadgetDefinition, StepContext } from '../../src/steps/types.ts';
 import { buildFixture } from '../helpers/fixtures.ts';
-import { kernelSkip } from '../helpers/kernel.ts';
+import { eachVariant, kernelSkip } from '../helpers/kernel.ts';
 import { cgroupDirOf, cgroupIdOf, freshCgroup, mntnsOf, run } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
@@ -135,5 +135,19 @@ describe('trace/capabilities', { skip: kernelSkip(def) }, () => {
     assert.equal(seen.length, 2);
     assert.ok(seen.every((e) => e.cgroup_id === Number(cg.id)));
     assert.deepEqual(events.filter((e) => e.pid === outside.pid), []);
+  });
+
+  test('every hook variant this kernel runs: the same checks with the same fields, side by side', async (t) => {
+    const { here, notHere } = await eachVariant(def);
+    for (const why of notHere) t.diagnostic(`not on this kernel: ${why}`);
+    assert.ok(here.length >= 1, 'the gadget is supported here, so one variant at least runs');
+    const { bin, file } = setup(t);
+    let child!: Awaited<ReturnType<typeof run>>;
+    const traced = await traceAllWhile(here.map(([name, d]) => [d, stepContext(t, { id: name.replace(/\W+/g, '_'), filter: 'comm==chown_loop' })]), async () => {
+      child = await run(bin, ['3', file]);
+    });
+    const rows = traced.map(({ events }) => of(events, child.pid).map(({ timestamp, ...rest }) => rest));
+    assert.equal(rows[0].length, 3, `${here[0][0]}: ${JSON.stringify(rows[0])}`);
+    here.forEach(([name], i) => assert.deepEqual(rows[i], rows[0], `${name} and ${here[0][0]} disagree`));
   });
 });

@@ -122,6 +122,27 @@ describe('traceloop', { skip: kernelSkip(def) }, () => {
     assert.ok(!events.some((e) => e.pid === pids.sibling), 'nothing of the sibling cgroup');
   });
 
+  test('params.cgroups: 1 and a second cgroup of the workload: its syscalls are counted as lost, with a warning, and only the first one is recorded', async (t: TestContext) => {
+    const bin = compileFixture(t, 'syscall_crash');
+    const dir = tempDir(t);
+    // the nested cgroup is removed before its parent (t.after runs in registration order)
+    let second = '';
+    t.after(() => fs.rmdirSync(second));
+    const cg = freshCgroup(t, uniqueToken('traceloop-cg'));
+    second = path.join(cg.dir, 'second');
+    fs.mkdirSync(second);
+    const pids: number[] = [];
+    const { outcome, events } = await traceWhile(def, stepContext(t, { cgroup: { id: cg.id, level: cg.level }, params: { cgroups: 1 } }), async () => {
+      pids.push(await crashIn(bin, cg.dir, path.join(dir, 'first')));
+      pids.push(await crashIn(bin, second, path.join(dir, 'second')));
+    });
+    assertSequence(sequenceOf(events, pids[0], path.join(dir, 'first')), path.join(dir, 'first'), process.pid);
+    assert.ok(events.every((e) => e.cgroup_id === Number(cg.id)) && !events.some((e) => e.pid === pids[1]), 'only the first cgroup');
+    // at least the fixture's own five syscalls of the second one
+    assert.ok(outcome.lost >= 5, `lost: ${outcome.lost}`);
+    assert.deepEqual(outcome.warnings, [`${outcome.lost} syscalls were not recorded: more than 1 cgroups made syscalls (raise params.cgroups)`]);
+  });
+
   test('params.syscalls: only those are recorded; an unknown name is an error naming it', async (t: TestContext) => {
     const bin = compileFixture(t, 'syscall_crash');
     const file = path.join(tempDir(t), uniqueToken('traceloop'));

@@ -12,7 +12,9 @@ export const topBlockio = {
   id: 'top/block-io',
   description:
     'Block I/O per submitting process, disk and operation (IG top block-io): bytes, I/Os and time from start to completion every interval, busiest first. ' +
-    'Hooks: tp_btf block/block_io_start (in the submitting task) and block/block_io_done (Linux 6.5+); requests of disks with queue/iostats 0 are not seen',
+    'A request is attributed where it is made, in the submitting task, and counted at its completion (tp_btf block/block_rq_complete). ' +
+    'Where it is made, the first hook this kernel has: tp_btf block/block_io_start (Linux 6.5+; requests of disks with queue/iostats 0 are not seen) ' +
+    'or tp_btf block/block_getrq (every request; one that a bio is merged in front of is not seen)',
   mode: 'interval',
   object: 'top_blockio.bpf.o',
   struct: 'blockio_stats',
@@ -32,7 +34,11 @@ export const topBlockio = {
     field.mntns_id, field.cgroup_id,
     ...intervalFields,
   ] satisfies FieldSpec[],
-  // block_io_start runs in the submitting task; tid, uid and gid are not in the rows
+  // block_io_start and block_getrq run in the submitting task; tid, uid and gid are not in the rows
   kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'tid', 'uid', 'gid'),
-  requires: [{ tracepoint: 'block/block_io_start' }, { tracepoint: 'block/block_io_done' }],
+  requires: [{ tracepoint: 'block/block_rq_complete' }],
+  variants: [
+    { name: 'tp_btf block/block_io_start, block/block_rq_complete', requires: [{ tracepoint: 'block/block_io_start' }], programs: ['top_blockio_start', 'top_blockio_complete'] },
+    { name: 'tp_btf block/block_getrq, block/block_rq_complete', requires: [{ tracepoint: 'block/block_getrq' }], programs: ['top_blockio_getrq', 'top_blockio_complete_bio'] },
+  ],
 } satisfies GadgetDefinition;

@@ -9,8 +9,10 @@ const AF_OF_VERSION: Readonly<Record<number, number>> = { 4: 2, 6: 10 };
 export const topTcp = {
   id: 'top/tcp',
   description:
-    'Bytes sent and received per process and TCP connection (IG top tcp), every interval, busiest first. ' +
-    'Hooks: tp_btf sock/sock_send_length and sock/sock_recv_length (Linux 6.3+), in the sending or receiving task',
+    'Bytes sent and received per process and TCP connection (IG top tcp), every interval, busiest first, counted in the ' +
+    'sending or receiving task. Hooks, the first this kernel has: tp_btf sock/sock_send_length and sock/sock_recv_length ' +
+    '(Linux 6.3+), fexit on tcp_sendmsg and tcp_recvmsg, or kprobes and kretprobes on them; the same bytes from each ' +
+    '(sendfile and splice to a socket are not seen before 6.5)',
   mode: 'interval',
   object: 'top_tcp.bpf.o',
   struct: 'top_tcp_stats',
@@ -25,7 +27,24 @@ export const topTcp = {
   ] satisfies FieldSpec[],
   // the hooks run in the task that sends or receives; tid, uid and gid are not in the rows
   kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'tid', 'uid', 'gid'),
-  requires: [{ tracepoint: 'sock/sock_send_length' }, { tracepoint: 'sock/sock_recv_length' }],
+  requires: [],
+  variants: [
+    {
+      name: 'tp_btf sock/sock_send_length, sock/sock_recv_length',
+      requires: [{ tracepoint: 'sock/sock_send_length' }, { tracepoint: 'sock/sock_recv_length' }],
+      programs: ['top_tcp_send', 'top_tcp_recv'],
+    },
+    {
+      name: 'fexit tcp_sendmsg, tcp_recvmsg',
+      requires: [{ fentry: 'tcp_sendmsg' }, { fentry: 'tcp_recvmsg' }],
+      programs: ['top_tcp_sendmsg_fexit', 'top_tcp_recvmsg_fexit'],
+    },
+    {
+      name: 'kprobe tcp_sendmsg, tcp_recvmsg',
+      requires: [{ kprobe: 'tcp_sendmsg' }, { kprobe: 'tcp_recvmsg' }],
+      programs: ['top_tcp_sendmsg_entry', 'top_tcp_sendmsg_return', 'top_tcp_recvmsg_entry', 'top_tcp_recvmsg_return'],
+    },
+  ],
   params: {
     type: 'object',
     additionalProperties: false,

@@ -24,10 +24,12 @@ export const traceCapabilities = {
   id: 'trace/capabilities',
   description:
     'Trace capability checks: which process needed which capability (CAP_*) in which syscall, and whether the kernel ' +
-    'allowed it. Hook: tracepoint capability/cap_capable (Linux 6.14+; older kernels need kprobes, which this tool does ' +
-    'not use). It sees every check, the silent ones too (e.g. CAP_SYS_ADMIN on each mmap/brk/execve of a non-root task ' +
-    'for overcommit accounting, denied and harmless); the tracepoint carries no CAP_OPT_* bits, so Inspektor Gadget\'s ' +
-    'audit and insetid fields are not available.',
+    'allowed it, as cap_capable decides. Hooks, the first this kernel has: tracepoint capability/cap_capable (Linux 6.14+), ' +
+    'fexit on cap_capable, or a kprobe and kretprobe on it; the same fields and values from each. It sees every check, the ' +
+    'silent ones too (e.g. CAP_SYS_ADMIN on each mmap/brk/execve of a non-root task for overcommit accounting, denied and ' +
+    'harmless). Inspektor Gadget\'s audit and insetid fields (cap_capable\'s CAP_OPT_* bits) are not reported: the ' +
+    'tracepoint does not carry them, and a field only older kernels fill would make a recipe mean different things on ' +
+    'different kernels.',
   mode: 'stream',
   object: 'trace_capabilities.bpf.o',
   struct: 'cap_event',
@@ -53,7 +55,12 @@ export const traceCapabilities = {
     field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: TASK_KERNEL_FILTERS,
-  requires: [{ tracepoint: 'capability/cap_capable' }],
+  requires: [],
+  variants: [
+    { name: 'tracepoint capability/cap_capable', requires: [{ tracepoint: 'capability/cap_capable' }], programs: ['cap_capable'] },
+    { name: 'fexit cap_capable', requires: [{ fentry: 'cap_capable' }], programs: ['cap_capable_fexit'] },
+    { name: 'kprobe cap_capable', requires: [{ kprobe: 'cap_capable' }], programs: ['cap_capable_entry', 'cap_capable_return'] },
+  ],
   params: {
     type: 'object',
     additionalProperties: false,

@@ -13,6 +13,10 @@ import { dnsSubdomain } from '../../../util/k8s-names.ts';
 /** SECCOMP_NR_MAX of bpf/advise_seccomp.h: bits per bitmap */
 export const SECCOMP_NR_MAX = 512;
 
+/** cgroups recorded at most (the `syscalls` hash's size): params.cgroups */
+export const DEFAULT_CGROUPS = 4096;
+export const cgroupsOf = (params: Record<string, unknown>) => (params.cgroups as number | undefined) ?? DEFAULT_CGROUPS;
+
 /**
  * Syscalls a profile always allows: the loader (or the runtime) installs the
  * filter and then execs the workload, so execve runs under the profile before
@@ -135,7 +139,10 @@ export function seccompDocuments(rows: Record<string, unknown>[], containers: Co
 export const documentKind = (params: Record<string, unknown>): DocumentKind => (params.document === 'SeccompProfile' ? 'SeccompProfile' : 'oci');
 
 export const adviseSeccompHooks: ProfileHooks = {
-  start(obj) {
+  beforeLoad(obj, params) {
+    obj.setMaxEntries('syscalls', cgroupsOf(params));
+  },
+  start(obj, params) {
     obj.attachAll();
     return {
       collect() {
@@ -152,7 +159,7 @@ export const adviseSeccompHooks: ProfileHooks = {
         const warnings: string[] = [];
         if (unnamed.length) warnings.push(`syscalls ${unnamed.join(', ')} have no name in the x86-64 table (src/steps/names/syscalls-x86_64.ts, from linux-libc-dev): not in the profile, so they will fail with EPERM under it`);
         if (unrecorded) warnings.push(`${unrecorded} syscalls had numbers past ${SECCOMP_NR_MAX - 1} (x32 ABI?) and were not recorded`);
-        if (dropped) warnings.push(`${dropped} syscalls of cgroups beyond the map's 4096 were not recorded`);
+        if (dropped) warnings.push(`more than ${cgroupsOf(params)} cgroups made syscalls: ${dropped} times a cgroup's recording could not start, so the profile lacks what those cgroups made (raise params.cgroups)`);
         // the cgroups name the SeccompProfile's pod at evaluation (seccompDocuments); the OCI document leaves them out
         return { rows: [{ ...profile, cgroups: cgroups.sort() }], lost: dropped, warnings };
       },
