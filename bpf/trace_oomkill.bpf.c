@@ -22,10 +22,27 @@ static __always_inline __u64 pages_to_kb(__s64 pages)
 	return pages > 0 ? (__u64)pages * page_kb : 0;
 }
 
-/* percpu_counter_read_positive(): the shared count, as the kernel log shows
- * it. A macro so the index stays a constant in the CO-RE relocation (MM_*
- * have had these values since Linux 2.6.34). */
-#define mm_counter_kb(mm, member) pages_to_kb(BPF_CORE_READ(mm, rss_stat[member].count))
+/* The mm's counters as get_mm_counter() reads them, in pages. Linux 6.2
+ * made them percpu_counters (struct percpu_counter rss_stat[NR_MM_COUNTERS]:
+ * the shared count, what percpu_counter_read_positive() and the kernel log
+ * show); before, one struct mm_rss_stat of atomic_long_t count[] (what
+ * Debian's 6.1 has, its tracepoint backported). A macro so the index stays a
+ * constant in the CO-RE relocation (MM_* have had these values since Linux
+ * 2.6.34). */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+#define mm_counter_pages(mm, member)                                                    \
+	(bpf_core_field_exists(((struct mm_struct___old *)(mm))->rss_stat.count)        \
+		 ? BPF_CORE_READ((struct mm_struct___old *)(mm), rss_stat.count[member].counter) \
+		 : BPF_CORE_READ(mm, rss_stat[member].count))
+
+#define mm_counter_kb(mm, member) pages_to_kb(mm_counter_pages(mm, member))
 
 SEC("tp_btf/mark_victim")
 int BPF_PROG(mark_victim, struct task_struct *victim, uid_t uid)
@@ -48,8 +65,11 @@ int BPF_PROG(mark_victim, struct task_struct *victim, uid_t uid)
 	e->shmem_rss = mm_counter_kb(mm, MM_SHMEMPAGES);
 	e->kpid = pid_tgid >> 32;
 	e->ktid = (__u32)pid_tgid;
-	e->tpid = BPF_CORE_READ(victim, tgid);
-	e->ttid = BPF_CORE_READ(victim, pid);
+	/* Loaded, not probe-read: where the tracepoint still passes a pid (before
+	 * Linux 6.9 and its stable backports) the verifier refuses to dereference
+	 * it, so the program does not load rather than report garbage. */
+	e->tpid = victim->tgid;
+	e->ttid = victim->pid;
 	e->uid = uid;
 	e->oom_score_adj = BPF_CORE_READ(victim, signal, oom_score_adj);
 	e->__pad = 0;

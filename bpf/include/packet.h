@@ -18,6 +18,7 @@
 #define GADGET_PACKET_H
 
 #include "gadget.h"
+#include "filter.h" /* gadget_task_cgroup_id */
 #include "ringbuf.h"
 #include <bpf/bpf_endian.h>
 
@@ -34,7 +35,17 @@ struct packet_l4 {
 	__u8 proto;
 };
 
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+/* The kernel's sk_buff behind the context: a socket filter's and a
+ * cgroup_skb program's context register holds the struct sk_buff itself
+ * (the verifier rewrites __sk_buff field loads into sk_buff ones). Linux
+ * 6.2's bpf_cast_to_kern_ctx kfunc is this same cast made typed; here it is
+ * read only through bpf_probe_read_kernel (BPF_CORE_READ), which takes the
+ * context's address as a plain value from a CAP_PERFMON program on every
+ * kernel, so one program serves 6.1 and later alike. */
+static __always_inline struct sk_buff *packet_kern_skb(struct __sk_buff *skb)
+{
+	return (struct sk_buff *)(void *)skb;
+}
 
 /* IPv4 (no fragments past the first) or IPv6 (transport header right after
  * the fixed header: extension headers are not walked). */
@@ -88,17 +99,16 @@ static __always_inline bool packet_parse_l4(struct __sk_buff *skb, struct packet
  * task is the sender (cgroup_skb egress runs in process context for locally
  * generated packets); elsewhere there is no task to name. */
 #define PACKET_OUTGOING 4 /* linux/if_packet.h */
-#define PACKET_IFF_LOOPBACK 0x8
+/* "lo" has this ifindex in every network namespace (LOOPBACK_IFINDEX,
+ * Linux 3.7+), and it is the only device with IFF_LOOPBACK */
+#define PACKET_LOOPBACK_IFINDEX 1
 
 /* A packet socket on a loopback device sees each packet twice: leaving
  * (PACKET_OUTGOING) and arriving (PACKET_HOST). Keep the arrival, as
  * libpcap does on "lo". */
 static __always_inline bool packet_loopback_echo(struct __sk_buff *skb)
 {
-	if (skb->pkt_type != PACKET_OUTGOING)
-		return false;
-	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-	return BPF_CORE_READ(kskb, dev, flags) & PACKET_IFF_LOOPBACK;
+	return skb->pkt_type == PACKET_OUTGOING && skb->ifindex == PACKET_LOOPBACK_IFINDEX;
 }
 
 static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
@@ -124,9 +134,8 @@ static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
 		bpf_ringbuf_discard(e, 0);
 		return 0;
 	}
-	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	e->timestamp = bpf_ktime_get_boot_ns();
-	e->netns = BPF_CORE_READ(kskb, dev, nd_net.net, ns.inum);
+	e->netns = BPF_CORE_READ(packet_kern_skb(skb), dev, nd_net.net, ns.inum);
 	e->len = len;
 	e->wire_len = skb->len;
 	e->ifindex = skb->ifindex;
@@ -136,14 +145,17 @@ static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
 	/* Egress of a locally made packet runs in the sending task; a segment
 	 * sent later from softirq (a TCP retransmit, a queued push) runs in
 	 * whatever task was interrupted. The task's cgroup must be the
-	 * socket's for the task to be named. */
-	if (hook == PACKET_HOOK_EGRESS && bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb)) {
-		__u64 pid_tgid = bpf_get_current_pid_tgid();
-		e->pid = pid_tgid >> 32;
-		e->tid = (__u32)pid_tgid;
-		e->cgroup_id = bpf_get_current_cgroup_id();
-		e->mntns_id = gadget_task_mntns((struct task_struct *)bpf_get_current_task());
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	 * socket's for the task to be named. Everything about the task is read
+	 * from its task_struct: cgroup_skb programs may not call
+	 * bpf_get_current_cgroup_id on 6.1, nor bpf_get_current_comm on 6.12. */
+	struct task_struct *task = hook == PACKET_HOOK_EGRESS ? (struct task_struct *)bpf_get_current_task() : NULL;
+	__u64 cgroup_id = task ? gadget_task_cgroup_id(task) : 0;
+	if (cgroup_id && cgroup_id == bpf_skb_cgroup_id(skb)) {
+		e->pid = BPF_CORE_READ(task, tgid);
+		e->tid = BPF_CORE_READ(task, pid);
+		e->cgroup_id = cgroup_id;
+		e->mntns_id = gadget_task_mntns(task);
+		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	} else {
 		e->pid = e->tid = 0;
 		e->cgroup_id = e->mntns_id = 0;

@@ -52,7 +52,7 @@ export const traceDns = {
   description:
     'Trace DNS queries and responses (UDP port 53): name, type, rcode, A/AAAA answers, latency. ' +
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
-    'or only the workload\'s traffic through cgroup_skb programs on its cgroup. Since Linux 6.2 (bpf_cast_to_kern_ctx)',
+    'or only the workload\'s traffic through cgroup_skb programs on its cgroup',
   mode: 'packet',
   object: 'trace_dns.bpf.o',
   struct: 'packet_event',

@@ -18,7 +18,7 @@ export const traceSni = {
   description:
     'Trace TLS ClientHellos: which server name (SNI) a client asks for, on any TCP port or params.ports. ' +
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
-    'or only the workload\'s connections through cgroup_skb programs on its cgroup. Since Linux 6.2 (bpf_cast_to_kern_ctx)',
+    'or only the workload\'s connections through cgroup_skb programs on its cgroup',
   mode: 'packet',
   object: 'trace_sni.bpf.o',
   struct: 'packet_event',
