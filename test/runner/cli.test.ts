@@ -293,8 +293,8 @@ test('run: missing BPF objects fail the step and say how to build them', { skip:
   assert.match(summary.steps[0].reason, /trace_open\.bpf\.o: BPF object not found — build the objects with `make -C bpf`/);
 });
 
-test('bin/gadget-run runs from the TypeScript when there is no fresh bundle', async () => {
-  // a checkout without build/: the launcher must fall back to tsx, not fail or run stale code
+test('bin/gadget-run and the library entry run from the TypeScript when there is no fresh bundle', async () => {
+  // a checkout without build/: the launchers (lib/launch.mjs) must fall back to tsx, not fail or run stale code
   const dir = tempDir();
   for (const p of ['bin', 'lib', 'index.mjs', 'src', 'schemas', 'package.json']) fs.cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
@@ -308,5 +308,7 @@ test('bin/gadget-run runs from the TypeScript when there is no fresh bundle', as
   });
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /good\.yaml: ok \(1 step\)/);
+  const lib = execFileSync(process.execPath, ['--input-type=module', '-e', `const { validate } = await import(${JSON.stringify(path.join(dir, 'index.mjs'))}); console.log(validate(${JSON.stringify(good)}).ok);`], { encoding: 'utf8' });
+  assert.equal(lib.trim(), 'true');
   assert.ok(!fs.existsSync(path.join(dir, 'build')), 'nothing was bundled on the way');
 });
