@@ -38,7 +38,7 @@ export const topBlockio = {
   kernelFilters: kernelFiltersExcept(TASK_KERNEL_FILTERS, 'tid', 'uid', 'gid'),
   requires: [{ tracepoint: 'block/block_rq_complete' }],
   variants: [
-    { name: 'tp_btf block/block_io_start, block/block_rq_complete', requires: [{ tracepoint: 'block/block_io_start' }], programs: ['top_blockio_start', 'top_blockio_complete'] },
-    { name: 'tp_btf block/block_getrq, block/block_rq_complete', requires: [{ tracepoint: 'block/block_getrq' }], programs: ['top_blockio_getrq', 'top_blockio_complete_bio'] },
+    { name: 'tp_btf block/block_io_start and block/block_rq_complete', requires: [{ tracepoint: 'block/block_io_start' }], programs: ['top_blockio_start', 'top_blockio_complete'] },
+    { name: 'tp_btf block/block_getrq and block/block_rq_complete', requires: [{ tracepoint: 'block/block_getrq' }], programs: ['top_blockio_getrq', 'top_blockio_complete_bio'] },
   ],
 } satisfies GadgetDefinition;

@@ -30,17 +30,17 @@ export const topTcp = {
   requires: [],
   variants: [
     {
-      name: 'tp_btf sock/sock_send_length, sock/sock_recv_length',
+      name: 'tp_btf sock/sock_send_length and sock/sock_recv_length',
       requires: [{ tracepoint: 'sock/sock_send_length' }, { tracepoint: 'sock/sock_recv_length' }],
       programs: ['top_tcp_send', 'top_tcp_recv'],
     },
     {
-      name: 'fexit tcp_sendmsg, tcp_recvmsg',
+      name: 'fexit tcp_sendmsg and tcp_recvmsg',
       requires: [{ fentry: 'tcp_sendmsg' }, { fentry: 'tcp_recvmsg' }],
       programs: ['top_tcp_sendmsg_fexit', 'top_tcp_recvmsg_fexit'],
     },
     {
-      name: 'kprobe tcp_sendmsg, tcp_recvmsg',
+      name: 'kprobe tcp_sendmsg and tcp_recvmsg',
       requires: [{ kprobe: 'tcp_sendmsg' }, { kprobe: 'tcp_recvmsg' }],
       programs: ['top_tcp_sendmsg_entry', 'top_tcp_sendmsg_return', 'top_tcp_recvmsg_entry', 'top_tcp_recvmsg_return'],
     },
