@@ -5,7 +5,7 @@
 // binaries and state) take it, and release it when done or when they die.
 import fs from 'node:fs';
 
-const alive = (pid) => {
+export const alive = (pid) => {
   try {
     process.kill(pid, 0);
     return true;

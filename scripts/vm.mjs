@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
+import { alive } from './lock.mjs';
 
 $.verbose = false;
 $.quiet = true;
@@ -263,14 +264,6 @@ const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 const LOCK = process.env.GADGET_RUN_VM_LOCK ?? '/run/gadget-run-vm.lock';
 
-const alive = (pid) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-};
 
 /**
  * One guest at a time on this machine: under TCG a guest takes every core it is given, and
