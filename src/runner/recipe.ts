@@ -25,6 +25,7 @@ import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { planTriggers, type IfNotTriggered, type TriggerPlan, type TriggerSpec } from './trigger-plan.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -51,6 +52,14 @@ export interface StepSpec {
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
   baseline?: { file: string; key?: string };
+  /** start when another step sees a matching event (trigger-plan.ts) */
+  start_on?: TriggerSpec;
+  /** stop when another step sees a matching event */
+  stop_on?: TriggerSpec;
+  for_each?: string;
+  max_instances?: number;
+  scope?: 'trigger' | Record<string, string>;
+  if_not_triggered?: IfNotTriggered;
 }
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
@@ -112,6 +121,8 @@ export interface PlannedStep {
   containers?: ContainerScope;
   /** a `selects: 'documents'` gadget's selection: capture is node-wide, documents are generated for these containers only */
   documents?: ContainerSelection;
+  /** start_on / stop_on and their keys, checked (trigger-plan.ts) */
+  trigger?: TriggerPlan;
 }
 
 export interface Position {
@@ -276,6 +287,19 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const steps = recipe.steps
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
     .filter((s): s is PlannedStep => !!s);
+
+  const known = recipe.steps.map((s) => s?.id).filter((id): id is string => typeof id === 'string');
+  const triggers = planTriggers(
+    steps.map((s) => ({ spec: s.spec, index: recipe.steps.indexOf(s.spec), def: s.def })),
+    known,
+    (path, message, offset) => problem(path, message, offset),
+    (path) => filterQuoteOffset(doc, path),
+    recipe.sequential === true,
+  );
+  for (const s of steps) {
+    const plan = triggers.get(s.spec.id);
+    if (plan) s.trigger = plan;
+  }
 
   const maxResult = recipe.cluster?.max_result_bytes;
   if (maxResult && !rejected.has('/cluster/max_result_bytes') && parseSize(maxResult) < MIN_RESULT_BYTES) {

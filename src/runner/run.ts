@@ -12,7 +12,10 @@ import { performance } from 'node:perf_hooks';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
-import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
+import { openSession, probeSupport, type StepOutcome, type StepSession } from '../steps/index.ts';
+import { LineSink } from '../steps/sink.ts';
+import type { StepContext } from '../steps/types.ts';
+import { Triggers, type TriggeredResult } from './triggers.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
@@ -96,6 +99,8 @@ interface StepRun {
   summary: StepSummary & { ended?: StepEnd };
   /** it could not be opened for a reason of the machine (unsupported here, load or attach refused) */
   environmentFailure?: boolean;
+  /** a start_on step: what its instances captured (triggers.ts), once capture ended */
+  triggered?: TriggeredResult;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -132,7 +137,9 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
   }));
   summary.steps = steps.map((s) => s.summary);
-  const required = steps.filter((s) => !s.plan.spec.optional);
+  // start_on steps open at their trigger (triggers.ts); the rest now
+  const startNow = steps.filter((s) => !s.plan.trigger?.start);
+  const required = startNow.filter((s) => !s.plan.spec.optional);
   // nothing the recipe needs could be traced here: the machine's fault, not the policy's (exit 3)
   const nothingTraced = () => required.length > 0 && required.every((s) => s.environmentFailure);
   let couldNotTrace = false;
@@ -146,6 +153,13 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
+  let clock = 0n;
+  const triggers: Triggers = new Triggers(loaded.steps, {
+    open: (plan, id, narrow) => openInstance(plan, id, narrow, { triggers, cgroup, clock, opts, spoolPath: capture.spoolPath(id) }),
+    spoolPath: (id) => capture.spoolPath(id),
+    halted: Promise.race([interrupt.promise.then(() => 'signal' as const), failure.promise.then(() => 'error' as const)]),
+    log,
+  });
   try {
     if (recipe.run) {
       await sweepStaleCgroups(log);
@@ -161,12 +175,14 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       }
     }
     void failure.promise.then(() => workload?.kill());
-    const clock = bootToWallNs();
-    const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
+    clock = bootToWallNs();
+    // a triggered step's gadget is probed (and its object's load cached) now: an unsupported one says so at once, and the trigger pays only for its own load
+    if (!opts.openSession) await Promise.all(steps.filter((s) => !startNow.includes(s)).map((s) => probeTriggered(s, triggers, opts.objectDir, log)));
+    const groups = recipe.sequential && !recipe.run ? startNow.map((s) => [s]) : [startNow];
     for (const group of groups) {
       if (interrupt.signal) break;
-      await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
-      if (group.length === steps.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
+      await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log, triggers)));
+      if (group.length === startNow.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
@@ -180,9 +196,10 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
         summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
       }
-      await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs)));
+      await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs, triggers.stopRequested(s.plan.spec.id))));
       if (failure.error !== undefined) throw failure;
     }
+    await triggers.finish();
     if (nothingTraced()) throw new CannotTrace('no required step could be traced here');
     if (workload) summary.workload = { ...summary.workload!, ...(await finishWorkload(workload, supervision!, log)) };
   } catch (err) {
@@ -203,9 +220,9 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       summary.error = (err as Error).message;
       log(`error: ${summary.error}`);
     }
-    await Promise.all(steps.map((s) => stop(s, 'failed')));
+    await Promise.all([...steps.map((s) => stop(s, 'failed')), triggers.finish()]);
     for (const s of steps) {
-      if (s.outcome || s.summary.status !== 'ok') continue;
+      if (s.outcome || s.summary.status !== 'ok' || !startNow.includes(s)) continue;
       s.summary.status = couldNotTrace ? 'not_run' : 'failed';
       s.summary.reason = `not run: ${summary.error ?? 'nothing the recipe needs could be traced here'}`;
     }
@@ -236,12 +253,17 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     ...(summary.error !== undefined ? { error: summary.error } : {}),
     ...(couldNotTrace ? { could_not_trace: true } : {}),
   };
+  for (const s of steps) {
+    if (!triggers.isTriggered(s.plan.spec.id)) continue;
+    s.triggered = spoolsDropped ? undefined : triggers.collect(s.plan.spec.id);
+    if (s.triggered) Object.assign(s.summary, summaryOfTriggered(s.triggered));
+  }
   let captureError: string | undefined;
   if (spoolsDropped) {
     captureError = summary.error;
   } else {
     try {
-      await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
+      await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers ?? s.triggered?.containers])), opts.containerSources);
       await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
     } catch (err) {
       captureError = (err as Error).message;
@@ -291,7 +313,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
   const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
   let status = s.summary.status;
   let why = reason;
-  if (status === 'ok' && !s.outcome) {
+  if (status === 'ok' && !s.outcome && !s.triggered) {
     status = 'not_run';
     why = 'the run was stopped before this step started';
   }
@@ -311,24 +333,79 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
     ...(s.plan.documents ? { documents: s.plan.documents } : {}),
+    ...(s.triggered ? { instances: s.triggered.instances, ...(s.triggered.suppressed ? { suppressed: s.triggered.suppressed } : {}) } : {}),
   };
 }
 
-async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void): Promise<void> {
+/** What summary.json says of a start_on step from its instances. */
+function summaryOfTriggered(r: TriggeredResult): Partial<StepSummary> {
+  return {
+    status: r.status,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    events: r.events,
+    lost: r.lost,
+    ...(r.truncated ? { truncated: r.truncated } : {}),
+    durationMs: r.durationMs,
+    ...(r.warnings.length ? { warnings: r.warnings } : {}),
+    instances: r.instances,
+    ...(r.suppressed ? { suppressed: r.suppressed } : {}),
+  };
+}
+
+/** A start_on step's gadget, probed before the run: unsupported here, its trigger is not armed and the step says why. */
+async function probeTriggered(s: StepRun, triggers: Triggers, objectDir: string, log: (l: string) => void): Promise<void> {
+  const { why } = await probeSupport(s.def, objectDir);
+  if (!why) return;
+  const err = new UnsupportedError(s.def.id, why);
+  triggers.disarm(s.plan.spec.id, err.message);
+  s.summary.status = 'unsupported';
+  s.summary.reason = err.message;
+  s.summary.why = { kind: why.kind, ...explain(why) };
+  s.environmentFailure = true;
+  log(`step ${s.plan.spec.id}: unsupported: ${err.message}`);
+}
+
+/** The context every session of a step gets; `spool` and its sink (a tee when a trigger reads the step). */
+function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup: WorkloadCgroup | { id: bigint; level: number } | undefined, clock: bigint, opts: RunOptions, triggers: Triggers): StepContext {
+  const tee = triggers.tee(plan.spec.id);
+  return {
+    id: plan.spec.id,
+    params: plan.spec.params ?? {},
+    filter: plan.filter,
+    cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
+    ...(plan.containers ? { containers: plan.containers } : {}),
+    spoolPath: spool,
+    ...(tee ? { sink: new LineSink(spool, maxBytes, tee) } : {}),
+    bootToWallNs: clock,
+    objectDir: opts.objectDir,
+    options: plan.options,
+    maxBytes,
+  };
+}
+
+/** Open one instance of a start_on step, narrowed by its trigger (triggers.ts calls it). */
+async function openInstance(
+  plan: PlannedStep,
+  id: string,
+  narrow: { filter: PlannedStep['filter']; cgroup?: { id: bigint; level: number }; maxBytes: number },
+  run: { triggers: Triggers; cgroup?: WorkloadCgroup; clock: bigint; opts: RunOptions; spoolPath: string },
+): Promise<StepSession> {
+  const ctx = { ...stepContext(plan, run.spoolPath, narrow.maxBytes, narrow.cgroup ?? run.cgroup, run.clock, run.opts, run.triggers), filter: narrow.filter };
   try {
-    s.session = await (opts.openSession ?? openSession)(s.def, {
-      id: s.plan.spec.id,
-      params: s.plan.spec.params ?? {},
-      filter: s.plan.filter,
-      cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
-      ...(s.plan.containers ? { containers: s.plan.containers } : {}),
-      spoolPath: s.spool,
-      bootToWallNs: clock,
-      objectDir: opts.objectDir,
-      options: s.plan.options,
-      maxBytes: s.plan.maxBytes,
-    });
+    return await (run.opts.openSession ?? openSession)(plan.def, ctx);
   } catch (err) {
+    ctx.sink?.close();
+    fs.rmSync(run.spoolPath, { force: true });
+    throw err;
+  }
+}
+
+async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void, triggers: Triggers): Promise<void> {
+  const ctx = stepContext(s.plan, s.spool, s.plan.maxBytes, cgroup, clock, opts, triggers);
+  try {
+    s.session = await (opts.openSession ?? openSession)(s.def, ctx);
+  } catch (err) {
+    ctx.sink?.close();
     s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
     s.environmentFailure = err instanceof UnsupportedError || err instanceof KernelError;
     s.summary.reason = (err as Error).message;
@@ -355,7 +432,7 @@ class CaptureFailure {
 }
 
 /** Wait for whatever ends this step first, then stop it. */
-async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, failure: CaptureFailure, maxDurationMs?: number): Promise<void> {
+async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, failure: CaptureFailure, maxDurationMs?: number, stopOn?: Promise<void>): Promise<void> {
   if (!s.session) return;
   const started = performance.now();
   let duration = s.plan.durationMs;
@@ -366,6 +443,7 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
     interrupt.promise.then(() => 'interrupted'),
     failure.promise.then(() => 'error'),
   ];
+  if (stopOn) ends.push(stopOn.then(() => 'stop_on'));
   let timer: NodeJS.Timeout | undefined;
   if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
   let workloadExited = false;

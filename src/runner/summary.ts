@@ -4,6 +4,7 @@
  * or goes away; new optional fields do not change it.
  */
 import type { Explained } from '../ebpf/reasons.ts';
+import type { InstanceRecord } from './triggers.ts';
 
 /** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
 export type ExplainedReason = Explained & { kind: string };
@@ -15,8 +16,12 @@ export const SCHEMA_VERSION = 1;
  * CI can tell "this runner cannot trace" from "the policy failed"
  */
 export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error' | 'could_not_trace';
-/** not_run: the run ended (an error, a signal) before the step's turn came */
-export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run';
+/**
+ * not_run: the run ended (an error, a signal) before the step's turn came; not_triggered:
+ * a start_on step whose trigger never came (it fails nothing by itself; assertions reading
+ * it follow its if_not_triggered)
+ */
+export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run' | 'not_triggered';
 /**
  * not_evaluated: it reads a step that did not run (or whose transform failed), so its
  * value would say nothing; skipped: every step it reads is optional and did not run
@@ -24,14 +29,15 @@ export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'trun
 export type AssertionStatus = 'passed' | 'failed' | 'not_evaluated' | 'skipped';
 
 /** What ended a step's capture, as capture records it (raw/<step>.meta.json). */
-export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error';
+export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error' | 'stop_on';
 /** The same, as summary.json says it: a finished step is a snapshot taken, an interrupt a signal. */
-export type EndedBy = 'workload' | 'duration' | 'signal' | 'snapshot';
+export type EndedBy = 'workload' | 'duration' | 'signal' | 'snapshot' | 'stop_on';
 
 export function endedBy(end: StepEnd | undefined): EndedBy | undefined {
   switch (end) {
     case 'duration':
     case 'workload':
+    case 'stop_on':
       return end;
     case 'finished':
       return 'snapshot';
@@ -107,6 +113,10 @@ export interface StepSummary {
   baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
+  /** a start_on step: each instance its trigger started, in order (src/runner/triggers.ts) */
+  instances?: InstanceRecord[];
+  /** a for_each step: distinct values that came past max_instances and were not traced */
+  suppressed?: number;
 }
 
 export interface AssertionSummary {

@@ -19,7 +19,8 @@ export class LineSink implements ByteWriter, EventSink {
   private flushed = 0;
   private readonly fd: number;
 
-  constructor(readonly path: string, private readonly maxBytes = Number.MAX_SAFE_INTEGER) {
+  /** `tee` sees each flushed stretch of whole lines before it is written (a trigger's reader: src/runner/triggers.ts) */
+  constructor(readonly path: string, private readonly maxBytes = Number.MAX_SAFE_INTEGER, private readonly tee?: (lines: Buffer) => void) {
     this.fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   }
 
@@ -42,6 +43,7 @@ export class LineSink implements ByteWriter, EventSink {
     return false;
   }
   private spare?: ByteWriter;
+  private closed = false;
 
   /** make room for `bytes` more */
   reserve(bytes: number): void {
@@ -51,6 +53,7 @@ export class LineSink implements ByteWriter, EventSink {
   }
 
   flush(): void {
+    if (this.tee && this.used) this.tee(this.chunk.subarray(0, this.used));
     let off = 0;
     while (off < this.used) off += fs.writeSync(this.fd, this.chunk, off, this.used - off);
     this.flushed += this.used;
@@ -58,6 +61,9 @@ export class LineSink implements ByteWriter, EventSink {
   }
 
   close(): void {
+    // a sink the runner made is closed by the session, and again by the runner when the open failed
+    if (this.closed) return;
+    this.closed = true;
     try {
       this.flush();
     } finally {
