@@ -60,6 +60,7 @@ export interface StepSpec {
   max_instances?: number;
   scope?: 'trigger' | Record<string, string>;
   if_not_triggered?: IfNotTriggered;
+  attach?: 'lazy' | 'preload';
 }
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */

@@ -13,7 +13,7 @@ import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
 import { openSession, probeSupport, type StepOutcome, type StepSession } from '../steps/index.ts';
-import { LineSink } from '../steps/sink.ts';
+import { GateSink, LineSink } from '../steps/sink.ts';
 import type { StepContext } from '../steps/types.ts';
 import { Triggers, type TriggeredResult } from './triggers.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
@@ -183,6 +183,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       if (interrupt.signal) break;
       await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log, triggers)));
       if (group.length === startNow.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
+      await triggers.preload();
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
@@ -366,8 +367,9 @@ async function probeTriggered(s: StepRun, triggers: Triggers, objectDir: string,
 }
 
 /** The context every session of a step gets; `spool` and its sink (a tee when a trigger reads the step). */
-function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup: WorkloadCgroup | { id: bigint; level: number } | undefined, clock: bigint, opts: RunOptions, triggers: Triggers): StepContext {
+function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup: WorkloadCgroup | { id: bigint; level: number } | undefined, clock: bigint, opts: RunOptions, triggers: Triggers, gated = false): StepContext {
   const tee = triggers.tee(plan.spec.id);
+  const sink = gated ? new GateSink(spool, maxBytes, tee) : tee ? new LineSink(spool, maxBytes, tee) : undefined;
   return {
     id: plan.spec.id,
     params: plan.spec.params ?? {},
@@ -375,7 +377,7 @@ function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup:
     cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
     ...(plan.containers ? { containers: plan.containers } : {}),
     spoolPath: spool,
-    ...(tee ? { sink: new LineSink(spool, maxBytes, tee) } : {}),
+    ...(sink ? { sink } : {}),
     bootToWallNs: clock,
     objectDir: opts.objectDir,
     options: plan.options,
@@ -387,12 +389,13 @@ function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup:
 async function openInstance(
   plan: PlannedStep,
   id: string,
-  narrow: { filter: PlannedStep['filter']; cgroup?: { id: bigint; level: number }; maxBytes: number },
+  narrow: { filter: PlannedStep['filter']; cgroup?: { id: bigint; level: number }; maxBytes: number; gated?: boolean },
   run: { triggers: Triggers; cgroup?: WorkloadCgroup; clock: bigint; opts: RunOptions; spoolPath: string },
-): Promise<StepSession> {
-  const ctx = { ...stepContext(plan, run.spoolPath, narrow.maxBytes, narrow.cgroup ?? run.cgroup, run.clock, run.opts, run.triggers), filter: narrow.filter };
+): Promise<{ session: StepSession; gate?: GateSink }> {
+  const ctx = { ...stepContext(plan, run.spoolPath, narrow.maxBytes, narrow.cgroup ?? run.cgroup, run.clock, run.opts, run.triggers, narrow.gated), filter: narrow.filter };
   try {
-    return await (run.opts.openSession ?? openSession)(plan.def, ctx);
+    const session = await (run.opts.openSession ?? openSession)(plan.def, ctx);
+    return { session, ...(ctx.sink instanceof GateSink ? { gate: ctx.sink } : {}) };
   } catch (err) {
     ctx.sink?.close();
     fs.rmSync(run.spoolPath, { force: true });

@@ -40,13 +40,15 @@ export interface TriggerPlan {
   /** [this step's field, or `cgroup`; the start event's field it takes its value from] */
   scope: [string, string][];
   ifNotTriggered: IfNotTriggered;
+  /** loaded and attached with the run, its events kept from the trigger on (its first instance) */
+  preload: boolean;
   /** the start event's fields an instance records in triggered_by (the filter's, for_each's, scope's) */
   uses: string[];
 }
 
 /** What a trigger check needs of a step: its keys as written, where it is, its gadget. */
 export interface TriggerStep {
-  spec: { id: string; start_on?: TriggerSpec; stop_on?: TriggerSpec; for_each?: string; max_instances?: number; scope?: 'trigger' | Record<string, string>; if_not_triggered?: IfNotTriggered };
+  spec: { id: string; start_on?: TriggerSpec; stop_on?: TriggerSpec; for_each?: string; max_instances?: number; scope?: 'trigger' | Record<string, string>; if_not_triggered?: IfNotTriggered; attach?: 'lazy' | 'preload' };
   /** its index in recipe.steps */
   index: number;
   def: GadgetDefinition;
@@ -55,7 +57,7 @@ export interface TriggerStep {
 /** (path, message, offset in the value): a problem at the recipe's file:line:col and JSON path. */
 export type TriggerProblem = (path: (string | number)[], message: string, offsetInValue?: number) => void;
 
-const TRIGGER_KEYS = ['for_each', 'max_instances', 'scope', 'if_not_triggered'] as const;
+const TRIGGER_KEYS = ['for_each', 'max_instances', 'scope', 'if_not_triggered', 'attach'] as const;
 
 /**
  * Check every step's trigger keys; returns the plan of each step that has
@@ -105,6 +107,10 @@ export function planTriggers(
         scope.push([mine, theirs]);
       }
     }
+    const preload = spec.attach === 'preload';
+    if (preload && scope.some(([mine]) => mine === CGROUP_SCOPE)) {
+      problem(at('attach'), `a preloaded step is scoped in user space, by its events' fields; the cgroup scope (a subtree) is the kernel's: use attach: lazy, or scope by a field (e.g. {cgroup_id: cgroup_id}, that cgroup only)`);
+    }
     plans.set(spec.id, {
       ...(start ? { start } : {}),
       ...(stop ? { stop } : {}),
@@ -112,6 +118,7 @@ export function planTriggers(
       maxInstances: spec.max_instances ?? DEFAULT_MAX_INSTANCES,
       scope,
       ifNotTriggered: spec.if_not_triggered ?? 'fail',
+      preload,
       uses: [...uses],
     });
   }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cgroup2Mount } from '../containers/discovery.ts';
 import { compileObjectFilter, formatFilter, type Predicate } from '../steps/filter.ts';
+import type { GateSink } from '../steps/sink.ts';
 import type { StepOutcome, StepSession } from '../steps/types.ts';
 import type { PlannedStep } from './recipe.ts';
 import type { StepStatus } from './summary.ts';
@@ -34,8 +35,10 @@ export interface InstanceRecord {
   /** its programs attached (wall clock) */
   startedAt?: string;
   stoppedAt?: string;
-  /** ms from seeing the trigger event to the instance attached */
+  /** ms from seeing the trigger event to the instance attached (preload: to its gate open) */
   attachMs?: number;
+  /** lazy: loaded and attached at the trigger; preload: attached with the run, kept from the trigger on */
+  attach?: 'lazy' | 'preload';
   status: StepStatus;
   ended_by?: InstanceEnd;
   events: number;
@@ -46,10 +49,24 @@ export interface InstanceRecord {
 }
 
 /** Opens an instance of a step: its id names its spool; filter and cgroup are the step's narrowed by the trigger. */
-export type OpenInstance = (step: PlannedStep, id: string, narrow: { filter: Predicate[]; cgroup?: { id: bigint; level: number }; maxBytes: number }) => Promise<StepSession>;
+export type OpenInstance = (
+  step: PlannedStep,
+  id: string,
+  narrow: { filter: Predicate[]; cgroup?: { id: bigint; level: number }; maxBytes: number; gated?: boolean },
+) => Promise<{ session: StepSession; gate?: GateSink }>;
+
+/** A session loaded and attached before its trigger, writing nothing until its gate opens. */
+interface Preloaded {
+  id: string;
+  session: StepSession;
+  gate: GateSink;
+  startedAt: string;
+}
 
 interface Instance {
   id: string;
+  /** its session was preloaded: attached before the trigger (record.startedAt says when its gate opened) */
+  preloaded?: boolean;
   record: InstanceRecord;
   stop: (why: InstanceEnd) => void;
   done: Promise<void>;
@@ -65,6 +82,8 @@ interface Triggered {
   suppressed: number;
   /** why it will not start (its gadget cannot run here): set before the run */
   unsupported?: string;
+  /** attach: preload, until its first trigger takes it */
+  preloaded?: Preloaded;
 }
 
 /** What a triggered step captured, for its meta. */
@@ -136,6 +155,28 @@ export class Triggers {
     if (t) t.unsupported = reason;
   }
 
+  /**
+   * attach: preload: load and attach each such step's first instance now; it
+   * writes nothing until its trigger opens its gate. A step that cannot be
+   * preloaded is opened at its trigger instead (and says why in its warnings).
+   */
+  async preload(): Promise<void> {
+    await Promise.all([...this.triggered.values()].filter((t) => t.trigger.preload && !t.unsupported).map(async (t) => {
+      const id = `${t.plan.spec.id}__1`;
+      try {
+        const { session, gate } = await this.deps.open(t.plan, id, { filter: t.plan.filter, maxBytes: this.instanceBytes(t), gated: true });
+        session.start();
+        t.preloaded = { id, session, gate: gate!, startedAt: new Date().toISOString() };
+      } catch (err) {
+        this.deps.log(`step ${t.plan.spec.id}: could not preload (${(err as Error).message}); it opens at its trigger`);
+      }
+    }));
+  }
+
+  private instanceBytes(t: Triggered): number {
+    return Math.floor(t.plan.maxBytes / (t.trigger.forEach === undefined ? 1 : t.trigger.maxInstances));
+  }
+
   /** Resolves when a step that started with the run meets its stop_on event (never without one). */
   stopRequested(id: string): Promise<void> | undefined {
     return this.stopRequests.get(id)?.promise;
@@ -176,6 +217,7 @@ export class Triggers {
       return;
     }
     const n = t.instances.length + 1;
+    // a preloaded session spools under the first instance's name
     const id = `${t.plan.spec.id}__${n}`;
     const fields: Record<string, unknown> = {};
     for (const f of t.trigger.uses) fields[f] = e[f];
@@ -197,23 +239,38 @@ export class Triggers {
   private async runInstance(t: Triggered, inst: Instance, e: Record<string, unknown>, stopped: Promise<InstanceEnd>): Promise<void> {
     const seen = performance.now();
     const { record } = inst;
-    const narrow = { filter: [...t.plan.filter], maxBytes: Math.floor(t.plan.maxBytes / (t.trigger.forEach === undefined ? 1 : t.trigger.maxInstances)) } as Parameters<OpenInstance>[2];
+    const narrow = { filter: [...t.plan.filter], maxBytes: this.instanceBytes(t) } as Parameters<OpenInstance>[2];
     let session: StepSession;
+    const preloaded = t.preloaded;
+    t.preloaded = undefined;
     try {
+      const scope: Predicate[] = [];
       for (const [mine, theirs] of t.trigger.scope) {
         const value = e[theirs];
         if (value === undefined || value === null) throw new Error(`the trigger event has no ${theirs} to scope ${mine} by`);
         if (mine === CGROUP_SCOPE) narrow.cgroup = cgroupById(BigInt(value as number | string));
-        else narrow.filter.push({ field: mine, op: '==', value: valueText(value), column: 0 });
+        else scope.push({ field: mine, op: '==', value: valueText(value), column: 0 });
       }
-      session = await this.deps.open(t.plan, inst.id, narrow);
+      if (preloaded) {
+        // attached already: from the trigger's moment on, the scope's events go to the spool
+        const inScope = compileObjectFilter(scope, t.plan.def.fields);
+        const since = inst.record.triggered_by.at;
+        preloaded.gate.open((line) => (line.timestamp as string) >= since && inScope(line));
+        session = preloaded.session;
+        inst.preloaded = true;
+      } else {
+        narrow.filter.push(...scope);
+        session = (await this.deps.open(t.plan, inst.id, narrow)).session;
+      }
     } catch (err) {
+      if (preloaded) await preloaded.session.stop().catch(() => undefined);
       record.status = 'failed';
       record.reason = (err as Error).message;
       this.deps.log(`step ${t.plan.spec.id} (instance ${inst.id}): failed to start: ${record.reason}`);
       return;
     }
-    session.start();
+    if (!preloaded) session.start();
+    record.attach = preloaded ? 'preload' : 'lazy';
     const started = performance.now();
     record.attachMs = Math.round(started - seen);
     record.startedAt = new Date().toISOString();
@@ -248,14 +305,30 @@ export class Triggers {
 
   private halt(why: 'signal' | 'error'): void {
     this.closed = true;
-    for (const t of this.triggered.values()) for (const i of t.instances) i.stop(why);
+    for (const t of this.triggered.values()) {
+      for (const i of t.instances) i.stop(why);
+      void this.unload(t);
+    }
   }
 
   /** The run's untriggered steps have stopped: stop every instance, start no more, wait for them to flush. */
   async finish(): Promise<void> {
     this.closed = true;
     for (const t of this.triggered.values()) for (const i of t.instances) i.stop('run_end');
-    await Promise.all([...this.triggered.values()].flatMap((t) => t.instances.map((i) => i.done)));
+    await Promise.all([...this.triggered.values()].flatMap((t) => [...t.instances.map((i) => i.done), this.unload(t)]));
+  }
+
+  /** A preloaded session no trigger took: detached, its empty spool removed. */
+  private async unload(t: Triggered): Promise<void> {
+    const p = t.preloaded;
+    if (!p) return;
+    t.preloaded = undefined;
+    try {
+      await p.session.stop();
+    } catch (err) {
+      this.deps.log(`step ${t.plan.spec.id}: stopping its preloaded session: ${(err as Error).message}`);
+    }
+    fs.rmSync(this.deps.spoolPath(p.id), { force: true });
   }
 
   /**

@@ -72,6 +72,29 @@ export class LineSink implements ByteWriter, EventSink {
   }
 }
 
+/**
+ * A spool that keeps nothing until it is opened, then only the lines `pass`
+ * accepts: a triggered step loaded and attached before its trigger
+ * (`attach: preload`, src/runner/triggers.ts) writes from the trigger on.
+ */
+export class GateSink extends LineSink {
+  private pass?: (line: Record<string, unknown>) => boolean;
+
+  open(pass: (line: Record<string, unknown>) => boolean): void {
+    this.pass = pass;
+  }
+
+  override append(codec: Codec, offset: number, length: number): boolean {
+    // room first, so the line written lands at `before` (a flush inside append would move it)
+    this.reserve(codec.maxLineBytes);
+    const before = this.used;
+    if (!super.append(codec, offset, length)) return false;
+    if (this.pass?.(JSON.parse(this.chunk.toString('utf8', before, this.used)) as Record<string, unknown>)) return true;
+    this.used = before;
+    return false;
+  }
+}
+
 /** Where a live mode's events go: the consumer the context names, else a spool of at most maxBytes. */
 export function sinkFor(ctx: StepContext): EventSink {
   if (ctx.sink) return ctx.sink;
