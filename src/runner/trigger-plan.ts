@@ -8,7 +8,7 @@
 import { whyNotLive } from '../steps/modes/index.ts';
 import { checkFilter, FilterError, parseFilter, type Predicate } from '../steps/filter.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
-import { editDistance } from '../util/edit-distance.ts';
+import { nearest } from '../util/edit-distance.ts';
 
 /** Instances of a for_each step unless the recipe says max_instances. */
 export const DEFAULT_MAX_INSTANCES = 8;
@@ -147,7 +147,7 @@ function trigger(
   if (!source) {
     // a step the schema or the registry rejected is already a problem of its own
     if (!known.includes(spec.step)) {
-      const near = closest(spec.step, known);
+      const near = nearest(spec.step, known, 2);
       problem([...path, 'step'], `unknown step "${spec.step}" (${near ? `did you mean ${near}? ` : ''}steps: ${known.join(', ')})`);
     }
     return undefined;
@@ -181,7 +181,7 @@ function checkField(name: string, def: GadgetDefinition, step: string, path: (st
 
 function unknownField(name: string, def: GadgetDefinition, whose: string, more = ''): string {
   const names = def.fields.map((f) => f.name);
-  const near = closest(name, names);
+  const near = nearest(name, names, 2);
   return `unknown field "${name}" of ${whose} ${def.id} (${near ? `did you mean ${near}? ` : ''}known: ${names.join(', ')}${more})`;
 }
 
@@ -202,13 +202,3 @@ function startCycles(plans: Map<string, TriggerPlan>): string[][] {
   return cycles;
 }
 
-/** The name nearest to `name` within two edits (or a third of its letters), for "did you mean". */
-function closest(name: string, known: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const k of known) {
-    const d = editDistance(name.toLowerCase(), k.toLowerCase());
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best;
-}

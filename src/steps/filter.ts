@@ -74,7 +74,7 @@ export function checkFilter(preds: Predicate[], fields: readonly FilterField[]):
   for (const p of preds) {
     const f = byName.get(p.field);
     if (!f) {
-      const near = nearest(p.field, [...byName.keys()]);
+      const near = nearest(p.field, [...byName.keys()], 2);
       return new FilterError(`unknown field "${p.field}" (${near ? `did you mean ${near}? ` : ''}known: ${[...byName.keys()].join(', ')})`, p.column);
     }
     const err = checkPredicate(p, f);
