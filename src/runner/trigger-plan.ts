@@ -108,6 +108,8 @@ export function planTriggers(
       }
     }
     const preload = spec.attach === 'preload';
+    const notLive = preload && whyNotLive(s.def);
+    if (notLive) problem(at('attach'), `a preloaded step keeps its events from the trigger on as they come; ${notLive}: use attach: lazy`);
     if (preload && scope.some(([mine]) => mine === CGROUP_SCOPE)) {
       problem(at('attach'), `a preloaded step is scoped in user space, by its events' fields; the cgroup scope (a subtree) is the kernel's: use attach: lazy, or scope by a field (e.g. {cgroup_id: cgroup_id}, that cgroup only)`);
     }

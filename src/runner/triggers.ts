@@ -16,6 +16,7 @@ import type { GateSink } from '../steps/sink.ts';
 import type { StepOutcome, StepSession } from '../steps/types.ts';
 import type { PlannedStep } from './recipe.ts';
 import type { StepStatus } from './summary.ts';
+import { modeOf } from '../steps/index.ts';
 import { CGROUP_SCOPE, type TriggerOn, type TriggerPlan } from './trigger-plan.ts';
 
 /** What ended an instance: its duration, its stop_on event, the end of the run, a snapshot taken, a signal, a failure. */
@@ -54,6 +55,9 @@ export type OpenInstance = (
   id: string,
   narrow: { filter: Predicate[]; cgroup?: { id: bigint; level: number }; maxBytes: number; gated?: boolean },
 ) => Promise<{ session: StepSession; gate?: GateSink }>;
+
+/** How long a triggered step that finishes by itself (a snapshot) may take once the run has ended. */
+const FINISH_AT_END_MS = 5000;
 
 /** A session loaded and attached before its trigger, writing nothing until its gate opens. */
 interface Preloaded {
@@ -279,8 +283,12 @@ export class Triggers {
     let timer: NodeJS.Timeout | undefined;
     const ends: Promise<InstanceEnd>[] = [stopped, session.finished.then(() => 'snapshot' as const, () => 'error' as const)];
     if (t.plan.durationMs !== undefined) ends.push(new Promise((r) => (timer = setTimeout(() => r('duration'), t.plan.durationMs))));
-    const why = await Promise.race(ends);
+    let why = await Promise.race(ends);
     clearTimeout(timer);
+    // a step that finishes by itself (a snapshot) and was started just before the run ended still gets its moment
+    if (why === 'run_end' && !modeOf(t.plan.def)?.untilStopped) {
+      why = await Promise.race([session.finished.then(() => 'snapshot' as const, () => 'error' as const), new Promise<InstanceEnd>((r) => setTimeout(() => r('run_end'), FINISH_AT_END_MS).unref())]);
+    }
     record.ended_by = why;
     record.stoppedAt = new Date().toISOString();
     try {
