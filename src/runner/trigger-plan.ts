@@ -107,10 +107,12 @@ export function planTriggers(
         scope.push([mine, theirs]);
       }
     }
-    const preload = spec.attach === 'preload';
-    const notLive = preload && whyNotLive(s.def);
-    if (notLive) problem(at('attach'), `a preloaded step keeps its events from the trigger on as they come; ${notLive}: use attach: lazy`);
-    if (preload && scope.some(([mine]) => mine === CGROUP_SCOPE)) {
+    // preloaded where it can be unless the recipe says lazy: loading at the trigger takes 1-2 s on a busy node (bench/triggers.ts)
+    const byCgroup = scope.some(([mine]) => mine === CGROUP_SCOPE);
+    const notLive = whyNotLive(s.def);
+    const preload = spec.attach === 'preload' || (spec.attach === undefined && !!spec.start_on && !notLive && !byCgroup);
+    if (spec.attach === 'preload' && notLive) problem(at('attach'), `a preloaded step keeps its events from the trigger on as they come; ${notLive}: use attach: lazy`);
+    if (spec.attach === 'preload' && byCgroup) {
       problem(at('attach'), `a preloaded step is scoped in user space, by its events' fields; the cgroup scope (a subtree) is the kernel's: use attach: lazy, or scope by a field (e.g. {cgroup_id: cgroup_id}, that cgroup only)`);
     }
     plans.set(spec.id, {

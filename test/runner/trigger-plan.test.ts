@@ -73,7 +73,7 @@ steps:
   assert.deepEqual(plan.scope, [['cgroup', 'cgroup_id']]);
   assert.deepEqual(plan.uses, ['tcomm', 'cgroup_id']);
   assert.equal(plan.ifNotTriggered, 'fail');
-  assert.equal(plan.preload, false);
+  assert.equal(plan.preload, false, 'traceloop is not a live gadget: it opens at its trigger');
   assert.equal(loaded.steps[1].durationMs, 30_000);
 });
 
