@@ -15,10 +15,10 @@ import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
-import type { ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
+import type { ExplainedReason, InstanceRecord, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
 import type { RawPart } from './enrich.ts';
-import type { InstanceRecord } from './triggers.ts';
+
 
 export const RAW_DIR = 'raw';
 /** staging folders are `.capture@<pid>-<starttime>-XXXXXX` (ownership.ts): a later run removes a gone run's */

@@ -4,7 +4,6 @@
  * or goes away; new optional fields do not change it.
  */
 import type { Explained } from '../ebpf/reasons.ts';
-import type { InstanceRecord } from './triggers.ts';
 
 /** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
 export type ExplainedReason = Explained & { kind: string };
@@ -83,6 +82,36 @@ export interface Evidence {
   events?: Record<string, unknown>[];
   /** how many events the filter picked in all */
   total?: number;
+}
+
+/** What ended an instance: its duration, its stop_on event, the end of the run, a snapshot taken, a signal, a failure. */
+export type InstanceEnd = 'duration' | 'stop_on' | 'run_end' | 'snapshot' | 'signal' | 'error';
+
+/** One instance of a triggered step, as raw/<step>.meta.json and summary.json record it. */
+export interface InstanceRecord {
+  /** the for_each value it runs for */
+  key?: string;
+  triggered_by: {
+    step: string;
+    /** the trigger event's fields the step's trigger used (filter, for_each, scope) and its timestamp */
+    fields: Record<string, unknown>;
+    /** the trigger event's timestamp */
+    at: string;
+  };
+  /** its programs attached (wall clock) */
+  startedAt?: string;
+  stoppedAt?: string;
+  /** ms from seeing the trigger event to the instance attached (preload: to its gate open) */
+  attachMs?: number;
+  /** lazy: loaded and attached at the trigger; preload: attached with the run, kept from the trigger on */
+  attach?: 'lazy' | 'preload';
+  status: StepStatus;
+  ended_by?: InstanceEnd;
+  events: number;
+  lost: number;
+  truncated?: number;
+  reason?: string;
+  warnings?: string[];
 }
 
 export interface StepSummary {

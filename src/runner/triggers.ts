@@ -15,39 +15,9 @@ import { compileObjectFilter, formatFilter, type Predicate } from '../steps/filt
 import type { GateSink } from '../steps/sink.ts';
 import type { StepOutcome, StepSession } from '../steps/types.ts';
 import type { PlannedStep } from './recipe.ts';
-import type { StepStatus } from './summary.ts';
+import type { InstanceEnd, InstanceRecord, StepStatus } from './summary.ts';
 import { modeOf } from '../steps/index.ts';
 import { CGROUP_SCOPE, type TriggerOn, type TriggerPlan } from './trigger-plan.ts';
-
-/** What ended an instance: its duration, its stop_on event, the end of the run, a snapshot taken, a signal, a failure. */
-export type InstanceEnd = 'duration' | 'stop_on' | 'run_end' | 'snapshot' | 'signal' | 'error';
-
-/** One instance of a triggered step, as raw/<step>.meta.json and summary.json record it. */
-export interface InstanceRecord {
-  /** the for_each value it runs for */
-  key?: string;
-  triggered_by: {
-    step: string;
-    /** the trigger event's fields the step's trigger used (filter, for_each, scope) and its timestamp */
-    fields: Record<string, unknown>;
-    /** the trigger event's timestamp */
-    at: string;
-  };
-  /** its programs attached (wall clock) */
-  startedAt?: string;
-  stoppedAt?: string;
-  /** ms from seeing the trigger event to the instance attached (preload: to its gate open) */
-  attachMs?: number;
-  /** lazy: loaded and attached at the trigger; preload: attached with the run, kept from the trigger on */
-  attach?: 'lazy' | 'preload';
-  status: StepStatus;
-  ended_by?: InstanceEnd;
-  events: number;
-  lost: number;
-  truncated?: number;
-  reason?: string;
-  warnings?: string[];
-}
 
 /** Opens an instance of a step: its id names its spool; filter and cgroup are the step's narrowed by the trigger. */
 export type OpenInstance = (
