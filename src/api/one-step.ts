@@ -13,6 +13,10 @@ export interface GadgetStep {
   filter?: string;
   duration?: string;
   buffer?: string;
+  /** interval (top) gadgets: the mode's options */
+  interval?: string;
+  sort?: string;
+  max_rows?: unknown;
   params?: Record<string, unknown>;
   containers?: ContainerSelection;
 }
