@@ -56,6 +56,8 @@ interface OptionSpec {
   multiple?: boolean;
   /** placeholder in the help, for string options */
   value?: string;
+  /** its values may start with "-" (a descending sort key), so the next argument is its value whatever it looks like */
+  dashValue?: boolean;
   help: string;
 }
 
@@ -79,7 +81,7 @@ const OPTIONS = {
   param: { type: 'string', multiple: true, value: 'NAME=VALUE', help: "set a gadget parameter (repeatable; `gadget-run gadgets ID` lists them)" },
   buffer: { type: 'string', value: 'SIZE', help: 'ring buffer size, a power of two (default 16MiB)' },
   interval: { type: 'string', value: 'D', help: 'top gadgets: how often to read and clear the counters (default 1s)' },
-  sort: { type: 'string', value: 'FIELDS', help: 'top gadgets: fields to sort the rows by, comma-separated, - for descending (e.g. -wbytes,pid)' },
+  sort: { type: 'string', value: 'FIELDS', dashValue: true, help: 'top gadgets: fields to sort the rows by, comma-separated, - for descending (e.g. -wbytes,pid)' },
   'max-rows': { type: 'string', value: 'N', help: 'top gadgets: rows written per interval, the first by --sort (default 20; the step warns of rows cut)' },
   cluster: { type: 'boolean', help: 'run on the nodes of the Kubernetes cluster (through the agents deploy installs; docs/kubernetes.md) instead of here' },
   node: { type: 'string', multiple: true, value: 'NODE', help: 'run --cluster: only on this node (repeatable, or comma-separated; default every node); agent: the node it serves (default $NODE_NAME)' },
@@ -242,7 +244,8 @@ const ONE_LINER: Command = {
 Artifacts (NDJSON, summary.json, report.md) are written only with --out.
 Examples:
   gadget-run trace/exec -- make test
-  gadget-run trace/open --filter comm==cat --duration 5s -o json`,
+  gadget-run trace/open --filter comm==cat --duration 5s -o json
+  gadget-run top/file --filter comm==dd --max-rows 100 --duration 5s`,
   options: ['filter', 'duration', 'param', 'buffer', 'interval', 'sort', 'max-rows', 'output', 'out', 'max-duration', 'objects', 'btf', 'junit', 'user'],
   argv: true,
   run: oneLinerCommand,
@@ -319,7 +322,7 @@ function parse(command: Command, name: string, args: string[]): Invocation {
     const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
     if (!spec) throw new UsageError(`Unknown option '${t.rawName}'`, name);
     if (spec.type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`, name);
-    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) {
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && !('dashValue' in spec && spec.dashValue) && t.value.startsWith('-')))) {
       throw new UsageError(`option ${t.rawName} needs a value${t.value === undefined ? '' : ` (for one that starts with "-", write ${t.rawName}=${t.value})`}`, name);
     }
   }
