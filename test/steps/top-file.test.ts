@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { topFile as def } from '../../src/gadgets/top/file.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
+import { uniqueCommCopy } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
 /** `n` bytes written to `file` in writes of `chunk` bytes (Node's writeSync: one write(2) each) */
@@ -91,11 +92,7 @@ describe('top/file', { skip: kernelSkip(def) }, () => {
     // sorts below every row that reads under the default sort (-reads,...), such as each new
     // process's reads of libc, and the default max_rows (20) cut it without a word.
     const dir = tempDir(t);
-    // a copy of dd under a name of its own: its comm, a kernel filter no other process matches
-    const comm = `tf${Math.random().toString(36).slice(2, 10)}`;
-    const dd = path.join(dir, comm);
-    fs.copyFileSync(execFileSync('sh', ['-c', 'command -v dd'], { encoding: 'utf8' }).trim(), dd);
-    fs.chmodSync(dd, 0o755);
+    const { bin: dd, comm } = uniqueCommCopy(dir, 'dd');
     const input = path.join(dir, 'in.dat');
     fs.writeFileSync(input, Buffer.alloc(40_960, 0x62)); // 10 blocks of 4 KiB: 10 reads of 4096 and one of 0 (end of file)
     const n = 12;
