@@ -134,8 +134,9 @@ class LiveStream<E> implements EventStream<E> {
     const def = findGadget(this.gadget);
     const notLive = def && whyNotLive(def);
     if (notLive) throw new OptionError('gadget', `${notLive}; run it in a recipe with run()`);
-    const { filter, params, containers, buffer } = this.opts;
-    const [plan] = loadGadgetStep(this.gadget, { filter, params, containers, buffer }, { where: 'stream()', option: (key) => key }).steps;
+    const { filter, params, containers, buffer, interval, sort, maxRows } = this.opts;
+    const step = { filter, params, containers, buffer, interval, sort, max_rows: maxRows };
+    const [plan] = loadGadgetStep(this.gadget, step, { where: 'stream()', option: (key) => (key === 'max_rows' ? 'maxRows' : key) }).steps;
     try {
       this.session = await openSession(plan.def, {
         id: plan.spec.id,

@@ -170,6 +170,12 @@ export interface StreamOptions {
   queue?: number;
   /** the ring buffer, a power of two: '16MiB' (the default), '1MiB' */
   buffer?: string;
+  /** interval gadgets (top/*): each interval's rows come at its end, with `interval` 1, 2, …; how often ('1s', the default) */
+  interval?: string;
+  /** interval gadgets: which rows first ('-rbytes,-wbytes'; default the gadget's) */
+  sort?: string;
+  /** interval gadgets: rows per interval, the first by sort (default 20) */
+  maxRows?: number;
   /** the compiled BPF objects; default as run() */
   objects?: string;
 }

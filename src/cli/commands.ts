@@ -558,7 +558,7 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
   const maxRows = inv.values['max-rows'] === undefined ? undefined : scalar(inv.values['max-rows']);
   const loaded = loadGadgetStep(
     id,
-    { filter, duration, buffer, interval, sort, max_rows: maxRows, params },
+    { filter, duration, buffer, interval, sort, max_rows: maxRows as number | undefined, params },
     { where: 'gadget-run:', option: (key) => ONE_LINER_OPTIONS[key] ?? (key.startsWith('params') ? `--param ${key.slice(7)}` : undefined) },
     inv.argv,
   );

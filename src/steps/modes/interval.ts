@@ -26,10 +26,10 @@ import type { BpfObject } from '../../ebpf/object.ts';
 import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
-import { LineSink } from '../sink.ts';
+import { sinkFor } from '../sink.ts';
 import { closeAll } from '../../util/close-all.ts';
-import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
+import type { EventSink, FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
 export interface SortKey {
   field: string;
@@ -69,6 +69,7 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
     totals: { type: 'boolean', description: 'interval gadgets: also write the totals over the whole step at its end, as rows of interval 0' },
   },
   untilStopped: true,
+  live: true,
   plan(values, def, problem) {
     const sortText = (values.sort as string | undefined) ?? def.interval.sort;
     const sort = parseSort(sortText);
@@ -87,12 +88,12 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
   async open(def, ctx) {
     const o = planOrThrow(intervalMode, def, ctx.options);
     const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
-    let sink: LineSink | undefined;
+    let sink: EventSink | undefined;
     try {
       const map = obj.hashMap(def.interval.map);
       const rows = new RowReader(def, obj, map);
       const test = compileObjectFilter(userFilter, def.fields);
-      sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
+      sink = sinkFor(ctx);
       obj.attachAll();
       return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
     } catch (err) {
@@ -243,8 +244,9 @@ class IntervalSession implements StepSession {
   /** rows that passed the filter but fell past max_rows, and the intervals (or totals) that cut any */
   private cut = { rows: 0, intervals: 0, totals: 0 };
   private readonly order: ReturnType<typeof compareRows>;
-  /** writes lines[offset] through the sink, so its byte limit and truncation count apply */
+  /** writes lines[offset] through the sink, so its byte limit and truncation count apply; a live sink takes rows[offset] */
   private readonly lines: string[] = [];
+  private readonly top: Record<string, unknown>[] = [];
   private readonly lineCodec: Codec;
 
   constructor(
@@ -252,13 +254,14 @@ class IntervalSession implements StepSession {
     private readonly map: KernelMap,
     private readonly rows: RowReader,
     private readonly test: (e: Record<string, unknown>) => boolean,
-    private readonly sink: LineSink,
+    private readonly sink: EventSink,
     private readonly o: IntervalOptions,
     private readonly warnings: string[],
     private readonly containers?: ContainerTracker,
   ) {
     this.order = compareRows(o.sort);
     const lines = this.lines;
+    const top = this.top;
     this.lineCodec = {
       write(i, _n, w) {
         w.used += w.chunk.write(lines[i], w.used);
@@ -266,7 +269,7 @@ class IntervalSession implements StepSession {
         return true;
       },
       encode: (i) => lines[i],
-      decode: () => undefined,
+      decode: (i) => top[i],
       maxLineBytes: 0,
     };
   }
@@ -302,7 +305,8 @@ class IntervalSession implements StepSession {
       }
     }
     this.lines.length = 0;
-    for (const r of top) this.lines.push(JSON.stringify(r));
+    this.top.length = 0;
+    for (const r of top) this.lines.push(JSON.stringify(r)), this.top.push(r);
     this.lineCodec.maxLineBytes = Math.max(0, ...this.lines.map((l) => Buffer.byteLength(l) + 1));
     for (let i = 0; i < this.lines.length; i++) if (this.sink.append(this.lineCodec, i, 0)) this.events++;
     this.sink.flush();
