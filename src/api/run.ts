@@ -13,7 +13,8 @@ import { DEFAULT_LIMITS, loadRecipeFile, parseRecipe, type LoadedRecipe, type Re
 import { replayRecipe } from '../runner/replay.ts';
 import { runRecipe, type ObservedStep, type RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { chooseUser, WorkloadUserError } from '../runner/workload.ts';
+import { actionUser } from '../runner/actions.ts';
+import { chooseUser, invokingUser, WorkloadUserError } from '../runner/workload.ts';
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
@@ -78,6 +79,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
+    ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));
 }

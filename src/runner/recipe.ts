@@ -5,6 +5,7 @@
  * file:line:col and the JSON path, so nothing runs from a bad recipe.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { jsonata } from '../deferred.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
@@ -25,6 +26,7 @@ import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { checkActions, type ActionSpec } from './actions.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -92,6 +94,11 @@ export interface Recipe {
   /** run --cluster: see src/k8s/cluster-run.ts */
   cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
   assertions?: { name: string; expr: string; message?: string }[];
+  /** actions run after the verdict (src/runner/actions.ts) */
+  on_success?: ActionSpec[];
+  on_failure?: ActionSpec[];
+  on_cancel?: ActionSpec[];
+  on_exit?: ActionSpec[];
 }
 
 /** A step checked against its gadget, ready to plan. */
@@ -324,6 +331,8 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
   }
+  // a script is relative to the recipe (a recipe from stdin or an object: to the current folder)
+  checkActions(recipe, file === STDIN_NAME || !fs.existsSync(file) ? process.cwd() : path.dirname(path.resolve(file)), (p, message) => problem(p, message));
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
   const positions = {
