@@ -14,6 +14,7 @@ import { replayRecipe } from '../runner/replay.ts';
 import { runRecipe, type ObservedStep, type RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { actionUser } from '../runner/actions.ts';
+import { missingHeaderEnv } from '../runner/otlp.ts';
 import { chooseUser, invokingUser, WorkloadUserError } from '../runner/workload.ts';
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
@@ -60,6 +61,7 @@ function isLoaded(recipe: RecipeInput): recipe is LoadedRecipe {
 export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<RunResult> {
   const loaded = load(recipe, opts);
   const user = workloadUser(loaded, opts.user);
+  checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
@@ -146,6 +148,18 @@ function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
     if (option !== undefined) throw new OptionError('user', err.message);
     throw new RecipeError([{ where: loaded.file, path: 'user', message: err.message }]);
   }
+}
+
+/** The export's header secrets come from the environment: a variable that is not set is found before anything runs. */
+function checkExportEnv(loaded: LoadedRecipe): void {
+  const otlp = loaded.recipe.export?.otlp;
+  const missing = otlp ? missingHeaderEnv(otlp) : [];
+  if (!missing.length) return;
+  throw new RecipeError(missing.map(({ header, name }) => ({
+    where: loaded.file,
+    path: `export.otlp.headers.${header}`,
+    message: `\${env:${name}}: ${name} is not set in gadget-run's environment (set it; under sudo pass it on: sudo --preserve-env=${name})`,
+  })));
 }
 
 function durationOption(option: string, value: string): number {

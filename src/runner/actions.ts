@@ -17,10 +17,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatMs, parseDuration } from '../steps/duration.ts';
 import { packageRoot } from '../util/package-root.ts';
-import type { Duration } from './recipe.ts';
-import { artifactPath, writeTextAtomic } from './artifacts.ts';
-import { renderMarkdown } from './report.ts';
-import { exitCodeFor, type ActionSummary, type RunStatus, type Summary } from './summary.ts';
+import type { ActionSummary, RunStatus } from './summary.ts';
 import { dropPrivileges, isRootUser, lookupUser, resolveCommand, type WorkloadUser } from './workload.ts';
 
 export interface ActionSpec {
@@ -30,7 +27,7 @@ export interface ActionSpec {
   /** a zx script, relative to the recipe's folder */
   script?: string;
   args?: string[];
-  timeout?: Duration;
+  timeout?: number | string;
 }
 
 export const ACTION_HOOKS = ['on_success', 'on_failure', 'on_cancel', 'on_exit'] as const;
@@ -299,17 +296,8 @@ export function actionUser(commandLine: WorkloadUser | undefined, invoking: Work
   return { refused: 'actions never run as root unless the command line says --user root; run gadget-run through sudo (the actions run as you) or pass --user NAME' };
 }
 
-/**
- * After the verdict: run the actions it calls for, then write summary.json and report.md
- * again with their ends (report.html keeps the verdict as judged: it is written before).
- * Returns the summary as written.
- */
-export async function actAfterVerdict(recipe: RecipeActions & { name: string }, judged: Summary, opts: { outDir: string; recipeFile: string; user: WorkloadUser | { refused: string }; log: (line: string) => void; redact: (v: unknown) => unknown }): Promise<Summary> {
-  if (!hooksFor(judged.status).some((h) => recipe[h]?.length)) return judged;
-  const recipeDir = fs.existsSync(opts.recipeFile) ? path.dirname(path.resolve(opts.recipeFile)) : process.cwd();
-  const actions = await runActions(recipe, { outDir: opts.outDir, recipeDir, recipe: recipe.name, status: judged.status, exitCode: exitCodeFor(judged), user: opts.user, log: opts.log });
-  const summary = opts.redact({ ...judged, actions }) as Summary;
-  await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(summary));
-  return summary;
+
+/** The folder a recipe's scripts are relative to: its own, or the current one for a recipe from stdin or an object. */
+export function recipeDirOf(file: string): string {
+  return fs.existsSync(file) && fs.statSync(file).isFile() ? path.dirname(path.resolve(file)) : process.cwd();
 }

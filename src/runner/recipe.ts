@@ -5,7 +5,6 @@
  * file:line:col and the JSON path, so nothing runs from a bad recipe.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { jsonata } from '../deferred.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
@@ -26,7 +25,8 @@ import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
-import { checkActions, type ActionSpec } from './actions.ts';
+import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
+import type { OtlpSpec } from './otlp.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -99,6 +99,8 @@ export interface Recipe {
   on_failure?: ActionSpec[];
   on_cancel?: ActionSpec[];
   on_exit?: ActionSpec[];
+  /** where the run's events go besides its folder (src/runner/otlp.ts) */
+  export?: { otlp?: OtlpSpec };
 }
 
 /** A step checked against its gadget, ready to plan. */
@@ -332,7 +334,13 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
   }
   // a script is relative to the recipe (a recipe from stdin or an object: to the current folder)
-  checkActions(recipe, file === STDIN_NAME || !fs.existsSync(file) ? process.cwd() : path.dirname(path.resolve(file)), (p, message) => problem(p, message));
+  checkActions(recipe, recipeDirOf(file), (p, message) => problem(p, message));
+  const otlpSteps = recipe.export?.otlp?.steps;
+  if (Array.isArray(otlpSteps) && !rejected.has('/export/otlp')) {
+    otlpSteps.forEach((id, j) => {
+      if (!recipe.steps.some((st) => st?.id === id)) problem(['export', 'otlp', 'steps', j], `no step "${excerpt(String(id))}" in this recipe (steps: ${recipe.steps.map((st) => st?.id).join(', ')})`);
+    });
+  }
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
   const positions = {

@@ -14,7 +14,8 @@ import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
-import { actAfterVerdict, killRunningActions } from './actions.ts';
+import { killRunningActions, recipeDirOf } from './actions.ts';
+import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
@@ -266,8 +267,13 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       ...(captureError !== undefined ? { captureError } : {}),
       known: { steps: summary.steps, ...(summary.workload ? { workload: summary.workload } : {}) },
     });
-    if (!opts.actions) return judged;
-    return await actAfterVerdict(recipe, judged, { outDir: opts.outDir, recipeFile: loaded.file, user: opts.actions.user, log, redact: (v) => redactor.value(v) });
+    return await afterVerdict(recipe, judged, {
+      outDir: opts.outDir,
+      recipeDir: recipeDirOf(loaded.file),
+      ...(opts.actions ? { user: opts.actions.user } : {}),
+      log,
+      redact: (v) => redactor.value(v),
+    });
   } finally {
     interrupt.dispose();
   }

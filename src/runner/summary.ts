@@ -163,6 +163,29 @@ export interface ActionSummary {
   log?: string;
 }
 
+/** The OpenTelemetry logs export's end (src/runner/otlp.ts); it never changes the verdict, and never records the headers. */
+export interface OtlpExportSummary {
+  /** without any user or password it held */
+  endpoint: string;
+  /** the steps exported, when the recipe named them */
+  steps?: string[];
+  /** events read for export */
+  records: number;
+  /** log records the endpoint accepted */
+  sent: number;
+  /** log records not delivered: a batch given up on, the queue full, the time spent */
+  dropped: number;
+  /** log records the endpoint took the request of but reported rejected (partialSuccess) */
+  rejected?: number;
+  /** requests the endpoint accepted */
+  batches: number;
+  failed_batches: number;
+  retries: number;
+  durationMs: number;
+  /** why records were dropped or rejected */
+  reason?: string;
+}
+
 export interface Summary {
   schema_version: number;
   /** the gadget-run that wrote it */
@@ -187,6 +210,8 @@ export interface Summary {
   reasons: string[];
   /** the actions the verdict called for, in the order they ran */
   actions?: ActionSummary[];
+  /** what the recipe's `export:` sent */
+  export?: { otlp?: OtlpExportSummary };
   /** written by `gadget-run replay` from this captured folder */
   replayed_from?: string;
 }
