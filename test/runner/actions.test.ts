@@ -209,3 +209,25 @@ test('as root without --user and no non-root owner, actions are not run and say 
   }
   assert.equal(os.userInfo().uid, 0);
 });
+
+test('recipes/job-failure-ticket.yaml: a failed job gets its ticket from runbooks/ticket.mjs, as the user', { skip }, async (t) => {
+  const dir = openDir('gadget-run-actions-');
+  const tickets = path.join(dir, 'tickets');
+  fs.mkdirSync(tickets, { mode: 0o777 });
+  fs.chmodSync(tickets, 0o777);
+  process.env.GADGET_RUN_TICKETS = tickets;
+  t.after(() => delete process.env.GADGET_RUN_TICKETS);
+  const example = path.resolve(import.meta.dirname, '../../recipes/job-failure-ticket.yaml');
+  const result = await run(example, { out: path.join(dir, 'out'), objects: objectDir(), user: 'nobody', command: ['sh', '-c', 'exit 4'] });
+  assert.equal(result.status, 'failed');
+  const [ticket] = result.actions!;
+  assert.equal(ticket.status, 'ok', ticket.output_tail);
+  const folder = /^ticket: (.+)$/m.exec(ticket.output_tail!)![1];
+  assert.equal(path.dirname(folder), tickets);
+  const md = fs.readFileSync(path.join(folder, 'ticket.md'), 'utf8');
+  assert.match(md, /^# job-failure-ticket: failed \(exit 1\)$/m);
+  assert.match(md, /^- the workload exited with 4/m);
+  assert.match(md, /^- execs \(trace\/exec\): ok, \d+ events/m);
+  assert.equal(fs.readFileSync(path.join(folder, 'report.md'), 'utf8'), fs.readFileSync(result.paths.report, 'utf8').replace(/\n\n## Actions\n[^]*$/, '\n'));
+  assert.equal(fs.statSync(path.join(folder, 'ticket.md')).uid, 65534);
+});
