@@ -143,7 +143,7 @@ async function runAction(hook: ActionHook, name: string, spec: ActionSpec, ctx: 
       : ran.exitCode !== 0
         ? `exited with ${ran.exitCode}${ran.signal ? ` (${ran.signal})` : ''}`
         : undefined;
-  ctx.log(`action ${name}: ${status}${reason ? `: ${reason}` : ''} in ${formatMs(durationMs)}`);
+  ctx.log(`action ${name}: ${status}${reason ? ` (${reason})` : ''}, took ${formatMs(durationMs)}`);
   return {
     ...base,
     user: { name: user.name, uid: user.uid, gid: user.gid },

@@ -144,5 +144,5 @@ function actionsMarkdown(actions: ActionSummary[]): string[] {
 
 /** One line per action for the terminal report. */
 export function actionLines(actions: ActionSummary[]): string[] {
-  return actions.map((a) => `  action ${a.name} (${a.hook}): ${a.status}${a.reason ? ` — ${a.reason}` : ''} in ${formatMs(a.durationMs)}${a.log ? ` (${a.log})` : ''}`);
+  return actions.map((a) => `  ${a.hook} ${a.name}: ${a.status}${a.reason ? ` — ${a.reason}` : ''} (took ${formatMs(a.durationMs)}${a.log ? `, output in ${a.log}` : ''})`);
 }
