@@ -19,6 +19,7 @@ import { chooseUser, invokingUser, WorkloadUserError } from '../runner/workload.
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
+import { useBtfOption } from './btf.ts';
 import { CouldNotTraceError, InterruptedError } from './errors.ts';
 import type { LoadOptions, RecipeInput, ReplayOptions, RunOptions, RunPaths, RunProgress, RunResult, ValidateResult } from './types.ts';
 
@@ -60,6 +61,7 @@ function isLoaded(recipe: RecipeInput): recipe is LoadedRecipe {
  */
 export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<RunResult> {
   const loaded = load(recipe, opts);
+  useBtfOption(opts.btf);
   const user = workloadUser(loaded, opts.user);
   checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
