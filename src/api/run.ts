@@ -83,6 +83,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
+    exportEvents: true,
     ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));

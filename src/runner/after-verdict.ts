@@ -17,6 +17,8 @@ export interface AfterVerdictOptions {
   recipeDir: string;
   /** who runs the actions, or why nobody may; absent: no actions */
   user?: ActionContext['user'];
+  /** run the recipe's `export:` */
+  exportEvents: boolean;
   log: (line: string) => void;
   /** the run's redaction, for what is written again */
   redact: (v: unknown) => unknown;
@@ -25,9 +27,10 @@ export interface AfterVerdictOptions {
 /** Returns the summary as written. */
 export async function afterVerdict(recipe: Recipe, judged: Summary, opts: AfterVerdictOptions): Promise<Summary> {
   const acts = opts.user !== undefined && hooksFor(judged.status).some((h) => recipe[h]?.length);
-  if (!acts && !recipe.export?.otlp) return judged;
+  const otlp = opts.exportEvents ? recipe.export?.otlp : undefined;
+  if (!acts && !otlp) return judged;
   let summary = judged;
-  if (recipe.export?.otlp) summary = { ...summary, export: { otlp: await exportOtlp(recipe.export.otlp, opts.outDir, summary, opts.log) } };
+  if (otlp) summary = { ...summary, export: { otlp: await exportOtlp(otlp, opts.outDir, summary, opts.log) } };
   if (acts) {
     // the actions read summary.json: it holds the export's figures first
     if (summary !== judged) await write(summary, opts);

@@ -70,6 +70,8 @@ export interface RunOptions {
    * this user (or not, saying why); absent: none run (a cluster node's share)
    */
   actions?: { user: WorkloadUser | { refused: string } };
+  /** send the events where the recipe's `export:` says, after the verdict; default false (a cluster node's share) */
+  exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
 }
@@ -271,6 +273,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       outDir: opts.outDir,
       recipeDir: recipeDirOf(loaded.file),
       ...(opts.actions ? { user: opts.actions.user } : {}),
+      exportEvents: opts.exportEvents ?? false,
       log,
       redact: (v) => redactor.value(v),
     });
