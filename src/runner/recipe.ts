@@ -25,6 +25,8 @@ import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
+import type { OtlpSpec } from './otlp.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -92,6 +94,13 @@ export interface Recipe {
   /** run --cluster: see src/k8s/cluster-run.ts */
   cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
   assertions?: { name: string; expr: string; message?: string }[];
+  /** actions run after the verdict (src/runner/actions.ts) */
+  on_success?: ActionSpec[];
+  on_failure?: ActionSpec[];
+  on_cancel?: ActionSpec[];
+  on_exit?: ActionSpec[];
+  /** where the run's events go besides its folder (src/runner/otlp.ts) */
+  export?: { otlp?: OtlpSpec };
 }
 
 /** A step checked against its gadget, ready to plan. */
@@ -323,6 +332,14 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   }
   if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
+  }
+  // a script is relative to the recipe (a recipe from stdin or an object: to the current folder)
+  checkActions(recipe, recipeDirOf(file), (p, message) => problem(p, message));
+  const otlpSteps = recipe.export?.otlp?.steps;
+  if (Array.isArray(otlpSteps) && !rejected.has('/export/otlp')) {
+    otlpSteps.forEach((id, j) => {
+      if (!recipe.steps.some((st) => st?.id === id)) problem(['export', 'otlp', 'steps', j], `no step "${excerpt(String(id))}" in this recipe (steps: ${recipe.steps.map((st) => st?.id).join(', ')})`);
+    });
   }
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
