@@ -19,8 +19,10 @@
 
 /* 1: refuse what is not allowed (block); 0: report it and let it through (audit) */
 const volatile __u32 egress_block = 0;
-/* 1: report allowed attempts too (advise/egress learns from them) */
+/* 1: report allowed attempts too (advise/egress learns from them, a baseline keys them) */
 const volatile __u32 egress_report_allowed = 0;
+/* allowed attempts by this rule index or later (loopback's, the resolvers') are never reported */
+const volatile __s32 egress_quiet_from = 0x7fffffff;
 
 GADGET_EVENT(egress_event);
 
@@ -125,7 +127,7 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 	__u8 proto = ctx->protocol;
 	__s32 rule = egress_cidr_rule(a.addr, proto, port);
 	__u8 verdict = rule >= 0 ? EGRESS_ALLOWED : egress_block ? EGRESS_REFUSED : EGRESS_REPORTED;
-	if (verdict == EGRESS_ALLOWED && !egress_report_allowed)
+	if (verdict == EGRESS_ALLOWED && (!egress_report_allowed || rule >= egress_quiet_from))
 		return 1;
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -90,6 +90,8 @@ export function planEgress(
       allow_loopback: false,
       allow_resolver: false,
       ...(spec.baseline !== undefined ? { report_allowed: true } : {}),
+      // the defaults come last: attempts they allow are never reported
+      defaults_from: entries.filter((e) => e.from === 'recipe' || e.from === 'baseline').length,
     },
     ...(spec.baseline !== undefined ? { baseline: { file: spec.baseline, key: 'destination' } } : {}),
   };

@@ -21,7 +21,7 @@ test('block mode: the step egress with every entry spelled out, and the assertio
   const step = loaded.steps.find((s) => s.spec.id === 'egress')!;
   assert.equal(step.def.id, 'audit/egress');
   assert.deepEqual(step.spec.params, {
-    mode: 'block', allow: ['registry.npmjs.org', '10.0.0.0/8:443/tcp', '127.0.0.0/8', '::1/128'], allow_loopback: false, allow_resolver: false,
+    mode: 'block', allow: ['registry.npmjs.org', '10.0.0.0/8:443/tcp', '127.0.0.0/8', '::1/128'], allow_loopback: false, allow_resolver: false, defaults_from: 2,
   });
   assert.deepEqual(loaded.recipe.assertions, [{ name: 'egress: nothing refused', expr: '$count(steps.egress[verdict = "refused"]) = 0' }]);
   const audit = parseRecipe('name: e\nrun: "true"\negress:\n  mode: audit\n  allow_loopback: false\n  allow_resolver: false\n', 'r.yaml');
@@ -47,7 +47,7 @@ test('a baseline: its destinations are allowed, every attempt is reported and ke
     const file = path.join(dir, 'r.yaml');
     const loaded = parseRecipe('name: e\nrun: "true"\negress:\n  mode: audit\n  baseline: egress.json\n  allow_loopback: false\n  allow_resolver: false\n', file);
     const spec = loaded.steps[0].spec;
-    assert.deepEqual(spec.params, { mode: 'audit', allow: ['allowed.test:8080/tcp', '10.99.0.7:8080/tcp'], allow_loopback: false, allow_resolver: false, report_allowed: true });
+    assert.deepEqual(spec.params, { mode: 'audit', allow: ['allowed.test:8080/tcp', '10.99.0.7:8080/tcp'], allow_loopback: false, allow_resolver: false, report_allowed: true, defaults_from: 2 });
     assert.deepEqual(spec.baseline, { file: 'egress.json', key: 'destination' });
     fs.writeFileSync(path.join(dir, 'egress.json'), '["not an entry!"]');
     assert.throws(() => parseRecipe('name: e\nrun: "true"\negress:\n  mode: audit\n  baseline: egress.json\n', file), /egress\.baseline: "not an entry!"/);

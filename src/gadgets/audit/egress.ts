@@ -20,6 +20,8 @@ export interface EgressParams {
   allow_resolver?: boolean;
   /** report allowed attempts too (a baseline, advise/egress) */
   report_allowed?: boolean;
+  /** the index of the first entry loopback or the resolvers added (default: past `allow`): attempts they allow are never reported */
+  defaults_from?: number;
 }
 
 export const RESOLV_CONF = '/etc/resolv.conf';
@@ -46,6 +48,7 @@ export const EGRESS_PARAMS = {
     allow_loopback: { type: 'boolean', description: 'allow 127.0.0.0/8 and ::1 (default true)' },
     allow_resolver: { type: 'boolean', description: 'allow the nameservers of /etc/resolv.conf on port 53 (default true)' },
     report_allowed: { type: 'boolean', description: 'report allowed attempts too (default false)' },
+    defaults_from: { type: 'integer', minimum: 0, description: 'the index of the first allow entry that stands for loopback or the resolvers (the egress block spells them out): attempts they allow are not reported' },
   },
 } as const;
 
@@ -90,6 +93,7 @@ export const auditEgress = {
   constants: (params: Record<string, unknown>) => ({
     egress_block: (params as EgressParams).mode === 'block' ? 1 : 0,
     egress_report_allowed: (params as EgressParams).report_allowed ? 1 : 0,
+    egress_quiet_from: (params as EgressParams).defaults_from ?? (params as EgressParams).allow?.length ?? 0,
   }),
   cgroupPrograms: ['egress_connect4', 'egress_connect6', 'egress_sendmsg4', 'egress_sendmsg6', 'egress_dns'],
   beforeAttach: (obj: BpfObject, ctx: StepContext) => fillAllowMaps(obj, egressRules(ctx.params as EgressParams)),
