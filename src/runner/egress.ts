@@ -6,11 +6,8 @@
  * Block mode adds the assertion that nothing was refused; a baseline makes
  * every destination a key of the step's baseline, so a new one fails the run.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { AllowError, defaultEntries, nameservers, parseAllow, type Rule } from '../gadgets/audit/egress/allow.ts';
-import { nameRules } from '../gadgets/audit/egress/maps.ts';
-import { RESOLV_CONF } from '../gadgets/audit/egress.ts';
+import { AllowError, defaultEntries, nameRules, parseAllow, readResolvers, type Rule } from '../egress/allow.ts';
 import { checkBaselinePath, readBaseline, resolveBaseline } from './baseline.ts';
 
 export const EGRESS_STEP = 'egress';
@@ -68,7 +65,7 @@ export function planEgress(
     else for (const e of baselineEntries(ctx.recipeFile, spec.baseline, bad)) add(e, 'baseline', ['egress', 'baseline']);
   }
   const loopback = spec.allow_loopback ?? true;
-  const resolvers = spec.allow_resolver ?? true ? readResolvers(ctx.resolvConf ?? RESOLV_CONF) : [];
+  const resolvers = spec.allow_resolver ?? true ? readResolvers(ctx.resolvConf) : [];
   for (const e of defaultEntries({ loopback, resolvers: [] })) add(e, 'allow_loopback', ['egress', 'allow_loopback']);
   for (const e of defaultEntries({ loopback: false, resolvers })) add(e, 'allow_resolver', ['egress', 'allow_resolver']);
   for (const kind of ['name', 'wildcard'] as const) {
@@ -99,14 +96,6 @@ export function planEgress(
     ? { name: 'egress: nothing refused', expr: `$count(steps.${EGRESS_STEP}[verdict = "refused"]) = 0` }
     : undefined;
   return { step, ...(assertion ? { assertion } : {}), entries };
-}
-
-function readResolvers(file: string): string[] {
-  try {
-    return nameservers(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return []; // no resolv.conf: no resolver to allow
-  }
 }
 
 /** The baseline's destinations; a file not there yet is empty (--update-baseline writes it). */

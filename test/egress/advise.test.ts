@@ -26,7 +26,7 @@ run: ${JSON.stringify(clientRun(ns, out, ACTIONS))}
 steps:
   - id: learn
     gadget: advise/egress
-    transform: allow
+    transform: '[allow]'
     outputs: [egress.json]
 `);
     assert.equal(learnt.summary.status, 'passed', learnt.summary.reasons.join('\n'));

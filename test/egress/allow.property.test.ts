@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { AllowError, decodeWire, destinationText, encodeWire, NAME_WIRE_BYTES, parseAllow, ruleText, type Rule } from '../../src/gadgets/audit/egress/allow.ts';
+import { AllowError, decodeWire, destinationText, encodeWire, NAME_WIRE_BYTES, parseAllow, ruleText, type Rule } from '../../src/egress/allow.ts';
 import { encodeName } from '../helpers/dns.ts';
 
 const port = fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined });

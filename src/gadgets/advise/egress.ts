@@ -15,7 +15,7 @@ export function neededAllowList(rows: Record<string, unknown>[]): string[] {
 /**
  * advise/egress: audit/egress reporting every attempt (nothing refused); at
  * evaluation the step's result is one document, { allow: [...] }: the next
- * run's `egress.allow`, or with `transform: allow` a JSON array for
+ * run's `egress.allow`, or with `transform: '[allow]'` a JSON array for
  * `egress.baseline`.
  */
 export const adviseEgress = {
@@ -24,7 +24,7 @@ export const adviseEgress = {
   description:
     'Learn the egress allow-list the workload needs: every destination it connects or sends to (TCP, UDP; IPv4, IPv6), as the name its own DNS answer gave the address ' +
     '(name:port/proto) or the address (address:port/proto), sorted, loopback and the resolvers left out unless allow_loopback / allow_resolver is false. ' +
-    'The result is one document { allow: [...] }: the next run\'s egress.allow, or (transform: allow) a baseline file for egress.baseline. Hooks: those of audit/egress, refusing nothing',
+    'The result is one document { allow: [...] }: the next run\'s egress.allow, or (transform: \'[allow]\', a JSON array even when empty) a baseline file for egress.baseline. Hooks: those of audit/egress, refusing nothing',
   params: {
     ...EGRESS_PARAMS,
     properties: { allow_loopback: EGRESS_PARAMS.properties.allow_loopback, allow_resolver: EGRESS_PARAMS.properties.allow_resolver },

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import { field } from '../common-fields.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
 import type { StepContext, StreamGadget } from '../../steps/types.ts';
-import { defaultEntries, destinationText, nameservers, parseAllow, type Rule } from './egress/allow.ts';
+import { defaultEntries, destinationText, parseAllow, readResolvers, type Rule } from '../../egress/allow.ts';
 import { fillAllowMaps } from './egress/maps.ts';
 
 /** bpf/audit_egress.h EGRESS_HOOK_*, EGRESS_ALLOWED/REPORTED/REFUSED */
@@ -24,18 +23,9 @@ export interface EgressParams {
   defaults_from?: number;
 }
 
-export const RESOLV_CONF = '/etc/resolv.conf';
-
 /** The rules a step enforces, in order: the recipe's entries, then loopback and the resolvers when allowed; each one's index is what events' `rule` names. */
-export function egressRules(params: EgressParams, resolvConf = RESOLV_CONF): Rule[] {
-  let resolvers: string[] = [];
-  if (params.allow_resolver ?? true) {
-    try {
-      resolvers = nameservers(fs.readFileSync(resolvConf, 'utf8'));
-    } catch {
-      // no resolv.conf: no resolver to allow
-    }
-  }
+export function egressRules(params: EgressParams): Rule[] {
+  const resolvers = params.allow_resolver ?? true ? readResolvers() : [];
   return [...(params.allow ?? []), ...defaultEntries({ loopback: params.allow_loopback ?? true, resolvers })].map(parseAllow);
 }
 

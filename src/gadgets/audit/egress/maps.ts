@@ -5,10 +5,8 @@
  * kernel adds to `allow_cidrs` itself.
  */
 import type { BpfObject } from '../../../ebpf/object.ts';
-import { encodeWire, type Rule } from './allow.ts';
+import { encodeWire, nameRules, NAME_RULES, type Rule } from '../../../egress/allow.ts';
 
-/** bpf/audit_egress.h EGRESS_NAME_RULES */
-export const NAME_RULES = 4;
 const CIDR_KEY_BYTES = 24;
 const NAME_RULE_BYTES = 32;
 
@@ -20,21 +18,6 @@ export function cidrKey(addr: Uint8Array, prefix: number, proto: number, port: n
   k.writeUInt16BE(port, 6);
   k.set(addr, 8);
   return k;
-}
-
-/** The name rules grouped by name, in rule order: [name, indices]; more than NAME_RULES for one name is an error. */
-export function nameRules(rules: readonly Rule[], kind: 'name' | 'wildcard'): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  rules.forEach((r, i) => {
-    if (r.kind !== kind) return;
-    const list = out.get(r.name) ?? [];
-    list.push(i);
-    out.set(r.name, list);
-  });
-  for (const [name, list] of out) {
-    if (list.length > NAME_RULES) throw new Error(`${kind === 'wildcard' ? '*.' : ''}${name} has ${list.length} allow entries; at most ${NAME_RULES} ports or protocols per name (allow the name without a port instead)`);
-  }
-  return out;
 }
 
 /** struct egress_name_rule for the rules at `indices`. */

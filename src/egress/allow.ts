@@ -5,6 +5,7 @@
  * `/tcp` or `/udp`. IPv6 with a port is bracketed: `[2001:db8::/32]:443`.
  * Entries come from recipes (untrusted): every problem says what to write.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 
 export const PROTOCOLS = { tcp: 6, udp: 17 } as const;
@@ -223,4 +224,34 @@ export function nameservers(resolvConf: string): string[] {
     if (ip && net.isIP(ip) && !out.includes(ip)) out.push(ip);
   }
   return out;
+}
+
+/** bpf/audit_egress.h EGRESS_NAME_RULES: allow entries (ports, protocols) per name */
+export const NAME_RULES = 4;
+
+/** The name rules grouped by name, in rule order: [name, indices]; more than NAME_RULES for one name is an error. */
+export function nameRules(rules: readonly Rule[], kind: 'name' | 'wildcard'): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  rules.forEach((r, i) => {
+    if (r.kind !== kind) return;
+    const list = out.get(r.name) ?? [];
+    list.push(i);
+    out.set(r.name, list);
+  });
+  for (const [name, list] of out) {
+    if (list.length > NAME_RULES) throw new Error(`${kind === 'wildcard' ? '*.' : ''}${name} has ${list.length} allow entries; at most ${NAME_RULES} ports or protocols per name (allow the name without a port instead)`);
+  }
+  return out;
+}
+
+/** Where the resolvers allow_resolver allows are read from. */
+export const RESOLV_CONF = '/etc/resolv.conf';
+
+/** The nameservers of a resolv.conf file; none when there is none. */
+export function readResolvers(file = RESOLV_CONF): string[] {
+  try {
+    return nameservers(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return []; // no resolv.conf: no resolver to allow
+  }
 }
