@@ -24,6 +24,7 @@ import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, ty
 import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
+import { planEgress, type EgressSpec } from './egress.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
 import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
 import type { OtlpSpec } from './otlp.ts';
@@ -81,6 +82,8 @@ export interface Recipe {
   /** RE2 patterns masked in every artifact, on top of the defaults */
   redact?: string[];
   sequential?: boolean;
+  /** an allow-list for the workload's egress, enforced in the kernel (src/runner/egress.ts) */
+  egress?: EgressSpec;
   max_bytes?: string;
   /** a JUnit XML report, a plain file name inside --out */
   junit?: string;
@@ -269,11 +272,14 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     const errors = validateRecipe.errors ?? [];
     problems.push(...schemaProblems(errors, locate));
     for (const e of errors) rejected.add(e.instancePath.split('/').slice(0, 3).join('/'));
-    if (!Array.isArray((data as Recipe | null)?.steps) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
+    const egressOnly = (data as Recipe | null)?.egress !== undefined && (data as Recipe).steps === undefined;
+    if ((!Array.isArray((data as Recipe | null)?.steps) && !egressOnly) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
       throw new RecipeError(problems);
     }
   }
   const recipe = data as unknown as Recipe;
+  // the egress block is a step of its own: a recipe with only it has no steps list
+  recipe.steps ??= [];
   const accepted = (list: string, i: number) => !rejected.has(`/${list}/${i}`);
   // steps inherit recipe-level defaults (max_bytes, duration): check them against the ones the schema accepted
   const defaults = { ...recipe } as Record<string, unknown>;
@@ -281,6 +287,13 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const inExpr: ExprProblemFn = (path, expr, issue) => {
     problems.push({ ...at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
   };
+  if (recipe.egress && ![...rejected].some((r) => r === '/egress' || r.startsWith('/egress/'))) {
+    const planned = planEgress(recipe.egress, { recipeFile: file, hasRun: recipe.run !== undefined, stepIds: recipe.steps.map((s) => s?.id) }, problem);
+    if (planned) {
+      recipe.steps.push(planned.step as StepSpec);
+      if (planned.assertion) (recipe.assertions ??= []).push(planned.assertion);
+    }
+  }
   const shapes: Shapes = new Map();
   const steps = recipe.steps
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))

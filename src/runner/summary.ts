@@ -107,6 +107,15 @@ export interface StepSummary {
   baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
+  /** the egress step: what it enforced (src/runner/egress.ts) */
+  egress?: {
+    mode: 'audit' | 'block';
+    /** every entry enforced, in rule order (an event's `rule` is an index here): the recipe's, the baseline's, then loopback and the resolvers when allowed */
+    allow: string[];
+    allow_loopback: boolean;
+    allow_resolver: boolean;
+    baseline?: string;
+  };
 }
 
 export interface AssertionSummary {
