@@ -229,7 +229,8 @@ export class Triggers {
         // attached already: from the trigger's moment on, the scope's events go to the spool
         const inScope = compileObjectFilter(scope, t.plan.def.fields);
         const since = inst.record.triggered_by.at;
-        preloaded.gate.open((line) => (line.timestamp as string) >= since && inScope(line));
+        // rows without a timestamp (an interval's) pass from the gate's opening on
+        preloaded.gate.open((line) => (typeof line.timestamp !== 'string' || line.timestamp >= since) && inScope(line));
         session = preloaded.session;
         inst.preloaded = true;
       } else {

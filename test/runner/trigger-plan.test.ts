@@ -45,14 +45,14 @@ steps:
   - {id: b, gadget: trace/exec, start_on: {step: c}}
   - {id: c, gadget: trace/exec, start_on: {step: a}}
   - {id: d, gadget: trace/exec, stop_on: {step: d}}
-  - {id: top, gadget: top/file}
+  - {id: top, gadget: profile/cpu}
   - {id: e, gadget: trace/exec, start_on: {step: top}}
   - {id: f, gadget: trace/exec, for_each: pid}
   - {id: g, gadget: trace/exec, start_on: {step: d}, scope: trigger, attach: preload}
 `);
   assert.deepEqual(problems, [
     'r.yaml:7:49 steps[3].stop_on.step: a step cannot stop on its own events: name another step',
-    'r.yaml:9:50 steps[5].start_on.step: step top emits no events while it runs, so it cannot trigger: top/file is an interval gadget: only the events of stream and packet gadgets come as they happen',
+    'r.yaml:9:50 steps[5].start_on.step: step top emits no events while it runs, so it cannot trigger: profile/cpu is a profile gadget: only the events of stream, packet and interval gadgets come as they happen',
     'r.yaml:10:43 steps[6].for_each: for_each is about a triggered step: give the step start_on: {step: …, filter: …}',
     'r.yaml:11:78 steps[7].attach: a preloaded step is scoped in user space, by its events\' fields; the cgroup scope (a subtree) is the kernel\'s: use attach: lazy, or scope by a field (e.g. {cgroup_id: cgroup_id}, that cgroup only)',
     'r.yaml:4:50 steps[0].start_on.step: steps a → b → c → a start on each other\'s events: none of them would ever start',
