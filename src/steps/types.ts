@@ -103,7 +103,9 @@ export type Requirement =
   /** fentry/fexit on this kernel function: its name in the kernel's BTF (the load probe tells the rest) */
   | { fentry: string }
   /** a kfunc the programs call: its name in the kernel's BTF */
-  | { kfunc: string };
+  | { kfunc: string }
+  /** a program the runner attaches itself (a cgroup hook, a socket filter): the load probe says whether this kernel has its type */
+  | { program: string };
 
 /**
  * One way to hook a gadget. A gadget lists them in order of preference
