@@ -28,6 +28,8 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
+import { canaryHelper, runCanary, type LivenessMode } from './canary.ts';
+import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -171,6 +173,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
+      await proveLiveness(group, recipe, cgroup, opts.objectDir, log);
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
@@ -286,9 +289,52 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+/**
+ * Each step of the group proves it hears its scope (src/runner/canary.ts) before the
+ * workload starts. A step whose canary did not come back failed for a reason of the
+ * machine: it is stopped; a required one ends the run before the workload (exit 3).
+ */
+async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string, log: (l: string) => void): Promise<void> {
+  const candidates = group.filter((s) => s.session);
+  if (!candidates.length) return;
+  const results = await runCanary(candidates.map((s) => ({
+    id: s.plan.spec.id,
+    def: s.def,
+    session: s.session,
+    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
+    budgetMs: parseDuration((s.plan.spec.canary_budget ?? recipe.canary_budget ?? DEFAULT_CANARY_BUDGET_MS) as string | number),
+    containersOnly: !!s.plan.containers && !cgroup,
+  })), canaryHelper(objectDir), cgroup?.path);
+  const deaf: StepRun[] = [];
+  for (const s of candidates) {
+    const result = results.get(s.plan.spec.id);
+    if (!result) continue;
+    s.summary.canary = result;
+    if (result.state !== 'failed') continue;
+    deaf.push(s);
+    log(`step ${s.plan.spec.id}: could not trace: ${result.reason}`);
+  }
+  if (!deaf.length) return;
+  await Promise.all(deaf.map((s) => stop(s, 'failed')));
+  for (const s of deaf) {
+    s.summary.status = 'failed';
+    s.summary.reason = s.summary.canary!.reason;
+    s.environmentFailure = true;
+  }
+  const required = deaf.filter((s) => !s.plan.spec.optional);
+  if (!required.length) return;
+  const others = group.filter((s) => s.session);
+  await Promise.all(others.map((s) => stop(s, 'failed')));
+  for (const s of others) {
+    s.summary.status = 'not_run';
+    s.summary.reason = `not run: step ${required[0].plan.spec.id} could not prove it hears its scope`;
+  }
+  throw new CannotTrace(`${required.map((s) => s.plan.spec.id).join(', ')}: ${required[0].summary.reason}`);
+}
+
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
-  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
+  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended, canary } = s.summary;
   let status = s.summary.status;
   let why = reason;
   if (status === 'ok' && !s.outcome) {
@@ -307,6 +353,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(whyData !== undefined ? { why: whyData } : {}),
     ...(warnings?.length ? { warnings } : {}),
     ...(ended ? { ended } : {}),
+    ...(canary ? { canary } : {}),
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),

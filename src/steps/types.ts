@@ -3,6 +3,7 @@ import type { ContainerTable } from '../containers/table.ts';
 import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
 import type { BtfStruct } from '../ebpf/btf.ts';
 import type { Flow } from './packet/ip.ts';
+import type { CanaryProbe, Liveness } from './liveness.ts';
 
 /** The JSON type of a field's value, as filters and transforms see it. */
 /** 'object[]': a list of records inside a document row (advise gadgets); not decoded from a struct */
@@ -190,6 +191,11 @@ export interface GadgetBase {
    * sockets) and a step's own selection is an error.
    */
   selects?: 'capture' | 'documents' | 'none';
+  /**
+   * How a liveness canary proves the step hears its scope (src/steps/liveness.ts): the canary's
+   * actions that make this gadget an event, or why none can be provoked safely. Absent: unproven.
+   */
+  liveness?: Liveness;
 }
 
 /** Events from a ring buffer, as they happen (src/steps/modes/stream.ts). */
@@ -419,4 +425,6 @@ export interface StepSession {
   progress?(): { events: number; lost?: number };
   /** detach, drain what is left, flush, release every kernel object */
   stop(): Promise<StepOutcome>;
+  /** the liveness canary's side (src/steps/liveness.ts); absent: this session cannot prove it hears */
+  readonly canary?: CanaryProbe;
 }

@@ -17,6 +17,7 @@ import { parseSize } from '../duration.ts';
 import { prepareObject } from '../prepare.ts';
 import { sinkFor } from '../sink.ts';
 import { closeAll } from '../../util/close-all.ts';
+import { CanaryGate, type CanaryProbe } from '../liveness.ts';
 import type { EventSink, RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
 import { planOrThrow, type Mode, type OptionProblem, type StepOptions } from './mode.ts';
 
@@ -75,8 +76,9 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = sinkFor(ctx);
     side = def.userSource?.(obj, obj.btf.struct(def.struct), ctx);
+    const pid = obj.btf.struct(def.struct).members.find((m) => m.name === (def.fields.find((f) => f.name === 'pid')?.member ?? 'pid'));
     obj.attachAll();
-    return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers, side, pid && pid.type.size === 4 ? pid.offset : undefined);
   } catch (err) {
     side?.close();
     containers?.stop();
@@ -101,6 +103,7 @@ export class StreamSession implements StepSession {
   private readonly onRecord: (offset: number, length: number) => void;
   private readonly onSideRecord: RecordSink;
   private readonly wakeups: Registration;
+  readonly canary?: CanaryProbe;
 
   constructor(
     private readonly obj: BpfObject,
@@ -111,10 +114,34 @@ export class StreamSession implements StepSession {
     private readonly containers?: ContainerTracker,
     /** events read in user space besides the ring (types.ts UserSource) */
     private readonly side?: UserSource,
+    /** the offset of the event's pid (u32) in a record: how the canary's markers are known; none: no canary */
+    pidOffset?: number,
   ) {
-    this.onRecord = (offset, length) => {
-      if (sink.append(codec, offset, length)) this.events++;
-    };
+    const gate = pidOffset === undefined ? undefined : new CanaryGate(obj);
+    const dv = reader.dv;
+    this.onRecord = gate
+      ? (offset, length) => {
+          // the canary's marker is known before the filter, and never reaches the sink
+          if (gate.tgid !== 0 && gate.marker(dv.getUint32(offset + pidOffset!, true))) return;
+          if (sink.append(codec, offset, length)) this.events++;
+        }
+      : (offset, length) => {
+          if (sink.append(codec, offset, length)) this.events++;
+        };
+    if (gate) {
+      this.canary = {
+        arm: (tgid) => gate.arm(tgid),
+        check: () => {
+          this.reader.drain(this.onRecord);
+          this.sink.flush();
+          return gate.seen;
+        },
+        disarm: () => {
+          this.reader.drain(this.onRecord);
+          gate.disarm();
+        },
+      };
+    }
     this.onSideRecord = (c, offset, length) => {
       if (sink.append(c, offset, length)) this.events++;
     };
