@@ -289,6 +289,9 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+/** canary_budget: a number is ms (unlike durations), text a duration */
+const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
+
 /**
  * Each step of the group proves it hears its scope (src/runner/canary.ts) before the
  * workload starts. A step whose canary did not come back failed for a reason of the
@@ -302,7 +305,7 @@ async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], c
     def: s.def,
     session: s.session,
     liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
-    budgetMs: parseDuration((s.plan.spec.canary_budget ?? recipe.canary_budget ?? DEFAULT_CANARY_BUDGET_MS) as string | number),
+    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
     containersOnly: !!s.plan.containers && !cgroup,
   })), canaryHelper(objectDir), cgroup?.path);
   const deaf: StepRun[] = [];
