@@ -847,6 +847,7 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     if (r.kernelFilters.length) w(`${pad}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
     if (r.missingOptional) w(`${pad}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);
+    w(`${pad}  liveness: ${r.liveness.provable ? `proven by a canary (${r.liveness.canary.join(', ')})` : `unproven — ${r.liveness.reason}`}\n`);
   }
   const { kernelBtf } = await import('../ebpf/kernel-btf.ts');
   const btf = kernelBtf();
