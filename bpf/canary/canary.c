@@ -6,7 +6,7 @@
  * network actions run in a private network namespace, the mount in a private
  * mount namespace, the file is its own and removed.
  *
- *   canary [--cgroup DIR] ACTION...   (signal file mount net dns exec)
+ *   canary [--cgroup DIR] ACTION...   (signal file mount net tls dns exec)
  *
  * It joins DIR's cgroup.procs first, then waits for one byte on stdin (the
  * runner has told the steps its pid by then), then acts. Exit 0, or 2 with
@@ -98,9 +98,10 @@ static void private_netns(void)
 	netns_ready = 1;
 }
 
-/* bind, listen, connect, accept, one byte each way over loopback (trace/bind,
- * trace/tcp, trace/tcpconnect, top/tcp) */
-static void do_net(void)
+/* bind, listen, connect, accept, `payload` one way and a byte back over
+ * loopback (trace/bind, trace/tcp, trace/tcpconnect, top/tcp; trace/sni with
+ * the start of a TLS ClientHello) */
+static void connect_loopback(const void *payload, size_t size)
 {
 	private_netns();
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -116,12 +117,24 @@ static void do_net(void)
 	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	if (s < 0)
 		fail("accept");
-	char b = 'x';
-	if (send(c, &b, 1, 0) != 1 || recv(s, &b, 1, 0) != 1 || send(s, &b, 1, 0) != 1 || recv(c, &b, 1, 0) != 1)
+	char b[64];
+	if (send(c, payload, size, 0) != (ssize_t)size || recv(s, b, sizeof(b), 0) <= 0 || send(s, b, 1, 0) != 1 || recv(c, b, 1, 0) != 1)
 		fail("send and receive");
 	close(c);
 	close(s);
 	close(l);
+}
+
+static void do_net(void)
+{
+	connect_loopback("x", 1);
+}
+
+/* a TLS record header of a ClientHello (handshake, version 3.1, type 1) */
+static void do_tls(void)
+{
+	static const unsigned char hello[] = { 0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00 };
+	connect_loopback(hello, sizeof(hello));
 }
 
 /* a DNS query for gadget-run-canary.invalid to 127.0.0.1:53 (trace/dns) */
@@ -182,6 +195,8 @@ int main(int argc, char **argv)
 			do_mount();
 		else if (!strcmp(action, "net"))
 			do_net();
+		else if (!strcmp(action, "tls"))
+			do_tls();
 		else if (!strcmp(action, "dns"))
 			do_dns();
 		else if (!strcmp(action, "exec"))

@@ -12,8 +12,7 @@ import type { BpfObject } from '../ebpf/object.ts';
 import type { GadgetDefinition } from './types.ts';
 
 /** What the canary helper does, one word per action (bpf/canary/canary.c). */
-export type CanaryAction = 'signal' | 'file' | 'mount' | 'net' | 'dns' | 'exec';
-export const CANARY_ACTIONS: readonly CanaryAction[] = ['signal', 'file', 'mount', 'net', 'dns', 'exec'];
+export type CanaryAction = 'signal' | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
 
 /** A gadget's liveness: the actions that make it an event in the traced scope, or why none can. */
 export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };

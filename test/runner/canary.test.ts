@@ -40,6 +40,9 @@ steps:
   - { id: signal, gadget: trace/signal, outputs: [signal.ndjson] }
   - { id: topfile, gadget: top/file, outputs: [topfile.ndjson] }
   - { id: toptcp, gadget: top/tcp, outputs: [toptcp.ndjson] }
+  - { id: dns, gadget: trace/dns, outputs: [dns.ndjson] }
+  - { id: sni, gadget: trace/sni, outputs: [sni.ndjson] }
+  - { id: mount, gadget: trace/mount, outputs: [mount.ndjson] }
   - { id: oom, gadget: trace/oomkill }
   - { id: off, gadget: trace/exec, liveness: off }
 assertions:
@@ -48,7 +51,7 @@ assertions:
   assert.equal(summary.status, 'passed', summary.reasons.join('; '));
   assertValidSummary(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')));
   const canary = Object.fromEntries(summary.steps.map((s) => [s.id, s.canary]));
-  for (const id of ['exec', 'open', 'tcp', 'bind', 'signal', 'topfile', 'toptcp']) {
+  for (const id of ['exec', 'open', 'tcp', 'bind', 'signal', 'topfile', 'toptcp', 'dns', 'sni', 'mount']) {
     assert.equal(canary[id]?.state, 'proven', `${id}: ${JSON.stringify(canary[id])}`);
     assert.ok(canary[id]!.ms! >= 1);
   }
@@ -59,7 +62,8 @@ assertions:
   assert.ok(!rows('exec.ndjson').some((e) => e.comm === 'canary' || (e.args as string[])?.includes('--exit')));
   assert.ok(!rows('open.ndjson').some((e) => String(e.path).includes('gadget-run-canary')));
   assert.ok(!rows('topfile.ndjson').some((e) => String(e.file).includes('gadget-run-canary')));
-  for (const f of ['tcp.ndjson', 'bind.ndjson', 'toptcp.ndjson', 'signal.ndjson']) assert.ok(!rows(f).some((e) => e.comm === 'canary'), f);
+  for (const f of ['tcp.ndjson', 'bind.ndjson', 'toptcp.ndjson', 'signal.ndjson', 'dns.ndjson', 'sni.ndjson', 'mount.ndjson']) assert.ok(!rows(f).some((e) => e.comm === 'canary'), f);
+  assert.ok(!rows('dns.ndjson').some((e) => String(e.name).includes('gadget-run-canary')));
 });
 
 test('the canary is not hidden by a filter, and never passes through one', { skip }, async () => {

@@ -54,7 +54,7 @@ export const traceDns = {
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
     'or only the workload\'s traffic through cgroup_skb programs on its cgroup',
   mode: 'packet',
-  liveness: { unproven: 'packet gadgets take no canary yet (their events are parsed from packets, not known by pid)' },
+  liveness: { canary: ['dns'] },
   object: 'trace_dns.bpf.o',
   struct: 'packet_event',
   fields: [
