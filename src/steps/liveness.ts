@@ -9,13 +9,9 @@
  * gadget_canary_tgid); the scope does not.
  */
 import type { BpfObject } from '../ebpf/object.ts';
-import type { GadgetDefinition } from './types.ts';
+import type { GadgetDefinition, Liveness } from './types.ts';
 
-/** What the canary helper does, one word per action (bpf/canary/canary.c). */
-export type CanaryAction = 'signal' | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
-
-/** A gadget's liveness: the actions that make it an event in the traced scope, or why none can. */
-export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };
+export type { CanaryAction, CanaryProbe, Liveness } from './types.ts';
 
 /** The budget a canary has to come back through the ring, unless the recipe says canary_budget. */
 export const DEFAULT_CANARY_BUDGET_MS = 500;
@@ -29,20 +25,6 @@ const MODE_UNPROVEN: Partial<Record<GadgetDefinition['mode'], string>> = {
 export function livenessOf(def: GadgetDefinition): Liveness {
   if (def.liveness) return def.liveness;
   return { unproven: MODE_UNPROVEN[def.mode] ?? `${def.id} has no canary yet` };
-}
-
-/**
- * A session's side of the canary: which process is the canary now (0: none),
- * and whether one of its events came. The mode calls `marker(tgid)` before
- * its filter for every event; the runner arms, polls and disarms.
- */
-export interface CanaryProbe {
-  /** recognise this process's events as markers from now on, and let it past the kernel's task filters */
-  arm(tgid: number): void;
-  /** read what the kernel has now; true once a marker came */
-  check(): boolean;
-  /** the canary is gone and its events were read: stop recognising it */
-  disarm(): void;
 }
 
 /** The part every mode shares: the tgid, the kernel's exemption, what came. */

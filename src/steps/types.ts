@@ -3,7 +3,6 @@ import type { ContainerTable } from '../containers/table.ts';
 import type { BpfObject, ConstantValue } from '../ebpf/object.ts';
 import type { BtfStruct } from '../ebpf/btf.ts';
 import type { Flow } from './packet/ip.ts';
-import type { CanaryProbe, Liveness } from './liveness.ts';
 
 /** The JSON type of a field's value, as filters and transforms see it. */
 /** 'object[]': a list of records inside a document row (advise gadgets); not decoded from a struct */
@@ -412,6 +411,25 @@ export interface StepOutcome {
   containers?: ContainerRecord[];
   /** a snapshot stopped before its moment came: it captured nothing, and says so */
   notTaken?: boolean;
+}
+
+/** What the liveness canary helper does, one word per action (bpf/canary/canary.c; src/steps/liveness.ts). */
+export type CanaryAction = 'signal' | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
+
+/** A gadget's liveness: the canary's actions that make it an event in the traced scope, or why none can. */
+export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };
+
+/**
+ * A session's side of the canary: it recognises the canary's events (by its
+ * process) before any filter and drops them; the runner arms, polls and disarms.
+ */
+export interface CanaryProbe {
+  /** recognise this process's events as markers from now on, and let it past the kernel's task filters */
+  arm(tgid: number): void;
+  /** read what the kernel has now; true once a marker came */
+  check(): boolean;
+  /** the canary is gone and its events were read: stop recognising it */
+  disarm(): void;
 }
 
 /** A loaded, attached gadget. The runner owns time: it decides when to stop. */
