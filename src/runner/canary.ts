@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { livenessOf, type CanaryAction } from '../steps/liveness.ts';
 import type { GadgetDefinition, StepSession } from '../steps/types.ts';
 import type { CanarySummary } from './summary.ts';
+import { mark } from '../timing.ts';
 
 export type LivenessMode = 'checked' | 'proven' | 'off';
 
@@ -40,82 +41,130 @@ export function canaryPlan(s: CanaryStep): CanarySummary | CanaryAction[] {
 
 const POLL_MS = 1;
 
-/**
- * Run the canary for these steps (each attached and started); say per step what came.
- * `cgroupDir`: the workload's cgroup (none: the step is node-wide, the canary runs in ours).
- */
-export async function runCanary(steps: CanaryStep[], helper: string, cgroupDir: string | undefined): Promise<Map<string, CanarySummary>> {
-  const out = new Map<string, CanarySummary>();
-  const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']> }[] = [];
+/** The actions the steps' canaries need (none: no canary to run). */
+export function canaryActions(steps: Omit<CanaryStep, 'session'>[]): CanaryAction[] {
   const actions = new Set<CanaryAction>();
+  for (const s of steps) {
+    const l = livenessOf(s.def);
+    if (s.liveness === 'off' || s.containersOnly || 'unproven' in l) continue;
+    for (const a of l.canary) actions.add(a);
+  }
+  return [...actions].sort((a, b) => order(a) - order(b));
+}
+
+/**
+ * The canary helper, started while the steps load (its spawn is off the start's critical
+ * path): it joins the cgroup and waits for the go that runCanary gives once they are attached.
+ */
+export class Canary {
+  readonly pid?: number;
+  stderr = '';
+  readonly exited: Promise<void>;
+  private readonly child;
+  private gone = false;
+
+  constructor(readonly helper: string, actions: CanaryAction[], cgroupDir: string | undefined) {
+    this.child = spawn(helper, [...(cgroupDir ? ['--cgroup', cgroupDir] : []), ...actions], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.pid = this.child.pid;
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => {
+      const end = () => ((this.gone = true), resolve());
+      this.child.on('exit', end);
+      this.child.on('error', (err) => ((this.stderr += err.message), end()));
+    });
+    // a canary not waited for (no step attached) gets EPIPE on its go: not ours to report
+    this.child.stdin!.on('error', () => {});
+  }
+
+  go(): void {
+    this.child.stdin!.end('g');
+  }
+
+  get done(): boolean {
+    return this.gone;
+  }
+
+  kill(): void {
+    if (!this.gone) this.child.kill('SIGKILL');
+  }
+}
+
+/** What came, per step, and when the canary is gone and its events are drained (until then its pid is still recognised). */
+export interface CanaryOutcome {
+  results: Map<string, CanarySummary>;
+  gone: Promise<void>;
+}
+
+/**
+ * Prove these steps (each attached and started) hear their scope: arm them with the canary's
+ * pid, let it go, wait for each one's marker within its budget. The canary is then killed;
+ * the steps stop recognising its pid once it is gone (`gone`), which the workload need not wait for.
+ */
+export async function runCanary(steps: CanaryStep[], canary: Canary | undefined): Promise<CanaryOutcome> {
+  const results = new Map<string, CanarySummary>();
+  const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']> }[] = [];
   for (const s of steps) {
     const plan = canaryPlan(s);
     if (!Array.isArray(plan)) {
-      out.set(s.id, plan.state === 'unproven' && s.liveness === 'proven' ? { ...plan, state: 'failed', reason: `liveness: proven, and ${plan.reason}` } : plan);
+      results.set(s.id, plan.state === 'unproven' && s.liveness === 'proven' ? { ...plan, state: 'failed', reason: `liveness: proven, and ${plan.reason}` } : plan);
       continue;
     }
-    for (const a of plan) actions.add(a);
     waiting.push({ s, probe: s.session!.canary! });
   }
-  if (!waiting.length) return out;
-  if (!fs.existsSync(helper)) {
-    for (const { s } of waiting) out.set(s.id, { state: 'failed', reason: `the canary helper ${helper} is missing: build it (make -C bpf) or set liveness: off` });
-    return out;
+  if (!waiting.length) {
+    canary?.kill();
+    return { results, gone: Promise.resolve() };
   }
-  const args = [...(cgroupDir ? ['--cgroup', cgroupDir] : []), ...[...actions].sort((a, b) => order(a) - order(b))];
-  const child = spawn(helper, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => resolve(code));
-    child.on('error', (err) => {
-      stderr += err.message;
-      resolve(null);
-    });
-  });
+  if (!canary || canary.pid === undefined) {
+    const why = !canary || !fs.existsSync(canary.helper) ? 'the canary helper is missing: build it (make -C bpf) or set liveness: off' : `the canary helper did not start: ${canary.stderr}`;
+    for (const { s } of waiting) results.set(s.id, { state: 'failed', reason: why });
+    canary?.kill();
+    return { results, gone: Promise.resolve() };
+  }
   const armed: typeof waiting = [];
   try {
-    if (child.pid === undefined) throw new Error(`could not start ${helper}: ${(await exited, stderr)}`);
     for (const w of waiting) {
-      w.probe.arm(child.pid);
+      w.probe.arm(canary.pid);
       armed.push(w);
     }
     const t0 = performance.now();
-    child.stdin!.end('g');
-    let done = false;
-    void exited.then(() => (done = true));
+    canary.go();
     const budget = Math.max(...waiting.map((w) => w.s.budgetMs));
     let pending = waiting;
     while (pending.length) {
       const now = performance.now() - t0;
       pending = pending.filter(({ s, probe }) => {
         if (probe.check()) {
-          out.set(s.id, { state: 'proven', ms: Math.max(1, Math.round(performance.now() - t0)) });
+          results.set(s.id, { state: 'proven', ms: Math.max(1, Math.round(performance.now() - t0)) });
           return false;
         }
         if (now >= s.budgetMs) {
-          out.set(s.id, failed(s, stderr));
+          results.set(s.id, failed(s, canary.stderr));
           return false;
         }
         return true;
       });
       if (!pending.length || now >= budget) break;
       // the canary is gone and its events were read: what did not come will not
-      if (done) {
-        await sleep(POLL_MS);
-        for (const w of pending) if (!w.probe.check()) out.set(w.s.id, failed(w.s, stderr));
+      if (canary.done) {
+        for (const w of pending) if (!w.probe.check()) results.set(w.s.id, failed(w.s, canary.stderr));
         break;
       }
       await sleep(POLL_MS);
     }
-    // the canary must be gone before its pid stops being recognised (a workload could reuse it)
-    if (!done) child.kill('SIGKILL');
-    await exited;
+    mark('canary came back');
   } finally {
-    for (const w of armed) w.probe.disarm();
+    // from here the kernel's filters apply to it again; what it still does is dropped by pid
+    for (const w of armed) w.probe.release();
+    canary.kill();
   }
-  for (const w of waiting) if (!out.has(w.s.id)) out.set(w.s.id, failed(w.s, stderr));
-  return out;
+  for (const w of waiting) if (!results.has(w.s.id)) results.set(w.s.id, failed(w.s, canary.stderr));
+  // its pid is recognised until it is reaped, so a process that reuses the pid is never taken for it
+  const gone = canary.exited.then(() => {
+    for (const w of armed) w.probe.disarm();
+    mark('canary gone');
+  });
+  return { results, gone };
 }
 
 function failed(s: CanaryStep, stderr: string): CanarySummary {

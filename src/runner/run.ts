@@ -28,7 +28,7 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
-import { canaryHelper, runCanary, type LivenessMode } from './canary.ts';
+import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
 import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
@@ -98,6 +98,8 @@ interface StepRun {
   summary: StepSummary & { ended?: StepEnd };
   /** it could not be opened for a reason of the machine (unsupported here, load or attach refused) */
   environmentFailure?: boolean;
+  /** resolves once the liveness canary is gone and the session no longer looks for it */
+  canaryGone?: Promise<void>;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -145,6 +147,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
+  let canary: Canary | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
@@ -167,13 +170,15 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
       if (interrupt.signal) break;
+      // the canary starts while the steps load, and waits for its go
+      canary = startCanary(group, recipe, cgroup, opts.objectDir);
       await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
       if (group.length === steps.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
-      await proveLiveness(group, recipe, cgroup, opts.objectDir, log);
+      await proveLiveness(group, recipe, cgroup, canary, log);
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
@@ -216,6 +221,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     // every way out of the run kills what is left of the workload (background processes
     // its shell left behind too) and removes its cgroup
     workload?.kill();
+    canary?.kill();
     if (cgroup) {
       try {
         await destroyCgroup(cgroup.path);
@@ -289,6 +295,24 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined): CanaryStep {
+  return {
+    id: s.plan.spec.id,
+    def: s.def,
+    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
+    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
+    containersOnly: !!s.plan.containers && !cgroup,
+  };
+}
+
+/** The canary for this group's steps, started (waiting for its go), when one of them takes one. */
+function startCanary(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string): Canary | undefined {
+  const actions = canaryActions(group.map((s) => canaryStep(s, recipe, cgroup)));
+  const helper = canaryHelper(objectDir);
+  if (!actions.length || !fs.existsSync(helper)) return undefined;
+  return new Canary(helper, actions, cgroup?.path);
+}
+
 /** canary_budget: a number is ms (unlike durations), text a duration */
 const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
 
@@ -297,17 +321,14 @@ const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_
  * workload starts. A step whose canary did not come back failed for a reason of the
  * machine: it is stopped; a required one ends the run before the workload (exit 3).
  */
-async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string, log: (l: string) => void): Promise<void> {
+async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, canary: Canary | undefined, log: (l: string) => void): Promise<void> {
   const candidates = group.filter((s) => s.session);
-  if (!candidates.length) return;
-  const results = await runCanary(candidates.map((s) => ({
-    id: s.plan.spec.id,
-    def: s.def,
-    session: s.session,
-    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
-    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
-    containersOnly: !!s.plan.containers && !cgroup,
-  })), canaryHelper(objectDir), cgroup?.path);
+  if (!candidates.length) {
+    canary?.kill();
+    return;
+  }
+  const { results, gone } = await runCanary(candidates.map((s) => ({ ...canaryStep(s, recipe, cgroup), session: s.session })), canary);
+  for (const s of candidates) s.canaryGone = gone;
   const deaf: StepRun[] = [];
   for (const s of candidates) {
     const result = results.get(s.plan.spec.id);
@@ -437,6 +458,8 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   if (!session || s.outcome) return;
   s.session = undefined;
   try {
+    // the canary's last events are known by its pid until it is gone
+    await s.canaryGone;
     s.outcome = await session.stop();
     s.summary.status = status;
     s.summary.events = s.outcome.events;

@@ -47,8 +47,13 @@ export class CanaryGate {
     return true;
   }
 
+  /** the kernel's task filters apply to the canary again */
+  release(): void {
+    this.obj.writeGlobal('.data.canary', 'gadget_canary_tgid', 0);
+  }
+
+  /** its events are no longer recognised */
   disarm(): void {
     this.tgid = 0;
-    this.obj.writeGlobal('.data.canary', 'gadget_canary_tgid', 0);
   }
 }

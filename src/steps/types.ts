@@ -428,7 +428,9 @@ export interface CanaryProbe {
   arm(tgid: number): void;
   /** read what the kernel has now; true once a marker came */
   check(): boolean;
-  /** the canary is gone and its events were read: stop recognising it */
+  /** the proof is in: the kernel's task filters apply to it again (its events are still recognised and dropped) */
+  release(): void;
+  /** the canary is gone: read what is left of its events and stop recognising it */
   disarm(): void;
 }
 

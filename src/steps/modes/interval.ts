@@ -89,7 +89,7 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
       sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
       obj.attachAll();
       const session = new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
-      session.canary = rows.pidOffset === undefined ? undefined : canaryOf(new CanaryGate(obj), map, rows);
+      session.canary = rows.pidOffset === undefined ? undefined : canaryOf(new CanaryGate(obj), map, rows, () => session.stopped);
       return session;
     } catch (err) {
       containers?.stop();
@@ -234,7 +234,7 @@ function writeUint(b: Buffer, offset: number, size: number, v: bigint): void {
  * The canary's side of an interval step: its entries in the map (keys with its pid) are the
  * proof; they are deleted, never read as rows.
  */
-function canaryOf(gate: CanaryGate, map: KernelMap, rows: RowReader): CanaryProbe {
+function canaryOf(gate: CanaryGate, map: KernelMap, rows: RowReader, closed: () => boolean): CanaryProbe {
   const sweep = () => {
     for (const key of map.keyList()) {
       if (key.readUInt32LE(rows.pidOffset!) !== gate.tgid) continue;
@@ -247,8 +247,9 @@ function canaryOf(gate: CanaryGate, map: KernelMap, rows: RowReader): CanaryProb
     // an interval read while the canary runs leaves its entries out
     arm: (tgid) => (gate.arm(tgid), (rows.skipPid = tgid), (rows.skipped = false)),
     check: () => (sweep(), gate.seen),
+    release: () => gate.release(),
     disarm: () => {
-      sweep();
+      if (!closed()) sweep();
       gate.disarm();
       rows.skipPid = 0;
     },
@@ -322,7 +323,10 @@ class IntervalSession implements StepSession {
     this.sink.flush();
   }
 
+  stopped = false;
+
   async stop(): Promise<StepOutcome> {
+    this.stopped = true;
     clearInterval(this.timer);
     try {
       this.obj.detach();

@@ -136,7 +136,10 @@ export class StreamSession implements StepSession {
           this.sink.flush();
           return gate.seen;
         },
+        release: () => gate.release(),
         disarm: () => {
+          // after stop the reader is closed and its last drain already knew the canary
+          if (this.stopped) return gate.disarm();
           this.reader.drain(this.onRecord);
           gate.disarm();
         },
@@ -177,8 +180,11 @@ export class StreamSession implements StepSession {
     }
   }
 
+  private stopped = false;
+
   async stop(): Promise<StepOutcome> {
     this.running = false;
+    this.stopped = true;
     // leaving the poller wakes the loop's pending wait now rather than at the
     // next tick; the other sessions' waits go on
     const leftPoller = this.wakeups.close();
