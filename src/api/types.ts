@@ -76,12 +76,21 @@ export interface RunOptions extends LoadOptions {
   maxDuration?: string;
   /** the compiled BPF objects; default $GADGET_RUN_OBJECTS, else build/bpf of gadget-run */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. One per process: another file is an OptionError */
+  btf?: string;
   /** also write a JUnit XML report to this file */
   junit?: string;
   /** write each step's baseline file from this run's keys instead of failing on new ones */
   updateBaseline?: boolean;
   /** gadget-run's log lines (what the CLI prints on stderr); default: none */
   log?: (line: string) => void;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict
+   * (default true), as `user` when given, else whoever ran sudo, else a non-root owner of
+   * the recipe or the current folder; never as root unless `user` says so. Their ends are
+   * the result's `actions`
+   */
+  actions?: boolean;
   /** told when steps attach (with each step's spool, to follow events as they are written) and when capture ends */
   observer?: RunObserver;
   /**
@@ -157,6 +166,8 @@ export type GadgetDetail = Omit<GadgetInfo, 'fields'> & {
 export interface GadgetsOptions {
   /** the compiled BPF objects the load probe uses; default as run() */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
+  btf?: string;
 }
 
 /** A decoded event: the gadget's fields (`gadget-run gadgets ID`), by name. */
@@ -175,8 +186,16 @@ export interface StreamOptions {
   queue?: number;
   /** the ring buffer, a power of two: '16MiB' (the default), '1MiB' */
   buffer?: string;
+  /** interval gadgets (top/*): each interval's rows come at its end, with `interval` 1, 2, …; how often ('1s', the default) */
+  interval?: string;
+  /** interval gadgets: which rows first ('-rbytes,-wbytes'; default the gadget's) */
+  sort?: string;
+  /** interval gadgets: rows per interval, the first by sort (default 20) */
+  maxRows?: number;
   /** the compiled BPF objects; default as run() */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
+  btf?: string;
 }
 
 /** A stream's figures: readable at any time from stats(), and the value a finished iteration returns. */
