@@ -103,10 +103,13 @@ export interface CanaryOutcome {
 export async function runCanary(steps: CanaryStep[], canary: Canary | undefined): Promise<CanaryOutcome> {
   const results = new Map<string, CanarySummary>();
   const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']> }[] = [];
+  // steps that prove nothing still drop the canary's events (and let it past an egress block)
+  const bystanders: NonNullable<StepSession['canary']>[] = [];
   for (const s of steps) {
     const plan = canaryPlan(s);
     if (!Array.isArray(plan)) {
       results.set(s.id, plan.state === 'unproven' && s.liveness === 'proven' ? { ...plan, state: 'failed', reason: `liveness: proven, and ${plan.reason}` } : plan);
+      if (s.session?.canary) bystanders.push(s.session.canary);
       continue;
     }
     waiting.push({ s, probe: s.session!.canary! });
@@ -121,11 +124,11 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
     canary?.kill();
     return { results, gone: Promise.resolve() };
   }
-  const armed: typeof waiting = [];
+  const armed: NonNullable<StepSession['canary']>[] = [];
   try {
-    for (const w of waiting) {
-      w.probe.arm(canary.pid);
-      armed.push(w);
+    for (const probe of [...waiting.map((w) => w.probe), ...bystanders]) {
+      probe.arm(canary.pid);
+      armed.push(probe);
     }
     const t0 = performance.now();
     canary.go();
@@ -155,13 +158,13 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
     mark('canary came back');
   } finally {
     // from here the kernel's filters apply to it again; what it still does is dropped by pid
-    for (const w of armed) w.probe.release();
+    for (const probe of armed) probe.release();
     canary.kill();
   }
   for (const w of waiting) if (!results.has(w.s.id)) results.set(w.s.id, failed(w.s, canary.stderr));
   // its pid is recognised until it is reaped, so a process that reuses the pid is never taken for it
   const gone = canary.exited.then(() => {
-    for (const w of armed) w.probe.disarm();
+    for (const probe of armed) probe.disarm();
     mark('canary gone');
   });
   return { results, gone };

@@ -168,3 +168,17 @@ steps:
   - { id: oom, gadget: trace/oomkill, liveness: checked }
 `, 'p.yaml', gadgets);
 });
+
+test('a step with liveness off beside a checked one never sees the canary either', { skip }, async () => {
+  const { out, summary } = await run(`name: canary-bystander
+run: "true"
+steps:
+  - { id: proving, gadget: trace/exec }
+  - { id: quiet, gadget: trace/exec, liveness: off, outputs: [quiet.ndjson] }
+`);
+  assert.equal(summary.status, 'passed', summary.reasons.join('; '));
+  assert.deepEqual(summary.steps.map((s) => s.canary?.state), ['proven', 'off']);
+  const rows = readNdjsonFile(path.join(out, 'quiet.ndjson')) as Record<string, unknown>[];
+  assert.ok(rows.length > 0, 'the workload\'s exec is there');
+  assert.ok(!rows.some((e) => (e.args as string[]).includes('--exit') || e.comm === 'canary'), JSON.stringify(rows));
+});
