@@ -121,6 +121,7 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
     ...(ended ? { ended_by: ended } : {}),
+    ...(meta.canary ? { canary: meta.canary } : {}),
     ...policy,
     ...(recipe.egress && spec.id === EGRESS_STEP ? { egress: egressSummary(recipe.egress, spec) } : {}),
   };

@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
+import { livenessOf } from '../steps/liveness.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from '../steps/duration.ts';
 import { formatOf, formatsFor } from './formats.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
@@ -54,7 +55,14 @@ export interface StepSpec {
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
   baseline?: { file: string; key?: string };
+  /** the step's liveness canary (default: the recipe's, else checked) */
+  liveness?: Liveness;
+  /** how long its canary may take to come back (default: the recipe's, else 500 ms) */
+  canary_budget?: Duration;
 }
+
+/** checked: prove the step hears its scope where its gadget has a canary; proven: and refuse a gadget without one; off: no canary */
+export type Liveness = 'checked' | 'proven' | 'off';
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
 export type ContainersSpec = ContainerSelection & { workload?: boolean };
@@ -93,6 +101,10 @@ export interface Recipe {
   eval_memory?: string;
   /** the containers every step watches, unless a step has its own */
   containers?: ContainersSpec;
+  /** every step's liveness canary, unless a step has its own (default checked) */
+  liveness?: Liveness;
+  /** how long a step's canary may take to come back (default 500 ms) */
+  canary_budget?: Duration;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
   cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
@@ -389,6 +401,10 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   if (!def) {
     problem(['steps', i, 'gadget'], `unknown gadget "${excerpt(spec.gadget)}" (known: ${Object.keys(registry).join(', ')})`);
     return undefined;
+  }
+  if ((spec.liveness ?? recipe.liveness) === 'proven') {
+    const l = livenessOf(def);
+    if ('unproven' in l) problem(['steps', i, spec.liveness ? 'liveness' : 'gadget'], `liveness: proven, but ${def.id}'s liveness cannot be proven: ${l.unproven} (use liveness: checked or off for this step)`);
   }
   let filter: Predicate[] = [];
   if (spec.filter !== undefined) {

@@ -107,6 +107,8 @@ export interface StepSummary {
   baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
+  /** its liveness canary (src/runner/canary.ts): whether the step proved it hears its scope before the workload */
+  canary?: CanarySummary;
   /** the egress step: what it enforced (src/runner/egress.ts) */
   egress?: {
     mode: 'audit' | 'block';
@@ -116,6 +118,18 @@ export interface StepSummary {
     allow_resolver: boolean;
     baseline?: string;
   };
+}
+
+/**
+ * proven: the canary's event came back through ring, decoder and scope in `ms`; unproven: the
+ * gadget (or this step's scope) has no canary, `reason` says why; off: the recipe said
+ * liveness: off; failed: it did not come within the budget (the step could not trace)
+ */
+export interface CanarySummary {
+  state: 'proven' | 'unproven' | 'off' | 'failed';
+  /** round trip from the canary's start to its event read, ms (proven), or the budget waited (failed) */
+  ms?: number;
+  reason?: string;
 }
 
 export interface AssertionSummary {
