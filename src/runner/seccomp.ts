@@ -15,11 +15,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { excerpt, formatBytes } from '../steps/duration.ts';
 import { syscallNumber } from '../steps/names/index.ts';
 import { SYSCALLS_X86_64 } from '../steps/names/syscalls-x86_64.ts';
-import { nearest } from '../util/edit-distance.ts';
+import { editDistance } from '../util/edit-distance.ts';
 import { packageRoot } from '../util/package-root.ts';
 import { RecipeError, type Problem } from './errors.ts';
 import { checkRecipeRelative, resolveInRecipeDir } from './recipe-dir.ts';
@@ -134,6 +134,13 @@ function readProfile(file: string, shown: string, atRecipe: (message: string) =>
   }
 }
 
+/** A value for a message: a scalar as JSON (bounded), a container by its kind (it may be nested past any stack). */
+function shown(v: Json | undefined): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v !== null && typeof v === 'object') return 'an object';
+  return typeof v === 'string' ? JSON.stringify(excerpt(v)) : String(v);
+}
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isEmpty = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
@@ -154,11 +161,16 @@ export function parseSeccompProfile(text: string, file: string): string[] {
     data = JSON.parse(text) as Json;
   } catch (err) {
     parseDocument(text, { lineCounter: lines });
-    const at = /position (\d+)/.exec((err as Error).message);
-    throw new RecipeError([{ ...place(at ? Number(at[1]) : text.length), path: '', message: `not JSON: ${excerpt((err as Error).message, 200)} (a seccomp profile is the JSON advise/seccomp-profile writes)` }]);
+    throw new RecipeError([{ ...place(jsonErrorOffset(text)), path: '', message: `not JSON: ${excerpt((err as Error).message, 200)} (a seccomp profile is the JSON advise/seccomp-profile writes)` }]);
   }
   // JSON is YAML: the same text parsed again only to know where each value is
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
+  } catch {
+    // nested too deep for the YAML parser's stack: problems are placed at the start
+    doc = parseDocument('');
+  }
   const problems: Problem[] = [];
   const problem = (p: (string | number)[], message: string, key = false) => problems.push({ ...place(nodeOffset(doc, p, key)), path: jsonPath(p), message });
 
@@ -171,7 +183,7 @@ export function parseSeccompProfile(text: string, file: string): string[] {
   const action = data.defaultAction;
   if (action === undefined) problem([], 'missing "defaultAction" (an allow-list profile has "SCMP_ACT_ERRNO")');
   else if (action === 'SCMP_ACT_ALLOW') problem(['defaultAction'], 'SCMP_ACT_ALLOW allows every syscall the profile does not list (a deny list): gadget-run enforces allow-lists, whose defaultAction refuses the rest (SCMP_ACT_ERRNO, as advise/seccomp-profile writes)');
-  else if (typeof action !== 'string' || !REFUSING_ACTIONS.includes(action)) problem(['defaultAction'], `${excerpt(JSON.stringify(action))} is not a seccomp action (known: SCMP_ACT_ALLOW, ${REFUSING_ACTIONS.join(', ')})`);
+  else if (typeof action !== 'string' || !REFUSING_ACTIONS.includes(action)) problem(['defaultAction'], `${shown(action)} is not a seccomp action (known: SCMP_ACT_ALLOW, ${REFUSING_ACTIONS.join(', ')})`);
   if (data.defaultErrnoRet !== undefined && !(Number.isInteger(data.defaultErrnoRet) && (data.defaultErrnoRet as number) >= 0)) problem(['defaultErrnoRet'], 'must be an errno number (it is not used: mode errno fails with EPERM)');
   if (!isEmpty(data.flags)) problem(['flags'], 'seccomp filter flags are not supported here: drop them (the recipe\'s mode decides what happens to the syscalls the profile does not allow)');
   for (const key of ['listenerPath', 'listenerMetadata']) if (!isEmpty(data[key]) && data[key] !== '') problem([key], 'a user-notification listener (SCMP_ACT_NOTIFY) is not supported here: drop it');
@@ -184,6 +196,79 @@ export function parseSeccompProfile(text: string, file: string): string[] {
   return [...names].sort();
 }
 
+/**
+ * Where JSON.parse gave up on `text` (V8 does not always say): the offset of
+ * the first character that is not JSON, from a syntax-only scan.
+ */
+const MAX_DEPTH = 256;
+
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => (text.startsWith(word, i) ? (i += word.length) : fail());
+  const string = () => {
+    if (text[i] !== '"') fail();
+    for (i++; i < text.length && text[i] !== '"'; i++) {
+      if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      }
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
+  const value = (depth: number): void => {
+    ws();
+    const c = text[i];
+    // deeper than any profile: where it got too deep is as good a place as any
+    if (depth > MAX_DEPTH) fail();
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (text[i] === close) return void i++;
+      for (;;) {
+        if (c === '{') {
+          ws();
+          string();
+          ws();
+          if (text[i] !== ':') fail();
+          i++;
+        }
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === close) return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return string();
+    if (c === 't') return void literal('true');
+    if (c === 'f') return void literal('false');
+    if (c === 'n') return void literal('null');
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value(0);
+    ws();
+    return i;
+  } catch (at) {
+    if (typeof at !== 'number') throw at;
+    return Math.min(at, text.length);
+  }
+}
+
 type ProblemAt = (p: (string | number)[], message: string, key?: boolean) => void;
 
 /** The profile's architectures (and archMap's) must include this machine's; names are resolved with its table. */
@@ -193,7 +278,7 @@ function checkArchitectures(data: Record<string, Json>, problem: ProblemAt): voi
     if (value === undefined || value === null) return;
     if (!Array.isArray(value)) return problem(at, 'must be an array of architecture names such as "SCMP_ARCH_X86_64"');
     value.forEach((a, i) => {
-      if (typeof a !== 'string' || !ARCHES.includes(a)) problem([...at, i], `${excerpt(JSON.stringify(a))} is not an architecture (known: ${ARCHES.join(', ')})`);
+      if (typeof a !== 'string' || !ARCHES.includes(a)) problem([...at, i], `${shown(a)} is not an architecture (known: ${ARCHES.join(', ')})`);
       else listed.push(a);
     });
   };
@@ -230,7 +315,7 @@ function allowedNames(data: Record<string, Json>, problem: ProblemAt): Set<strin
     if (!isObject(rule)) return problem(at, 'a rule is an object {"names": [...], "action": "SCMP_ACT_ALLOW"}');
     for (const key of Object.keys(rule)) if (!RULE_FIELDS.includes(key)) problem([...at, key], `unknown field "${excerpt(key)}" of a rule (known: ${RULE_FIELDS.join(', ')})`, true);
     if (rule.action !== 'SCMP_ACT_ALLOW') {
-      problem(rule.action === undefined ? at : [...at, 'action'], `${rule.action === undefined ? 'missing "action"' : `${excerpt(JSON.stringify(rule.action))}`}: only SCMP_ACT_ALLOW rules can be enforced here (the recipe's mode decides what happens to every syscall they do not allow)`);
+      problem(rule.action === undefined ? at : [...at, 'action'], `${rule.action === undefined ? 'missing "action"' : `${shown(rule.action)}`}: only SCMP_ACT_ALLOW rules can be enforced here (the recipe's mode decides what happens to every syscall they do not allow)`);
     }
     if (!isEmpty(rule.args)) problem([...at, 'args'], 'argument conditions are not supported here: a rule allows its syscalls whatever their arguments (as advise/seccomp-profile writes them); drop args or the rule');
     for (const key of ['includes', 'excludes']) if (!isEmpty(rule[key])) problem([...at, key], `conditional rules (${key}) are not supported here: drop ${key} or the rule`);
@@ -242,9 +327,9 @@ function allowedNames(data: Record<string, Json>, problem: ProblemAt): Set<strin
     }
     if (rule.name === undefined && rule.names === undefined) problem(at, 'a rule needs "names": [...]');
     for (const { name, at: where } of list) {
-      if (typeof name !== 'string') problem(where, `${excerpt(JSON.stringify(name))} is not a syscall name`);
+      if (typeof name !== 'string') problem(where, `${shown(name)} is not a syscall name`);
       else if (syscallNumber(name) === undefined) {
-        const near = nearest(name, SYSCALL_NAMES);
+        const near = SYSCALL_NAMES.find((n) => editDistance(n, name) <= Math.max(2, name.length / 4));
         problem(where, `unknown syscall "${excerpt(name)}": not an x86-64 syscall name${near ? ` (did you mean "${near}"?)` : ''}`);
       } else names.add(name);
     }
