@@ -209,7 +209,7 @@ describe('a workload under its learned profile', { skip: notRoot || seccompUnsup
     const run = `${workload} ${dir}/data/file > ${dir}/data/stdout`;
     const names = await learn(dir, run);
     assert.ok(!names.includes('sysinfo'), 'the plain run never calls sysinfo');
-    const { r, summary, denied } = await enforce(dir, run, 'errno');
+    const { r, out, summary, denied } = await enforce(dir, run, 'errno');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(fs.readFileSync(path.join(dir, 'data/stdout'), 'utf8'), 'read seccomp\n');
     assert.deepEqual(denied, []);
@@ -217,6 +217,9 @@ describe('a workload under its learned profile', { skip: notRoot || seccompUnsup
     const sha256 = createHash('sha256').update(fs.readFileSync(path.join(dir, 'profile.json'))).digest('hex');
     assert.deepEqual(summary.workload.seccomp, { profile: 'profile.json', sha256, mode: 'errno', syscalls: names.length });
     assert.match(r.stderr, new RegExp(`under the seccomp profile profile\\.json in errno mode: ${names.length} syscalls allowed`));
+    const line = `under seccomp profile profile.json (errno mode, ${names.length} syscalls, sha256 ${sha256.slice(0, 12)})`;
+    assert.ok((r.stdout + r.stderr).includes(line), 'the terminal says so');
+    assert.ok(fs.readFileSync(path.join(out, 'report.md'), 'utf8').includes(line), 'report.md says so');
   });
 
   test('a syscall outside the profile: errno fails it with EPERM, log lets it through; audit/seccomp reports it and the assertion fails the run', async (t) => {
