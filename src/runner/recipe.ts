@@ -346,7 +346,8 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
  * audit/seccomp step can tell the run about the ones outside the profile.
  */
 function checkSeccomp(recipe: Recipe, problem: ProblemFn): void {
-  const why = checkProfilePath(recipe.seccomp!.profile);
+  // a profile the schema rejected (not a string) is already a problem
+  const why = typeof recipe.seccomp!.profile === 'string' ? checkProfilePath(recipe.seccomp!.profile) : undefined;
   if (why) problem(['seccomp', 'profile'], why);
   const audited = Array.isArray(recipe.steps) && recipe.steps.some((s) => s?.gadget === 'audit/seccomp' && !s.optional);
   if (recipe.seccomp!.mode === 'log' && !audited) {

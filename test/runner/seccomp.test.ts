@@ -158,6 +158,7 @@ describe('the profile, as untrusted input', () => {
     assert.match(problems(`name: r\nseccomp: { profile: p.json }\n${steps}`).join('\n'), /r\.yaml:2:10 seccomp: seccomp is about the workload/);
     assert.match(problems(`name: r\nrun: "true"\nseccomp: { profile: p.yaml }\n${steps}`).join('\n'), /seccomp\.profile: seccomp profile "p\.yaml" must end in \.json/);
     assert.match(problems(`name: r\nrun: "true"\nseccomp: { profile: p.json, mode: block }\n${steps}`).join('\n'), /seccomp\.mode: must be equal to one of the allowed values/);
+    assert.match(problems(`name: r\nrun: "true"\nseccomp: { profile: [1, 2] }\n${steps}`).join('\n'), /seccomp\.profile: must be string/);
     assert.match(problems(`name: r\nrun: "true"\nseccomp: { profile: p.json, mode: log }\nsteps:\n  - { id: e, gadget: trace/exec }\n`).join('\n'), /r\.yaml:3:\d+ seccomp\.mode: log mode lets the syscalls outside the profile through: add a \(non-optional\) audit\/seccomp step/);
   });
 });
