@@ -84,6 +84,13 @@ export interface RunOptions extends LoadOptions {
   updateBaseline?: boolean;
   /** gadget-run's log lines (what the CLI prints on stderr); default: none */
   log?: (line: string) => void;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict
+   * (default true), as `user` when given, else whoever ran sudo, else a non-root owner of
+   * the recipe or the current folder; never as root unless `user` says so. Their ends are
+   * the result's `actions`
+   */
+  actions?: boolean;
   /** told when steps attach (with each step's spool, to follow events as they are written) and when capture ends */
   observer?: RunObserver;
   /**

@@ -141,12 +141,13 @@ export class BpfObject {
     mark(`loaded ${this.name}`);
   }
 
-  /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...). */
-  attachAll(): void {
+  /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...), but those in `except` (attached otherwise). */
+  attachAll(except: readonly string[] = []): void {
     const n = native();
     for (let p = n.bpf_object__next_program(this.ptr, null); !isNull(p); p = n.bpf_object__next_program(this.ptr, p)) {
       if (!n.bpf_program__autoload(p)) continue;
       const name = n.bpf_program__name(p);
+      if (except.includes(name)) continue;
       const link = n.bpf_program__attach(p);
       if (isNull(link)) {
         const e = errno();

@@ -14,6 +14,8 @@ import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { killRunningActions, recipeDirOf } from './actions.ts';
+import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
@@ -64,6 +66,13 @@ export interface RunOptions {
    * stops the run, and the process is left alone
    */
   processSignals?: boolean;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict, as
+   * this user (or not, saying why); absent: none run (a cluster node's share)
+   */
+  actions?: { user: WorkloadUser | { refused: string } };
+  /** send the events where the recipe's `export:` says, after the verdict; default false (a cluster node's share) */
+  exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
   /** the recipe's seccomp profile, already read and checked (src/api/run.ts does it before --out is touched); default: read here */
@@ -262,8 +271,8 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     }
   }
   try {
-    // the second signal's handler stays on while evaluating
-    return await judge(loaded, opts.outDir, run, {
+    // the second signal's handler stays on while evaluating and while the actions run
+    const judged = await judge(loaded, opts.outDir, run, {
       log,
       signal: evaluating.signal,
       updateBaseline: opts.updateBaseline,
@@ -272,6 +281,14 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
       ...(captureError !== undefined ? { captureError } : {}),
       known: { steps: summary.steps, ...(summary.workload ? { workload: summary.workload } : {}) },
+    });
+    return await afterVerdict(recipe, judged, {
+      outDir: opts.outDir,
+      recipeDir: recipeDirOf(loaded.file),
+      ...(opts.actions ? { user: opts.actions.user } : {}),
+      exportEvents: opts.exportEvents ?? false,
+      log,
+      redact: (v) => redactor.value(v),
     });
   } finally {
     interrupt.dispose();
@@ -558,6 +575,7 @@ interface RunState {
 function abandon(run: RunState, why: Abandon): void {
   const say = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   run.workload?.kill();
+  killRunningActions();
   if (run.cgroup && !destroyCgroupSync(run.cgroup.path, ABANDON_WAIT_MS)) say(`could not remove the workload's cgroup ${run.cgroup.path} (a later run removes it)`);
   dropSpools(run.spoolDir, say);
   const { summary } = run;

@@ -197,6 +197,13 @@ export interface StreamGadget extends GadgetBase {
   mode: 'stream';
   /** a second source of events read in user space, opened after load and just before attach (audit/seccomp: /dev/kmsg) */
   userSource?(obj: BpfObject, layout: BtfStruct, ctx: StepContext): UserSource;
+  /**
+   * Programs attached to the workload's cgroup (bpf_link, never pinned: they go with
+   * the process) rather than by their section; a step of such a gadget needs a workload
+   */
+  cgroupPrograms?: readonly string[];
+  /** fill the loaded object's maps from the step's params, before anything is attached (audit/egress: its allow-list) */
+  beforeAttach?(obj: BpfObject, ctx: StepContext): void;
 }
 
 /** Packets from a socket filter or the workload's cgroup, parsed in user space (src/steps/modes/packet.ts). */

@@ -6,7 +6,9 @@
  * and the final drain after detach consumes everything left, so the tail is
  * never lost.
  */
+import fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { cgroupDirById } from '../../ebpf/attach.ts';
 import { whyNoRingbuf } from '../../ebpf/features.ts';
 import type { ContainerTracker } from '../../containers/selection.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
@@ -75,7 +77,9 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = sinkFor(ctx);
     side = def.userSource?.(obj, obj.btf.struct(def.struct), ctx);
-    obj.attachAll();
+    def.beforeAttach?.(obj, ctx);
+    obj.attachAll(def.cgroupPrograms);
+    if (def.cgroupPrograms) attachToWorkloadCgroup(obj, def, ctx);
     return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
   } catch (err) {
     side?.close();
@@ -84,6 +88,17 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     reader?.close();
     obj.close();
     throw err;
+  }
+}
+
+/** The gadget's cgroup programs on the workload's cgroup (and so on every cgroup below it). */
+function attachToWorkloadCgroup(obj: BpfObject, def: StreamGadget, ctx: StepContext): void {
+  if (!ctx.cgroup) throw new Error(`${def.id} acts on a workload's cgroup: give the recipe a run command`);
+  const fd = fs.openSync(cgroupDirById(ctx.cgroup.id, ctx.cgroup.level), 'r');
+  try {
+    for (const p of def.cgroupPrograms ?? []) obj.attachCgroup(p, fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
