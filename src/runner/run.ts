@@ -32,6 +32,7 @@ import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
 import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
 import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
+import { launcherArgv, loadSeccompProfile, seccompUnsupported, type SeccompPlan } from './seccomp.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -76,6 +77,8 @@ export interface RunOptions {
   exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
+  /** the recipe's seccomp profile, already read and checked (src/api/run.ts does it before --out is touched); default: read here */
+  seccomp?: SeccompPlan;
 }
 
 /** A running step as the CLI's progress line and event printer see it. */
@@ -160,18 +163,27 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
+  let seccomp: SeccompPlan | undefined;
   try {
+    // a profile that cannot be enforced (src/api/run.ts refuses it before --out is touched) is an error before anything runs
+    if (recipe.seccomp && recipe.run) seccomp = opts.seccomp ?? loadSeccompProfile(loaded.file, recipe.seccomp);
+    // the workload cannot run as the recipe says on this machine: nothing is traced (exit 3)
+    const cannotRun = (why: string) => {
+      for (const s of steps) {
+        s.environmentFailure = true;
+        s.summary.status = 'unsupported';
+        s.summary.reason = `not run: ${why}`;
+      }
+      return new CannotTrace(why);
+    };
     if (recipe.run) {
+      const noSeccomp = seccomp && seccompUnsupported(seccomp.summary.mode);
+      if (noSeccomp) throw cannotRun(`the workload's seccomp profile cannot be applied: ${noSeccomp}`);
       await sweepStaleCgroups(log);
       try {
         cgroup = createWorkloadCgroup(recipe.name);
       } catch (err) {
-        for (const s of steps) {
-          s.environmentFailure = true;
-          s.summary.status = 'unsupported';
-          s.summary.reason = `not run: ${(err as Error).message}`;
-        }
-        throw new CannotTrace((err as Error).message);
+        throw cannotRun((err as Error).message);
       }
     }
     void failure.promise.then(() => workload?.kill());
@@ -191,11 +203,12 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
-        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name})`);
-        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
+        const under = seccomp ? `, under the seccomp profile ${seccomp.summary.profile} in ${seccomp.summary.mode} mode: ${seccomp.summary.syscalls} syscalls allowed` : '';
+        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name}${under})`);
+        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env, seccomp ? launcherArgv(seccomp) : []);
         mark('workload spawned');
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
-        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
+        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid }, ...(seccomp ? { seccomp: seccomp.summary } : {}) };
       }
       await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs)));
       if (failure.error !== undefined) throw failure;

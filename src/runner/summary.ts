@@ -4,6 +4,7 @@
  * or goes away; new optional fields do not change it.
  */
 import type { Explained } from '../ebpf/reasons.ts';
+import type { SeccompSummary } from './seccomp.ts';
 
 /** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
 export type ExplainedReason = Explained & { kind: string };
@@ -156,6 +157,8 @@ export interface WorkloadSummary {
   killed?: boolean;
   /** the exit code is one the recipe's expect_exit allows (default: 0 only) */
   exitExpected?: boolean;
+  /** the seccomp profile it ran under (the recipe's `seccomp:`) */
+  seccomp?: SeccompSummary;
 }
 
 /** An action the verdict called for (on_success, on_failure, on_cancel, on_exit) and how it ended; it never changes the verdict. */

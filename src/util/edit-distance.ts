@@ -8,3 +8,14 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/** The known name closest to `name` (at most a third of its letters different), for "did you mean". */
+export function nearest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
