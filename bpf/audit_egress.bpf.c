@@ -123,6 +123,10 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 	} else {
 		return 1;
 	}
+	/* the liveness canary (its loopback connect and datagram in its own network namespace) is
+	 * never refused nor reported */
+	if (gadget_canary_tgid && (bpf_get_current_pid_tgid() >> 32) == gadget_canary_tgid)
+		return 1;
 	__u16 port = (__u16)ctx->user_port;
 	__u8 proto = ctx->protocol;
 	__s32 rule = egress_cidr_rule(a.addr, proto, port);

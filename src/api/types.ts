@@ -138,6 +138,11 @@ export interface GadgetInfo {
   kernelFilters: string[];
   /** JSON Schema of its params */
   params?: Record<string, unknown>;
+  /**
+   * whether a step of it can prove it hears its scope before the workload (a liveness
+   * canary: recipe key liveness): the canary's actions, or why its liveness stays unproven
+   */
+  liveness: { provable: true; canary: string[] } | { provable: false; reason: string };
 }
 
 /** A field as `gadget-run gadgets ID --json` describes it. */

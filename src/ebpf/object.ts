@@ -252,6 +252,23 @@ export class BpfObject {
     throw new Error(`${this.name}: no global "${name}"`);
   }
 
+  /**
+   * Write a 32-bit global that is alone in its own data section (bpf/include/filter.h's
+   * .data.canary), so the write cannot race the programs' other globals. False when the
+   * object has no such global (its programs do not read it).
+   */
+  writeGlobal(section: string, name: string, value: number): boolean {
+    const v = this.btf.variables(section).get(name);
+    if (!v) return false;
+    const n = native();
+    const map = this.mapBySuffix(section);
+    const bytes = Buffer.alloc(n.bpf_map__value_size(map));
+    bytes.writeUInt32LE(value >>> 0, v.offset);
+    const rc = n.bpf_map_update_elem(n.bpf_map__fd(map), Buffer.alloc(4), bytes, 0);
+    if (rc < 0) throw new KernelError(`write ${this.name}:${name}`, errno());
+    return true;
+  }
+
   close(): void {
     if (this.closed) return;
     this.detach();

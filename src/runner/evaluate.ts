@@ -123,6 +123,7 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(ended ? { ended_by: ended } : {}),
     ...(meta.instances ? { instances: meta.instances } : {}),
     ...(meta.suppressed ? { suppressed: meta.suppressed } : {}),
+    ...(meta.canary ? { canary: meta.canary } : {}),
     ...policy,
     ...(recipe.egress && spec.id === EGRESS_STEP ? { egress: egressSummary(recipe.egress, spec) } : {}),
   };

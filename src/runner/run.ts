@@ -33,6 +33,9 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
+import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
+import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
+import { launcherArgv, loadSeccompProfile, seccompUnsupported, type SeccompPlan } from './seccomp.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -77,6 +80,8 @@ export interface RunOptions {
   exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
+  /** the recipe's seccomp profile, already read and checked (src/api/run.ts does it before --out is touched); default: read here */
+  seccomp?: SeccompPlan;
 }
 
 /** A running step as the CLI's progress line and event printer see it. */
@@ -110,6 +115,8 @@ interface StepRun {
   environmentFailure?: boolean;
   /** a start_on step: what its instances captured (triggers.ts), once capture ended */
   triggered?: TriggeredResult;
+  /** resolves once the liveness canary is gone and the session no longer looks for it */
+  canaryGone?: Promise<void>;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -159,6 +166,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
+  let canary: Canary | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
@@ -169,18 +177,27 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     halted: Promise.race([interrupt.promise.then(() => 'signal' as const), failure.promise.then(() => 'error' as const)]),
     log,
   });
+  let seccomp: SeccompPlan | undefined;
   try {
+    // a profile that cannot be enforced (src/api/run.ts refuses it before --out is touched) is an error before anything runs
+    if (recipe.seccomp && recipe.run) seccomp = opts.seccomp ?? loadSeccompProfile(loaded.file, recipe.seccomp);
+    // the workload cannot run as the recipe says on this machine: nothing is traced (exit 3)
+    const cannotRun = (why: string) => {
+      for (const s of steps) {
+        s.environmentFailure = true;
+        s.summary.status = 'unsupported';
+        s.summary.reason = `not run: ${why}`;
+      }
+      return new CannotTrace(why);
+    };
     if (recipe.run) {
+      const noSeccomp = seccomp && seccompUnsupported(seccomp.summary.mode);
+      if (noSeccomp) throw cannotRun(`the workload's seccomp profile cannot be applied: ${noSeccomp}`);
       await sweepStaleCgroups(log);
       try {
         cgroup = createWorkloadCgroup(recipe.name);
       } catch (err) {
-        for (const s of steps) {
-          s.environmentFailure = true;
-          s.summary.status = 'unsupported';
-          s.summary.reason = `not run: ${(err as Error).message}`;
-        }
-        throw new CannotTrace((err as Error).message);
+        throw cannotRun((err as Error).message);
       }
     }
     void failure.promise.then(() => workload?.kill());
@@ -190,6 +207,8 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     const groups = recipe.sequential && !recipe.run ? startNow.map((s) => [s]) : [startNow];
     for (const group of groups) {
       if (interrupt.signal) break;
+      // the canary starts while the steps load, and waits for its go
+      canary = startCanary(group, recipe, cgroup, opts.objectDir);
       await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log, triggers)));
       if (group.length === startNow.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
       await triggers.preload();
@@ -197,14 +216,16 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
+      await proveLiveness(group, recipe, cgroup, canary, log);
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
-        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name})`);
-        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
+        const under = seccomp ? `, under the seccomp profile ${seccomp.summary.profile} in ${seccomp.summary.mode} mode: ${seccomp.summary.syscalls} syscalls allowed` : '';
+        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name}${under})`);
+        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env, seccomp ? launcherArgv(seccomp) : []);
         mark('workload spawned');
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
-        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
+        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid }, ...(seccomp ? { seccomp: seccomp.summary } : {}) };
       }
       await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs, triggers.stopRequested(s.plan.spec.id))));
       if (failure.error !== undefined) throw failure;
@@ -240,6 +261,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     // every way out of the run kills what is left of the workload (background processes
     // its shell left behind too) and removes its cgroup
     workload?.kill();
+    canary?.kill();
     if (cgroup) {
       try {
         await destroyCgroup(cgroup.path);
@@ -326,9 +348,70 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined): CanaryStep {
+  return {
+    id: s.plan.spec.id,
+    def: s.def,
+    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
+    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
+    containersOnly: !!s.plan.containers && !cgroup,
+  };
+}
+
+/** The canary for this group's steps, started (waiting for its go), when one of them takes one. */
+function startCanary(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string): Canary | undefined {
+  const actions = canaryActions(group.map((s) => canaryStep(s, recipe, cgroup)));
+  const helper = canaryHelper(objectDir);
+  if (!actions.length || !fs.existsSync(helper)) return undefined;
+  return new Canary(helper, actions, cgroup?.path);
+}
+
+/** canary_budget: a number is ms (unlike durations), text a duration */
+const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
+
+/**
+ * Each step of the group proves it hears its scope (src/runner/canary.ts) before the
+ * workload starts. A step whose canary did not come back failed for a reason of the
+ * machine: it is stopped; a required one ends the run before the workload (exit 3).
+ */
+async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, canary: Canary | undefined, log: (l: string) => void): Promise<void> {
+  const candidates = group.filter((s) => s.session);
+  if (!candidates.length) {
+    canary?.kill();
+    return;
+  }
+  const { results, gone } = await runCanary(candidates.map((s) => ({ ...canaryStep(s, recipe, cgroup), session: s.session })), canary);
+  for (const s of candidates) s.canaryGone = gone;
+  const deaf: StepRun[] = [];
+  for (const s of candidates) {
+    const result = results.get(s.plan.spec.id);
+    if (!result) continue;
+    s.summary.canary = result;
+    if (result.state !== 'failed') continue;
+    deaf.push(s);
+    log(`step ${s.plan.spec.id}: could not trace: ${result.reason}`);
+  }
+  if (!deaf.length) return;
+  await Promise.all(deaf.map((s) => stop(s, 'failed')));
+  for (const s of deaf) {
+    s.summary.status = 'failed';
+    s.summary.reason = s.summary.canary!.reason;
+    s.environmentFailure = true;
+  }
+  const required = deaf.filter((s) => !s.plan.spec.optional);
+  if (!required.length) return;
+  const others = group.filter((s) => s.session);
+  await Promise.all(others.map((s) => stop(s, 'failed')));
+  for (const s of others) {
+    s.summary.status = 'not_run';
+    s.summary.reason = `not run: step ${required[0].plan.spec.id} could not prove it hears its scope`;
+  }
+  throw new CannotTrace(`${required.map((s) => s.plan.spec.id).join(', ')}: ${required[0].summary.reason}`);
+}
+
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
-  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
+  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended, canary } = s.summary;
   let status = s.summary.status;
   let why = reason;
   if (status === 'ok' && !s.outcome && !s.triggered) {
@@ -347,6 +430,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(whyData !== undefined ? { why: whyData } : {}),
     ...(warnings?.length ? { warnings } : {}),
     ...(ended ? { ended } : {}),
+    ...(canary ? { canary } : {}),
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
@@ -485,6 +569,8 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   if (!session || s.outcome) return;
   s.session = undefined;
   try {
+    // the canary's last events are known by its pid until it is gone
+    await s.canaryGone;
     s.outcome = await session.stop();
     s.summary.status = status;
     s.summary.events = s.outcome.events;

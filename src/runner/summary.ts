@@ -4,6 +4,7 @@
  * or goes away; new optional fields do not change it.
  */
 import type { Explained } from '../ebpf/reasons.ts';
+import type { SeccompSummary } from './seccomp.ts';
 
 /** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
 export type ExplainedReason = Explained & { kind: string };
@@ -146,6 +147,8 @@ export interface StepSummary {
   instances?: InstanceRecord[];
   /** a for_each step: distinct values that came past max_instances and were not traced */
   suppressed?: number;
+  /** its liveness canary (src/runner/canary.ts): whether the step proved it hears its scope before the workload */
+  canary?: CanarySummary;
   /** the egress step: what it enforced (src/runner/egress.ts) */
   egress?: {
     mode: 'audit' | 'block';
@@ -155,6 +158,18 @@ export interface StepSummary {
     allow_resolver: boolean;
     baseline?: string;
   };
+}
+
+/**
+ * proven: the canary's event came back through ring, decoder and scope in `ms`; unproven: the
+ * gadget (or this step's scope) has no canary, `reason` says why; off: the recipe said
+ * liveness: off; failed: it did not come within the budget (the step could not trace)
+ */
+export interface CanarySummary {
+  state: 'proven' | 'unproven' | 'off' | 'failed';
+  /** round trip from the canary's start to its event read, ms (proven), or the budget waited (failed) */
+  ms?: number;
+  reason?: string;
 }
 
 export interface AssertionSummary {
@@ -181,6 +196,8 @@ export interface WorkloadSummary {
   killed?: boolean;
   /** the exit code is one the recipe's expect_exit allows (default: 0 only) */
   exitExpected?: boolean;
+  /** the seccomp profile it ran under (the recipe's `seccomp:`) */
+  seccomp?: SeccompSummary;
 }
 
 /** An action the verdict called for (on_success, on_failure, on_cancel, on_exit) and how it ended; it never changes the verdict. */

@@ -78,7 +78,8 @@ export const auditEgress = {
     field.uid, field.gid, field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: {},
-  requires: [],
+  // attached by the runner to the workload's cgroup (cgroupPrograms); the load probe verifies them
+  requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress (DNS answers)' }],
   params: EGRESS_PARAMS,
   constants: (params: Record<string, unknown>) => ({
     egress_block: (params as EgressParams).mode === 'block' ? 1 : 0,
