@@ -6,7 +6,7 @@
  * network actions run in a private network namespace, the mount in a private
  * mount namespace, the file is its own and removed.
  *
- *   canary [--cgroup DIR] ACTION...   (signal file mount net tls dns exec)
+ *   canary [--cgroup DIR] ACTION...   (signal signal=N file mount net tls dns exec)
  *
  * It joins DIR's cgroup.procs first, then waits for one byte on stdin (the
  * runner has told the steps its pid by then), then acts. Exit 0, or 2 with
@@ -35,14 +35,27 @@ static void fail(const char *what)
 	exit(2);
 }
 
-static void on_signal(int sig) { (void)sig; }
-
-static void do_signal(void)
+/* trace/signal: the step's signal (SIGUSR1 when any will do) sent to a child of
+ * this process that waits for it, then SIGKILL to end it whatever its default
+ * action, and one send that fails (to a pid above any pid_max: ESRCH). The
+ * canary is the sender of all three, which is how the session knows them; the
+ * child is reaped by the kernel (SIGCHLD ignored, so its exit raises no signal
+ * of its own) and makes no other event. */
+static void do_signal(int sig)
 {
-	if (signal(SIGUSR1, on_signal) == SIG_ERR)
-		fail("signal");
-	if (kill(getpid(), SIGUSR1))
-		fail("kill");
+	if (signal(SIGCHLD, SIG_IGN) == SIG_ERR)
+		fail("ignore SIGCHLD");
+	pid_t child = fork();
+	if (child < 0)
+		fail("fork");
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	if (kill(child, sig) || kill(child, SIGKILL))
+		fail("kill the child");
+	if (kill(2147483647, sig) == 0 || errno != ESRCH)
+		fail("a send that fails");
 }
 
 /* an open of a marker path, a write and a read of it (trace/open, top/file) */
@@ -188,7 +201,16 @@ int main(int argc, char **argv)
 	for (; i < argc; i++) {
 		action = argv[i];
 		if (!strcmp(action, "signal"))
-			do_signal();
+			do_signal(SIGUSR1);
+		else if (!strncmp(action, "signal=", 7)) {
+			char *end;
+			long sig = strtol(action + 7, &end, 10);
+			if (*end || sig < 1 || sig > 64) {
+				errno = EINVAL;
+				fail("signal number");
+			}
+			do_signal((int)sig);
+		}
 		else if (!strcmp(action, "file"))
 			do_file();
 		else if (!strcmp(action, "mount"))

@@ -22,6 +22,8 @@ export type LivenessMode = 'checked' | 'proven' | 'off';
 export interface CanaryStep {
   id: string;
   def: GadgetDefinition;
+  /** the step's params (a gadget's canary may depend on them: trace/signal's signal) */
+  params?: Record<string, unknown>;
   session?: StepSession;
   liveness: LivenessMode;
   budgetMs: number;
@@ -32,7 +34,7 @@ export interface CanaryStep {
 /** What a step's liveness is before any canary runs: off, unproven (with why), or the actions to provoke. */
 export function canaryPlan(s: CanaryStep): CanarySummary | CanaryAction[] {
   if (s.liveness === 'off') return { state: 'off' };
-  const l = livenessOf(s.def);
+  const l = livenessOf(s.def, s.params);
   if ('unproven' in l) return { state: 'unproven', reason: l.unproven };
   if (!s.session?.canary) return { state: 'unproven', reason: `${s.def.id}'s session cannot tell the canary's events from others` };
   if (s.containersOnly) return { state: 'unproven', reason: 'the step watches containers, not the workload: the canary cannot run inside them' };
@@ -45,7 +47,7 @@ const POLL_MS = 1;
 export function canaryActions(steps: Omit<CanaryStep, 'session'>[]): CanaryAction[] {
   const actions = new Set<CanaryAction>();
   for (const s of steps) {
-    const l = livenessOf(s.def);
+    const l = livenessOf(s.def, s.params);
     if (s.liveness === 'off' || s.containersOnly || 'unproven' in l) continue;
     for (const a of l.canary) actions.add(a);
   }

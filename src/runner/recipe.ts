@@ -450,7 +450,7 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
     return undefined;
   }
   if ((spec.liveness ?? recipe.liveness) === 'proven') {
-    const l = livenessOf(def);
+    const l = livenessOf(def, spec.params ?? {});
     if ('unproven' in l) problem(['steps', i, spec.liveness ? 'liveness' : 'gadget'], `liveness: proven, but ${def.id}'s liveness cannot be proven: ${l.unproven} (use liveness: checked or off for this step)`);
   }
   let filter: Predicate[] = [];

@@ -352,6 +352,7 @@ function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: Workload
   return {
     id: s.plan.spec.id,
     def: s.def,
+    params: s.plan.spec.params ?? {},
     liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
     budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
     containersOnly: !!s.plan.containers && !cgroup,

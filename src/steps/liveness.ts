@@ -22,7 +22,8 @@ const MODE_UNPROVEN: Partial<Record<GadgetDefinition['mode'], string>> = {
 };
 
 /** How a gadget's liveness is proven, or why it cannot be. */
-export function livenessOf(def: GadgetDefinition): Liveness {
+export function livenessOf(def: GadgetDefinition, params: Record<string, unknown> = {}): Liveness {
+  if (typeof def.liveness === 'function') return def.liveness(params);
   if (def.liveness) return def.liveness;
   return { unproven: MODE_UNPROVEN[def.mode] ?? `${def.id} has no canary yet` };
 }

@@ -196,7 +196,7 @@ export interface GadgetBase {
    * How a liveness canary proves the step hears its scope (src/steps/liveness.ts): the canary's
    * actions that make this gadget an event, or why none can be provoked safely. Absent: unproven.
    */
-  liveness?: Liveness;
+  liveness?: Liveness | ((params: Record<string, unknown>) => Liveness);
 }
 
 /** Events from a ring buffer, as they happen (src/steps/modes/stream.ts). */
@@ -423,7 +423,7 @@ export interface StepOutcome {
 }
 
 /** What the liveness canary helper does, one word per action (bpf/canary/canary.c; src/steps/liveness.ts). */
-export type CanaryAction = 'signal' | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
+export type CanaryAction = 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
 
 /** A gadget's liveness: the canary's actions that make it an event in the traced scope, or why none can. */
 export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };

@@ -182,3 +182,20 @@ steps:
   assert.ok(rows.length > 0, 'the workload\'s exec is there');
   assert.ok(!rows.some((e) => (e.args as string[]).includes('--exit') || e.comm === 'canary'), JSON.stringify(rows));
 });
+
+test("trace/signal's canary follows its params: the step's own signal, a failed send, and unproven for one target pid", { skip }, async () => {
+  const { out, summary } = await run(`name: canary-signal
+run: "sleep 0.05"
+steps:
+  - { id: kill, gadget: trace/signal, params: { signal: SIGKILL }, outputs: [kill.ndjson] }
+  - { id: hup, gadget: trace/signal, params: { signal: 1 }, outputs: [hup.ndjson] }
+  - { id: failed, gadget: trace/signal, params: { failed_only: true }, outputs: [failed.ndjson] }
+  - { id: one, gadget: trace/signal, params: { pid: 1 } }
+`);
+  assert.equal(summary.status, 'passed', summary.reasons.join('; '));
+  const canary = Object.fromEntries(summary.steps.map((s) => [s.id, s.canary]));
+  for (const id of ['kill', 'hup', 'failed']) assert.equal(canary[id]?.state, 'proven', `${id}: ${JSON.stringify(canary[id])}`);
+  assert.deepEqual(canary.one, { state: 'unproven', reason: 'params.pid narrows the step to one target process, which the canary cannot signal' });
+  // the canary's sends (to its child, and the failed one) are in none of the outputs
+  for (const f of ['kill.ndjson', 'hup.ndjson', 'failed.ndjson']) assert.deepEqual(readNdjsonFile(path.join(out, f)), [], f);
+});
