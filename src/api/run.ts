@@ -13,7 +13,9 @@ import { DEFAULT_LIMITS, loadRecipeFile, parseRecipe, type LoadedRecipe, type Re
 import { replayRecipe } from '../runner/replay.ts';
 import { runRecipe, type ObservedStep, type RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { chooseUser, WorkloadUserError } from '../runner/workload.ts';
+import { actionUser } from '../runner/actions.ts';
+import { missingHeaderEnv } from '../runner/otlp.ts';
+import { chooseUser, invokingUser, WorkloadUserError } from '../runner/workload.ts';
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
@@ -61,6 +63,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
   const loaded = load(recipe, opts);
   useBtfOption(opts.btf);
   const user = workloadUser(loaded, opts.user);
+  checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
@@ -80,6 +83,8 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
+    exportEvents: true,
+    ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));
 }
@@ -146,6 +151,18 @@ function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
     if (option !== undefined) throw new OptionError('user', err.message);
     throw new RecipeError([{ where: loaded.file, path: 'user', message: err.message }]);
   }
+}
+
+/** The export's header secrets come from the environment: a variable that is not set is found before anything runs. */
+function checkExportEnv(loaded: LoadedRecipe): void {
+  const otlp = loaded.recipe.export?.otlp;
+  const missing = otlp ? missingHeaderEnv(otlp) : [];
+  if (!missing.length) return;
+  throw new RecipeError(missing.map(({ header, name }) => ({
+    where: loaded.file,
+    path: `export.otlp.headers.${header}`,
+    message: `\${env:${name}}: ${name} is not set in gadget-run's environment (set it; under sudo pass it on: sudo --preserve-env=${name})`,
+  })));
 }
 
 function durationOption(option: string, value: string): number {

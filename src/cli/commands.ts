@@ -177,7 +177,8 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
     details: `With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.
 A gadget is ok when its hooks exist and its object loads on this kernel (loaded and verified, nothing
 attached; the answer is cached per kernel build and object in /var/cache/gadget-run/probes, or
-$GADGET_RUN_PROBE_CACHE: a folder, or off).`,
+$GADGET_RUN_PROBE_CACHE: a folder, or off). Each gadget says whether its liveness can be proven
+(the canary a step of it runs before the workload, recipe key liveness) or why not.`,
     options: ['json', 'objects', 'btf'],
     run: gadgetsCommand,
   },
@@ -858,6 +859,7 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     if (r.kernelFilters.length) w(`${pad}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
     if (r.missingOptional) w(`${pad}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);
+    w(`${pad}  liveness: ${r.liveness.provable ? `proven by a canary (${r.liveness.canary.join(', ')})` : `unproven — ${r.liveness.reason}`}\n`);
   }
   const { kernelBtf } = await import('../ebpf/kernel-btf.ts');
   const btf = kernelBtf();

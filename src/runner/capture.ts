@@ -15,7 +15,7 @@ import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
-import type { ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
+import type { CanarySummary, ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
 import type { RawPart } from './enrich.ts';
 
@@ -43,6 +43,8 @@ export interface StepMeta {
   snapshot_not_taken?: boolean;
   /** an advise step's selection: the containers whose documents evaluation generates (PlannedStep.documents) */
   documents?: ContainerSelection;
+  /** the step's liveness canary */
+  canary?: CanarySummary;
   /** a cluster's merge: which node each stretch of the events came from, in order (src/k8s/cluster-run.ts mergeRaw) */
   parts?: RawPart[];
 }

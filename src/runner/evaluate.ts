@@ -17,6 +17,7 @@ import { matchesSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import { excerpt, parseDuration, parseSize } from '../steps/duration.ts';
 import { stepFieldReads } from './expr-check.ts';
+import { EGRESS_STEP } from './egress.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
@@ -89,6 +90,17 @@ export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOption
   }
 }
 
+/** What the egress step enforced, every entry spelled out (loopback and the resolvers too, when allowed). */
+function egressSummary(egress: NonNullable<Recipe['egress']>, spec: StepSpec): NonNullable<StepSummary['egress']> {
+  return {
+    mode: egress.mode,
+    allow: (spec.params?.allow as string[] | undefined) ?? [],
+    allow_loopback: egress.allow_loopback ?? true,
+    allow_resolver: egress.allow_resolver ?? true,
+    ...(egress.baseline !== undefined ? { baseline: egress.baseline } : {}),
+  };
+}
+
 function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined): StepSummary {
   const policy = {
     ...(spec.optional ? { optional: true } : {}),
@@ -109,7 +121,9 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
     ...(ended ? { ended_by: ended } : {}),
+    ...(meta.canary ? { canary: meta.canary } : {}),
     ...policy,
+    ...(recipe.egress && spec.id === EGRESS_STEP ? { egress: egressSummary(recipe.egress, spec) } : {}),
   };
 }
 

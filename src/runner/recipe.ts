@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
+import { livenessOf } from '../steps/liveness.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from '../steps/duration.ts';
 import { formatOf, formatsFor } from './formats.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
@@ -24,7 +25,10 @@ import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, ty
 import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
+import { planEgress, type EgressSpec } from './egress.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
+import type { OtlpSpec } from './otlp.ts';
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -51,7 +55,14 @@ export interface StepSpec {
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
   baseline?: { file: string; key?: string };
+  /** the step's liveness canary (default: the recipe's, else checked) */
+  liveness?: Liveness;
+  /** how long its canary may take to come back (default: the recipe's, else 500 ms) */
+  canary_budget?: Duration;
 }
+
+/** checked: prove the step hears its scope where its gadget has a canary; proven: and refuse a gadget without one; off: no canary */
+export type Liveness = 'checked' | 'proven' | 'off';
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
 export type ContainersSpec = ContainerSelection & { workload?: boolean };
@@ -79,6 +90,8 @@ export interface Recipe {
   /** RE2 patterns masked in every artifact, on top of the defaults */
   redact?: string[];
   sequential?: boolean;
+  /** an allow-list for the workload's egress, enforced in the kernel (src/runner/egress.ts) */
+  egress?: EgressSpec;
   max_bytes?: string;
   /** a JUnit XML report, a plain file name inside --out */
   junit?: string;
@@ -88,10 +101,21 @@ export interface Recipe {
   eval_memory?: string;
   /** the containers every step watches, unless a step has its own */
   containers?: ContainersSpec;
+  /** every step's liveness canary, unless a step has its own (default checked) */
+  liveness?: Liveness;
+  /** how long a step's canary may take to come back (default 500 ms) */
+  canary_budget?: Duration;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
   cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
   assertions?: { name: string; expr: string; message?: string }[];
+  /** actions run after the verdict (src/runner/actions.ts) */
+  on_success?: ActionSpec[];
+  on_failure?: ActionSpec[];
+  on_cancel?: ActionSpec[];
+  on_exit?: ActionSpec[];
+  /** where the run's events go besides its folder (src/runner/otlp.ts) */
+  export?: { otlp?: OtlpSpec };
 }
 
 /** A step checked against its gadget, ready to plan. */
@@ -260,11 +284,14 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     const errors = validateRecipe.errors ?? [];
     problems.push(...schemaProblems(errors, locate));
     for (const e of errors) rejected.add(e.instancePath.split('/').slice(0, 3).join('/'));
-    if (!Array.isArray((data as Recipe | null)?.steps) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
+    const egressOnly = (data as Recipe | null)?.egress !== undefined && (data as Recipe).steps === undefined;
+    if ((!Array.isArray((data as Recipe | null)?.steps) && !egressOnly) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
       throw new RecipeError(problems);
     }
   }
   const recipe = data as unknown as Recipe;
+  // the egress block is a step of its own: a recipe with only it has no steps list
+  recipe.steps ??= [];
   const accepted = (list: string, i: number) => !rejected.has(`/${list}/${i}`);
   // steps inherit recipe-level defaults (max_bytes, duration): check them against the ones the schema accepted
   const defaults = { ...recipe } as Record<string, unknown>;
@@ -272,6 +299,13 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const inExpr: ExprProblemFn = (path, expr, issue) => {
     problems.push({ ...at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
   };
+  if (recipe.egress && ![...rejected].some((r) => r === '/egress' || r.startsWith('/egress/'))) {
+    const planned = planEgress(recipe.egress, { recipeFile: file, hasRun: recipe.run !== undefined, stepIds: recipe.steps.map((s) => s?.id) }, problem);
+    if (planned) {
+      recipe.steps.push(planned.step as StepSpec);
+      if (planned.assertion) (recipe.assertions ??= []).push(planned.assertion);
+    }
+  }
   const shapes: Shapes = new Map();
   const steps = recipe.steps
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
@@ -324,6 +358,14 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
   }
+  // a script is relative to the recipe (a recipe from stdin or an object: to the current folder)
+  checkActions(recipe, recipeDirOf(file), (p, message) => problem(p, message));
+  const otlpSteps = recipe.export?.otlp?.steps;
+  if (Array.isArray(otlpSteps) && !rejected.has('/export/otlp')) {
+    otlpSteps.forEach((id, j) => {
+      if (!recipe.steps.some((st) => st?.id === id)) problem(['export', 'otlp', 'steps', j], `no step "${excerpt(String(id))}" in this recipe (steps: ${recipe.steps.map((st) => st?.id).join(', ')})`);
+    });
+  }
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
   const positions = {
@@ -359,6 +401,10 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   if (!def) {
     problem(['steps', i, 'gadget'], `unknown gadget "${excerpt(spec.gadget)}" (known: ${Object.keys(registry).join(', ')})`);
     return undefined;
+  }
+  if ((spec.liveness ?? recipe.liveness) === 'proven') {
+    const l = livenessOf(def);
+    if ('unproven' in l) problem(['steps', i, spec.liveness ? 'liveness' : 'gadget'], `liveness: proven, but ${def.id}'s liveness cannot be proven: ${l.unproven} (use liveness: checked or off for this step)`);
   }
   let filter: Predicate[] = [];
   if (spec.filter !== undefined) {

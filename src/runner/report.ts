@@ -7,7 +7,7 @@
  */
 import { formatMs } from '../steps/duration.ts';
 import { evidenceLines } from './evidence.ts';
-import type { AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
+import type { ActionSummary, AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
 import { lostPastAllowed, oneLine } from './verdict.ts';
 
 /** Older summaries (and hand-made ones) carry only `passed`. */
@@ -69,6 +69,7 @@ export function renderTerminal(summary: Summary, outDir: string): string {
       }
     }
   }
+  if (summary.actions?.length) lines.push('actions (they do not change the verdict):', ...actionLines(summary.actions));
   if (summary.status !== 'passed' && summary.reasons?.length) {
     lines.push(summary.status === 'could_not_trace' ? 'could not trace (exit 3):' : 'why:');
     for (const r of summary.reasons) lines.push(`  - ${r}`);
@@ -118,5 +119,30 @@ export function renderMarkdown(summary: Summary): string {
   }
   const baselines = summary.steps.flatMap(baselineLines);
   if (baselines.length) out.push('', '## Baselines', '', fenced(baselines.join('\n')));
+  out.push(...actionsMarkdown(summary.actions ?? []));
   return out.join('\n') + '\n';
+}
+
+function actionWhat(a: ActionSummary): string {
+  return a.command ? a.command.join(' ') : [a.script ?? '', ...(a.args ?? [])].join(' ');
+}
+
+/** The actions the verdict called for: one row each, and the output's tail of those that did not end well. */
+function actionsMarkdown(actions: ActionSummary[]): string[] {
+  if (!actions.length) return [];
+  const out = ['', '## Actions', '', 'They ran after the verdict and do not change it.', '', '| hook | action | status | exit | took | as | command | log |', '|---|---|---|---|---|---|---|---|'];
+  for (const a of actions) {
+    const row = [a.hook, a.name, a.status, a.exitCode === null ? '-' : String(a.exitCode), formatMs(a.durationMs), a.user?.name ?? '-', actionWhat(a), a.log ?? '-'];
+    out.push(`| ${row.map(cell).join(' | ')} |`);
+  }
+  for (const a of actions.filter((x) => x.status !== 'ok')) {
+    out.push('', `${cell(a.name)}: ${cell(a.reason ?? a.status)}`);
+    if (a.output_tail) out.push('', fenced(a.output_tail));
+  }
+  return out;
+}
+
+/** One line per action for the terminal report. */
+export function actionLines(actions: ActionSummary[]): string[] {
+  return actions.map((a) => `  ${a.hook} ${a.name}: ${a.status}${a.reason ? ` — ${a.reason}` : ''} (took ${formatMs(a.durationMs)}${a.log ? `, output in ${a.log}` : ''})`);
 }

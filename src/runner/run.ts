@@ -14,6 +14,8 @@ import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
 import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { killRunningActions, recipeDirOf } from './actions.ts';
+import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
@@ -28,6 +30,8 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
+import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
+import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -63,6 +67,13 @@ export interface RunOptions {
    * stops the run, and the process is left alone
    */
   processSignals?: boolean;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict, as
+   * this user (or not, saying why); absent: none run (a cluster node's share)
+   */
+  actions?: { user: WorkloadUser | { refused: string } };
+  /** send the events where the recipe's `export:` says, after the verdict; default false (a cluster node's share) */
+  exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
 }
@@ -96,6 +107,8 @@ interface StepRun {
   summary: StepSummary & { ended?: StepEnd };
   /** it could not be opened for a reason of the machine (unsupported here, load or attach refused) */
   environmentFailure?: boolean;
+  /** resolves once the liveness canary is gone and the session no longer looks for it */
+  canaryGone?: Promise<void>;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -143,6 +156,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
+  let canary: Canary | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
@@ -165,12 +179,15 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
     for (const group of groups) {
       if (interrupt.signal) break;
+      // the canary starts while the steps load, and waits for its go
+      canary = startCanary(group, recipe, cgroup, opts.objectDir);
       await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
       if (group.length === steps.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
+      await proveLiveness(group, recipe, cgroup, canary, log);
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
@@ -213,6 +230,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     // every way out of the run kills what is left of the workload (background processes
     // its shell left behind too) and removes its cgroup
     workload?.kill();
+    canary?.kill();
     if (cgroup) {
       try {
         await destroyCgroup(cgroup.path);
@@ -249,8 +267,8 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     }
   }
   try {
-    // the second signal's handler stays on while evaluating
-    return await judge(loaded, opts.outDir, run, {
+    // the second signal's handler stays on while evaluating and while the actions run
+    const judged = await judge(loaded, opts.outDir, run, {
       log,
       signal: evaluating.signal,
       updateBaseline: opts.updateBaseline,
@@ -259,6 +277,14 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
       ...(captureError !== undefined ? { captureError } : {}),
       known: { steps: summary.steps, ...(summary.workload ? { workload: summary.workload } : {}) },
+    });
+    return await afterVerdict(recipe, judged, {
+      outDir: opts.outDir,
+      recipeDir: recipeDirOf(loaded.file),
+      ...(opts.actions ? { user: opts.actions.user } : {}),
+      exportEvents: opts.exportEvents ?? false,
+      log,
+      redact: (v) => redactor.value(v),
     });
   } finally {
     interrupt.dispose();
@@ -286,9 +312,70 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined): CanaryStep {
+  return {
+    id: s.plan.spec.id,
+    def: s.def,
+    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
+    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
+    containersOnly: !!s.plan.containers && !cgroup,
+  };
+}
+
+/** The canary for this group's steps, started (waiting for its go), when one of them takes one. */
+function startCanary(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string): Canary | undefined {
+  const actions = canaryActions(group.map((s) => canaryStep(s, recipe, cgroup)));
+  const helper = canaryHelper(objectDir);
+  if (!actions.length || !fs.existsSync(helper)) return undefined;
+  return new Canary(helper, actions, cgroup?.path);
+}
+
+/** canary_budget: a number is ms (unlike durations), text a duration */
+const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
+
+/**
+ * Each step of the group proves it hears its scope (src/runner/canary.ts) before the
+ * workload starts. A step whose canary did not come back failed for a reason of the
+ * machine: it is stopped; a required one ends the run before the workload (exit 3).
+ */
+async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, canary: Canary | undefined, log: (l: string) => void): Promise<void> {
+  const candidates = group.filter((s) => s.session);
+  if (!candidates.length) {
+    canary?.kill();
+    return;
+  }
+  const { results, gone } = await runCanary(candidates.map((s) => ({ ...canaryStep(s, recipe, cgroup), session: s.session })), canary);
+  for (const s of candidates) s.canaryGone = gone;
+  const deaf: StepRun[] = [];
+  for (const s of candidates) {
+    const result = results.get(s.plan.spec.id);
+    if (!result) continue;
+    s.summary.canary = result;
+    if (result.state !== 'failed') continue;
+    deaf.push(s);
+    log(`step ${s.plan.spec.id}: could not trace: ${result.reason}`);
+  }
+  if (!deaf.length) return;
+  await Promise.all(deaf.map((s) => stop(s, 'failed')));
+  for (const s of deaf) {
+    s.summary.status = 'failed';
+    s.summary.reason = s.summary.canary!.reason;
+    s.environmentFailure = true;
+  }
+  const required = deaf.filter((s) => !s.plan.spec.optional);
+  if (!required.length) return;
+  const others = group.filter((s) => s.session);
+  await Promise.all(others.map((s) => stop(s, 'failed')));
+  for (const s of others) {
+    s.summary.status = 'not_run';
+    s.summary.reason = `not run: step ${required[0].plan.spec.id} could not prove it hears its scope`;
+  }
+  throw new CannotTrace(`${required.map((s) => s.plan.spec.id).join(', ')}: ${required[0].summary.reason}`);
+}
+
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
-  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
+  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended, canary } = s.summary;
   let status = s.summary.status;
   let why = reason;
   if (status === 'ok' && !s.outcome) {
@@ -307,6 +394,7 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(whyData !== undefined ? { why: whyData } : {}),
     ...(warnings?.length ? { warnings } : {}),
     ...(ended ? { ended } : {}),
+    ...(canary ? { canary } : {}),
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
@@ -387,6 +475,8 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   if (!session || s.outcome) return;
   s.session = undefined;
   try {
+    // the canary's last events are known by its pid until it is gone
+    await s.canaryGone;
     s.outcome = await session.stop();
     s.summary.status = status;
     s.summary.events = s.outcome.events;
@@ -545,6 +635,7 @@ interface RunState {
 function abandon(run: RunState, why: Abandon): void {
   const say = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   run.workload?.kill();
+  killRunningActions();
   if (run.cgroup && !destroyCgroupSync(run.cgroup.path, ABANDON_WAIT_MS)) say(`could not remove the workload's cgroup ${run.cgroup.path} (a later run removes it)`);
   dropSpools(run.spoolDir, say);
   const { summary } = run;

@@ -107,6 +107,29 @@ export interface StepSummary {
   baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
+  /** its liveness canary (src/runner/canary.ts): whether the step proved it hears its scope before the workload */
+  canary?: CanarySummary;
+  /** the egress step: what it enforced (src/runner/egress.ts) */
+  egress?: {
+    mode: 'audit' | 'block';
+    /** every entry enforced, in rule order (an event's `rule` is an index here): the recipe's, the baseline's, then loopback and the resolvers when allowed */
+    allow: string[];
+    allow_loopback: boolean;
+    allow_resolver: boolean;
+    baseline?: string;
+  };
+}
+
+/**
+ * proven: the canary's event came back through ring, decoder and scope in `ms`; unproven: the
+ * gadget (or this step's scope) has no canary, `reason` says why; off: the recipe said
+ * liveness: off; failed: it did not come within the budget (the step could not trace)
+ */
+export interface CanarySummary {
+  state: 'proven' | 'unproven' | 'off' | 'failed';
+  /** round trip from the canary's start to its event read, ms (proven), or the budget waited (failed) */
+  ms?: number;
+  reason?: string;
 }
 
 export interface AssertionSummary {
@@ -135,6 +158,57 @@ export interface WorkloadSummary {
   exitExpected?: boolean;
 }
 
+/** An action the verdict called for (on_success, on_failure, on_cancel, on_exit) and how it ended; it never changes the verdict. */
+export interface ActionSummary {
+  hook: 'on_success' | 'on_failure' | 'on_cancel' | 'on_exit';
+  /** the recipe's name for it, else `<hook>-<n>` */
+  name: string;
+  /** a command's argv */
+  command?: string[];
+  /** a zx script, as the recipe names it, and its arguments */
+  script?: string;
+  args?: string[];
+  /** who it ran as (absent when it did not run) */
+  user?: { name: string; uid: number; gid: number };
+  /** ok: exit 0; failed: another exit or a signal; timed_out: killed at its timeout; error: could not start; not_run: no user may run it */
+  status: 'ok' | 'failed' | 'timed_out' | 'error' | 'not_run';
+  exitCode: number | null;
+  /** the signal that ended it */
+  signal?: string;
+  durationMs: number;
+  timeoutMs: number;
+  reason?: string;
+  /** bytes it wrote on stdout and stderr */
+  output_bytes?: number;
+  /** the last 4 KiB of its output */
+  output_tail?: string;
+  /** its output (the last 1 MiB), relative to the output folder */
+  log?: string;
+}
+
+/** The OpenTelemetry logs export's end (src/runner/otlp.ts); it never changes the verdict, and never records the headers. */
+export interface OtlpExportSummary {
+  /** without any user or password it held */
+  endpoint: string;
+  /** the steps exported, when the recipe named them */
+  steps?: string[];
+  /** events read for export */
+  records: number;
+  /** log records the endpoint accepted */
+  sent: number;
+  /** log records not delivered: a batch given up on, the queue full, the time spent */
+  dropped: number;
+  /** log records the endpoint took the request of but reported rejected (partialSuccess) */
+  rejected?: number;
+  /** requests the endpoint accepted */
+  batches: number;
+  failed_batches: number;
+  retries: number;
+  durationMs: number;
+  /** why records were dropped or rejected */
+  reason?: string;
+}
+
 export interface Summary {
   schema_version: number;
   /** the gadget-run that wrote it */
@@ -157,6 +231,10 @@ export interface Summary {
   signal?: string;
   /** every reason the run did not pass, one line each */
   reasons: string[];
+  /** the actions the verdict called for, in the order they ran */
+  actions?: ActionSummary[];
+  /** what the recipe's `export:` sent */
+  export?: { otlp?: OtlpExportSummary };
   /** written by `gadget-run replay` from this captured folder */
   replayed_from?: string;
 }

@@ -269,7 +269,7 @@ export interface StopResult {
  * `make` → `/usr/bin/make`, found in PATH here: the shell's own search would
  * exec (and the trace show) a failing execve per PATH entry before the right one.
  */
-function resolveCommand(name: string): string {
+export function resolveCommand(name: string): string {
   if (name.includes('/')) return name;
   for (const dir of (process.env.PATH ?? '').split(':')) {
     const candidate = path.join(dir || '.', name);
@@ -281,6 +281,17 @@ function resolveCommand(name: string): string {
     }
   }
   return name; // the shell says "not found" and exits 127
+}
+
+/**
+ * The argv prefix that runs what follows as `user` (setpriv: its uid, gid and supplementary
+ * groups, no inheritable capabilities); none when we are that user already.
+ */
+export function dropPrivileges(user: WorkloadUser): string[] {
+  const me = process.getuid?.() ?? 0;
+  if (user.uid === me && user.gid === (process.getgid?.() ?? 0)) return [];
+  // initgroups needs the user in passwd; a uid it does not know gets no supplementary groups
+  return ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), user.home === undefined ? '--clear-groups' : '--init-groups', '--inh-caps=-all', '--'];
 }
 
 export interface Workload {
@@ -304,11 +315,7 @@ export interface Workload {
  */
 export function startWorkload(command: string | readonly string[], cg: WorkloadCgroup, user: WorkloadUser, env: Record<string, string> = {}): Workload {
   const me = process.getuid?.() ?? 0;
-  const drop = user.uid === me && user.gid === (process.getgid?.() ?? 0)
-    ? []
-    : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
-        // initgroups needs the user in passwd; a uid it does not know gets no supplementary groups
-        user.home === undefined ? '--clear-groups' : '--init-groups', '--inh-caps=-all', '--'];
+  const drop = dropPrivileges(user);
   // a script runs through `sh -c`; an argv (`-- CMD…` on the command line) is exec'd as it is, never through a shell string
   const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : [resolveCommand(command[0]), ...command.slice(1)];
   const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'gadget-run-join', cg.path, ...drop, ...argv], {

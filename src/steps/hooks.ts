@@ -12,6 +12,7 @@ export function requirementName(r: Requirement): string {
   if ('perfEvent' in r) return `perf event ${r.perfEvent}`;
   if ('kprobe' in r) return `kprobe ${r.kprobe}`;
   if ('fentry' in r) return `fentry ${r.fentry}`;
+  if ('program' in r) return r.program;
   return `kfunc ${r.kfunc}`;
 }
 

@@ -5,6 +5,8 @@
 import { adviseSeccompProfile } from '../gadgets/advise/seccomp-profile.ts';
 import { adviseNetworkPolicy } from '../gadgets/advise/network-policy.ts';
 import { auditSeccomp } from '../gadgets/audit/seccomp.ts';
+import { auditEgress } from '../gadgets/audit/egress.ts';
+import { adviseEgress } from '../gadgets/advise/egress.ts';
 import { profileCpu } from '../gadgets/profile/cpu.ts';
 import { profileBlockio } from '../gadgets/profile/block-io.ts';
 import { snapshotSocket } from '../gadgets/snapshot/socket.ts';
@@ -52,6 +54,8 @@ export const gadgets = {
   'advise/network-policy': adviseNetworkPolicy,
   traceloop,
   'audit/seccomp': auditSeccomp,
+  'audit/egress': auditEgress,
+  'advise/egress': adviseEgress,
 } satisfies Record<string, GadgetDefinition>;
 
 // GADGET_RUN_VARIANT may pin these only

@@ -37,6 +37,8 @@ function whyNot(r: Requirement): Reason | undefined {
   if ('kprobe' in r) return whyNoKprobe(r.kprobe);
   if ('fentry' in r) return whyNoBtfFunc(r.fentry, 'fentry');
   if ('kfunc' in r) return whyNoBtfFunc(r.kfunc, 'kfunc');
+  // its program type and attach type: the load probe loads and verifies it
+  if ('program' in r) return undefined;
   return whyNoTracepoint(r.tracepoint);
 }
 

@@ -31,6 +31,7 @@ export const traceSignal = {
     'SIGPIPE or seccomp\'s SIGSYS the task itself (pid == tpid); for SIGCHLD the exiting child. ' +
     'Needs tp_btf/signal_generate (Linux 5.5+); failed sends need the syscalls tracepoints',
   mode: 'stream',
+  liveness: { canary: ['signal'] },
   object: 'trace_signal.bpf.o',
   struct: 'signal_event',
   fields: [
