@@ -11,6 +11,7 @@ import { junitPath } from '../runner/judge.ts';
 import { prepareOutDir } from '../runner/out-dir.ts';
 import { DEFAULT_LIMITS, loadRecipeFile, parseRecipe, type LoadedRecipe, type Recipe } from '../runner/recipe.ts';
 import { replayRecipe } from '../runner/replay.ts';
+import { loadSeccompProfile, type SeccompPlan } from '../runner/seccomp.ts';
 import { runRecipe, type ObservedStep, type RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { actionUser } from '../runner/actions.ts';
@@ -63,6 +64,8 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
   const loaded = load(recipe, opts);
   useBtfOption(opts.btf);
   const user = workloadUser(loaded, opts.user);
+  // the profile is the recipe's input: a bad one is a RecipeError before --out is touched
+  const seccomp = seccompPlan(loaded);
   checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
@@ -83,6 +86,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
+    ...(seccomp ? { seccomp } : {}),
     exportEvents: true,
     ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
@@ -111,7 +115,9 @@ export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<
 export function validate(recipe: RecipeInput, opts: LoadOptions = {}): ValidateResult {
   const file = typeof recipe === 'string' ? recipe : isLoaded(recipe) ? recipe.file : RECIPE_OBJECT;
   try {
-    return { ok: true, file, recipe: load(recipe, opts).recipe, problems: [] };
+    const loaded = load(recipe, opts);
+    seccompPlan(loaded);
+    return { ok: true, file, recipe: loaded.recipe, problems: [] };
   } catch (err) {
     if (!(err instanceof RecipeError)) throw err;
     return { ok: false, file, problems: err.problems as Problem[] };
@@ -140,6 +146,12 @@ function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string,
     ...(report !== undefined ? { junit: abs(report) } : {}),
     steps: Object.fromEntries(summary.steps.map((s) => [s.id, s.artifacts.map((a) => abs(artifactPath(out, a)))])),
   };
+}
+
+/** The recipe's seccomp profile read and checked (a RecipeError pointing into it), when it has one. */
+function seccompPlan(loaded: LoadedRecipe): SeccompPlan | undefined {
+  const { seccomp, run: command } = loaded.recipe;
+  return seccomp && command ? loadSeccompProfile(loaded.file, seccomp) : undefined;
 }
 
 /** Who runs the workload; a user this machine does not know (or root named by the recipe) is an error before anything runs. */

@@ -121,6 +121,8 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
     ...(ended ? { ended_by: ended } : {}),
+    ...(meta.instances ? { instances: meta.instances } : {}),
+    ...(meta.suppressed ? { suppressed: meta.suppressed } : {}),
     ...(meta.canary ? { canary: meta.canary } : {}),
     ...policy,
     ...(recipe.egress && spec.id === EGRESS_STEP ? { egress: egressSummary(recipe.egress, spec) } : {}),
@@ -138,8 +140,11 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     await writeOutputs(spec, { file: empty, shape: 'list' }, meta.fields, summary, ctx);
     return null;
   }
-  if (!meta || !ran(meta.status)) return null;
+  // a start_on step whose trigger never came reads as no events when the recipe says so (if_not_triggered: empty)
+  const empty = meta?.status === 'not_triggered' && spec.if_not_triggered === 'empty';
+  if (!meta || (!ran(meta.status) && !empty)) return null;
   let raw = rawEventsPath(ctx.dir, spec.id);
+  if (empty) fs.writeFileSync((raw = path.join(ctx.work, `${spec.id}.empty.ndjson`)), '');
   if (!fs.existsSync(raw)) {
     fail(spec, summary, `its events are missing: ${raw} does not exist`, ctx);
     return null;
@@ -342,7 +347,7 @@ async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Re
     const missing = read.filter((s) => results[s.id] === null);
     if (missing.length) {
       const why = missing.map((s) => `step ${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`).join('; ');
-      out[i] = missing.every((s) => specs.get(s.id)?.optional)
+      out[i] = missing.every((s) => specs.get(s.id)?.optional || (s.status === 'not_triggered' && specs.get(s.id)?.if_not_triggered === 'skip'))
         ? { name: a.name, passed: false, status: 'skipped', message: `skipped: optional ${why}` }
         : { name: a.name, passed: false, status: 'not_evaluated', message: `not evaluated: ${why}` };
       continue;

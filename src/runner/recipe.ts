@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { jsonata } from '../deferred.ts';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
@@ -25,10 +25,15 @@ import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, ty
 import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
+import { checkProfilePath, type SeccompSpec } from './seccomp.ts';
 import { planEgress, type EgressSpec } from './egress.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { planTriggers, type IfNotTriggered, type TriggerPlan, type TriggerSpec } from './trigger-plan.ts';
 import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
 import type { OtlpSpec } from './otlp.ts';
+import { jsonPath, nodeOffset } from './yaml-place.ts';
+
+export { jsonPath };
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -55,6 +60,15 @@ export interface StepSpec {
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
   baseline?: { file: string; key?: string };
+  /** start when another step sees a matching event (trigger-plan.ts) */
+  start_on?: TriggerSpec;
+  /** stop when another step sees a matching event */
+  stop_on?: TriggerSpec;
+  for_each?: string;
+  max_instances?: number;
+  scope?: 'trigger' | Record<string, string>;
+  if_not_triggered?: IfNotTriggered;
+  attach?: 'lazy' | 'preload';
   /** the step's liveness canary (default: the recipe's, else checked) */
   liveness?: Liveness;
   /** how long its canary may take to come back (default: the recipe's, else 500 ms) */
@@ -84,6 +98,8 @@ export interface Recipe {
   grace?: Duration;
   /** a non-root user (name or uid) to run the workload as */
   user?: string | number;
+  /** run the workload under this seccomp profile (src/runner/seccomp.ts) */
+  seccomp?: SeccompSpec;
   duration?: Duration;
   expect_exit?: ExpectExit;
   allow_lost?: AllowLost;
@@ -136,6 +152,8 @@ export interface PlannedStep {
   containers?: ContainerScope;
   /** a `selects: 'documents'` gadget's selection: capture is node-wide, documents are generated for these containers only */
   documents?: ContainerSelection;
+  /** start_on / stop_on and their keys, checked (trigger-plan.ts) */
+  trigger?: TriggerPlan;
 }
 
 export interface Position {
@@ -311,6 +329,19 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
     .filter((s): s is PlannedStep => !!s);
 
+  const known = recipe.steps.map((s) => s?.id).filter((id): id is string => typeof id === 'string');
+  const triggers = planTriggers(
+    steps.map((s) => ({ spec: s.spec, index: recipe.steps.indexOf(s.spec), def: s.def })),
+    known,
+    (path, message, offset) => problem(path, message, offset),
+    (path) => filterQuoteOffset(doc, path),
+    recipe.sequential === true,
+  );
+  for (const s of steps) {
+    const plan = triggers.get(s.spec.id);
+    if (plan) s.trigger = plan;
+  }
+
   const maxResult = recipe.cluster?.max_result_bytes;
   if (maxResult && !rejected.has('/cluster/max_result_bytes') && parseSize(maxResult) < MIN_RESULT_BYTES) {
     problem(['cluster', 'max_result_bytes'], `${maxResult} cannot hold a node's metas and container table with any events: give at least 1MiB`);
@@ -352,9 +383,10 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
       }
     });
   }
-  for (const key of ['user', 'grace'] as const) {
+  for (const key of ['user', 'grace', 'seccomp'] as const) {
     if (recipe[key] !== undefined && recipe.run === undefined) problem([key], `${key} is about the workload: give the recipe a run command or drop ${key}`);
   }
+  if (recipe.seccomp && !rejected.has('/seccomp')) checkSeccomp(recipe, problem);
   if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
   }
@@ -373,6 +405,21 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     assertions: (recipe.assertions ?? []).map((_, i) => position(['assertions', i])),
   };
   return { file, recipe, steps, positions, ...(opts.argv?.length ? { argv: opts.argv } : {}), ...(Object.keys(env).length ? { env } : {}) };
+}
+
+/**
+ * `seccomp:` on its face (the profile itself is read when the run starts:
+ * loadSeccompProfile). Log mode lets every syscall through: only an
+ * audit/seccomp step can tell the run about the ones outside the profile.
+ */
+function checkSeccomp(recipe: Recipe, problem: ProblemFn): void {
+  // a profile the schema rejected (not a string) is already a problem
+  const why = typeof recipe.seccomp!.profile === 'string' ? checkProfilePath(recipe.seccomp!.profile) : undefined;
+  if (why) problem(['seccomp', 'profile'], why);
+  const audited = Array.isArray(recipe.steps) && recipe.steps.some((s) => s?.gadget === 'audit/seccomp' && !s.optional);
+  if (recipe.seccomp!.mode === 'log' && !audited) {
+    problem(['seccomp', 'mode'], 'log mode lets the syscalls outside the profile through: add a (non-optional) audit/seccomp step that reports them and assert it has none ($count(steps.ID) = 0), or use mode: errno');
+  }
 }
 
 /** Resolve the recipe's inputs (--set, defaults) and substitute them into its values; the workload's environment. */
@@ -625,27 +672,7 @@ function filterQuoteOffset(doc: Document, path: (string | number)[]): number {
   return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
 }
 
-function nodeOffset(doc: Document, path: (string | number)[], key = false): number {
-  // walk as deep as the document goes; point at the key for unknown-property errors
-  for (let depth = path.length; depth >= 0; depth--) {
-    const sub = path.slice(0, depth);
-    if (key && depth === path.length && depth > 0) {
-      const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === sub[sub.length - 1]);
-        if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
-      }
-      continue;
-    }
-    const node = (sub.length ? doc.getIn(sub, true) : doc.contents) as Node | undefined;
-    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return node.range[0];
-  }
-  return 0;
-}
 
-export function jsonPath(path: (string | number)[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
 
 /** The offending value, bounded, for messages. */
 function valueOf(e: ErrorObject): string {
