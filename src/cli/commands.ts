@@ -27,7 +27,7 @@ import type { LoadedRecipe, Limits } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition, Requirement } from '../steps/types.ts';
-import { requirementName } from '../steps/hooks.ts';
+import { requirementName, VariantPinError } from '../steps/hooks.ts';
 import type { Selection } from '../k8s/crd.ts';
 import { CouldNotTraceError, InterruptedError, OptionError as ApiOptionError, OutDirError, RecipeError, ReplayError, UnknownGadgetError } from '../api/errors.ts';
 import { defaultObjectDir, packageRoot } from '../util/package-root.ts';
@@ -290,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
 async function report(err: unknown): Promise<number> {
   if (err instanceof UsageError) return usage(err.message, err.command);
   // a --from with no captured run in it, a bad --out or an unknown gadget are a bad command line too
-  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError) {
+  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError || err instanceof VariantPinError) {
     process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
     return 2;
   }

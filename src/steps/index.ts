@@ -27,6 +27,7 @@ import { topFile } from '../gadgets/top/file.ts';
 import { topTcp } from '../gadgets/top/tcp.ts';
 import { topBlockio } from '../gadgets/top/block-io.ts';
 import { traceloop } from '../gadgets/traceloop.ts';
+import { setKnownGadgets } from './hooks.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -56,6 +57,9 @@ export const gadgets = {
   'audit/egress': auditEgress,
   'advise/egress': adviseEgress,
 } satisfies Record<string, GadgetDefinition>;
+
+// GADGET_RUN_VARIANT may pin these only
+setKnownGadgets(Object.keys(gadgets));
 
 export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;

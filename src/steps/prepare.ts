@@ -14,7 +14,7 @@ import { whyNoBtf, whyNoBtfFunc, whyNoCpuClock, whyNoIterator, whyNoKprobe, whyN
 import { probeObjectLoad, programsOn } from '../ebpf/load-probe.ts';
 import type { Reason } from '../ebpf/reasons.ts';
 import { splitFilter, type Predicate } from './filter.ts';
-import { variantsOf } from './hooks.ts';
+import { pinnedVariant, variantsOf } from './hooks.ts';
 import type { GadgetDefinition, Requirement, StepContext } from './types.ts';
 
 /** The variant a step uses: its name, its object, and the programs of other variants it leaves out. */
@@ -66,10 +66,12 @@ function checkRequirements(requires: readonly Requirement[]): { why?: Reason; mi
 function hookCandidates(def: GadgetDefinition): { candidates: Support[]; tried: { variant: string; why: Reason }[] } {
   const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
   const variants = variantsOf(def);
-  if (base) return { candidates: [], tried: [{ variant: variants[0].name, why: base }] };
+  // a pinned variant is the only candidate: the others' programs are left out as ever
+  const pinned = pinnedVariant(def);
+  if (base) return { candidates: [], tried: [{ variant: (pinned ?? variants[0]).name, why: base }] };
   const candidates: Support[] = [];
   const tried: { variant: string; why: Reason }[] = [];
-  for (const v of variants) {
+  for (const v of pinned ? [pinned] : variants) {
     const { why, missingOptional } = checkRequirements([...def.requires, ...v.requires]);
     if (why) {
       tried.push({ variant: v.name, why });

@@ -143,6 +143,11 @@ export interface GadgetBase {
   requires: Requirement[];
   /** ways to hook it, in order of preference; absent: one way, `requires` and every program */
   variants?: GadgetVariant[];
+  /**
+   * the one variant to use (its name), as GADGET_RUN_VARIANT=gadget=variant pins it: the
+   * others are never chosen (hooks.ts pinnedVariant); where it cannot run, the gadget cannot
+   */
+  pinnedVariant?: string;
   /** JSON Schema of the step's `params` */
   params?: Record<string, unknown>;
   /** BPF constants derived from the step's params */
