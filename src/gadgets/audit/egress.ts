@@ -79,7 +79,7 @@ export const auditEgress = {
   ],
   kernelFilters: {},
   // attached by the runner to the workload's cgroup (cgroupPrograms); the load probe verifies them
-  requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress (DNS answers)' }],
+  requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress' }],
   params: EGRESS_PARAMS,
   constants: (params: Record<string, unknown>) => ({
     egress_block: (params as EgressParams).mode === 'block' ? 1 : 0,
