@@ -17,9 +17,11 @@ import { startCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
 const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }) || '[]');
 /** the programs attached to the cgroup itself, by name; none once it is gone (another run's sweep may remove a SIGKILLed run's cgroup at any time) */
-function attachedTo(dir: string, tries = 20): string[] {
+function attachedTo(dir: string, tries = 200): string[] {
+  let raw = '';
   try {
-    const shown = bpftool('cgroup', 'show', dir);
+    raw = execFileSync('bpftool', ['-j', 'cgroup', 'show', dir], { encoding: 'utf8' });
+    const shown = JSON.parse(raw || '[]');
     // a cgroup being torn down can show as `null`: nothing attached
     if (shown === null) return [];
     if (!Array.isArray(shown)) throw new Error(`not a list: ${JSON.stringify(shown)}`);
@@ -27,12 +29,12 @@ function attachedTo(dir: string, tries = 20): string[] {
   } catch (err) {
     if (!fs.existsSync(dir)) return [];
     // while the kernel frees a program, bpftool can end its JSON early (it lost the program
-    // between listing and describing it): ask again, a few times
+    // between listing and describing it): ask again, for up to 5 s
     if (err instanceof SyntaxError && tries > 1) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
       return attachedTo(dir, tries - 1);
     }
-    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
+    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr ?? (err as Error).message} (it printed ${JSON.stringify(raw.slice(0, 300))})`, { cause: err });
   }
 }
 /** every egress program attached anywhere in the cgroup v2 tree (bpftool cgroup tree) */
