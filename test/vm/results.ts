@@ -114,9 +114,11 @@ export function recordOf(dir: string, before?: KernelRecord): KernelRecord {
 
 // ---- the table ---------------------------------------------------------------------------
 
-/** The test file of a gadget: test/steps/top-blockio.test.ts is top/block-io's. */
+/** Test files outside test/steps/ that stand for a gadget (selection.json's gadgetOf): test/egress/kill.test.ts is audit/egress's. */
+const GADGET_OF: Record<string, string> = JSON.parse(fs.readFileSync(path.join(REPO, 'test/vm/selection.json'), 'utf8')).gadgetOf ?? {};
+/** The test file of a gadget: test/steps/top-blockio.test.ts is top/block-io's, and the files gadgetOf gives it. */
 const squash = (s: string) => s.replace(/[^a-z]/g, '');
-const isGadgetFile = (file: string, id: string) => file.startsWith('test/steps/') && squash(path.basename(file, '.test.ts')) === squash(id);
+const isGadgetFile = (file: string, id: string) => GADGET_OF[file] === id || (file.startsWith('test/steps/') && squash(path.basename(file, '.test.ts')) === squash(id));
 
 /** A gadget's hooks in a few words: its variants in order of preference, else what it requires. */
 export function hooksOf(def: GadgetDefinition): string {
@@ -168,7 +170,7 @@ export function kernelTable(record: MatrixRecord = readRecord()): string {
   const rule = `|---|---|${names.map(() => '---|').join('')}`;
   const defs = Object.values(gadgets as Record<string, GadgetDefinition>);
   const rows = defs.map((def) => `| ${def.id} | ${cell(hooksOf(def))} | ${ks.map((k) => cell(gadgetCell(def.id, k))).join(' | ')} |`);
-  const files = [...new Set(ks.flatMap((k) => Object.keys(k.tests)))].filter((f) => !f.startsWith('test/steps/')).sort();
+  const files = [...new Set(ks.flatMap((k) => Object.keys(k.tests)))].filter((f) => !f.startsWith('test/steps/') && !(f in GADGET_OF)).sort();
   const other = files.map((f) => `| ${f} | — | ${ks.map((k) => cell(fileCell(f, k))).join(' | ')} |`);
   const qs = `| the quickstart recipe | — | ${ks.map((k) => cell(k.quickstart)).join(' | ')} |`;
   return [head, rule, ...rows, ...other, qs].join('\n');
