@@ -45,6 +45,15 @@ static void do_signal(int sig)
 {
 	if (signal(SIGCHLD, SIG_IGN) == SIG_ERR)
 		fail("ignore SIGCHLD");
+	/* The child is born with the step's signal blocked: it stays pending, and only our
+	 * SIGKILL ends the child. Unblocked, a signal whose default action is fatal (SIGUSR1)
+	 * could end it, and the kernel reap it, before the SIGKILL (ESRCH: the 6.1 and 6.12
+	 * guests' other vCPU ran the child first), or its pid be reused by then. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, sig);
+	if (sigprocmask(SIG_BLOCK, &block, &old))
+		fail("block the signal");
 	pid_t child = fork();
 	if (child < 0)
 		fail("fork");
@@ -52,7 +61,10 @@ static void do_signal(int sig)
 		for (;;)
 			pause();
 	}
-	if (kill(child, sig) || kill(child, SIGKILL))
+	if (sigprocmask(SIG_SETMASK, &old, NULL))
+		fail("unblock the signal");
+	/* SIGKILL as the step's signal cannot be blocked: it ended the child already */
+	if (kill(child, sig) || (sig != SIGKILL && kill(child, SIGKILL)))
 		fail("kill the child");
 	if (kill(2147483647, sig) == 0 || errno != ESRCH)
 		fail("a send that fails");
