@@ -123,23 +123,24 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 	} else {
 		return 1;
 	}
-	/* the liveness canary (its loopback connect and datagram in its own network namespace) is
-	 * never refused nor reported */
-	if (gadget_canary_tgid && (bpf_get_current_pid_tgid() >> 32) == gadget_canary_tgid)
-		return 1;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	/* the liveness canary (its connects and datagrams, all in its own network namespace) is
+	 * reported on every attempt, whatever the list allows, so that user space sees its marker
+	 * (and drops it), and never refused: nothing it sends leaves its namespace */
+	bool canary = gadget_canary_tgid && (pid_tgid >> 32) == gadget_canary_tgid;
 	__u16 port = (__u16)ctx->user_port;
 	__u8 proto = ctx->protocol;
 	__s32 rule = egress_cidr_rule(a.addr, proto, port);
 	__u8 verdict = rule >= 0 ? EGRESS_ALLOWED : egress_block ? EGRESS_REFUSED : EGRESS_REPORTED;
-	if (verdict == EGRESS_ALLOWED && (!egress_report_allowed || rule >= egress_quiet_from))
+	if (!canary && verdict == EGRESS_ALLOWED && (!egress_report_allowed || rule >= egress_quiet_from))
 		return 1;
 
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct egress_seen_key seen = { .pid = pid_tgid >> 32, .port = port, .proto = proto, .verdict = verdict };
 	__builtin_memcpy(seen.addr, a.addr, 16);
 	__u8 one = 1;
-	/* each process's attempt to a destination once: a refused UDP sender retries per datagram */
-	if (bpf_map_update_elem(&reported, &seen, &one, BPF_NOEXIST) == 0) {
+	/* each process's attempt to a destination once: a refused UDP sender retries per datagram
+	 * (the canary's are not remembered: a process that later has its pid is reported afresh) */
+	if (canary || bpf_map_update_elem(&reported, &seen, &one, BPF_NOEXIST) == 0) {
 		struct egress_event *e = gadget_reserve(sizeof(*e));
 		if (e) {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -166,7 +167,7 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 			gadget_submit(e);
 		}
 	}
-	return verdict == EGRESS_REFUSED ? 0 : 1;
+	return verdict == EGRESS_REFUSED && !canary ? 0 : 1;
 }
 
 SEC("cgroup/connect4")

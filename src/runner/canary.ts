@@ -206,8 +206,8 @@ function failed(s: CanaryStep, stderr: string): CanarySummary {
   };
 }
 
-/** exec ends the helper: last */
-const order = (a: CanaryAction) => (a === 'exec' ? 1 : 0);
+/** a slow write holds back what follows it: after the quick ones; exec ends the helper: last */
+const order = (a: CanaryAction) => (a === 'exec' ? 2 : a.startsWith('slow=') ? 1 : 0);
 
 /** Where the helper is: next to the BPF objects. */
 export const canaryHelper = (objectDir: string) => path.join(objectDir, 'canary');

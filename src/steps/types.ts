@@ -428,7 +428,9 @@ export interface StepOutcome {
 }
 
 /** What the liveness canary helper does, one word per action (bpf/canary/canary.c; src/steps/liveness.ts). */
-export type CanaryAction = 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
+export type CanaryAction =
+  | 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'egress' | 'seccomp'
+  | `slow=${number}` | `slow=${number},${string}` | `disk=${string}` | 'exec';
 
 /** A gadget's liveness: the canary's actions that make it an event in the traced scope, or why none can. */
 export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };
