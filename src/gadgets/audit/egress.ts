@@ -55,6 +55,9 @@ export const auditEgress = {
     'destinations no entry allows; names allow the addresses the workload\'s own DNS answers gave them (UDP answers from an allowed resolver, read by a cgroup_skb/ingress program before they reach the socket). ' +
     'Each attempt not allowed is an event, once per process and destination. A recipe\'s `egress:` block runs it as the step `egress`',
   mode: 'stream',
+  // the canary's connect and datagram to 192.0.2.1:9 from its private network namespace: the
+  // programs report every attempt of the canary's (whatever the list allows) and refuse none
+  liveness: { canary: ['egress'] },
   object: 'audit_egress.bpf.o',
   struct: 'egress_event',
   fields: [
