@@ -38,6 +38,7 @@ const STEPS = `
 ${ext4 ? '  - { id: slowext4, gadget: trace/fsslower, params: { min_ms: 5, fs: ext4 }, outputs: [slowext4.ndjson] }\n' : ''}\
 ${disk ? '  - { id: blockio, gadget: top/block-io, outputs: [blockio.ndjson] }\n' : ''}\
   - { id: seccomp, gadget: audit/seccomp, outputs: [seccomp.ndjson] }
+  - { id: learn, gadget: advise/egress, outputs: [learn.json] }
 egress:
   mode: block
   allow: []
@@ -52,7 +53,7 @@ steps:${STEPS}`);
   assert.equal(summary.status, 'passed', summary.reasons.join('; '));
   assertValidSummary(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')));
   const ids = summary.steps.map((s) => s.id);
-  for (const id of ['slow', 'slowall', 'seccomp', 'egress', ...(ext4 ? ['slowext4'] : []), ...(disk ? ['blockio'] : [])]) assert.ok(ids.includes(id), `${id} in ${ids}`);
+  for (const id of ['slow', 'slowall', 'seccomp', 'learn', 'egress', ...(ext4 ? ['slowext4'] : []), ...(disk ? ['blockio'] : [])]) assert.ok(ids.includes(id), `${id} in ${ids}`);
   for (const s of summary.steps) {
     assert.equal(s.canary?.state, 'proven', `${s.id}: ${JSON.stringify(s.canary)}`);
     assert.ok(s.canary!.ms! >= 1);
@@ -65,6 +66,8 @@ steps:${STEPS}`);
   // block mode with nothing allowed: the canary's attempts to 192.0.2.1:9 were not refused events
   const egress = summary.steps.find((s) => s.id === 'egress')!;
   assert.equal(egress.events, 0);
+  // advise/egress shares the hooks: the list it learns has none of the canary's destinations
+  assert.doesNotMatch(fs.readFileSync(path.join(out, 'learn.json'), 'utf8'), /192\.0\.2\.1/);
   const refused = summary.assertions.find((a) => a.name === 'egress: nothing refused');
   assert.equal(refused?.status, 'passed', JSON.stringify(refused));
 });
