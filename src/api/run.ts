@@ -66,7 +66,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
   const user = workloadUser(loaded, opts.user);
   // the profile is the recipe's input: a bad one is a RecipeError before --out is touched
   const seccomp = seccompPlan(loaded);
-  checkExportEnv(loaded);
+  if (opts.export !== false) checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
@@ -87,7 +87,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
     ...(seccomp ? { seccomp } : {}),
-    exportEvents: true,
+    exportEvents: opts.export ?? true,
     ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));
@@ -99,6 +99,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
  */
 export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<RunResult> {
   const loaded = load(recipe, opts);
+  if (opts.export !== false) checkExportEnv(loaded);
   const out = opts.out ?? opts.from;
   prepareOutDir(out);
   const summary = await replayRecipe(loaded, opts.from, {
@@ -107,6 +108,7 @@ export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    exportEvents: opts.export ?? true,
   });
   return settle(summary, paths(loaded, summary, out, path.join(opts.from, RAW_DIR), opts.junit));
 }

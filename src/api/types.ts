@@ -93,6 +93,8 @@ export interface RunOptions extends LoadOptions {
   actions?: boolean;
   /** told when steps attach (with each step's spool, to follow events as they are written) and when capture ends */
   observer?: RunObserver;
+  /** send the events where the recipe's `export:` says (OTLP), after the verdict; default true */
+  export?: boolean;
   /**
    * own the process as the CLI does: SIGINT/SIGTERM stop the run, a second one (or an error
    * nothing handled) kills the workload and ends the process at once. Default false: only
@@ -111,6 +113,8 @@ export interface ReplayOptions extends Pick<LoadOptions, 'set' | 'limits'> {
   /** aborting stops the evaluation; replay() rejects with InterruptedError */
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** send the captured events where the recipe's `export:` says (OTLP), after the verdict, as run() does; default true. A replay's actions never run */
+  export?: boolean;
 }
 
 /** What validate() finds: ok, or every problem, each with its place (file:line:col) and JSON path. */

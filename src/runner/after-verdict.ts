@@ -11,8 +11,10 @@ import { renderMarkdown } from './report.ts';
 import { exitCodeFor, type Summary } from './summary.ts';
 
 export interface AfterVerdictOptions {
-  /** the output folder (its raw/ is what is exported) */
+  /** the output folder, where summary.json and report.md are written again */
   outDir: string;
+  /** the folder whose raw/ is exported: a replay's --from; default outDir */
+  rawFrom?: string;
   /** scripts are relative to its folder */
   recipeDir: string;
   /** who runs the actions, or why nobody may; absent: no actions */
@@ -30,7 +32,7 @@ export async function afterVerdict(recipe: Recipe, judged: Summary, opts: AfterV
   const otlp = opts.exportEvents ? recipe.export?.otlp : undefined;
   if (!acts && !otlp) return judged;
   let summary = judged;
-  if (otlp) summary = { ...summary, export: { otlp: await exportOtlp(otlp, opts.outDir, summary, opts.log) } };
+  if (otlp) summary = { ...summary, export: { otlp: await exportOtlp(otlp, opts.rawFrom ?? opts.outDir, summary, opts.log) } };
   if (acts) {
     // the actions read summary.json: it holds the export's figures first
     if (summary !== judged) await write(summary, opts);
