@@ -127,7 +127,7 @@ export function validate(recipe: RecipeInput, opts: LoadOptions = {}): ValidateR
 }
 
 /** A run's end as the caller sees it: the verdict resolves; could-not-trace and interrupted reject, with the result. */
-function settle(summary: Summary, files: RunPaths): RunResult {
+export function settle(summary: Summary, files: RunPaths): RunResult {
   const result: RunResult = { ...summary, paths: files };
   if (summary.status === 'could_not_trace') {
     throw new CouldNotTraceError(`${summary.recipe}: could not trace here — ${summary.steps.filter((s) => s.reason).map((s) => `${s.id}: ${s.reason}`).join('; ') || summary.reasons.join('; ')}`, result);
@@ -136,7 +136,7 @@ function settle(summary: Summary, files: RunPaths): RunResult {
   return result;
 }
 
-function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string, junit: string | undefined): RunPaths {
+export function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string, junit: string | undefined): RunPaths {
   const abs = (p: string) => path.resolve(p);
   const report = junitPath(loaded, out, junit);
   return {
@@ -168,7 +168,7 @@ function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
 }
 
 /** The export's header secrets come from the environment: a variable that is not set is found before anything runs. */
-function checkExportEnv(loaded: LoadedRecipe): void {
+export function checkExportEnv(loaded: LoadedRecipe): void {
   const otlp = loaded.recipe.export?.otlp;
   const missing = otlp ? missingHeaderEnv(otlp) : [];
   if (!missing.length) return;
@@ -179,7 +179,7 @@ function checkExportEnv(loaded: LoadedRecipe): void {
   })));
 }
 
-function durationOption(option: string, value: string): number {
+export function durationOption(option: string, value: string): number {
   try {
     return parseDuration(value);
   } catch (err) {

@@ -8,6 +8,7 @@ import type { ObservedStep, RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import type { Problem } from '../runner/errors.ts';
 import type { Requirement } from '../steps/types.ts';
+import type { ClusterSummary } from '../k8s/cluster-run.ts';
 
 /** A recipe: a path to its YAML file, the recipe as an object (what the YAML would hold), or one load() returned. */
 export type RecipeInput = string | Recipe | LoadedRecipe;
@@ -41,6 +42,39 @@ export interface RunPaths {
 
 /** What run() and replay() give: the summary as summary.json holds it, and where the files are. */
 export type RunResult = Summary & { paths: RunPaths };
+
+/** What runCluster() gives: the merged verdict with each node's answer (`cluster`), and where the files are. */
+export type ClusterRunResult = RunResult & { cluster: ClusterSummary['cluster'] };
+
+/** Which nodes and, on them, which containers a cluster run traces (`run --cluster`'s --node, -n, -p, -c, -l). */
+export interface ClusterTarget {
+  /** the nodes to run on; default every node */
+  nodes?: string[];
+  /** only containers of pods in this namespace */
+  namespace?: string;
+  pod?: string;
+  /** the container's name in its pod */
+  container?: string;
+  /** pod labels, all of which must match */
+  labels?: Record<string, string>;
+}
+
+export interface ClusterRunOptions extends Pick<LoadOptions, 'limits'> {
+  /** where the merged results, each node's folder (out/<node>/), summary.json and the reports go; default out/<recipe name> */
+  out?: string;
+  cluster?: ClusterTarget;
+  /** cap every step's duration on every node: '2s', '1m30s' */
+  maxDuration?: string;
+  junit?: string;
+  updateBaseline?: boolean;
+  /** aborting cancels the run on every node; what they captured is merged and judged, then runCluster() rejects with InterruptedError */
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** send the merged events where the recipe's `export:` says, one OTLP resource per node (k8s.node.name); default true */
+  export?: boolean;
+  /** run the recipe's actions here once the merge is judged (default true), as run() does */
+  actions?: boolean;
+}
 
 /** One step's figures while it captures. */
 export interface StepProgress {

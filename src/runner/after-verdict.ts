@@ -24,6 +24,8 @@ export interface AfterVerdictOptions {
   log: (line: string) => void;
   /** the run's redaction, for what is written again */
   redact: (v: unknown) => unknown;
+  /** what report.md says after the summary's own sections (a cluster run's nodes) */
+  markdown?: (s: Summary) => string;
 }
 
 /** Returns the summary as written. */
@@ -45,6 +47,6 @@ export async function afterVerdict(recipe: Recipe, judged: Summary, opts: AfterV
 async function write(summary: Summary, opts: AfterVerdictOptions): Promise<Summary> {
   const redacted = opts.redact(summary) as Summary;
   await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(redacted, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(redacted));
+  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(redacted) + (opts.markdown?.(redacted) ?? ''));
   return redacted;
 }
