@@ -5,7 +5,7 @@
 import type { ContainerSelection } from '../containers/selection.ts';
 import type { LoadedRecipe, Limits, Recipe } from '../runner/recipe.ts';
 import type { ObservedStep, RunObserver } from '../runner/run.ts';
-import type { Summary } from '../runner/summary.ts';
+import type { CanarySummary, Summary } from '../runner/summary.ts';
 import type { Problem } from '../runner/errors.ts';
 import type { Requirement } from '../steps/types.ts';
 import type { ClusterSummary } from '../k8s/cluster-run.ts';
@@ -234,6 +234,15 @@ export interface StreamOptions {
   objects?: string;
   /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
   btf?: string;
+  /**
+   * The liveness canary (a recipe's `liveness`, docs/recipes.md "Liveness"): before `ready` resolves,
+   * the gadget's canary runs on the node and its event must come back through the ring and the
+   * decoder (it is never delivered). checked (default): a canary that does not come rejects `ready`
+   * with CouldNotTraceError; proven: a gadget without a canary is an error too; off: no canary.
+   */
+  liveness?: 'checked' | 'proven' | 'off';
+  /** how long the canary may take: ms, or a duration ('1s'); default 500 ms */
+  canaryBudget?: number | string;
 }
 
 /** A stream's figures: readable at any time from stats(), and the value a finished iteration returns. */
@@ -262,6 +271,8 @@ export interface StreamStats {
 export interface EventStream<E = GadgetEvent> extends AsyncIterableIterator<E, StreamStats> {
   /** resolves once the programs are attached (events from then on are seen); rejects as the first next() would */
   readonly ready: Promise<void>;
+  /** once `ready`: what the liveness canary proved (as summary.json's steps[].canary), or undefined before */
+  canary(): CanarySummary | undefined;
   stats(): StreamStats;
   /** detach and free everything now (what is still queued is dropped); the same as return() */
   close(): Promise<StreamStats>;
