@@ -403,3 +403,25 @@ test('a collector that fails for one node\'s events is not tried again for the n
   assert.deepEqual({ records: out.records, sent: out.sent, dropped: out.dropped, failed_batches: out.failed_batches }, { records: 4, sent: 0, dropped: 4, failed_batches: 1 });
   assert.match(out.reason!, /answered HTTP 400: bad \(not retryable\)/);
 });
+
+test('property: however a merge splits its events among nodes, each event goes once, with its own node as resource', async (t) => {
+  const r = await receiver(() => ({ status: 200 }));
+  t.after(r.close);
+  const event = fc.record({ pid: fc.integer({ min: 1, max: 1 << 22 }), comm: fc.string({ maxLength: 16 }), args: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }) });
+  const nodes = fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'node-with-a-long-name'), fc.array(event, { maxLength: 6 })), { minLength: 1, maxLength: 4 });
+  await fc.assert(fc.asyncProperty(nodes, async (split) => {
+    r.got.length = 0;
+    const all = split.flatMap(([, events]) => events);
+    const { dir, summary } = captured(all);
+    const parts = split.map(([node, events]) => ({ node, bytes: events.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e) + '\n'), 0), events: events.length }));
+    fs.writeFileSync(path.join(dir, 'raw', 'execs.meta.json'), JSON.stringify({ id: 'execs', gadget: 'trace/exec', fields: [], status: 'ok', events: all.length, lost: 0, durationMs: 1, parts }));
+    const out = await exportOtlp({ endpoint: r.url }, dir, summary, () => {});
+    assert.equal(out.sent, all.length);
+    const got = r.got.flatMap((g) => g.records).map((rec) => [resourceOfRecord.get(rec)!['k8s.node.name'], JSON.parse(rec.body.stringValue)]);
+    // one resource per node: a node's stretches go together, in the order the merge holds them
+    const byNode = new Map<string, unknown[]>();
+    for (const [node, events] of split) byNode.set(node, [...(byNode.get(node) ?? []), ...events.map((e) => JSON.parse(JSON.stringify(e)))]);
+    assert.deepEqual(got, [...byNode].flatMap(([node, events]) => events.map((e) => [node, e])));
+  }), { numRuns: 25 });
+  assert.deepEqual(r.errors, []);
+});
