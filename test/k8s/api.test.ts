@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCluster } from '../../src/api/index.ts';
-import { deployAgent, gadgetRun, KUBECONFIG, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { deployAgent, gadgetRun, KUBECONFIG, kubectl, nodePod, NODE, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
 import { assertValidSummary } from '../runner/summary-schema.ts';
 
 let cluster: Cluster | undefined;
@@ -27,6 +27,7 @@ before(async () => {
 
 after(async () => {
   if (skipK8s) return;
+  await kubectl(['-n', 'default', 'delete', 'pod', '-l', `grapi=${process.pid}`, '--grace-period=0', '--wait=false']);
   await gadgetRun(['undeploy', '--wait']).done;
   await cluster?.stop();
 }, { timeout: 180_000 });
@@ -93,4 +94,38 @@ test('runCluster(): the merged verdict with each node\'s answer, and its events 
   // report.md keeps the nodes' table once the export's figures are written into it
   const report = fs.readFileSync(result.paths.report, 'utf8');
   assert.match(report, /## Nodes/);
+});
+
+test('for_each: pod on a cluster node: one instance per pod a trigger event came from, keyed namespace/pod, scoped to its container', { skip: skipK8s, timeout: 400_000 }, async (t) => {
+  const mark = `grapimark${process.pid}`;
+  const names = [`grapi-a-${process.pid}`, `grapi-b-${process.pid}`];
+  // each pod starts a child with the mark as its argument every second (node is what the image has)
+  const script = `const {spawn}=require('child_process');setInterval(()=>spawn('/usr/bin/node',['-e','0','${mark}'],{stdio:'ignore'}),1000);`;
+  await startPods(names.map((n) => nodePod(cluster!.image, n, 'default', { grapi: String(process.pid) }, script)), 'default', `grapi=${process.pid}`);
+  const kubeconfig = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = KUBECONFIG;
+  t.after(() => (kubeconfig === undefined ? delete process.env.KUBECONFIG : (process.env.KUBECONFIG = kubeconfig)));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-api-pods-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const result = await runCluster({
+    name: 'k8s-for-each-pod',
+    steps: [
+      { id: 'trig', gadget: 'trace/exec', filter: `args~${mark}`, duration: '15s' },
+      { id: 'each', gadget: 'trace/exec', start_on: { step: 'trig' }, for_each: 'pod', scope: 'trigger', duration: '8s' },
+    ],
+  }, { out: path.join(dir, 'out'), cluster: { nodes: [NODE] }, log: () => {} });
+  assert.equal(result.status, 'passed', result.reasons.join('; '));
+  const each = result.steps.find((s) => s.id === 'each')!;
+  const instances = each.instances ?? [];
+  assert.deepEqual(instances.map((i) => i.key).sort(), names.map((n) => `default/${n}`).sort(), JSON.stringify(each));
+  const raw = fs.readFileSync(path.join(result.paths.raw, 'each.ndjson'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  for (const i of instances) {
+    assert.equal(i.node, NODE, 'the merge names the node that ran it');
+    assert.equal(i.triggered_by.fields.namespace, 'default');
+    assert.equal(`default/${i.triggered_by.fields.pod}`, i.key);
+    assert.ok(i.events > 0, `the pod's own execs after its trigger: ${JSON.stringify(i)}`);
+    // scoped to the trigger's container: every event it kept came from that cgroup
+    const mine = raw.filter((e) => e.cgroup_id === i.triggered_by.fields.cgroup_id);
+    assert.equal(mine.length, i.events, JSON.stringify(i));
+  }
 });
