@@ -168,15 +168,16 @@ static __always_inline __s32 egress_cidr_rule(const __u8 *addr, __u8 proto, __u1
 /* `family` is a constant per program: a connect4 program may not read user_ip6, nor connect6 user_ip4 */
 static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, const __u16 family)
 {
+	/* on the cgroup root: every socket of the node comes here, only the run's are judged (first: the
+	 * rest of the node pays for this check alone). The canary too: it joins the workload's cgroup,
+	 * and proves this scope only from there */
+	if (!egress_current_in_run())
+		return 1;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* the liveness canary (its connects and datagrams, all in its own network namespace) is
 	 * reported on every attempt, whatever the list allows, so that user space sees its marker
 	 * (and drops it), and never refused: nothing it sends leaves its namespace */
 	bool canary = gadget_canary_tgid && (pid_tgid >> 32) == gadget_canary_tgid;
-	/* on the cgroup root: every socket of the node comes here, only the run's are judged (first: the
-	 * rest of the node pays for this check alone); the canary is in the workload's cgroup */
-	if (!canary && !egress_current_in_run())
-		return 1;
 	struct egress_addr a = {};
 	if (family == AF_INET) {
 		__u32 ip = ctx->user_ip4;
