@@ -22,7 +22,7 @@ import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
-import { writeContainerTable } from './containers.ts';
+import { liveContainers, writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
@@ -175,6 +175,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     spoolPath: (id) => capture.spoolPath(id),
     halted: Promise.race([interrupt.promise.then(() => 'signal' as const), failure.promise.then(() => 'error' as const)]),
     log,
+    ...(loaded.steps.some((s) => s.trigger?.forEachContainer) ? { container: liveContainers(opts.containerSources) } : {}),
   });
   let seccomp: SeccompPlan | undefined;
   try {
