@@ -69,6 +69,7 @@ const OPTIONS = {
   'kernel-btf': { type: 'string', multiple: true, value: 'FILE', help: "btfgen: a kernel's vmlinux BTF (RELEASE.btf, a vmlinux ELF, or /sys/kernel/btf/vmlinux); repeatable, and more files may follow" },
   'limit-ring': { type: 'string', value: 'SIZE', help: "most ring-buffer memory a recipe's steps may take together (default 256MiB)" },
   'limit-output': { type: 'string', value: 'SIZE', help: "most bytes of events a recipe's steps may write together (default 4GiB)" },
+  'inline-limit': { type: 'string', value: 'SIZE', help: "run --cluster: a node's gzipped result above SIZE is fetched from its agent through the pod's port-forward instead of stored in ConfigMaps (default: the recipe's cluster.inline_limit, else 1MiB)" },
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
   from: { type: 'string', value: 'DIR', help: 'the --out folder of an earlier run, whose raw/ record replay evaluates' },
   'update-baseline': { type: 'boolean', help: "write each step's baseline file from this run's keys instead of failing on new ones" },
@@ -130,7 +131,7 @@ interface Command {
 
 const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
 /** what only `run --cluster` takes: where to run, and whose containers to trace */
-const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector'];
+const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector', 'inline-limit'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
 
 const COMMANDS: Record<string, Command> = {
@@ -694,6 +695,15 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
   }
   const maxDuration = inv.values['max-duration'];
   await durationOf('max-duration', maxDuration);
+  const inlineLimit = inv.values['inline-limit'];
+  if (inlineLimit !== undefined) {
+    const { parseSize } = await import('../steps/duration.ts');
+    try {
+      parseSize(inlineLimit);
+    } catch (err) {
+      throw new OptionError(`--inline-limit: ${(err as Error).message}`);
+    }
+  }
   const [{ load }, { prepareOutDir }] = await Promise.all([import('../api/run.ts'), import('../runner/out-dir.ts')]);
   const loaded = load(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
@@ -720,6 +730,7 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
       nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean),
       selector: Object.keys(selector).length ? selector : undefined,
       maxDuration,
+      ...(inlineLimit !== undefined ? { inlineLimit } : {}),
       updateBaseline: inv.values['update-baseline'],
       ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
       log,
@@ -788,6 +799,8 @@ async function agentCommand(inv: Invocation): Promise<number> {
     objectDir: inv.values.objects ?? defaultObjectDir(),
     workDir,
     readyFile: inv.values.ready ?? path.join(workDir, 'ready'),
+    // the DaemonSet sets it (downward API): big results are served through its port-forward
+    ...(process.env.POD_NAME ? { pod: process.env.POD_NAME } : {}),
     log: (line) => process.stderr.write(`gadget-run agent [${node}]: ${line}\n`),
   });
 }

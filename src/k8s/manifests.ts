@@ -150,6 +150,8 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
               command: ['/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, '/app/build/gadget-run.mjs', 'agent'],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                // results above the inline limit are served on the pod's loopback, fetched through its port-forward (serve.ts)
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'GADGET_RUN_HOST_PROC', value: '/host/proc' },
               ],
               securityContext: {

@@ -90,7 +90,7 @@ export interface Recipe {
   containers?: ContainersSpec;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
-  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
+  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string; inline_limit?: string; ttl?: Duration };
   assertions?: { name: string; expr: string; message?: string }[];
 }
 
