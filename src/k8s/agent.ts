@@ -22,7 +22,7 @@ import { defaultSources, type ContainerSource } from '../containers/enrichment.t
 import type { ContainerSelection } from '../containers/selection.ts';
 import { parseDuration, parseSize } from '../steps/duration.ts';
 import { spoolOf } from '../steps/modes/mode.ts';
-import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
+import { parseRecipe, RecipeError, type Limits, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { NOT_CAPTURED } from '../runner/verdict.ts';
@@ -40,6 +40,10 @@ export interface AgentOptions {
   workDir: string;
   /** file written once the agent is watching (the DaemonSet's readiness probe) */
   readyFile?: string;
+  /** namespaces whose GadgetRuns it follows (GADGET_RUN_NAMESPACES; default gadget): a Role there lets it answer (deploy --run-namespace) */
+  namespaces?: string[];
+  /** what a run may ask of the node (--limit-ring, --limit-output; the DaemonSet gives AGENT_LIMITS) */
+  limits?: Limits;
   /** the agent's pod (POD_NAME): with it, results above the inline limit are served through its port-forward (serve.ts) */
   pod?: string;
   log: (line: string) => void;
@@ -49,7 +53,7 @@ export class Agent {
   readonly api: Api;
   private readonly active = new Map<string, AbortController>();
   private readonly done = new Set<string>();
-  private informer?: ReturnType<typeof makeInformer<GadgetRun>>;
+  private readonly informers: ReturnType<typeof makeInformer<GadgetRun>>[] = [];
   private readonly running = new Set<Promise<void>>();
   /** the node's pods (none with --fake: fake steps have no containers to name) */
   private readonly pods?: NodePods;
@@ -67,28 +71,31 @@ export class Agent {
     const { api } = this;
     // the pods first: the first run's containers are named from them
     await this.pods?.start();
-    const list = () =>
-      api.count('list gadgetruns', () =>
-        api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL }),
-      ) as Promise<KubernetesListObject<GadgetRun>>;
-    const informer = makeInformer<GadgetRun>(api.kc, `/apis/${GROUP}/${VERSION}/namespaces/${NAMESPACE}/${PLURAL}`, list);
-    this.informer = informer;
-    informer.on('add', (run) => this.consider(run));
-    informer.on('update', (run) => this.consider(run));
-    informer.on('delete', (run) => this.active.get(run.metadata.uid!)?.abort());
-    informer.on('connect', () => api.count('watch gadgetruns', async () => undefined));
-    informer.on('error', (err) => {
-      this.opts.log(`watch failed (${apiMessage(err)}); retrying in 2 s`);
-      setTimeout(() => void informer.start().catch((e) => this.opts.log(`restart failed: ${apiMessage(e)}`)), 2000);
-    });
-    await informer.start();
+    const namespaces = this.opts.namespaces?.length ? this.opts.namespaces : [NAMESPACE];
+    for (const ns of namespaces) {
+      const list = () =>
+        api.count('list gadgetruns', () =>
+          api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }),
+        ) as Promise<KubernetesListObject<GadgetRun>>;
+      const informer = makeInformer<GadgetRun>(api.kc, `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`, list);
+      this.informers.push(informer);
+      informer.on('add', (run) => this.consider(run));
+      informer.on('update', (run) => this.consider(run));
+      informer.on('delete', (run) => this.active.get(run.metadata.uid!)?.abort());
+      informer.on('connect', () => api.count('watch gadgetruns', async () => undefined));
+      informer.on('error', (err) => {
+        this.opts.log(`watch of ${ns} failed (${apiMessage(err)}); retrying in 2 s`);
+        setTimeout(() => void informer.start().catch((e) => this.opts.log(`restart failed: ${apiMessage(e)}`)), 2000);
+      });
+      await informer.start();
+    }
     if (this.opts.readyFile) fs.writeFileSync(this.opts.readyFile, `${this.opts.node}\n`);
-    this.opts.log(`watching ${PLURAL} in ${NAMESPACE} as node ${this.opts.node}${this.opts.fake ? ' (fake gadgets)' : ''}`);
+    this.opts.log(`watching ${PLURAL} in ${namespaces.join(', ')} as node ${this.opts.node}${this.opts.fake ? ' (fake gadgets)' : ''}`);
   }
 
   /** Stops watching and cancels what runs; resolves when their results are uploaded. */
   async stop(): Promise<void> {
-    await this.informer?.stop();
+    for (const i of this.informers) await i.stop();
     for (const c of this.active.values()) c.abort();
     await Promise.all(this.running);
     // a result not fetched by now will not be: the pod is going away
@@ -151,7 +158,7 @@ export class Agent {
         await withRetry(
           api,
           'patch gadgetruns/status',
-          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
+          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: run.metadata.namespace ?? NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
           { ...RETRY, log: this.opts.log, until: superseded },
         );
       });
@@ -200,7 +207,7 @@ export class Agent {
       let maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
       let inlineLimit = DEFAULT_INLINE_LIMIT;
       try {
-        const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`);
+        const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`, undefined, this.opts.limits);
         optional = new Set(loaded.recipe.steps.filter((s) => s.optional).map((s) => s.id));
         if (loaded.recipe.cluster?.max_result_bytes) maxResultBytes = parseSize(loaded.recipe.cluster.max_result_bytes);
         const limit = run.spec.inlineLimit ?? loaded.recipe.cluster?.inline_limit;

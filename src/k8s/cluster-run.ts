@@ -46,6 +46,8 @@ export interface ClusterRunOptions {
   /** --junit FILE */
   junit?: string;
   log: (line: string) => void;
+  /** --run-namespace: where the GadgetRun and its results live (default gadget); the agents must be deployed for it (deploy --run-namespace) */
+  namespace?: string;
   /** --inline-limit: a node's packed result above it is fetched from its agent, not stored (default: the recipe's cluster.inline_limit, 1MiB) */
   inlineLimit?: string;
   /** aborting cancels the run on every node (the CLI wires Ctrl-C here) */
@@ -100,6 +102,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const { recipe } = loaded;
   const api = opts.api ?? new Api(loadKubeConfig());
   const log = opts.log;
+  const ns = opts.namespace ?? NAMESPACE;
   const attachTimeoutMs = recipe.cluster?.attach_timeout === undefined ? DEFAULT_ATTACH_TIMEOUT_MS : parseDuration(recipe.cluster.attach_timeout);
 
   let nodes = opts.nodes?.length ? opts.nodes : undefined;
@@ -109,7 +112,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   }
   if (!nodes.length) throw new Error('the cluster has no nodes to run on');
   // runs whose time is up (finished past their ttl, or abandoned past their bound) go first: their ConfigMaps follow by owner
-  await sweepExpired(api, log);
+  await sweepExpired(api, log, ns);
   const ttlMs = recipe.cluster?.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(recipe.cluster.ttl);
   // until the CLI says it is done: the longest the run can take (an unbounded one: a day), then its ttl
   const boundMs = opts.maxDuration ? parseDuration(opts.maxDuration) : recipe.duration !== undefined ? parseDuration(recipe.duration) : 24 * 3600_000;
@@ -121,18 +124,18 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     kind: KIND,
     metadata: {
       name,
-      namespace: NAMESPACE,
+      namespace: ns,
       labels: { 'gadget-run.dev/recipe': dnsLabel(recipe.name, 'run', 40) },
       annotations: { [EXPIRES_ANNOTATION]: new Date(Date.now() + attachTimeoutMs + boundMs + ttlMs).toISOString() },
     },
     spec: { recipe: opts.text, nodes, ...(opts.selector ? { selector: opts.selector } : {}), ...(opts.maxDuration ? { maxDuration: opts.maxDuration } : {}), ...(opts.inlineLimit ? { inlineLimit: opts.inlineLimit } : {}), fetchTokenHash: tokenHash(fetchToken) },
   };
   try {
-    await api.count('create gadgetruns', () => api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, body: run }));
+    await api.count('create gadgetruns', () => api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, body: run }));
   } catch (err) {
-    throw new Error(`cannot create the GadgetRun in namespace ${NAMESPACE}: ${apiMessage(err)} (is gadget-run deployed? gadget-run deploy | kubectl apply -f -)`, { cause: err });
+    throw new Error(`cannot create the GadgetRun in namespace ${ns}: ${apiMessage(err)} (is gadget-run deployed${ns === NAMESPACE ? '' : ` for it: gadget-run deploy --run-namespace ${ns}`}? gadget-run deploy | kubectl apply -f -)`, { cause: err });
   }
-  log(`GadgetRun ${NAMESPACE}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
+  log(`GadgetRun ${ns}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
 
   const outcomes = new Map<string, NodeOutcome>(nodes.map((n) => [n, { node: n, phase: 'Missing' } as NodeOutcome]));
   let seen: Record<string, NodeResult> = {};
@@ -145,7 +148,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     try {
       // idempotent: a busy API server's 5xx is retried, or the nodes would run on
       await withRetry(api, 'patch gadgetruns', () =>
-        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
+        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
         { ...RETRY, log },
       );
     } catch (err) {
@@ -197,12 +200,12 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
       if (settled) return;
       try {
         // the object as it is now, then its changes from that version on
-        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name }))) as GadgetRun;
+        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name }))) as GadgetRun;
         onObject(now);
         if (settled) return;
         abortWatch = await api.count('watch gadgetruns', () =>
           new Watch(api.kc).watch(
-            `/apis/${GROUP}/${VERSION}/namespaces/${NAMESPACE}/${PLURAL}`,
+            `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
             { fieldSelector: `metadata.name=${name}`, resourceVersion: now.metadata.resourceVersion },
             (type, obj: GadgetRun) => {
               if (type === 'DELETED') finish(new Error(`GadgetRun ${name} was deleted while running`));
@@ -225,9 +228,9 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const downloads = await downloadResults(api, name, opts.outDir, (node, served, file) => {
     log(`node ${node}: fetching its ${mib(served.bytes)} result from ${NAMESPACE}/${served.pod} (port-forward)`);
     return api.count('get pods/portforward', () => fetchServed(api.kc, served, fetchToken, file, NAMESPACE));
-  });
+  }, ns);
   // every node's results are here: the run's objects may go after its ttl
-  await expireAt(api, name, new Date(Date.now() + ttlMs), log);
+  await expireAt(api, ns, name, new Date(Date.now() + ttlMs), log);
   for (const o of outcomes.values()) {
     const d = downloads.get(o.node);
     if (d) {
@@ -270,10 +273,10 @@ export const EXPIRES_ANNOTATION = 'gadget-run.dev/expires-at';
 /** cluster.ttl when the recipe has none */
 export const DEFAULT_TTL_MS = 3600_000;
 
-async function expireAt(api: Api, name: string, at: Date, log: (line: string) => void): Promise<void> {
+async function expireAt(api: Api, ns: string, name: string, at: Date, log: (line: string) => void): Promise<void> {
   try {
     await withRetry(api, 'patch gadgetruns', () =>
-      api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name, body: { metadata: { annotations: { [EXPIRES_ANNOTATION]: at.toISOString() } } } }, MERGE_PATCH),
+      api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body: { metadata: { annotations: { [EXPIRES_ANNOTATION]: at.toISOString() } } } }, MERGE_PATCH),
     );
   } catch (err) {
     log(`could not set the run's expiry (it is deleted at its first one): ${apiMessage(err)}`);
@@ -285,10 +288,10 @@ async function expireAt(api: Api, name: string, at: Date, log: (line: string) =>
  * their ttl, or abandoned by a CLI that died); the API server's garbage collector then deletes
  * their result ConfigMaps (owner references). Runs without the annotation (a runbook's) stay.
  */
-export async function sweepExpired(api: Api, log: (line: string) => void, now = Date.now()): Promise<string[]> {
+export async function sweepExpired(api: Api, log: (line: string) => void, ns = NAMESPACE, now = Date.now()): Promise<string[]> {
   let list: { items?: GadgetRun[] };
   try {
-    list = (await api.count('list gadgetruns', () => api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL }))) as { items?: GadgetRun[] };
+    list = (await api.count('list gadgetruns', () => api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }))) as { items?: GadgetRun[] };
   } catch (err) {
     log(`could not list the runs to delete expired ones: ${apiMessage(err)}`);
     return [];
@@ -300,7 +303,7 @@ export async function sweepExpired(api: Api, log: (line: string) => void, now = 
   const deleted: string[] = [];
   for (const r of expired) {
     try {
-      await api.count('delete gadgetruns', () => api.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: r.metadata.name, propagationPolicy: 'Background' }));
+      await api.count('delete gadgetruns', () => api.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: r.metadata.name, propagationPolicy: 'Background' }));
       deleted.push(r.metadata.name);
     } catch (err) {
       // another CLI's sweep got there first, or this user may not delete: the next sweep tries again

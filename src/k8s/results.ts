@@ -327,7 +327,7 @@ export async function uploadResults(
 ): Promise<Written> {
   const create = async (body: V1ConfigMap) => {
     try {
-      await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: NAMESPACE, body }), retry);
+      await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: body.metadata!.namespace!, body }), retry);
     } catch (err) {
       // a retried create whose first attempt landed after all: the name is this node's own
       if (!(statusOf(err) === 409 && reasonOf(err) === 'AlreadyExists')) throw err;
@@ -437,7 +437,8 @@ export function resultObject(run: GadgetRun, node: string, i: number, total: num
     kind: 'ConfigMap',
     metadata: {
       name: chunkName(run.metadata.name, node, i),
-      namespace: NAMESPACE,
+      // beside its run: a team's namespace keeps its results to those its RBAC lets read them
+      namespace: run.metadata.namespace ?? NAMESPACE,
       labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
       annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: total === undefined ? `${i}` : `${i}/${total}` },
       // garbage-collected with the run
@@ -470,13 +471,13 @@ export type FetchServed = (node: string, served: ServedResult, file: string) => 
  * does not stop the others. The list is read a page at a time and each chunk
  * goes to disk at once, so no more than a page is ever in memory.
  */
-export async function downloadResults(api: Api, runName: string, dir: string, fetch?: FetchServed): Promise<Map<string, NodeDownload>> {
+export async function downloadResults(api: Api, runName: string, dir: string, fetch?: FetchServed, namespace = NAMESPACE): Promise<Map<string, NodeDownload>> {
   const sink = new ResultSink(dir);
   try {
     let page: string | undefined;
     do {
       const list = await withRetry(api, 'list configmaps', () =>
-        api.core.listNamespacedConfigMap({ namespace: NAMESPACE, labelSelector: `${RUN_LABEL}=${runName}`, limit: PAGE_CHUNKS, ...(page ? { _continue: page } : {}) }),
+        api.core.listNamespacedConfigMap({ namespace, labelSelector: `${RUN_LABEL}=${runName}`, limit: PAGE_CHUNKS, ...(page ? { _continue: page } : {}) }),
       );
       for (const cm of list.items) sink.add(cm);
       page = list.metadata?._continue || undefined;

@@ -252,3 +252,60 @@ test('expired runs go: the next run deletes them (finished past their ttl, cance
   // the sweeper itself stays until its own ttl (1h by default)
   assert.equal((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', summaryOf(r.out).cluster.run])).code, 0);
 });
+
+test('two users’ runs on the same node at once stay apart: each in its team’s namespace, neither can read the other’s (kubectl auth can-i --as)', { skip: skipK8s, timeout: 600_000 }, async () => {
+  for (const ns of ['team-a', 'team-b']) await kubectl(['create', 'namespace', ns]);
+  // the agents follow runs in both (a Role in each); the DaemonSet rolls to the new spec
+  const deployed = await gadgetRun(['deploy', '--apply', '--image', cluster!.image, '--pull-policy', 'Never', '--run-namespace', 'team-a,team-b']).done;
+  assert.equal(deployed.code, 0, deployed.stderr);
+  const rolled = await kubectl(['-n', 'gadget', 'rollout', 'status', 'daemonset/gadget-run', '--timeout=240s']);
+  assert.equal(rolled.code, 0, rolled.stderr + rolled.stdout);
+  await eventually('the new agent watching both namespaces', async () => {
+    const logs = await kubectl(['-n', 'gadget', 'logs', await agentPod()]);
+    return /watching gadgetruns in gadget, team-a, team-b/.test(logs.stderr + logs.stdout) ? true : undefined;
+  }, 120_000);
+
+  // alice runs in team-a, bob in team-b: each may run and read there, and port-forward to the agents (big results)
+  const users: Record<string, { ns: string; kubeconfig: string }> = {};
+  for (const [user, ns] of [['alice', 'team-a'], ['bob', 'team-b']]) {
+    await kubectl(['-n', ns, 'create', 'serviceaccount', user]);
+    await kubectl(['-n', ns, 'create', 'role', 'runner', '--verb=create,get,list,watch,patch,delete', '--resource=gadgetruns.gadget-run.dev']);
+    await kubectl(['-n', ns, 'create', 'role', 'reader', '--verb=get,list', '--resource=configmaps']);
+    for (const role of ['runner', 'reader']) await kubectl(['-n', ns, 'create', 'rolebinding', `${user}-${role}`, `--role=${role}`, `--serviceaccount=${ns}:${user}`]);
+    users[user] = { ns, kubeconfig: writeTokenKubeconfig(path.join(tmp(user), 'kubeconfig'), await serviceAccountToken(adminConfig(), ns, user)) };
+  }
+  await kubectl(['-n', 'gadget', 'create', 'role', 'fetch', '--verb=get,create', '--resource=pods/portforward']);
+  await kubectl(['-n', 'gadget', 'create', 'rolebinding', 'fetch', '--role=fetch', '--serviceaccount=team-a:alice', '--serviceaccount=team-b:bob']);
+
+  const recipeFile = path.join(tmp('tenants'), 'r.yaml');
+  fs.writeFileSync(recipeFile, 'name: tenant\nduration: 3s\nsteps: [{id: execs, gadget: trace/exec}]\n');
+  const runs = await Promise.all(Object.entries(users).map(async ([user, u]) => {
+    const out = path.join(tmp(`out-${user}`), 'out');
+    // alice's result is served (0KiB: above any limit), bob's goes inline: both paths, at once, on one node
+    const extra = user === 'alice' ? ['--inline-limit', '0KiB'] : [];
+    const r = await gadgetRun(['run', recipeFile, '--cluster', '--node', NODE, '--run-namespace', u.ns, '--out', out, ...extra], { KUBECONFIG: u.kubeconfig }).done;
+    return { user, ns: u.ns, r, out };
+  }));
+  for (const { user, ns, r, out } of runs) {
+    assert.equal(r.code, 0, `${user}: ${r.stderr}`);
+    const s = summaryOf(out);
+    assert.equal(s.cluster.nodes[0].phase, 'Succeeded');
+    const cms = await kubectl(['-n', ns, 'get', 'configmaps', '-l', `gadget-run.dev/run=${s.cluster.run}`, '-o', 'name']);
+    assert.ok(cms.stdout.trim(), `${user}'s results are in ${ns}`);
+    assert.equal((await kubectl(['-n', ns, 'get', 'gadgetrun', s.cluster.run])).code, 0);
+  }
+  assert.ok(summaryOf(runs[0].out).cluster.nodes[0].servedBytes! > 0, 'alice fetched hers from the agent');
+  // neither reads the other's runs or results
+  for (const [who, other] of [['system:serviceaccount:team-a:alice', 'team-b'], ['system:serviceaccount:team-b:bob', 'team-a']]) {
+    for (const what of [['get', 'configmaps'], ['list', 'configmaps'], ['get', 'gadgetruns.gadget-run.dev'], ['list', 'gadgetruns.gadget-run.dev']]) {
+      const can = await kubectl(['auth', 'can-i', ...what, '-n', other, '--as', who]);
+      assert.equal(can.stdout.trim(), 'no', `${who} ${what.join(' ')} in ${other}`);
+    }
+  }
+  const bobsRun = summaryOf(runs[1].out).cluster.run;
+  const peek = await kubectl(['--kubeconfig', users.alice.kubeconfig, '-n', 'team-b', 'get', 'configmap', `${bobsRun}-${NODE}-0`]);
+  assert.notEqual(peek.code, 0);
+  assert.match(peek.stderr, /forbidden/i);
+  for (const ns of ['team-a', 'team-b']) await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  await kubectl(['-n', 'gadget', 'delete', 'role,rolebinding', 'fetch']);
+});
