@@ -207,7 +207,7 @@ export async function fetchServed(kc: KubeConfig, served: ServedResult, token: s
       host: 'localhost',
       path: served.path,
       headers: { [TOKEN_HEADER]: token, connection: 'close' },
-      agent: false,
+      // no agent: createConnection is used only without one
       createConnection: () => portForwardSocket(kc, namespace, served.pod, served.port) as unknown as import('node:net').Socket,
     });
     req.on('response', resolve);

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { Api } from '../../src/k8s/client.ts';
 import { unpackResults, uploadResults, type ServeChoice } from '../../src/k8s/results.ts';
-import { ResultServer, servedPath, tokenHash, TOKEN_HEADER, type ServedResult } from '../../src/k8s/serve.ts';
+import { fetchServed, ResultServer, servedPath, tokenHash, TOKEN_HEADER, type ServedResult } from '../../src/k8s/serve.ts';
 import type { GadgetRun } from '../../src/k8s/crd.ts';
 import { captured } from '../runner/evaluate-helpers.ts';
 
@@ -201,3 +201,65 @@ async function sinkHelpers() {
     },
   };
 }
+
+/**
+ * The kubelet's side of a WebSocket port-forward (v4.channel.k8s.io, as in
+ * kubelet/cri/streaming/portforward/websocket.go): each channel first carries the
+ * port (2 bytes, little-endian); channel 0 is the data, channel 1 the errors; the
+ * stream ends when the pod's connection does. The real API server and kubelet are
+ * test/k8s/served.test.ts; this checks the client's framing where no cluster runs.
+ */
+async function fakePortForward(): Promise<{ kc: KubeConfig; close(): void; paths: string[] }> {
+  const { createRequire } = await import('node:module');
+  const { WebSocketServer } = createRequire(import.meta.url)('ws');
+  const paths: string[] = [];
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server, handleProtocols: (protocols: Set<string>) => (protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false) });
+  wss.on('connection', (ws: any, req: http.IncomingMessage) => {
+    paths.push(req.url!);
+    const port = Number(new URL(req.url!, 'http://x').searchParams.get('ports'));
+    const p = Buffer.alloc(2);
+    p.writeUInt16LE(port);
+    ws.send(Buffer.concat([Buffer.from([0]), p]));
+    ws.send(Buffer.concat([Buffer.from([1]), p]));
+    const tcp = net.connect(port, '127.0.0.1');
+    tcp.on('data', (d) => ws.send(Buffer.concat([Buffer.from([0]), d])));
+    tcp.on('end', () => ws.close());
+    tcp.on('error', (e) => {
+      ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(e.message)]));
+      ws.close();
+    });
+    ws.on('message', (m: Buffer) => {
+      if (m[0] === 0) tcp.write(m.subarray(1));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  return { kc, paths, close: () => { wss.close(); server.close(); } };
+}
+
+test('fetchServed over a port-forward stream: the body lands whole with its sha256; a mismatch, a refusal and a dead port are errors that say so', async () => {
+  const content = crypto.randomBytes(2_000_000);
+  const pf = await fakePortForward();
+  try {
+    const { server, served } = await serving(content);
+    const out = path.join(tmp(), 'got.gz');
+    await fetchServed(pf.kc, served, TOKEN, out);
+    assert.deepEqual(fs.readFileSync(out), content);
+    assert.equal(pf.paths[0], `/api/v1/namespaces/gadget/pods/agent-x/portforward?ports=${served.port}`);
+    assert.equal(await server.done, 'fetched');
+    // a report that says other bytes
+    const second = await serving(content);
+    await assert.rejects(fetchServed(pf.kc, { ...second.served, sha256: '0'.repeat(64) }, TOKEN, out), /does not match its report/);
+    second.server.close();
+    // the wrong token: the agent's answer, named
+    const third = await serving(content);
+    await assert.rejects(fetchServed(pf.kc, third.served, 'nope', out), /answered 403: a wrong or missing run token/);
+    third.server.close();
+    // nothing listening there any more
+    await assert.rejects(fetchServed(pf.kc, served, TOKEN, out));
+  } finally {
+    pf.close();
+  }
+});

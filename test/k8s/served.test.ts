@@ -150,7 +150,7 @@ steps:
 function viaPortForward(kc: KubeConfig, pod: string, port: number, target: string, token: string | null, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      method, host: 'localhost', path: target, agent: false,
+      method, host: 'localhost', path: target,
       headers: { ...(token !== null ? { [TOKEN_HEADER]: token } : {}), connection: 'close' },
       createConnection: () => portForwardSocket(kc, 'gadget', pod, port) as unknown as import('node:net').Socket,
     }, (res) => {
