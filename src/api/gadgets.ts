@@ -7,10 +7,12 @@ import { UnknownGadgetError } from '../runner/errors.ts';
 import { findGadget, gadgets as registry, probeSupport } from '../steps/index.ts';
 import type { FieldSpec, GadgetDefinition } from '../steps/types.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
+import { useBtfOption } from './btf.ts';
 import type { GadgetDetail, GadgetField, GadgetInfo, GadgetsOptions } from './types.ts';
 
 /** Every gadget, each probed on this kernel (its hooks, and its object loaded and verified; cached per kernel build and object). */
 export async function gadgets(opts: GadgetsOptions = {}): Promise<GadgetInfo[]> {
+  useBtfOption(opts.btf);
   const rows: GadgetInfo[] = [];
   // one after another: a probe that loads an object must see only its own libbpf log
   for (const def of Object.values(registry as Record<string, GadgetDefinition>)) rows.push(await describe(def, opts, (f) => f.name));
@@ -21,6 +23,7 @@ export async function gadgets(opts: GadgetsOptions = {}): Promise<GadgetInfo[]> 
 export async function gadget(id: string, opts: GadgetsOptions = {}): Promise<GadgetDetail> {
   const def = findGadget(id);
   if (!def) throw new UnknownGadgetError(id, Object.keys(registry));
+  useBtfOption(opts.btf);
   const field = (f: FieldSpec): GadgetField => ({ name: f.name, type: f.type, description: f.description, ...(f.names && f.type === 'number' ? { names: Object.values(f.names) } : {}) });
   return {
     ...(await describe(def, opts, field)),

@@ -13,6 +13,10 @@ export interface GadgetStep {
   filter?: string;
   duration?: string;
   buffer?: string;
+  /** interval gadgets: how often rows come, which first, how many */
+  interval?: string;
+  sort?: string;
+  max_rows?: number;
   params?: Record<string, unknown>;
   containers?: ContainerSelection;
 }
@@ -26,14 +30,14 @@ export interface GadgetStepNames {
 
 /**
  * Load the one-step recipe of gadget `id`. Without a duration and without a workload, a
- * stream or packet step runs until stopped (the longest duration there is).
+ * stream, packet or interval step runs until stopped (the longest duration there is).
  */
 export function loadGadgetStep(id: string, options: GadgetStep, names: GadgetStepNames, argv?: string[]): LoadedRecipe {
   const def = findGadget(id);
   if (!def) throw new UnknownGadgetError(id, Object.keys(gadgets));
   const step: Record<string, unknown> = { id: id.split('/').pop()!.replace(/[^A-Za-z0-9_]/g, '_'), gadget: id };
   for (const [k, v] of Object.entries(options)) if (v !== undefined) step[k] = v;
-  if (step.duration === undefined && !argv && (def.mode === 'stream' || def.mode === 'packet')) step.duration = '24d';
+  if (step.duration === undefined && !argv && (def.mode === 'stream' || def.mode === 'packet' || def.mode === 'interval')) step.duration = '24d';
   const recipe = { apiVersion: 'gadget-run/v1', name: id.replace('/', '-'), steps: [step] };
   try {
     // JSON is YAML: the recipe goes through the same checks as a file

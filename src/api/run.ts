@@ -17,6 +17,7 @@ import { chooseUser, WorkloadUserError } from '../runner/workload.ts';
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
+import { useBtfOption } from './btf.ts';
 import { CouldNotTraceError, InterruptedError } from './errors.ts';
 import type { LoadOptions, RecipeInput, ReplayOptions, RunOptions, RunPaths, RunProgress, RunResult, ValidateResult } from './types.ts';
 
@@ -58,6 +59,7 @@ function isLoaded(recipe: RecipeInput): recipe is LoadedRecipe {
  */
 export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<RunResult> {
   const loaded = load(recipe, opts);
+  useBtfOption(opts.btf);
   const user = workloadUser(loaded, opts.user);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);

@@ -18,6 +18,7 @@ import { findGadget } from '../steps/index.ts';
 import { openSession, whyNotLive } from '../steps/modes/index.ts';
 import type { Codec, EventSink, StepOutcome, StepSession } from '../steps/types.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
+import { useBtfOption } from './btf.ts';
 import { CouldNotTraceError } from './errors.ts';
 import { loadGadgetStep } from './one-step.ts';
 import type { EventStream, GadgetEvent, StreamOptions, StreamStats } from './types.ts';
@@ -134,8 +135,10 @@ class LiveStream<E> implements EventStream<E> {
     const def = findGadget(this.gadget);
     const notLive = def && whyNotLive(def);
     if (notLive) throw new OptionError('gadget', `${notLive}; run it in a recipe with run()`);
-    const { filter, params, containers, buffer } = this.opts;
-    const [plan] = loadGadgetStep(this.gadget, { filter, params, containers, buffer }, { where: 'stream()', option: (key) => key }).steps;
+    useBtfOption(this.opts.btf);
+    const { filter, params, containers, buffer, interval, sort, maxRows } = this.opts;
+    const step = { filter, params, containers, buffer, interval, sort, max_rows: maxRows };
+    const [plan] = loadGadgetStep(this.gadget, step, { where: 'stream()', option: (key) => (key === 'max_rows' ? 'maxRows' : key) }).steps;
     try {
       this.session = await openSession(plan.def, {
         id: plan.spec.id,

@@ -76,6 +76,8 @@ export interface RunOptions extends LoadOptions {
   maxDuration?: string;
   /** the compiled BPF objects; default $GADGET_RUN_OBJECTS, else build/bpf of gadget-run */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. One per process: another file is an OptionError */
+  btf?: string;
   /** also write a JUnit XML report to this file */
   junit?: string;
   /** write each step's baseline file from this run's keys instead of failing on new ones */
@@ -152,6 +154,8 @@ export type GadgetDetail = Omit<GadgetInfo, 'fields'> & {
 export interface GadgetsOptions {
   /** the compiled BPF objects the load probe uses; default as run() */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
+  btf?: string;
 }
 
 /** A decoded event: the gadget's fields (`gadget-run gadgets ID`), by name. */
@@ -170,8 +174,16 @@ export interface StreamOptions {
   queue?: number;
   /** the ring buffer, a power of two: '16MiB' (the default), '1MiB' */
   buffer?: string;
+  /** interval gadgets (top/*): each interval's rows come at its end, with `interval` 1, 2, …; how often ('1s', the default) */
+  interval?: string;
+  /** interval gadgets: which rows first ('-rbytes,-wbytes'; default the gadget's) */
+  sort?: string;
+  /** interval gadgets: rows per interval, the first by sort (default 20) */
+  maxRows?: number;
   /** the compiled BPF objects; default as run() */
   objects?: string;
+  /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
+  btf?: string;
 }
 
 /** A stream's figures: readable at any time from stats(), and the value a finished iteration returns. */

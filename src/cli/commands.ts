@@ -56,6 +56,8 @@ interface OptionSpec {
   multiple?: boolean;
   /** placeholder in the help, for string options */
   value?: string;
+  /** its values may start with "-" (a descending sort key), so the next argument is its value whatever it looks like */
+  dashValue?: boolean;
   help: string;
 }
 
@@ -79,6 +81,9 @@ const OPTIONS = {
   duration: { type: 'string', short: 'd', value: 'D', help: 'how long to trace (e.g. 5s, 1m30s); default: until the command ends, or until Ctrl-C' },
   param: { type: 'string', multiple: true, value: 'NAME=VALUE', help: "set a gadget parameter (repeatable; `gadget-run gadgets ID` lists them)" },
   buffer: { type: 'string', value: 'SIZE', help: 'ring buffer size, a power of two (default 16MiB)' },
+  interval: { type: 'string', value: 'D', help: 'top gadgets: how often to read and clear the counters (default 1s)' },
+  sort: { type: 'string', value: 'FIELDS', dashValue: true, help: 'top gadgets: fields to sort the rows by, comma-separated, - for descending (e.g. -wbytes,pid)' },
+  'max-rows': { type: 'string', value: 'N', help: 'top gadgets: rows written per interval, the first by --sort (default 20; the step warns of rows cut)' },
   cluster: { type: 'boolean', help: 'run on the nodes of the Kubernetes cluster (through the agents deploy installs; docs/kubernetes.md) instead of here' },
   node: { type: 'string', multiple: true, value: 'NODE', help: 'run --cluster: only on this node (repeatable, or comma-separated; default every node); agent: the node it serves (default $NODE_NAME)' },
   namespace: { type: 'string', short: 'n', value: 'NS', help: 'run --cluster: trace only the containers of pods in this namespace' },
@@ -237,13 +242,14 @@ The namespace gadget, the GadgetRun CRD, least-privilege RBAC and the agents' Da
 /** The one-liner: `gadget-run trace/exec [options] [-- CMD…]`. */
 const ONE_LINER: Command = {
   summary: 'trace with one gadget, without a recipe file; events go to stdout',
-  usage: ['<category/name> [--filter F] [--duration D] [--param NAME=VALUE]… [-o json|columns] [--out DIR] [-- CMD [ARG…]]'],
+  usage: ['<category/name> [--filter F] [--duration D] [--param NAME=VALUE]… [--interval D] [--sort F] [--max-rows N] [-o json|columns] [--out DIR] [-- CMD [ARG…]]'],
   details: `Events print as a table on a terminal and as NDJSON otherwise (-o chooses).
 Artifacts (NDJSON, summary.json, report.md) are written only with --out.
 Examples:
   gadget-run trace/exec -- make test
-  gadget-run trace/open --filter comm==cat --duration 5s -o json`,
-  options: ['filter', 'duration', 'param', 'buffer', 'output', 'out', 'max-duration', 'objects', 'btf', 'junit', 'user'],
+  gadget-run trace/open --filter comm==cat --duration 5s -o json
+  gadget-run top/file --filter comm==dd --max-rows 100 --duration 5s`,
+  options: ['filter', 'duration', 'param', 'buffer', 'interval', 'sort', 'max-rows', 'output', 'out', 'max-duration', 'objects', 'btf', 'junit', 'user'],
   argv: true,
   run: oneLinerCommand,
 };
@@ -319,7 +325,7 @@ function parse(command: Command, name: string, args: string[]): Invocation {
     const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
     if (!spec) throw new UsageError(`Unknown option '${t.rawName}'`, name);
     if (spec.type === 'boolean' && t.value !== undefined) throw new UsageError(`option ${t.rawName} takes no value`, name);
-    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) {
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && !('dashValue' in spec && spec.dashValue) && t.value.startsWith('-')))) {
       throw new UsageError(`option ${t.rawName} needs a value${t.value === undefined ? '' : ` (for one that starts with "-", write ${t.rawName}=${t.value})`}`, name);
     }
   }
@@ -533,7 +539,7 @@ async function runCommand(inv: Invocation): Promise<number> {
 }
 
 /** The one-liner's options, as its problems name them (a recipe built in memory has no lines). */
-const ONE_LINER_OPTIONS: Record<string, string> = { filter: '--filter', duration: '--duration', buffer: '--buffer' };
+const ONE_LINER_OPTIONS: Record<string, string> = { filter: '--filter', duration: '--duration', buffer: '--buffer', interval: '--interval', sort: '--sort', max_rows: '--max-rows' };
 
 async function oneLinerCommand(inv: Invocation): Promise<number> {
   const [id] = inv.positionals;
@@ -550,10 +556,12 @@ async function oneLinerCommand(inv: Invocation): Promise<number> {
     }
   }
   const { loadGadgetStep } = await import('../api/one-step.ts');
-  const { filter, duration, buffer } = inv.values;
+  const { filter, duration, buffer, interval, sort } = inv.values;
+  // a number as YAML would read it; anything else goes to the recipe check, which names --max-rows
+  const maxRows = inv.values['max-rows'] === undefined ? undefined : scalar(inv.values['max-rows']);
   const loaded = loadGadgetStep(
     id,
-    { filter, duration, buffer, params },
+    { filter, duration, buffer, interval, sort, max_rows: maxRows as number | undefined, params },
     { where: 'gadget-run:', option: (key) => ONE_LINER_OPTIONS[key] ?? (key.startsWith('params') ? `--param ${key.slice(7)}` : undefined) },
     inv.argv,
   );
@@ -641,6 +649,9 @@ async function publish(summary: Summary, loaded: LoadedRecipe, opts: { outDir: s
     github.appendStepSummary(renderMarkdown(summary));
   } else if (!opts.quiet || summary.status !== 'passed') {
     out.write(report);
+  } else {
+    // a one-liner that passed still says what its steps warned of (rows cut at max_rows, counts lost)
+    for (const s of summary.steps) for (const w of s.warnings ?? []) out.write(`gadget-run: ${s.id}: ${w}\n`);
   }
   return exitCodeFor(summary);
 }

@@ -67,6 +67,11 @@ export function useBtfFile(file: string, from: string): void {
   forgetKernelBtf();
 }
 
+/** The file useBtfFile was given (absolute), if any. */
+export function btfFileInUse(): string | undefined {
+  return given?.file;
+}
+
 /** Resolve again (tests; after useBtfFile). */
 export function forgetKernelBtf(): void {
   resolved = undefined;

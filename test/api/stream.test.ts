@@ -148,12 +148,45 @@ test('containers: only the selected container\'s events', { skip: containerSkip(
 });
 
 test('a gadget that is not live, an unknown gadget or a bad filter is a typed error from next() and ready', async () => {
-  const interval = stream('top/file');
-  await assert.rejects(interval.ready, (e: unknown) => e instanceof OptionError && /top\/file is an interval gadget: only the events of stream and packet gadgets come as they happen; run it in a recipe with run\(\)/.test(e.message));
-  await assert.rejects(interval.next(), OptionError);
-  assert.deepEqual((await interval.next()).done, true, 'the error is thrown once, then the stream is done');
+  const snapshot = stream('snapshot/process');
+  await assert.rejects(snapshot.ready, (e: unknown) => e instanceof OptionError && /snapshot\/process is a snapshot gadget: only the events of stream, packet and interval gadgets come as they happen; run it in a recipe with run\(\)/.test(e.message));
+  await assert.rejects(snapshot.next(), OptionError);
+  assert.deepEqual((await snapshot.next()).done, true, 'the error is thrown once, then the stream is done');
+  await assert.rejects(stream('top/tcp', { maxRows: 0 }).ready, (e: unknown) => e instanceof RecipeError && e.problems[0].path === 'maxRows');
   await assert.rejects(stream('trace/exc').next(), UnknownGadgetError);
   const bad = stream('trace/exec', { filter: 'pidd==1' });
   await assert.rejects(bad.ready, (e: unknown) => e instanceof RecipeError && e.problems[0].path === 'filter' && e.problems[0].where === 'stream()');
   assert.throws(() => stream('trace/exec', { queue: 0 }), OptionError);
+});
+
+test("stream(top/tcp): each interval's rows come at its end, numbered, and add up to the bytes sent; break detaches", { skip }, async (t) => {
+  const links = kernelLinks();
+  const rows = stream('top/tcp', { interval: '200ms', filter: `pid==${process.pid}`, maxRows: 100, objects: objectDir() });
+  t.after(() => rows.close());
+  await rows.ready;
+  // a loopback server in this process sends 1 MiB to its client, in this process too
+  const net = await import('node:net');
+  const server = net.createServer((c) => c.end(Buffer.alloc(1 << 20))).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as { port: number }).port;
+  const got = await new Promise<number>((resolve, reject) => {
+    let n = 0;
+    net.connect(port, '127.0.0.1').on('data', (d) => (n += d.length)).on('end', () => resolve(n)).on('error', reject);
+  });
+  server.close();
+  assert.equal(got, 1 << 20);
+  let sent = 0;
+  let received = 0;
+  const intervals: number[] = [];
+  for await (const r of rows) {
+    intervals.push(r.interval as number);
+    if (r.sport === port) sent += r.sent as number;
+    if (r.dport === port) received += r.received as number;
+    if (sent === 1 << 20 && received === 1 << 20) break;
+  }
+  assert.equal(sent, 1 << 20, 'the server end sent every byte, over the intervals');
+  assert.equal(received, 1 << 20, 'the client end received every byte');
+  assert.ok(intervals.every((n, i) => n >= 1 && (i === 0 || n >= intervals[i - 1])), `intervals in order: ${intervals}`);
+  assert.equal(rows.stats().dropped, 0);
+  await until(() => [...kernelLinks()].every((id) => links.has(id)), 'the links to be gone');
 });

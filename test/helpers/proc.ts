@@ -1,7 +1,7 @@
 /** Child processes the kernel tests trace, and what /proc and cgroup v2 say about them. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 
@@ -37,6 +37,18 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** The first line of /proc/<pid>/status named `key`, split into its values. */
+/**
+ * A copy of the system's `tool` (e.g. dd) in `dir` under a name of its own: the comm of the
+ * processes run from it, a kernel filter (comm==) no other process on the machine matches.
+ */
+export function uniqueCommCopy(dir: string, tool: string): { bin: string; comm: string } {
+  const comm = `${tool.slice(0, 4)}${Math.random().toString(36).slice(2, 10)}`;
+  const bin = path.join(dir, comm);
+  fs.copyFileSync(execFileSync('sh', ['-c', 'command -v "$0"', tool], { encoding: 'utf8' }).trim(), bin);
+  fs.chmodSync(bin, 0o755);
+  return { bin, comm };
+}
+
 export function procStatus(pid: number, key: string): string[] {
   const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${key}:`));
   if (!line) throw new Error(`/proc/${pid}/status has no ${key}`);

@@ -243,6 +243,27 @@ describe('the one-liner', () => {
     const g = await runCli(['trace/nope', '--', 'true']);
     assert.equal(g.code, 2);
     assert.match(g.stderr, /unknown gadget "trace\/nope" \(known: trace\/exec, /);
+    const m = await runCli(['top/file', '--max-rows', '0', '--duration', '1s']);
+    assert.equal(m.code, 2);
+    assert.match(m.stderr, /^gadget-run: --max-rows: must be >= 1/m);
+    const s = await runCli(['top/file', '--sort', '-nope', '--duration', '1s']);
+    assert.equal(s.code, 2);
+    assert.match(s.stderr, /^gadget-run: --sort: unknown field "nope" of top\/file/m);
+    const o = await runCli(['trace/open', '--max-rows', '3', '--duration', '1s']);
+    assert.equal(o.code, 2);
+    assert.match(o.stderr, /^gadget-run: --max-rows: max_rows is for interval gadgets; trace\/open is a stream gadget/m);
+  });
+
+  test('top/file --interval --max-rows: the rows past max_rows are said on stderr, not dropped in silence', { skip: notRoot }, async () => {
+    const dir = tempDir();
+    const files = [1, 2, 3].map((i) => path.join(dir, `r${i}`));
+    for (const f of files) fs.writeFileSync(f, 'x'.repeat(100));
+    const r = await runCli(['top/file', '--interval', '1h', '--max-rows', '1', '--sort', '-rbytes', '-o', 'json', '--', 'sh', '-c', 'cat "$@" >/dev/null', 'sh', ...files]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.equal(rows.length, 1, r.stdout);
+    const m = /^gadget-run: file: max_rows \(1\) cut (\d+) rows in 1 of 1 intervals: .* by sort \(-rbytes\)/m.exec(r.stderr);
+    assert.ok(m && Number(m[1]) >= 3, r.stderr);
   });
 });
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { topFile as def } from '../../src/gadgets/top/file.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
+import { uniqueCommCopy } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
 /** `n` bytes written to `file` in writes of `chunk` bytes (Node's writeSync: one write(2) each) */
@@ -84,6 +85,61 @@ describe('top/file', { skip: kernelSkip(def) }, () => {
     assert.equal(sum(intervals, 'wbytes'), 2500);
     assert.deepEqual(totals.map((e) => [e.writes, e.wbytes]), [[5, 2500]]);
     assert.equal(events.at(-1), totals[0], 'the totals come last');
+  });
+
+  test('short-lived processes reading fd 0 and writing fd 1 after dup2 (dd if= of=, shell redirections): every call and byte in one run; max_rows says what it cut', async (t) => {
+    // A regression: these rows were always counted in the kernel, but a write-only row (0 reads)
+    // sorts below every row that reads under the default sort (-reads,...), such as each new
+    // process's reads of libc, and the default max_rows (20) cut it without a word.
+    const dir = tempDir(t);
+    const { bin: dd, comm } = uniqueCommCopy(dir, 'dd');
+    const input = path.join(dir, 'in.dat');
+    fs.writeFileSync(input, Buffer.alloc(40_960, 0x62)); // 10 blocks of 4 KiB: 10 reads of 4096 and one of 0 (end of file)
+    const n = 12;
+    const outputs: string[] = [];
+    const opts = { filter: `comm==${comm}` };
+    const [all, top] = await traceAllWhile(
+      [
+        [def, stepContext(t, { ...opts, id: 'all', options: { interval: '1h', max_rows: 100_000 } })],
+        [def, stepContext(t, { ...opts, id: 'top', options: { interval: '1h' } })],
+      ],
+      () => {
+        for (let i = 0; i < n; i++) {
+          // dd opens if= and of= itself, dup2s them onto 0 and 1 and closes the originals
+          const a = path.join(dir, `a${i}.dat`);
+          execFileSync(dd, [`if=${input}`, `of=${a}`, 'bs=4096', 'status=none']);
+          // the shell opens them and dup2s them onto 0 and 1; dd inherits them across exec
+          const b = path.join(dir, `b${i}.dat`);
+          execFileSync('sh', ['-c', 'exec "$0" bs=4096 status=none < "$1" > "$2"', dd, input, b]);
+          outputs.push(a, b);
+        }
+      },
+    );
+    const inIno = fs.statSync(input).ino;
+    const outIno = new Map(outputs.map((o) => [fs.statSync(o).ino, path.basename(o)]));
+    const byPid = new Map<number, Event[]>();
+    for (const e of all.events) byPid.set(e.pid as number, [...(byPid.get(e.pid as number) ?? []), e]);
+    assert.equal(byPid.size, 2 * n, 'a row set per process');
+    const written = new Set<string>();
+    for (const [pid, rows] of byPid) {
+      const reads = rows.filter((e) => e.inode === inIno);
+      const writes = rows.filter((e) => outIno.has(e.inode as number));
+      assert.deepEqual(reads.map((e) => [e.file, e.reads, e.rbytes, e.writes, e.wbytes, e.type, e.tid]), [['in.dat', 11, 40_960, 0, 0, 'R', pid]], `pid ${pid}'s reads of fd 0`);
+      assert.equal(writes.length, 1, `pid ${pid} wrote one file`);
+      const w = writes[0];
+      assert.deepEqual([w.file, w.reads, w.rbytes, w.writes, w.wbytes, w.type, w.tid], [outIno.get(w.inode as number), 0, 0, 10, 40_960, 'R', pid], `pid ${pid}'s writes to fd 1`);
+      written.add(w.file as string);
+    }
+    assert.equal(written.size, 2 * n, 'every output file, once');
+    assert.deepEqual(all.outcome.warnings, []);
+    assert.equal(all.outcome.lost, 0);
+    // the same rows with the default max_rows: the first 20 by -reads,... and a warning with the count of the rest
+    assert.ok(all.events.length > 20 + 2 * n, `${all.events.length} rows`);
+    assert.equal(top.events.length, 20);
+    assert.ok(top.events.every((e) => (e.reads as number) > 0), 'the write-only rows sort last');
+    assert.deepEqual(top.outcome.warnings, [
+      `max_rows (20) cut ${all.events.length - 20} rows in 1 of 1 intervals: the rows past the first 20 by sort (-reads,-writes,-rbytes,-wbytes) were not written, so their counts are in no output; raise max_rows, narrow the filter or change sort`,
+    ]);
   });
 
   test('non-regular files only with all_files: a pipe is type O', async (t) => {

@@ -8,7 +8,7 @@ import { gadgets } from '../../src/steps/index.ts';
 import type { GadgetDefinition, StepContext } from '../../src/steps/types.ts';
 import { buildFixture } from '../helpers/fixtures.ts';
 import { kernelSkip } from '../helpers/kernel.ts';
-import { cgroupDirOf, cgroupIdOf, freshCgroup, mntnsOf, run } from '../helpers/proc.ts';
+import { cgroupDirOf, cgroupIdOf, freshCgroup, mntnsOf, run, uniqueCommCopy } from '../helpers/proc.ts';
 import { stepContext, tempDir, traceAllWhile, traceWhile, uniqueToken, type Event } from '../helpers/session.ts';
 
 const def: GadgetDefinition = gadgets['trace/fsslower'];
@@ -79,6 +79,31 @@ describe('trace/fsslower', { skip: kernelSkip(def) }, () => {
     assert.deepEqual([pread.bytes, pread.offset, pread.ret], [8, K + 2, 8]);
     assert.deepEqual([fsync.file, fsync.ret, fsync.bytes, fsync.offset], [path.basename(file), 0, 0, 0]);
     assert.equal(fdatasync.ret, 0);
+  });
+
+  test('short-lived processes reading fd 0 and writing fd 1 after dup2 (dd if= of=, shell redirections): every call, exactly', async (t) => {
+    // the fd is resolved through the task's file table (gadget_fd_file), as in top/file: a dup2'd
+    // fd 0 or 1 whose original was closed is the same struct file
+    const dir = tempDir(t);
+    const { bin: dd, comm } = uniqueCommCopy(dir, 'dd');
+    const input = path.join(dir, 'in.dat');
+    fs.writeFileSync(input, Buffer.alloc(40_960, 0x62));
+    const outputs = [path.join(dir, 'a.dat'), path.join(dir, 'b.dat')];
+    const { events } = await traceWhile(def, stepContext(t, { filter: `comm==${comm}`, params: { min_ms: 0 } }), () => {
+      execFileSync(dd, [`if=${input}`, `of=${outputs[0]}`, 'bs=4096', 'status=none']);
+      execFileSync('sh', ['-c', 'exec "$0" bs=4096 status=none < "$1" > "$2"', dd, input, outputs[1]]);
+    });
+    const pids = [...new Set(events.map((e) => e.pid as number))];
+    assert.equal(pids.length, 2, JSON.stringify(pids));
+    const offsets = (n: number) => Array.from({ length: n }, (_, i) => i * 4096);
+    for (const [i, pid] of pids.entries()) {
+      const mine = events.filter((e) => e.pid === pid);
+      const reads = mine.filter((e) => e.op === 'R' && e.file === 'in.dat');
+      const writes = mine.filter((e) => e.op === 'W');
+      // 10 reads of 4096 bytes and the one that found the end of the file
+      assert.deepEqual(reads.map((e) => [e.bytes, e.offset]), [...offsets(10).map((o) => [4096, o]), [0, 40_960]], `pid ${pid}`);
+      assert.deepEqual(writes.map((e) => [e.file, e.bytes, e.offset]), offsets(10).map((o) => [path.basename(outputs[i]), 4096, o]), `pid ${pid}`);
+    }
   });
 
   test('an O_APPEND write reports where it landed, not the entry f_pos', async (t) => {

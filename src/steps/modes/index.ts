@@ -89,7 +89,8 @@ export async function openSession(def: GadgetDefinition, ctx: StepContext): Prom
 export function whyNotLive(def: GadgetDefinition): string | undefined {
   if (modeOf(def)?.live) return undefined;
   const live = (Object.values(modes) as Mode<unknown>[]).filter((m) => m.live).map((m) => m.name);
-  return `${def.id} is a${/^[aeiou]/.test(def.mode) ? 'n' : ''} ${def.mode} gadget: only the events of ${live.join(' and ')} gadgets come as they happen`;
+  const names = live.length > 1 ? `${live.slice(0, -1).join(', ')} and ${live[live.length - 1]}` : live.join('');
+  return `${def.id} is a${/^[aeiou]/.test(def.mode) ? 'n' : ''} ${def.mode} gadget: only the events of ${names} gadgets come as they happen`;
 }
 
 export { planOrThrow, durationOption, spoolOf, type Mode, type StepOptions, type OptionProblem } from './mode.ts';

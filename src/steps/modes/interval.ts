@@ -5,6 +5,13 @@
  * the user-space filter, sorts by `sort`, keeps `max_rows` and writes one
  * event per row to the spool, with `interval` (1, 2, ...), `interval_start`
  * and `interval_end`, so outputs and transforms treat rows like any events.
+ * Rows past `max_rows` are not written: their counts are in the kernel's map
+ * but in no output. That cut is counted and said in the step's warnings
+ * (a top view of a busy node is expected to cut; a filter that should have
+ * kept every row of interest then says it did not): with the default sort of
+ * top/file (-reads,...), a short-lived writer's row (0 reads) sorts below
+ * every row that reads, such as each new process's reads of libc, and was
+ * cut without a word.
  * The runner owns the step's end: stop() detaches, then reads the last,
  * partial interval.
  *
@@ -19,10 +26,10 @@ import type { BpfObject } from '../../ebpf/object.ts';
 import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
-import { LineSink } from '../sink.ts';
+import { sinkFor } from '../sink.ts';
 import { closeAll } from '../../util/close-all.ts';
-import type { FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
-import { durationOption, planOrThrow, spoolOf, type Mode } from './mode.ts';
+import type { EventSink, FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
+import { durationOption, planOrThrow, type Mode } from './mode.ts';
 
 export interface SortKey {
   field: string;
@@ -62,6 +69,7 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
     totals: { type: 'boolean', description: 'interval gadgets: also write the totals over the whole step at its end, as rows of interval 0' },
   },
   untilStopped: true,
+  live: true,
   plan(values, def, problem) {
     const sortText = (values.sort as string | undefined) ?? def.interval.sort;
     const sort = parseSort(sortText);
@@ -80,12 +88,12 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
   async open(def, ctx) {
     const o = planOrThrow(intervalMode, def, ctx.options);
     const { obj, userFilter, warnings, containers } = await prepareObject(def, ctx);
-    let sink: LineSink | undefined;
+    let sink: EventSink | undefined;
     try {
       const map = obj.hashMap(def.interval.map);
       const rows = new RowReader(def, obj, map);
       const test = compileObjectFilter(userFilter, def.fields);
-      sink = new LineSink(spoolOf(ctx), ctx.maxBytes);
+      sink = sinkFor(ctx);
       obj.attachAll();
       return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
     } catch (err) {
@@ -206,6 +214,17 @@ class RowReader {
   }
 }
 
+/** What the max_rows cut left out, in words; undefined when it cut nothing. */
+export function cutWarning(cut: { rows: number; intervals: number; totals: number }, intervals: number, o: Pick<IntervalOptions, 'maxRows' | 'sort'>): string | undefined {
+  if (!cut.rows && !cut.totals) return undefined;
+  const sort = o.sort.map((s) => `${s.desc ? '-' : ''}${s.field}`).join(',');
+  const where = [
+    cut.rows ? `${cut.rows} rows in ${cut.intervals} of ${intervals} intervals` : '',
+    cut.totals ? `${cut.totals} rows of the totals` : '',
+  ].filter(Boolean).join(' and ');
+  return `max_rows (${o.maxRows}) cut ${where}: the rows past the first ${o.maxRows} by sort (${sort}) were not written, so their counts are in no output; raise max_rows, narrow the filter or change sort`;
+}
+
 function readUint(b: Buffer, offset: number, size: number): bigint {
   return size === 8 ? b.readBigUInt64LE(offset) : BigInt(b.readUIntLE(offset, size));
 }
@@ -222,9 +241,12 @@ class IntervalSession implements StepSession {
   private stepStart = new Date();
   private intervalStart = new Date();
   private events = 0;
+  /** rows that passed the filter but fell past max_rows, and the intervals (or totals) that cut any */
+  private cut = { rows: 0, intervals: 0, totals: 0 };
   private readonly order: ReturnType<typeof compareRows>;
-  /** writes lines[offset] through the sink, so its byte limit and truncation count apply */
+  /** writes lines[offset] through the sink, so its byte limit and truncation count apply; a live sink takes rows[offset] */
   private readonly lines: string[] = [];
+  private readonly top: Record<string, unknown>[] = [];
   private readonly lineCodec: Codec;
 
   constructor(
@@ -232,13 +254,14 @@ class IntervalSession implements StepSession {
     private readonly map: KernelMap,
     private readonly rows: RowReader,
     private readonly test: (e: Record<string, unknown>) => boolean,
-    private readonly sink: LineSink,
+    private readonly sink: EventSink,
     private readonly o: IntervalOptions,
     private readonly warnings: string[],
     private readonly containers?: ContainerTracker,
   ) {
     this.order = compareRows(o.sort);
     const lines = this.lines;
+    const top = this.top;
     this.lineCodec = {
       write(i, _n, w) {
         w.used += w.chunk.write(lines[i], w.used);
@@ -246,7 +269,7 @@ class IntervalSession implements StepSession {
         return true;
       },
       encode: (i) => lines[i],
-      decode: () => undefined,
+      decode: (i) => top[i],
       maxLineBytes: 0,
     };
   }
@@ -269,13 +292,21 @@ class IntervalSession implements StepSession {
 
   private emit(rows: Record<string, unknown>[], interval: number, start: Date, end: Date): void {
     const times = { interval, interval_start: start.toISOString(), interval_end: end.toISOString() };
-    const top = rows
+    const kept = rows
       .map((r) => Object.assign(r, times))
       .filter(this.test)
-      .sort(this.order)
-      .slice(0, this.o.maxRows);
+      .sort(this.order);
+    const top = kept.slice(0, this.o.maxRows);
+    if (kept.length > top.length) {
+      if (interval === 0) this.cut.totals = kept.length - top.length;
+      else {
+        this.cut.rows += kept.length - top.length;
+        this.cut.intervals++;
+      }
+    }
     this.lines.length = 0;
-    for (const r of top) this.lines.push(JSON.stringify(r));
+    this.top.length = 0;
+    for (const r of top) this.lines.push(JSON.stringify(r)), this.top.push(r);
     this.lineCodec.maxLineBytes = Math.max(0, ...this.lines.map((l) => Buffer.byteLength(l) + 1));
     for (let i = 0; i < this.lines.length; i++) if (this.sink.append(this.lineCodec, i, 0)) this.events++;
     this.sink.flush();
@@ -291,6 +322,8 @@ class IntervalSession implements StepSession {
       const lost = this.obj.readGlobal('gadget_lost');
       const warnings = [...this.warnings];
       if (lost) warnings.push(`${lost} updates found the map ${this.map.info.name} full (${this.map.info.maxEntries} keys): those counts are missing; read more often (a shorter interval) or narrow the filter`);
+      const cut = cutWarning(this.cut, this.seq, this.o);
+      if (cut) warnings.push(cut);
       const containers = this.containers?.stop();
       return { events: this.events, lost, truncated: this.sink.truncated, warnings, ...(containers ? { containers } : {}) };
     } finally {
