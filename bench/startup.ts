@@ -9,7 +9,11 @@
  *   run → workload running    from the spawn to the "running:" line: every program attached
  *   attachedAfterMs           the same point as the CLI measures it (summary.json, from its process start)
  *
- * The recipe is one trace/open step with `run: "true"`. Besides each build,
+ * The recipe is one trace/open step with `run: "true"`. "now, liveness off" runs
+ * the same recipe with `liveness: off`: next to "now" (liveness checked, the
+ * default), its run rows give what the step's canary (src/runner/canary.ts)
+ * adds to the start, and the canary's own round trip is summary.json's
+ * steps[].canary.ms (printed below the tables). Besides each build,
  * "now, full BTF" runs this build with GADGET_RUN_BTF_CACHE=off (CO-RE
  * against the kernel's whole vmlinux BTF, as without the minimized-BTF
  * cache). Every run row sets GADGET_RUN_TIMING=1, and the second table is
@@ -38,6 +42,8 @@ interface Build {
   env?: Record<string, string>;
   /** only the run rows: the same CLI with another environment */
   runOnly?: boolean;
+  /** the run rows' recipe, when not the default one */
+  recipe?: string;
 }
 const builds: Build[] = [{ label: 'now', root: here }];
 if (values.before) builds.push({ label: 'before', root: path.resolve(values.before) });
@@ -46,6 +52,11 @@ builds.push({ label: 'now, full BTF', root: here, env: { GADGET_RUN_BTF_CACHE: '
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-startup-'));
 const recipe = path.join(dir, 'open.yaml');
 fs.writeFileSync(recipe, 'name: startup\nrun: "true"\nsteps:\n  - id: opens\n    gadget: trace/open\n');
+const noLiveness = path.join(dir, 'open-off.yaml');
+fs.writeFileSync(noLiveness, 'name: startup\nrun: "true"\nliveness: off\nsteps:\n  - id: opens\n    gadget: trace/open\n');
+builds.splice(1, 0, { label: 'now, liveness off', root: here, runOnly: true, recipe: noLiveness });
+/** the canary's round trips (summary.json steps[].canary.ms) of the "now" runs */
+const canaryMs: number[] = [];
 
 interface Timed {
   ms: number;
@@ -102,13 +113,15 @@ const rows: Row[] = [
   { name: 'validate', run: (b) => time(cli(b, 'validate', recipe), b.env), perBuild: true },
   ...(root
     ? [
-        { name: 'run → workload running', run: (b: Build) => time(cli(b, 'run', recipe, '--out', path.join(dir, `out-${outs++}`)), { ...b.env, ...timing }, /running: /), perBuild: true, isRun: true },
+        { name: 'run → workload running', run: (b: Build) => time(cli(b, 'run', b.recipe ?? recipe, '--out', path.join(dir, `out-${outs++}`)), { ...b.env, ...timing }, /running: /), perBuild: true, isRun: true },
         {
           name: 'attachedAfterMs',
           run: async (b: Build) => {
             const out = path.join(dir, `out-${outs++}`);
-            const t = await time(cli(b, 'run', recipe, '--out', out), { ...b.env, ...timing });
-            return { ms: JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).attachedAfterMs as number, marks: t.marks };
+            const t = await time(cli(b, 'run', b.recipe ?? recipe, '--out', out), { ...b.env, ...timing });
+            const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+            if (b.label === 'now' && summary.steps[0].canary?.ms !== undefined) canaryMs.push(summary.steps[0].canary.ms);
+            return { ms: summary.attachedAfterMs as number, marks: t.marks };
           },
           perBuild: true,
           isRun: true,
@@ -124,7 +137,7 @@ const marks = new Map<string, Map<string, number[]>>();
 const push = <K>(m: Map<K, number[]>, k: K, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
 // warm the page cache, and the minimized-BTF cache (its first run makes it)
 for (const b of builds) if (!b.runOnly) await time(cli(b, '--version'));
-if (root) for (const b of builds) await time(cli(b, 'run', recipe, '--out', path.join(dir, 'warm')), b.env);
+if (root) for (const b of builds) await time(cli(b, 'run', b.recipe ?? recipe, '--out', path.join(dir, 'warm')), b.env);
 for (let round = 0; round < runs; round++) {
   let floor = 0;
   for (const row of rows) {
@@ -174,6 +187,16 @@ if (labels.length) {
     console.log(`| ${what} | ${cells.join(' | ')} |`);
   }
 }
+// what the canary adds where it runs: from "attached" to "workload spawned", checked against off
+// (whole-run times on a loaded machine vary by far more than the canary takes)
+const span = (l: string) => {
+  const p = partsTable[l];
+  const attached = p && Object.keys(p).find((k) => k.startsWith('attached '));
+  return attached && p['workload spawned'] ? p['workload spawned'].at - p[attached].at : undefined;
+};
+const [checkedSpan, offSpan] = [span('now'), span('now, liveness off')];
+const liveness = canaryMs.length ? { canaryMs: median(canaryMs), attachedToWorkloadMs: { checked: checkedSpan, off: offSpan } } : undefined;
+if (liveness) console.log(`\nliveness canary (one trace/open step): round trip ${liveness.canaryMs} ms (summary.json canary.ms, median); attached → workload spawned: ${checkedSpan?.toFixed(1)} ms checked, ${offSpan?.toFixed(1)} ms off`);
 fs.mkdirSync(path.join(here, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(here, 'bench/results/startup.json'), JSON.stringify({ runs, loadavg: os.loadavg(), table, parts: partsTable }, null, 2) + '\n');
+fs.writeFileSync(path.join(here, 'bench/results/startup.json'), JSON.stringify({ runs, loadavg: os.loadavg(), table, parts: partsTable, ...(liveness ? { liveness } : {}) }, null, 2) + '\n');
 fs.rmSync(dir, { recursive: true, force: true });

@@ -71,12 +71,18 @@ hostname "$(cat "$r$run/hostname")"
 
 out=/dev/console
 err=/dev/console
+beat=
 for p in /sys/class/virtio-ports/*; do
 	case "$(cat "$p/name")" in
 	gadgetrun.stdout) out="/dev/${p##*/}" ;;
 	gadgetrun.stderr) err="/dev/${p##*/}" ;;
+	gadgetrun.heartbeat) beat="/dev/${p##*/}" ;;
 	esac
 done
+# the host kills a guest whose heartbeat stops (a kernel stuck on every CPU writes nothing)
+if [ -n "$beat" ]; then
+	(while :; do cut -d' ' -f1 /proc/uptime; sleep 5; done) >"$beat" 2>/dev/null </dev/null &
+fi
 
 chroot $r /bin/sh "$run/job.sh" <"/dev/null" >"$out" 2>"$err"
 echo $? >"$r$run/rc"

@@ -7,6 +7,9 @@
 //   initrd KERNEL           the busybox initramfs with the kernel's virtio/9p/overlay modules
 //   run [OPTS] KERNEL -- CMD…   boot, run CMD in the host root at this cwd, exit with its code
 //       --env K=V | --env K   (K alone copies the host's value)   --timeout 10m
+//       --stall 3m            kill a guest whose heartbeat stopped that long (a hung kernel);
+//                             one whose console shows a soft lockup, panic, oops or RCU stall is
+//                             killed at once; either way the reason ends the error
 //       --share DIR           a host folder the guest may write, at the same path
 //       --memory 3G --smp 2
 //       --boot-log FILE       keep the kernel's console there
@@ -19,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { alive } from './lock.mjs';
+import { lock } from './lock.mjs';
 
 $.verbose = false;
 $.quiet = true;
@@ -262,38 +265,21 @@ export function jobScript({ started, cwd, env, cmd }) {
 /** A shell word that stays one word whatever it holds. */
 const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
+/**
+ * One guest at a time on this machine (scripts/lock.mjs): under TCG a guest takes every core
+ * it is given, and two would slow each other (and everyone else) past their timeouts.
+ */
 const LOCK = process.env.GADGET_RUN_VM_LOCK ?? '/run/gadget-run-vm.lock';
 
-
 /**
- * One guest at a time on this machine: under TCG a guest takes every core it is given, and
- * two would slow each other (and everyone else) past their timeouts. Waits at most
- * `maxWaitMs` for another guest to end; resolves with the release and how long it waited.
+ * What on the guest's console means it will not finish sanely: a kernel that locked up, panicked,
+ * oopsed or stalled. The guest is killed at the first such line (after a moment for the trace that
+ * follows it), with that line as the reason, rather than left to reach the timeout.
  */
-async function lockVm(what, maxWaitMs = Infinity) {
-  const t0 = Date.now();
-  let told = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(LOCK, `${process.pid}\n`, { flag: 'wx' });
-      return { unlock: () => fs.rmSync(LOCK, { force: true }), waitedMs: Date.now() - t0 };
-    } catch (err) {
-      if (err.code !== 'EEXIST') throw err;
-    }
-    const owner = Number(fs.readFileSync(LOCK, 'utf8').trim());
-    if (!owner || !alive(owner)) {
-      fs.rmSync(LOCK, { force: true });
-      continue;
-    }
-    if (Date.now() - t0 > maxWaitMs) {
-      const cmd = readOrNull(`/proc/${owner}/cmdline`)?.split('\0').join(' ').trim() || '?';
-      throw new Error(`vm: ${what}: the guest of pid ${owner} (${cmd}) still held ${LOCK} after ${Math.round(maxWaitMs / 1000)} s`);
-    }
-    if (!told) log(`${what}: waiting for the guest of pid ${owner} to finish (${LOCK})`);
-    told = true;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
+export const FATAL_CONSOLE = /watchdog: BUG: soft lockup[^\n]*|Watchdog detected hard LOCKUP[^\n]*|Kernel panic - not syncing[^\n]*|rcu: INFO: rcu_\w+ (?:self-)?detected stalls?[^\n]*|INFO: task \S+ blocked for more than \d+ seconds[^\n]*|BUG: [^\n]*|Oops: [^\n]*/;
+
+/** The guest's init writes its uptime to a port every HEARTBEAT_S s; a guest silent for stallMs is hung. */
+const HEARTBEAT_S = 5;
 
 /** Parses 10m, 90s, 1h, or milliseconds. */
 export function parseDuration(s) {
@@ -318,8 +304,11 @@ function accel() {
  * kernel's console goes to a boot log (`bootLog`, else a temp file). Resolves with the
  * command's exit code and timings (`ms` from qemu's start to its end, `waitedMs` for another
  * guest before that; `timeoutMs` counts from qemu's start too, `maxWaitMs` bounds the wait);
- * rejects when the guest did not report one (the boot log's tail says why) or when
- * `timeoutMs` passed, after killing qemu.
+ * rejects when the guest did not report one (the boot log's tail says why), and after killing
+ * qemu when `timeoutMs` passed, when the guest's heartbeat stopped for `stallMs` (3 min), when
+ * its console shows a lockup, panic, oops or stall (FATAL_CONSOLE), or when this process gets
+ * SIGTERM, SIGINT or SIGHUP (then the signal takes its course). qemu runs under
+ * `setpriv --pdeathsig KILL`: it dies with this process even when that is SIGKILLed.
  */
 export async function run(name, cmd, opts = {}) {
   const { env = {}, cwd = process.cwd(), timeoutMs = 10 * 60_000, shares = [], memory = '3G', smp = 2 } = opts;
@@ -356,32 +345,69 @@ export async function run(name, cmd, opts = {}) {
     // that run() follows (node's extra stdio fds are sockets, which qemu's file backend cannot open)
     '-chardev', `file,id=gout,path=${path.join(dir, 'stdout')}`, '-device', 'virtserialport,chardev=gout,name=gadgetrun.stdout',
     '-chardev', `file,id=gerr,path=${path.join(dir, 'stderr')}`, '-device', 'virtserialport,chardev=gerr,name=gadgetrun.stderr',
+    // the init's heartbeat: a guest that stops writing it is hung, whatever its console says
+    '-chardev', `file,id=gbeat,path=${path.join(dir, 'heartbeat')}`, '-device', 'virtserialport,chardev=gbeat,name=gadgetrun.heartbeat',
   ];
-  const { unlock, waitedMs } = await lockVm(`run ${name}`, opts.maxWaitMs);
+  const { unlock, waitedMs } = await lock(LOCK, { what: `vm: run ${name}`, log, maxWaitMs: opts.maxWaitMs });
   const t0 = Date.now();
+  const stallMs = opts.stallMs ?? 3 * 60_000;
+  const handlers = [];
   try {
-    const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv --pdeathsig: the kernel kills qemu when this process dies, even by SIGKILL
+    const [exe, ...pre] = whichSync('setpriv') ? ['setpriv', '--pdeathsig', 'KILL', '--', 'qemu-system-x86_64'] : ['qemu-system-x86_64'];
+    const qemu = spawn(exe, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let qemuOut = '';
     qemu.stdout.on('data', (d) => { qemuOut += d; });
     qemu.stderr.on('data', (d) => { qemuOut += d; });
+    let killed = null; // why we killed it
+    const kill = (why) => {
+      killed ??= why;
+      qemu.kill('SIGKILL');
+    };
+    // ... and when this process is told to end: qemu first, then the signal's own course
+    const on = (ev, fn) => {
+      process.on(ev, fn);
+      handlers.push([ev, fn]);
+    };
+    on('exit', () => qemu.kill('SIGKILL'));
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+      on(sig, function onSignal() {
+        kill(`${sig} to pid ${process.pid}`);
+        handlers.forEach(([ev, fn]) => process.off(ev, fn));
+        unlock();
+        if (!process.listenerCount(sig)) process.kill(process.pid, sig);
+      });
+    }
     const follow = [new Follower(path.join(dir, 'stdout'), stdout), new Follower(path.join(dir, 'stderr'), stderr)];
-    const poll = setInterval(() => follow.forEach((f) => f.step()), 100);
-    const killOnExit = () => qemu.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; qemu.kill('SIGKILL'); }, timeoutMs);
+    const consoleLog = new Follower(bootLog, null);
+    const beat = new Follower(path.join(dir, 'heartbeat'), null);
+    let lastBeat = Date.now();
+    let fatal = null;
+    const poll = setInterval(() => {
+      follow.forEach((f) => f.step());
+      if (beat.step()) lastBeat = Date.now();
+      else if (!killed && Date.now() - lastBeat > stallMs) {
+        kill(`no progress: the guest's heartbeat (every ${HEARTBEAT_S} s from its init) stopped ${Math.round((Date.now() - lastBeat) / 1000)} s ago`);
+      }
+      if (!fatal && consoleLog.step()) {
+        const m = FATAL_CONSOLE.exec(consoleLog.text.slice(-65536));
+        // a moment for the trace that follows the line, then the kill
+        if (m) fatal = setTimeout(() => kill(`the guest's console says: ${m[0].trim()}`), 2000);
+      }
+    }, 100);
+    const timer = setTimeout(() => kill(`did not finish within ${timeoutMs / 1000} s`), timeoutMs);
     const exit = await new Promise((resolve, reject) => {
       qemu.once('error', reject);
       qemu.once('close', (code, signal) => resolve({ code, signal }));
     }).finally(() => {
       clearTimeout(timer);
+      clearTimeout(fatal);
       clearInterval(poll);
-      process.off('exit', killOnExit);
       follow.forEach((f) => f.step());
     });
     const ms = Date.now() - t0;
     const tail = () => tailOf(bootLog, qemuOut);
-    if (timedOut) throw new Error(`vm: ${name} (${k.release}): ${cmd.join(' ')} did not finish within ${timeoutMs / 1000} s; qemu killed.\n${tail()}`);
+    if (killed) throw new Error(`vm: ${name} (${k.release}): ${cmd.join(' ')}: qemu killed after ${(ms / 1000).toFixed(0)} s: ${killed}.\n${tail()}`);
     const rc = readOrNull(path.join(runDir, 'rc'));
     if (rc == null || !/^\d+\s*$/.test(rc)) {
       throw new Error(`vm: ${name} (${k.release}): the guest ended (qemu ${exit.signal ?? `exit ${exit.code}`}) without reporting an exit code.\n${tail()}`);
@@ -389,9 +415,22 @@ export async function run(name, cmd, opts = {}) {
     const started = readOrNull(path.join(runDir, 'started'));
     return { code: Number(rc), ms, waitedMs, bootMs: started ? Math.round(Number(started) * 1000) : null, kernel: k.release, package: k.package, version: k.version, accel: acc, smp };
   } finally {
+    handlers.forEach(([ev, fn]) => process.off(ev, fn));
     unlock();
     if (!opts.keep) await fs.remove(dir);
   }
+}
+
+/** Whether a program is on PATH. */
+function whichSync(prog) {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => {
+    try {
+      fs.accessSync(path.join(d, prog), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Copies what is appended to a file to a stream, a step at a time. */
@@ -400,21 +439,28 @@ class Follower {
     this.file = file;
     this.to = to;
     this.pos = 0;
+    this.text = '';
   }
 
+  /** Copies what is new (to `to`, or into `text` without one); whether there was anything. */
   step() {
     let fd;
     try {
       fd = fs.openSync(this.file, 'r');
     } catch {
-      return; // qemu has not created it yet
+      return false; // qemu has not created it yet
     }
+    const from = this.pos;
     try {
       const buf = Buffer.alloc(1 << 16);
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, this.pos)) > 0; this.pos += n) this.to.write(Buffer.from(buf.subarray(0, n)));
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, this.pos)) > 0; this.pos += n) {
+        if (this.to) this.to.write(Buffer.from(buf.subarray(0, n)));
+        else this.text = (this.text + buf.toString('latin1', 0, n)).slice(-(1 << 20));
+      }
     } finally {
       fs.closeSync(fd);
     }
+    return this.pos > from;
   }
 }
 
@@ -439,7 +485,7 @@ export async function kernels() {
 }
 
 const USAGE = `usage: scripts/vm.mjs fetch KERNEL | initrd KERNEL | kernels
-       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--memory 3G] [--smp 2] [--boot-log FILE] KERNEL -- CMD [ARG…]
+       scripts/vm.mjs run [--env K=V|K]… [--share DIR]… [--timeout 10m] [--stall 3m] [--memory 3G] [--smp 2] [--boot-log FILE] KERNEL -- CMD [ARG…]
 KERNEL: ${Object.keys(KERNELS).join(', ')}, a linux-image-… package or a fetched release`;
 
 async function main(argv) {
@@ -474,6 +520,7 @@ async function main(argv) {
       } else if (f === '--share') opts.shares.push(value());
       else if (f === '--timeout') opts.timeoutMs = parseDuration(value());
       else if (f === '--boot-log') opts.bootLog = value();
+      else if (f === '--stall') opts.stallMs = parseDuration(value());
       else if (f === '--memory') opts.memory = value();
       else if (f === '--smp') opts.smp = Number(value());
       else if (f.startsWith('-')) throw new UsageError(`unknown option ${f}`);

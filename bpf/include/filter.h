@@ -23,6 +23,12 @@ const volatile __u64 targ_mntns_id = 0;
 /* gadget-run's own process: a node-wide run does not report the tracer's own
  * opens, reads of /proc and so on (src/steps/prepare.ts sets it). */
 const volatile __u32 targ_exclude_tgid = 0;
+/* The liveness canary's process (bpf/canary/canary.c) while it runs: the
+ * filters on the task let it through (the recipe's filters must not hide the
+ * marker; user space recognises and drops its events), the scope does not
+ * (proving the scope is its point). Its own section, so user space writes it
+ * without touching .bss counters; 0 once the canary is gone. */
+volatile __u32 gadget_canary_tgid SEC(".data.canary") = 0;
 
 #include "containers.h"
 
@@ -127,6 +133,8 @@ static __always_inline bool gadget_skip_current_task(void)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
+	if (gadget_canary_tgid && (pid_tgid >> 32) == gadget_canary_tgid)
+		return false;
 	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
 		return true;
 	if (targ_exclude_tgid && (pid_tgid >> 32) == targ_exclude_tgid)
@@ -161,6 +169,8 @@ static __always_inline bool gadget_skip_current(void)
 /* true when `task` (not necessarily the current one) is filtered out */
 static __always_inline bool gadget_skip_task(struct task_struct *task)
 {
+	if (gadget_canary_tgid && BPF_CORE_READ(task, tgid) == gadget_canary_tgid)
+		return !gadget_task_in_target_cgroup(task);
 	if (targ_tgid && BPF_CORE_READ(task, tgid) != targ_tgid)
 		return true;
 	if (targ_exclude_tgid && BPF_CORE_READ(task, tgid) == targ_exclude_tgid)

@@ -6,6 +6,7 @@ import { explain, unsupportedMessage } from '../ebpf/reasons.ts';
 import { UnknownGadgetError } from '../runner/errors.ts';
 import { findGadget, gadgets as registry, probeSupport } from '../steps/index.ts';
 import type { FieldSpec, GadgetDefinition } from '../steps/types.ts';
+import { livenessOf } from '../steps/liveness.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
 import { useBtfOption } from './btf.ts';
 import type { GadgetDetail, GadgetField, GadgetInfo, GadgetsOptions } from './types.ts';
@@ -46,5 +47,11 @@ async function describe<F>(def: GadgetDefinition, opts: GadgetsOptions, field: (
     fields: def.fields.map(field),
     kernelFilters: Object.keys(def.kernelFilters),
     ...(def.params ? { params: def.params } : {}),
+    liveness: livenessInfo(def),
   };
+}
+
+function livenessInfo(def: GadgetDefinition): GadgetInfo['liveness'] {
+  const l = livenessOf(def);
+  return 'unproven' in l ? { provable: false, reason: l.unproven } : { provable: true, canary: [...l.canary] };
 }

@@ -20,5 +20,5 @@ export { gadget, gadgets } from './gadgets.ts';
 export { CouldNotTraceError, InterruptedError, OptionError, OutDirError, RecipeError, ReplayError, UnknownGadgetError, type Place, type Problem } from './errors.ts';
 export type * from './types.ts';
 export type { Recipe, StepSpec, LoadedRecipe, Limits } from '../runner/recipe.ts';
-export type { Summary, StepSummary, AssertionSummary, WorkloadSummary, RunStatus, StepStatus } from '../runner/summary.ts';
+export type { Summary, StepSummary, AssertionSummary, ActionSummary, WorkloadSummary, RunStatus, StepStatus } from '../runner/summary.ts';
 export type { ContainerSelection } from '../containers/selection.ts';

@@ -11,9 +11,12 @@ import { junitPath } from '../runner/judge.ts';
 import { prepareOutDir } from '../runner/out-dir.ts';
 import { DEFAULT_LIMITS, loadRecipeFile, parseRecipe, type LoadedRecipe, type Recipe } from '../runner/recipe.ts';
 import { replayRecipe } from '../runner/replay.ts';
+import { loadSeccompProfile, type SeccompPlan } from '../runner/seccomp.ts';
 import { runRecipe, type ObservedStep, type RunObserver } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
-import { chooseUser, WorkloadUserError } from '../runner/workload.ts';
+import { actionUser } from '../runner/actions.ts';
+import { missingHeaderEnv } from '../runner/otlp.ts';
+import { chooseUser, invokingUser, WorkloadUserError } from '../runner/workload.ts';
 import { gadgets as registry } from '../steps/index.ts';
 import { parseDuration } from '../steps/duration.ts';
 import { defaultObjectDir } from '../util/package-root.ts';
@@ -61,6 +64,9 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
   const loaded = load(recipe, opts);
   useBtfOption(opts.btf);
   const user = workloadUser(loaded, opts.user);
+  // the profile is the recipe's input: a bad one is a RecipeError before --out is touched
+  const seccomp = seccompPlan(loaded);
+  checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
@@ -80,6 +86,9 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     },
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
+    ...(seccomp ? { seccomp } : {}),
+    exportEvents: true,
+    ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));
 }
@@ -106,7 +115,9 @@ export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<
 export function validate(recipe: RecipeInput, opts: LoadOptions = {}): ValidateResult {
   const file = typeof recipe === 'string' ? recipe : isLoaded(recipe) ? recipe.file : RECIPE_OBJECT;
   try {
-    return { ok: true, file, recipe: load(recipe, opts).recipe, problems: [] };
+    const loaded = load(recipe, opts);
+    seccompPlan(loaded);
+    return { ok: true, file, recipe: loaded.recipe, problems: [] };
   } catch (err) {
     if (!(err instanceof RecipeError)) throw err;
     return { ok: false, file, problems: err.problems as Problem[] };
@@ -137,6 +148,12 @@ function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string,
   };
 }
 
+/** The recipe's seccomp profile read and checked (a RecipeError pointing into it), when it has one. */
+function seccompPlan(loaded: LoadedRecipe): SeccompPlan | undefined {
+  const { seccomp, run: command } = loaded.recipe;
+  return seccomp && command ? loadSeccompProfile(loaded.file, seccomp) : undefined;
+}
+
 /** Who runs the workload; a user this machine does not know (or root named by the recipe) is an error before anything runs. */
 function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
   try {
@@ -146,6 +163,18 @@ function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
     if (option !== undefined) throw new OptionError('user', err.message);
     throw new RecipeError([{ where: loaded.file, path: 'user', message: err.message }]);
   }
+}
+
+/** The export's header secrets come from the environment: a variable that is not set is found before anything runs. */
+function checkExportEnv(loaded: LoadedRecipe): void {
+  const otlp = loaded.recipe.export?.otlp;
+  const missing = otlp ? missingHeaderEnv(otlp) : [];
+  if (!missing.length) return;
+  throw new RecipeError(missing.map(({ header, name }) => ({
+    where: loaded.file,
+    path: `export.otlp.headers.${header}`,
+    message: `\${env:${name}}: ${name} is not set in gadget-run's environment (set it; under sudo pass it on: sudo --preserve-env=${name})`,
+  })));
 }
 
 function durationOption(option: string, value: string): number {

@@ -84,6 +84,13 @@ export interface RunOptions extends LoadOptions {
   updateBaseline?: boolean;
   /** gadget-run's log lines (what the CLI prints on stderr); default: none */
   log?: (line: string) => void;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict
+   * (default true), as `user` when given, else whoever ran sudo, else a non-root owner of
+   * the recipe or the current folder; never as root unless `user` says so. Their ends are
+   * the result's `actions`
+   */
+  actions?: boolean;
   /** told when steps attach (with each step's spool, to follow events as they are written) and when capture ends */
   observer?: RunObserver;
   /**
@@ -131,6 +138,11 @@ export interface GadgetInfo {
   kernelFilters: string[];
   /** JSON Schema of its params */
   params?: Record<string, unknown>;
+  /**
+   * whether a step of it can prove it hears its scope before the workload (a liveness
+   * canary: recipe key liveness): the canary's actions, or why its liveness stays unproven
+   */
+  liveness: { provable: true; canary: string[] } | { provable: false; reason: string };
 }
 
 /** A field as `gadget-run gadgets ID --json` describes it. */

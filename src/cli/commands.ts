@@ -27,7 +27,7 @@ import type { LoadedRecipe, Limits } from '../runner/recipe.ts';
 import type { OutputFormat } from './progress.ts';
 import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition, Requirement } from '../steps/types.ts';
-import { requirementName } from '../steps/hooks.ts';
+import { requirementName, VariantPinError } from '../steps/hooks.ts';
 import type { Selection } from '../k8s/crd.ts';
 import { CouldNotTraceError, InterruptedError, OptionError as ApiOptionError, OutDirError, RecipeError, ReplayError, UnknownGadgetError } from '../api/errors.ts';
 import { defaultObjectDir, packageRoot } from '../util/package-root.ts';
@@ -180,7 +180,8 @@ verdict is the one run would give: edit a transform or an assertion, see it at o
     details: `With an ID (e.g. trace/open): its fields with types and descriptions, the fields filtered in the kernel, its params and its hooks.
 A gadget is ok when its hooks exist and its object loads on this kernel (loaded and verified, nothing
 attached; the answer is cached per kernel build and object in /var/cache/gadget-run/probes, or
-$GADGET_RUN_PROBE_CACHE: a folder, or off).`,
+$GADGET_RUN_PROBE_CACHE: a folder, or off). Each gadget says whether its liveness can be proven
+(the canary a step of it runs before the workload, recipe key liveness) or why not.`,
     options: ['json', 'objects', 'btf'],
     run: gadgetsCommand,
   },
@@ -292,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
 async function report(err: unknown): Promise<number> {
   if (err instanceof UsageError) return usage(err.message, err.command);
   // a --from with no captured run in it, a bad --out or an unknown gadget are a bad command line too
-  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError) {
+  if (err instanceof OptionError || err instanceof ApiOptionError || err instanceof ReplayError || err instanceof OutDirError || err instanceof UnknownGadgetError || err instanceof VariantPinError) {
     process.stderr.write(`gadget-run: ${(err as Error).message}\n`);
     return 2;
   }
@@ -881,6 +882,7 @@ async function gadgetsCommand(inv: Invocation): Promise<number> {
     if (r.kernelFilters.length) w(`${pad}  filtered in the kernel (==): ${r.kernelFilters.join(', ')}\n`);
     for (const [name, p] of paramsOf(r.params)) w(`${pad}  params.${name} (${p.type}): ${p.description ?? ''}\n`);
     if (r.missingOptional) w(`${pad}  without: ${r.missingOptional.join(', ')} (not on this kernel)\n`);
+    w(`${pad}  liveness: ${r.liveness.provable ? `proven by a canary (${r.liveness.canary.join(', ')})` : `unproven — ${r.liveness.reason}`}\n`);
   }
   const { kernelBtf } = await import('../ebpf/kernel-btf.ts');
   const btf = kernelBtf();

@@ -141,12 +141,13 @@ export class BpfObject {
     mark(`loaded ${this.name}`);
   }
 
-  /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...). */
-  attachAll(): void {
+  /** Attach every loaded program by its section (tracepoint/..., raw_tp/..., tp_btf/...), but those in `except` (attached otherwise). */
+  attachAll(except: readonly string[] = []): void {
     const n = native();
     for (let p = n.bpf_object__next_program(this.ptr, null); !isNull(p); p = n.bpf_object__next_program(this.ptr, p)) {
       if (!n.bpf_program__autoload(p)) continue;
       const name = n.bpf_program__name(p);
+      if (except.includes(name)) continue;
       const link = n.bpf_program__attach(p);
       if (isNull(link)) {
         const e = errno();
@@ -249,6 +250,23 @@ export class BpfObject {
       return v.size === 8 ? Number(dv.getBigUint64(v.offset, true)) : dv.getUint32(v.offset, true);
     }
     throw new Error(`${this.name}: no global "${name}"`);
+  }
+
+  /**
+   * Write a 32-bit global that is alone in its own data section (bpf/include/filter.h's
+   * .data.canary), so the write cannot race the programs' other globals. False when the
+   * object has no such global (its programs do not read it).
+   */
+  writeGlobal(section: string, name: string, value: number): boolean {
+    const v = this.btf.variables(section).get(name);
+    if (!v) return false;
+    const n = native();
+    const map = this.mapBySuffix(section);
+    const bytes = Buffer.alloc(n.bpf_map__value_size(map));
+    bytes.writeUInt32LE(value >>> 0, v.offset);
+    const rc = n.bpf_map_update_elem(n.bpf_map__fd(map), Buffer.alloc(4), bytes, 0);
+    if (rc < 0) throw new KernelError(`write ${this.name}:${name}`, errno());
+    return true;
   }
 
   close(): void {

@@ -6,15 +6,13 @@
  * must not read or overwrite anything else.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { writeTextAtomic } from './artifacts.ts';
+import { checkRecipeRelative, resolveInRecipeDir } from './recipe-dir.ts';
 
 /** What is wrong with a baseline path on its face (validate), or undefined. */
 export function checkBaselinePath(file: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\\]/.test(file)) return `baseline file ${JSON.stringify(file)} holds a control character or a backslash`;
-  if (path.isAbsolute(file)) return `baseline file ${JSON.stringify(file)} is absolute: name it relative to the recipe's folder (e.g. execs.baseline.json)`;
-  if (file.split('/').includes('..')) return `baseline file ${JSON.stringify(file)} climbs out with "..": it must be inside the recipe's folder`;
+  const why = checkRecipeRelative(file, 'baseline file', 'execs.baseline.json');
+  if (why) return why;
   if (!file.endsWith('.json') && !file.endsWith('.folded')) return `baseline file ${JSON.stringify(file)} must end in .json (a JSON array of keys) or .folded (a profile's folded stacks)`;
   return undefined;
 }
@@ -25,18 +23,9 @@ export class BaselineError extends Error {}
 export function resolveBaseline(recipeDir: string, file: string): string {
   const why = checkBaselinePath(file);
   if (why) throw new BaselineError(why);
-  const root = fs.realpathSync(recipeDir);
-  const target = path.resolve(root, file);
-  // the deepest part that exists, resolved: a symlinked folder or file must not lead out
-  let existing = target;
-  while (!fs.existsSync(existing) && existing !== root) existing = path.dirname(existing);
-  const real = fs.realpathSync(existing);
-  const inside = (p: string) => p === root || p.startsWith(root + path.sep);
-  if (!inside(real) || (fs.lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink() && !inside(fs.realpathSync(target)))) {
-    throw new BaselineError(`baseline file ${JSON.stringify(file)} resolves to ${real}, outside the recipe's folder ${root}`);
-  }
-  if (!inside(path.resolve(real, path.relative(existing, target)))) throw new BaselineError(`baseline file ${JSON.stringify(file)} leaves the recipe's folder`);
-  return target;
+  const resolved = resolveInRecipeDir(recipeDir, file, 'baseline file');
+  if ('error' in resolved) throw new BaselineError(resolved.error);
+  return resolved.path;
 }
 
 /** The keys in the file; a missing file is an empty baseline (every key is new). */

@@ -15,9 +15,10 @@ import path from 'node:path';
 import { ArtifactError, makePrivateDir, writeTextAtomic } from './artifacts.ts';
 import { ownedName } from './ownership.ts';
 import type { Redactor } from './redact.ts';
-import type { ExplainedReason, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
+import type { CanarySummary, ExplainedReason, InstanceRecord, StepEnd, StepStatus, WorkloadSummary } from './summary.ts';
 import type { ContainerSelection } from '../containers/selection.ts';
 import type { RawPart } from './enrich.ts';
+
 
 export const RAW_DIR = 'raw';
 /** staging folders are `.capture@<pid>-<starttime>-XXXXXX` (ownership.ts): a later run removes a gone run's */
@@ -43,8 +44,14 @@ export interface StepMeta {
   snapshot_not_taken?: boolean;
   /** an advise step's selection: the containers whose documents evaluation generates (PlannedStep.documents) */
   documents?: ContainerSelection;
+  /** the step's liveness canary */
+  canary?: CanarySummary;
   /** a cluster's merge: which node each stretch of the events came from, in order (src/k8s/cluster-run.ts mergeRaw) */
   parts?: RawPart[];
+  /** a start_on step's instances (src/runner/triggers.ts) */
+  instances?: InstanceRecord[];
+  /** for_each values past max_instances, not traced */
+  suppressed?: number;
 }
 
 /** What capture knows of the run as a whole (raw/run.json), so replay can say what the run said. */

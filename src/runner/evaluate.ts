@@ -17,6 +17,7 @@ import { matchesSelection } from '../containers/selection.ts';
 import type { ContainerTable } from '../containers/table.ts';
 import { excerpt, parseDuration, parseSize } from '../steps/duration.ts';
 import { stepFieldReads } from './expr-check.ts';
+import { EGRESS_STEP } from './egress.ts';
 import type { Recipe, StepSpec } from './recipe.ts';
 import { includes, readsOf, type Node, type Reads } from './references.ts';
 import { findGadget } from '../steps/index.ts';
@@ -89,6 +90,17 @@ export async function evaluate(recipe: Recipe, dir: string, opts: EvaluateOption
   }
 }
 
+/** What the egress step enforced, every entry spelled out (loopback and the resolvers too, when allowed). */
+function egressSummary(egress: NonNullable<Recipe['egress']>, spec: StepSpec): NonNullable<StepSummary['egress']> {
+  return {
+    mode: egress.mode,
+    allow: (spec.params?.allow as string[] | undefined) ?? [],
+    allow_loopback: egress.allow_loopback ?? true,
+    allow_resolver: egress.allow_resolver ?? true,
+    ...(egress.baseline !== undefined ? { baseline: egress.baseline } : {}),
+  };
+}
+
 function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined): StepSummary {
   const policy = {
     ...(spec.optional ? { optional: true } : {}),
@@ -109,7 +121,11 @@ function stepSummary(spec: StepSpec, recipe: Recipe, meta: StepMeta | undefined)
     ...(meta.warnings?.length ? { warnings: [...meta.warnings] } : {}),
     durationMs: meta.durationMs,
     ...(ended ? { ended_by: ended } : {}),
+    ...(meta.instances ? { instances: meta.instances } : {}),
+    ...(meta.suppressed ? { suppressed: meta.suppressed } : {}),
+    ...(meta.canary ? { canary: meta.canary } : {}),
     ...policy,
+    ...(recipe.egress && spec.id === EGRESS_STEP ? { egress: egressSummary(recipe.egress, spec) } : {}),
   };
 }
 
@@ -124,8 +140,11 @@ async function evaluateStep(spec: StepSpec, meta: StepMeta | undefined, summary:
     await writeOutputs(spec, { file: empty, shape: 'list' }, meta.fields, summary, ctx);
     return null;
   }
-  if (!meta || !ran(meta.status)) return null;
+  // a start_on step whose trigger never came reads as no events when the recipe says so (if_not_triggered: empty)
+  const empty = meta?.status === 'not_triggered' && spec.if_not_triggered === 'empty';
+  if (!meta || (!ran(meta.status) && !empty)) return null;
   let raw = rawEventsPath(ctx.dir, spec.id);
+  if (empty) fs.writeFileSync((raw = path.join(ctx.work, `${spec.id}.empty.ndjson`)), '');
   if (!fs.existsSync(raw)) {
     fail(spec, summary, `its events are missing: ${raw} does not exist`, ctx);
     return null;
@@ -328,7 +347,7 @@ async function checkAssertions(recipe: Recipe, steps: StepSummary[], results: Re
     const missing = read.filter((s) => results[s.id] === null);
     if (missing.length) {
       const why = missing.map((s) => `step ${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`).join('; ');
-      out[i] = missing.every((s) => specs.get(s.id)?.optional)
+      out[i] = missing.every((s) => specs.get(s.id)?.optional || (s.status === 'not_triggered' && specs.get(s.id)?.if_not_triggered === 'skip'))
         ? { name: a.name, passed: false, status: 'skipped', message: `skipped: optional ${why}` }
         : { name: a.name, passed: false, status: 'not_evaluated', message: `not evaluated: ${why}` };
       continue;

@@ -8,7 +8,7 @@
  * so the recipe error points inside the string.
  */
 import { readsOf, type Node } from './references.ts';
-import { editDistance } from '../util/edit-distance.ts';
+import { nearest } from '../util/edit-distance.ts';
 
 /** JSONata 2.x's built-in functions (test/runner/expr-check.test.ts checks each one against the library). */
 export const JSONATA_FUNCTIONS: readonly string[] = [
@@ -157,13 +157,3 @@ export function stepFieldReads(ast: Node): { step: string; field: string }[] {
   return out;
 }
 
-/** The known name closest to `name` (at most a third of its letters different), for "did you mean". */
-function nearest(name: string, known: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
-  for (const k of known) {
-    const d = editDistance(name.toLowerCase(), k.toLowerCase());
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best;
-}

@@ -7,10 +7,11 @@
 import fs from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { jsonata } from '../deferred.ts';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { gadgets } from '../steps/index.ts';
 import { modeOf, modeOptionKeys, modes, type Mode } from '../steps/modes/index.ts';
 import type { GadgetDefinition, KernelMemory } from '../steps/types.ts';
+import { livenessOf } from '../steps/liveness.ts';
 import { excerpt, formatBytes, parseDuration, parseSize } from '../steps/duration.ts';
 import { formatOf, formatsFor } from './formats.ts';
 import { resolveInputs, substituteInputs, type InputSpec } from './inputs.ts';
@@ -24,7 +25,15 @@ import { transformShape, unknownFunctions, unknownReferences, type ExprIssue, ty
 import type { Node as ExprNode } from './references.ts';
 import { compileRedactor } from './redact.ts';
 import { checkBaselinePath } from './baseline.ts';
+import { checkProfilePath, type SeccompSpec } from './seccomp.ts';
+import { planEgress, type EgressSpec } from './egress.ts';
 import { RecipeError, type Place, type Problem } from './errors.ts';
+import { planTriggers, type IfNotTriggered, type TriggerPlan, type TriggerSpec } from './trigger-plan.ts';
+import { checkActions, recipeDirOf, type ActionSpec } from './actions.ts';
+import type { OtlpSpec } from './otlp.ts';
+import { jsonPath, nodeOffset } from './yaml-place.ts';
+
+export { jsonPath };
 
 
 /** cluster.max_result_bytes below this leaves no room for events (src/k8s/results.ts) */
@@ -51,7 +60,23 @@ export interface StepSpec {
   allow_lost?: AllowLost;
   /** fail on keys not in a committed baseline */
   baseline?: { file: string; key?: string };
+  /** start when another step sees a matching event (trigger-plan.ts) */
+  start_on?: TriggerSpec;
+  /** stop when another step sees a matching event */
+  stop_on?: TriggerSpec;
+  for_each?: string;
+  max_instances?: number;
+  scope?: 'trigger' | Record<string, string>;
+  if_not_triggered?: IfNotTriggered;
+  attach?: 'lazy' | 'preload';
+  /** the step's liveness canary (default: the recipe's, else checked) */
+  liveness?: Liveness;
+  /** how long its canary may take to come back (default: the recipe's, else 500 ms) */
+  canary_budget?: Duration;
 }
+
+/** checked: prove the step hears its scope where its gadget has a canary; proven: and refuse a gadget without one; off: no canary */
+export type Liveness = 'checked' | 'proven' | 'off';
 
 /** `containers:` as written: a selection (src/containers/selection.ts) plus the workload option. */
 export type ContainersSpec = ContainerSelection & { workload?: boolean };
@@ -73,12 +98,16 @@ export interface Recipe {
   grace?: Duration;
   /** a non-root user (name or uid) to run the workload as */
   user?: string | number;
+  /** run the workload under this seccomp profile (src/runner/seccomp.ts) */
+  seccomp?: SeccompSpec;
   duration?: Duration;
   expect_exit?: ExpectExit;
   allow_lost?: AllowLost;
   /** RE2 patterns masked in every artifact, on top of the defaults */
   redact?: string[];
   sequential?: boolean;
+  /** an allow-list for the workload's egress, enforced in the kernel (src/runner/egress.ts) */
+  egress?: EgressSpec;
   max_bytes?: string;
   /** a JUnit XML report, a plain file name inside --out */
   junit?: string;
@@ -88,10 +117,21 @@ export interface Recipe {
   eval_memory?: string;
   /** the containers every step watches, unless a step has its own */
   containers?: ContainersSpec;
+  /** every step's liveness canary, unless a step has its own (default checked) */
+  liveness?: Liveness;
+  /** how long a step's canary may take to come back (default 500 ms) */
+  canary_budget?: Duration;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
   cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string; inline_limit?: string; ttl?: Duration };
   assertions?: { name: string; expr: string; message?: string }[];
+  /** actions run after the verdict (src/runner/actions.ts) */
+  on_success?: ActionSpec[];
+  on_failure?: ActionSpec[];
+  on_cancel?: ActionSpec[];
+  on_exit?: ActionSpec[];
+  /** where the run's events go besides its folder (src/runner/otlp.ts) */
+  export?: { otlp?: OtlpSpec };
 }
 
 /** A step checked against its gadget, ready to plan. */
@@ -112,6 +152,8 @@ export interface PlannedStep {
   containers?: ContainerScope;
   /** a `selects: 'documents'` gadget's selection: capture is node-wide, documents are generated for these containers only */
   documents?: ContainerSelection;
+  /** start_on / stop_on and their keys, checked (trigger-plan.ts) */
+  trigger?: TriggerPlan;
 }
 
 export interface Position {
@@ -260,11 +302,14 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     const errors = validateRecipe.errors ?? [];
     problems.push(...schemaProblems(errors, locate));
     for (const e of errors) rejected.add(e.instancePath.split('/').slice(0, 3).join('/'));
-    if (!Array.isArray((data as Recipe | null)?.steps) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
+    const egressOnly = (data as Recipe | null)?.egress !== undefined && (data as Recipe).steps === undefined;
+    if ((!Array.isArray((data as Recipe | null)?.steps) && !egressOnly) || errors.some((e) => e.instancePath === '' && e.keyword !== 'additionalProperties')) {
       throw new RecipeError(problems);
     }
   }
   const recipe = data as unknown as Recipe;
+  // the egress block is a step of its own: a recipe with only it has no steps list
+  recipe.steps ??= [];
   const accepted = (list: string, i: number) => !rejected.has(`/${list}/${i}`);
   // steps inherit recipe-level defaults (max_bytes, duration): check them against the ones the schema accepted
   const defaults = { ...recipe } as Record<string, unknown>;
@@ -272,10 +317,30 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
   const inExpr: ExprProblemFn = (path, expr, issue) => {
     problems.push({ ...at(exprOffset(doc, text, path, expr, issue.at)), path: jsonPath(path), message: issue.message });
   };
+  if (recipe.egress && ![...rejected].some((r) => r === '/egress' || r.startsWith('/egress/'))) {
+    const planned = planEgress(recipe.egress, { recipeFile: file, hasRun: recipe.run !== undefined, stepIds: recipe.steps.map((s) => s?.id) }, problem);
+    if (planned) {
+      recipe.steps.push(planned.step as StepSpec);
+      if (planned.assertion) (recipe.assertions ??= []).push(planned.assertion);
+    }
+  }
   const shapes: Shapes = new Map();
   const steps = recipe.steps
     .map((spec, i) => (accepted('steps', i) ? checkStep(spec, i, defaults as unknown as Recipe, doc, problem, inExpr, registry, shapes) : undefined))
     .filter((s): s is PlannedStep => !!s);
+
+  const known = recipe.steps.map((s) => s?.id).filter((id): id is string => typeof id === 'string');
+  const triggers = planTriggers(
+    steps.map((s) => ({ spec: s.spec, index: recipe.steps.indexOf(s.spec), def: s.def })),
+    known,
+    (path, message, offset) => problem(path, message, offset),
+    (path) => filterQuoteOffset(doc, path),
+    recipe.sequential === true,
+  );
+  for (const s of steps) {
+    const plan = triggers.get(s.spec.id);
+    if (plan) s.trigger = plan;
+  }
 
   const maxResult = recipe.cluster?.max_result_bytes;
   if (maxResult && !rejected.has('/cluster/max_result_bytes') && parseSize(maxResult) < MIN_RESULT_BYTES) {
@@ -318,11 +383,20 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
       }
     });
   }
-  for (const key of ['user', 'grace'] as const) {
+  for (const key of ['user', 'grace', 'seccomp'] as const) {
     if (recipe[key] !== undefined && recipe.run === undefined) problem([key], `${key} is about the workload: give the recipe a run command or drop ${key}`);
   }
+  if (recipe.seccomp && !rejected.has('/seccomp')) checkSeccomp(recipe, problem);
   if (recipe.user !== undefined && !rejected.has('/user') && isRootUser(recipe.user)) {
     problem(['user'], `a recipe may not run its workload as root ("${recipe.user}"): name a non-root user, or pass --user root on the command line`);
+  }
+  // a script is relative to the recipe (a recipe from stdin or an object: to the current folder)
+  checkActions(recipe, recipeDirOf(file), (p, message) => problem(p, message));
+  const otlpSteps = recipe.export?.otlp?.steps;
+  if (Array.isArray(otlpSteps) && !rejected.has('/export/otlp')) {
+    otlpSteps.forEach((id, j) => {
+      if (!recipe.steps.some((st) => st?.id === id)) problem(['export', 'otlp', 'steps', j], `no step "${excerpt(String(id))}" in this recipe (steps: ${recipe.steps.map((st) => st?.id).join(', ')})`);
+    });
   }
   if (problems.length) throw new RecipeError(problems);
   const position = (path: (string | number)[]): Position => lines.linePos(nodeOffset(doc, path));
@@ -331,6 +405,21 @@ export function parseRecipe(text: string, file: string, registry: Registry = gad
     assertions: (recipe.assertions ?? []).map((_, i) => position(['assertions', i])),
   };
   return { file, recipe, steps, positions, ...(opts.argv?.length ? { argv: opts.argv } : {}), ...(Object.keys(env).length ? { env } : {}) };
+}
+
+/**
+ * `seccomp:` on its face (the profile itself is read when the run starts:
+ * loadSeccompProfile). Log mode lets every syscall through: only an
+ * audit/seccomp step can tell the run about the ones outside the profile.
+ */
+function checkSeccomp(recipe: Recipe, problem: ProblemFn): void {
+  // a profile the schema rejected (not a string) is already a problem
+  const why = typeof recipe.seccomp!.profile === 'string' ? checkProfilePath(recipe.seccomp!.profile) : undefined;
+  if (why) problem(['seccomp', 'profile'], why);
+  const audited = Array.isArray(recipe.steps) && recipe.steps.some((s) => s?.gadget === 'audit/seccomp' && !s.optional);
+  if (recipe.seccomp!.mode === 'log' && !audited) {
+    problem(['seccomp', 'mode'], 'log mode lets the syscalls outside the profile through: add a (non-optional) audit/seccomp step that reports them and assert it has none ($count(steps.ID) = 0), or use mode: errno');
+  }
 }
 
 /** Resolve the recipe's inputs (--set, defaults) and substitute them into its values; the workload's environment. */
@@ -359,6 +448,10 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   if (!def) {
     problem(['steps', i, 'gadget'], `unknown gadget "${excerpt(spec.gadget)}" (known: ${Object.keys(registry).join(', ')})`);
     return undefined;
+  }
+  if ((spec.liveness ?? recipe.liveness) === 'proven') {
+    const l = livenessOf(def, spec.params ?? {});
+    if ('unproven' in l) problem(['steps', i, spec.liveness ? 'liveness' : 'gadget'], `liveness: proven, but ${def.id}'s liveness cannot be proven: ${l.unproven} (use liveness: checked or off for this step)`);
   }
   let filter: Predicate[] = [];
   if (spec.filter !== undefined) {
@@ -579,27 +672,7 @@ function filterQuoteOffset(doc: Document, path: (string | number)[]): number {
   return isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
 }
 
-function nodeOffset(doc: Document, path: (string | number)[], key = false): number {
-  // walk as deep as the document goes; point at the key for unknown-property errors
-  for (let depth = path.length; depth >= 0; depth--) {
-    const sub = path.slice(0, depth);
-    if (key && depth === path.length && depth > 0) {
-      const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === sub[sub.length - 1]);
-        if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
-      }
-      continue;
-    }
-    const node = (sub.length ? doc.getIn(sub, true) : doc.contents) as Node | undefined;
-    if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return node.range[0];
-  }
-  return 0;
-}
 
-export function jsonPath(path: (string | number)[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
 
 /** The offending value, bounded, for messages. */
 function valueOf(e: ErrorObject): string {

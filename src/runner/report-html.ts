@@ -4,8 +4,10 @@
  * reasons at the top; per step its status, a timeline of events per second
  * (one series per node when the events carry one), its first rows in a table
  * that sorts (click a heading) and filters (the box above it), the gadget's
- * own view (profile/block-io's histograms), a profile's flame graph; the
- * assertions with their evidence; the workload; a cluster's nodes side by side.
+ * own view (profile/block-io's histograms), a profile's flame graph; an
+ * interval gadget's top keys as stacked bars over its intervals (by its default
+ * sort's first field) and a histogram's buckets as bars; the assertions with
+ * their evidence; the workload; a cluster's nodes side by side.
  *
  * Nothing is fetched: uPlot (a small, fast canvas chart library) and its CSS
  * are inlined, the flame graph is a data: image, and a Content-Security-Policy
@@ -21,6 +23,7 @@ import readline from 'node:readline';
 import { RAW_DIR } from './capture.ts';
 import { flameGraphSvg, stackCounts, type StackCount } from './flamegraph.ts';
 import type { Summary, StepSummary } from './summary.ts';
+import { findGadget } from '../steps/index.ts';
 
 const TABLE_ROWS = 50;
 const MAX_COLUMNS = 12;
@@ -40,17 +43,118 @@ export interface StepDigest {
   rows: Record<string, unknown>[];
   /** a profile's stacks (rows with stack and count), heaviest first */
   stacks: StackCount[];
+  /** an interval gadget's top keys: `metric` per interval (1, 2, …), the TOP_KEYS heaviest keys and the rest */
+  top?: BarChart;
+  /** histogram rows (low_us, high_us, count): count per bucket, one series per device and op */
+  histogram?: BarChart;
+}
+
+/** A bar chart's data: x labels, one series per name (the same length). */
+export interface BarChart {
+  x: string[];
+  series: Record<string, number[]>;
+  /** what the bars count (each x's bars are stacked) */
+  what: string;
+}
+
+/** the keys a top chart shows; the others are one series */
+const TOP_KEYS = 8;
+/** rows of interval gadgets kept for the top chart (each a few numbers): memory stays bounded */
+const MAX_TOP_ROWS = 200_000;
+/** fields of interval rows that are not part of what a row counts */
+const NOT_KEY = new Set(['interval', 'interval_start', 'interval_end', 'timestamp', 'node']);
+
+/** What names a top row: its pid and its text fields (comm, file, addresses, device), as one label. */
+function rowLabel(row: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (row.pid !== undefined) parts.push(String(row.pid));
+  for (const [k, v] of Object.entries(row)) if (typeof v === 'string' && !NOT_KEY.has(k) && v !== '') parts.push(v);
+  const label = parts.join(' ');
+  return label.length > 80 ? `${label.slice(0, 80)}…` : label;
+}
+
+/** Collects an interval gadget's rows into per-interval values of `metric`, by key; then the top keys. */
+class TopCollector {
+  private readonly labels = new Map<string, number>();
+  private readonly totals: number[] = [];
+  private readonly rows: [number, number, number][] = [];
+  private maxInterval = 0;
+  truncated = false;
+
+  constructor(private readonly metric: string) {}
+
+  add(row: Record<string, unknown>): void {
+    const interval = row.interval;
+    const value = row[this.metric];
+    // interval 0 is the totals row of `totals: true`: not a point in time
+    if (typeof interval !== 'number' || interval < 1 || typeof value !== 'number') return;
+    if (this.rows.length >= MAX_TOP_ROWS) {
+      this.truncated = true;
+      return;
+    }
+    const label = rowLabel(row);
+    let id = this.labels.get(label);
+    if (id === undefined) this.labels.set(label, (id = this.labels.size));
+    this.totals[id] = (this.totals[id] ?? 0) + value;
+    this.rows.push([interval, id, value]);
+    this.maxInterval = Math.max(this.maxInterval, interval);
+  }
+
+  chart(): BarChart | undefined {
+    if (!this.rows.length) return undefined;
+    const names = [...this.labels.keys()];
+    const top = names.map((_, id) => id).sort((a, b) => this.totals[b] - this.totals[a]).slice(0, TOP_KEYS);
+    const per = Math.max(1, Math.ceil(this.maxInterval / MAX_BUCKETS));
+    const width = Math.ceil(this.maxInterval / per);
+    const series: Record<string, number[]> = {};
+    const slot = new Map<number, number[]>();
+    for (const id of top) slot.set(id, (series[names[id]] = new Array<number>(width).fill(0)));
+    const others = new Array<number>(width).fill(0);
+    for (const [interval, id, value] of this.rows) (slot.get(id) ?? others)[Math.floor((interval - 1) / per)] += value;
+    if (names.length > top.length) series[`${names.length - top.length} others`] = others;
+    const x = Array.from({ length: width }, (_, i) => (per === 1 ? String(i + 1) : `${i * per + 1}–${(i + 1) * per}`));
+    return { x, series, what: `${this.metric} per interval${this.truncated ? ` (the first ${MAX_TOP_ROWS} rows)` : ''}` };
+  }
+}
+
+/** Histogram rows (profile/block-io): count per latency bucket, one series per device and op. */
+class HistogramCollector {
+  private readonly buckets = new Map<number, string>();
+  private readonly counts = new Map<string, Map<number, number>>();
+
+  add(row: Record<string, unknown>): void {
+    const { low_us: low, high_us: high, count } = row;
+    if (typeof low !== 'number' || typeof high !== 'number' || typeof count !== 'number') return;
+    this.buckets.set(low, `${low}–${high} µs`);
+    const name = [row.device, row.op].filter((v) => typeof v === 'string' && v).join(' ') || 'requests';
+    let m = this.counts.get(name);
+    if (!m) this.counts.set(name, (m = new Map()));
+    m.set(low, (m.get(low) ?? 0) + count);
+  }
+
+  chart(): BarChart | undefined {
+    if (!this.counts.size) return undefined;
+    const lows = [...this.buckets.keys()].sort((a, b) => a - b);
+    const series: Record<string, number[]> = {};
+    for (const [name, m] of [...this.counts].sort(([a], [b]) => a.localeCompare(b)).slice(0, TOP_KEYS)) series[name] = lows.map((l) => m.get(l) ?? 0);
+    return { x: lows.map((l) => this.buckets.get(l)!), series, what: 'requests per latency bucket' };
+  }
 }
 
 const TIMESTAMP = /"timestamp":"([^"]+)"/;
 const NODE = /"node":"([^"]+)"/;
 
 /** Read a step's NDJSON once: per-second counts per node, the first rows, the stacks. */
-export async function digestStep(file: string, window?: { startS: number; endS: number }): Promise<StepDigest> {
+export async function digestStep(file: string, window?: { startS: number; endS: number }, gadget?: string): Promise<StepDigest> {
   const perSecond = new Map<string, Map<number, number>>();
   const rows: Record<string, unknown>[] = [];
   const stacks: StackCount[] = [];
   let events = 0;
+  const def = gadget === undefined ? undefined : findGadget(gadget);
+  // an interval gadget's rows are charted by its default sort's first field (top/tcp: sent)
+  const metric = def?.mode === 'interval' ? /^-?([a-z0-9_]+)/.exec(def.interval.sort ?? '')?.[1] : undefined;
+  const top = metric ? new TopCollector(metric) : undefined;
+  const histogram = def?.fields.some((f) => f.name === 'low_us') && def.fields.some((f) => f.name === 'count') ? new HistogramCollector() : undefined;
   if (fs.existsSync(file)) {
     const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
     for await (const line of lines) {
@@ -66,7 +170,7 @@ export async function digestStep(file: string, window?: { startS: number; endS: 
         const s = Math.floor(ms / 1000);
         m.set(s, (m.get(s) ?? 0) + 1);
       }
-      if (rows.length < TABLE_ROWS || line.includes('"stack":')) {
+      if (rows.length < TABLE_ROWS || line.includes('"stack":') || top || histogram) {
         let row: unknown;
         try {
           row = JSON.parse(line);
@@ -75,6 +179,10 @@ export async function digestStep(file: string, window?: { startS: number; endS: 
         }
         if (rows.length < TABLE_ROWS && row && typeof row === 'object') rows.push(row as Record<string, unknown>);
         stacks.push(...stackCounts([row]));
+        if (row && typeof row === 'object') {
+          top?.add(row as Record<string, unknown>);
+          histogram?.add(row as Record<string, unknown>);
+        }
       }
     }
   }
@@ -91,7 +199,9 @@ export async function digestStep(file: string, window?: { startS: number; endS: 
     series[name] = counts;
   }
   stacks.sort((a, b) => b.count - a.count);
-  return { events, startS, bucketS, series, rows, stacks: stacks.slice(0, MAX_STACKS) };
+  const topChart = top?.chart();
+  const histogramChart = histogram?.chart();
+  return { events, startS, bucketS, series, rows, stacks: stacks.slice(0, MAX_STACKS), ...(topChart ? { top: topChart } : {}), ...(histogramChart ? { histogram: histogramChart } : {}) };
 }
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -128,6 +238,12 @@ function stepSection(step: StepSummary, d: StepDigest, index: number, runStartS:
       `<figure class="chart" id="chart-${index}" data-total="${total}"><figcaption>events per ${d.bucketS === 1 ? 'second' : `${d.bucketS} s`}: ${total} in all, peak ${peak}${names.length > 1 ? `, ${names.length} nodes` : ''}</figcaption>` +
         `<script type="application/json">${scriptJson(data)}</script></figure>`,
     );
+  }
+  for (const [kind, chart] of [['top', d.top], ['histogram', d.histogram]] as const) {
+    if (!chart) continue;
+    const total = Object.values(chart.series).flat().reduce((a, b) => a + b, 0);
+    const title = kind === 'top' ? `top ${Math.min(TOP_KEYS, Object.keys(chart.series).length)} keys by ${chart.what}` : chart.what;
+    parts.push(`<figure class="bars ${kind}" id="${kind}-${index}" data-total="${total}"><figcaption>${esc(title)}: ${total} in all</figcaption><script type="application/json">${scriptJson(chart)}</script></figure>`);
   }
   if (step.report) parts.push(`<pre class="gadget-report">${esc(step.report)}</pre>`);
   if (d.stacks.length) {
@@ -185,6 +301,29 @@ for (const fig of document.querySelectorAll('figure.chart')) {
   // what was drawn, for readers of the DOM (and the tests): the sum of every plotted point
   fig.dataset.drawn = String(u.data.slice(1).flat().reduce((a, b) => a + (b || 0), 0));
 }
+for (const fig of document.querySelectorAll('figure.bars')) {
+  const d = JSON.parse(fig.querySelector('script').textContent);
+  const names = Object.keys(d.series);
+  const x = d.x.map((_, i) => i);
+  // stacked: each series drawn as the sum of itself and those below it, the tallest first, so each shows above the next
+  const own = names.map((n) => d.series[n]);
+  const ys = own.map((_, i) => x.map((j) => own.slice(0, i + 1).reduce((a, s) => a + s[j], 0)));
+  const order = names.map((_, i) => names.length - 1 - i);
+  const opts = {
+    width: Math.min(1100, document.body.clientWidth - 40), height: 220,
+    series: [{ label: 'x' }, ...order.map((i) => ({
+      label: names[i], stroke: colors[i % colors.length], fill: colors[i % colors.length] + 'cc',
+      paths: uPlot.paths.bars({ size: [0.8, 60] }),
+      points: { show: false },
+    }))],
+    axes: [{ values: (u, ticks) => ticks.map((t) => d.x[t] ?? '') }, { label: d.what }],
+    scales: { x: { time: false, range: [-0.5, x.length - 0.5] } },
+  };
+  const u = new uPlot(opts, [x, ...order.map((i) => ys[i])], fig);
+  // what the bars stand for, as plotted (the tests read it): the sum of every series' own values
+  fig.dataset.drawn = String(names.reduce((a, name) => a + d.series[name].reduce((p, v) => p + v, 0), 0));
+  fig.dataset.series = String(u.series.length - 1);
+}
 for (const box of document.querySelectorAll('.tbl')) {
   const input = box.querySelector('input');
   const table = box.querySelector('table');
@@ -234,7 +373,7 @@ export async function renderHtml(summary: Summary, dir: string, redact: (v: unkn
   const runStartS = Number.isNaN(runStartMs) ? 0 : Math.floor(runStartMs / 1000);
   const window = Number.isNaN(runStartMs) ? undefined : { startS: runStartS, endS: Math.floor((runStartMs + summary.durationMs) / 1000) };
   const digests = await Promise.all(summary.steps.map(async (s) => {
-    const d = await digestStep(path.join(dir, RAW_DIR, `${s.id}.ndjson`), window);
+    const d = await digestStep(path.join(dir, RAW_DIR, `${s.id}.ndjson`), window, s.gadget);
     // the raw record was redacted when capture sealed it; a replay's newer patterns apply here too
     return { ...d, rows: d.rows.map((r) => redact(r) as Record<string, unknown>) };
   }));

@@ -7,7 +7,7 @@
  */
 import { formatMs } from '../steps/duration.ts';
 import { evidenceLines } from './evidence.ts';
-import type { AssertionStatus, AssertionSummary, StepSummary, Summary } from './summary.ts';
+import type { ActionSummary, AssertionStatus, AssertionSummary, StepSummary, Summary, WorkloadSummary } from './summary.ts';
 import { lostPastAllowed, oneLine } from './verdict.ts';
 
 /** Older summaries (and hand-made ones) carry only `passed`. */
@@ -56,7 +56,7 @@ export function renderTerminal(summary: Summary, outDir: string): string {
   const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const table = rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
   const lines = [`${summary.recipe}: ${STATUS_WORDS[summary.status] ?? summary.status} in ${formatMs(summary.durationMs)}${summary.error ? ` — ${summary.error}` : ''}`, ...table];
-  if (summary.workload) lines.push(`  workload: ${oneLine(summary.workload.command)} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}`);
+  if (summary.workload) lines.push(`  workload: ${oneLine(summary.workload.command)} → exit ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}${underSeccomp(summary.workload)}`);
   for (const s of summary.steps) lines.push(...baselineLines(s).map((l) => `  ${l}`));
   if (summary.assertions.length) {
     if (summary.status === 'could_not_trace') {
@@ -69,12 +69,19 @@ export function renderTerminal(summary: Summary, outDir: string): string {
       }
     }
   }
+  if (summary.actions?.length) lines.push('actions (they do not change the verdict):', ...actionLines(summary.actions));
   if (summary.status !== 'passed' && summary.reasons?.length) {
     lines.push(summary.status === 'could_not_trace' ? 'could not trace (exit 3):' : 'why:');
     for (const r of summary.reasons) lines.push(`  - ${r}`);
   }
   lines.push(`artifacts: ${outDir}/ (summary.json, report.md${summary.steps.flatMap((s) => s.artifacts).map((a) => `, ${a}`).join('')})`);
   return lines.join('\n') + '\n';
+}
+
+/** `, under seccomp profile P (errno mode, 46 syscalls)`, when the workload ran under one. */
+function underSeccomp(workload: WorkloadSummary): string {
+  const s = workload.seccomp;
+  return s ? `, under seccomp profile ${s.profile} (${s.mode} mode, ${s.syscalls} syscalls, sha256 ${s.sha256.slice(0, 12)})` : '';
 }
 
 /** A table cell: Markdown and HTML that workload text may hold are shown, not rendered. */
@@ -101,7 +108,7 @@ export function renderMarkdown(summary: Summary): string {
     `Node ${cell(summary.node)} (Linux ${cell(summary.kernel)}), started ${summary.startedAt}, took ${formatMs(summary.durationMs)}.`,
   ];
   if (summary.error) out.push('', '**Error:**', '', fenced(summary.error));
-  if (summary.workload) out.push('', `Workload exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}:`, '', fenced(summary.workload.command));
+  if (summary.workload) out.push('', `Workload exited with ${summary.workload.exitCode}${summary.workload.timedOut ? ' (timed out)' : ''}${cell(underSeccomp(summary.workload))}:`, '', fenced(summary.workload.command));
   out.push('', `| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`);
   for (const r of stepRows(summary)) out.push(`| ${r.map(cell).join(' | ')} |`);
   if (summary.status !== 'passed' && summary.reasons?.length) {
@@ -118,5 +125,30 @@ export function renderMarkdown(summary: Summary): string {
   }
   const baselines = summary.steps.flatMap(baselineLines);
   if (baselines.length) out.push('', '## Baselines', '', fenced(baselines.join('\n')));
+  out.push(...actionsMarkdown(summary.actions ?? []));
   return out.join('\n') + '\n';
+}
+
+function actionWhat(a: ActionSummary): string {
+  return a.command ? a.command.join(' ') : [a.script ?? '', ...(a.args ?? [])].join(' ');
+}
+
+/** The actions the verdict called for: one row each, and the output's tail of those that did not end well. */
+function actionsMarkdown(actions: ActionSummary[]): string[] {
+  if (!actions.length) return [];
+  const out = ['', '## Actions', '', 'They ran after the verdict and do not change it.', '', '| hook | action | status | exit | took | as | command | log |', '|---|---|---|---|---|---|---|---|'];
+  for (const a of actions) {
+    const row = [a.hook, a.name, a.status, a.exitCode === null ? '-' : String(a.exitCode), formatMs(a.durationMs), a.user?.name ?? '-', actionWhat(a), a.log ?? '-'];
+    out.push(`| ${row.map(cell).join(' | ')} |`);
+  }
+  for (const a of actions.filter((x) => x.status !== 'ok')) {
+    out.push('', `${cell(a.name)}: ${cell(a.reason ?? a.status)}`);
+    if (a.output_tail) out.push('', fenced(a.output_tail));
+  }
+  return out;
+}
+
+/** One line per action for the terminal report. */
+export function actionLines(actions: ActionSummary[]): string[] {
+  return actions.map((a) => `  ${a.hook} ${a.name}: ${a.status}${a.reason ? ` — ${a.reason}` : ''} (took ${formatMs(a.durationMs)}${a.log ? `, output in ${a.log}` : ''})`);
 }

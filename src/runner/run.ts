@@ -12,8 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { explain } from '../ebpf/reasons.ts';
-import { openSession, type StepOutcome, type StepSession } from '../steps/index.ts';
+import { openSession, probeSupport, type StepOutcome, type StepSession } from '../steps/index.ts';
+import { GateSink, LineSink } from '../steps/sink.ts';
+import type { StepContext } from '../steps/types.ts';
+import { Triggers, type TriggeredResult } from './triggers.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
+import { killRunningActions, recipeDirOf } from './actions.ts';
+import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
@@ -28,6 +33,9 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
+import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
+import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
+import { launcherArgv, loadSeccompProfile, seccompUnsupported, type SeccompPlan } from './seccomp.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
   type StopResult, type Workload, type WorkloadCgroup, type WorkloadUser,
@@ -63,8 +71,17 @@ export interface RunOptions {
    * stops the run, and the process is left alone
    */
   processSignals?: boolean;
+  /**
+   * run the recipe's on_success/on_failure/on_cancel/on_exit actions after the verdict, as
+   * this user (or not, saying why); absent: none run (a cluster node's share)
+   */
+  actions?: { user: WorkloadUser | { refused: string } };
+  /** send the events where the recipe's `export:` says, after the verdict; default false (a cluster node's share) */
+  exportEvents?: boolean;
   /** where the container table's names and Kubernetes fields come from (the agent adds its node's pods); default: defaultSources() */
   containerSources?: ContainerSource[];
+  /** the recipe's seccomp profile, already read and checked (src/api/run.ts does it before --out is touched); default: read here */
+  seccomp?: SeccompPlan;
 }
 
 /** A running step as the CLI's progress line and event printer see it. */
@@ -96,6 +113,10 @@ interface StepRun {
   summary: StepSummary & { ended?: StepEnd };
   /** it could not be opened for a reason of the machine (unsupported here, load or attach refused) */
   environmentFailure?: boolean;
+  /** a start_on step: what its instances captured (triggers.ts), once capture ended */
+  triggered?: TriggeredResult;
+  /** resolves once the liveness canary is gone and the session no longer looks for it */
+  canaryGone?: Promise<void>;
 }
 
 export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise<Summary> {
@@ -132,7 +153,9 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     summary: { id: plan.spec.id, gadget: plan.spec.gadget, status: 'ok', events: 0, lost: 0, artifacts: [], durationMs: 0 },
   }));
   summary.steps = steps.map((s) => s.summary);
-  const required = steps.filter((s) => !s.plan.spec.optional);
+  // start_on steps open at their trigger (triggers.ts); the rest now
+  const startNow = steps.filter((s) => !s.plan.trigger?.start);
+  const required = startNow.filter((s) => !s.plan.spec.optional);
   // nothing the recipe needs could be traced here: the machine's fault, not the policy's (exit 3)
   const nothingTraced = () => required.length > 0 && required.every((s) => s.environmentFailure);
   let couldNotTrace = false;
@@ -143,46 +166,71 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
   let cgroup: WorkloadCgroup | undefined;
   let workload: Workload | undefined;
   let supervision: Supervision | undefined;
+  let canary: Canary | undefined;
   const graceMs = recipe.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(recipe.grace);
   // a second signal or a crash in JS ends the process here and now: kill the workload, leave a summary
   const interrupt = new Interrupt(graceMs, (why) => abandon({ cgroup, workload, spoolDir: capture.staging, outDir: opts.outDir, summary, steps, started, redactor }, why), opts.signal, opts.processSignals ?? true);
+  let clock = 0n;
+  const triggers: Triggers = new Triggers(loaded.steps, {
+    open: (plan, id, narrow) => openInstance(plan, id, narrow, { triggers, cgroup, clock, opts, spoolPath: capture.spoolPath(id) }),
+    spoolPath: (id) => capture.spoolPath(id),
+    halted: Promise.race([interrupt.promise.then(() => 'signal' as const), failure.promise.then(() => 'error' as const)]),
+    log,
+  });
+  let seccomp: SeccompPlan | undefined;
   try {
+    // a profile that cannot be enforced (src/api/run.ts refuses it before --out is touched) is an error before anything runs
+    if (recipe.seccomp && recipe.run) seccomp = opts.seccomp ?? loadSeccompProfile(loaded.file, recipe.seccomp);
+    // the workload cannot run as the recipe says on this machine: nothing is traced (exit 3)
+    const cannotRun = (why: string) => {
+      for (const s of steps) {
+        s.environmentFailure = true;
+        s.summary.status = 'unsupported';
+        s.summary.reason = `not run: ${why}`;
+      }
+      return new CannotTrace(why);
+    };
     if (recipe.run) {
+      const noSeccomp = seccomp && seccompUnsupported(seccomp.summary.mode);
+      if (noSeccomp) throw cannotRun(`the workload's seccomp profile cannot be applied: ${noSeccomp}`);
       await sweepStaleCgroups(log);
       try {
         cgroup = createWorkloadCgroup(recipe.name);
       } catch (err) {
-        for (const s of steps) {
-          s.environmentFailure = true;
-          s.summary.status = 'unsupported';
-          s.summary.reason = `not run: ${(err as Error).message}`;
-        }
-        throw new CannotTrace((err as Error).message);
+        throw cannotRun((err as Error).message);
       }
     }
     void failure.promise.then(() => workload?.kill());
-    const clock = bootToWallNs();
-    const groups = recipe.sequential && !recipe.run ? steps.map((s) => [s]) : [steps];
+    clock = bootToWallNs();
+    // a triggered step's gadget is probed (and its object's load cached) now: an unsupported one says so at once, and the trigger pays only for its own load
+    if (!opts.openSession) await Promise.all(steps.filter((s) => !startNow.includes(s)).map((s) => probeTriggered(s, triggers, opts.objectDir, log)));
+    const groups = recipe.sequential && !recipe.run ? startNow.map((s) => [s]) : [startNow];
     for (const group of groups) {
       if (interrupt.signal) break;
-      await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log)));
-      if (group.length === steps.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
+      // the canary starts while the steps load, and waits for its go
+      canary = startCanary(group, recipe, cgroup, opts.objectDir);
+      await Promise.all(group.map((s) => open(s, cgroup, clock, opts, log, triggers)));
+      if (group.length === startNow.length && nothingTraced()) throw new CannotTrace('no required step could be traced here');
+      await triggers.preload();
       summary.attachedAfterMs ??= Math.round(performance.now());
       const attached = group.reduce((n, s) => n + (s.session?.attached ?? 0), 0);
       log(`attached ${attached} programs for ${group.filter((s) => s.session).map((s) => s.plan.spec.id).join(', ') || 'no step'} ${formatMs(performance.now())} after start`);
       for (const s of group) s.session?.start();
+      await proveLiveness(group, recipe, cgroup, canary, log);
       opts.observer?.attached(group.filter((s) => s.session).map((s) => observed(s, opts.maxDurationMs)));
       if (recipe.run && !workload && !interrupt.signal) {
         const user = opts.user ?? invokingUser();
-        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name})`);
-        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env);
+        const under = seccomp ? `, under the seccomp profile ${seccomp.summary.profile} in ${seccomp.summary.mode} mode: ${seccomp.summary.syscalls} syscalls allowed` : '';
+        log(`running: ${redactor.string(oneLine(recipe.run))} (as ${user.name}${under})`);
+        workload = startWorkload(loaded.argv ?? recipe.run, cgroup!, user, loaded.env, seccomp ? launcherArgv(seccomp) : []);
         mark('workload spawned');
         supervision = superviseWorkload(workload, interrupt, { timeout: recipe.timeout, graceMs, maxDurationMs: opts.maxDurationMs }, log);
-        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid } };
+        summary.workload = { command: recipe.run, exitCode: null, user: { name: user.name, uid: user.uid, gid: user.gid }, ...(seccomp ? { seccomp: seccomp.summary } : {}) };
       }
-      await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs)));
+      await Promise.all(group.map((s) => watch(s, workload, interrupt, failure, opts.maxDurationMs, triggers.stopRequested(s.plan.spec.id))));
       if (failure.error !== undefined) throw failure;
     }
+    await triggers.finish();
     if (nothingTraced()) throw new CannotTrace('no required step could be traced here');
     if (workload) summary.workload = { ...summary.workload!, ...(await finishWorkload(workload, supervision!, log)) };
   } catch (err) {
@@ -203,9 +251,9 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       summary.error = (err as Error).message;
       log(`error: ${summary.error}`);
     }
-    await Promise.all(steps.map((s) => stop(s, 'failed')));
+    await Promise.all([...steps.map((s) => stop(s, 'failed')), triggers.finish()]);
     for (const s of steps) {
-      if (s.outcome || s.summary.status !== 'ok') continue;
+      if (s.outcome || s.summary.status !== 'ok' || !startNow.includes(s)) continue;
       s.summary.status = couldNotTrace ? 'not_run' : 'failed';
       s.summary.reason = `not run: ${summary.error ?? 'nothing the recipe needs could be traced here'}`;
     }
@@ -213,6 +261,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     // every way out of the run kills what is left of the workload (background processes
     // its shell left behind too) and removes its cgroup
     workload?.kill();
+    canary?.kill();
     if (cgroup) {
       try {
         await destroyCgroup(cgroup.path);
@@ -236,12 +285,17 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     ...(summary.error !== undefined ? { error: summary.error } : {}),
     ...(couldNotTrace ? { could_not_trace: true } : {}),
   };
+  for (const s of steps) {
+    if (!triggers.isTriggered(s.plan.spec.id)) continue;
+    s.triggered = spoolsDropped ? undefined : triggers.collect(s.plan.spec.id);
+    if (s.triggered) Object.assign(s.summary, summaryOfTriggered(s.triggered));
+  }
   let captureError: string | undefined;
   if (spoolsDropped) {
     captureError = summary.error;
   } else {
     try {
-      await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers])), opts.containerSources);
+      await writeContainerTable(capture.staging, Object.fromEntries(steps.map((s) => [s.plan.spec.id, s.outcome?.containers ?? s.triggered?.containers])), opts.containerSources);
       await capture.finish(steps.map((s) => stepMeta(s, summary)), run, redactor);
     } catch (err) {
       captureError = (err as Error).message;
@@ -249,8 +303,8 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     }
   }
   try {
-    // the second signal's handler stays on while evaluating
-    return await judge(loaded, opts.outDir, run, {
+    // the second signal's handler stays on while evaluating and while the actions run
+    const judged = await judge(loaded, opts.outDir, run, {
       log,
       signal: evaluating.signal,
       updateBaseline: opts.updateBaseline,
@@ -259,6 +313,14 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
       ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
       ...(captureError !== undefined ? { captureError } : {}),
       known: { steps: summary.steps, ...(summary.workload ? { workload: summary.workload } : {}) },
+    });
+    return await afterVerdict(recipe, judged, {
+      outDir: opts.outDir,
+      recipeDir: recipeDirOf(loaded.file),
+      ...(opts.actions ? { user: opts.actions.user } : {}),
+      exportEvents: opts.exportEvents ?? false,
+      log,
+      redact: (v) => redactor.value(v),
     });
   } finally {
     interrupt.dispose();
@@ -286,12 +348,74 @@ function observed(s: StepRun, maxDurationMs?: number): ObservedStep {
 /** Every required step failed for a reason of the machine: stop before the workload and exit 3. */
 class CannotTrace extends Error {}
 
+function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined): CanaryStep {
+  return {
+    id: s.plan.spec.id,
+    def: s.def,
+    params: s.plan.spec.params ?? {},
+    liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
+    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
+    containersOnly: !!s.plan.containers && !cgroup,
+  };
+}
+
+/** The canary for this group's steps, started (waiting for its go), when one of them takes one. */
+function startCanary(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, objectDir: string): Canary | undefined {
+  const actions = canaryActions(group.map((s) => canaryStep(s, recipe, cgroup)));
+  const helper = canaryHelper(objectDir);
+  if (!actions.length || !fs.existsSync(helper)) return undefined;
+  return new Canary(helper, actions, cgroup?.path);
+}
+
+/** canary_budget: a number is ms (unlike durations), text a duration */
+const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
+
+/**
+ * Each step of the group proves it hears its scope (src/runner/canary.ts) before the
+ * workload starts. A step whose canary did not come back failed for a reason of the
+ * machine: it is stopped; a required one ends the run before the workload (exit 3).
+ */
+async function proveLiveness(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: WorkloadCgroup | undefined, canary: Canary | undefined, log: (l: string) => void): Promise<void> {
+  const candidates = group.filter((s) => s.session);
+  if (!candidates.length) {
+    canary?.kill();
+    return;
+  }
+  const { results, gone } = await runCanary(candidates.map((s) => ({ ...canaryStep(s, recipe, cgroup), session: s.session })), canary);
+  for (const s of candidates) s.canaryGone = gone;
+  const deaf: StepRun[] = [];
+  for (const s of candidates) {
+    const result = results.get(s.plan.spec.id);
+    if (!result) continue;
+    s.summary.canary = result;
+    if (result.state !== 'failed') continue;
+    deaf.push(s);
+    log(`step ${s.plan.spec.id}: could not trace: ${result.reason}`);
+  }
+  if (!deaf.length) return;
+  await Promise.all(deaf.map((s) => stop(s, 'failed')));
+  for (const s of deaf) {
+    s.summary.status = 'failed';
+    s.summary.reason = s.summary.canary!.reason;
+    s.environmentFailure = true;
+  }
+  const required = deaf.filter((s) => !s.plan.spec.optional);
+  if (!required.length) return;
+  const others = group.filter((s) => s.session);
+  await Promise.all(others.map((s) => stop(s, 'failed')));
+  for (const s of others) {
+    s.summary.status = 'not_run';
+    s.summary.reason = `not run: step ${required[0].plan.spec.id} could not prove it hears its scope`;
+  }
+  throw new CannotTrace(`${required.map((s) => s.plan.spec.id).join(', ')}: ${required[0].summary.reason}`);
+}
+
 /** What capture knows of a step, for DIR/raw/<step>.meta.json. */
 function stepMeta(s: StepRun, summary: Summary): StepMeta {
-  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended } = s.summary;
+  const { id, gadget, events, lost, truncated, reason, why: whyData, warnings, durationMs, ended, canary } = s.summary;
   let status = s.summary.status;
   let why = reason;
-  if (status === 'ok' && !s.outcome) {
+  if (status === 'ok' && !s.outcome && !s.triggered) {
     status = 'not_run';
     why = 'the run was stopped before this step started';
   }
@@ -307,28 +431,86 @@ function stepMeta(s: StepRun, summary: Summary): StepMeta {
     ...(whyData !== undefined ? { why: whyData } : {}),
     ...(warnings?.length ? { warnings } : {}),
     ...(ended ? { ended } : {}),
+    ...(canary ? { canary } : {}),
     durationMs,
     ...(summary.workload ? { workload: summary.workload } : {}),
     ...(s.outcome?.notTaken ? { snapshot_not_taken: true } : {}),
     ...(s.plan.documents ? { documents: s.plan.documents } : {}),
+    ...(s.triggered ? { instances: s.triggered.instances, ...(s.triggered.suppressed ? { suppressed: s.triggered.suppressed } : {}) } : {}),
   };
 }
 
-async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void): Promise<void> {
+/** What summary.json says of a start_on step from its instances. */
+function summaryOfTriggered(r: TriggeredResult): Partial<StepSummary> {
+  return {
+    status: r.status,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    events: r.events,
+    lost: r.lost,
+    ...(r.truncated ? { truncated: r.truncated } : {}),
+    durationMs: r.durationMs,
+    ...(r.warnings.length ? { warnings: r.warnings } : {}),
+    instances: r.instances,
+    ...(r.suppressed ? { suppressed: r.suppressed } : {}),
+  };
+}
+
+/** A start_on step's gadget, probed before the run: unsupported here, its trigger is not armed and the step says why. */
+async function probeTriggered(s: StepRun, triggers: Triggers, objectDir: string, log: (l: string) => void): Promise<void> {
+  const { why } = await probeSupport(s.def, objectDir);
+  if (!why) return;
+  const err = new UnsupportedError(s.def.id, why);
+  triggers.disarm(s.plan.spec.id, err.message);
+  s.summary.status = 'unsupported';
+  s.summary.reason = err.message;
+  s.summary.why = { kind: why.kind, ...explain(why) };
+  s.environmentFailure = true;
+  log(`step ${s.plan.spec.id}: unsupported: ${err.message}`);
+}
+
+/** The context every session of a step gets; `spool` and its sink (a tee when a trigger reads the step). */
+function stepContext(plan: PlannedStep, spool: string, maxBytes: number, cgroup: WorkloadCgroup | { id: bigint; level: number } | undefined, clock: bigint, opts: RunOptions, triggers: Triggers, gated = false): StepContext {
+  const tee = triggers.tee(plan.spec.id);
+  const sink = gated ? new GateSink(spool, maxBytes, tee) : tee ? new LineSink(spool, maxBytes, tee) : undefined;
+  return {
+    id: plan.spec.id,
+    params: plan.spec.params ?? {},
+    filter: plan.filter,
+    cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
+    ...(plan.containers ? { containers: plan.containers } : {}),
+    spoolPath: spool,
+    ...(sink ? { sink } : {}),
+    bootToWallNs: clock,
+    objectDir: opts.objectDir,
+    options: plan.options,
+    maxBytes,
+  };
+}
+
+/** Open one instance of a start_on step, narrowed by its trigger (triggers.ts calls it). */
+async function openInstance(
+  plan: PlannedStep,
+  id: string,
+  narrow: { filter: PlannedStep['filter']; cgroup?: { id: bigint; level: number }; maxBytes: number; gated?: boolean },
+  run: { triggers: Triggers; cgroup?: WorkloadCgroup; clock: bigint; opts: RunOptions; spoolPath: string },
+): Promise<{ session: StepSession; gate?: GateSink }> {
+  const ctx = { ...stepContext(plan, run.spoolPath, narrow.maxBytes, narrow.cgroup ?? run.cgroup, run.clock, run.opts, run.triggers, narrow.gated), filter: narrow.filter };
   try {
-    s.session = await (opts.openSession ?? openSession)(s.def, {
-      id: s.plan.spec.id,
-      params: s.plan.spec.params ?? {},
-      filter: s.plan.filter,
-      cgroup: cgroup && { id: cgroup.id, level: cgroup.level },
-      ...(s.plan.containers ? { containers: s.plan.containers } : {}),
-      spoolPath: s.spool,
-      bootToWallNs: clock,
-      objectDir: opts.objectDir,
-      options: s.plan.options,
-      maxBytes: s.plan.maxBytes,
-    });
+    const session = await (run.opts.openSession ?? openSession)(plan.def, ctx);
+    return { session, ...(ctx.sink instanceof GateSink ? { gate: ctx.sink } : {}) };
   } catch (err) {
+    ctx.sink?.close();
+    fs.rmSync(run.spoolPath, { force: true });
+    throw err;
+  }
+}
+
+async function open(s: StepRun, cgroup: WorkloadCgroup | undefined, clock: bigint, opts: RunOptions, log: (l: string) => void, triggers: Triggers): Promise<void> {
+  const ctx = stepContext(s.plan, s.spool, s.plan.maxBytes, cgroup, clock, opts, triggers);
+  try {
+    s.session = await (opts.openSession ?? openSession)(s.def, ctx);
+  } catch (err) {
+    ctx.sink?.close();
     s.summary.status = err instanceof UnsupportedError ? 'unsupported' : 'failed';
     s.environmentFailure = err instanceof UnsupportedError || err instanceof KernelError;
     s.summary.reason = (err as Error).message;
@@ -355,7 +537,7 @@ class CaptureFailure {
 }
 
 /** Wait for whatever ends this step first, then stop it. */
-async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, failure: CaptureFailure, maxDurationMs?: number): Promise<void> {
+async function watch(s: StepRun, workload: Workload | undefined, interrupt: Interrupt, failure: CaptureFailure, maxDurationMs?: number, stopOn?: Promise<void>): Promise<void> {
   if (!s.session) return;
   const started = performance.now();
   let duration = s.plan.durationMs;
@@ -366,6 +548,7 @@ async function watch(s: StepRun, workload: Workload | undefined, interrupt: Inte
     interrupt.promise.then(() => 'interrupted'),
     failure.promise.then(() => 'error'),
   ];
+  if (stopOn) ends.push(stopOn.then(() => 'stop_on'));
   let timer: NodeJS.Timeout | undefined;
   if (duration !== undefined) ends.push(new Promise((resolve) => (timer = setTimeout(() => resolve('duration'), duration))));
   let workloadExited = false;
@@ -387,6 +570,8 @@ async function stop(s: StepRun, status: 'ok' | 'interrupted' | 'failed'): Promis
   if (!session || s.outcome) return;
   s.session = undefined;
   try {
+    // the canary's last events are known by its pid until it is gone
+    await s.canaryGone;
     s.outcome = await session.stop();
     s.summary.status = status;
     s.summary.events = s.outcome.events;
@@ -545,6 +730,7 @@ interface RunState {
 function abandon(run: RunState, why: Abandon): void {
   const say = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   run.workload?.kill();
+  killRunningActions();
   if (run.cgroup && !destroyCgroupSync(run.cgroup.path, ABANDON_WAIT_MS)) say(`could not remove the workload's cgroup ${run.cgroup.path} (a later run removes it)`);
   dropSpools(run.spoolDir, say);
   const { summary } = run;

@@ -4,6 +4,7 @@
  * or goes away; new optional fields do not change it.
  */
 import type { Explained } from '../ebpf/reasons.ts';
+import type { SeccompSummary } from './seccomp.ts';
 
 /** what `gadgets --json` and summary.json say of an unsupported gadget: its reason as data */
 export type ExplainedReason = Explained & { kind: string };
@@ -15,8 +16,12 @@ export const SCHEMA_VERSION = 1;
  * CI can tell "this runner cannot trace" from "the policy failed"
  */
 export type RunStatus = 'passed' | 'failed' | 'interrupted' | 'error' | 'could_not_trace';
-/** not_run: the run ended (an error, a signal) before the step's turn came */
-export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run';
+/**
+ * not_run: the run ended (an error, a signal) before the step's turn came; not_triggered:
+ * a start_on step whose trigger never came (it fails nothing by itself; assertions reading
+ * it follow its if_not_triggered)
+ */
+export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'truncated' | 'not_run' | 'not_triggered';
 /**
  * not_evaluated: it reads a step that did not run (or whose transform failed), so its
  * value would say nothing; skipped: every step it reads is optional and did not run
@@ -24,14 +29,15 @@ export type StepStatus = 'ok' | 'failed' | 'unsupported' | 'interrupted' | 'trun
 export type AssertionStatus = 'passed' | 'failed' | 'not_evaluated' | 'skipped';
 
 /** What ended a step's capture, as capture records it (raw/<step>.meta.json). */
-export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error';
+export type StepEnd = 'duration' | 'workload' | 'finished' | 'interrupted' | 'error' | 'stop_on';
 /** The same, as summary.json says it: a finished step is a snapshot taken, an interrupt a signal. */
-export type EndedBy = 'workload' | 'duration' | 'signal' | 'snapshot';
+export type EndedBy = 'workload' | 'duration' | 'signal' | 'snapshot' | 'stop_on';
 
 export function endedBy(end: StepEnd | undefined): EndedBy | undefined {
   switch (end) {
     case 'duration':
     case 'workload':
+    case 'stop_on':
       return end;
     case 'finished':
       return 'snapshot';
@@ -79,6 +85,36 @@ export interface Evidence {
   total?: number;
 }
 
+/** What ended an instance: its duration, its stop_on event, the end of the run, a snapshot taken, a signal, a failure. */
+export type InstanceEnd = 'duration' | 'stop_on' | 'run_end' | 'snapshot' | 'signal' | 'error';
+
+/** One instance of a triggered step, as raw/<step>.meta.json and summary.json record it. */
+export interface InstanceRecord {
+  /** the for_each value it runs for */
+  key?: string;
+  triggered_by: {
+    step: string;
+    /** the trigger event's fields the step's trigger used (filter, for_each, scope) and its timestamp */
+    fields: Record<string, unknown>;
+    /** the trigger event's timestamp */
+    at: string;
+  };
+  /** its programs attached (wall clock) */
+  startedAt?: string;
+  stoppedAt?: string;
+  /** ms from seeing the trigger event to the instance attached (preload: to its gate open) */
+  attachMs?: number;
+  /** lazy: loaded and attached at the trigger; preload: attached with the run, kept from the trigger on */
+  attach?: 'lazy' | 'preload';
+  status: StepStatus;
+  ended_by?: InstanceEnd;
+  events: number;
+  lost: number;
+  truncated?: number;
+  reason?: string;
+  warnings?: string[];
+}
+
 export interface StepSummary {
   id: string;
   gadget: string;
@@ -107,6 +143,33 @@ export interface StepSummary {
   baseline?: BaselineDiff;
   /** the gadget's own markdown view of its result for report.md (profile/block-io's histogram bars) */
   report?: string;
+  /** a start_on step: each instance its trigger started, in order (src/runner/triggers.ts) */
+  instances?: InstanceRecord[];
+  /** a for_each step: distinct values that came past max_instances and were not traced */
+  suppressed?: number;
+  /** its liveness canary (src/runner/canary.ts): whether the step proved it hears its scope before the workload */
+  canary?: CanarySummary;
+  /** the egress step: what it enforced (src/runner/egress.ts) */
+  egress?: {
+    mode: 'audit' | 'block';
+    /** every entry enforced, in rule order (an event's `rule` is an index here): the recipe's, the baseline's, then loopback and the resolvers when allowed */
+    allow: string[];
+    allow_loopback: boolean;
+    allow_resolver: boolean;
+    baseline?: string;
+  };
+}
+
+/**
+ * proven: the canary's event came back through ring, decoder and scope in `ms`; unproven: the
+ * gadget (or this step's scope) has no canary, `reason` says why; off: the recipe said
+ * liveness: off; failed: it did not come within the budget (the step could not trace)
+ */
+export interface CanarySummary {
+  state: 'proven' | 'unproven' | 'off' | 'failed';
+  /** round trip from the canary's start to its event read, ms (proven), or the budget waited (failed) */
+  ms?: number;
+  reason?: string;
 }
 
 export interface AssertionSummary {
@@ -133,6 +196,59 @@ export interface WorkloadSummary {
   killed?: boolean;
   /** the exit code is one the recipe's expect_exit allows (default: 0 only) */
   exitExpected?: boolean;
+  /** the seccomp profile it ran under (the recipe's `seccomp:`) */
+  seccomp?: SeccompSummary;
+}
+
+/** An action the verdict called for (on_success, on_failure, on_cancel, on_exit) and how it ended; it never changes the verdict. */
+export interface ActionSummary {
+  hook: 'on_success' | 'on_failure' | 'on_cancel' | 'on_exit';
+  /** the recipe's name for it, else `<hook>-<n>` */
+  name: string;
+  /** a command's argv */
+  command?: string[];
+  /** a zx script, as the recipe names it, and its arguments */
+  script?: string;
+  args?: string[];
+  /** who it ran as (absent when it did not run) */
+  user?: { name: string; uid: number; gid: number };
+  /** ok: exit 0; failed: another exit or a signal; timed_out: killed at its timeout; error: could not start; not_run: no user may run it */
+  status: 'ok' | 'failed' | 'timed_out' | 'error' | 'not_run';
+  exitCode: number | null;
+  /** the signal that ended it */
+  signal?: string;
+  durationMs: number;
+  timeoutMs: number;
+  reason?: string;
+  /** bytes it wrote on stdout and stderr */
+  output_bytes?: number;
+  /** the last 4 KiB of its output */
+  output_tail?: string;
+  /** its output (the last 1 MiB), relative to the output folder */
+  log?: string;
+}
+
+/** The OpenTelemetry logs export's end (src/runner/otlp.ts); it never changes the verdict, and never records the headers. */
+export interface OtlpExportSummary {
+  /** without any user or password it held */
+  endpoint: string;
+  /** the steps exported, when the recipe named them */
+  steps?: string[];
+  /** events read for export */
+  records: number;
+  /** log records the endpoint accepted */
+  sent: number;
+  /** log records not delivered: a batch given up on, the queue full, the time spent */
+  dropped: number;
+  /** log records the endpoint took the request of but reported rejected (partialSuccess) */
+  rejected?: number;
+  /** requests the endpoint accepted */
+  batches: number;
+  failed_batches: number;
+  retries: number;
+  durationMs: number;
+  /** why records were dropped or rejected */
+  reason?: string;
 }
 
 export interface Summary {
@@ -157,6 +273,10 @@ export interface Summary {
   signal?: string;
   /** every reason the run did not pass, one line each */
   reasons: string[];
+  /** the actions the verdict called for, in the order they ran */
+  actions?: ActionSummary[];
+  /** what the recipe's `export:` sent */
+  export?: { otlp?: OtlpExportSummary };
   /** written by `gadget-run replay` from this captured folder */
   replayed_from?: string;
 }

@@ -269,7 +269,7 @@ export interface StopResult {
  * `make` → `/usr/bin/make`, found in PATH here: the shell's own search would
  * exec (and the trace show) a failing execve per PATH entry before the right one.
  */
-function resolveCommand(name: string): string {
+export function resolveCommand(name: string): string {
   if (name.includes('/')) return name;
   for (const dir of (process.env.PATH ?? '').split(':')) {
     const candidate = path.join(dir || '.', name);
@@ -281,6 +281,17 @@ function resolveCommand(name: string): string {
     }
   }
   return name; // the shell says "not found" and exits 127
+}
+
+/**
+ * The argv prefix that runs what follows as `user` (setpriv: its uid, gid and supplementary
+ * groups, no inheritable capabilities); none when we are that user already.
+ */
+export function dropPrivileges(user: WorkloadUser): string[] {
+  const me = process.getuid?.() ?? 0;
+  if (user.uid === me && user.gid === (process.getgid?.() ?? 0)) return [];
+  // initgroups needs the user in passwd; a uid it does not know gets no supplementary groups
+  return ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid), user.home === undefined ? '--clear-groups' : '--init-groups', '--inh-caps=-all', '--'];
 }
 
 export interface Workload {
@@ -300,18 +311,16 @@ export interface Workload {
  * Start `command` with /bin/sh inside the cgroup: the shell moves itself into
  * the cgroup (as root) before exec'ing the command, so the command's first
  * exec is seen; when the workload runs as another user, setpriv drops to that
- * user with its supplementary groups (initgroups) between the two.
+ * user with its supplementary groups (initgroups) between the two. A
+ * `launcher` (the seccomp one: its argv up to the command) runs after the
+ * drop, as the user, and execs the command.
  */
-export function startWorkload(command: string | readonly string[], cg: WorkloadCgroup, user: WorkloadUser, env: Record<string, string> = {}): Workload {
+export function startWorkload(command: string | readonly string[], cg: WorkloadCgroup, user: WorkloadUser, env: Record<string, string> = {}, launcher: readonly string[] = []): Workload {
   const me = process.getuid?.() ?? 0;
-  const drop = user.uid === me && user.gid === (process.getgid?.() ?? 0)
-    ? []
-    : ['setpriv', '--reuid', String(user.uid), '--regid', String(user.gid),
-        // initgroups needs the user in passwd; a uid it does not know gets no supplementary groups
-        user.home === undefined ? '--clear-groups' : '--init-groups', '--inh-caps=-all', '--'];
+  const drop = dropPrivileges(user);
   // a script runs through `sh -c`; an argv (`-- CMD…` on the command line) is exec'd as it is, never through a shell string
   const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : [resolveCommand(command[0]), ...command.slice(1)];
-  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'gadget-run-join', cg.path, ...drop, ...argv], {
+  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'gadget-run-join', cg.path, ...drop, ...launcher, ...argv], {
     stdio: ['ignore', 'inherit', 'inherit'],
     // env: the recipe's inputs its run script references (GADGET_RUN_INPUT_*)
     env: { ...(user.uid === me ? process.env : { ...process.env, HOME: user.home ?? '/', USER: user.name, LOGNAME: user.name }), ...env },

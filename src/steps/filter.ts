@@ -8,7 +8,7 @@
 import type { RE2JS } from 're2js';
 import { compileRe2 } from '../deferred.ts';
 import type { FieldSpec, FieldType, FilterOp, KernelFilters, Predicate } from './types.ts';
-import { editDistance } from '../util/edit-distance.ts';
+import { editDistance, nearest } from '../util/edit-distance.ts';
 
 // a parsed filter is part of what the runner hands a step (StepContext), so its types live with the step's
 export type { FilterOp, Predicate } from './types.ts';
@@ -73,7 +73,10 @@ export function checkFilter(preds: Predicate[], fields: readonly FilterField[]):
   const byName = new Map(fields.map((f) => [f.name, f]));
   for (const p of preds) {
     const f = byName.get(p.field);
-    if (!f) return new FilterError(`unknown field "${p.field}" (known: ${[...byName.keys()].join(', ')})`, p.column);
+    if (!f) {
+      const near = nearest(p.field, [...byName.keys()], 2);
+      return new FilterError(`unknown field "${p.field}" (${near ? `did you mean ${near}? ` : ''}known: ${[...byName.keys()].join(', ')})`, p.column);
+    }
     const err = checkPredicate(p, f);
     if (err) return new FilterError(err, p.column);
   }

@@ -5,6 +5,8 @@
 import { adviseSeccompProfile } from '../gadgets/advise/seccomp-profile.ts';
 import { adviseNetworkPolicy } from '../gadgets/advise/network-policy.ts';
 import { auditSeccomp } from '../gadgets/audit/seccomp.ts';
+import { auditEgress } from '../gadgets/audit/egress.ts';
+import { adviseEgress } from '../gadgets/advise/egress.ts';
 import { profileCpu } from '../gadgets/profile/cpu.ts';
 import { profileBlockio } from '../gadgets/profile/block-io.ts';
 import { snapshotSocket } from '../gadgets/snapshot/socket.ts';
@@ -25,6 +27,7 @@ import { topFile } from '../gadgets/top/file.ts';
 import { topTcp } from '../gadgets/top/tcp.ts';
 import { topBlockio } from '../gadgets/top/block-io.ts';
 import { traceloop } from '../gadgets/traceloop.ts';
+import { setKnownGadgets } from './hooks.ts';
 import type { GadgetDefinition } from './types.ts';
 
 export const gadgets = {
@@ -51,7 +54,12 @@ export const gadgets = {
   'advise/network-policy': adviseNetworkPolicy,
   traceloop,
   'audit/seccomp': auditSeccomp,
+  'audit/egress': auditEgress,
+  'advise/egress': adviseEgress,
 } satisfies Record<string, GadgetDefinition>;
+
+// GADGET_RUN_VARIANT may pin these only
+setKnownGadgets(Object.keys(gadgets));
 
 export function findGadget(id: string): GadgetDefinition | undefined {
   return Object.hasOwn(gadgets, id) ? (gadgets as Record<string, GadgetDefinition>)[id] : undefined;

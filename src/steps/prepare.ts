@@ -14,7 +14,7 @@ import { whyNoBtf, whyNoBtfFunc, whyNoCpuClock, whyNoIterator, whyNoKprobe, whyN
 import { probeObjectLoad, programsOn } from '../ebpf/load-probe.ts';
 import type { Reason } from '../ebpf/reasons.ts';
 import { splitFilter, type Predicate } from './filter.ts';
-import { variantsOf } from './hooks.ts';
+import { pinnedVariant, variantsOf } from './hooks.ts';
 import type { GadgetDefinition, Requirement, StepContext } from './types.ts';
 
 /** The variant a step uses: its name, its object, and the programs of other variants it leaves out. */
@@ -37,6 +37,8 @@ function whyNot(r: Requirement): Reason | undefined {
   if ('kprobe' in r) return whyNoKprobe(r.kprobe);
   if ('fentry' in r) return whyNoBtfFunc(r.fentry, 'fentry');
   if ('kfunc' in r) return whyNoBtfFunc(r.kfunc, 'kfunc');
+  // its program type and attach type: the load probe loads and verifies it
+  if ('program' in r) return undefined;
   return whyNoTracepoint(r.tracepoint);
 }
 
@@ -64,10 +66,12 @@ function checkRequirements(requires: readonly Requirement[]): { why?: Reason; mi
 function hookCandidates(def: GadgetDefinition): { candidates: Support[]; tried: { variant: string; why: Reason }[] } {
   const base = whyNoLibbpf() ?? whyNotRoot() ?? whyNoBtf();
   const variants = variantsOf(def);
-  if (base) return { candidates: [], tried: [{ variant: variants[0].name, why: base }] };
+  // a pinned variant is the only candidate: the others' programs are left out as ever
+  const pinned = pinnedVariant(def);
+  if (base) return { candidates: [], tried: [{ variant: (pinned ?? variants[0]).name, why: base }] };
   const candidates: Support[] = [];
   const tried: { variant: string; why: Reason }[] = [];
-  for (const v of variants) {
+  for (const v of pinned ? [pinned] : variants) {
     const { why, missingOptional } = checkRequirements([...def.requires, ...v.requires]);
     if (why) {
       tried.push({ variant: v.name, why });

@@ -19,7 +19,8 @@ export class LineSink implements ByteWriter, EventSink {
   private flushed = 0;
   private readonly fd: number;
 
-  constructor(readonly path: string, private readonly maxBytes = Number.MAX_SAFE_INTEGER) {
+  /** `tee` sees each flushed stretch of whole lines before it is written (a trigger's reader: src/runner/triggers.ts) */
+  constructor(readonly path: string, private readonly maxBytes = Number.MAX_SAFE_INTEGER, private readonly tee?: (lines: Buffer) => void) {
     this.fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   }
 
@@ -42,6 +43,7 @@ export class LineSink implements ByteWriter, EventSink {
     return false;
   }
   private spare?: ByteWriter;
+  private closed = false;
 
   /** make room for `bytes` more */
   reserve(bytes: number): void {
@@ -51,6 +53,7 @@ export class LineSink implements ByteWriter, EventSink {
   }
 
   flush(): void {
+    if (this.tee && this.used) this.tee(this.chunk.subarray(0, this.used));
     let off = 0;
     while (off < this.used) off += fs.writeSync(this.fd, this.chunk, off, this.used - off);
     this.flushed += this.used;
@@ -58,11 +61,37 @@ export class LineSink implements ByteWriter, EventSink {
   }
 
   close(): void {
+    // a sink the runner made is closed by the session, and again by the runner when the open failed
+    if (this.closed) return;
+    this.closed = true;
     try {
       this.flush();
     } finally {
       fs.closeSync(this.fd);
     }
+  }
+}
+
+/**
+ * A spool that keeps nothing until it is opened, then only the lines `pass`
+ * accepts: a triggered step loaded and attached before its trigger
+ * (`attach: preload`, src/runner/triggers.ts) writes from the trigger on.
+ */
+export class GateSink extends LineSink {
+  private pass?: (line: Record<string, unknown>) => boolean;
+
+  open(pass: (line: Record<string, unknown>) => boolean): void {
+    this.pass = pass;
+  }
+
+  override append(codec: Codec, offset: number, length: number): boolean {
+    // room first, so the line written lands at `before` (a flush inside append would move it)
+    this.reserve(codec.maxLineBytes);
+    const before = this.used;
+    if (!super.append(codec, offset, length)) return false;
+    if (this.pass?.(JSON.parse(this.chunk.toString('utf8', before, this.used)) as Record<string, unknown>)) return true;
+    this.used = before;
+    return false;
   }
 }
 

@@ -103,7 +103,9 @@ export type Requirement =
   /** fentry/fexit on this kernel function: its name in the kernel's BTF (the load probe tells the rest) */
   | { fentry: string }
   /** a kfunc the programs call: its name in the kernel's BTF */
-  | { kfunc: string };
+  | { kfunc: string }
+  /** a program the runner attaches itself (a cgroup hook, a socket filter): the load probe says whether this kernel has its type */
+  | { program: string };
 
 /**
  * One way to hook a gadget. A gadget lists them in order of preference
@@ -141,6 +143,11 @@ export interface GadgetBase {
   requires: Requirement[];
   /** ways to hook it, in order of preference; absent: one way, `requires` and every program */
   variants?: GadgetVariant[];
+  /**
+   * the one variant to use (its name), as GADGET_RUN_VARIANT=gadget=variant pins it: the
+   * others are never chosen (hooks.ts pinnedVariant); where it cannot run, the gadget cannot
+   */
+  pinnedVariant?: string;
   /** JSON Schema of the step's `params` */
   params?: Record<string, unknown>;
   /** BPF constants derived from the step's params */
@@ -190,6 +197,11 @@ export interface GadgetBase {
    * sockets) and a step's own selection is an error.
    */
   selects?: 'capture' | 'documents' | 'none';
+  /**
+   * How a liveness canary proves the step hears its scope (src/steps/liveness.ts): the canary's
+   * actions that make this gadget an event, or why none can be provoked safely. Absent: unproven.
+   */
+  liveness?: Liveness | ((params: Record<string, unknown>) => Liveness);
 }
 
 /** Events from a ring buffer, as they happen (src/steps/modes/stream.ts). */
@@ -197,6 +209,13 @@ export interface StreamGadget extends GadgetBase {
   mode: 'stream';
   /** a second source of events read in user space, opened after load and just before attach (audit/seccomp: /dev/kmsg) */
   userSource?(obj: BpfObject, layout: BtfStruct, ctx: StepContext): UserSource;
+  /**
+   * Programs attached to the workload's cgroup (bpf_link, never pinned: they go with
+   * the process) rather than by their section; a step of such a gadget needs a workload
+   */
+  cgroupPrograms?: readonly string[];
+  /** fill the loaded object's maps from the step's params, before anything is attached (audit/egress: its allow-list) */
+  beforeAttach?(obj: BpfObject, ctx: StepContext): void;
 }
 
 /** Packets from a socket filter or the workload's cgroup, parsed in user space (src/steps/modes/packet.ts). */
@@ -408,6 +427,27 @@ export interface StepOutcome {
   notTaken?: boolean;
 }
 
+/** What the liveness canary helper does, one word per action (bpf/canary/canary.c; src/steps/liveness.ts). */
+export type CanaryAction = 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
+
+/** A gadget's liveness: the canary's actions that make it an event in the traced scope, or why none can. */
+export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };
+
+/**
+ * A session's side of the canary: it recognises the canary's events (by its
+ * process) before any filter and drops them; the runner arms, polls and disarms.
+ */
+export interface CanaryProbe {
+  /** recognise this process's events as markers from now on, and let it past the kernel's task filters */
+  arm(tgid: number): void;
+  /** read what the kernel has now; true once a marker came */
+  check(): boolean;
+  /** the proof is in: the kernel's task filters apply to it again (its events are still recognised and dropped) */
+  release(): void;
+  /** the canary is gone: read what is left of its events and stop recognising it */
+  disarm(): void;
+}
+
 /** A loaded, attached gadget. The runner owns time: it decides when to stop. */
 export interface StepSession {
   /** resolves when the step completed on its own (a snapshot taken); a stream never does */
@@ -419,4 +459,6 @@ export interface StepSession {
   progress?(): { events: number; lost?: number };
   /** detach, drain what is left, flush, release every kernel object */
   stop(): Promise<StepOutcome>;
+  /** the liveness canary's side (src/steps/liveness.ts); absent: this session cannot prove it hears */
+  readonly canary?: CanaryProbe;
 }

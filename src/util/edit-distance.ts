@@ -8,3 +8,17 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/**
+ * The known name closest to `name` (at most a third of its letters different, and at least
+ * `minEdits` allowed: 2 lets a swapped pair of letters through), for "did you mean".
+ */
+export function nearest(name: string, known: string[], minEdits = 1): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(minEdits, Math.floor(name.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}

@@ -86,30 +86,47 @@ export interface DnsServer {
   port: number;
   address: string;
   close(): Promise<void>;
+  /** what the server did, for a client's timeout to say which side was silent */
+  seen: { queries: number; answered: number; errors: string[] };
 }
 
 /** A DNS server on `address` (127.0.0.1 or ::1), on port 53 unless told otherwise. */
 export async function startDnsServer(address: string, port = 53): Promise<DnsServer> {
   const sock = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+  const seen = { queries: 0, answered: 0, errors: [] as string[] };
   sock.on('message', (msg, rinfo) => {
+    seen.queries++;
+    let response: Buffer;
     try {
-      sock.send(buildResponse(msg), rinfo.port, rinfo.address);
+      response = buildResponse(msg);
     } catch {
-      // not a query this server understands: no answer, as a real one might
+      return; // not a query this server understands: no answer, as a real one might
     }
+    sock.send(response, rinfo.port, rinfo.address, (err) => {
+      if (err) seen.errors.push(`${err.message} (to ${rinfo.address}:${rinfo.port})`);
+      else seen.answered++;
+    });
   });
   sock.bind(port, address);
   await once(sock, 'listening');
-  return { port: sock.address().port, address, close: () => new Promise((r) => sock.close(() => r())) };
+  return { port: sock.address().port, address, seen, close: () => new Promise((r) => sock.close(() => r())) };
 }
 
 /** Send one query and wait for its answer; resolves with the response bytes. */
-export async function query(server: { address: string; port: number }, id: number, name: string, qtype: number): Promise<Buffer> {
+export async function query(server: { address: string; port: number; seen?: DnsServer['seen'] }, id: number, name: string, qtype: number): Promise<Buffer> {
   const sock = dgram.createSocket(net.isIPv6(server.address) ? 'udp6' : 'udp4');
   try {
     const answered = once(sock, 'message') as Promise<[Buffer]>;
-    sock.send(buildQuery(id, name, qtype), server.port, server.address);
-    const [msg] = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer to ${name} from ${server.address}:${server.port} in 5 s`)), 5000))]);
+    const before = server.seen && { ...server.seen };
+    let sent = 'not yet sent';
+    sock.send(buildQuery(id, name, qtype), server.port, server.address, (err) => { sent = err ? `send failed: ${err.message}` : 'sent'; });
+    // which side was silent: the query not sent, not received, or answered and the answer lost
+    const silent = () => {
+      const s = server.seen;
+      const side = s && before ? `; the server received ${s.queries - before.queries} and answered ${s.answered - before.answered} since${s.errors.length ? `, errors: ${s.errors.join('; ')}` : ''}` : '';
+      return new Error(`no answer to ${name} from ${server.address}:${server.port} in 5 s (the query: ${sent}${side})`);
+    };
+    const [msg] = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(silent()), 5000))]);
     return msg;
   } finally {
     sock.close();

@@ -41,25 +41,19 @@ export function kernelSkip(def?: GadgetDefinition): string | false {
   return `${unsupportedMessage(def.id, why)} (Linux ${os.release()} predates ${HOOKS_SINCE.join('.')})`;
 }
 
-/** A hook no kernel has (no tracepoint category is named so): what a variant that must never be chosen requires. */
-const NO_HOOK = { tracepoint: 'gadget-run-test/none' };
-
 /**
  * Each hook variant of a gadget as a gadget of its own, for tests that run them side by side:
  * `here`, those this kernel runs (hooks present, programs load), in order of preference, and
- * `notHere`, why each other one does not. The other variants stay in each definition, never
- * chosen, so their programs are left out as in a real run.
+ * `notHere`, why each other one does not. Each definition is pinned to its variant
+ * (`pinnedVariant`, as GADGET_RUN_VARIANT pins one): the others' programs are left out as in a real run.
  */
 export async function eachVariant(def: GadgetDefinition): Promise<{ here: [string, GadgetDefinition][]; notHere: string[] }> {
   const here: [string, GadgetDefinition][] = [];
   const notHere: string[] = [];
   for (const v of def.variants ?? []) {
-    const others = def.variants!.filter((o) => o !== v).map((o) => ({ ...o, requires: [NO_HOOK] }));
-    const only: GadgetDefinition = { ...def, variants: [v, ...others] };
+    const only: GadgetDefinition = { ...def, pinnedVariant: v.name };
     const { why } = await probeSupport(only, objectDir());
-    // its own reason, not the never-chosen others'
-    const own = why?.kind === 'variants' ? why.tried.find((x) => x.variant === v.name)!.why : why;
-    if (own) notHere.push(`${v.name}: ${describeReason(own)}`);
+    if (why) notHere.push(`${v.name}: ${describeReason(why)}`);
     else here.push([v.name, only]);
   }
   return { here, notHere };

@@ -57,3 +57,50 @@ export function memoryCgroup(t: TestContext, name: string, limitBytes: number): 
   const level = path.join(v2.root, name).split('/').filter(Boolean).length;
   return { dir, version: 2, procs: path.join(dir, 'cgroup.procs'), v2: { id: cgroupIdOf(dir), level } };
 }
+
+/** What the kernel's OOM killer printed when it killed a process, in kB (mm/oom_kill.c, __oom_kill_process). */
+export interface OomKillLine {
+  pid: number;
+  comm: string;
+  total_vm: number;
+  anon_rss: number;
+  file_rss: number;
+  shmem_rss: number;
+  uid: number;
+  oom_score_adj: number;
+}
+
+/**
+ * The kernel's own "Killed process PID (COMM) total-vm:…kB, anon-rss:…kB, file-rss:…kB,
+ * shmem-rss:…kB, UID:… pgtables:…kB oom_score_adj:…" line for `pid`, from /dev/kmsg (the
+ * whole ring, read without blocking), or undefined when the ring has none. It reads the same
+ * mm counters a gadget reads at mark_victim, right after it, in the same task: what they
+ * held for the victim, wherever its binary lives (a tmpfs /tmp counts its mapped pages as
+ * shmem on some kernels and not on others).
+ */
+export function oomKillLine(pid: number): OomKillLine | undefined {
+  const fd = fs.openSync('/dev/kmsg', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const buf = Buffer.alloc(8192);
+  let found: OomKillLine | undefined;
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') break; // the end of the ring
+        if (code === 'EPIPE') continue; // records overwritten while reading: go on from the next
+        throw err;
+      }
+      const text = buf.toString('utf8', 0, n);
+      const m = /Killed process (\d+) \((.*?)\) total-vm:(\d+)kB, anon-rss:(\d+)kB, file-rss:(\d+)kB, shmem-rss:(\d+)kB, UID:(\d+) .*oom_score_adj:(-?\d+)/.exec(text);
+      if (m && Number(m[1]) === pid) {
+        found = { pid, comm: m[2], total_vm: +m[3], anon_rss: +m[4], file_rss: +m[5], shmem_rss: +m[6], uid: +m[7], oom_score_adj: +m[8] };
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return found;
+}

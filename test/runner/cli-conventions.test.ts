@@ -408,7 +408,7 @@ assertions:
       'r.yaml:7:13 steps[0].buffer: must be string — stream and packet gadgets: ring buffer size, a power of two (default 16MiB)',
       // a name as long as trace/opn: the message is cut at a fixed length, so a shorter one cuts the known list elsewhere
       'r.yaml:9:13 steps[1].gadget: unknown gadget "trace/opn" (known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/opx}]\n')[0].split('(known: ')[1],
-      'r.yaml:12:13 steps[2].filter: unknown field "pathh" (known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/open, filter: nope==1, duration: 1s}]\n')[0].split('(known: ')[1],
+      'r.yaml:12:13 steps[2].filter: unknown field "pathh" (did you mean path? known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/open, filter: qqqqqq==1, duration: 1s}]\n')[0].split('(known: ')[1],
       'r.yaml:15:11 assertions[0].expr: JSONata: Expected ")" before end of expression (at character 8)',
     ].map((l) => l));
   });

@@ -50,8 +50,10 @@ test('gadgets lists every gadget with its support status', async () => {
     'traceloop',
   ];
   assert.equal(V050.length, 23);
+  // beyond the catalogue, gadget-run's own: the egress allow-list and what it learns (issue 17)
+  const OWN = ['audit/egress', 'advise/egress'];
   const ids: string[] = list.map((g: { id: string }) => g.id);
-  assert.deepEqual([...ids].sort(), [...V050].sort());
+  assert.deepEqual([...ids].sort(), [...V050, ...OWN].sort());
   assert.deepEqual(ids, Object.keys(gadgets), "listed in the registry's order");
   for (const g of list) {
     if (process.getuid?.() === 0) assert.equal(g.supported, true, `${g.id}: ${g.reason}`);

@@ -60,7 +60,7 @@ steps:
     filter: path~^/etc,pidd==3
 `;
   assert.deepEqual(problems(text), [
-    'r.yaml:9:24 steps[1].filter: unknown field "pidd" (known: timestamp, pid, tid, uid, gid, comm, path, flags, flag_names, mode, ret, fd, err, err_name, mntns_id, cgroup_id)',
+    'r.yaml:9:24 steps[1].filter: unknown field "pidd" (did you mean pid? known: timestamp, pid, tid, uid, gid, comm, path, flags, flag_names, mode, ret, fd, err, err_name, mntns_id, cgroup_id)',
   ]);
 });
 

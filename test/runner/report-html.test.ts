@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { renderHtml } from '../../src/runner/report-html.ts';
 import type { Summary } from '../../src/runner/summary.ts';
 import { isRoot, NOT_ROOT } from '../helpers/kernel.ts';
@@ -91,4 +91,62 @@ test('its size does not grow with the events: 1 000 and 300 000 events in 100 s 
     sizes.push(Buffer.byteLength(html));
   }
   assert.ok(Math.abs(sizes[1] - sizes[0]) < 2048, `sizes ${sizes.join(' and ')}`);
+});
+
+/** A captured folder with these steps' raw rows, and its summary. */
+function capturedSteps(t: TestContext, steps: { id: string; gadget: string; rows: Record<string, unknown>[] }[]): { dir: string; summary: Summary } {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'raw'));
+  for (const s of steps) fs.writeFileSync(path.join(dir, 'raw', `${s.id}.ndjson`), s.rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  const summary = {
+    schema_version: 1, tool_version: 't', recipe: 'bars', file: 'bars.yaml', status: 'passed', node: 'n', kernel: 'k',
+    startedAt: '2026-01-01T00:00:00.000Z', durationMs: 60_000, reasons: [], assertions: [],
+    steps: steps.map((s) => ({ id: s.id, gadget: s.gadget, status: 'ok', events: s.rows.length, lost: 0, artifacts: [], durationMs: 60_000 })),
+  } as unknown as Summary;
+  return { dir, summary };
+}
+
+/** top/tcp rows: `conns` connections, each sending i*10+interval bytes every interval; a totals row (interval 0) that must not be charted */
+function tcpRows(intervals: number, conns: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (let iv = 1; iv <= intervals; iv++) {
+    for (let c = 0; c < conns; c++) rows.push({ pid: 100 + c, comm: `c${c}`, saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 4000 + c, dport: 80, sent: c * 10 + iv, received: 1, interval: iv, interval_start: 'x', interval_end: 'y' });
+  }
+  rows.push({ pid: 100, comm: 'c0', saddr: '127.0.0.1', daddr: '127.0.0.1', sport: 4000, dport: 80, sent: 999_999, received: 1, interval: 0, interval_start: 'x', interval_end: 'y' });
+  return rows;
+}
+
+test('an interval gadget\'s top keys are stacked bars over its intervals, and a histogram\'s buckets are bars: uPlot draws the right numbers', { skip: CHROMIUM ? false : 'no chromium' }, async (t) => {
+  const tcp = tcpRows(5, 10);
+  const hist = [
+    { device: 'vda', major: 253, minor: 0, op: 'read', low_us: 0, high_us: 1, count: 3 },
+    { device: 'vda', major: 253, minor: 0, op: 'read', low_us: 2, high_us: 3, count: 5 },
+    { device: 'vda', major: 253, minor: 0, op: 'write', low_us: 2, high_us: 3, count: 7 },
+  ];
+  const { dir, summary } = capturedSteps(t, [{ id: 'talkers', gadget: 'top/tcp', rows: tcp }, { id: 'latency', gadget: 'profile/block-io', rows: hist }]);
+  const file = path.join(dir, 'report.html');
+  fs.writeFileSync(file, await renderHtml(summary, dir));
+  const { dom, console: lines } = browse(file, '--window-size=1280,2000');
+  assert.deepEqual(lines, [], 'no console message');
+  const top = /<figure class="bars top" id="top-0" data-total="(\d+)"[^>]* data-drawn="(\d+)" data-series="(\d+)"/.exec(dom);
+  assert.ok(top, 'the top chart was drawn');
+  // every connection's sent over intervals 1..5, the totals row left out: 10 conns × (10c summed) ... computed here
+  const expected = tcp.filter((r) => (r.interval as number) > 0).reduce((a, r) => a + (r.sent as number), 0);
+  assert.deepEqual([Number(top[1]), Number(top[2]), Number(top[3])], [expected, expected, 9], '8 top keys and the others');
+  const chart = JSON.parse(/<figure class="bars top"[^>]*><figcaption>[^<]*<\/figcaption><script type="application\/json">(.*?)<\/script>/.exec(dom)![1]);
+  assert.deepEqual(chart.x, ['1', '2', '3', '4', '5']);
+  assert.deepEqual(chart.series['109 c9 127.0.0.1 127.0.0.1'], [91, 92, 93, 94, 95], 'the heaviest key, labelled by pid and its text fields');
+  assert.deepEqual(chart.series['2 others'], [1 + 11, 2 + 12, 3 + 13, 4 + 14, 5 + 15]);
+  const h = /<figure class="bars histogram" id="histogram-1" data-total="(\d+)"[^>]* data-drawn="(\d+)" data-series="(\d+)"/.exec(dom);
+  assert.ok(h, 'the histogram was drawn');
+  assert.deepEqual([Number(h[1]), Number(h[2]), Number(h[3])], [15, 15, 2]);
+});
+
+test('the top chart stays bounded: 10 000 intervals of 10 keys make at most 600 bars a key', async (t) => {
+  const { dir, summary } = capturedSteps(t, [{ id: 'talkers', gadget: 'top/tcp', rows: tcpRows(10_000, 10) }]);
+  const html = await renderHtml(summary, dir);
+  const chart = JSON.parse(/<figure class="bars top"[^>]*><figcaption>[^<]*<\/figcaption><script type="application\/json">(.*?)<\/script>/.exec(html)![1]);
+  assert.equal(chart.x.length, 589); // ceil(10000 / ceil(10000 / 600))
+  assert.equal(Object.keys(chart.series).length, 9);
+  assert.equal(Object.values(chart.series as Record<string, number[]>).flat().reduce((a, b) => a + b, 0), tcpRows(10_000, 10).filter((r) => (r.interval as number) > 0).reduce((a, r) => a + (r.sent as number), 0));
 });

@@ -90,7 +90,7 @@ test('GitHub: recipe errors are annotations at their file:line:col', async () =>
   const file = writeRecipe(dir, 'bad.yaml', 'name: b\nrun: "true"\nsteps:\n  - id: a\n    gadget: trace/exec\n    filter: pidd==1\n');
   const r = await runCli(['validate', file], { env: { GITHUB_ACTIONS: 'true' } });
   assert.equal(r.code, 2);
-  assert.equal(r.stdout, `::error file=${escapeProperty(file)},line=6,col=13,title=gadget-run%3A bad recipe::steps[0].filter: unknown field "pidd" (known: ${r.stdout.split('(known: ')[1]}`);
+  assert.equal(r.stdout, `::error file=${escapeProperty(file)},line=6,col=13,title=gadget-run%3A bad recipe::steps[0].filter: unknown field "pidd" (did you mean pid? known: ${r.stdout.split('? known: ')[1]}`);
   assert.equal(problemAnnotations([{ where: 'x.yaml', path: '', message: 'm' }]), '::error file=x.yaml,title=gadget-run%3A bad recipe::m\n');
 });
 

@@ -100,7 +100,7 @@ describe('checkFilter', () => {
     const err = checkFilter(parseFilter('pid==1,pidd==3'), fields);
     assert.ok(err);
     assert.equal(err.column, 7);
-    assert.equal(err.message, `unknown field "pidd" (known: ${fields.map((f) => f.name).join(', ')})`);
+    assert.equal(err.message, `unknown field "pidd" (did you mean pid? known: ${fields.map((f) => f.name).join(', ')})`);
   });
 
   test('number fields take numbers only', () => {

@@ -1,6 +1,7 @@
 /**
  * scripts/vm.mjs without booting anything: the module order an initramfs loads, the job
- * script a guest runs (run through the host's own sh), durations. Booting is the matrix's.
+ * script a guest runs (run through the host's own sh), durations, the console lines that kill a
+ * guest, the machine-wide lock (scripts/lock.mjs). Booting is the matrix's.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 // @ts-expect-error -- a JavaScript module without types
-import { jobScript, moduleOrder, parseDuration } from '../../scripts/vm.mjs';
+import { FATAL_CONSOLE, jobScript, moduleOrder, parseDuration } from '../../scripts/vm.mjs';
+// @ts-expect-error -- a JavaScript module without types
+import { lock } from '../../scripts/lock.mjs';
 
 function tempDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-vm-test-'));
@@ -82,4 +85,40 @@ test('a cwd that does not exist ends the job with 125 before the command runs', 
 test('durations: 90s, 10m, 1h, 250ms and bare milliseconds; anything else names itself', () => {
   assert.deepEqual(['90s', '10m', '1h', '250ms', '1500', '1.5s'].map(parseDuration), [90_000, 600_000, 3_600_000, 250, 1500, 1500]);
   assert.throws(() => parseDuration('ten minutes'), /bad duration "ten minutes" \(use e\.g\. 90s, 10m, 1h\)/);
+});
+
+test('console lines that end a guest at once: lockups, panics, oops, RCU stalls, hung tasks; not ordinary ones', () => {
+  const fatal = [
+    'watchdog: BUG: soft lockup - CPU#0 stuck for 678s! [node:165]',
+    'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100',
+    'rcu: INFO: rcu_preempt self-detected stall on CPU',
+    'INFO: task node:201 blocked for more than 120 seconds.',
+    'BUG: kernel NULL pointer dereference, address: 0000000000000008',
+    'Oops: 0000 [#1] PREEMPT SMP NOPTI',
+    'Watchdog detected hard LOCKUP on cpu 1',
+  ];
+  for (const line of fatal) assert.equal(FATAL_CONSOLE.exec(`[   12.5] ${line}\n[   12.6] next`)?.[0], line);
+  for (const line of ['reboot: Power down', 'loop: module loaded', 'clocksource: Switched to clocksource tsc', 'WARNING: CPU: 0 PID: 1 at kernel/foo.c:1']) {
+    assert.equal(FATAL_CONSOLE.exec(line), null, line);
+  }
+});
+
+test('the lock: taken at once when free, over from a dead holder, waited for a live one up to maxWaitMs, named then', async (t) => {
+  const file = path.join(tempDir(t), 'vm.lock');
+  const first = await lock(file, { what: 'test' });
+  assert.equal(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
+  assert.ok(first.waitedMs < 1000);
+  first.unlock();
+  first.unlock(); // idempotent
+  assert.equal(fs.existsSync(file), false);
+  // a holder that is gone: taken over
+  const dead = spawnSync('true');
+  fs.writeFileSync(file, `${dead.pid}\n`);
+  (await lock(file, { what: 'test' })).unlock();
+  // a live holder (pid 1): waited for, then refused, naming it
+  fs.writeFileSync(file, '1\n');
+  const told: string[] = [];
+  await assert.rejects(lock(file, { what: 'vm: run 6.1', log: (m: string) => told.push(m), maxWaitMs: 1500 }), /^Error: vm: run 6\.1: pid 1 \(.*\) still held .*vm\.lock after 2 s$/);
+  assert.deepEqual(told, [`vm: run 6.1: waiting for pid 1 to finish (${file})`]);
+  assert.equal(fs.readFileSync(file, 'utf8'), '1\n', 'a live holder keeps its lock');
 });

@@ -16,6 +16,7 @@ export const topBlockio = {
     'Where it is made, the first hook this kernel has: tp_btf block/block_io_start (Linux 6.5+; requests of disks with queue/iostats 0 are not seen) ' +
     'or tp_btf block/block_getrq (every request; one that a bio is merged in front of is not seen)',
   mode: 'interval',
+  liveness: { unproven: 'a block request needs a write that reaches a disk, and the canary does not write to the node\'s disks' },
   object: 'top_blockio.bpf.o',
   struct: 'blockio_stats',
   interval: { map: 'stats', key: 'blockio_key', value: 'blockio_stats', sort: '-ios,-bytes,-time_us' },

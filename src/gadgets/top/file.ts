@@ -14,6 +14,7 @@ export const topFile = {
   id: 'top/file',
   description: 'Reads and writes per process and file (IG top file): counts and bytes every interval, busiest first',
   mode: 'interval',
+  liveness: { canary: ['file'] },
   object: 'top_file.bpf.o',
   struct: 'file_stats',
   interval: { map: 'stats', key: 'file_key', value: 'file_stats', sort: '-reads,-writes,-rbytes,-wbytes' },

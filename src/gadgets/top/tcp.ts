@@ -14,6 +14,7 @@ export const topTcp = {
     '(Linux 6.3+), fexit on tcp_sendmsg and tcp_recvmsg, or kprobes and kretprobes on them; the same bytes from each ' +
     '(sendfile and splice to a socket are not seen before 6.5)',
   mode: 'interval',
+  liveness: { canary: ['net'] },
   object: 'top_tcp.bpf.o',
   struct: 'top_tcp_stats',
   interval: { map: 'stats', key: 'top_tcp_key', value: 'top_tcp_stats', sort: '-sent,-received' },

@@ -18,6 +18,7 @@ export const traceBind = {
   id: 'trace/bind',
   description: 'Trace bind(2) of IPv4/IPv6 addresses: who binds which address and port, with the socket\'s protocol and options and the result (syscall tracepoints, Linux 5.8+)',
   mode: 'stream',
+  liveness: { canary: ['net'] },
   object: 'trace_bind.bpf.o',
   struct: 'bind_event',
   fields: [

@@ -31,6 +31,7 @@ export const traceCapabilities = {
     'tracepoint does not carry them, and a field only older kernels fill would make a recipe mean different things on ' +
     'different kernels.',
   mode: 'stream',
+  liveness: { canary: ['net'] },
   object: 'trace_capabilities.bpf.o',
   struct: 'cap_event',
   fields: [

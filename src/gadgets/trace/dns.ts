@@ -54,6 +54,7 @@ export const traceDns = {
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
     'or only the workload\'s traffic through cgroup_skb programs on its cgroup',
   mode: 'packet',
+  liveness: { canary: ['dns'] },
   object: 'trace_dns.bpf.o',
   struct: 'packet_event',
   fields: [

@@ -5,6 +5,7 @@ export const traceExec = {
   id: 'trace/exec',
   description: 'Trace new processes: every execve/execveat with its arguments (first 4 KiB) and result',
   mode: 'stream',
+  liveness: { canary: ['exec'] },
   object: 'trace_exec.bpf.o',
   struct: 'exec_event',
   fields: [

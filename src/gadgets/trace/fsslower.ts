@@ -11,6 +11,7 @@ export const traceFsslower = {
     'optionally on one file system type (fs). From syscall tracepoints (read, write, pread64, pwrite64, openat, ' +
     'fsync, fdatasync; Linux 5.8+ with BTF): the latency is the whole syscall, page-cache hits included',
   mode: 'stream',
+  liveness: { unproven: 'a slow file operation cannot be provoked on demand: how long it takes is the disk\'s' },
   object: 'trace_fsslower.bpf.o',
   struct: 'fsslower_event',
   fields: [

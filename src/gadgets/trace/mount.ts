@@ -39,6 +39,7 @@ export const traceMount = {
     'fsopen fs, flags; fsconfig flags = the command (FSCONFIG_*), data = "key=value" (source too when key is "source"); ' +
     'fsmount flags = attr_flags (MOUNT_ATTR_*); move_mount source = from path, target = to path, flags (MOVE_MOUNT_*).',
   mode: 'stream',
+  liveness: { canary: ['mount'] },
   object: 'trace_mount.bpf.o',
   struct: 'mount_event',
   fields: [

@@ -14,6 +14,7 @@ export const traceOomkill = {
     'allocation invoked the OOM killer (kpid, kcomm). Filters on tpid, ttid, tcomm, uid, mntns_id and the workload ' +
     'cgroup are checked on the victim, in the kernel. tp_btf/mark_victim, Linux 6.9+ (earlier kernels pass the tracepoint only a pid)',
   mode: 'stream',
+  liveness: { unproven: 'provoking an OOM kill is not safe' },
   object: 'trace_oomkill.bpf.o',
   struct: 'oomkill_event',
   fields: [

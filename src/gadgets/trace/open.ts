@@ -13,6 +13,7 @@ export const traceOpen = {
   id: 'trace/open',
   description: 'Trace open, openat and openat2: who opens which path, with flags, mode and result',
   mode: 'stream',
+  liveness: { canary: ['file'] },
   object: 'trace_open.bpf.o',
   struct: 'open_event',
   fields: [

@@ -31,6 +31,14 @@ export const traceSignal = {
     'SIGPIPE or seccomp\'s SIGSYS the task itself (pid == tpid); for SIGCHLD the exiting child. ' +
     'Needs tp_btf/signal_generate (Linux 5.5+); failed sends need the syscalls tracepoints',
   mode: 'stream',
+  // the canary sends the step's signal (SIGUSR1 when any will do) to a child of its own, and
+  // fails one send (to a pid no process has): a delivered and a failed signal, both its own
+  liveness: (params) => {
+    if (params.pid !== undefined) return { unproven: 'params.pid narrows the step to one target process, which the canary cannot signal' };
+    // a bad params.signal is the params' problem, said elsewhere: any signal will do here
+    const n = params.signal === undefined || (typeof params.signal !== 'number' && !SIGNAL_NAMES.includes(String(params.signal))) ? undefined : signalNumber(params.signal);
+    return { canary: [n === undefined ? 'signal' : `signal=${n}`] };
+  },
   object: 'trace_signal.bpf.o',
   struct: 'signal_event',
   fields: [

@@ -20,6 +20,7 @@ export const traceSni = {
     'Node-wide through a socket filter on a packet socket in one network namespace (params.netns), ' +
     'or only the workload\'s connections through cgroup_skb programs on its cgroup',
   mode: 'packet',
+  liveness: { canary: ['tls'] },
   object: 'trace_sni.bpf.o',
   struct: 'packet_event',
   fields: [

@@ -12,6 +12,7 @@ export const traceTcp = {
     '(state changes run in softirq); a close is the move to TCP_CLOSE of a connection. Connections made before the gadget started are not seen. ' +
     'Hooks: syscalls connect/accept4/accept, sock/inet_sock_set_state (Linux 4.16+)',
   mode: 'stream',
+  liveness: { canary: ['net'] },
   object: 'trace_tcp.bpf.o',
   struct: 'tcp_event',
   fields: [

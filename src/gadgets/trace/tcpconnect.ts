@@ -8,6 +8,7 @@ export const traceTcpconnect = {
     'Trace active TCP connects with their latency: connect() entry to ESTABLISHED, or to the failure. ' +
     'Hooks: syscalls connect, sock/inet_sock_set_state (Linux 4.16+)',
   mode: 'stream',
+  liveness: { canary: ['net'] },
   object: 'trace_tcpconnect.bpf.o',
   struct: 'tcpconnect_event',
   fields: [

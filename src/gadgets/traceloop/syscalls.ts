@@ -4,7 +4,7 @@
  * one is a path the kernel side reads at sys_enter. Syscalls not listed are
  * shown with all six raw arguments, as numbers.
  */
-import { SYSCALLS_X86_64 } from '../../steps/names/syscalls-x86_64.ts';
+import { syscallNumber } from '../../steps/names/index.ts';
 
 /**
  * fd: a descriptor or dirfd (AT_FDCWD); int: a C int; uint: unsigned int;
@@ -46,10 +46,7 @@ const A: Record<string, ArgKind[]> = {
   faccessat2: ['fd', 'path', 'int', 'int'], utimensat: ['fd', 'path', 'ptr', 'int'], statx: ['fd', 'path', 'int', 'uint', 'ptr'],
 };
 
-const NUMBERS: ReadonlyMap<string, number> = new Map(Object.entries(SYSCALLS_X86_64).map(([nr, name]) => [name, Number(nr)]));
-
-/** The syscall's number on x86-64, undefined for a name it does not have. */
-export const syscallNumber = (name: string): number | undefined => NUMBERS.get(name);
+export { syscallNumber };
 
 /** The argument kinds of syscall `name`; undefined when unknown (all six shown raw). */
 export const argKinds = (name: string): readonly ArgKind[] | undefined => (Object.hasOwn(A, name) ? A[name] : undefined);
@@ -64,7 +61,7 @@ export const RETURNS_ADDRESS: ReadonlySet<string> = new Set(['mmap', 'mremap', '
 export function pathArgTable(size: number): number[] {
   const table = new Array<number>(size).fill(0);
   for (const [name, kinds] of Object.entries(A)) {
-    const nr = NUMBERS.get(name);
+    const nr = syscallNumber(name);
     const at = kinds.indexOf('path');
     if (nr !== undefined && nr < size && at >= 0) table[nr] = at + 1;
   }

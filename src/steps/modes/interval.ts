@@ -26,6 +26,7 @@ import type { BpfObject } from '../../ebpf/object.ts';
 import { buildCodec, type Codec } from '../codec.ts';
 import { compileObjectFilter } from '../filter.ts';
 import { prepareObject } from '../prepare.ts';
+import { CanaryGate, type CanaryProbe } from '../liveness.ts';
 import { sinkFor } from '../sink.ts';
 import { closeAll } from '../../util/close-all.ts';
 import type { EventSink, FieldSpec, IntervalGadget, StepContext, StepOutcome, StepSession } from '../types.ts';
@@ -95,7 +96,9 @@ export const intervalMode: Mode<IntervalOptions, IntervalGadget> = {
       const test = compileObjectFilter(userFilter, def.fields);
       sink = sinkFor(ctx);
       obj.attachAll();
-      return new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
+      const session = new IntervalSession(obj, map, rows, (e) => test(e), sink, o, warnings, containers);
+      session.canary = rows.pidOffset === undefined ? undefined : canaryOf(new CanaryGate(obj), map, rows, () => session.stopped);
+      return session;
     } catch (err) {
       containers?.stop();
       sink?.close();
@@ -155,6 +158,12 @@ class RowReader {
   private readonly counters: { offset: number; size: number }[];
   /** key bytes (latin1) → row bytes with counters added up over the step */
   readonly totals = new Map<string, Buffer>();
+  /** where the key holds the pid (u32): how the canary's entries are known */
+  readonly pidOffset?: number;
+  /** the canary's process while it runs: its entries are not rows */
+  skipPid = 0;
+  /** an interval read took (and left out) some of the canary's entries */
+  skipped = false;
 
   constructor(def: IntervalGadget, obj: BpfObject, private readonly map: KernelMap) {
     const agg = def.interval;
@@ -162,6 +171,8 @@ class RowReader {
     const key = obj.btf.struct(agg.key);
     const value = obj.btf.struct(agg.value);
     this.keySize = key.size;
+    const pid = key.members.find((m) => m.name === 'pid' && m.type.size === 4);
+    if (pid) this.pidOffset = pid.offset;
     if (map.info.keySize !== key.size || map.info.valueSize !== value.size) {
       throw new Error(`${def.id}: map ${agg.map} holds ${map.info.keySize}+${map.info.valueSize}-byte entries, struct ${agg.key}+${agg.value} are ${key.size}+${value.size}`);
     }
@@ -179,6 +190,10 @@ class RowReader {
     const vs = this.map.valueStride;
     for (let i = 0; i < count; i++) {
       const r = i * this.rowSize;
+      if (this.skipPid !== 0 && keys.readUInt32LE(i * this.keySize + this.pidOffset!) === this.skipPid) {
+        this.skipped = true;
+        continue;
+      }
       keys.copy(this.rows, r, i * this.keySize, (i + 1) * this.keySize);
       values.copy(this.rows, r + this.keySize, i * vs, (i + 1) * vs);
       if (keepTotals) this.addToTotals(r);
@@ -234,7 +249,34 @@ function writeUint(b: Buffer, offset: number, size: number, v: bigint): void {
   else b.writeUIntLE(Number(BigInt.asUintN(size * 8, v)), offset, size);
 }
 
+/**
+ * The canary's side of an interval step: its entries in the map (keys with its pid) are the
+ * proof; they are deleted, never read as rows.
+ */
+function canaryOf(gate: CanaryGate, map: KernelMap, rows: RowReader, closed: () => boolean): CanaryProbe {
+  const sweep = () => {
+    for (const key of map.keyList()) {
+      if (key.readUInt32LE(rows.pidOffset!) !== gate.tgid) continue;
+      gate.seen = true;
+      map.delete(key);
+    }
+    if (rows.skipped) gate.seen = true;
+  };
+  return {
+    // an interval read while the canary runs leaves its entries out
+    arm: (tgid) => (gate.arm(tgid), (rows.skipPid = tgid), (rows.skipped = false)),
+    check: () => (sweep(), gate.seen),
+    release: () => gate.release(),
+    disarm: () => {
+      if (!closed()) sweep();
+      gate.disarm();
+      rows.skipPid = 0;
+    },
+  };
+}
+
 class IntervalSession implements StepSession {
+  canary?: CanaryProbe;
   readonly finished = new Promise<void>(() => {});
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
@@ -312,7 +354,10 @@ class IntervalSession implements StepSession {
     this.sink.flush();
   }
 
+  stopped = false;
+
   async stop(): Promise<StepOutcome> {
+    this.stopped = true;
     clearInterval(this.timer);
     try {
       this.obj.detach();

@@ -87,7 +87,9 @@ async function openPacketStream(def: PacketGadget, ctx: StepContext, o: StreamOp
     } else {
       obj.attachSocketFilter(def.packet.socket, netns);
     }
-    return new StreamSession(obj, reader, sink, codec, warnings, containers);
+    // the canary is known by the pid of its packets, which only the workload's cgroup hooks see being sent
+    const pid = ctx.cgroup ? obj.btf.struct(def.struct).members.find((m) => m.name === 'pid') : undefined;
+    return new StreamSession(obj, reader, sink, codec, warnings, containers, undefined, pid?.offset);
   } catch (err) {
     containers?.stop();
     sink?.close();

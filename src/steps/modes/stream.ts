@@ -6,7 +6,9 @@
  * and the final drain after detach consumes everything left, so the tail is
  * never lost.
  */
+import fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { cgroupDirById } from '../../ebpf/attach.ts';
 import { whyNoRingbuf } from '../../ebpf/features.ts';
 import type { ContainerTracker } from '../../containers/selection.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
@@ -17,6 +19,7 @@ import { parseSize } from '../duration.ts';
 import { prepareObject } from '../prepare.ts';
 import { sinkFor } from '../sink.ts';
 import { closeAll } from '../../util/close-all.ts';
+import { CanaryGate, type CanaryProbe } from '../liveness.ts';
 import type { EventSink, RecordSink, StepContext, StepOutcome, StepSession, StreamGadget, UserSource } from '../types.ts';
 import { planOrThrow, type Mode, type OptionProblem, type StepOptions } from './mode.ts';
 
@@ -75,8 +78,11 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     const codec = buildCodec(def, obj.btf.struct(def.struct), reader, userFilter, { bootToWallNs: ctx.bootToWallNs });
     sink = sinkFor(ctx);
     side = def.userSource?.(obj, obj.btf.struct(def.struct), ctx);
-    obj.attachAll();
-    return new StreamSession(obj, reader, sink, codec, warnings, containers, side);
+    const pid = obj.btf.struct(def.struct).members.find((m) => m.name === (def.fields.find((f) => f.name === 'pid')?.member ?? 'pid'));
+    def.beforeAttach?.(obj, ctx);
+    obj.attachAll(def.cgroupPrograms);
+    if (def.cgroupPrograms) attachToWorkloadCgroup(obj, def, ctx);
+    return new StreamSession(obj, reader, sink, codec, warnings, containers, side, pid && pid.type.size === 4 ? pid.offset : undefined);
   } catch (err) {
     side?.close();
     containers?.stop();
@@ -84,6 +90,17 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     reader?.close();
     obj.close();
     throw err;
+  }
+}
+
+/** The gadget's cgroup programs on the workload's cgroup (and so on every cgroup below it). */
+function attachToWorkloadCgroup(obj: BpfObject, def: StreamGadget, ctx: StepContext): void {
+  if (!ctx.cgroup) throw new Error(`${def.id} acts on a workload's cgroup: give the recipe a run command`);
+  const fd = fs.openSync(cgroupDirById(ctx.cgroup.id, ctx.cgroup.level), 'r');
+  try {
+    for (const p of def.cgroupPrograms ?? []) obj.attachCgroup(p, fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -101,6 +118,7 @@ export class StreamSession implements StepSession {
   private readonly onRecord: (offset: number, length: number) => void;
   private readonly onSideRecord: RecordSink;
   private readonly wakeups: Registration;
+  readonly canary?: CanaryProbe;
 
   constructor(
     private readonly obj: BpfObject,
@@ -111,10 +129,37 @@ export class StreamSession implements StepSession {
     private readonly containers?: ContainerTracker,
     /** events read in user space besides the ring (types.ts UserSource) */
     private readonly side?: UserSource,
+    /** the offset of the event's pid (u32) in a record: how the canary's markers are known; none: no canary */
+    pidOffset?: number,
   ) {
-    this.onRecord = (offset, length) => {
-      if (sink.append(codec, offset, length)) this.events++;
-    };
+    const gate = pidOffset === undefined ? undefined : new CanaryGate(obj);
+    const dv = reader.dv;
+    this.onRecord = gate
+      ? (offset, length) => {
+          // the canary's marker is known before the filter, and never reaches the sink
+          if (gate.tgid !== 0 && gate.marker(dv.getUint32(offset + pidOffset!, true))) return;
+          if (sink.append(codec, offset, length)) this.events++;
+        }
+      : (offset, length) => {
+          if (sink.append(codec, offset, length)) this.events++;
+        };
+    if (gate) {
+      this.canary = {
+        arm: (tgid) => gate.arm(tgid),
+        check: () => {
+          this.reader.drain(this.onRecord);
+          this.sink.flush();
+          return gate.seen;
+        },
+        release: () => gate.release(),
+        disarm: () => {
+          // after stop the reader is closed and its last drain already knew the canary
+          if (this.stopped) return gate.disarm();
+          this.reader.drain(this.onRecord);
+          gate.disarm();
+        },
+      };
+    }
     this.onSideRecord = (c, offset, length) => {
       if (sink.append(c, offset, length)) this.events++;
     };
@@ -150,8 +195,11 @@ export class StreamSession implements StepSession {
     }
   }
 
+  private stopped = false;
+
   async stop(): Promise<StepOutcome> {
     this.running = false;
+    this.stopped = true;
     // leaving the poller wakes the loop's pending wait now rather than at the
     // next tick; the other sessions' waits go on
     const leftPoller = this.wakeups.close();

@@ -4,6 +4,12 @@ export { ERRNO } from './errno.ts';
 export { MOUNT_FLAGS } from './mount-flags.ts';
 export { OPEN_FLAGS } from './open-flags.ts';
 export { SIGNALS } from './signals.ts';
+import { SYSCALLS_X86_64 } from './syscalls-x86_64.ts';
+
+const SYSCALL_NUMBERS: ReadonlyMap<string, number> = new Map(Object.entries(SYSCALLS_X86_64).map(([nr, name]) => [name, Number(nr)]));
+
+/** The syscall's number on x86-64, undefined for a name it does not have. */
+export const syscallNumber = (name: string): number | undefined => SYSCALL_NUMBERS.get(name);
 
 /** open(2)'s access mode: the low two bits are a number, not flags. */
 export const OPEN_ACCESS_MODES: Readonly<Record<number, string>> = { 0: 'O_RDONLY', 1: 'O_WRONLY', 2: 'O_RDWR' };

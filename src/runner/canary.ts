@@ -1,0 +1,188 @@
+/**
+ * Liveness canaries (issue 17), the runner's side: after every step of a group
+ * is attached and before the workload starts, one run of the canary helper
+ * (bpf/canary/canary.c, built to build/bpf/canary) inside the workload's
+ * cgroup makes the events the steps' gadgets name; each step waits, within its
+ * budget, for one of them to come back through its ring, decoder and scope.
+ * The sessions recognise the canary's events by its pid and drop them before
+ * any filter (src/steps/liveness.ts), so they never reach results.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { livenessOf, type CanaryAction } from '../steps/liveness.ts';
+import type { GadgetDefinition, StepSession } from '../steps/types.ts';
+import type { CanarySummary } from './summary.ts';
+import { mark } from '../timing.ts';
+
+export type LivenessMode = 'checked' | 'proven' | 'off';
+
+export interface CanaryStep {
+  id: string;
+  def: GadgetDefinition;
+  /** the step's params (a gadget's canary may depend on them: trace/signal's signal) */
+  params?: Record<string, unknown>;
+  session?: StepSession;
+  liveness: LivenessMode;
+  budgetMs: number;
+  /** the step is scoped to containers and not to the workload: the canary cannot run in its scope */
+  containersOnly?: boolean;
+}
+
+/** What a step's liveness is before any canary runs: off, unproven (with why), or the actions to provoke. */
+export function canaryPlan(s: CanaryStep): CanarySummary | CanaryAction[] {
+  if (s.liveness === 'off') return { state: 'off' };
+  const l = livenessOf(s.def, s.params);
+  if ('unproven' in l) return { state: 'unproven', reason: l.unproven };
+  if (!s.session?.canary) return { state: 'unproven', reason: `${s.def.id}'s session cannot tell the canary's events from others` };
+  if (s.containersOnly) return { state: 'unproven', reason: 'the step watches containers, not the workload: the canary cannot run inside them' };
+  return [...l.canary];
+}
+
+const POLL_MS = 1;
+
+/** The actions the steps' canaries need (none: no canary to run). */
+export function canaryActions(steps: Omit<CanaryStep, 'session'>[]): CanaryAction[] {
+  const actions = new Set<CanaryAction>();
+  for (const s of steps) {
+    const l = livenessOf(s.def, s.params);
+    if (s.liveness === 'off' || s.containersOnly || 'unproven' in l) continue;
+    for (const a of l.canary) actions.add(a);
+  }
+  return [...actions].sort((a, b) => order(a) - order(b));
+}
+
+/**
+ * The canary helper, started while the steps load (its spawn is off the start's critical
+ * path): it joins the cgroup and waits for the go that runCanary gives once they are attached.
+ */
+export class Canary {
+  readonly pid?: number;
+  stderr = '';
+  readonly exited: Promise<void>;
+  private readonly child;
+  private gone = false;
+
+  constructor(readonly helper: string, actions: CanaryAction[], cgroupDir: string | undefined) {
+    this.child = spawn(helper, [...(cgroupDir ? ['--cgroup', cgroupDir] : []), ...actions], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.pid = this.child.pid;
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => {
+      const end = () => ((this.gone = true), resolve());
+      this.child.on('exit', end);
+      this.child.on('error', (err) => ((this.stderr += err.message), end()));
+    });
+    // a canary not waited for (no step attached) gets EPIPE on its go: not ours to report
+    this.child.stdin!.on('error', () => {});
+  }
+
+  go(): void {
+    this.child.stdin!.end('g');
+  }
+
+  get done(): boolean {
+    return this.gone;
+  }
+
+  kill(): void {
+    if (!this.gone) this.child.kill('SIGKILL');
+  }
+}
+
+/** What came, per step, and when the canary is gone and its events are drained (until then its pid is still recognised). */
+export interface CanaryOutcome {
+  results: Map<string, CanarySummary>;
+  gone: Promise<void>;
+}
+
+/**
+ * Prove these steps (each attached and started) hear their scope: arm them with the canary's
+ * pid, let it go, wait for each one's marker within its budget. The canary is then killed;
+ * the steps stop recognising its pid once it is gone (`gone`), which the workload need not wait for.
+ */
+export async function runCanary(steps: CanaryStep[], canary: Canary | undefined): Promise<CanaryOutcome> {
+  const results = new Map<string, CanarySummary>();
+  const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']> }[] = [];
+  // steps that prove nothing still drop the canary's events (and let it past an egress block)
+  const bystanders: NonNullable<StepSession['canary']>[] = [];
+  for (const s of steps) {
+    const plan = canaryPlan(s);
+    if (!Array.isArray(plan)) {
+      results.set(s.id, plan.state === 'unproven' && s.liveness === 'proven' ? { ...plan, state: 'failed', reason: `liveness: proven, and ${plan.reason}` } : plan);
+      if (s.session?.canary) bystanders.push(s.session.canary);
+      continue;
+    }
+    waiting.push({ s, probe: s.session!.canary! });
+  }
+  if (!waiting.length) {
+    canary?.kill();
+    return { results, gone: Promise.resolve() };
+  }
+  if (!canary || canary.pid === undefined) {
+    const why = !canary || !fs.existsSync(canary.helper) ? 'the canary helper is missing: build it (make -C bpf) or set liveness: off' : `the canary helper did not start: ${canary.stderr}`;
+    for (const { s } of waiting) results.set(s.id, { state: 'failed', reason: why });
+    canary?.kill();
+    return { results, gone: Promise.resolve() };
+  }
+  const armed: NonNullable<StepSession['canary']>[] = [];
+  try {
+    for (const probe of [...waiting.map((w) => w.probe), ...bystanders]) {
+      probe.arm(canary.pid);
+      armed.push(probe);
+    }
+    const t0 = performance.now();
+    canary.go();
+    const budget = Math.max(...waiting.map((w) => w.s.budgetMs));
+    let pending = waiting;
+    while (pending.length) {
+      const now = performance.now() - t0;
+      pending = pending.filter(({ s, probe }) => {
+        if (probe.check()) {
+          results.set(s.id, { state: 'proven', ms: Math.max(1, Math.round(performance.now() - t0)) });
+          return false;
+        }
+        if (now >= s.budgetMs) {
+          results.set(s.id, failed(s, canary.stderr));
+          return false;
+        }
+        return true;
+      });
+      if (!pending.length || now >= budget) break;
+      // the canary is gone and its events were read: what did not come will not
+      if (canary.done) {
+        for (const w of pending) if (!w.probe.check()) results.set(w.s.id, failed(w.s, canary.stderr));
+        break;
+      }
+      await sleep(POLL_MS);
+    }
+    mark('canary came back');
+  } finally {
+    // from here the kernel's filters apply to it again; what it still does is dropped by pid
+    for (const probe of armed) probe.release();
+    canary.kill();
+  }
+  for (const w of waiting) if (!results.has(w.s.id)) results.set(w.s.id, failed(w.s, canary.stderr));
+  // its pid is recognised until it is reaped, so a process that reuses the pid is never taken for it
+  const gone = canary.exited.then(() => {
+    for (const probe of armed) probe.disarm();
+    mark('canary gone');
+  });
+  return { results, gone };
+}
+
+function failed(s: CanaryStep, stderr: string): CanarySummary {
+  const said = stderr.trim().split('\n').filter(Boolean).pop();
+  return {
+    state: 'failed',
+    ms: s.budgetMs,
+    reason: `attached, but no event from the traced scope reached the ring in ${s.budgetMs} ms${said ? ` (${said})` : ''}`,
+  };
+}
+
+/** exec ends the helper: last */
+const order = (a: CanaryAction) => (a === 'exec' ? 1 : 0);
+
+/** Where the helper is: next to the BPF objects. */
+export const canaryHelper = (objectDir: string) => path.join(objectDir, 'canary');

@@ -1,0 +1,58 @@
+/**
+ * Enforcement ends with gadget-run, whatever way it ends: the cgroup programs
+ * hang on bpf_links that only this process's file descriptors hold (never
+ * pinned), so a SIGKILL of gadget-run leaves nothing attached to the
+ * workload's cgroup and no egress program loaded — bpftool says so.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroup2Mount, destroyCgroup } from '../../src/runner/workload.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import { kernelSkip } from '../helpers/kernel.ts';
+import { cgroupsOf } from '../helpers/leaks.ts';
+import { startCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
+
+const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }) || '[]');
+/** the programs attached to the cgroup itself, by name; none once it is gone (another run's sweep may remove a SIGKILLed run's cgroup at any time) */
+function attachedTo(dir: string): string[] {
+  try {
+    return bpftool('cgroup', 'show', dir).map((p: { name: string }) => p.name).sort();
+  } catch (err) {
+    if (!fs.existsSync(dir)) return [];
+    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr}`, { cause: err });
+  }
+}
+/** every egress program attached anywhere in the cgroup v2 tree (bpftool cgroup tree) */
+const attachedAnywhere = (): string[] => bpftool('cgroup', 'tree', cgroup2Mount()).flatMap((c: { programs: { name: string }[] }) => c.programs.map((p) => p.name)).filter((n: string) => n.startsWith('egress_'));
+/** ids of the loaded egress programs (bpf_prog names keep 15 bytes) */
+const egressProgs = (): number[] => bpftool('prog', 'show').filter((p: { name?: string }) => p.name?.startsWith('egress_')).map((p: { id: number }) => p.id);
+/** ids of the links of those programs */
+const egressLinks = (progs: number[]): number[] => bpftool('link', 'show').filter((l: { prog_id: number }) => progs.includes(l.prog_id)).map((l: { id: number }) => l.id);
+
+test('SIGKILL of gadget-run leaves no program attached to the workload\'s cgroup, no link, no egress program loaded', { skip: kernelSkip(gadgets['audit/egress']) }, async (t) => {
+  const dir = tempDir();
+  const recipe = writeRecipe(dir, 'kill.yaml', 'name: egress-kill\nrun: sleep 120\negress:\n  mode: block\n  allow: [example.com]\n');
+  const cli = startCli(['run', recipe, '--out', `${dir}/out`], { leaves: true });
+  await cli.stderrUntil(/running: sleep 120/);
+  const [cg] = cgroupsOf(cli.child.pid!);
+  assert.ok(cg, 'the run made its workload cgroup');
+  t.after(() => destroyCgroup(cg).catch(() => {}));
+  const before = attachedTo(cg);
+  assert.deepEqual(before, ['egress_connect4', 'egress_connect6', 'egress_dns', 'egress_sendmsg4', 'egress_sendmsg6'], 'attached while the run lives');
+  const progs = egressProgs();
+  assert.equal(egressLinks(progs).length, 5, 'five bpf_links hold them');
+  assert.deepEqual(attachedAnywhere().sort(), before, 'bpftool cgroup tree sees them');
+
+  const closed = new Promise((r) => cli.child.on('close', r));
+  cli.child.kill('SIGKILL');
+  await closed;
+  // the kernel frees links and programs after the last fd closes (deferred fput, RCU): wait for it, never long
+  for (let i = 0; i < 100 && (attachedTo(cg).length || attachedAnywhere().length || egressProgs().some((id) => progs.includes(id))); i++) await sleep(50);
+  assert.deepEqual(attachedTo(cg), [], 'bpftool cgroup show: nothing attached to the workload\'s cgroup');
+  assert.deepEqual(attachedAnywhere(), [], 'bpftool cgroup tree: no egress program on any cgroup');
+  assert.deepEqual(egressLinks(progs), [], 'bpftool link show: no link of the egress programs');
+  assert.deepEqual(egressProgs().filter((id) => progs.includes(id)), [], 'bpftool prog show: the programs are gone');
+});
