@@ -179,6 +179,8 @@ export function portForwardSocket(kc: KubeConfig, namespace: string, pod: string
     .portForward(namespace, pod, [port], fromPod, errors, toPod)
     .then((socket) => {
       ws = socket as unknown as typeof ws;
+      // the caller gave up (destroyed the socket) before the WebSocket opened: close it now, or it stays open
+      if (conn.destroyed) return ws!.close();
       ws!.addEventListener('close', () => {
         if (errText.trim()) conn.destroy(new Error(`port-forward to ${namespace}/${pod}:${port}: ${errText.trim()}`));
         else conn.push(null);
