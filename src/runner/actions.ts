@@ -121,6 +121,17 @@ async function runAction(hook: ActionHook, name: string, spec: ActionSpec, ctx: 
   }
   const user = ctx.user;
   const argv = spec.run ? [resolveCommand(spec.run[0]), ...spec.run.slice(1)] : [process.execPath, zxCli(), path.resolve(ctx.recipeDir, spec.script!), ...(spec.args ?? [])];
+  if (spec.script) {
+    // a zx script runs as the user with gadget-run's own zx: both must be readable by that user
+    // (a checkout in a private folder, mode 0700, is not), or the action would die on a module error
+    for (const file of argv.slice(1, 3)) {
+      const probe = await spawnBounded(['test', '-r', file], user, {}, 10_000, ctx.outDir);
+      if (probe.exitCode === 0) continue;
+      const reason = `${user.name} cannot read ${file} (a folder on its path is closed to it, e.g. a checkout in a private folder): give gadget-run and the script a place ${user.name} can read, or --user another user`;
+      ctx.log(`action ${name}: not run: ${reason}`);
+      return { ...base, status: 'not_run', exitCode: null, durationMs: 0, reason };
+    }
+  }
   ctx.log(`action ${name} (${hook}): ${command.join(' ')} (as ${user.name}, timeout ${formatMs(timeoutMs)})`);
   const started = performance.now();
   const ran = await spawnBounded(argv, user, { ...actionEnv(ctx, hook, name) }, timeoutMs, ctx.outDir);

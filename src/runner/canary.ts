@@ -132,6 +132,15 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
       probe.arm(canary.pid);
       armed.push(probe);
     }
+    // what the kernel could not put in each ring so far: a ring that overflows while the canary
+    // waits may have lost its marker, and proves the scope's events reach the ring all the same
+    const lostAtGo = new Map(waiting.map(({ s }) => [s.id, lostOf(s)]));
+    const missed = (s: CanaryStep): CanarySummary => {
+      const lost = lostOf(s) - (lostAtGo.get(s.id) ?? 0);
+      const why = `the ring was full while the canary waited (${lost} events lost): its marker may be among them`;
+      if (lost > 0) return s.liveness === 'proven' ? { state: 'failed', ms: s.budgetMs, reason: `liveness: proven, and ${why}` } : { state: 'unproven', reason: `${why}; the lost events decide the verdict` };
+      return failed(s, canary.stderr);
+    };
     const t0 = performance.now();
     canary.go();
     const budget = Math.max(...waiting.map((w) => w.s.budgetMs));
@@ -144,7 +153,7 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
           return false;
         }
         if (now >= s.budgetMs) {
-          results.set(s.id, failed(s, canary.stderr));
+          results.set(s.id, missed(s));
           return false;
         }
         return true;
@@ -152,7 +161,7 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
       if (!pending.length || now >= budget) break;
       // the canary is gone and its events were read: what did not come will not
       if (canary.done) {
-        for (const w of pending) if (!w.probe.check()) results.set(w.s.id, failed(w.s, canary.stderr));
+        for (const w of pending) if (!w.probe.check()) results.set(w.s.id, missed(w.s));
         break;
       }
       await sleep(POLL_MS);
@@ -170,6 +179,11 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
     mark('canary gone');
   });
   return { results, gone };
+}
+
+/** events the step's kernel side could not put in its ring so far (0 where it cannot say) */
+function lostOf(s: CanaryStep): number {
+  return s.session?.progress?.().lost ?? 0;
 }
 
 function failed(s: CanaryStep, stderr: string): CanarySummary {

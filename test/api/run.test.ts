@@ -83,7 +83,7 @@ steps:
   assert.equal(err.problems.length, 1);
   const [p] = err.problems;
   assert.deepEqual({ file: p.file, line: p.line, col: p.col, path: p.path }, { file, line: 6, col: 13, path: 'steps[0].filter' });
-  assert.match(p.message, /^unknown field "pidd" \(known: timestamp, pid,/);
+  assert.match(p.message, /^unknown field "pidd" \(did you mean pid\? known: timestamp, pid,/);
   assert.equal(p.where, `${file}:6:13`);
   assert.equal(fs.existsSync(out), false, 'nothing was written');
   // validate() gives the same problems instead of throwing

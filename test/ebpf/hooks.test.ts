@@ -35,6 +35,10 @@ function hookOf(section: string): string {
       return `fentry ${rest.join('/')}`;
     case 'iter':
       return `iterator ${rest.join('/')}`;
+    case 'cgroup':
+    case 'cgroup_skb':
+      // attached by the runner to the workload's cgroup: `program` requirements name them so
+      return `${kind} ${rest.join('/')}`;
     case 'perf_event':
       // the section does not say which event: the gadget names it (cpu-clock)
       return 'perf event';

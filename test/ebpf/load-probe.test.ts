@@ -16,6 +16,7 @@ import { UnsupportedError } from '../../src/ebpf/errors.ts';
 import { forgetProbes, probeObjectLoad } from '../../src/ebpf/load-probe.ts';
 import { gadgets, openSession, probeSupport } from '../../src/steps/index.ts';
 import type { GadgetDefinition } from '../../src/steps/types.ts';
+import { createWorkloadCgroup, destroyCgroup } from '../../src/runner/workload.ts';
 import { bpfFds, isRoot, NOT_ROOT, OBJECT_DIR, objectDir, REPO } from '../helpers/kernel.ts';
 import { runCli } from '../runner/cli-helpers.ts';
 
@@ -196,11 +197,15 @@ test('every gadget gadgets --json calls ok here opens: loaded, verified and atta
   assert.equal(rows.length, Object.keys(gadgets).length);
   for (const r of rows.filter((r) => !r.supported)) assert.ok(r.why?.hook && r.reason, `${r.id} says why: ${JSON.stringify(r)}`);
   const dir = tempDir(t, 'gadget-run-spools-');
+  // gadgets that act on a workload's cgroup (audit/egress, advise/egress) attach to one of their own
+  const cgroup = createWorkloadCgroup('load-probe');
+  t.after(() => destroyCgroup(cgroup.path));
   for (const r of rows.filter((r) => r.supported)) {
     const def = (gadgets as Record<string, GadgetDefinition>)[r.id];
     const session = await openSession(def, {
       id: r.id.replace('/', '_'), params: {}, filter: [], spoolPath: path.join(dir, `${r.id.replace('/', '_')}.ndjson`),
       bootToWallNs: 0n, objectDir: objectDir(), options: {}, maxBytes: 1 << 20,
+      ...('cgroupPrograms' in def && def.cgroupPrograms ? { cgroup: { id: cgroup.id, level: cgroup.level } } : {}),
     });
     session.start();
     // a snapshot attaches its iterator when its moment comes (delay 0: at start)

@@ -17,12 +17,22 @@ import { startCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
 const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }) || '[]');
 /** the programs attached to the cgroup itself, by name; none once it is gone (another run's sweep may remove a SIGKILLed run's cgroup at any time) */
-function attachedTo(dir: string): string[] {
+function attachedTo(dir: string, tries = 20): string[] {
   try {
-    return bpftool('cgroup', 'show', dir).map((p: { name: string }) => p.name).sort();
+    const shown = bpftool('cgroup', 'show', dir);
+    // a cgroup being torn down can show as `null`: nothing attached
+    if (shown === null) return [];
+    if (!Array.isArray(shown)) throw new Error(`not a list: ${JSON.stringify(shown)}`);
+    return shown.map((p: { name: string }) => p.name).sort();
   } catch (err) {
     if (!fs.existsSync(dir)) return [];
-    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr}`, { cause: err });
+    // while the kernel frees a program, bpftool can end its JSON early (it lost the program
+    // between listing and describing it): ask again, a few times
+    if (err instanceof SyntaxError && tries > 1) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+      return attachedTo(dir, tries - 1);
+    }
+    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
   }
 }
 /** every egress program attached anywhere in the cgroup v2 tree (bpftool cgroup tree) */

@@ -124,9 +124,9 @@ export async function query(server: { address: string; port: number; seen?: DnsS
     const silent = () => {
       const s = server.seen;
       const side = s && before ? `; the server received ${s.queries - before.queries} and answered ${s.answered - before.answered} since${s.errors.length ? `, errors: ${s.errors.join('; ')}` : ''}` : '';
-      return new Error(`no answer to ${name} from ${server.address}:${server.port} in 5 s (the query: ${sent}${side})`);
+      return new Error(`no answer to ${name} from ${server.address}:${server.port} in 30 s (the query: ${sent}${side})`);
     };
-    const [msg] = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(silent()), 5000))]);
+    const [msg] = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(silent()), 30_000))]);
     return msg;
   } finally {
     sock.close();

@@ -33,7 +33,7 @@ export async function startTlsServer(t: TestContext, pair: KeyPair, address = '1
 export async function tlsHello(server: { address: string; port: number }, servername: string): Promise<number> {
   const socket = tls.connect({ host: server.address, port: server.port, servername, rejectUnauthorized: false });
   try {
-    await Promise.race([once(socket, 'secureConnect'), new Promise((_, reject) => setTimeout(() => reject(new Error(`no TLS handshake with ${server.address}:${server.port} in 5 s`)), 5000))]);
+    await Promise.race([once(socket, 'secureConnect'), new Promise((_, reject) => setTimeout(() => reject(new Error(`no TLS handshake with ${server.address}:${server.port} in 30 s`)), 30_000))]);
     return socket.localPort!;
   } finally {
     socket.destroy();

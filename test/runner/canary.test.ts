@@ -199,3 +199,27 @@ steps:
   // the canary's sends (to its child, and the failed one) are in none of the outputs
   for (const f of ['kill.ndjson', 'hup.ndjson', 'failed.ndjson']) assert.deepEqual(readNdjsonFile(path.join(out, f)), [], f);
 });
+
+test('a ring that overflows while the canary waits: the step is unproven (its marker may be lost), and the lost events fail the run', { skip }, async () => {
+  const { spawn } = await import('node:child_process');
+  const os = await import('node:os');
+  // a shell of its own name opening a file in a loop, far faster than a 4 KiB ring drains
+  const bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-canary-flood-')), 'canaryflood');
+  fs.copyFileSync('/bin/dash', bin);
+  fs.chmodSync(bin, 0o755);
+  const flooder = spawn(bin, ['-c', 'while :; do read x < /etc/hostname; done'], { stdio: 'ignore' });
+  try {
+    const { summary } = await run(`name: canary-flood
+steps:
+  - { id: opens, gadget: trace/open, buffer: 4KiB, filter: comm==canaryflood, duration: 2s }
+`);
+    const [step] = summary.steps;
+    assert.ok(step.lost > 0, `the ring overflowed (${step.events} events)`);
+    assert.equal(step.canary?.state, 'unproven', JSON.stringify(step.canary));
+    assert.match(step.canary!.reason!, /^the ring was full while the canary waited \(\d+ events lost\): its marker may be among them; the lost events decide the verdict$/);
+    assert.equal(summary.status, 'failed');
+    assert.match(summary.reasons.join('\n'), /step opens lost \d+ events in the kernel/);
+  } finally {
+    flooder.kill('SIGKILL');
+  }
+});

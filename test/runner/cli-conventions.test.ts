@@ -404,7 +404,7 @@ assertions:
   - name: bad
     expr: '$count(('
 `), [
-      'r.yaml:3:1 sequentiall: unknown property "sequentiall" (known: ' + problemsOf('name: x\nzz: 1\nsteps: [{id: a, gadget: trace/exec, duration: 1s}]\n')[0].split('(known: ')[1],
+      'r.yaml:3:1 sequentiall: unknown property "sequentiall" (known: ' + problemsOf('name: x\nzzzzzzzzzzz: 1\nsteps: [{id: a, gadget: trace/exec, duration: 1s}]\n')[0].split('(known: ')[1], // as long as sequentiall: the cut falls at the same place
       'r.yaml:7:13 steps[0].buffer: must be string — stream and packet gadgets: ring buffer size, a power of two (default 16MiB)',
       // a name as long as trace/opn: the message is cut at a fixed length, so a shorter one cuts the known list elsewhere
       'r.yaml:9:13 steps[1].gadget: unknown gadget "trace/opn" (known: ' + problemsOf('name: x\nsteps: [{id: a, gadget: trace/opx}]\n')[0].split('(known: ')[1],

@@ -19,7 +19,7 @@ test('validate: a good recipe exits 0, a bad one exits 2 and says where', async 
   assert.match(ok.stdout, /good\.yaml: ok \(1 step\)/);
   const ko = await runCli(['validate', bad]);
   assert.equal(ko.code, 2);
-  assert.match(ko.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:13 steps\\[0\\]\\.filter: unknown field "pidd" \\(known: timestamp, pid,`));
+  assert.match(ko.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:13 steps\\[0\\]\\.filter: unknown field "pidd" \\(did you mean pid\\? known: timestamp, pid,`));
 });
 
 test('a bad command line exits 2 with the usage', async () => {

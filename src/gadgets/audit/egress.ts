@@ -42,6 +42,9 @@ export const EGRESS_PARAMS = {
   },
 } as const;
 
+/** the most JSON text a name from the kernel makes: EGRESS_NAME_MAX (128) bytes, each escaped as \u00XX at worst */
+const NAME_JSON_MAX = 128 * 6;
+
 /** a name from the event, or the address: how the destination is written in an allow-list */
 const destination = (name: string, daddr: string, dport: number, proto: string) => destinationText(name || daddr, dport, proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 0);
 
@@ -65,21 +68,21 @@ export const auditEgress = {
     { name: 'name', type: 'string', description: 'the DNS name whose answer gave the workload this address; "" when none did' },
     {
       name: 'destination', type: 'string', decode: 'derive', description: 'the destination as an allow entry: name:port/proto, else address:port/proto',
-      derive: { from: ['name', 'daddr', 'dport', 'proto'], fn: destination, maxBytes: 2 + 130 + 8 + 10 },
+      derive: { from: ['name', 'daddr', 'dport', 'proto'], fn: destination, maxBytes: 2 + NAME_JSON_MAX + 16 },
     },
     {
       name: 'reason', type: 'string', decode: 'derive', description: 'why it is reported: no entry allows the address, or the name it came from is not allowed',
       derive: {
         from: ['verdict', 'name'],
         fn: (verdict: string, name: string) => verdict === 'allowed' ? 'allowed' : name ? `no allow entry for ${name} or this address` : 'no allow entry for this address',
-        maxBytes: 2 + 40 + 130,
+        maxBytes: 2 + 40 + NAME_JSON_MAX,
       },
     },
     field.uid, field.gid, field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: {},
   // attached by the runner to the workload's cgroup (cgroupPrograms); the load probe verifies them
-  requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress (DNS answers)' }],
+  requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress' }],
   params: EGRESS_PARAMS,
   constants: (params: Record<string, unknown>) => ({
     egress_block: (params as EgressParams).mode === 'block' ? 1 : 0,
