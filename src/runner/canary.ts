@@ -174,10 +174,21 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
   }
   for (const w of waiting) if (!results.has(w.s.id)) results.set(w.s.id, failed(w.s, canary.stderr));
   // its pid is recognised until it is reaped, so a process that reuses the pid is never taken for it
+  // a last drain can fail (a full disk): every probe is still disarmed, and the error reaches the
+  // step's stop, which awaits `gone`; until then it is not an unhandled rejection
   const gone = canary.exited.then(() => {
-    for (const probe of armed) probe.disarm();
+    let first: unknown;
+    for (const probe of armed) {
+      try {
+        probe.disarm();
+      } catch (err) {
+        first ??= err;
+      }
+    }
     mark('canary gone');
+    if (first !== undefined) throw first;
   });
+  gone.catch(() => {});
   return { results, gone };
 }
 

@@ -15,9 +15,25 @@ import { kernelSkip } from '../helpers/kernel.ts';
 import { cgroupsOf } from '../helpers/leaks.ts';
 import { startCli, tempDir, writeRecipe } from '../runner/cli-helpers.ts';
 
-const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }) || '[]');
+/**
+ * bpftool's JSON; while the kernel frees a program or a cgroup, bpftool can end its JSON early (it
+ * lost the object between listing and describing it): ask again, for up to 5 s
+ */
+function bpftool(...args: string[]): unknown {
+  let raw = '';
+  for (let tries = 200; ; tries--) {
+    try {
+      raw = execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' });
+      // nothing attached is an empty line, not []
+      return JSON.parse(raw.trim() || '[]');
+    } catch (err) {
+      if (!(err instanceof SyntaxError) || tries <= 1) throw new Error(`bpftool ${args.join(' ')}: ${(err as { stderr?: string }).stderr ?? (err as Error).message} (it printed ${JSON.stringify(raw.slice(0, 300))})`, { cause: err });
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+    }
+  }
+}
 /** the programs attached to the cgroup itself, by name; none once it is gone (another run's sweep may remove a SIGKILLed run's cgroup at any time) */
-function attachedTo(dir: string, tries = 20): string[] {
+function attachedTo(dir: string): string[] {
   try {
     const shown = bpftool('cgroup', 'show', dir);
     // a cgroup being torn down can show as `null`: nothing attached
@@ -26,21 +42,15 @@ function attachedTo(dir: string, tries = 20): string[] {
     return shown.map((p: { name: string }) => p.name).sort();
   } catch (err) {
     if (!fs.existsSync(dir)) return [];
-    // while the kernel frees a program, bpftool can end its JSON early (it lost the program
-    // between listing and describing it): ask again, a few times
-    if (err instanceof SyntaxError && tries > 1) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
-      return attachedTo(dir, tries - 1);
-    }
-    throw new Error(`bpftool cgroup show ${dir}: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
+    throw err;
   }
 }
 /** every egress program attached anywhere in the cgroup v2 tree (bpftool cgroup tree) */
-const attachedAnywhere = (): string[] => bpftool('cgroup', 'tree', cgroup2Mount()).flatMap((c: { programs: { name: string }[] }) => c.programs.map((p) => p.name)).filter((n: string) => n.startsWith('egress_'));
+const attachedAnywhere = (): string[] => (bpftool('cgroup', 'tree', cgroup2Mount()) as { programs: { name: string }[] }[]).flatMap((c: { programs: { name: string }[] }) => c.programs.map((p) => p.name)).filter((n: string) => n.startsWith('egress_'));
 /** ids of the loaded egress programs (bpf_prog names keep 15 bytes) */
-const egressProgs = (): number[] => bpftool('prog', 'show').filter((p: { name?: string }) => p.name?.startsWith('egress_')).map((p: { id: number }) => p.id);
+const egressProgs = (): number[] => (bpftool('prog', 'show') as { name?: string; id: number }[]).filter((p: { name?: string }) => p.name?.startsWith('egress_')).map((p: { id: number }) => p.id);
 /** ids of the links of those programs */
-const egressLinks = (progs: number[]): number[] => bpftool('link', 'show').filter((l: { prog_id: number }) => progs.includes(l.prog_id)).map((l: { id: number }) => l.id);
+const egressLinks = (progs: number[]): number[] => (bpftool('link', 'show') as { prog_id: number; id: number }[]).filter((l: { prog_id: number }) => progs.includes(l.prog_id)).map((l: { id: number }) => l.id);
 
 test('SIGKILL of gadget-run leaves no program attached to the workload\'s cgroup, no link, no egress program loaded', { skip: kernelSkip(gadgets['audit/egress']) }, async (t) => {
   const dir = tempDir();
@@ -56,7 +66,8 @@ test('SIGKILL of gadget-run leaves no program attached to the workload\'s cgroup
   assert.equal(egressLinks(progs).length, 5, 'five bpf_links hold them');
   assert.deepEqual(attachedAnywhere().sort(), before, 'bpftool cgroup tree sees them');
 
-  const closed = new Promise((r) => cli.child.on('close', r));
+  // 'exit', not 'close': the orphaned workload (sleep 120) still holds the CLI's stdio
+  const closed = new Promise((r) => cli.child.on('exit', r));
   cli.child.kill('SIGKILL');
   await closed;
   // the kernel frees links and programs after the last fd closes (deferred fput, RCU): wait for it, never long

@@ -15,6 +15,8 @@ import { BIN, ROOT } from '../runner/cli-helpers.ts';
 // the harness is the project's zx script; its functions are what the tests call
 // @ts-expect-error -- a JavaScript module without types
 import * as harness from '../../scripts/k8s-cluster.mjs';
+// @ts-expect-error -- a JavaScript module without types
+import { lock } from '../../scripts/lock.mjs';
 
 export const NOT_ROOT_K8S = 'needs root: starts a real Kubernetes (etcd, apiserver, containerd, kubelet) and loads BPF programs';
 export const skipK8s = isRoot() ? false : NOT_ROOT_K8S;
@@ -29,10 +31,33 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/**
+ * One test file at a time uses the cluster, machine-wide: two (another checkout's suite, a second
+ * `npm test`) share its `gadget` namespace and agents, and the one that started it stops it under
+ * the other. The lock is held from before() to after(), and dies with the process.
+ */
+const USERS_LOCK = process.env.GADGET_RUN_K8S_USERS_LOCK ?? '/run/gadget-run-k8s-tests.lock';
+
 export async function useCluster(): Promise<Cluster> {
-  const started: boolean = await harness.up();
-  const image: string = await harness.image();
-  return { image, stop: async () => (started ? harness.down() : undefined) };
+  const { unlock, waitedMs } = await lock(USERS_LOCK, { what: 'the test cluster', log: (line: string) => process.stderr.write(`# ${line}\n`) });
+  if (waitedMs > 1000) process.stderr.write(`# waited ${Math.round(waitedMs / 1000)} s for another user of the test cluster\n`);
+  try {
+    const started: boolean = await harness.up();
+    const image: string = await harness.image();
+    return {
+      image,
+      stop: async () => {
+        try {
+          if (started) await harness.down();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
 }
 
 export function adminConfig(): KubeConfig {

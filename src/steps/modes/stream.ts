@@ -155,8 +155,11 @@ export class StreamSession implements StepSession {
         disarm: () => {
           // after stop the reader is closed and its last drain already knew the canary
           if (this.stopped) return gate.disarm();
-          this.reader.drain(this.onRecord);
-          gate.disarm();
+          try {
+            this.reader.drain(this.onRecord);
+          } finally {
+            gate.disarm();
+          }
         },
       };
     }
