@@ -6,6 +6,6 @@ import { importFresh } from './lib/launch.mjs';
 const api = await importFresh('api.mjs', 'src/api/index.ts');
 
 export const {
-  run, replay, validate, load, gadgets, gadget, stream, RECIPE_OBJECT,
+  run, replay, runCluster, validate, load, gadgets, gadget, stream, RECIPE_OBJECT,
   RecipeError, OptionError, OutDirError, ReplayError, UnknownGadgetError, CouldNotTraceError, InterruptedError,
 } = api;

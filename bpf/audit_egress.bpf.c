@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-/* audit/egress: an allow-list for the workload's outgoing traffic, enforced
- * in the kernel. cgroup connect4/6 and sendmsg4/6 programs on the workload's
- * cgroup look the destination up in `allow_cidrs`; block mode refuses what
- * no rule allows (return 0: the caller gets EPERM), audit mode lets it
- * through; both report it. A cgroup_skb/ingress program reads the workload's
- * DNS answers (UDP from port 53) before they reach its socket: the A and
- * AAAA answers to a question whose name is allowed go into `allow_cidrs`
- * first, so a connect that follows the answer is never refused. It always
- * returns 1: an answer is never dropped. */
+/* audit/egress: an allow-list for the run's outgoing traffic, enforced in
+ * the kernel. cgroup connect4/6 and sendmsg4/6 programs look the destination
+ * up in `allow_cidrs`; block mode refuses what no rule allows (return 0: the
+ * caller gets EPERM), audit mode lets it through; both report it. A
+ * cgroup_skb/ingress program reads the run's DNS answers (UDP from port 53)
+ * before they reach its socket: the A and AAAA answers to a question whose
+ * name is allowed go into `allow_cidrs` first, so a connect that follows the
+ * answer is never refused. It always returns 1: an answer is never dropped.
+ *
+ * The programs hang on the cgroup v2 root (bpf_links, which are multi: they
+ * run beside anyone else's), not on the workload's cgroup: the containers the
+ * workload starts live in their runtime's cgroups (libpod_parent/libpod-<id>,
+ * machine.slice/…), elsewhere in the tree. So every socket of the node runs
+ * them, and they judge only the run's (egress_current_in_run): the workload's
+ * cgroup and below, a process descending from the workload by fork
+ * (gadget_workload_tgids: conmon, runc, the container's init), and a cgroup
+ * that is, or is below, a container the workload started
+ * (gadget_containers, SELECTED at cgroup_mkdir by a workload process — runc
+ * makes it before it starts the container's init). Both sets are filled by
+ * raw tracepoints in the creating task's context, before the new process or
+ * cgroup can run anything: no first connect escapes. Everyone else's
+ * sockets pass untouched (return 1, nothing reported). */
 #include "include/filter.h"
 #include "audit_egress.h"
 #define PACKET_CAPTURE_MAX 1024
@@ -82,6 +95,53 @@ struct {
 	__type(value, struct egress_scratch);
 } scratch SEC(".maps");
 
+/* the deepest cgroup level searched for a container of the run (libpod_parent/libpod-<id> is 2,
+ * kubepods/<qos>/pod<uid>/<id> 4); searched from the top, so nesting below a container does not hide it */
+#define EGRESS_CONTAINER_LEVELS 16
+
+/* A cgroup the workload's own runtime made for a container (user space never adds SELECTED
+ * entries for this step: its scope has no selection, src/runner/recipe.ts). */
+static __always_inline bool egress_run_container(__u64 cgroup_id)
+{
+	struct gadget_container *c = bpf_map_lookup_elem(&gadget_containers, &cgroup_id);
+	return c && c->state == GADGET_CONTAINER_SELECTED;
+}
+
+/* The current task is the run's: the workload's cgroup or below, a descendant of the workload
+ * (gadget_current_in_workload), or in one of its containers or below. A cgroup's ancestor at a
+ * level past its own is 0: a task in the root (most of a node) costs no walk at all. */
+static __always_inline bool egress_current_in_run(void)
+{
+	if (gadget_current_in_workload())
+		return true;
+	for (__u32 level = 1; level <= EGRESS_CONTAINER_LEVELS; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			return false;
+		if (egress_run_container(id))
+			return true;
+	}
+	return false;
+}
+
+/* A received packet's socket is the run's: its cgroup (the one its socket was made in) is the
+ * workload's or below, or in one of its containers or below. A descendant of the workload
+ * outside both has no task to know it by here: its DNS answers are not learnt, so its connects
+ * to allowed names are refused (fails closed). */
+static __always_inline bool egress_skb_in_run(struct __sk_buff *skb)
+{
+	if (targ_cgroup_id && bpf_skb_ancestor_cgroup_id(skb, targ_cgroup_level) == targ_cgroup_id)
+		return true;
+	for (int level = 1; level <= EGRESS_CONTAINER_LEVELS; level++) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, level);
+		if (!id)
+			return false;
+		if (egress_run_container(id))
+			return true;
+	}
+	return false;
+}
+
 /* The rule allowing addr:port/proto, or -1: port and proto exact, then each as a wildcard. */
 static __always_inline __s32 egress_cidr_rule(const __u8 *addr, __u8 proto, __u16 port)
 {
@@ -108,6 +168,16 @@ static __always_inline __s32 egress_cidr_rule(const __u8 *addr, __u8 proto, __u1
 /* `family` is a constant per program: a connect4 program may not read user_ip6, nor connect6 user_ip4 */
 static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, const __u16 family)
 {
+	/* on the cgroup root: every socket of the node comes here, only the run's are judged (first: the
+	 * rest of the node pays for this check alone). The canary too: it joins the workload's cgroup,
+	 * and proves this scope only from there */
+	if (!egress_current_in_run())
+		return 1;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	/* the liveness canary (its connects and datagrams, all in its own network namespace) is
+	 * reported on every attempt, whatever the list allows, so that user space sees its marker
+	 * (and drops it), and never refused: nothing it sends leaves its namespace */
+	bool canary = gadget_canary_tgid && (pid_tgid >> 32) == gadget_canary_tgid;
 	struct egress_addr a = {};
 	if (family == AF_INET) {
 		__u32 ip = ctx->user_ip4;
@@ -123,23 +193,19 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 	} else {
 		return 1;
 	}
-	/* the liveness canary (its loopback connect and datagram in its own network namespace) is
-	 * never refused nor reported */
-	if (gadget_canary_tgid && (bpf_get_current_pid_tgid() >> 32) == gadget_canary_tgid)
-		return 1;
 	__u16 port = (__u16)ctx->user_port;
 	__u8 proto = ctx->protocol;
 	__s32 rule = egress_cidr_rule(a.addr, proto, port);
 	__u8 verdict = rule >= 0 ? EGRESS_ALLOWED : egress_block ? EGRESS_REFUSED : EGRESS_REPORTED;
-	if (verdict == EGRESS_ALLOWED && (!egress_report_allowed || rule >= egress_quiet_from))
+	if (!canary && verdict == EGRESS_ALLOWED && (!egress_report_allowed || rule >= egress_quiet_from))
 		return 1;
 
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct egress_seen_key seen = { .pid = pid_tgid >> 32, .port = port, .proto = proto, .verdict = verdict };
 	__builtin_memcpy(seen.addr, a.addr, 16);
 	__u8 one = 1;
-	/* each process's attempt to a destination once: a refused UDP sender retries per datagram */
-	if (bpf_map_update_elem(&reported, &seen, &one, BPF_NOEXIST) == 0) {
+	/* each process's attempt to a destination once: a refused UDP sender retries per datagram
+	 * (the canary's are not remembered: a process that later has its pid is reported afresh) */
+	if (canary || bpf_map_update_elem(&reported, &seen, &one, BPF_NOEXIST) == 0) {
 		struct egress_event *e = gadget_reserve(sizeof(*e));
 		if (e) {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -166,7 +232,7 @@ static __always_inline int egress_check(struct bpf_sock_addr *ctx, __u8 hook, co
 			gadget_submit(e);
 		}
 	}
-	return verdict == EGRESS_REFUSED ? 0 : 1;
+	return verdict == EGRESS_REFUSED && !canary ? 0 : 1;
 }
 
 SEC("cgroup/connect4")
@@ -416,7 +482,8 @@ SEC("cgroup_skb/ingress")
 int egress_dns(struct __sk_buff *skb)
 {
 	struct packet_l4 l4 = {};
-	if (packet_parse_l4(skb, &l4) && l4.proto == PACKET_IPPROTO_UDP && l4.sport == DNS_PORT)
+	/* the port first: the node's other packets come here too, and most are not DNS answers */
+	if (packet_parse_l4(skb, &l4) && l4.proto == PACKET_IPPROTO_UDP && l4.sport == DNS_PORT && egress_skb_in_run(skb))
 		egress_learn(skb, &l4);
 	return 1;
 }

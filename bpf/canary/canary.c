@@ -6,7 +6,8 @@
  * network actions run in a private network namespace, the mount in a private
  * mount namespace, the file is its own and removed.
  *
- *   canary [--cgroup DIR] ACTION...   (signal signal=N file mount net tls dns exec)
+ *   canary [--cgroup DIR] ACTION...   (signal signal=N file mount net tls dns
+ *                                      egress seccomp slow=MS[,DIR] disk=DIR exec)
  *
  * It joins DIR's cgroup.procs first, then waits for one byte on stdin (the
  * runner has told the steps its pid by then), then acts. Exit 0, or 2 with
@@ -15,16 +16,26 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *action = "start";
@@ -167,6 +178,188 @@ static void do_dns(void)
 	close(s);
 }
 
+/* audit/egress: a TCP connect and a UDP datagram to 192.0.2.1:9 (TEST-NET-1,
+ * never routed) from the private network namespace, where nothing but
+ * loopback exists: the cgroup connect4 and sendmsg4 programs see both, and
+ * nothing leaves (the calls fail: unreachable, or refused by a block). */
+static void do_egress(void)
+{
+	private_netns();
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(0xc0000201) };
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (c < 0 || u < 0)
+		fail("socket");
+	(void)!connect(c, (struct sockaddr *)&a, sizeof(a));
+	(void)!sendto(u, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+	close(c);
+	close(u);
+}
+
+/* audit/seccomp: a thread of this process (a filter without TSYNC is its
+ * thread's alone; the process's other actions and its exec stay unfiltered)
+ * loads a filter that fails getppid with EPERM (SECCOMP_RET_ERRNO, not
+ * logged to the audit log: the filter has no SECCOMP_FILTER_FLAG_LOG) and
+ * calls it: its sys_exit without a sys_enter is the event. */
+static void *seccomp_thread(void *out)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+	const char **what = out;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		*what = "no_new_privs";
+		return NULL;
+	}
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) {
+		*what = "load the filter";
+		return NULL;
+	}
+	errno = 0;
+	if (syscall(SYS_getppid) != -1 || errno != EPERM)
+		*what = "the filtered getppid was not refused";
+	return NULL;
+}
+
+static void do_seccomp(void)
+{
+	pthread_t t;
+	const char *what = NULL;
+	int err = pthread_create(&t, NULL, seccomp_thread, &what);
+	if (err) {
+		errno = err;
+		fail("start a thread");
+	}
+	pthread_join(t, NULL);
+	if (what)
+		fail(what);
+}
+
+/* Resolves the slow write's fault once `ms` have passed. */
+struct slow_fault {
+	int uffd;
+	long ms;
+	unsigned long page, size;
+	const char *what;
+};
+
+static void *resolve_fault(void *arg)
+{
+	struct slow_fault *s = arg;
+	struct uffd_msg msg;
+	if (read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT) {
+		s->what = "wait for the fault";
+		return NULL;
+	}
+	struct timespec d = { .tv_sec = s->ms / 1000, .tv_nsec = (s->ms % 1000) * 1000000L };
+	while (nanosleep(&d, &d) && errno == EINTR)
+		;
+	struct uffdio_zeropage z = { .range = { .start = s->page, .len = s->size } };
+	if (ioctl(s->uffd, UFFDIO_ZEROPAGE, &z))
+		s->what = "resolve the fault";
+	return NULL;
+}
+
+/* trace/fsslower: a write of one byte to a regular file that takes `ms` ms
+ * or more, whatever the disk: its source byte is on a page that is not
+ * there yet (userfaultfd), so the write waits in the kernel's copy until a
+ * thread of this process fills the page, `ms` ms after the fault. The file
+ * is a memfd (tmpfs), or a file made and unlinked at once in `dir` (a file
+ * system the step names); nothing reaches a disk but that byte. */
+static void do_slow(long ms, const char *dir)
+{
+	struct slow_fault s = { .ms = ms, .size = (unsigned long)sysconf(_SC_PAGESIZE) };
+	s.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (s.uffd < 0)
+		fail("userfaultfd");
+	struct uffdio_api api = { .api = UFFD_API };
+	if (ioctl(s.uffd, UFFDIO_API, &api))
+		fail("userfaultfd API");
+	char *buf = mmap(NULL, s.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		fail("mmap");
+	s.page = (unsigned long)buf;
+	struct uffdio_register reg = { .range = { .start = s.page, .len = s.size }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(s.uffd, UFFDIO_REGISTER, &reg))
+		fail("userfaultfd register");
+	int fd;
+	if (dir) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/.gadget-run-canary.%d", dir, getpid());
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			fail(path);
+		unlink(path);
+	} else {
+		fd = (int)syscall(SYS_memfd_create, "gadget-run-canary", MFD_CLOEXEC);
+		if (fd < 0)
+			fail("memfd_create");
+	}
+	pthread_t t;
+	int err = pthread_create(&t, NULL, resolve_fault, &s);
+	if (err) {
+		errno = err;
+		fail("start a thread");
+	}
+	ssize_t n = write(fd, buf, 1);
+	int saved = errno;
+	pthread_join(t, NULL);
+	if (s.what)
+		fail(s.what);
+	errno = saved;
+	if (n != 1)
+		fail("write");
+	close(fd);
+	munmap(buf, s.size);
+	close(s.uffd);
+}
+
+/* top/block-io: one 4 KiB write that this process submits to the disk under
+ * `dir` (a file made and unlinked at once): direct I/O, or where the file
+ * system has none a buffered write and fdatasync, whose write-back the
+ * caller submits too. */
+static void do_disk(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/.gadget-run-canary.%d", dir, getpid());
+	int direct = O_DIRECT;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600);
+	if (fd < 0 && errno == EINVAL) {
+		direct = 0;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		fail(path);
+	unlink(path);
+	void *buf;
+	if (posix_memalign(&buf, 4096, 4096)) {
+		errno = ENOMEM;
+		fail("memory");
+	}
+	memset(buf, 'x', 4096);
+	ssize_t n = pwrite(fd, buf, 4096, 0);
+	if (n < 0 && errno == EINVAL && direct) {
+		/* some file systems take O_DIRECT at open and refuse it at write */
+		if (fcntl(fd, F_SETFL, 0))
+			fail("clear O_DIRECT");
+		direct = 0;
+		n = pwrite(fd, buf, 4096, 0);
+	}
+	if (n != 4096)
+		fail("write");
+	if (!direct && fdatasync(fd))
+		fail("fdatasync");
+	free(buf);
+	close(fd);
+}
+
 /* an exec of this binary, which exits at once (trace/exec): last, it ends the program */
 static void do_exec(void)
 {
@@ -221,6 +414,21 @@ int main(int argc, char **argv)
 			do_tls();
 		else if (!strcmp(action, "dns"))
 			do_dns();
+		else if (!strcmp(action, "egress"))
+			do_egress();
+		else if (!strcmp(action, "seccomp"))
+			do_seccomp();
+		else if (!strncmp(action, "slow=", 5)) {
+			char *end;
+			long ms = strtol(action + 5, &end, 10);
+			if ((*end && *end != ',') || ms < 0 || ms > 60000) {
+				errno = EINVAL;
+				fail("milliseconds");
+			}
+			do_slow(ms, *end ? end + 1 : NULL);
+		}
+		else if (!strncmp(action, "disk=", 5))
+			do_disk(action + 5);
 		else if (!strcmp(action, "exec"))
 			exec = 1;
 		else {

@@ -19,6 +19,9 @@ export interface GadgetStep {
   max_rows?: number;
   params?: Record<string, unknown>;
   containers?: ContainerSelection;
+  /** the liveness canary: checked (default), proven, off; and how long it may take */
+  liveness?: 'checked' | 'proven' | 'off';
+  canary_budget?: string | number;
 }
 
 export interface GadgetStepNames {

@@ -66,7 +66,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
   const user = workloadUser(loaded, opts.user);
   // the profile is the recipe's input: a bad one is a RecipeError before --out is touched
   const seccomp = seccompPlan(loaded);
-  checkExportEnv(loaded);
+  if (opts.export !== false) checkExportEnv(loaded);
   const maxDurationMs = opts.maxDuration === undefined ? undefined : durationOption('maxDuration', opts.maxDuration);
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
@@ -87,7 +87,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
     ...(opts.signal ? { signal: opts.signal } : {}),
     processSignals: opts.processSignals ?? false,
     ...(seccomp ? { seccomp } : {}),
-    exportEvents: true,
+    exportEvents: opts.export ?? true,
     ...(opts.actions === false ? {} : { actions: { user: actionUser(opts.user !== undefined ? user : undefined, invokingUser(), loaded.file) } }),
   });
   return settle(summary, paths(loaded, summary, out, path.join(out, RAW_DIR), opts.junit));
@@ -99,6 +99,7 @@ export async function run(recipe: RecipeInput, opts: RunOptions = {}): Promise<R
  */
 export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<RunResult> {
   const loaded = load(recipe, opts);
+  if (opts.export !== false) checkExportEnv(loaded);
   const out = opts.out ?? opts.from;
   prepareOutDir(out);
   const summary = await replayRecipe(loaded, opts.from, {
@@ -107,6 +108,7 @@ export async function replay(recipe: RecipeInput, opts: ReplayOptions): Promise<
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    exportEvents: opts.export ?? true,
   });
   return settle(summary, paths(loaded, summary, out, path.join(opts.from, RAW_DIR), opts.junit));
 }
@@ -125,7 +127,7 @@ export function validate(recipe: RecipeInput, opts: LoadOptions = {}): ValidateR
 }
 
 /** A run's end as the caller sees it: the verdict resolves; could-not-trace and interrupted reject, with the result. */
-function settle(summary: Summary, files: RunPaths): RunResult {
+export function settle(summary: Summary, files: RunPaths): RunResult {
   const result: RunResult = { ...summary, paths: files };
   if (summary.status === 'could_not_trace') {
     throw new CouldNotTraceError(`${summary.recipe}: could not trace here — ${summary.steps.filter((s) => s.reason).map((s) => `${s.id}: ${s.reason}`).join('; ') || summary.reasons.join('; ')}`, result);
@@ -134,7 +136,7 @@ function settle(summary: Summary, files: RunPaths): RunResult {
   return result;
 }
 
-function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string, junit: string | undefined): RunPaths {
+export function paths(loaded: LoadedRecipe, summary: Summary, out: string, raw: string, junit: string | undefined): RunPaths {
   const abs = (p: string) => path.resolve(p);
   const report = junitPath(loaded, out, junit);
   return {
@@ -166,7 +168,7 @@ function workloadUser(loaded: LoadedRecipe, option: string | undefined) {
 }
 
 /** The export's header secrets come from the environment: a variable that is not set is found before anything runs. */
-function checkExportEnv(loaded: LoadedRecipe): void {
+export function checkExportEnv(loaded: LoadedRecipe): void {
   const otlp = loaded.recipe.export?.otlp;
   const missing = otlp ? missingHeaderEnv(otlp) : [];
   if (!missing.length) return;
@@ -177,7 +179,7 @@ function checkExportEnv(loaded: LoadedRecipe): void {
   })));
 }
 
-function durationOption(option: string, value: string): number {
+export function durationOption(option: string, value: string): number {
   try {
     return parseDuration(value);
   } catch (err) {

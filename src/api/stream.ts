@@ -10,10 +10,19 @@
  * (stats()), so memory stays what `queue` events take. Leaving the loop (break, return, a
  * throw), close() and the abort signal all stop the session: detach, last drain, and every
  * kernel object closed.
+ *
+ * Before `ready` resolves, the stream proves it hears (a recipe step's liveness canary,
+ * src/runner/canary.ts): the gadget's canary runs on the node (a stream has no workload cgroup:
+ * its scope is the node, or its containers, where the canary cannot run and the stream stays
+ * unproven) and its event must come back through the ring and the decoder; the session drops it
+ * before the filter, so it is never delivered. A deaf stream rejects `ready` (CouldNotTraceError).
  */
+import fs from 'node:fs';
 import { bootToWallNs } from '../ebpf/clock.ts';
 import { KernelError, UnsupportedError } from '../ebpf/errors.ts';
 import { OptionError } from '../runner/errors.ts';
+import { Canary, canaryActions, canaryBudgetMs, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from '../runner/canary.ts';
+import type { CanarySummary } from '../runner/summary.ts';
 import { findGadget } from '../steps/index.ts';
 import { openSession, whyNotLive } from '../steps/modes/index.ts';
 import type { Codec, EventSink, StepOutcome, StepSession } from '../steps/types.ts';
@@ -118,6 +127,9 @@ class LiveStream<E> implements EventStream<E> {
   private failure?: { error: unknown; thrown: boolean };
   private stopping?: Promise<void>;
   private readonly onAbort = () => void this.shutdown();
+  private liveness?: CanarySummary;
+  /** resolves once the canary is gone and the session no longer looks for it: the session stops after */
+  private canaryGone: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly gadget: string,
@@ -136,9 +148,22 @@ class LiveStream<E> implements EventStream<E> {
     const notLive = def && whyNotLive(def);
     if (notLive) throw new OptionError('gadget', `${notLive}; run it in a recipe with run()`);
     useBtfOption(this.opts.btf);
-    const { filter, params, containers, buffer, interval, sort, maxRows } = this.opts;
-    const step = { filter, params, containers, buffer, interval, sort, max_rows: maxRows };
-    const [plan] = loadGadgetStep(this.gadget, step, { where: 'stream()', option: (key) => (key === 'max_rows' ? 'maxRows' : key) }).steps;
+    const { filter, params, containers, buffer, interval, sort, maxRows, liveness, canaryBudget } = this.opts;
+    const step = { filter, params, containers, buffer, interval, sort, max_rows: maxRows, liveness, canary_budget: canaryBudget };
+    const OPTIONS: Record<string, string> = { max_rows: 'maxRows', canary_budget: 'canaryBudget' };
+    const [plan] = loadGadgetStep(this.gadget, step, { where: 'stream()', option: (key) => OPTIONS[key] ?? key }).steps;
+    const objectDir = this.opts.objects ?? defaultObjectDir();
+    const check: CanaryStep = {
+      id: plan.spec.id,
+      def: plan.def,
+      params: plan.spec.params ?? {},
+      liveness: (plan.spec.liveness ?? 'checked') as LivenessMode,
+      budgetMs: canaryBudgetMs(plan.spec.canary_budget),
+      containersOnly: !!plan.containers,
+    };
+    // the canary starts while the gadget loads, and waits for its go
+    const actions = canaryActions([check]);
+    const canary = actions.length && fs.existsSync(canaryHelper(objectDir)) ? new Canary(canaryHelper(objectDir), actions, undefined) : undefined;
     try {
       this.session = await openSession(plan.def, {
         id: plan.spec.id,
@@ -147,15 +172,30 @@ class LiveStream<E> implements EventStream<E> {
         ...(plan.containers ? { containers: plan.containers } : {}),
         sink: this.queue,
         bootToWallNs: bootToWallNs(),
-        objectDir: this.opts.objects ?? defaultObjectDir(),
+        objectDir,
         options: plan.options,
         maxBytes: plan.maxBytes,
       });
     } catch (err) {
+      canary?.kill();
       if (err instanceof UnsupportedError || err instanceof KernelError) throw new CouldNotTraceError(err.message, undefined, { cause: err });
       throw err;
     }
     this.session.start();
+    const { results, gone } = await runCanary([{ ...check, session: this.session }], canary);
+    this.canaryGone = gone;
+    this.liveness = results.get(check.id);
+    if (this.liveness?.state === 'failed') {
+      // deaf: nothing it would deliver could be trusted; the session is stopped here, `ready` rejects
+      const session = this.session;
+      this.session = undefined;
+      try {
+        await gone;
+      } finally {
+        await session.stop();
+      }
+      throw new CouldNotTraceError(`${this.gadget}: ${this.liveness.reason}`);
+    }
     this.session.finished.catch((error: unknown) => {
       this.failure ??= { error, thrown: false };
       void this.shutdown();
@@ -207,6 +247,10 @@ class LiveStream<E> implements EventStream<E> {
     return (await this.return()).value as StreamStats;
   }
 
+  canary(): CanarySummary | undefined {
+    return this.liveness;
+  }
+
   stats(): StreamStats {
     if (!this.outcome && !this.stopping && this.session?.progress) this.last = this.session.progress();
     const now = this.outcome ?? this.last;
@@ -237,6 +281,8 @@ class LiveStream<E> implements EventStream<E> {
         return;
       }
       try {
+        // the canary's last events are known by its pid until it is gone
+        await this.canaryGone;
         this.outcome = await this.session!.stop();
       } catch (error) {
         // the loop's own failure comes back from stop(): it is reported once

@@ -5,9 +5,10 @@
 import type { ContainerSelection } from '../containers/selection.ts';
 import type { LoadedRecipe, Limits, Recipe } from '../runner/recipe.ts';
 import type { ObservedStep, RunObserver } from '../runner/run.ts';
-import type { Summary } from '../runner/summary.ts';
+import type { CanarySummary, Summary } from '../runner/summary.ts';
 import type { Problem } from '../runner/errors.ts';
 import type { Requirement } from '../steps/types.ts';
+import type { ClusterSummary } from '../k8s/cluster-run.ts';
 
 /** A recipe: a path to its YAML file, the recipe as an object (what the YAML would hold), or one load() returned. */
 export type RecipeInput = string | Recipe | LoadedRecipe;
@@ -41,6 +42,43 @@ export interface RunPaths {
 
 /** What run() and replay() give: the summary as summary.json holds it, and where the files are. */
 export type RunResult = Summary & { paths: RunPaths };
+
+/** What runCluster() gives: the merged verdict with each node's answer (`cluster`), and where the files are. */
+export type ClusterRunResult = RunResult & { cluster: ClusterSummary['cluster'] };
+
+/** Which nodes and, on them, which containers a cluster run traces (`run --cluster`'s --node, -n, -p, -c, -l). */
+export interface ClusterTarget {
+  /** the nodes to run on; default every node */
+  nodes?: string[];
+  /** only containers of pods in this namespace */
+  namespace?: string;
+  pod?: string;
+  /** the container's name in its pod */
+  container?: string;
+  /** pod labels, all of which must match */
+  labels?: Record<string, string>;
+}
+
+export interface ClusterRunOptions extends Pick<LoadOptions, 'limits'> {
+  /** where the merged results, each node's folder (out/<node>/), summary.json and the reports go; default out/<recipe name> */
+  out?: string;
+  cluster?: ClusterTarget;
+  /** cap every step's duration on every node: '2s', '1m30s' */
+  maxDuration?: string;
+  /** a node's gzipped result above this size ('1MiB') is fetched from its agent through its pod's port-forward, not stored in ConfigMaps; default the recipe's cluster.inline_limit, else 1MiB */
+  inlineLimit?: string;
+  /** the namespace of the GadgetRun and its results (default gadget): the caller's RBAC there decides who reads them; the agents must be deployed for it (deploy --run-namespace) */
+  runNamespace?: string;
+  junit?: string;
+  updateBaseline?: boolean;
+  /** aborting cancels the run on every node; what they captured is merged and judged, then runCluster() rejects with InterruptedError */
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** send the merged events where the recipe's `export:` says, one OTLP resource per node (k8s.node.name); default true */
+  export?: boolean;
+  /** run the recipe's actions here once the merge is judged (default true), as run() does */
+  actions?: boolean;
+}
 
 /** One step's figures while it captures. */
 export interface StepProgress {
@@ -93,6 +131,8 @@ export interface RunOptions extends LoadOptions {
   actions?: boolean;
   /** told when steps attach (with each step's spool, to follow events as they are written) and when capture ends */
   observer?: RunObserver;
+  /** send the events where the recipe's `export:` says (OTLP), after the verdict; default true */
+  export?: boolean;
   /**
    * own the process as the CLI does: SIGINT/SIGTERM stop the run, a second one (or an error
    * nothing handled) kills the workload and ends the process at once. Default false: only
@@ -111,6 +151,8 @@ export interface ReplayOptions extends Pick<LoadOptions, 'set' | 'limits'> {
   /** aborting stops the evaluation; replay() rejects with InterruptedError */
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** send the captured events where the recipe's `export:` says (OTLP), after the verdict, as run() does; default true. A replay's actions never run */
+  export?: boolean;
 }
 
 /** What validate() finds: ok, or every problem, each with its place (file:line:col) and JSON path. */
@@ -196,6 +238,15 @@ export interface StreamOptions {
   objects?: string;
   /** this kernel's vmlinux BTF (raw BTF or a vmlinux ELF), for a kernel without /sys/kernel/btf/vmlinux; default $GADGET_RUN_BTF. as run() */
   btf?: string;
+  /**
+   * The liveness canary (a recipe's `liveness`, docs/recipes.md "Liveness"): before `ready` resolves,
+   * the gadget's canary runs on the node and its event must come back through the ring and the
+   * decoder (it is never delivered). checked (default): a canary that does not come rejects `ready`
+   * with CouldNotTraceError; proven: a gadget without a canary is an error too; off: no canary.
+   */
+  liveness?: 'checked' | 'proven' | 'off';
+  /** how long the canary may take: ms, or a duration ('1s'); default 500 ms */
+  canaryBudget?: number | string;
 }
 
 /** A stream's figures: readable at any time from stats(), and the value a finished iteration returns. */
@@ -224,6 +275,8 @@ export interface StreamStats {
 export interface EventStream<E = GadgetEvent> extends AsyncIterableIterator<E, StreamStats> {
   /** resolves once the programs are attached (events from then on are seen); rejects as the first next() would */
   readonly ready: Promise<void>;
+  /** once `ready`: what the liveness canary proved (as summary.json's steps[].canary), or undefined before */
+  canary(): CanarySummary | undefined;
   stats(): StreamStats;
   /** detach and free everything now (what is still queued is dropped); the same as return() */
   close(): Promise<StreamStats>;

@@ -29,6 +29,7 @@ import type { Summary } from '../runner/summary.ts';
 import type { GadgetDefinition, Requirement } from '../steps/types.ts';
 import { requirementName, VariantPinError } from '../steps/hooks.ts';
 import type { Selection } from '../k8s/crd.ts';
+import type { ClusterRunResult } from '../api/types.ts';
 import { CouldNotTraceError, InterruptedError, OptionError as ApiOptionError, OutDirError, RecipeError, ReplayError, UnknownGadgetError } from '../api/errors.ts';
 import { defaultObjectDir, packageRoot } from '../util/package-root.ts';
 
@@ -720,11 +721,10 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
       throw new OptionError(`--inline-limit: ${(err as Error).message}`);
     }
   }
-  const [{ load }, { prepareOutDir }] = await Promise.all([import('../api/run.ts'), import('../runner/out-dir.ts')]);
+  const [{ load }, { runCluster }] = await Promise.all([import('../api/run.ts'), import('../api/cluster.ts')]);
   const loaded = load(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
-  prepareOutDir(outDir);
-  const [{ apiMessage }, { renderNodes, runOnCluster }] = await Promise.all([import('../k8s/client.ts'), import('../k8s/cluster-run.ts')]);
+  const [{ apiMessage }, { renderNodes }] = await Promise.all([import('../k8s/client.ts'), import('../k8s/cluster-run.ts')]);
   const log = (line: string) => process.stderr.write(`gadget-run: ${line}\n`);
   // first Ctrl-C/SIGTERM: cancel on every node and merge what they captured; second: exit now
   const abort = new AbortController();
@@ -740,22 +740,29 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await runOnCluster(loaded, {
-      outDir,
-      text: fs.readFileSync(file, 'utf8'),
-      nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean),
-      selector: Object.keys(selector).length ? selector : undefined,
-      maxDuration,
-      ...(inlineLimit !== undefined ? { inlineLimit } : {}),
-      ...(runNamespace !== undefined ? { namespace: runNamespace } : {}),
-      updateBaseline: inv.values['update-baseline'],
-      ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
-      log,
-      signal: abort.signal,
-    });
+    let summary: ClusterRunResult;
+    try {
+      summary = await runCluster(loaded, {
+        out: outDir,
+        cluster: { nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean), ...selector },
+        ...(maxDuration !== undefined ? { maxDuration } : {}),
+        ...(inlineLimit !== undefined ? { inlineLimit } : {}),
+        ...(runNamespace !== undefined ? { runNamespace } : {}),
+        updateBaseline: inv.values['update-baseline'],
+        ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
+        log,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      // cancelled: what the nodes captured was judged and written; report it as any other
+      if (err instanceof InterruptedError && err.result) summary = err.result as ClusterRunResult;
+      else throw err;
+    }
     // the same edge as run and replay: terminal report (or GitHub's fenced report and annotations), exit code
     return await publish(summary, loaded, { outDir, out: process.stdout, tail: renderNodes(summary) });
   } catch (err) {
+    // the recipe's and the options' errors are the CLI's usual ones (exit 2); the rest is the cluster's
+    if (err instanceof RecipeError || err instanceof ApiOptionError || err instanceof OutDirError) throw err;
     process.stderr.write(`gadget-run run --cluster: ${apiMessage(err)}\n`);
     return 1;
   } finally {

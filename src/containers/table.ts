@@ -56,6 +56,44 @@ export function containerFields(c: ContainerInfo): Record<string, unknown> {
   };
 }
 
+/**
+ * The container fields a triggered step's `for_each` may key on: an event gets them only by
+ * its cgroup_id (the join above), so a trigger reads them from the live container table
+ * (src/runner/containers.ts liveContainers). `labels` (an object) is not a key.
+ */
+export const CONTAINER_KEYS = ['container_id', 'container_name', 'container_image', 'runtime', 'node', 'namespace', 'pod', 'container', 'owner'] as const;
+export type ContainerKey = (typeof CONTAINER_KEYS)[number];
+
+/** The fields of a container that a for_each key names it by: a pod is unique in its namespace, a container in its pod. */
+export const CONTAINER_KEY_PARTS: Record<ContainerKey, ContainerKey[]> = {
+  container_id: ['container_id'],
+  container_name: ['container_name'],
+  container_image: ['container_image'],
+  runtime: ['runtime'],
+  node: ['node'],
+  namespace: ['namespace'],
+  pod: ['namespace', 'pod'],
+  container: ['namespace', 'pod', 'container'],
+  owner: ['namespace', 'owner'],
+};
+
+export const isContainerKey = (name: string): name is ContainerKey => (CONTAINER_KEYS as readonly string[]).includes(name);
+
+/**
+ * A container's for_each key (its parts joined by "/", e.g. "prod/web-1" for pod) and the
+ * fields it was made of; undefined when the container lacks a part (a podman container has no pod).
+ */
+export function containerKey(c: ContainerInfo, key: ContainerKey): { key: string; fields: Record<string, string> } | undefined {
+  const all = containerFields(c);
+  const fields: Record<string, string> = {};
+  for (const part of CONTAINER_KEY_PARTS[key]) {
+    const v = all[part];
+    if (typeof v !== 'string' || v === '') return undefined;
+    fields[part] = v;
+  }
+  return { key: Object.values(fields).join('/'), fields };
+}
+
 /** The columns container fields add, for tables (CSV), over every container of the table. */
 export function containerColumns(table: ContainerTable): string[] {
   const cols = new Set<string>();

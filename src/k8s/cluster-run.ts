@@ -439,6 +439,9 @@ export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[
       ...(notRan.length || ran.some((m) => m.meta.status === 'truncated')
         ? { reason: [...notRan, ...ran.filter((m) => m.meta.status === 'truncated')].map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') }
         : {}),
+      // a triggered step's instances ran on each node on its own: every one, naming its node
+      ...(ran.some((m) => m.meta.instances) ? { instances: ran.flatMap((m) => (m.meta.instances ?? []).map((i) => ({ ...i, node: m.node }))) } : {}),
+      ...(ran.some((m) => m.meta.suppressed) ? { suppressed: ran.reduce((n, m) => n + (m.meta.suppressed ?? 0), 0) } : {}),
       ...(metas.some((m) => m.meta.warnings?.length) ? { warnings: metas.flatMap((m) => (m.meta.warnings ?? []).map((w) => `${m.node}: ${w}`)) } : {}),
       ...(first.ended ? { ended: first.ended } : {}),
       durationMs: Math.max(...metas.map((m) => m.meta.durationMs)),

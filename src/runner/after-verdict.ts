@@ -11,8 +11,10 @@ import { renderMarkdown } from './report.ts';
 import { exitCodeFor, type Summary } from './summary.ts';
 
 export interface AfterVerdictOptions {
-  /** the output folder (its raw/ is what is exported) */
+  /** the output folder, where summary.json and report.md are written again */
   outDir: string;
+  /** the folder whose raw/ is exported: a replay's --from; default outDir */
+  rawFrom?: string;
   /** scripts are relative to its folder */
   recipeDir: string;
   /** who runs the actions, or why nobody may; absent: no actions */
@@ -22,6 +24,8 @@ export interface AfterVerdictOptions {
   log: (line: string) => void;
   /** the run's redaction, for what is written again */
   redact: (v: unknown) => unknown;
+  /** what report.md says after the summary's own sections (a cluster run's nodes) */
+  markdown?: (s: Summary) => string;
 }
 
 /** Returns the summary as written. */
@@ -30,7 +34,7 @@ export async function afterVerdict(recipe: Recipe, judged: Summary, opts: AfterV
   const otlp = opts.exportEvents ? recipe.export?.otlp : undefined;
   if (!acts && !otlp) return judged;
   let summary = judged;
-  if (otlp) summary = { ...summary, export: { otlp: await exportOtlp(otlp, opts.outDir, summary, opts.log) } };
+  if (otlp) summary = { ...summary, export: { otlp: await exportOtlp(otlp, opts.rawFrom ?? opts.outDir, summary, opts.log) } };
   if (acts) {
     // the actions read summary.json: it holds the export's figures first
     if (summary !== judged) await write(summary, opts);
@@ -43,6 +47,6 @@ export async function afterVerdict(recipe: Recipe, judged: Summary, opts: AfterV
 async function write(summary: Summary, opts: AfterVerdictOptions): Promise<Summary> {
   const redacted = opts.redact(summary) as Summary;
   await writeTextAtomic(artifactPath(opts.outDir, 'summary.json'), JSON.stringify(redacted, null, 2) + '\n');
-  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(redacted));
+  await writeTextAtomic(artifactPath(opts.outDir, 'report.md'), renderMarkdown(redacted) + (opts.markdown?.(redacted) ?? ''));
   return redacted;
 }

@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { livenessOf, type CanaryAction } from '../steps/liveness.ts';
+import { DEFAULT_CANARY_BUDGET_MS, livenessOf, type CanaryAction } from '../steps/liveness.ts';
+import { parseDuration } from '../steps/duration.ts';
 import type { GadgetDefinition, StepSession } from '../steps/types.ts';
 import type { CanarySummary } from './summary.ts';
 import { mark } from '../timing.ts';
@@ -42,6 +43,9 @@ export function canaryPlan(s: CanaryStep): CanarySummary | CanaryAction[] {
 }
 
 const POLL_MS = 1;
+
+/** canary_budget: a number is ms (unlike durations), text a duration */
+export const canaryBudgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
 
 /** The actions the steps' canaries need (none: no canary to run). */
 export function canaryActions(steps: Omit<CanaryStep, 'session'>[]): CanaryAction[] {
@@ -206,8 +210,8 @@ function failed(s: CanaryStep, stderr: string): CanarySummary {
   };
 }
 
-/** exec ends the helper: last */
-const order = (a: CanaryAction) => (a === 'exec' ? 1 : 0);
+/** a slow write holds back what follows it: after the quick ones; exec ends the helper: last */
+const order = (a: CanaryAction) => (a === 'exec' ? 2 : a.startsWith('slow=') ? 1 : 0);
 
 /** Where the helper is: next to the BPF objects. */
 export const canaryHelper = (objectDir: string) => path.join(objectDir, 'canary');

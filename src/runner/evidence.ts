@@ -12,7 +12,7 @@ import type { Evidence } from './summary.ts';
 
 export const MAX_EVIDENCE_EVENTS = 10;
 /** The fields that tell who did what, shown first; the rest follow up to MAX_KEYS. */
-const PREFERRED = ['pid', 'ppid', 'comm', 'args', 'path', 'cmd', 'operation', 'saddr', 'daddr', 'dport', 'sport', 'addr', 'port', 'tpid', 'tcomm', 'signal_name', 'cap_name', 'fs', 'source', 'target', 'ret', 'err_name', 'err'];
+const PREFERRED = ['pid', 'ppid', 'comm', 'container_name', 'args', 'path', 'cmd', 'operation', 'saddr', 'daddr', 'dport', 'sport', 'addr', 'port', 'tpid', 'tcomm', 'signal_name', 'cap_name', 'fs', 'source', 'target', 'ret', 'err_name', 'err'];
 const NOISE = new Set(['timestamp', 'tid', 'uid', 'gid', 'mntns_id', 'cgroup_id']);
 const MAX_KEYS = 8;
 const COMPARISONS = new Set(['=', '!=', '<', '<=', '>', '>=', 'in']);

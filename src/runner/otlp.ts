@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { parseDuration } from '../steps/duration.ts';
-import { rawEventsPath } from './capture.ts';
+import { rawEventsPath, readMeta } from './capture.ts';
 import { exportRequest, keyValues, logRecord, nowNanos, type KeyValue, type LogRecord } from './otlp-json.ts';
 import type { OtlpExportSummary, Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -151,6 +151,11 @@ export class OtlpSender {
     return { ...this.counters };
   }
 
+  /** An earlier sender to the same endpoint gave up for this reason: drop everything, send nothing. */
+  abandon(reason: string): void {
+    this.giveUp(reason);
+  }
+
   private giveUp(reason: string): void {
     if (!this.gaveUp) this.counters.reason = reason;
     this.gaveUp = true;
@@ -251,19 +256,60 @@ function rejectedOf(text: string): { count: number; message?: string } {
   }
 }
 
-/** gadget-run's resource attributes (OpenTelemetry semantic conventions), then the recipe's. */
-function resourceOf(summary: Summary, spec: OtlpSpec): KeyValue[] {
+/** gadget-run's resource attributes (OpenTelemetry semantic conventions), then the recipe's; a cluster node's events name their node. */
+function resourceOf(summary: Summary, spec: OtlpSpec, node?: string): KeyValue[] {
+  const cluster = (summary as Summary & { cluster?: { run?: string } }).cluster;
   return keyValues({
     'service.name': 'gadget-run',
     'service.version': summary.tool_version,
-    'host.name': summary.node,
+    'host.name': node ?? summary.node,
+    ...(node !== undefined ? { 'k8s.node.name': node } : {}),
     'os.type': 'linux',
-    'os.version': summary.kernel,
+    ...(node === undefined ? { 'os.version': summary.kernel } : {}),
     'gadget_run.recipe': summary.recipe,
     'gadget_run.status': summary.status,
     'gadget_run.started_at': summary.startedAt,
+    ...(cluster?.run !== undefined ? { 'gadget_run.cluster_run': cluster.run } : {}),
     ...spec.resource,
   });
+}
+
+/** A stretch of a step's raw file: all of it, or the bytes one node's part of a cluster's merge holds. */
+interface Slice {
+  step: { id: string; gadget: string };
+  file: string;
+  start: number;
+  /** exclusive; undefined: to the end */
+  end?: number;
+}
+
+/**
+ * What each resource exports: one group (the run's) for a run on one node; for a cluster's
+ * merged raw/, a group per node, from the byte ranges its metas' `parts` record (mergeRaw),
+ * so every node's events carry its own resource (k8s.node.name).
+ */
+function groupsOf(dir: string, steps: Summary['steps']): Map<string | undefined, Slice[]> {
+  const groups = new Map<string | undefined, Slice[]>();
+  const add = (node: string | undefined, slice: Slice) => {
+    const list = groups.get(node) ?? [];
+    list.push(slice);
+    groups.set(node, list);
+  };
+  for (const step of steps) {
+    const file = rawEventsPath(dir, step.id);
+    if (!fs.existsSync(file)) continue;
+    const parts = readMeta(dir, step.id)?.parts;
+    if (!parts) {
+      add(undefined, { step, file, start: 0 });
+      continue;
+    }
+    let at = 0;
+    for (const part of parts) {
+      if (part.bytes > 0) add(part.node, { step, file, start: at, end: at + part.bytes });
+      at += part.bytes;
+    }
+  }
+  return groups;
 }
 
 /** Export the run's events (raw/ of `dir`), as the recipe's `export.otlp` says; its figures for summary.json. */
@@ -271,50 +317,64 @@ export async function exportOtlp(spec: OtlpSpec, dir: string, summary: Summary, 
   const started = Date.now();
   const timeoutMs = spec.timeout === undefined ? OTLP_DEFAULTS.timeout : parseDuration(spec.timeout);
   const steps = summary.steps.filter((s) => !spec.steps || spec.steps.includes(s.id));
-  const sender = new OtlpSender(spec.endpoint, spec, resourceOf(summary, spec), timeoutMs);
+  const total: Counters = { sent: 0, dropped: 0, rejected: 0, batches: 0, failed_batches: 0, retries: 0 };
   let records = 0;
-  for (const step of steps) {
-    const file = rawEventsPath(dir, step.id);
-    if (!fs.existsSync(file)) continue;
-    const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
-    const observed = nowNanos();
-    for await (const line of lines) {
-      if (!line) continue;
-      records++;
-      if (sender.done) {
-        // given up: the rest is counted, not parsed
-        sender.dropUnread(1);
-        continue;
-      }
-      let event: unknown;
-      try {
-        event = JSON.parse(line);
-      } catch {
-        sender.dropUnread(1);
-        continue;
-      }
-      if (!event || typeof event !== 'object' || Array.isArray(event)) {
-        sender.dropUnread(1);
-        continue;
-      }
-      await sender.room();
-      sender.offer(logRecord(event as Record<string, unknown>, line, step.id, step.gadget, observed));
-    }
+  let gaveUp: string | undefined;
+  for (const [node, slices] of groupsOf(dir, steps)) {
+    // one deadline for the whole export, whatever the number of nodes
+    const sender = new OtlpSender(spec.endpoint, spec, resourceOf(summary, spec, node), Math.max(0, started + timeoutMs - Date.now()));
+    // an endpoint that failed for good for one node's events is not tried again for the next node's
+    if (gaveUp !== undefined) sender.abandon(gaveUp);
+    for (const slice of slices) records += await feed(sender, slice);
+    const c = await sender.close();
+    for (const k of ['sent', 'dropped', 'rejected', 'batches', 'failed_batches', 'retries'] as const) total[k] += c[k];
+    total.reason ??= c.reason;
+    if (sender.done) gaveUp ??= c.reason ?? 'an earlier batch failed';
   }
-  const c = await sender.close();
   const out: OtlpExportSummary = {
     endpoint: publicEndpoint(spec.endpoint),
     ...(spec.steps ? { steps: spec.steps } : {}),
     records,
-    sent: c.sent,
-    dropped: c.dropped,
-    ...(c.rejected ? { rejected: c.rejected } : {}),
-    batches: c.batches,
-    failed_batches: c.failed_batches,
-    retries: c.retries,
+    sent: total.sent,
+    dropped: total.dropped,
+    ...(total.rejected ? { rejected: total.rejected } : {}),
+    batches: total.batches,
+    failed_batches: total.failed_batches,
+    retries: total.retries,
     durationMs: Date.now() - started,
-    ...(c.reason ? { reason: c.reason } : {}),
+    ...(total.reason ? { reason: total.reason } : {}),
   };
   log(`export otlp: ${out.sent} of ${records} events sent to ${out.endpoint}${out.dropped ? `, ${out.dropped} dropped: ${out.reason}` : ''}`);
   return out;
+}
+
+/** Offer a slice's events to the sender (waiting for room, never growing its queue); the events read. */
+async function feed(sender: OtlpSender, slice: Slice): Promise<number> {
+  const input = fs.createReadStream(slice.file, { start: slice.start, ...(slice.end !== undefined ? { end: slice.end - 1 } : {}) });
+  const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  const observed = nowNanos();
+  let records = 0;
+  for await (const line of lines) {
+    if (!line) continue;
+    records++;
+    if (sender.done) {
+      // given up: the rest is counted, not parsed
+      sender.dropUnread(1);
+      continue;
+    }
+    let event: unknown;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      sender.dropUnread(1);
+      continue;
+    }
+    if (!event || typeof event !== 'object' || Array.isArray(event)) {
+      sender.dropUnread(1);
+      continue;
+    }
+    await sender.room();
+    sender.offer(logRecord(event as Record<string, unknown>, line, slice.step.id, slice.step.gadget, observed));
+  }
+  return records;
 }

@@ -529,7 +529,11 @@ function checkStep(spec: StepSpec, i: number, recipe: Recipe, doc: Document, pro
   const maxBytes = parseSize(spec.max_bytes ?? recipe.max_bytes ?? `${DEFAULT_MAX_BYTES / 1024 ** 2}MiB`);
   let containers = containerScope(spec.containers ?? recipe.containers, recipe.run !== undefined);
   let documents: ContainerSelection | undefined;
-  if (def.selects === 'none' && containers?.selection) {
+  if (def.selects === 'workload') {
+    // the run itself: the workload and every container it starts, whatever the recipe's `containers:` watches
+    if (spec.containers) problem(['steps', i, 'containers'], `${def.id} acts on the workload and every container it starts; remove containers: from this step`);
+    containers = recipe.run === undefined ? undefined : { workload: true };
+  } else if (def.selects === 'none' && containers?.selection) {
     // the recipe's own `containers:` covers every step, this one as node-wide as it is
     if (spec.containers && SELECTION_KEYS.some((k) => spec.containers?.[k] !== undefined)) {
       problem(['steps', i, 'containers'], `${def.id} is node-wide and cannot be narrowed to containers; remove the selection from this step`);

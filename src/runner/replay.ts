@@ -7,7 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RAW_DIR, readRunMeta } from './capture.ts';
+import { recipeDirOf } from './actions.ts';
+import { afterVerdict } from './after-verdict.ts';
 import { judge } from './judge.ts';
+import { compileRedactor } from './redact.ts';
 import type { LoadedRecipe } from './recipe.ts';
 import type { Summary } from './summary.ts';
 
@@ -24,14 +27,20 @@ export interface ReplayOptions {
   log?: (line: string) => void;
   /** aborting stops the evaluation running; the summary says interrupted */
   signal?: AbortSignal;
+  /** send the captured events where the recipe's `export:` says, after the verdict, as run does; default false */
+  exportEvents?: boolean;
 }
 
 export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: ReplayOptions = {}): Promise<Summary> {
   const started = Date.now();
   const run = fs.existsSync(path.join(from, RAW_DIR)) ? readRunMeta(from) : undefined;
   if (!run) throw new ReplayError(`--from ${from}: no captured run there (${RAW_DIR}/run.json is missing) — give the --out folder of an earlier \`gadget-run run\``);
-  return judge(loaded, from, run, {
-    outDir: opts.outDir ?? from,
+  const outDir = opts.outDir ?? from;
+  const redactor = compileRedactor(loaded.recipe.redact);
+  const log = opts.log ?? (() => {});
+  const judged = await judge(loaded, from, run, {
+    outDir,
+    redactor,
     started,
     ...(opts.updateBaseline ? { updateBaseline: true } : {}),
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
@@ -39,4 +48,6 @@ export async function replayRecipe(loaded: LoadedRecipe, from: string, opts: Rep
     ...(opts.signal ? { signal: opts.signal } : {}),
     extra: { fields: { replayed_from: from } },
   });
+  // the same export as the run's, from the events the run captured (never actions: a replay is not the incident)
+  return afterVerdict(loaded.recipe, judged, { outDir, rawFrom: from, exportEvents: opts.exportEvents ?? false, recipeDir: recipeDirOf(loaded.file), log, redact: (v) => redactor.value(v) });
 }

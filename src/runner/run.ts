@@ -22,7 +22,7 @@ import { afterVerdict } from './after-verdict.ts';
 import { artifactPath } from './artifacts.ts';
 import { Capture, CAPTURE_PREFIX, type RunMeta, type StepMeta } from './capture.ts';
 import type { ContainerSource } from '../containers/enrichment.ts';
-import { writeContainerTable } from './containers.ts';
+import { liveContainers, writeContainerTable } from './containers.ts';
 import { sweepStale } from './ownership.ts';
 import { formatBytes, formatMs, parseDuration } from '../steps/duration.ts';
 import type { LoadedRecipe, PlannedStep } from './recipe.ts';
@@ -33,8 +33,7 @@ import { compileRedactor, type Redactor } from './redact.ts';
 import { SCHEMA_VERSION, type StepEnd, type StepSummary, type Summary } from './summary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { mark } from '../timing.ts';
-import { Canary, canaryActions, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
-import { DEFAULT_CANARY_BUDGET_MS } from '../steps/liveness.ts';
+import { Canary, canaryActions, canaryBudgetMs, canaryHelper, runCanary, type CanaryStep, type LivenessMode } from './canary.ts';
 import { launcherArgv, loadSeccompProfile, seccompUnsupported, type SeccompPlan } from './seccomp.ts';
 import {
   createWorkloadCgroup, destroyCgroup, destroyCgroupSync, invokingUser, startWorkload, sweepStaleCgroups,
@@ -176,6 +175,7 @@ export async function runRecipe(loaded: LoadedRecipe, opts: RunOptions): Promise
     spoolPath: (id) => capture.spoolPath(id),
     halted: Promise.race([interrupt.promise.then(() => 'signal' as const), failure.promise.then(() => 'error' as const)]),
     log,
+    ...(loaded.steps.some((s) => s.trigger?.forEachContainer) ? { container: liveContainers(opts.containerSources) } : {}),
   });
   let seccomp: SeccompPlan | undefined;
   try {
@@ -354,7 +354,7 @@ function canaryStep(s: StepRun, recipe: LoadedRecipe['recipe'], cgroup: Workload
     def: s.def,
     params: s.plan.spec.params ?? {},
     liveness: (s.plan.spec.liveness ?? recipe.liveness ?? 'checked') as LivenessMode,
-    budgetMs: budgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
+    budgetMs: canaryBudgetMs(s.plan.spec.canary_budget ?? recipe.canary_budget),
     containersOnly: !!s.plan.containers && !cgroup,
   };
 }
@@ -366,9 +366,6 @@ function startCanary(group: StepRun[], recipe: LoadedRecipe['recipe'], cgroup: W
   if (!actions.length || !fs.existsSync(helper)) return undefined;
   return new Canary(helper, actions, cgroup?.path);
 }
-
-/** canary_budget: a number is ms (unlike durations), text a duration */
-const budgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
 
 /**
  * Each step of the group proves it hears its scope (src/runner/canary.ts) before the

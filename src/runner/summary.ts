@@ -92,6 +92,8 @@ export type InstanceEnd = 'duration' | 'stop_on' | 'run_end' | 'snapshot' | 'sig
 export interface InstanceRecord {
   /** the for_each value it runs for */
   key?: string;
+  /** a cluster run's: the node whose agent ran it (src/k8s/cluster-run.ts mergeRaw) */
+  node?: string;
   triggered_by: {
     step: string;
     /** the trigger event's fields the step's trigger used (filter, for_each, scope) and its timestamp */

@@ -9,6 +9,7 @@ import { whyNotLive } from '../steps/modes/index.ts';
 import { checkFilter, FilterError, parseFilter, type Predicate } from '../steps/filter.ts';
 import type { GadgetDefinition } from '../steps/types.ts';
 import { nearest } from '../util/edit-distance.ts';
+import { CONTAINER_KEYS, isContainerKey } from '../containers/table.ts';
 
 /** Instances of a for_each step unless the recipe says max_instances. */
 export const DEFAULT_MAX_INSTANCES = 8;
@@ -36,6 +37,8 @@ export interface TriggerPlan {
   stop?: TriggerOn;
   /** one instance per distinct value of this field of the start event */
   forEach?: string;
+  /** forEach is a container field (pod, container_name, …): looked up by the start event's cgroup_id as the trigger fires */
+  forEachContainer?: true;
   maxInstances: number;
   /** [this step's field, or `cgroup`; the start event's field it takes its value from] */
   scope: [string, string][];
@@ -90,8 +93,23 @@ export function planTriggers(
     const stop = spec.stop_on && trigger(s, 'stop_on', spec.stop_on, byId, known, problem, quote);
     const source = start && byId.get(start.step)!.def;
     const uses = new Set(start?.filter.map((p) => p.field));
+    let forEachContainer = false;
     if (spec.for_each !== undefined && source) {
-      if (checkField(spec.for_each, source, start!.step, at('for_each'), problem)) uses.add(spec.for_each);
+      const name = spec.for_each;
+      const hasCgroup = source.fields.some((f) => f.name === 'cgroup_id');
+      if (source.fields.some((f) => f.name === name)) {
+        uses.add(name);
+      } else if (isContainerKey(name)) {
+        if (hasCgroup) {
+          forEachContainer = true;
+          uses.add('cgroup_id');
+        } else {
+          problem(at('for_each'), `${name} is a container field: an event carries it only through its cgroup_id (joined with the node's containers), and the trigger step ${start!.step}'s gadget ${source.id} has no cgroup_id, so its events cannot carry ${name} (key on one of its fields: ${source.fields.map((f) => f.name).join(', ')})`);
+        }
+      } else {
+        const containers: readonly string[] = hasCgroup ? CONTAINER_KEYS : [];
+        problem(at('for_each'), unknownField(name, source, `the trigger step ${start!.step}'s gadget`, containers.length ? `; container fields: ${containers.join(', ')}` : '', containers));
+      }
     }
     const scope: [string, string][] = [];
     if (spec.scope !== undefined && source) {
@@ -119,6 +137,7 @@ export function planTriggers(
       ...(start ? { start } : {}),
       ...(stop ? { stop } : {}),
       ...(spec.for_each !== undefined ? { forEach: spec.for_each } : {}),
+      ...(forEachContainer ? { forEachContainer: true as const } : {}),
       maxInstances: spec.max_instances ?? DEFAULT_MAX_INSTANCES,
       scope,
       ifNotTriggered: spec.if_not_triggered ?? 'fail',
@@ -183,9 +202,9 @@ function checkField(name: string, def: GadgetDefinition, step: string, path: (st
   return false;
 }
 
-function unknownField(name: string, def: GadgetDefinition, whose: string, more = ''): string {
+function unknownField(name: string, def: GadgetDefinition, whose: string, more = '', alsoKnown: readonly string[] = []): string {
   const names = def.fields.map((f) => f.name);
-  const near = nearest(name, names, 2);
+  const near = nearest(name, [...names, ...alsoKnown], 2);
   return `unknown field "${name}" of ${whose} ${def.id} (${near ? `did you mean ${near}? ` : ''}known: ${names.join(', ')}${more})`;
 }
 

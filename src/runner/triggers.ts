@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cgroup2Mount } from '../containers/discovery.ts';
+import type { ContainerInfo } from '../containers/enrichment.ts';
+import { containerKey, type ContainerKey } from '../containers/table.ts';
 import { compileObjectFilter, formatFilter, type Predicate } from '../steps/filter.ts';
 import type { GateSink } from '../steps/sink.ts';
 import type { StepOutcome, StepSession } from '../steps/types.ts';
@@ -54,6 +56,8 @@ interface Triggered {
   instances: Instance[];
   /** distinct for_each values past max_instances */
   suppressed: number;
+  /** start events with no value for a container for_each (not a container's, or its container lacks the field) */
+  unkeyed: number;
   /** why it will not start (its gadget cannot run here): set before the run */
   unsupported?: string;
   /** attach: preload, until its first trigger takes it */
@@ -93,6 +97,8 @@ export class Triggers {
       /** resolves on Ctrl-C/SIGTERM or a failed capture: every instance stops, no new one starts */
       halted: Promise<'signal' | 'error'>;
       log: (line: string) => void;
+      /** the node's container by cgroup id, for a for_each on a container field (liveContainers) */
+      container?: (cgroupId: string) => ContainerInfo | undefined;
     },
   ) {
     const fields = new Map(steps.map((s) => [s.spec.id, s.def.fields]));
@@ -101,7 +107,7 @@ export class Triggers {
       if (!trigger) continue;
       const id = step.spec.id;
       if (trigger.start) {
-        const t: Triggered = { plan: step, trigger, keys: new Set(), instances: [], suppressed: 0 };
+        const t: Triggered = { plan: step, trigger, keys: new Set(), instances: [], suppressed: 0, unkeyed: 0 };
         this.triggered.set(id, t);
         this.listen(trigger.start, fields, (e) => this.start(t, e));
       }
@@ -183,7 +189,9 @@ export class Triggers {
 
   private start(t: Triggered, e: Record<string, unknown>): void {
     if (this.closed || t.unsupported) return;
-    const key = t.trigger.forEach === undefined ? '' : valueText(e[t.trigger.forEach]);
+    const keyed = this.keyOf(t, e);
+    if (!keyed) return;
+    const { key } = keyed;
     if (t.keys.has(key)) return;
     t.keys.add(key);
     if (t.instances.length >= (t.trigger.forEach === undefined ? 1 : t.trigger.maxInstances)) {
@@ -195,6 +203,7 @@ export class Triggers {
     const id = `${t.plan.spec.id}__${n}`;
     const fields: Record<string, unknown> = {};
     for (const f of t.trigger.uses) fields[f] = e[f];
+    Object.assign(fields, keyed.fields);
     const at = typeof e.timestamp === 'string' ? e.timestamp : new Date().toISOString();
     const record: InstanceRecord = {
       ...(t.trigger.forEach !== undefined ? { key } : {}),
@@ -208,6 +217,18 @@ export class Triggers {
     const instance: Instance = { id, record, stop, done: Promise.resolve() };
     t.instances.push(instance);
     instance.done = this.runInstance(t, instance, e, stopped);
+  }
+
+  /** The start event's for_each key ('' without for_each); undefined, counted, when a container key has no value for it. */
+  private keyOf(t: Triggered, e: Record<string, unknown>): { key: string; fields?: Record<string, string> } | undefined {
+    const field = t.trigger.forEach;
+    if (field === undefined) return { key: '' };
+    if (!t.trigger.forEachContainer) return { key: valueText(e[field]) };
+    const c = e.cgroup_id === undefined || e.cgroup_id === null ? undefined : this.deps.container?.(String(e.cgroup_id));
+    const keyed = c && containerKey(c, field as ContainerKey);
+    if (keyed) return keyed;
+    if (t.unkeyed++ === 0) this.deps.log(`step ${t.plan.spec.id}: a start event of cgroup ${String(e.cgroup_id)} has no ${field} (${c ? `its container ${c.id.slice(0, 12)} has none` : 'not a container'}): no instance for it, such events counted`);
+    return undefined;
   }
 
   private async runInstance(t: Triggered, inst: Instance, e: Record<string, unknown>, stopped: Promise<InstanceEnd>): Promise<void> {
@@ -321,6 +342,7 @@ export class Triggers {
     const records = t.instances.map((i) => i.record);
     if (t.instances.some((i) => i.outcome)) joinSpools(t.instances.filter((i) => fs.existsSync(this.deps.spoolPath(i.id))).map((i) => this.deps.spoolPath(i.id)), spool);
     const warnings = records.flatMap((r, n) => (r.warnings ?? []).map((w) => `instance ${n + 1}: ${w}`));
+    if (t.unkeyed) warnings.push(`${t.unkeyed} start event${t.unkeyed === 1 ? '' : 's'} of ${t.trigger.start!.step} had no ${t.trigger.forEach} (from a process in no container, or a container without it: pod, namespace and container come from Kubernetes) and started no instance`);
     if (t.suppressed) warnings.push(`${t.suppressed} more distinct value${t.suppressed === 1 ? '' : 's'} of ${t.trigger.forEach} came past max_instances (${t.trigger.maxInstances}) and were not traced; raise max_instances or narrow the start_on filter`);
     const sum = (f: (r: InstanceRecord) => number) => records.reduce((n, r) => n + f(r), 0);
     const truncated = sum((r) => r.truncated ?? 0);
@@ -341,7 +363,8 @@ export class Triggers {
       Object.assign(result, { status: 'unsupported', reason: t.unsupported });
     } else if (!records.length) {
       const on = t.trigger.start!;
-      Object.assign(result, { status: 'not_triggered', reason: `its trigger never came: no event of step ${on.step}${on.filter.length ? ` matched ${formatFilter(on.filter)}` : ''}` });
+      const why = t.unkeyed ? `${t.unkeyed} event${t.unkeyed === 1 ? '' : 's'} of step ${on.step} matched but had no ${t.trigger.forEach} to key an instance by` : `no event of step ${on.step}${on.filter.length ? ` matched ${formatFilter(on.filter)}` : ''}`;
+      Object.assign(result, { status: 'not_triggered', reason: `its trigger never came: ${why}` });
     } else if (failed.length) {
       Object.assign(result, { status: 'failed', reason: failed.map((r) => `instance ${records.indexOf(r) + 1}${r.key !== undefined ? ` (${t.trigger.forEach}=${r.key})` : ''}: ${r.reason}`).join('; ') });
     } else if (truncated) {

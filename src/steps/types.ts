@@ -194,9 +194,12 @@ export interface GadgetBase {
    * generates documents only for the selected containers (advise/network-policy:
    * a peer on the node is known by its own cgroup, so it must be recorded too);
    * `none`: the gadget is node-wide (block requests, a network namespace's
-   * sockets) and a step's own selection is an error.
+   * sockets) and a step's own selection is an error; `workload`: the gadget
+   * acts on the run itself (audit/egress enforces on it): its scope is always
+   * the workload and the containers it starts, the recipe's `containers:`
+   * does not narrow it, and a step's own `containers:` is an error.
    */
-  selects?: 'capture' | 'documents' | 'none';
+  selects?: 'capture' | 'documents' | 'none' | 'workload';
   /**
    * How a liveness canary proves the step hears its scope (src/steps/liveness.ts): the canary's
    * actions that make this gadget an event, or why none can be provoked safely. Absent: unproven.
@@ -210,8 +213,11 @@ export interface StreamGadget extends GadgetBase {
   /** a second source of events read in user space, opened after load and just before attach (audit/seccomp: /dev/kmsg) */
   userSource?(obj: BpfObject, layout: BtfStruct, ctx: StepContext): UserSource;
   /**
-   * Programs attached to the workload's cgroup (bpf_link, never pinned: they go with
-   * the process) rather than by their section; a step of such a gadget needs a workload
+   * Programs attached to the cgroup v2 root (bpf_link, never pinned: they go with the
+   * process) rather than by their section, so that they see the containers the workload
+   * starts too; they must judge only the run's tasks themselves (the workload's cgroup,
+   * its container set, its descendants). A step of such a gadget needs a workload and
+   * the workload's container scope (`selects: 'workload'`).
    */
   cgroupPrograms?: readonly string[];
   /** fill the loaded object's maps from the step's params, before anything is attached (audit/egress: its allow-list) */
@@ -428,7 +434,9 @@ export interface StepOutcome {
 }
 
 /** What the liveness canary helper does, one word per action (bpf/canary/canary.c; src/steps/liveness.ts). */
-export type CanaryAction = 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'exec';
+export type CanaryAction =
+  | 'signal' | `signal=${number}` | 'file' | 'mount' | 'net' | 'tls' | 'dns' | 'egress' | 'seccomp'
+  | `slow=${number}` | `slow=${number},${string}` | `disk=${string}` | 'exec';
 
 /** A gadget's liveness: the canary's actions that make it an event in the traced scope, or why none can. */
 export type Liveness = { canary: readonly CanaryAction[] } | { unproven: string };

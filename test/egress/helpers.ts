@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseRecipe } from '../../src/runner/recipe.ts';
-import { runRecipe } from '../../src/runner/run.ts';
+import { runRecipe, type RunObserver } from '../../src/runner/run.ts';
 import type { Summary } from '../../src/runner/summary.ts';
 import { OBJECT_DIR, REPO } from '../helpers/kernel.ts';
 import { backgroundIn, freshNetns, type Netns } from '../helpers/netns.ts';
@@ -49,13 +49,13 @@ export interface EgressRun {
 }
 
 /** Run a recipe (its text made by `recipe` from the output folder) and read what the client and the egress step saw. */
-export async function runEgress(t: TestContext, recipe: (out: string) => string, file?: string): Promise<EgressRun> {
+export async function runEgress(t: TestContext, recipe: (out: string) => string, file?: string, observer?: RunObserver): Promise<EgressRun> {
   const out = tempDir(t, 'egress-test-');
   const recipeFile = file ?? path.join(out, 'recipe.yaml');
   const text = recipe(out);
   fs.writeFileSync(recipeFile, text);
   const loaded = parseRecipe(text, recipeFile);
-  const summary = await runRecipe(loaded, { outDir: path.join(out, 'run'), objectDir: OBJECT_DIR, log: () => {}, processSignals: false });
+  const summary = await runRecipe(loaded, { outDir: path.join(out, 'run'), objectDir: OBJECT_DIR, log: () => {}, processSignals: false, ...(observer ? { observer } : {}) });
   const client = fs.existsSync(path.join(out, 'client.ndjson')) ? readNdjson(path.join(out, 'client.ndjson')) : [];
   const raw = path.join(out, 'run', 'raw', 'egress.ndjson');
   return { out, summary, client, events: fs.existsSync(raw) ? readNdjson(raw) : [] };

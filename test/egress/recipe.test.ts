@@ -55,3 +55,13 @@ test('a baseline: its destinations are allowed, every attempt is reported and ke
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('the egress step follows the workload and every container it starts, whatever the recipe\'s containers: watches', () => {
+  for (const containers of ['', 'containers: { workload: false }\n', 'containers: { image: busybox }\n']) {
+    const loaded = parseRecipe(`name: e\nrun: "true"\n${containers}egress:\n  mode: block\nsteps:\n  - { id: exec, gadget: trace/exec }\n`, 'r.yaml');
+    assert.deepEqual(loaded.steps.find((s) => s.spec.id === 'egress')!.containers, { workload: true }, containers);
+  }
+  const own = problems('name: e\nrun: "true"\nsteps:\n  - id: out\n    gadget: audit/egress\n    params: { mode: block }\n    containers: { workload: false }\n');
+  assert.equal(own.length, 1, own.join('\n'));
+  assert.match(own[0], /steps\[0\]\.containers: audit\/egress acts on the workload and every container it starts/);
+});

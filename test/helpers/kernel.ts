@@ -87,15 +87,15 @@ export interface BpfFd {
   info: Record<string, string>;
 }
 
-/** The BPF objects (links, programs, maps) and perf events this process holds open, from /proc/self/fd and fdinfo. */
-export function bpfFds(): BpfFd[] {
+/** The BPF objects (links, programs, maps) and perf events a process (default: this one) holds open, from /proc/PID/fd and fdinfo. */
+export function bpfFds(pid: number | 'self' = 'self'): BpfFd[] {
   const out: BpfFd[] = [];
-  for (const name of fs.readdirSync('/proc/self/fd')) {
+  for (const name of fs.readdirSync(`/proc/${pid}/fd`)) {
     let target: string;
     let fdinfo: string;
     try {
-      target = fs.readlinkSync(`/proc/self/fd/${name}`);
-      fdinfo = fs.readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
+      target = fs.readlinkSync(`/proc/${pid}/fd/${name}`);
+      fdinfo = fs.readFileSync(`/proc/${pid}/fdinfo/${name}`, 'utf8');
     } catch {
       continue; // the fd of the readdir itself, gone by now
     }

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { run, RecipeError } from '../../src/api/index.ts';
+import { replay, run, RecipeError } from '../../src/api/index.ts';
+import { captured as capturedRun } from './evaluate-helpers.ts';
 import { anyValue, MAX_DEPTH, unixNanos, type AnyValue } from '../../src/runner/otlp-json.ts';
 import { exportOtlp, OtlpSender, retryAfterMs } from '../../src/runner/otlp.ts';
 import type { Summary } from '../../src/runner/summary.ts';
@@ -66,6 +67,9 @@ function checkKeyValues(list: unknown, where: string): void {
   }
 }
 
+/** Each received record's resource attributes. */
+const resourceOfRecord = new WeakMap<object, Record<string, unknown>>();
+
 /** An ExportLogsServiceRequest as OTLP/HTTP JSON says it; its records. */
 function checkRequest(body: unknown): Record<string, any>[] {
   assert.deepEqual(Object.keys(body as object), ['resourceLogs']);
@@ -85,6 +89,7 @@ function checkRequest(body: unknown): Record<string, any>[] {
         assert.equal(r.severityText, 'INFO');
         checkAnyValue(r.body, 'body');
         checkKeyValues(r.attributes, 'attributes');
+        resourceOfRecord.set(r, Object.fromEntries(rl.resource.attributes.map((kv: { key: string; value: AnyValue }) => [kv.key, decode(kv.value)])));
         records.push(r);
       }
     }
@@ -349,4 +354,74 @@ test('a run exports its events after the verdict; the header secret is never in 
     assert.match(err.message, /export\.otlp\.headers\.authorization: \$\{env:GADGET_RUN_TEST_OTLP_TOKEN\}: GADGET_RUN_TEST_OTLP_TOKEN is not set in gadget-run's environment/);
     return true;
   });
+});
+
+test('replay exports what the run captured, as run does; a cluster\'s merge goes with one resource per node (k8s.node.name)', async (t) => {
+  const r = await receiver(() => ({ status: 200 }));
+  t.after(r.close);
+  const from = tempDir('gadget-run-otlp-replay-');
+  const events = execEvents(5);
+  const line = (e: unknown) => Buffer.byteLength(JSON.stringify(e) + '\n');
+  const bytes = (list: unknown[]) => list.reduce<number>((n, e) => n + line(e), 0);
+  // what mergeRaw leaves: node-a's events, then node-b's, and which bytes are whose
+  capturedRun(from, { execs: events }, Object.keys(events[0]), {
+    execs: { gadget: 'trace/exec', parts: [{ node: 'node-a', bytes: bytes(events.slice(0, 3)), events: 3 }, { node: 'node-b', bytes: bytes(events.slice(3)), events: 2 }] },
+  });
+  fs.writeFileSync(path.join(from, 'raw', 'run.json'), JSON.stringify({ tool_version: 'test', node: 'cluster (2 nodes)', kernel: '', startedAt: new Date().toISOString() }));
+  const recipe = { name: 'otlp-replay', duration: '1s', steps: [{ id: 'execs', gadget: 'trace/exec' }], export: { otlp: { endpoint: r.url, resource: { 'deployment.environment': 'ci' } } } };
+  const out = tempDir('gadget-run-otlp-replay-out-');
+  const result = await replay(recipe, { from, out });
+  assert.equal(result.status, 'passed', result.reasons.join('; '));
+  assert.deepEqual(r.errors, []);
+  const summary = readJson(result.paths.summary);
+  assertValidSummary(summary);
+  assert.deepEqual({ ...summary.export.otlp, durationMs: 0 }, { endpoint: r.url, records: 5, sent: 5, dropped: 0, batches: 2, failed_batches: 0, retries: 0, durationMs: 0 });
+  const got = r.got.flatMap((g) => g.records).map((rec) => ({ pid: attrs(rec).pid, resource: resourceOfRecord.get(rec)! }));
+  assert.deepEqual(got.map((g) => [g.pid, g.resource['k8s.node.name'], g.resource['host.name']]), [
+    [1000, 'node-a', 'node-a'], [1001, 'node-a', 'node-a'], [1002, 'node-a', 'node-a'], [1003, 'node-b', 'node-b'], [1004, 'node-b', 'node-b'],
+  ]);
+  for (const g of got) {
+    assert.equal(g.resource['service.name'], 'gadget-run');
+    assert.equal(g.resource['gadget_run.recipe'], 'otlp-replay');
+    assert.equal(g.resource['deployment.environment'], 'ci', 'the recipe\'s own resource attributes too');
+  }
+  // replay({export: false}) evaluates only
+  const quiet = await replay(recipe, { from, out, export: false });
+  assert.equal(quiet.export, undefined);
+  assert.equal(r.got.flatMap((g) => g.records).length, 5, 'nothing sent again');
+});
+
+test('a collector that fails for one node\'s events is not tried again for the next node\'s: they are counted as dropped, with the reason', async (t) => {
+  const r = await receiver(() => ({ status: 400, body: 'bad' }));
+  t.after(r.close);
+  const { dir, summary } = captured(execEvents(4));
+  const e = execEvents(4);
+  const half = e.slice(0, 2).reduce((n, x) => n + Buffer.byteLength(JSON.stringify(x) + '\n'), 0);
+  fs.writeFileSync(path.join(dir, 'raw', 'execs.meta.json'), JSON.stringify({ id: 'execs', gadget: 'trace/exec', fields: [], status: 'ok', events: 4, lost: 0, durationMs: 1, parts: [{ node: 'a', bytes: half, events: 2 }, { node: 'b', bytes: half, events: 2 }] }));
+  const out = await exportOtlp({ endpoint: r.url }, dir, summary, () => {});
+  assert.equal(r.requests(), 1, 'one request, for node a');
+  assert.deepEqual({ records: out.records, sent: out.sent, dropped: out.dropped, failed_batches: out.failed_batches }, { records: 4, sent: 0, dropped: 4, failed_batches: 1 });
+  assert.match(out.reason!, /answered HTTP 400: bad \(not retryable\)/);
+});
+
+test('property: however a merge splits its events among nodes, each event goes once, with its own node as resource', async (t) => {
+  const r = await receiver(() => ({ status: 200 }));
+  t.after(r.close);
+  const event = fc.record({ pid: fc.integer({ min: 1, max: 1 << 22 }), comm: fc.string({ maxLength: 16 }), args: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }) });
+  const nodes = fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'node-with-a-long-name'), fc.array(event, { maxLength: 6 })), { minLength: 1, maxLength: 4 });
+  await fc.assert(fc.asyncProperty(nodes, async (split) => {
+    r.got.length = 0;
+    const all = split.flatMap(([, events]) => events);
+    const { dir, summary } = captured(all);
+    const parts = split.map(([node, events]) => ({ node, bytes: events.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e) + '\n'), 0), events: events.length }));
+    fs.writeFileSync(path.join(dir, 'raw', 'execs.meta.json'), JSON.stringify({ id: 'execs', gadget: 'trace/exec', fields: [], status: 'ok', events: all.length, lost: 0, durationMs: 1, parts }));
+    const out = await exportOtlp({ endpoint: r.url }, dir, summary, () => {});
+    assert.equal(out.sent, all.length);
+    const got = r.got.flatMap((g) => g.records).map((rec) => [resourceOfRecord.get(rec)!['k8s.node.name'], JSON.parse(rec.body.stringValue)]);
+    // one resource per node: a node's stretches go together, in the order the merge holds them
+    const byNode = new Map<string, unknown[]>();
+    for (const [node, events] of split) byNode.set(node, [...(byNode.get(node) ?? []), ...events.map((e) => JSON.parse(JSON.stringify(e)))]);
+    assert.deepEqual(got, [...byNode].flatMap(([node, events]) => events.map((e) => [node, e])));
+  }), { numRuns: 25 });
+  assert.deepEqual(r.errors, []);
 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseRecipe, RecipeError } from '../../src/runner/recipe.ts';
+import { gadgets } from '../../src/steps/index.ts';
+import { fakeStream } from './evaluate-helpers.ts';
 
 function problemsOf(yaml: string): string[] {
   try {
@@ -32,7 +34,7 @@ steps:
   assert.deepEqual(problems, [
     'r.yaml:8:22 steps[1].start_on.step: unknown step "trgi" (did you mean trig? steps: trig, a, b)',
     'r.yaml:11:49 steps[2].start_on.filter: unknown field "tpdi" (did you mean tpid? known: timestamp, kpid, kcomm, tpid, ttid, tcomm, total_vm, anon_rss, file_rss, shmem_rss, uid, oom_score_adj, mntns_id, cgroup_id) — the filter reads trig\'s events (trace/oomkill)',
-    'r.yaml:12:15 steps[2].for_each: unknown field "cgroupid" of the trigger step trig\'s gadget trace/oomkill (did you mean cgroup_id? known: timestamp, kpid, kcomm, tpid, ttid, tcomm, total_vm, anon_rss, file_rss, shmem_rss, uid, oom_score_adj, mntns_id, cgroup_id)',
+    'r.yaml:12:15 steps[2].for_each: unknown field "cgroupid" of the trigger step trig\'s gadget trace/oomkill (did you mean cgroup_id? known: timestamp, kpid, kcomm, tpid, ttid, tcomm, total_vm, anon_rss, file_rss, shmem_rss, uid, oom_score_adj, mntns_id, cgroup_id; container fields: container_id, container_name, container_image, runti…',
     'r.yaml:13:18 steps[2].scope.pdi: unknown field "pdi" of b\'s gadget trace/open (did you mean pid? known: timestamp, pid, tid, uid, gid, comm, path, flags, flag_names, mode, ret, fd, err, err_name, mntns_id, cgroup_id, or cgroup for the trigger\'s cgroup and below)',
   ]);
 });
@@ -75,6 +77,44 @@ steps:
   assert.equal(plan.ifNotTriggered, 'fail');
   assert.equal(plan.preload, false, 'traceloop is not a live gadget: it opens at its trigger');
   assert.equal(loaded.steps[1].durationMs, 30_000);
+});
+
+test('for_each on a container field: planned where the trigger has cgroup_id, refused where its events cannot carry it', () => {
+  const loaded = parseRecipe(`name: t
+duration: 1s
+steps:
+  - {id: oom, gadget: trace/oomkill}
+  - {id: loop, gadget: traceloop, start_on: {step: oom}, for_each: pod, scope: trigger}
+`, 'r.yaml');
+  const plan = loaded.steps[1].trigger!;
+  assert.equal(plan.forEach, 'pod');
+  assert.equal(plan.forEachContainer, true);
+  assert.deepEqual(plan.uses, ['cgroup_id'], 'an instance records the cgroup its key was looked up by');
+  // every live gadget of the catalogue has cgroup_id: a gadget without one is the test's own
+  const registry = { ...gadgets, 'test/stream': fakeStream };
+  const problems = (yaml: string) => {
+    try {
+      parseRecipe(yaml, 'r.yaml', registry);
+      return [];
+    } catch (err) {
+      if (err instanceof RecipeError) return err.message.split('\n');
+      throw err;
+    }
+  };
+  assert.deepEqual(problems(`name: t
+duration: 1s
+steps:
+  - {id: src, gadget: test/stream}
+  - id: each
+    gadget: trace/exec
+    start_on: {step: src}
+    for_each: pod
+  - {id: typo, gadget: trace/exec, start_on: {step: oom}, for_each: pods}
+  - {id: oom, gadget: trace/oomkill}
+`), [
+    "r.yaml:8:15 steps[1].for_each: pod is a container field: an event carries it only through its cgroup_id (joined with the node's containers), and the trigger step src's gadget test/stream has no cgroup_id, so its events cannot carry pod (key on one of its fields: pid, comm, args)",
+    'r.yaml:9:69 steps[2].for_each: unknown field "pods" of the trigger step oom\'s gadget trace/oomkill (did you mean pod? known: timestamp, kpid, kcomm, tpid, ttid, tcomm, total_vm, anon_rss, file_rss, shmem_rss, uid, oom_score_adj, mntns_id, cgroup_id; container fields: container_id, container_name, container_image, runtime, node, n…',
+  ]);
 });
 
 test('property: a recipe is refused for a start_on cycle exactly when following start_on from some step comes back to it', () => {

@@ -51,10 +51,14 @@ const destination = (name: string, daddr: string, dport: number, proto: string) 
 export const auditEgress = {
   id: 'audit/egress',
   description:
-    'Enforce an egress allow-list on the workload in the kernel: cgroup connect4/connect6/sendmsg4/sendmsg6 programs on its cgroup refuse (block: EPERM) or report (audit) ' +
+    'Enforce an egress allow-list on the workload and the containers it starts, in the kernel: cgroup connect4/connect6/sendmsg4/sendmsg6 programs refuse (block: EPERM) or report (audit) ' +
     'destinations no entry allows; names allow the addresses the workload\'s own DNS answers gave them (UDP answers from an allowed resolver, read by a cgroup_skb/ingress program before they reach the socket). ' +
+    'The programs sit on the cgroup v2 root and judge only the run: the workload\'s cgroup, its descendants, and its containers\' cgroups, known in the kernel before they run anything. ' +
     'Each attempt not allowed is an event, once per process and destination. A recipe\'s `egress:` block runs it as the step `egress`',
   mode: 'stream',
+  // the canary's connect and datagram to 192.0.2.1:9 from its private network namespace: the
+  // programs report every attempt of the canary's (whatever the list allows) and refuse none
+  liveness: { canary: ['egress'] },
   object: 'audit_egress.bpf.o',
   struct: 'egress_event',
   fields: [
@@ -81,7 +85,8 @@ export const auditEgress = {
     field.uid, field.gid, field.mntns_id, field.cgroup_id,
   ],
   kernelFilters: {},
-  // attached by the runner to the workload's cgroup (cgroupPrograms); the load probe verifies them
+  // attached by the runner to the cgroup v2 root (cgroupPrograms); the load probe verifies them
+  selects: 'workload',
   requires: [{ program: 'cgroup connect4' }, { program: 'cgroup connect6' }, { program: 'cgroup sendmsg4' }, { program: 'cgroup sendmsg6' }, { program: 'cgroup_skb ingress' }],
   params: EGRESS_PARAMS,
   constants: (params: Record<string, unknown>) => ({

@@ -2,11 +2,19 @@ import { field, kernelFiltersExcept, TASK_KERNEL_FILTERS } from '../common-field
 import { intervalFields } from '../../steps/modes/interval.ts';
 import { BLOCK_OPS, devMajor, devMinor } from '../profile/block-io/histogram.ts';
 import { longestName } from '../../steps/names/index.ts';
-import type { FieldSpec, GadgetDefinition } from '../../steps/types.ts';
+import type { FieldSpec, GadgetDefinition, Liveness } from '../../steps/types.ts';
+import { SCRATCH_DIRS, scratchDirOnDisk } from '../../util/mounts.ts';
 
 const REQ_OP_WRITE = 1;
 const opName = (op: number) => BLOCK_OPS[op] ?? `op${op}`;
 const OP_NAME_BYTES = 2 + Math.max(longestName(BLOCK_OPS), 5);
+
+/** The canary submits one 4 KiB direct write to the disk under a scratch folder (bpf/canary/canary.c do_disk). */
+function blockioLiveness(): Liveness {
+  const dir = scratchDirOnDisk();
+  if (!dir) return { unproven: `no block device the canary can reach: none of its scratch folders (${SCRATCH_DIRS.join(', ')}) is on a disk here` };
+  return { canary: [`disk=${dir}`] };
+}
 
 export const topBlockio = {
   id: 'top/block-io',
@@ -16,7 +24,7 @@ export const topBlockio = {
     'Where it is made, the first hook this kernel has: tp_btf block/block_io_start (Linux 6.5+; requests of disks with queue/iostats 0 are not seen) ' +
     'or tp_btf block/block_getrq (every request; one that a bio is merged in front of is not seen)',
   mode: 'interval',
-  liveness: { unproven: 'a block request needs a write that reaches a disk, and the canary does not write to the node\'s disks' },
+  liveness: blockioLiveness,
   object: 'top_blockio.bpf.o',
   struct: 'blockio_stats',
   interval: { map: 'stats', key: 'blockio_key', value: 'blockio_stats', sort: '-ios,-bytes,-time_us' },

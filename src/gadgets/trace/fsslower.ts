@@ -1,8 +1,28 @@
 import { errnoFields, field, TASK_KERNEL_FILTERS } from '../common-fields.ts';
-import type { GadgetDefinition } from '../../steps/types.ts';
+import type { GadgetDefinition, Liveness } from '../../steps/types.ts';
+import { SCRATCH_DIRS, scratchDirOn } from '../../util/mounts.ts';
 
 /** Inspektor Gadget's fsslower default: slower than 10 ms. */
 const DEFAULT_MIN_MS = 10;
+
+/** A slower canary write would hold the workload back longer than a canary may. */
+const CANARY_MAX_MS = 250;
+
+/**
+ * The canary's write waits in the kernel for min_ms and a little more, whatever the disk (its
+ * source page arrives late: bpf/canary/canary.c do_slow), to a memfd (tmpfs), or for another
+ * params.fs to a file in a scratch folder on that file system type.
+ */
+function fsslowerLiveness(params: Record<string, unknown>): Liveness {
+  const minMs = typeof params.min_ms === 'number' ? params.min_ms : DEFAULT_MIN_MS;
+  if (minMs > CANARY_MAX_MS) return { unproven: `params.min_ms is ${minMs}: a canary write that slow would hold the workload back (the canary proves min_ms up to ${CANARY_MAX_MS})` };
+  const ms = Math.ceil(minMs) + 2;
+  const fsType = typeof params.fs === 'string' ? params.fs : '';
+  if (!fsType || fsType === 'tmpfs') return { canary: [`slow=${ms}`] };
+  const dir = scratchDirOn(fsType);
+  if (!dir) return { unproven: `params.fs is ${fsType}, and none of the canary's scratch folders (${SCRATCH_DIRS.join(', ')}) is on ${fsType} here` };
+  return { canary: [`slow=${ms},${dir}`] };
+}
 
 export const traceFsslower = {
   id: 'trace/fsslower',
@@ -11,7 +31,7 @@ export const traceFsslower = {
     'optionally on one file system type (fs). From syscall tracepoints (read, write, pread64, pwrite64, openat, ' +
     'fsync, fdatasync; Linux 5.8+ with BTF): the latency is the whole syscall, page-cache hits included',
   mode: 'stream',
-  liveness: { unproven: 'a slow file operation cannot be provoked on demand: how long it takes is the disk\'s' },
+  liveness: fsslowerLiveness,
   object: 'trace_fsslower.bpf.o',
   struct: 'fsslower_event',
   fields: [

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { cgroupDirById } from '../../ebpf/attach.ts';
+import { cgroup2Mount } from '../../containers/discovery.ts';
 import { whyNoRingbuf } from '../../ebpf/features.ts';
 import type { ContainerTracker } from '../../containers/selection.ts';
 import type { BpfObject } from '../../ebpf/object.ts';
@@ -81,7 +81,7 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
     const pid = obj.btf.struct(def.struct).members.find((m) => m.name === (def.fields.find((f) => f.name === 'pid')?.member ?? 'pid'));
     def.beforeAttach?.(obj, ctx);
     obj.attachAll(def.cgroupPrograms);
-    if (def.cgroupPrograms) attachToWorkloadCgroup(obj, def, ctx);
+    if (def.cgroupPrograms) attachToCgroupRoot(obj, def, ctx);
     return new StreamSession(obj, reader, sink, codec, warnings, containers, side, pid && pid.type.size === 4 ? pid.offset : undefined);
   } catch (err) {
     side?.close();
@@ -93,10 +93,22 @@ async function openStream(def: StreamGadget, ctx: StepContext, o: StreamOptions)
   }
 }
 
-/** The gadget's cgroup programs on the workload's cgroup (and so on every cgroup below it). */
-function attachToWorkloadCgroup(obj: BpfObject, def: StreamGadget, ctx: StepContext): void {
+/**
+ * The gadget's cgroup programs on the cgroup v2 root, as bpf_links (multi:
+ * beside anyone else's programs there): the containers the workload starts
+ * live in their runtime's cgroups, elsewhere in the tree, so no lower cgroup
+ * covers the whole run. Every socket of the node runs them, and the programs
+ * judge only the run's tasks themselves (bpf/audit_egress.bpf.c
+ * egress_current_in_run), from the workload's cgroup and the sets its
+ * container scope keeps (fork ancestry, the containers it started): without
+ * that scope they would judge the workload's cgroup alone, so it is required.
+ */
+function attachToCgroupRoot(obj: BpfObject, def: StreamGadget, ctx: StepContext): void {
   if (!ctx.cgroup) throw new Error(`${def.id} acts on a workload's cgroup: give the recipe a run command`);
-  const fd = fs.openSync(cgroupDirById(ctx.cgroup.id, ctx.cgroup.level), 'r');
+  if (!ctx.containers?.workload || ctx.containers.selection) {
+    throw new Error(`${def.id} judges the workload and the containers it starts: its step must follow the workload's containers (no container selection, not containers: {workload: false})`);
+  }
+  const fd = fs.openSync(cgroup2Mount(), 'r');
   try {
     for (const p of def.cgroupPrograms ?? []) obj.attachCgroup(p, fd);
   } finally {
