@@ -29,6 +29,9 @@ export const stateDir = process.env.GADGET_RUN_K8S_STATE ?? '/run/gadget-run-k8s
 export const kubeconfigPath = `${stateDir}/admin.kubeconfig`;
 export const apiAddress = '127.1.0.1';
 export const apiServer = `https://${apiAddress}:443`;
+// the kubelet serves here and the Node's InternalIP says so: the API server reaches it for logs, exec
+// and port-forward by this address alone (no hostname, no DNS lookup; see upUnlocked)
+export const nodeAddress = '127.1.0.2';
 export const nodeName = 'gadget-node-0';
 export const imageName = 'localhost/gadget-run:test';
 const etcdPort = 23790;
@@ -212,7 +215,10 @@ async function apiReady() {
 export async function running() {
   const pids = readPids();
   // every daemon: a cluster whose controller-manager died (no GC, no namespace deletion) is not running
-  return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'containerd'].every((n) => pids[n] && alive(pids[n])) && (await apiReady());
+  if (!(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'containerd'].every((n) => pids[n] && alive(pids[n])) && (await apiReady()))) return false;
+  // one started by an older `up` (its kubelet on another address) is restarted
+  const ip = await kubectl('get', 'node', nodeName, '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}');
+  return ip.stdout.trim() === nodeAddress;
 }
 
 /**
@@ -253,6 +259,8 @@ async function upUnlocked() {
     '--service-account-issuer=https://kubernetes.default.svc', `--service-account-key-file=${stateDir}/pki/sa.pub`,
     `--service-account-signing-key-file=${stateDir}/pki/sa.key`, '--api-audiences=https://kubernetes.default.svc',
     '--insecure-port=0', '--profiling=false',
+    // logs, exec, port-forward: to the kubelet by the Node's InternalIP only (Hostname would be a DNS lookup)
+    '--kubelet-preferred-address-types=InternalIP',
   ]);
   await waitFor('kube-apiserver', apiReady);
   startDaemon('kube-controller-manager', `${binDir}/kube-controller-manager`, [
@@ -294,6 +302,7 @@ cgroupDriver: cgroupfs
 failSwapOn: false
 authentication: {webhook: {enabled: false}, anonymous: {enabled: true}}
 authorization: {mode: AlwaysAllow}
+address: ${nodeAddress}
 port: 10350
 readOnlyPort: 0
 healthzPort: 10348
@@ -306,7 +315,13 @@ serializeImagePulls: false
     `--kubeconfig=${kubeconfigPath}`, `--config=${stateDir}/kubelet.yaml`,
     '--container-runtime=remote', `--container-runtime-endpoint=unix://${containerdSock}`,
     `--hostname-override=${nodeName}`, `--root-dir=${dataDir}/kubelet`, `--cert-dir=${stateDir}/pki/kubelet`,
+    // A loopback node IP is refused by the kubelet's own check (kubelet_node_status.go validateNodeIP),
+    // which then leaves the Node's addresses alone: without --node-ip it would look the node's name up
+    // (a DNS query leaving the machine) and take an interface's address. The addresses are set below.
+    `--node-ip=${nodeAddress}`,
   ]);
+  await waitFor('the Node object', async () => (await kubectl('get', 'node', nodeName)).exitCode === 0);
+  await setNodeAddress();
   await waitFor('the node', async () => {
     const r = await kubectl('get', 'node', nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
     return r.stdout.trim() === 'True';
@@ -314,6 +329,28 @@ serializeImagePulls: false
   await waitFor('the default ServiceAccount', async () => (await kubectl('get', 'serviceaccount', 'default')).exitCode === 0);
   log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s (KUBECONFIG=${kubeconfigPath})`);
   return true;
+}
+
+/**
+ * The Node's addresses: InternalIP ${nodeAddress} (where the kubelet serves; hostNetwork pods' IP) and
+ * its Hostname. Status is a subresource kubectl 1.20 cannot patch: an HTTPS request as the admin.
+ */
+async function setNodeAddress() {
+  const https = await import('node:https');
+  const body = JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: nodeAddress }, { type: 'Hostname', address: nodeName }] } });
+  await new Promise((resolve, reject) => {
+    const req = https.request(`${apiServer}/api/v1/nodes/${nodeName}/status`, {
+      method: 'PATCH',
+      ca: fs.readFileSync(`${stateDir}/pki/apiserver.crt`),
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/strategic-merge-patch+json' },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`k8s-cluster: setting the node's address: ${res.statusCode} ${text.slice(0, 300)}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Stops what `up` started, by the pids it recorded, and removes the cluster's state (not the cached binaries or images). */
@@ -424,7 +461,7 @@ export async function image() {
 }
 
 export function env() {
-  return { kubeconfig: kubeconfigPath, kubectl: kubectlPath, apiServer, nodeName, stateDir, cacheDir };
+  return { kubeconfig: kubeconfigPath, kubectl: kubectlPath, apiServer, nodeName, nodeAddress, stateDir, cacheDir };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -14,6 +14,7 @@ import { OptionError } from '../runner/errors.ts';
 import { prepareOutDir } from '../runner/out-dir.ts';
 import { compileRedactor } from '../runner/redact.ts';
 import { invokingUser } from '../runner/workload.ts';
+import { parseSize } from '../steps/duration.ts';
 import { checkExportEnv, durationOption, load, paths, RECIPE_OBJECT, settle } from './run.ts';
 import type { ClusterRunOptions, ClusterRunResult, RecipeInput } from './types.ts';
 
@@ -30,6 +31,13 @@ export async function runCluster(recipe: RecipeInput, opts: ClusterRunOptions = 
   const text = recipeText(recipe, loaded.file);
   if (opts.export !== false) checkExportEnv(loaded);
   if (opts.maxDuration !== undefined) durationOption('maxDuration', opts.maxDuration);
+  if (opts.inlineLimit !== undefined) {
+    try {
+      parseSize(opts.inlineLimit);
+    } catch (err) {
+      throw new OptionError('inlineLimit', (err as Error).message);
+    }
+  }
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
   const log = opts.log ?? (() => {});
@@ -41,6 +49,8 @@ export async function runCluster(recipe: RecipeInput, opts: ClusterRunOptions = 
     ...(nodes?.length ? { nodes } : {}),
     ...(Object.keys(selector).length ? { selector } : {}),
     ...(opts.maxDuration !== undefined ? { maxDuration: opts.maxDuration } : {}),
+    ...(opts.inlineLimit !== undefined ? { inlineLimit: opts.inlineLimit } : {}),
+    ...(opts.runNamespace !== undefined ? { namespace: opts.runNamespace } : {}),
     ...(opts.updateBaseline ? { updateBaseline: true } : {}),
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),
     log,

@@ -65,6 +65,10 @@ export interface ClusterRunOptions extends Pick<LoadOptions, 'limits'> {
   cluster?: ClusterTarget;
   /** cap every step's duration on every node: '2s', '1m30s' */
   maxDuration?: string;
+  /** a node's gzipped result above this size ('1MiB') is fetched from its agent through its pod's port-forward, not stored in ConfigMaps; default the recipe's cluster.inline_limit, else 1MiB */
+  inlineLimit?: string;
+  /** the namespace of the GadgetRun and its results (default gadget): the caller's RBAC there decides who reads them; the agents must be deployed for it (deploy --run-namespace) */
+  runNamespace?: string;
   junit?: string;
   updateBaseline?: boolean;
   /** aborting cancels the run on every node; what they captured is merged and judged, then runCluster() rejects with InterruptedError */

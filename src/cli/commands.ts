@@ -72,6 +72,7 @@ const OPTIONS = {
   'kernel-btf': { type: 'string', multiple: true, value: 'FILE', help: "btfgen: a kernel's vmlinux BTF (RELEASE.btf, a vmlinux ELF, or /sys/kernel/btf/vmlinux); repeatable, and more files may follow" },
   'limit-ring': { type: 'string', value: 'SIZE', help: "most ring-buffer memory a recipe's steps may take together (default 256MiB)" },
   'limit-output': { type: 'string', value: 'SIZE', help: "most bytes of events a recipe's steps may write together (default 4GiB)" },
+  'inline-limit': { type: 'string', value: 'SIZE', help: "run --cluster: a node's gzipped result above SIZE is fetched from its agent through the pod's port-forward instead of stored in ConfigMaps (default: the recipe's cluster.inline_limit, else 1MiB)" },
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
   from: { type: 'string', value: 'DIR', help: 'the --out folder of an earlier run, whose raw/ record replay evaluates' },
   'update-baseline': { type: 'boolean', help: "write each step's baseline file from this run's keys instead of failing on new ones" },
@@ -94,6 +95,8 @@ const OPTIONS = {
   image: { type: 'string', value: 'IMAGE', help: "the agents' container image (default ghcr.io/gadget-run/gadget-run:latest)" },
   'pull-policy': { type: 'string', value: 'POLICY', help: "the agents' imagePullPolicy: Always, IfNotPresent (the default) or Never" },
   caps: { type: 'string', value: 'CAP,…', help: "the agents' capabilities, replacing the default BPF,PERFMON,SYS_ADMIN,SYS_PTRACE,NET_RAW,NET_ADMIN" },
+  'run-namespace': { type: 'string', multiple: true, value: 'NS', help: 'run --cluster: the namespace of the GadgetRun and its results (default gadget; your RBAC there decides who reads them); deploy: a namespace runs may use (repeatable), the agents get their Role there' },
+  'btf-dir': { type: 'string', value: 'DIR', help: "deploy: the nodes' folder of BTF files (btfgen, one per kernel release) for kernels without /sys/kernel/btf, mounted read-only as the agents' GADGET_RUN_BTF_DIR" },
   'no-host-network': { type: 'boolean', help: "agents without hostNetwork (by default they share the node's network, so that network gadgets see the node's traffic)" },
   wait: { type: 'boolean', help: 'return only once everything deploy created is gone' },
   timeout: { type: 'string', value: 'D', help: 'with --wait: give up after D (default 2m)' },
@@ -136,7 +139,7 @@ interface Command {
 
 const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
 /** what only `run --cluster` takes: where to run, and whose containers to trace */
-const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector'];
+const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector', 'inline-limit', 'run-namespace'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
 
 const COMMANDS: Record<string, Command> = {
@@ -198,26 +201,26 @@ DIR/$(uname -r).btf from $GADGET_RUN_BTF_DIR, else from btf/ in the gadget-run p
   },
   deploy: {
     summary: 'print the Kubernetes manifests of the agents (or apply them)',
-    usage: ['deploy [--apply] [--image IMAGE] [--pull-policy POLICY] [--caps CAP,…] [--no-host-network]'],
+    usage: ['deploy [--apply] [--image IMAGE] [--pull-policy POLICY] [--caps CAP,…] [--no-host-network] [--btf-dir DIR] [--run-namespace NS]…'],
     details: `Without --apply: gadget-run deploy | kubectl apply -f -
 The namespace gadget, the GadgetRun CRD, least-privilege RBAC and the agents' DaemonSet
 (docs/kubernetes.md). Exit: 0 done, 1 the API server refused, 2 bad command line.`,
-    options: ['apply', 'image', 'pull-policy', 'caps', 'no-host-network'],
+    options: ['apply', 'image', 'pull-policy', 'caps', 'no-host-network', 'btf-dir', 'run-namespace'],
     cluster: true,
     run: deployCommand,
   },
   undeploy: {
     summary: 'remove everything deploy created (every GadgetRun and its results too)',
-    usage: ['undeploy [--wait [--timeout D]]'],
-    options: ['wait', 'timeout'],
+    usage: ['undeploy [--wait [--timeout D]] [--run-namespace NS]…'],
+    options: ['wait', 'timeout', 'run-namespace'],
     cluster: true,
     run: undeployCommand,
   },
   agent: {
     summary: 'the per-node agent the DaemonSet runs (until SIGTERM)',
-    usage: ['agent [--node NODE] [--objects DIR] [--btf FILE] [--work-dir DIR] [--ready FILE]'],
+    usage: ['agent [--node NODE] [--objects DIR] [--btf FILE] [--work-dir DIR] [--ready FILE] [--limit-ring SIZE] [--limit-output SIZE]'],
     details: 'It runs the GadgetRuns meant for its node and reports in their status (docs/kubernetes.md).',
-    options: ['node', 'objects', 'btf', 'work-dir', 'ready', 'fake'],
+    options: ['node', 'objects', 'btf', 'work-dir', 'ready', 'fake', 'limit-ring', 'limit-output'],
     cluster: true,
     run: agentCommand,
   },
@@ -707,6 +710,17 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
   }
   const maxDuration = inv.values['max-duration'];
   await durationOf('max-duration', maxDuration);
+  const inlineLimit = inv.values['inline-limit'];
+  if ((inv.values['run-namespace']?.length ?? 0) > 1) throw new UsageError('a run lives in one namespace: give --run-namespace once', 'run');
+  const runNamespace = inv.values['run-namespace']?.[0];
+  if (inlineLimit !== undefined) {
+    const { parseSize } = await import('../steps/duration.ts');
+    try {
+      parseSize(inlineLimit);
+    } catch (err) {
+      throw new OptionError(`--inline-limit: ${(err as Error).message}`);
+    }
+  }
   const [{ load }, { runCluster }] = await Promise.all([import('../api/run.ts'), import('../api/cluster.ts')]);
   const loaded = load(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
@@ -732,6 +746,8 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
         out: outDir,
         cluster: { nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean), ...selector },
         ...(maxDuration !== undefined ? { maxDuration } : {}),
+        ...(inlineLimit !== undefined ? { inlineLimit } : {}),
+        ...(runNamespace !== undefined ? { runNamespace } : {}),
         updateBaseline: inv.values['update-baseline'],
         ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
         log,
@@ -783,9 +799,11 @@ async function undeployCommand(inv: Invocation): Promise<number> {
   if (inv.positionals.length) throw new UsageError(`undeploy takes no ${JSON.stringify(inv.positionals[0])}: only options`, 'undeploy');
   if (inv.values.timeout !== undefined && !inv.values.wait) throw new UsageError('--timeout is how long --wait waits: give --wait too', 'undeploy');
   const timeoutMs = (await durationOf('timeout', inv.values.timeout)) ?? 120_000;
-  const [{ removeManifests }, { manifests }, { Api, apiMessage, loadKubeConfig }] = await Promise.all([import('../k8s/deploy.ts'), import('../k8s/manifests.ts'), import('../k8s/client.ts')]);
+  const [{ deployOptions, removeManifests }, { manifests }, { Api, apiMessage, loadKubeConfig }] = await Promise.all([import('../k8s/deploy.ts'), import('../k8s/manifests.ts'), import('../k8s/client.ts')]);
+  // the agents' Roles in the namespaces deploy --run-namespace gave go too
+  const objects = manifests(deployOptions({ 'run-namespace': inv.values['run-namespace'] }));
   try {
-    await removeManifests(new Api(loadKubeConfig()), manifests(), { wait: inv.values.wait === true, timeoutMs, log: (l) => process.stderr.write(`gadget-run undeploy: ${l}\n`) });
+    await removeManifests(new Api(loadKubeConfig()), objects, { wait: inv.values.wait === true, timeoutMs, log: (l) => process.stderr.write(`gadget-run undeploy: ${l}\n`) });
     return 0;
   } catch (err) {
     process.stderr.write(`gadget-run undeploy: ${apiMessage(err)}\n`);
@@ -807,6 +825,11 @@ async function agentCommand(inv: Invocation): Promise<number> {
     objectDir: inv.values.objects ?? defaultObjectDir(),
     workDir,
     readyFile: inv.values.ready ?? path.join(workDir, 'ready'),
+    limits: await limitsOf(inv.values),
+    // deploy --run-namespace: the namespaces whose runs it follows (it has a Role in each)
+    ...(process.env.GADGET_RUN_NAMESPACES ? { namespaces: process.env.GADGET_RUN_NAMESPACES.split(',').filter(Boolean) } : {}),
+    // the DaemonSet sets it (downward API): big results are served through its port-forward
+    ...(process.env.POD_NAME ? { pod: process.env.POD_NAME } : {}),
     log: (line) => process.stderr.write(`gadget-run agent [${node}]: ${line}\n`),
   });
 }

@@ -22,14 +22,15 @@ import { defaultSources, type ContainerSource } from '../containers/enrichment.t
 import type { ContainerSelection } from '../containers/selection.ts';
 import { parseDuration, parseSize } from '../steps/duration.ts';
 import { spoolOf } from '../steps/modes/mode.ts';
-import { parseRecipe, RecipeError, type LoadedRecipe } from '../runner/recipe.ts';
+import { parseRecipe, RecipeError, type Limits, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { NOT_CAPTURED } from '../runner/verdict.ts';
 import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
 import { NodePods } from './pods.ts';
-import { cutReason, DEFAULT_MAX_RESULT_BYTES, uploadResults } from './results.ts';
+import { cutReason, DEFAULT_INLINE_LIMIT, DEFAULT_MAX_RESULT_BYTES, nodeKey, uploadResults, type ServeChoice } from './results.ts';
+import { ResultServer, servedPath } from './serve.ts';
 
 export interface AgentOptions {
   node: string;
@@ -39,6 +40,12 @@ export interface AgentOptions {
   workDir: string;
   /** file written once the agent is watching (the DaemonSet's readiness probe) */
   readyFile?: string;
+  /** namespaces whose GadgetRuns it follows (GADGET_RUN_NAMESPACES; default gadget): a Role there lets it answer (deploy --run-namespace) */
+  namespaces?: string[];
+  /** what a run may ask of the node (--limit-ring, --limit-output; the DaemonSet gives AGENT_LIMITS) */
+  limits?: Limits;
+  /** the agent's pod (POD_NAME): with it, results above the inline limit are served through its port-forward (serve.ts) */
+  pod?: string;
   log: (line: string) => void;
 }
 
@@ -46,12 +53,14 @@ export class Agent {
   readonly api: Api;
   private readonly active = new Map<string, AbortController>();
   private readonly done = new Set<string>();
-  private informer?: ReturnType<typeof makeInformer<GadgetRun>>;
+  private readonly informers: ReturnType<typeof makeInformer<GadgetRun>>[] = [];
   private readonly running = new Set<Promise<void>>();
   /** the node's pods (none with --fake: fake steps have no containers to name) */
   private readonly pods?: NodePods;
   /** per run: its status entry, latest value only (Latest) */
   private readonly reporters = new Map<string, Latest<NodeResult>>();
+  /** results being served (above the inline limit) until fetched or expired */
+  private readonly servers = new Set<ResultServer>();
 
   constructor(private readonly opts: AgentOptions, api = new Api(loadKubeConfig())) {
     this.api = api;
@@ -62,30 +71,35 @@ export class Agent {
     const { api } = this;
     // the pods first: the first run's containers are named from them
     await this.pods?.start();
-    const list = () =>
-      api.count('list gadgetruns', () =>
-        api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL }),
-      ) as Promise<KubernetesListObject<GadgetRun>>;
-    const informer = makeInformer<GadgetRun>(api.kc, `/apis/${GROUP}/${VERSION}/namespaces/${NAMESPACE}/${PLURAL}`, list);
-    this.informer = informer;
-    informer.on('add', (run) => this.consider(run));
-    informer.on('update', (run) => this.consider(run));
-    informer.on('delete', (run) => this.active.get(run.metadata.uid!)?.abort());
-    informer.on('connect', () => api.count('watch gadgetruns', async () => undefined));
-    informer.on('error', (err) => {
-      this.opts.log(`watch failed (${apiMessage(err)}); retrying in 2 s`);
-      setTimeout(() => void informer.start().catch((e) => this.opts.log(`restart failed: ${apiMessage(e)}`)), 2000);
-    });
-    await informer.start();
+    const namespaces = this.opts.namespaces?.length ? this.opts.namespaces : [NAMESPACE];
+    for (const ns of namespaces) {
+      const list = () =>
+        api.count('list gadgetruns', () =>
+          api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }),
+        ) as Promise<KubernetesListObject<GadgetRun>>;
+      const informer = makeInformer<GadgetRun>(api.kc, `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`, list);
+      this.informers.push(informer);
+      informer.on('add', (run) => this.consider(run));
+      informer.on('update', (run) => this.consider(run));
+      informer.on('delete', (run) => this.active.get(run.metadata.uid!)?.abort());
+      informer.on('connect', () => api.count('watch gadgetruns', async () => undefined));
+      informer.on('error', (err) => {
+        this.opts.log(`watch of ${ns} failed (${apiMessage(err)}); retrying in 2 s`);
+        setTimeout(() => void informer.start().catch((e) => this.opts.log(`restart failed: ${apiMessage(e)}`)), 2000);
+      });
+      await informer.start();
+    }
     if (this.opts.readyFile) fs.writeFileSync(this.opts.readyFile, `${this.opts.node}\n`);
-    this.opts.log(`watching ${PLURAL} in ${NAMESPACE} as node ${this.opts.node}${this.opts.fake ? ' (fake gadgets)' : ''}`);
+    this.opts.log(`watching ${PLURAL} in ${namespaces.join(', ')} as node ${this.opts.node}${this.opts.fake ? ' (fake gadgets)' : ''}`);
   }
 
   /** Stops watching and cancels what runs; resolves when their results are uploaded. */
   async stop(): Promise<void> {
-    await this.informer?.stop();
+    for (const i of this.informers) await i.stop();
     for (const c of this.active.values()) c.abort();
     await Promise.all(this.running);
+    // a result not fetched by now will not be: the pod is going away
+    for (const s of this.servers) s.close();
     await this.pods?.stop();
   }
 
@@ -144,13 +158,37 @@ export class Agent {
         await withRetry(
           api,
           'patch gadgetruns/status',
-          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
+          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: run.metadata.namespace ?? NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
           { ...RETRY, log: this.opts.log, until: superseded },
         );
       });
       this.reporters.set(uid, latest);
     }
     return latest.set(nodeStatus(result));
+  }
+
+  /**
+   * Results above the inline limit are served from this pod (serve.ts) when the run
+   * says how the CLI proves itself (spec.fetchTokenHash) and the agent knows its pod.
+   */
+  private serveChoice(run: GadgetRun, inlineLimit: number): ServeChoice | undefined {
+    const { pod, workDir, log, node } = this.opts;
+    const hash = run.spec.fetchTokenHash;
+    if (!pod || !hash) return undefined;
+    return {
+      inlineLimit,
+      workDir,
+      serve: async (file, bytes, sha256) => {
+        const { server, served } = await ResultServer.start({ file, bytes, sha256, tokenHash: hash, pod, path: servedPath(run.metadata.name, nodeKey(node)), log: (l) => log(`run ${run.metadata.name}: ${l}`) });
+        this.servers.add(server);
+        void server.done.then((how) => {
+          this.servers.delete(server);
+          if (how === 'expired') log(`run ${run.metadata.name}: its served result was not fetched within its TTL: removed`);
+        });
+        log(`run ${run.metadata.name}: result of ${bytes} bytes above the inline limit (${inlineLimit}): served on 127.0.0.1:${served.port} until ${served.expiresAt}`);
+        return served;
+      },
+    };
   }
 
   private async execute(run: GadgetRun, signal: AbortSignal): Promise<void> {
@@ -167,10 +205,13 @@ export class Agent {
       let summary: Summary | undefined;
       let optional = new Set<string>();
       let maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
+      let inlineLimit = DEFAULT_INLINE_LIMIT;
       try {
-        const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`);
+        const loaded = parseRecipe(run.spec.recipe, `GadgetRun ${name}`, undefined, this.opts.limits);
         optional = new Set(loaded.recipe.steps.filter((s) => s.optional).map((s) => s.id));
         if (loaded.recipe.cluster?.max_result_bytes) maxResultBytes = parseSize(loaded.recipe.cluster.max_result_bytes);
+        const limit = run.spec.inlineLimit ?? loaded.recipe.cluster?.inline_limit;
+        if (limit) inlineLimit = parseSize(limit);
         const sources = this.pods ? [...defaultSources(), this.pods.source()] : undefined;
         if (run.spec.selector && this.pods) result.pods = this.pods.matching(run.spec.selector);
         summary = await runRecipe(scopeToNode(loaded, run.spec.selector, sources), {
@@ -198,6 +239,8 @@ export class Agent {
       try {
         await uploadResults(this.api, run, node, summary ? dir : undefined, (written) => {
           if (written.chunks) Object.assign(result, { chunks: written.chunks, bytes: written.bytes });
+          if (written.served) Object.assign(result, { bytes: written.bytes, served: written.served });
+          if (written.chunks || written.served) result.sha256 = written.sha256;
           // what did not fit under cluster.max_result_bytes: the report says it as the uploaded metas do
           for (const c of written.cut) {
             const step = result.steps?.find((s) => s.id === c.step);
@@ -208,7 +251,7 @@ export class Agent {
           // the report goes out with the last chunk's create; the final status patch follows it
           result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
           return result;
-        }, { ...RETRY, log }, maxResultBytes);
+        }, { ...RETRY, log }, maxResultBytes, this.serveChoice(run, inlineLimit));
       } catch (err) {
         result.phase = 'Failed';
         result.message = `could not upload the results: ${apiMessage(err)}`;

@@ -27,6 +27,8 @@ import { TOOL_VERSION } from '../runner/version.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
 import { downloadResults, safeNodeDir } from './results.ts';
+import { fetchServed, tokenHash } from './serve.ts';
+import { randomBytes } from 'node:crypto';
 import { dnsLabel } from '../util/k8s-names.ts';
 
 export const DEFAULT_ATTACH_TIMEOUT_MS = 30_000;
@@ -44,6 +46,10 @@ export interface ClusterRunOptions {
   /** --junit FILE */
   junit?: string;
   log: (line: string) => void;
+  /** --run-namespace: where the GadgetRun and its results live (default gadget); the agents must be deployed for it (deploy --run-namespace) */
+  namespace?: string;
+  /** --inline-limit: a node's packed result above it is fetched from its agent, not stored (default: the recipe's cluster.inline_limit, 1MiB) */
+  inlineLimit?: string;
   /** aborting cancels the run on every node (the CLI wires Ctrl-C here) */
   signal?: AbortSignal;
   api?: Api;
@@ -66,6 +72,8 @@ export interface NodeOutcome {
   storedBytes?: number;
   /** steps whose events did not all fit under cluster.max_result_bytes */
   truncated?: string[];
+  /** bytes fetched from the node's agent through its pod's port-forward (above the inline limit: not in etcd) */
+  servedBytes?: number;
 }
 
 export interface ClusterSummary extends Summary {
@@ -94,6 +102,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const { recipe } = loaded;
   const api = opts.api ?? new Api(loadKubeConfig());
   const log = opts.log;
+  const ns = opts.namespace ?? NAMESPACE;
   const attachTimeoutMs = recipe.cluster?.attach_timeout === undefined ? DEFAULT_ATTACH_TIMEOUT_MS : parseDuration(recipe.cluster.attach_timeout);
 
   let nodes = opts.nodes?.length ? opts.nodes : undefined;
@@ -102,19 +111,31 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     nodes = list.items.map((n) => n.metadata!.name!).sort();
   }
   if (!nodes.length) throw new Error('the cluster has no nodes to run on');
+  // runs whose time is up (finished past their ttl, or abandoned past their bound) go first: their ConfigMaps follow by owner
+  await sweepExpired(api, log, ns);
+  const ttlMs = recipe.cluster?.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(recipe.cluster.ttl);
+  // until the CLI says it is done: the longest the run can take (an unbounded one: a day), then its ttl
+  const boundMs = opts.maxDuration ? parseDuration(opts.maxDuration) : recipe.duration !== undefined ? parseDuration(recipe.duration) : 24 * 3600_000;
   const name = runName(recipe.name);
+  // only this process knows the token; the run says its hash, which the agents check (serve.ts)
+  const fetchToken = randomBytes(32).toString('base64url');
   const run: GadgetRun = {
     apiVersion: API_VERSION,
     kind: KIND,
-    metadata: { name, namespace: NAMESPACE, labels: { 'gadget-run.dev/recipe': dnsLabel(recipe.name, 'run', 40) } },
-    spec: { recipe: opts.text, nodes, ...(opts.selector ? { selector: opts.selector } : {}), ...(opts.maxDuration ? { maxDuration: opts.maxDuration } : {}) },
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { 'gadget-run.dev/recipe': dnsLabel(recipe.name, 'run', 40) },
+      annotations: { [EXPIRES_ANNOTATION]: new Date(Date.now() + attachTimeoutMs + boundMs + ttlMs).toISOString() },
+    },
+    spec: { recipe: opts.text, nodes, ...(opts.selector ? { selector: opts.selector } : {}), ...(opts.maxDuration ? { maxDuration: opts.maxDuration } : {}), ...(opts.inlineLimit ? { inlineLimit: opts.inlineLimit } : {}), fetchTokenHash: tokenHash(fetchToken) },
   };
   try {
-    await api.count('create gadgetruns', () => api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, body: run }));
+    await api.count('create gadgetruns', () => api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, body: run }));
   } catch (err) {
-    throw new Error(`cannot create the GadgetRun in namespace ${NAMESPACE}: ${apiMessage(err)} (is gadget-run deployed? gadget-run deploy | kubectl apply -f -)`, { cause: err });
+    throw new Error(`cannot create the GadgetRun in namespace ${ns}: ${apiMessage(err)} (is gadget-run deployed${ns === NAMESPACE ? '' : ` for it: gadget-run deploy --run-namespace ${ns}`}? gadget-run deploy | kubectl apply -f -)`, { cause: err });
   }
-  log(`GadgetRun ${NAMESPACE}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
+  log(`GadgetRun ${ns}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
 
   const outcomes = new Map<string, NodeOutcome>(nodes.map((n) => [n, { node: n, phase: 'Missing' } as NodeOutcome]));
   let seen: Record<string, NodeResult> = {};
@@ -127,7 +148,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     try {
       // idempotent: a busy API server's 5xx is retried, or the nodes would run on
       await withRetry(api, 'patch gadgetruns', () =>
-        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
+        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body: { spec: { cancel: true } } }, MERGE_PATCH),
         { ...RETRY, log },
       );
     } catch (err) {
@@ -179,12 +200,12 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
       if (settled) return;
       try {
         // the object as it is now, then its changes from that version on
-        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name }))) as GadgetRun;
+        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name }))) as GadgetRun;
         onObject(now);
         if (settled) return;
         abortWatch = await api.count('watch gadgetruns', () =>
           new Watch(api.kc).watch(
-            `/apis/${GROUP}/${VERSION}/namespaces/${NAMESPACE}/${PLURAL}`,
+            `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
             { fieldSelector: `metadata.name=${name}`, resourceVersion: now.metadata.resourceVersion },
             (type, obj: GadgetRun) => {
               if (type === 'DELETED') finish(new Error(`GadgetRun ${name} was deleted while running`));
@@ -203,12 +224,19 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
 
   const allDoneMs = Math.round(performance.now() - t0);
   // results: each node's folder and report (its own objects), then the merge every assertion reads
-  const downloads = await downloadResults(api, name, opts.outDir);
+  // results above the inline limit: from each node's agent, through the port-forward of its pod, as the caller
+  const downloads = await downloadResults(api, name, opts.outDir, (node, served, file) => {
+    log(`node ${node}: fetching its ${mib(served.bytes)} result from ${NAMESPACE}/${served.pod} (port-forward)`);
+    return api.count('get pods/portforward', () => fetchServed(api.kc, served, fetchToken, file, NAMESPACE));
+  }, ns);
+  // every node's results are here: the run's objects may go after its ttl
+  await expireAt(api, ns, name, new Date(Date.now() + ttlMs), log);
   for (const o of outcomes.values()) {
     const d = downloads.get(o.node);
     if (d) {
       o.configMaps = d.configMaps;
       o.storedBytes = d.storedBytes;
+      if (d.servedBytes !== undefined) o.servedBytes = d.servedBytes;
       const cut = d.report?.steps?.filter((s) => s.status === 'truncated' && s.reason?.includes('cluster.max_result_bytes')).map((s) => s.id);
       if (cut?.length) o.truncated = cut;
     }
@@ -238,6 +266,52 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     started,
     ...(cancelled ? { signal: signalName(opts.signal?.reason) } : {}),
   }, { log, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.updateBaseline ? { updateBaseline: true } : {}), ...(opts.junit !== undefined ? { junit: opts.junit } : {}) });
+}
+
+/** When a run's objects may be deleted (an ISO time): set at creation, moved to now + ttl once the CLI has the results. */
+export const EXPIRES_ANNOTATION = 'gadget-run.dev/expires-at';
+/** cluster.ttl when the recipe has none */
+export const DEFAULT_TTL_MS = 3600_000;
+
+async function expireAt(api: Api, ns: string, name: string, at: Date, log: (line: string) => void): Promise<void> {
+  try {
+    await withRetry(api, 'patch gadgetruns', () =>
+      api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body: { metadata: { annotations: { [EXPIRES_ANNOTATION]: at.toISOString() } } } }, MERGE_PATCH),
+    );
+  } catch (err) {
+    log(`could not set the run's expiry (it is deleted at its first one): ${apiMessage(err)}`);
+  }
+}
+
+/**
+ * Deletes the GadgetRuns of the namespace whose expiry has passed (cancelled, finished past
+ * their ttl, or abandoned by a CLI that died); the API server's garbage collector then deletes
+ * their result ConfigMaps (owner references). Runs without the annotation (a runbook's) stay.
+ */
+export async function sweepExpired(api: Api, log: (line: string) => void, ns = NAMESPACE, now = Date.now()): Promise<string[]> {
+  let list: { items?: GadgetRun[] };
+  try {
+    list = (await api.count('list gadgetruns', () => api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }))) as { items?: GadgetRun[] };
+  } catch (err) {
+    log(`could not list the runs to delete expired ones: ${apiMessage(err)}`);
+    return [];
+  }
+  const expired = (list.items ?? []).filter((r) => {
+    const at = Date.parse(r.metadata.annotations?.[EXPIRES_ANNOTATION] ?? '');
+    return Number.isFinite(at) && at <= now && !r.metadata.deletionTimestamp;
+  });
+  const deleted: string[] = [];
+  for (const r of expired) {
+    try {
+      await api.count('delete gadgetruns', () => api.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: r.metadata.name, propagationPolicy: 'Background' }));
+      deleted.push(r.metadata.name);
+    } catch (err) {
+      // another CLI's sweep got there first, or this user may not delete: the next sweep tries again
+      if ((err as { code?: number }).code !== 404) log(`could not delete the expired run ${r.metadata.name}: ${apiMessage(err)}`);
+    }
+  }
+  if (deleted.length) log(`deleted ${deleted.length} expired run${deleted.length === 1 ? '' : 's'} (their results go with them): ${deleted.join(', ')}`);
+  return deleted;
 }
 
 /** What the cluster run knows besides the merged raw/: its nodes, its timings, whether it was cancelled. */
@@ -410,8 +484,9 @@ export function renderNodes(summary: ClusterSummary, style: 'text' | 'md' = 'tex
   // at scale, the ones that need a look; the full table is in summary.json
   for (const r of rows.length > 20 ? [...new Set([...failed, ...cut])] : rows) {
     const stored = r.configMaps ? `, ${r.configMaps} ConfigMap${r.configMaps === 1 ? '' : 's'} ${mib(r.storedBytes ?? 0)}` : '';
+    const served = r.servedBytes !== undefined ? `, ${mib(r.servedBytes)} fetched from its agent (above the inline limit)` : '';
     const truncated = r.truncated?.length ? `, cut at cluster.max_result_bytes: ${r.truncated.join(', ')} truncated` : '';
-    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${stored}${truncated}${r.message ? ` — ${r.message}` : ''}`);
+    lines.push(`${style === 'md' ? '- ' : '  '}${r.node}: ${r.phase}${r.status ? ` (${r.status})` : ''}${stored}${served}${truncated}${r.message ? ` — ${r.message}` : ''}`);
   }
   const use = summary.cluster.apiServer;
   if (use) lines.push(`${style === 'md' ? '\n' : ''}left in the API server until the GadgetRun is deleted: ${use.configMaps} ConfigMap${use.configMaps === 1 ? '' : 's'}, ${mib(use.bytes)}`);

@@ -6,6 +6,7 @@
  * status, message), with its full answer and captured results in ConfigMaps
  * owned by the run (results.ts) so deleting the run collects them.
  */
+import type { ServedResult } from './serve.ts';
 import type { V1CustomResourceDefinition, V1JSONSchemaProps, V1ObjectMeta } from '@kubernetes/client-node';
 
 export const GROUP = 'gadget-run.dev';
@@ -33,6 +34,10 @@ export interface GadgetRunSpec {
   maxDuration?: string;
   /** set (by Ctrl-C in the CLI, or by hand) to stop the run on every node; what was captured is kept */
   cancel?: boolean;
+  /** a node's packed result above this size is served by its agent, not stored (--inline-limit; else the recipe's cluster.inline_limit, 1MiB) */
+  inlineLimit?: string;
+  /** sha256 (hex) of the token the CLI fetches served results with (serve.ts); absent: every result goes inline */
+  fetchTokenHash?: string;
 }
 
 export type NodePhase = 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
@@ -77,6 +82,10 @@ export interface NodeReport extends NodeResult {
   bytes?: number;
   /** the node's own files left out of its result: they did not fit under cluster.max_result_bytes */
   skipped?: string[];
+  /** sha256 (hex) of the packed result: the joined chunks, or the served file */
+  sha256?: string;
+  /** above the inline limit: where its agent serves the result (serve.ts), nothing in ConfigMaps */
+  served?: ServedResult;
   /** requests this agent sent for this run by "verb resource", retries included, up to its final status patch (scale figure) */
   apiCalls?: Record<string, number>;
 }
@@ -149,6 +158,8 @@ export function gadgetRunCrd(): V1CustomResourceDefinition {
                     },
                     maxDuration: { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' },
                     cancel: { type: 'boolean' },
+                    inlineLimit: { type: 'string', pattern: '^[0-9]{1,6}(KiB|MiB|GiB)$' },
+                    fetchTokenHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
                   },
                 },
                 status: {

@@ -14,7 +14,7 @@ const CAP = /^[A-Z_]+$/;
 
 export class DeployUsageError extends Error {}
 
-export function deployOptions(values: { image?: string; 'pull-policy'?: string; caps?: string; 'no-host-network'?: boolean }): DeployOptions {
+export function deployOptions(values: { image?: string; 'pull-policy'?: string; caps?: string; 'no-host-network'?: boolean; 'btf-dir'?: string; 'run-namespace'?: string[] }): DeployOptions {
   const opts: DeployOptions = { ...DEFAULT_DEPLOY };
   if (values.image !== undefined) opts.image = values.image;
   if (values['pull-policy'] !== undefined) {
@@ -28,6 +28,16 @@ export function deployOptions(values: { image?: string; 'pull-policy'?: string; 
     opts.caps = caps;
   }
   if (values['no-host-network']) opts.hostNetwork = false;
+  if (values['run-namespace']) {
+    const names = values['run-namespace'].flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+    const bad = names.filter((n) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n));
+    if (bad.length) throw new DeployUsageError(`--run-namespace: not namespace names: ${bad.join(', ')}`);
+    opts.runNamespaces = [...new Set(names)];
+  }
+  if (values['btf-dir'] !== undefined) {
+    if (!values['btf-dir'].startsWith('/')) throw new DeployUsageError(`--btf-dir: the nodes' folder of BTF files, an absolute path (e.g. --btf-dir /var/lib/gadget-run/btf)`);
+    opts.btfDir = values['btf-dir'];
+  }
   return opts;
 }
 

@@ -11,6 +11,7 @@ import type {
   V1DaemonSet,
   V1Namespace,
   V1PolicyRule,
+  V1PriorityClass,
   V1Role,
   V1RoleBinding,
   V1ServiceAccount,
@@ -18,6 +19,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { GROUP, NAMESPACE, PLURAL, gadgetRunCrd } from './crd.ts';
+import { formatBytes } from '../steps/duration.ts';
 
 /** the agent's V8 semi-space (MB): see the DaemonSet's command */
 export const AGENT_SEMI_SPACE_MB = 2;
@@ -48,7 +50,8 @@ export const DEFAULT_CAPS = ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE', 'NET_R
 /** Host paths the agent reads, all read-only. */
 export const HOST_PATHS: { name: string; host: string; mount: string }[] = [
   { name: 'cgroup', host: '/sys/fs/cgroup', mount: '/sys/fs/cgroup' },
-  { name: 'btf', host: '/sys/kernel/btf', mount: '/sys/kernel/btf' },
+  // no /sys/kernel/btf: the container's own sysfs shows the kernel's BTF where it has one, and a
+  // hostPath of it would fail the pod on a node without (the runtime mkdirs a missing source, in sysfs)
   { name: 'tracing', host: '/sys/kernel/tracing', mount: '/sys/kernel/tracing' },
   { name: 'bpffs', host: '/sys/fs/bpf', mount: '/sys/fs/bpf' },
   { name: 'proc', host: '/proc', mount: '/host/proc' },
@@ -76,12 +79,34 @@ export const AGENT_CLUSTER_RULES: V1PolicyRule[] = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get'] },
 ];
 
+/**
+ * What one node's agent may take. The BPF ring buffers are kernel memory charged to the
+ * container's memory cgroup (5.11+), beside the agent's own heap (bounded as the local
+ * runner's: events spool to disk); the spool and the staged result live in the work emptyDir.
+ * A recipe that asks for more ring than AGENT_LIMITS.ringBytes is refused on the node with the
+ * reason; steps past their share of AGENT_LIMITS.outputBytes are `truncated` (max_bytes), so
+ * the emptyDir never reaches its sizeLimit (which the kubelet enforces by eviction).
+ */
+export const AGENT_LIMITS = { ringBytes: 64 * 1024 * 1024, outputBytes: 1024 * 1024 * 1024 };
+export const AGENT_RESOURCES = {
+  requests: { cpu: '100m', memory: '256Mi' },
+  // ring (64 MiB) + the agent (≤ 150 MB RSS under a 1M-event capture) + page cache of the spool
+  limits: { cpu: '1', memory: '512Mi' },
+};
+/** the work emptyDir: AGENT_LIMITS.outputBytes of events, their evaluation and the staged pack */
+export const WORK_SIZE_LIMIT = '2Gi';
+export const PRIORITY_CLASS = 'gadget-run-agent';
+
 export interface DeployOptions {
   image: string;
   pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   caps: string[];
   /** pods share the node's network namespace (network gadgets see the host's traffic; clusters without a pod network) */
   hostNetwork: boolean;
+  /** namespaces besides gadget where users create runs and read their results: the agent gets its Role in each */
+  runNamespaces: string[];
+  /** a host folder of BTF files (btfgen, per kernel release) for nodes whose kernel has no /sys/kernel/btf: GADGET_RUN_BTF_DIR */
+  btfDir?: string;
 }
 
 export const DEFAULT_DEPLOY: DeployOptions = {
@@ -89,6 +114,7 @@ export const DEFAULT_DEPLOY: DeployOptions = {
   pullPolicy: 'IfNotPresent',
   caps: DEFAULT_CAPS,
   hostNetwork: true,
+  runNamespaces: [],
 };
 
 const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: NAMESPACE } : {}), labels: { ...PART_OF } });
@@ -113,25 +139,48 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT_NAME },
     subjects: [subject],
   };
+  // a team's namespace: the same rules there (follow its runs, answer them, write their results), nothing more;
+  // the namespace is the team's own and must exist
+  const extra = opts.runNamespaces.filter((n) => n !== NAMESPACE);
+  const teamRbac: KubernetesObject[] = extra.flatMap((ns) => [
+    { ...role, metadata: { ...meta(AGENT_NAME), namespace: ns } } as V1Role,
+    { ...binding, metadata: { ...meta(AGENT_NAME), namespace: ns } } as V1RoleBinding,
+  ]);
   const volumes: V1Volume[] = [
     ...HOST_PATHS.map((p) => ({ name: p.name, hostPath: { path: p.host } })),
     // the root filesystem is read-only; runs spool and evaluate here
-    { name: 'work', emptyDir: {} },
+    { name: 'work', emptyDir: { sizeLimit: WORK_SIZE_LIMIT } },
+    // a node without the folder fails the pod, with the reason in its events: deploy --btf-dir only where the nodes have it
+    ...(opts.btfDir ? [{ name: 'btf-dir', hostPath: { path: opts.btfDir, type: 'Directory' } }] : []),
   ];
   const mounts: V1VolumeMount[] = [
     ...HOST_PATHS.map((p) => ({ name: p.name, mountPath: p.mount, readOnly: true })),
     { name: 'work', mountPath: '/tmp' },
+    ...(opts.btfDir ? [{ name: 'btf-dir', mountPath: '/host/btf', readOnly: true }] : []),
   ];
+  const priorityClass: V1PriorityClass = {
+    apiVersion: 'scheduling.k8s.io/v1',
+    kind: 'PriorityClass',
+    metadata: { name: PRIORITY_CLASS, labels: { ...PART_OF } },
+    // above ordinary workloads (a node the agent cannot start on is a node the run cannot see), below system-node-critical
+    value: 1_000_000,
+    globalDefault: false,
+    description: 'gadget-run agents: one per node, scheduled before ordinary pods',
+  };
   const daemonSet: V1DaemonSet = {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
     metadata: meta(DAEMONSET),
     spec: {
       selector: { matchLabels: AGENT_LABELS },
+      // one node at a time: the old agent gets SIGTERM, cancels its runs gracefully (uploads what it captured,
+      // answers Cancelled) within terminationGracePeriodSeconds, then the new one starts (docs/kubernetes.md)
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
       template: {
         metadata: { labels: { ...AGENT_LABELS, ...PART_OF } },
         spec: {
           serviceAccountName: SERVICE_ACCOUNT,
+          priorityClassName: PRIORITY_CLASS,
           hostPID: true,
           hostNetwork: opts.hostNetwork,
           ...(opts.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
@@ -147,10 +196,18 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
               imagePullPolicy: opts.pullPolicy,
               // a small young generation: uploading a node's results allocated ~35 MB of short-lived
               // blocks and strings that V8's default 16 MB semi-spaces kept as RSS (bench/cluster-merge.ts)
-              command: ['/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, '/app/build/gadget-run.mjs', 'agent'],
+              command: [
+                '/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, '/app/build/gadget-run.mjs', 'agent',
+                '--limit-ring', formatBytes(AGENT_LIMITS.ringBytes), '--limit-output', formatBytes(AGENT_LIMITS.outputBytes),
+              ],
+              resources: AGENT_RESOURCES,
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                // results above the inline limit are served on the pod's loopback, fetched through its port-forward (serve.ts)
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'GADGET_RUN_HOST_PROC', value: '/host/proc' },
+                ...(opts.btfDir ? [{ name: 'GADGET_RUN_BTF_DIR', value: '/host/btf' }] : []),
+                ...(extra.length ? [{ name: 'GADGET_RUN_NAMESPACES', value: [NAMESPACE, ...extra].join(',') }] : []),
               ],
               securityContext: {
                 privileged: false,
@@ -169,5 +226,5 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
       },
     },
   };
-  return [gadgetRunCrd(), namespace, sa, clusterRole, clusterBinding, role, binding, daemonSet];
+  return [gadgetRunCrd(), namespace, priorityClass, sa, clusterRole, clusterBinding, role, binding, ...teamRbac, daemonSet];
 }

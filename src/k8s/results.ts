@@ -29,6 +29,7 @@ import type { StepMeta } from '../runner/capture.ts';
 import { apiMessage, reasonOf, statusOf, withRetry, type Api, type RetryOptions } from './client.ts';
 import { API_VERSION, KIND, NAMESPACE, type GadgetRun, type NodeReport } from './crd.ts';
 import { dnsSubdomain } from '../util/k8s-names.ts';
+import type { ServedResult } from './serve.ts';
 
 /** ConfigMaps hold at most 1 MiB; base64 in etcd adds a third: stay well under both. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -287,12 +288,32 @@ function chunkName(run: string, node: string, i: number): string {
 /** What a node's upload wrote: ConfigMaps and compressed bytes, and what did not fit. */
 export interface Written extends PackOutcome {
   chunks: number;
+  /** sha256 of the packed bytes the CLI gets (joined chunks, or the served file) */
+  sha256: string;
+  /** the result was above the inline limit: where the agent serves it (serve.ts) */
+  served?: ServedResult;
 }
+
+/** Big results (above inlineLimit) go to serve() rather than into ConfigMaps (serve.ts). */
+export interface ServeChoice {
+  /** packed bytes above this are served, not stored (cluster.inline_limit; default 1 MiB) */
+  inlineLimit: number;
+  /** where packs are staged before the choice */
+  workDir: string;
+  /** starts serving the file (it then owns it); undefined: this agent cannot serve (no pod), the result goes inline */
+  serve: (file: string, bytes: number, sha256: string) => Promise<ServedResult | undefined>;
+}
+
+/** cluster.inline_limit when neither the recipe nor the CLI gives one */
+export const DEFAULT_INLINE_LIMIT = 1024 * 1024;
 
 /**
  * Writes the node's results (dir: its output folder; none when the run never
  * produced one), streamed: each chunk is created as soon as it is full, chunk 0
  * (kept back) last with the report, made once the chunk count is known.
+ * With `choice`, the pack is staged on disk first: above the inline limit it is
+ * served (chunk 0 holds the report alone, saying where), at or under it, it is
+ * uploaded from the staged file.
  */
 export async function uploadResults(
   api: Api,
@@ -302,22 +323,69 @@ export async function uploadResults(
   report: (written: Written) => NodeReport,
   retry?: RetryOptions,
   maxBytes = DEFAULT_MAX_RESULT_BYTES,
+  choice?: ServeChoice,
 ): Promise<Written> {
   const create = async (body: V1ConfigMap) => {
     try {
-      await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: NAMESPACE, body }), retry);
+      await withRetry(api, 'create configmaps', () => api.core.createNamespacedConfigMap({ namespace: body.metadata!.namespace!, body }), retry);
     } catch (err) {
       // a retried create whose first attempt landed after all: the name is this node's own
       if (!(statusOf(err) === 409 && reasonOf(err) === 'AlreadyExists')) throw err;
     }
   };
   const chunker = new Chunker((i, data) => create(resultObject(run, node, i, undefined, data)));
-  const packed = dir ? await pack(dir, (m) => chunker.add(m), maxBytes) : { bytes: 0, cut: [], skipped: [] };
+  let packed: PackOutcome = { bytes: 0, cut: [], skipped: [] };
+  let served: ServedResult | undefined;
+  if (dir && choice) {
+    const staged = await stage(dir, choice.workDir);
+    let owned = false;
+    try {
+      if (staged.packed.bytes > choice.inlineLimit) {
+        served = await choice.serve(staged.file, staged.packed.bytes, staged.sha256);
+        owned = !!served;
+      }
+      if (served) {
+        packed = staged.packed;
+      } else if (staged.packed.bytes <= maxBytes) {
+        packed = staged.packed;
+        await chunkFile(staged.file, chunker);
+      }
+    } finally {
+      if (!owned) fs.rmSync(staged.file, { force: true });
+    }
+    // neither served nor under the cap: packed again, cut at the cap, as without a choice
+    if (!served && staged.packed.bytes > maxBytes) packed = await pack(dir, (m) => chunker.add(m), maxBytes);
+  } else if (dir) {
+    packed = await pack(dir, (m) => chunker.add(m), maxBytes);
+  }
   const first = await chunker.end();
-  const written: Written = { ...packed, chunks: dir ? chunker.count : 0 };
+  const written: Written = { ...packed, chunks: dir && !served ? chunker.count : 0, sha256: served ? served.sha256 : chunker.sha256(), ...(served ? { served } : {}) };
   // chunk 0 last: its presence means the node's upload is whole
-  await create(resultObject(run, node, 0, written.chunks, first, report(written)));
+  await create(resultObject(run, node, 0, written.chunks, served ? undefined : first, report(written)));
   return written;
+}
+
+/** The whole pack of dir in a file of workDir, its size and sha256. */
+async function stage(dir: string, workDir: string): Promise<{ file: string; packed: PackOutcome; sha256: string }> {
+  const file = path.join(workDir, `.result-${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.gz`);
+  const out = fs.createWriteStream(file, { mode: 0o600 });
+  const hash = createHash('sha256');
+  try {
+    const packed = await pack(dir, async (m) => {
+      hash.update(m);
+      if (!out.write(m)) await once(out, 'drain');
+    }, Infinity);
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return { file, packed, sha256: hash.digest('hex') };
+  } catch (err) {
+    out.destroy();
+    fs.rmSync(file, { force: true });
+    throw err;
+  }
+}
+
+async function chunkFile(file: string, chunker: Chunker): Promise<void> {
+  for await (const piece of fs.createReadStream(file, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) await chunker.add(piece);
 }
 
 /** Cuts a byte stream into CHUNK_BYTES pieces; hands on pieces 1.. as they fill and keeps piece 0. */
@@ -326,10 +394,16 @@ class Chunker {
   private first?: Buffer;
   private current = Buffer.allocUnsafe(CHUNK_BYTES);
   private fill = 0;
+  private readonly hash = createHash('sha256');
 
   constructor(private readonly send: (i: number, data: Buffer) => Promise<void>) {}
 
+  sha256(): string {
+    return this.hash.copy().digest('hex');
+  }
+
   async add(data: Buffer): Promise<void> {
+    this.hash.update(data);
     for (let at = 0; at < data.length; ) {
       const n = data.copy(this.current, this.fill, at);
       this.fill += n;
@@ -363,7 +437,8 @@ export function resultObject(run: GadgetRun, node: string, i: number, total: num
     kind: 'ConfigMap',
     metadata: {
       name: chunkName(run.metadata.name, node, i),
-      namespace: NAMESPACE,
+      // beside its run: a team's namespace keeps its results to those its RBAC lets read them
+      namespace: run.metadata.namespace ?? NAMESPACE,
       labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
       annotations: { [NODE_ANNOTATION]: node, [INDEX_ANNOTATION]: total === undefined ? `${i}` : `${i}/${total}` },
       // garbage-collected with the run
@@ -384,25 +459,30 @@ export interface NodeDownload {
   /** the node's ConfigMaps and the bytes of their data as the API server stores them (base64) */
   configMaps: number;
   storedBytes: number;
+  /** bytes fetched from the node's agent through the port-forward (its result was above the inline limit) */
+  servedBytes?: number;
 }
+
+/** Fetches a node's served result into file (serve.ts fetchServed with the run's token and the caller's kubeconfig). */
+export type FetchServed = (node: string, served: ServedResult, file: string) => Promise<void>;
 
 /**
  * Every node's results of a run, unpacked into dir/<node>/; one broken node
  * does not stop the others. The list is read a page at a time and each chunk
  * goes to disk at once, so no more than a page is ever in memory.
  */
-export async function downloadResults(api: Api, runName: string, dir: string): Promise<Map<string, NodeDownload>> {
+export async function downloadResults(api: Api, runName: string, dir: string, fetch?: FetchServed, namespace = NAMESPACE): Promise<Map<string, NodeDownload>> {
   const sink = new ResultSink(dir);
   try {
     let page: string | undefined;
     do {
       const list = await withRetry(api, 'list configmaps', () =>
-        api.core.listNamespacedConfigMap({ namespace: NAMESPACE, labelSelector: `${RUN_LABEL}=${runName}`, limit: PAGE_CHUNKS, ...(page ? { _continue: page } : {}) }),
+        api.core.listNamespacedConfigMap({ namespace, labelSelector: `${RUN_LABEL}=${runName}`, limit: PAGE_CHUNKS, ...(page ? { _continue: page } : {}) }),
       );
       for (const cm of list.items) sink.add(cm);
       page = list.metadata?._continue || undefined;
     } while (page);
-    return await sink.finish();
+    return await sink.finish(fetch);
   } finally {
     sink.close();
   }
@@ -468,18 +548,42 @@ class ResultSink {
     entry.have.add(i);
   }
 
-  async finish(): Promise<Map<string, NodeDownload>> {
+  async finish(fetch?: FetchServed): Promise<Map<string, NodeDownload>> {
     const out = new Map<string, NodeDownload>();
     for (const [node, e] of this.nodes) {
       const d: NodeDownload = { ...(e.report ? { report: e.report } : {}), configMaps: e.configMaps, storedBytes: e.storedBytes };
       out.set(node, d);
       if (e.fd !== undefined) fs.closeSync(e.fd);
       e.fd = undefined;
-      if (!e.have.size) continue;
-      const whole = e.total !== undefined && e.have.size === e.total && [...e.have].every((i) => i < e.total!);
-      if (!whole || !e.report) {
-        d.error = `${e.have.size} of ${e.total ?? 'an unknown number of'} result chunks found${e.report ? '' : ' and no report (chunk 0)'}: the node's upload did not finish`;
-        continue;
+      const served = e.report?.served;
+      if (served) {
+        // above the inline limit: the node's agent serves it, fetched through the API server's port-forward
+        if (!fetch) {
+          d.error = `its result (${served.bytes} bytes) is served by its agent ${served.pod} and this download cannot fetch it`;
+          continue;
+        }
+        try {
+          await fetch(node, served, e.file);
+          d.servedBytes = served.bytes;
+        } catch (err) {
+          d.error = `its result (${served.bytes} bytes, above the inline limit) could not be fetched from its agent: ${apiMessage(err)}`;
+          fs.rmSync(e.file, { force: true });
+          continue;
+        }
+      } else {
+        if (!e.have.size) continue;
+        const whole = e.total !== undefined && e.have.size === e.total && [...e.have].every((i) => i < e.total!);
+        if (!whole || !e.report) {
+          d.error = `${e.have.size} of ${e.total ?? 'an unknown number of'} result chunks found${e.report ? '' : ' and no report (chunk 0)'}: the node's upload did not finish`;
+          continue;
+        }
+        if (e.report.sha256) {
+          const got = await sha256File(e.file);
+          if (got !== e.report.sha256) {
+            d.error = `its result chunks join to sha256 ${got.slice(0, 16)}…, its report says ${e.report.sha256.slice(0, 16)}…: refusing them`;
+            continue;
+          }
+        }
       }
       try {
         d.files = await unpack(fs.createReadStream(e.file), path.join(this.dir, safeNodeDir(node)));
@@ -499,6 +603,12 @@ class ResultSink {
       fs.rmSync(e.file, { force: true });
     }
   }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) h.update(c);
+  return h.digest('hex');
 }
 
 /** A node name as a folder name: node names are DNS subdomains already; anything else is replaced. */

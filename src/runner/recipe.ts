@@ -123,7 +123,7 @@ export interface Recipe {
   canary_budget?: Duration;
   steps: StepSpec[];
   /** run --cluster: see src/k8s/cluster-run.ts */
-  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string };
+  cluster?: { allow_missing_nodes?: boolean; attach_timeout?: Duration; max_result_bytes?: string; inline_limit?: string; ttl?: Duration };
   assertions?: { name: string; expr: string; message?: string }[];
   /** actions run after the verdict (src/runner/actions.ts) */
   on_success?: ActionSpec[];

@@ -207,6 +207,33 @@ export async function deployAgent(image: string): Promise<void> {
   }, 120_000);
 }
 
+/** The host pid of the agent in the DaemonSet's pod: its cgroup is under its pod's UID. */
+export async function agentPid(): Promise<number> {
+  const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
+  const uid: string = JSON.parse(r.stdout).items.find((p: any) => p.spec.nodeName === NODE).metadata.uid;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(uid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent')) return Number(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  throw new Error(`no process of the agent pod ${uid} on this machine`);
+}
+
+/** BPF links and perf events the agent holds: its steps' attachments (a per-process view: neighbours do not count). */
+export function attachments(pid: number): number {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (/bpf-link|perf_event/.test(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))) n++;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return n;
+}
+
 /** A hostNetwork pod on this node running `node -e script` from the test image (its node binary). */
 export function nodePod(image: string, name: string, namespace: string, labels: Record<string, string>, script: string): object {
   return {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import { deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { agentPid, attachments, deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
 
 let cluster: Cluster | undefined;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-pods-${p}-`));
@@ -48,33 +48,6 @@ async function running(selector: string): Promise<void> {
     const pods = JSON.parse(r.stdout || '{"items":[]}').items;
     return pods.length && pods.every((p: any) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready) ? true : undefined;
   }, 120_000);
-}
-
-/** The host pid of the agent in the DaemonSet's pod: its cgroup is under its pod's UID. */
-async function agentPid(): Promise<number> {
-  const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
-  const uid: string = JSON.parse(r.stdout).items.find((p: any) => p.spec.nodeName === NODE).metadata.uid;
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(uid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent')) return Number(pid);
-    } catch {
-      /* gone */
-    }
-  }
-  throw new Error(`no process of the agent pod ${uid} on this machine`);
-}
-
-/** BPF links and perf events the agent holds: its steps' attachments (a per-process view: neighbours do not count). */
-function attachments(pid: number): number {
-  let n = 0;
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (/bpf-link|perf_event/.test(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))) n++;
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  return n;
 }
 
 before(async () => {

@@ -37,7 +37,7 @@ test('@kubernetes/client-node loads on this Node (the 2.x line needs Node >= 22.
 test('deploy prints every object, and the printed YAML reads back as the same objects', () => {
   const text = renderManifests(DEFAULT_DEPLOY);
   const back = loadAllYaml(text) as { kind: string; metadata: { name: string } }[];
-  assert.deepEqual(back.map((o) => o.kind), ['CustomResourceDefinition', 'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
+  assert.deepEqual(back.map((o) => o.kind), ['CustomResourceDefinition', 'Namespace', 'PriorityClass', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
   // the wire form, not the client's TypeScript field names
   assert.doesNotMatch(text, /x_kubernetes|_enum|_ref\b/);
 });
@@ -53,12 +53,20 @@ test('the DaemonSet: hostPID, capabilities instead of privileged, read-only host
   assert.equal(c.image, 'example/gr:1');
   assert.equal(c.imagePullPolicy, 'Never');
   assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
-  for (const p of ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/bpf', '/proc', '/run']) {
+  for (const p of ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/fs/bpf', '/proc', '/run']) {
     const v = pod.volumes.find((v: any) => v.hostPath?.path === p);
     assert.ok(v, `host path ${p}`);
     assert.equal(c.volumeMounts.find((m: any) => m.name === v.name).readOnly, true, `${p} read-only`);
   }
-  assert.equal(HOST_PATHS.length, 6);
+  assert.equal(HOST_PATHS.length, 5);
+  // no /sys/kernel/btf hostPath: a node without BTF would fail the pod (the container's sysfs shows it where there is one)
+  assert.ok(!pod.volumes.some((v: any) => v.hostPath?.path?.startsWith('/sys/kernel/btf')));
+  // limits the agent fits in, and what it tells runs about them
+  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } });
+  assert.deepEqual(c.command.slice(-4), ['--limit-ring', '64MiB', '--limit-output', '1GiB']);
+  assert.equal(pod.volumes.find((v: any) => v.name === 'work').emptyDir.sizeLimit, '2Gi');
+  assert.equal(pod.priorityClassName, 'gadget-run-agent');
+  assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
   assert.deepEqual(c.env[0], { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
 });
 
@@ -396,4 +404,19 @@ test('renderNodes: each node’s ConfigMaps and bytes, a node cut at the cap, an
   assert.match(text, /a: Succeeded \(passed\), 3 ConfigMaps 1\.4 MiB/);
   assert.match(text, /b: Succeeded \(passed\), 33 ConfigMaps 21\.0 MiB, cut at cluster\.max_result_bytes: execs truncated/);
   assert.match(text, /left in the API server until the GadgetRun is deleted: 36 ConfigMaps, 22\.4 MiB/);
+});
+
+test('deploy --run-namespace: the agent’s own rules in each team namespace, nothing cluster-wide added, and the agent told where to watch', () => {
+  const objs = manifests(deployOptions({ 'run-namespace': ['team-a,team-b', 'team-a'] })) as any[];
+  const roles = objs.filter((o) => o.kind === 'Role');
+  assert.deepEqual(roles.map((r) => r.metadata.namespace), ['gadget', 'team-a', 'team-b']);
+  for (const r of roles) assert.deepEqual(r.rules, AGENT_NAMESPACED_RULES);
+  const bindings = objs.filter((o) => o.kind === 'RoleBinding');
+  assert.deepEqual(bindings.map((b) => [b.metadata.namespace, b.subjects[0].namespace]), [['gadget', 'gadget'], ['team-a', 'gadget'], ['team-b', 'gadget']]);
+  assert.deepEqual(objs.find((o) => o.kind === 'ClusterRole').rules, AGENT_CLUSTER_RULES);
+  const env = objs.find((o) => o.kind === 'DaemonSet').spec.template.spec.containers[0].env;
+  assert.deepEqual(env.find((e: any) => e.name === 'GADGET_RUN_NAMESPACES'), { name: 'GADGET_RUN_NAMESPACES', value: 'gadget,team-a,team-b' });
+  assert.throws(() => deployOptions({ 'run-namespace': ['Team_A'] }), /not namespace names: Team_A/);
+  // without it: no such variable, one Role
+  assert.ok(!(manifests() as any[]).find((o) => o.kind === 'DaemonSet').spec.template.spec.containers[0].env.some((e: any) => e.name === 'GADGET_RUN_NAMESPACES'));
 });
