@@ -196,9 +196,20 @@ export class Agent {
     const name = run.metadata.name;
     const callsBefore = new Map(this.api.calls);
     const result: NodeReport = { node, phase: 'Running', startedAt: new Date().toISOString() };
-    // not awaited: the capture starts at once; on a busy API server the final phase may overtake it
-    // (Latest), and a failure here is the final report's to tell
-    void this.report(run, result).catch(() => {});
+    // `Running` is the CLI's "attached": it goes out once the runner says the steps are attached
+    // (and their canaries came back), never when the run is merely picked up; a workload started on
+    // "all nodes attached" must not run ahead of the programs. Not awaited: the capture goes on; on a
+    // busy API server the final phase may overtake it (Latest), and a failure here is the final
+    // report's to tell. A run that ends before it attaches sends its final report only.
+    let attachedSent = false;
+    const observer = {
+      attached: () => {
+        if (attachedSent) return;
+        attachedSent = true;
+        void this.report(run, result).catch(() => {});
+      },
+      captured: () => {},
+    };
     log(`run ${name}: started`);
     const dir = fs.mkdtempSync(path.join(this.opts.workDir, `run-${name}-`));
     try {
@@ -219,6 +230,7 @@ export class Agent {
           objectDir: this.opts.objectDir,
           maxDurationMs: run.spec.maxDuration === undefined ? undefined : parseDuration(run.spec.maxDuration),
           signal,
+          observer,
           log: (line) => log(`run ${name}: ${line}`),
           ...(this.opts.fake ? { openSession: fakeOpen(node) } : {}),
           ...(sources ? { containerSources: sources } : {}),

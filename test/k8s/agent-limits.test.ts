@@ -71,8 +71,8 @@ function rssPeakMb(pid: number): number {
 
 /**
  * A run whose workload starts once the agent (host pid) holds its steps' attachments, stable for a
- * second: the node's Running report comes when the agent picks the run up, before its programs are
- * attached, so "all nodes attached" alone is too early (opens before the attach are never seen).
+ * second: belt and braces (the node's Running report comes once its steps are attached; it once came
+ * when the agent picked the run up, and the opens before the attach were never seen).
  */
 async function runWithWorkload(recipe: string, args: string[], n: number, agent: number): Promise<{ code: number | null; stdout: string; stderr: string; out: string; workload: { n: number; failed: number; elapsed_s: number } }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-mem-run-'));

@@ -7,7 +7,7 @@
  * The tests run in order and share the deployment.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,6 +128,24 @@ test('more nodes: agents as processes with the ServiceAccount token; per-node an
   const nodes = new Set(events(path.join(out, 'execs.ndjson')).map((e) => e.node));
   assert.deepEqual([...nodes].sort(), [NODE, 'sim-a'].sort());
   assert.equal(s.assertions[0].status, 'passed');
+});
+
+test('"all nodes attached" means attached: one exec started on that line is in the node\'s events', { skip: skipK8s, timeout: 300_000 }, async () => {
+  const out = tmp('attached');
+  const once = path.join(tmp('once'), 'grk8smark-once');
+  fs.copyFileSync('/bin/true', once);
+  fs.chmodSync(once, 0o755);
+  const run = gadgetRun(['run', recipe('', '8s'), '--cluster', '--node', NODE, '--out', out]);
+  let stderr = '';
+  run.child.stderr!.on('data', (d) => (stderr += d));
+  await eventually('all nodes attached', async () => (/all 1 nodes attached/.test(stderr) ? true : run.child.exitCode !== null ? true : undefined), 120_000);
+  // the node said Running when the agent picked the run up, before its programs were attached: a
+  // workload started on that line lost its first opens (docs/kubernetes.md)
+  execFileSync(once);
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const mine = events(path.join(out, NODE, 'raw', 'execs.ndjson')).filter((e) => e.comm === 'grk8smark-once');
+  assert.equal(mine.length, 1, `the exec right after "all 1 nodes attached" was ${mine.length ? 'seen' : 'missed'}`);
 });
 
 test('a node with no agent is reported; allow_missing_nodes lets the run pass without it', { skip: skipK8s, timeout: 300_000 }, async () => {
