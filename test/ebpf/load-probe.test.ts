@@ -205,7 +205,8 @@ test('every gadget gadgets --json calls ok here opens: loaded, verified and atta
     const session = await openSession(def, {
       id: r.id.replace('/', '_'), params: {}, filter: [], spoolPath: path.join(dir, `${r.id.replace('/', '_')}.ndjson`),
       bootToWallNs: 0n, objectDir: objectDir(), options: {}, maxBytes: 1 << 20,
-      ...('cgroupPrograms' in def && def.cgroupPrograms ? { cgroup: { id: cgroup.id, level: cgroup.level } } : {}),
+      // (on the cgroup root, judging the workload and the containers it starts: they need that scope)
+      ...('cgroupPrograms' in def && def.cgroupPrograms ? { cgroup: { id: cgroup.id, level: cgroup.level }, containers: { workload: true } } : {}),
     });
     session.start();
     // a snapshot attaches its iterator when its moment comes (delay 0: at start)
