@@ -6,6 +6,13 @@
  * budget, for one of them to come back through its ring, decoder and scope.
  * The sessions recognise the canary's events by its pid and drop them before
  * any filter (src/steps/liveness.ts), so they never reach results.
+ *
+ * A step's budget counts from the moment the helper reaches the step's own
+ * action (it says so on its stdout, one line per action), not from its start:
+ * the actions run one after another, and on a slow machine (a TCG guest) the
+ * ones before, a slow write or a private network namespace, can take longer
+ * than a whole budget. A helper that never reaches a step's action fails that
+ * step too, after REACH_LIMIT_MS.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,6 +50,8 @@ export function canaryPlan(s: CanaryStep): CanarySummary | CanaryAction[] {
 }
 
 const POLL_MS = 1;
+/** how long the helper may take to reach a step's action at all: a helper stuck before it fails the step */
+export const REACH_LIMIT_MS = 30_000;
 
 /** canary_budget: a number is ms (unlike durations), text a duration */
 export const canaryBudgetMs = (v: string | number | undefined) => (v === undefined ? DEFAULT_CANARY_BUDGET_MS : typeof v === 'number' ? v : parseDuration(v));
@@ -66,13 +75,26 @@ export class Canary {
   readonly pid?: number;
   stderr = '';
   readonly exited: Promise<void>;
+  /** when (performance.now()) the helper said it reached each action */
+  private readonly reached = new Map<string, number>();
+  private lastReached?: string;
+  private stdoutTail = '';
   private readonly child;
   private gone = false;
 
   constructor(readonly helper: string, actions: CanaryAction[], cgroupDir: string | undefined) {
-    this.child = spawn(helper, [...(cgroupDir ? ['--cgroup', cgroupDir] : []), ...actions], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = spawn(helper, [...(cgroupDir ? ['--cgroup', cgroupDir] : []), ...actions], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.pid = this.child.pid;
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.child.stdout!.on('data', (d: Buffer) => {
+      const at = performance.now();
+      const lines = (this.stdoutTail + d.toString()).split('\n');
+      this.stdoutTail = lines.pop()!;
+      for (const a of lines) {
+        if (!this.reached.has(a)) this.reached.set(a, at);
+        this.lastReached = a;
+      }
+    });
     this.exited = new Promise((resolve) => {
       const end = () => ((this.gone = true), resolve());
       this.child.on('exit', end);
@@ -84,6 +106,17 @@ export class Canary {
 
   go(): void {
     this.child.stdin!.end('g');
+  }
+
+  /** when the helper reached the first of these actions (undefined: none yet) */
+  reachedAt(actions: readonly CanaryAction[]): number | undefined {
+    const at = actions.map((a) => this.reached.get(a)).filter((t) => t !== undefined);
+    return at.length ? Math.min(...at) : undefined;
+  }
+
+  /** the action the helper said it reached last */
+  get last(): string | undefined {
+    return this.lastReached;
   }
 
   get done(): boolean {
@@ -108,7 +141,7 @@ export interface CanaryOutcome {
  */
 export async function runCanary(steps: CanaryStep[], canary: Canary | undefined): Promise<CanaryOutcome> {
   const results = new Map<string, CanarySummary>();
-  const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']> }[] = [];
+  const waiting: { s: CanaryStep; probe: NonNullable<StepSession['canary']>; actions: CanaryAction[] }[] = [];
   // steps that prove nothing still drop the canary's events (and let it past an egress block)
   const bystanders: NonNullable<StepSession['canary']>[] = [];
   for (const s of steps) {
@@ -118,7 +151,7 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
       if (s.session?.canary) bystanders.push(s.session.canary);
       continue;
     }
-    waiting.push({ s, probe: s.session!.canary! });
+    waiting.push({ s, probe: s.session!.canary!, actions: plan });
   }
   if (!waiting.length) {
     canary?.kill();
@@ -147,22 +180,26 @@ export async function runCanary(steps: CanaryStep[], canary: Canary | undefined)
     };
     const t0 = performance.now();
     canary.go();
-    const budget = Math.max(...waiting.map((w) => w.s.budgetMs));
     let pending = waiting;
     while (pending.length) {
-      const now = performance.now() - t0;
-      pending = pending.filter(({ s, probe }) => {
+      pending = pending.filter(({ s, probe, actions }) => {
+        const from = canary.reachedAt(actions);
         if (probe.check()) {
-          results.set(s.id, { state: 'proven', ms: Math.max(1, Math.round(performance.now() - t0)) });
+          results.set(s.id, { state: 'proven', ms: Math.max(1, Math.round(performance.now() - (from ?? t0))) });
           return false;
         }
-        if (now >= s.budgetMs) {
+        const now = performance.now();
+        if (from !== undefined && now - from >= s.budgetMs) {
           results.set(s.id, missed(s));
+          return false;
+        }
+        if (from === undefined && now - t0 >= REACH_LIMIT_MS) {
+          results.set(s.id, notReached(s, actions, canary));
           return false;
         }
         return true;
       });
-      if (!pending.length || now >= budget) break;
+      if (!pending.length) break;
       // the canary is gone and its events were read: what did not come will not
       if (canary.done) {
         for (const w of pending) if (!w.probe.check()) results.set(w.s.id, missed(w.s));
@@ -208,6 +245,11 @@ function failed(s: CanaryStep, stderr: string): CanarySummary {
     ms: s.budgetMs,
     reason: `attached, but no event from the traced scope reached the ring in ${s.budgetMs} ms${said ? ` (${said})` : ''}`,
   };
+}
+
+function notReached(s: CanaryStep, actions: readonly CanaryAction[], canary: Canary): CanarySummary {
+  const last = canary.last ? `its last was ${canary.last}` : 'it reached none';
+  return { state: 'failed', reason: `the canary helper did not reach ${actions.join(' or ')} in ${REACH_LIMIT_MS / 1000} s (${last}): nothing proved the step hears its scope` };
 }
 
 /** a slow write holds back what follows it: after the quick ones; exec ends the helper: last */
