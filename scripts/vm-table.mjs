@@ -50,13 +50,15 @@ function figures() {
   if (!fs.existsSync(r.HISTORY)) return undefined;
   const runs = fs.readFileSync(r.HISTORY, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const names = [...new Set(runs.map((x) => x.name))].sort(r.byVersion);
-  const rows = names.map((name) => {
-    const all = runs.filter((x) => x.name === name);
+  // a row per kernel and way of running it (vCPUs, alone or beside the other guests)
+  const kinds = names.flatMap((name) => [...new Set(runs.filter((x) => x.name === name).map((x) => x.where))].map((where) => ({ name, where })));
+  const rows = kinds.map(({ name, where }) => {
+    const all = runs.filter((x) => x.name === name && x.where === where);
     const ok = all.filter((x) => x.code === 0);
     const releases = [...new Set(all.map((x) => x.release))];
     const load = ok.length ? `${Math.min(...ok.map((x) => x.load.min))}–${Math.max(...ok.map((x) => x.load.max))}` : '—';
     const failed = all.length - ok.length;
-    return `| ${name} | ${[...new Set(all.map((x) => x.where))].join(', ')} | ${ok.length}${failed ? ` (+${failed} that failed)` : ''} | ${range(ok.map((x) => x.bootMs))} | ${range(ok.map((x) => x.gadgetsMs))} | ${range(ok.map((x) => x.testsMs))} | ${range(ok.map((x) => x.ms))} | ${load} | ${range(releases.map(fetchedMs))} |`;
+    return `| ${name} | ${where} | ${ok.length}${failed ? ` (+${failed} that failed)` : ''} | ${range(ok.map((x) => x.bootMs))} | ${range(ok.map((x) => x.gadgetsMs))} | ${range(ok.map((x) => x.testsMs))} | ${range(ok.map((x) => x.ms))} | ${load} | ${range(releases.map(fetchedMs))} |`;
   });
   const from = runs.map((x) => x.at).sort();
   return [
@@ -65,7 +67,24 @@ function figures() {
     '| kernel | where | runs | boot to the job | `gadgets --json` | the tests | whole run (qemu start to end) | host load | fetch, cold |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
+    ...batches(runs),
   ].join('\n');
+}
+
+/** The guests started together: the wall time of each batch, from their start to the last one's end (what they add to a CI). */
+function batches(runs) {
+  const byBatch = new Map();
+  for (const x of runs.filter((x) => x.batch && x.startedAt)) byBatch.set(`${x.batch} ${x.startedAt}`, [...(byBatch.get(`${x.batch} ${x.startedAt}`) ?? []), x]);
+  const all = [...byBatch.values()].filter((b) => b.length === b[0].batch.split('+').length);
+  if (!all.length) return [];
+  const wall = (b) => Math.max(...b.map((x) => Date.parse(x.at))) - Date.parse(b[0].startedAt);
+  const clean = all.filter((b) => b.every((x) => x.code === 0));
+  const load = (b) => `${Math.min(...b.map((x) => x.load.min))}–${Math.max(...b.map((x) => x.load.max))}`;
+  return [
+    '',
+    `The qemu kernels side by side (${all[0].batch.split('+').join(' and ')}), from their start to the last one's end: ` +
+      all.map((b) => `${(wall(b) / 1000).toFixed(0)} s at load ${load(b)}${clean.includes(b) ? '' : ' (a kernel failed)'}`).join('; ') + '.',
+  ];
 }
 
 function writeTables() {

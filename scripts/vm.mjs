@@ -46,7 +46,17 @@ const FETCH_RECIPE = '1';
 
 const log = (...a) => console.error('vm:', ...a);
 
-export async function aptEnsure() {
+// guests started together fetch together: one apt-get install at a time (dpkg's own lock)
+let ensured = null;
+export function aptEnsure() {
+  ensured ??= ensureApt().catch((err) => {
+    ensured = null;
+    throw err;
+  });
+  return ensured;
+}
+
+async function ensureApt() {
   // one query for all: under TCG's load every process start counts
   const r = await $`dpkg-query -W ${'-f=${Package} ${Status}\n'} ${APT_PACKAGES}`.nothrow();
   const installed = new Set(r.stdout.split('\n').filter((l) => l.endsWith(' install ok installed')).map((l) => l.split(' ')[0]));
@@ -266,10 +276,50 @@ export function jobScript({ started, cwd, env, cmd }) {
 const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 /**
- * One guest at a time on this machine (scripts/lock.mjs): under TCG a guest takes every core
- * it is given, and two would slow each other (and everyone else) past their timeouts.
+ * One user of guests at a time on this machine (scripts/lock.mjs): under TCG a guest takes every
+ * core it is given, and guests started without regard to each other would slow each other (and
+ * everyone else) past their timeouts. The lock is the process's, not the guest's: guests one
+ * process starts together (the matrix's kernels, sized to share the cores: --smp 1 each) run side
+ * by side, and another process's guests wait until the last of them ends.
  */
 const LOCK = process.env.GADGET_RUN_VM_LOCK ?? '/run/gadget-run-vm.lock';
+
+/** This process's holds, per lock file: how many of its guests use each, and the lock() they share. */
+const holds = new Map();
+
+/**
+ * A share of this process's hold on the guests' lock (`file`, LOCK by default), taken for one
+ * guest: the first share waits for other processes' guests; its unlock() releases the lock
+ * with the last share.
+ */
+export async function guestSlot(what, { maxWaitMs, file = LOCK } = {}) {
+  if (!holds.has(file)) {
+    const h = { users: 0, taken: lock(file, { what, log, maxWaitMs }) };
+    holds.set(file, h);
+    // a wait that failed is not a hold: the next guest tries afresh
+    h.taken.catch(() => { if (holds.get(file) === h) holds.delete(file); });
+  }
+  const h = holds.get(file);
+  h.users++;
+  let got;
+  try {
+    got = await h.taken;
+  } catch (err) {
+    h.users--;
+    throw err;
+  }
+  let mine = true;
+  return {
+    waitedMs: got.waitedMs,
+    unlock: () => {
+      if (!mine) return;
+      mine = false;
+      if (--h.users > 0) return;
+      if (holds.get(file) === h) holds.delete(file);
+      got.unlock();
+    },
+  };
+}
 
 /**
  * What on the guest's console means it will not finish sanely: a kernel that locked up, panicked,
@@ -348,7 +398,7 @@ export async function run(name, cmd, opts = {}) {
     // the init's heartbeat: a guest that stops writing it is hung, whatever its console says
     '-chardev', `file,id=gbeat,path=${path.join(dir, 'heartbeat')}`, '-device', 'virtserialport,chardev=gbeat,name=gadgetrun.heartbeat',
   ];
-  const { unlock, waitedMs } = await lock(LOCK, { what: `vm: run ${name}`, log, maxWaitMs: opts.maxWaitMs });
+  const { unlock, waitedMs } = await guestSlot(`vm: run ${name}`, { maxWaitMs: opts.maxWaitMs });
   const t0 = Date.now();
   const stallMs = opts.stallMs ?? 3 * 60_000;
   const handlers = [];

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 // @ts-expect-error -- a JavaScript module without types
-import { FATAL_CONSOLE, jobScript, moduleOrder, parseDuration } from '../../scripts/vm.mjs';
+import { FATAL_CONSOLE, guestSlot, jobScript, moduleOrder, parseDuration } from '../../scripts/vm.mjs';
 // @ts-expect-error -- a JavaScript module without types
 import { lock } from '../../scripts/lock.mjs';
 
@@ -121,4 +121,23 @@ test('the lock: taken at once when free, over from a dead holder, waited for a l
   await assert.rejects(lock(file, { what: 'vm: run 6.1', log: (m: string) => told.push(m), maxWaitMs: 1500 }), /^Error: vm: run 6\.1: pid 1 \(.*\) still held .*vm\.lock after 2 s$/);
   assert.deepEqual(told, [`vm: run 6.1: waiting for pid 1 to finish (${file})`]);
   assert.equal(fs.readFileSync(file, 'utf8'), '1\n', 'a live holder keeps its lock');
+});
+
+test('guests of one process share its hold on the lock (the matrix\'s kernels side by side); another user waits until the last ends', async (t) => {
+  const file = path.join(tempDir(t), 'vm.lock');
+  const [a, b] = await Promise.all([guestSlot('vm: run 6.1', { file }), guestSlot('vm: run 6.12', { file })]);
+  assert.equal(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
+  // another user of guests (lock() is what a separate vm.mjs process takes): held while any share is
+  const other = () => lock(file, { what: 'vm: run 6.1', maxWaitMs: 1200 });
+  await assert.rejects(other(), /still held .*vm\.lock/);
+  a.unlock();
+  a.unlock(); // idempotent: one share released once
+  await assert.rejects(other(), /still held .*vm\.lock/);
+  b.unlock();
+  assert.equal(fs.existsSync(file), false, 'released with the last guest');
+  // a later guest of this process takes it afresh
+  const c = await guestSlot('vm: run 6.1', { file });
+  assert.equal(fs.readFileSync(file, 'utf8'), `${process.pid}\n`);
+  c.unlock();
+  assert.equal(fs.existsSync(file), false);
 });
