@@ -11,7 +11,7 @@
  *
  * It joins DIR's cgroup.procs first, then waits for one byte on stdin (the
  * runner has told the steps its pid by then), then acts. As it reaches each
- * action it writes the action's name and a newline to stdout: each step's
+ * action it writes "ACTION NS" (CLOCK_MONOTONIC) on a line of stdout: each step's
  * budget counts from there, not from the helper's start, so a slow machine
  * (a TCG guest) running the actions before a step's is not taken for a deaf
  * step. Exit 0, or 2 with "canary: ACTION: why" on stderr. */
@@ -43,12 +43,16 @@
 
 static const char *action = "start";
 
-/* tell the runner this action starts now; it may not be listening (stdout is
- * then /dev/null or closed), which changes nothing for the action */
+/* tell the runner this action starts now, and when (CLOCK_MONOTONIC, ns: the
+ * runner's clock too, so a runner busy when the line comes still counts from
+ * here); it may not be listening (stdout is then /dev/null or closed), which
+ * changes nothing for the action */
 static void reached(const char *name)
 {
 	char line[4200];
-	int n = snprintf(line, sizeof(line), "%s\n", name);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int n = snprintf(line, sizeof(line), "%s %lld\n", name, (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
 	if (n > 0 && n < (int)sizeof(line))
 		(void)!write(1, line, (size_t)n);
 }

@@ -8,7 +8,7 @@
  * any filter (src/steps/liveness.ts), so they never reach results.
  *
  * A step's budget counts from the moment the helper reaches the step's own
- * action (it says so on its stdout, one line per action), not from its start:
+ * action (it says so on its stdout, one line per action with the time), not from its start:
  * the actions run one after another, and on a slow machine (a TCG guest) the
  * ones before, a slow write or a private network namespace, can take longer
  * than a whole budget. A helper that never reaches a step's action fails that
@@ -87,10 +87,10 @@ export class Canary {
     this.pid = this.child.pid;
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.child.stdout!.on('data', (d: Buffer) => {
-      const at = performance.now();
       const lines = (this.stdoutTail + d.toString()).split('\n');
       this.stdoutTail = lines.pop()!;
-      for (const a of lines) {
+      for (const line of lines) {
+        const [a, at] = reachedLine(line);
         if (!this.reached.has(a)) this.reached.set(a, at);
         this.lastReached = a;
       }
@@ -126,6 +126,19 @@ export class Canary {
   kill(): void {
     if (!this.gone) this.child.kill('SIGKILL');
   }
+}
+
+/**
+ * "ACTION NS": the helper reached ACTION at NS of CLOCK_MONOTONIC (process.hrtime's clock), as a
+ * performance.now() time: a runner whose loop was busy when the line came still counts from the
+ * action itself. A line without a time counts from now.
+ */
+function reachedLine(line: string): [string, number] {
+  const space = line.lastIndexOf(' ');
+  const ns = space > 0 ? line.slice(space + 1) : '';
+  if (!/^\d+$/.test(ns)) return [line, performance.now()];
+  const agoMs = Number(process.hrtime.bigint() - BigInt(ns)) / 1e6;
+  return [line.slice(0, space), performance.now() - Math.max(0, agoMs)];
 }
 
 /** What came, per step, and when the canary is gone and its events are drained (until then its pid is still recognised). */
