@@ -77,7 +77,8 @@ function batches(runs) {
   for (const x of runs.filter((x) => x.batch && x.startedAt)) byBatch.set(`${x.batch} ${x.startedAt}`, [...(byBatch.get(`${x.batch} ${x.startedAt}`) ?? []), x]);
   const all = [...byBatch.values()].filter((b) => b.length === b[0].batch.split('+').length);
   if (!all.length) return [];
-  const wall = (b) => Math.max(...b.map((x) => Date.parse(x.at))) - Date.parse(b[0].startedAt);
+  // from the first qemu's start (after any wait for another user's guests) to the last one's end
+  const wall = (b) => Math.max(...b.map((x) => Date.parse(x.at))) - Math.min(...b.map((x) => Date.parse(x.at) - x.ms));
   const clean = all.filter((b) => b.every((x) => x.code === 0));
   const load = (b) => `${Math.min(...b.map((x) => x.load.min))}–${Math.max(...b.map((x) => x.load.max))}`;
   return [
