@@ -38,6 +38,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,15 @@ static void do_signal(int sig)
 		fail("kill the child");
 	if (kill(2147483647, sig) == 0 || errno != ESRCH)
 		fail("a send that fails");
+	/* Wait until the child is gone (SIGCHLD ignored: waitpid returns ECHILD once it is). A
+	 * child still dying when this process moves on may outlive it and be reparented; its exit
+	 * then signals the new parent, an event whose sender is the child, not the canary, which
+	 * reached a step's results on a host at load 190. Dying now, with SIGCHLD ignored here,
+	 * it signals nobody. */
+	while (waitpid(child, NULL, 0) >= 0 || errno == EINTR)
+		;
+	if (errno != ECHILD)
+		fail("wait for the child");
 }
 
 /* an open of a marker path, a write and a read of it (trace/open, top/file) */
