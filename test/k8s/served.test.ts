@@ -40,7 +40,8 @@ before(async () => {
 }, { timeout: 900_000 });
 
 after(async () => {
-  if (skipK8s) return;
+  // a before() that timed out waiting for the cluster lock must not tear down another file's run
+  if (skipK8s || !cluster) return;
   await kubectl(['-n', 'gadget', 'delete', 'serviceaccount', 'reader', '--ignore-not-found']);
   await gadgetRun(['undeploy', '--wait']).done;
   await cluster?.stop();
