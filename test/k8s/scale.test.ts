@@ -138,9 +138,12 @@ assertions:
   const apiServerCpu = Math.round(((await apiServerCpuSeconds()) - cpuBefore) * 10) / 10;
   const server = requestDelta(before, await apiServerRequests());
   const slowPatches = slowStatusPatches(logOffset);
-  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; status patches slower than 500 ms: ${JSON.stringify(slowPatches)}`);
-  assert.equal(r.code, 0, r.stderr.slice(-4000) + r.stdout);
   retried.n += r.stderr.match(RETRIED_5XX)?.length ?? 0;
+  const cliPeakRssMiB = fs.existsSync(rssFile) ? Math.round(Number(fs.readFileSync(rssFile, 'utf8')) / 1024) : undefined;
+  const loadAverage1m = { start: loads[0], max: Math.max(...loads), end: loads.at(-1) };
+  // before any assertion: a run that fails at scale is a measurement too
+  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; status patches slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
+  assert.equal(r.code, 0, r.stderr.slice(-4000) + r.stdout);
 
   // the merge: every node's folder, 50 nodes' events in the merged artifact
   const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as ClusterSummary;
@@ -195,11 +198,11 @@ assertions:
     server5xx,
     retried5xx: retried.n,
     slowStatusPatches: slowPatches,
-    cliPeakRssMiB: Math.round(Number(fs.readFileSync(rssFile, 'utf8')) / 1024),
+    cliPeakRssMiB,
     apiServerCpuSeconds: apiServerCpu,
     agentProcesses: Math.ceil(N / PER_PROCESS),
     agentsReadyMs,
-    loadAverage1m: { start: loads[0], max: Math.max(...loads), end: loads.at(-1) },
+    loadAverage1m,
   };
   t.diagnostic(`figures: ${JSON.stringify(figures)}`);
   if (process.env.GADGET_RUN_K8S_FIGURES) fs.writeFileSync(process.env.GADGET_RUN_K8S_FIGURES, JSON.stringify(figures, null, 2) + '\n');
