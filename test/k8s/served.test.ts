@@ -75,7 +75,8 @@ test('the kubelet serves on the Node’s loopback InternalIP, and the API server
 });
 
 test('a big capture (trace/open, default 1MiB limit) is fetched through the port-forward; no result bytes are stored in the API server or etcd', { skip: skipK8s, timeout: 300_000 }, async (t) => {
-  const capture = opener(6000);
+  // long enough to cover the 4 s capture after the CLI starts, attaches and the agent starts the run on a loaded machine
+  const capture = opener(15000);
   const r = await clusterRun(`name: big-open
 duration: 4s
 allow_lost: true
