@@ -72,6 +72,16 @@ static __always_inline void tcp_owner_of_current(struct tcp_owner *o, __u64 conn
 		__builtin_memcpy((e)->comm, (o)->comm, TASK_COMM_LEN);  \
 	} while (0)
 
+/* An event of a TCP sock: its owner (tcp_fill_owner) and both ends
+ * (gadget_fill_endpoints). */
+#define tcp_fill_sock_event(e, sk, o)                                   \
+	do {                                                            \
+		struct gadget_endpoints __ep;                           \
+		gadget_sock_endpoints(sk, &__ep);                       \
+		tcp_fill_owner(e, o);                                   \
+		gadget_fill_endpoints(e, &__ep);                        \
+	} while (0)
+
 static __always_inline bool tcp_sock(struct sock *sk)
 {
 	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
