@@ -18,6 +18,9 @@ import { parseSize } from '../steps/duration.ts';
 import { checkExportEnv, durationOption, load, paths, RECIPE_OBJECT, settle } from './run.ts';
 import type { ClusterRunOptions, ClusterRunResult, RecipeInput } from './types.ts';
 
+/** the most port-forwards one run --cluster opens at once through the API server */
+export const MAX_FETCH_CONCURRENCY = 64;
+
 /**
  * Run a recipe on the cluster's nodes (every node with an agent by default): resolves with
  * the merged verdict (summary.json's, with `cluster`: each node's answer) and the files'
@@ -38,6 +41,9 @@ export async function runCluster(recipe: RecipeInput, opts: ClusterRunOptions = 
       throw new OptionError('inlineLimit', (err as Error).message);
     }
   }
+  if (opts.fetchConcurrency !== undefined && !(Number.isInteger(opts.fetchConcurrency) && opts.fetchConcurrency >= 1 && opts.fetchConcurrency <= MAX_FETCH_CONCURRENCY)) {
+    throw new OptionError('fetchConcurrency', `an integer from 1 to ${MAX_FETCH_CONCURRENCY}, not ${opts.fetchConcurrency}`);
+  }
   const out = opts.out ?? path.join('out', loaded.recipe.name);
   prepareOutDir(out);
   const log = opts.log ?? (() => {});
@@ -50,6 +56,7 @@ export async function runCluster(recipe: RecipeInput, opts: ClusterRunOptions = 
     ...(Object.keys(selector).length ? { selector } : {}),
     ...(opts.maxDuration !== undefined ? { maxDuration: opts.maxDuration } : {}),
     ...(opts.inlineLimit !== undefined ? { inlineLimit: opts.inlineLimit } : {}),
+    ...(opts.fetchConcurrency !== undefined ? { fetchConcurrency: opts.fetchConcurrency } : {}),
     ...(opts.runNamespace !== undefined ? { namespace: opts.runNamespace } : {}),
     ...(opts.updateBaseline ? { updateBaseline: true } : {}),
     ...(opts.junit !== undefined ? { junit: opts.junit } : {}),

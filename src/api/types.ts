@@ -70,6 +70,8 @@ export interface ClusterRunOptions extends Pick<LoadOptions, 'limits'> {
   maxDuration?: string;
   /** a node's gzipped result above this size ('1MiB') is fetched from its agent through its pod's port-forward, not stored in ConfigMaps; default the recipe's cluster.inline_limit, else 1MiB */
   inlineLimit?: string;
+  /** how many nodes' results are fetched (a result above the inline limit: one port-forward each) and unpacked at once; default 8 */
+  fetchConcurrency?: number;
   /** the namespace of the GadgetRun and its results (default gadget): the caller's RBAC there decides who reads them; the agents must be deployed for it (deploy --run-namespace) */
   runNamespace?: string;
   junit?: string;

@@ -73,6 +73,7 @@ const OPTIONS = {
   'limit-ring': { type: 'string', value: 'SIZE', help: "most ring-buffer memory a recipe's steps may take together (default 256MiB)" },
   'limit-output': { type: 'string', value: 'SIZE', help: "most bytes of events a recipe's steps may write together (default 4GiB)" },
   'inline-limit': { type: 'string', value: 'SIZE', help: "run --cluster: a node's gzipped result above SIZE is fetched from its agent through the pod's port-forward instead of stored in ConfigMaps (default: the recipe's cluster.inline_limit, else 1MiB)" },
+  'fetch-concurrency': { type: 'string', value: 'N', help: 'run --cluster: how many nodes\' results are fetched (one port-forward each when above the inline limit) and unpacked at once (default 8, at most 64)' },
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
   from: { type: 'string', value: 'DIR', help: 'the --out folder of an earlier run, whose raw/ record replay evaluates' },
   'update-baseline': { type: 'boolean', help: "write each step's baseline file from this run's keys instead of failing on new ones" },
@@ -140,7 +141,7 @@ interface Command {
 
 const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline', 'no-export'];
 /** what only `run --cluster` takes: where to run, and whose containers to trace */
-const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector', 'inline-limit', 'run-namespace'];
+const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector', 'inline-limit', 'fetch-concurrency', 'run-namespace'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
 
 const COMMANDS: Record<string, Command> = {
@@ -723,7 +724,12 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
       throw new OptionError(`--inline-limit: ${(err as Error).message}`);
     }
   }
-  const [{ load }, { runCluster }] = await Promise.all([import('../api/run.ts'), import('../api/cluster.ts')]);
+  const [{ load }, { runCluster, MAX_FETCH_CONCURRENCY }] = await Promise.all([import('../api/run.ts'), import('../api/cluster.ts')]);
+  const fetchText = inv.values['fetch-concurrency'];
+  const fetchConcurrency = fetchText === undefined ? undefined : Number(fetchText);
+  if (fetchConcurrency !== undefined && !(/^\d+$/.test(fetchText!) && fetchConcurrency >= 1 && fetchConcurrency <= MAX_FETCH_CONCURRENCY)) {
+    throw new OptionError(`--fetch-concurrency: ${JSON.stringify(fetchText)} is not a number of nodes from 1 to ${MAX_FETCH_CONCURRENCY} (e.g. --fetch-concurrency 16)`);
+  }
   const loaded = load(file);
   const outDir = inv.values.out ?? path.join('out', loaded.recipe.name);
   const [{ apiMessage }, { renderNodes }] = await Promise.all([import('../k8s/client.ts'), import('../k8s/cluster-run.ts')]);
@@ -749,6 +755,7 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
         cluster: { nodes: inv.values.node?.flatMap((n) => n.split(',')).filter(Boolean), ...selector },
         ...(maxDuration !== undefined ? { maxDuration } : {}),
         ...(inlineLimit !== undefined ? { inlineLimit } : {}),
+        ...(fetchConcurrency !== undefined ? { fetchConcurrency } : {}),
         ...(runNamespace !== undefined ? { runNamespace } : {}),
         updateBaseline: inv.values['update-baseline'],
         export: !inv.values['no-export'],

@@ -26,7 +26,7 @@ import type { StepStatus, Summary } from '../runner/summary.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
-import { downloadResults, safeNodeDir } from './results.ts';
+import { DEFAULT_FETCH_CONCURRENCY, downloadResults, safeNodeDir } from './results.ts';
 import { fetchServed, tokenHash } from './serve.ts';
 import { randomBytes } from 'node:crypto';
 import { dnsLabel } from '../util/k8s-names.ts';
@@ -50,6 +50,8 @@ export interface ClusterRunOptions {
   namespace?: string;
   /** --inline-limit: a node's packed result above it is fetched from its agent, not stored (default: the recipe's cluster.inline_limit, 1MiB) */
   inlineLimit?: string;
+  /** --fetch-concurrency: nodes whose results are fetched (served ones through port-forwards) and unpacked at once (default 8) */
+  fetchConcurrency?: number;
   /** aborting cancels the run on every node (the CLI wires Ctrl-C here) */
   signal?: AbortSignal;
   api?: Api;
@@ -225,10 +227,11 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   const allDoneMs = Math.round(performance.now() - t0);
   // results: each node's folder and report (its own objects), then the merge every assertion reads
   // results above the inline limit: from each node's agent, through the port-forward of its pod, as the caller
+  // up to fetchConcurrency nodes at once, each checked against its report's size and sha256
   const downloads = await downloadResults(api, name, opts.outDir, (node, served, file) => {
     log(`node ${node}: fetching its ${mib(served.bytes)} result from ${NAMESPACE}/${served.pod} (port-forward)`);
     return api.count('get pods/portforward', () => fetchServed(api.kc, served, fetchToken, file, NAMESPACE));
-  }, ns);
+  }, ns, opts.fetchConcurrency ?? DEFAULT_FETCH_CONCURRENCY);
   // every node's results are here: the run's objects may go after its ttl
   await expireAt(api, ns, name, new Date(Date.now() + ttlMs), log);
   for (const o of outcomes.values()) {

@@ -29,6 +29,7 @@ import type { StepMeta } from '../runner/capture.ts';
 import { apiMessage, reasonOf, statusOf, withRetry, type Api, type RetryOptions } from './client.ts';
 import { API_VERSION, KIND, NAMESPACE, type GadgetRun, type NodeReport } from './crd.ts';
 import { dnsSubdomain } from '../util/k8s-names.ts';
+import { eachLimit } from '../util/each-limit.ts';
 import type { ServedResult } from './serve.ts';
 
 /** ConfigMaps hold at most 1 MiB; base64 in etcd adds a third: stay well under both. */
@@ -47,6 +48,13 @@ const BLOCK_BYTES = 256 * 1024;
 const HEAD_ROOM = 4096;
 /** how many chunks the CLI asks for per list request (each ~700 KB of base64) */
 const PAGE_CHUNKS = 4;
+/**
+ * Nodes whose results the CLI fetches and unpacks at once (--fetch-concurrency): a served result
+ * is one port-forward (a WebSocket through the API server to the node's kubelet) and a gunzip.
+ * 8 keeps the CLI's two tasks (network waits, gunzip on a core) busy without opening hundreds of
+ * streams through the API server at the end of a big run; each one's memory is a stream's buffers.
+ */
+export const DEFAULT_FETCH_CONCURRENCY = 8;
 
 export function listFiles(dir: string, prefix = ''): string[] {
   const out: string[] = [];
@@ -471,7 +479,7 @@ export type FetchServed = (node: string, served: ServedResult, file: string) => 
  * does not stop the others. The list is read a page at a time and each chunk
  * goes to disk at once, so no more than a page is ever in memory.
  */
-export async function downloadResults(api: Api, runName: string, dir: string, fetch?: FetchServed, namespace = NAMESPACE): Promise<Map<string, NodeDownload>> {
+export async function downloadResults(api: Api, runName: string, dir: string, fetch?: FetchServed, namespace = NAMESPACE, concurrency = DEFAULT_FETCH_CONCURRENCY): Promise<Map<string, NodeDownload>> {
   const sink = new ResultSink(dir);
   try {
     let page: string | undefined;
@@ -482,7 +490,7 @@ export async function downloadResults(api: Api, runName: string, dir: string, fe
       for (const cm of list.items) sink.add(cm);
       page = list.metadata?._continue || undefined;
     } while (page);
-    return await sink.finish(fetch);
+    return await sink.finish(fetch, concurrency);
   } finally {
     sink.close();
   }
@@ -548,51 +556,60 @@ class ResultSink {
     entry.have.add(i);
   }
 
-  async finish(fetch?: FetchServed): Promise<Map<string, NodeDownload>> {
+  /**
+   * Every node's result checked and unpacked, up to `concurrency` nodes at once: a served
+   * result is a port-forward through the API server each, and 500 of them one after another
+   * would be the run's longest wait. Each node's failure is its own (NodeDownload.error).
+   */
+  async finish(fetch?: FetchServed, concurrency = 1): Promise<Map<string, NodeDownload>> {
     const out = new Map<string, NodeDownload>();
     for (const [node, e] of this.nodes) {
-      const d: NodeDownload = { ...(e.report ? { report: e.report } : {}), configMaps: e.configMaps, storedBytes: e.storedBytes };
-      out.set(node, d);
+      out.set(node, { ...(e.report ? { report: e.report } : {}), configMaps: e.configMaps, storedBytes: e.storedBytes });
       if (e.fd !== undefined) fs.closeSync(e.fd);
       e.fd = undefined;
-      const served = e.report?.served;
-      if (served) {
-        // above the inline limit: the node's agent serves it, fetched through the API server's port-forward
-        if (!fetch) {
-          d.error = `its result (${served.bytes} bytes) is served by its agent ${served.pod} and this download cannot fetch it`;
-          continue;
-        }
-        try {
-          await fetch(node, served, e.file);
-          d.servedBytes = served.bytes;
-        } catch (err) {
-          d.error = `its result (${served.bytes} bytes, above the inline limit) could not be fetched from its agent: ${apiMessage(err)}`;
-          fs.rmSync(e.file, { force: true });
-          continue;
-        }
-      } else {
-        if (!e.have.size) continue;
-        const whole = e.total !== undefined && e.have.size === e.total && [...e.have].every((i) => i < e.total!);
-        if (!whole || !e.report) {
-          d.error = `${e.have.size} of ${e.total ?? 'an unknown number of'} result chunks found${e.report ? '' : ' and no report (chunk 0)'}: the node's upload did not finish`;
-          continue;
-        }
-        if (e.report.sha256) {
-          const got = await sha256File(e.file);
-          if (got !== e.report.sha256) {
-            d.error = `its result chunks join to sha256 ${got.slice(0, 16)}…, its report says ${e.report.sha256.slice(0, 16)}…: refusing them`;
-            continue;
-          }
-        }
+    }
+    await eachLimit(this.nodes, concurrency, ([node, e]) => this.finishNode(node, e, out.get(node)!, fetch));
+    return out;
+  }
+
+  /** One node: its served result fetched (sha256 checked by the fetcher) or its chunks checked whole, then unpacked. */
+  private async finishNode(node: string, e: Incoming, d: NodeDownload, fetch?: FetchServed): Promise<void> {
+    const served = e.report?.served;
+    if (served) {
+      // above the inline limit: the node's agent serves it, fetched through the API server's port-forward
+      if (!fetch) {
+        d.error = `its result (${served.bytes} bytes) is served by its agent ${served.pod} and this download cannot fetch it`;
+        return;
       }
       try {
-        d.files = await unpack(fs.createReadStream(e.file), path.join(this.dir, safeNodeDir(node)));
+        await fetch(node, served, e.file);
+        d.servedBytes = served.bytes;
       } catch (err) {
-        d.error = `its results do not unpack: ${apiMessage(err)}`;
+        d.error = `its result (${served.bytes} bytes, above the inline limit) could not be fetched from its agent: ${apiMessage(err)}`;
+        fs.rmSync(e.file, { force: true });
+        return;
       }
-      fs.rmSync(e.file, { force: true });
+    } else {
+      if (!e.have.size) return;
+      const whole = e.total !== undefined && e.have.size === e.total && [...e.have].every((i) => i < e.total!);
+      if (!whole || !e.report) {
+        d.error = `${e.have.size} of ${e.total ?? 'an unknown number of'} result chunks found${e.report ? '' : ' and no report (chunk 0)'}: the node's upload did not finish`;
+        return;
+      }
+      if (e.report.sha256) {
+        const got = await sha256File(e.file);
+        if (got !== e.report.sha256) {
+          d.error = `its result chunks join to sha256 ${got.slice(0, 16)}…, its report says ${e.report.sha256.slice(0, 16)}…: refusing them`;
+          return;
+        }
+      }
     }
-    return out;
+    try {
+      d.files = await unpack(fs.createReadStream(e.file), path.join(this.dir, safeNodeDir(node)));
+    } catch (err) {
+      d.error = `its results do not unpack: ${apiMessage(err)}`;
+    }
+    fs.rmSync(e.file, { force: true });
   }
 
   /** Closes and removes what finish did not. */

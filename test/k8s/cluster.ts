@@ -113,13 +113,13 @@ export interface AgentProcess {
  * An agent as a process on this machine, with its own NODE_NAME, authenticated
  * as the agent's ServiceAccount (kubeconfig with the TokenRequest token).
  */
-export async function startAgent(node: string, token: string, extra: string[] = [], readyTimeoutMs = 60_000): Promise<AgentProcess> {
+export async function startAgent(node: string, token: string, extra: string[] = [], readyTimeoutMs = 60_000, env: Record<string, string> = {}): Promise<AgentProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-agent-${node}-`));
   const kubeconfig = writeTokenKubeconfig(path.join(dir, 'kubeconfig'), token);
   const ready = path.join(dir, 'ready');
   const child = spawn(process.execPath, [path.join(ROOT, 'build/gadget-run.mjs'), 'agent', '--work-dir', dir, '--ready', ready, ...extra], {
     cwd: ROOT,
-    env: { ...process.env, KUBECONFIG: kubeconfig, NODE_NAME: node },
+    env: { ...process.env, KUBECONFIG: kubeconfig, NODE_NAME: node, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const done = collect(child);
@@ -145,6 +145,56 @@ export async function startAgent(node: string, token: string, extra: string[] = 
       return r;
     },
   };
+}
+
+export interface AgentHost {
+  nodes: string[];
+  child: ChildProcess;
+  done: Promise<Run>;
+  stop(): Promise<Run>;
+}
+
+/**
+ * Many simulated nodes' fake agents in one process (test/k8s/agent-host.ts): each its own
+ * Agent with its own client, node name and the ServiceAccount's token, as startAgent's are;
+ * for runs of hundreds of nodes, which one Node process per node does not fit in memory.
+ */
+export async function startAgentHost(nodes: string[], token: string, readyTimeoutMs = 300_000): Promise<AgentHost> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-agent-host-'));
+  const kubeconfig = writeTokenKubeconfig(path.join(dir, 'kubeconfig'), token);
+  const ready = path.join(dir, 'ready');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/k8s/agent-host.ts'), kubeconfig, dir, ready, ...nodes], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = collect(child);
+  const t0 = Date.now();
+  while (!fs.existsSync(ready)) {
+    if (child.exitCode !== null || Date.now() - t0 > readyTimeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`agent host of ${nodes[0]}…${nodes.at(-1)} did not become ready: ${(await done).stderr.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    nodes,
+    child,
+    done,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+      const r = await done;
+      clearTimeout(killer);
+      fs.rmSync(dir, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+/** The API server's own CPU time so far (process_cpu_seconds_total of its /metrics). */
+export async function apiServerCpuSeconds(): Promise<number> {
+  const r = await kubectl(['get', '--raw', '/metrics']);
+  if (r.code !== 0) throw new Error(`reading the API server's metrics: ${r.stderr}`);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('process_cpu_seconds_total '));
+  if (!line) throw new Error('the API server\'s metrics have no process_cpu_seconds_total');
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** Polls until fn returns a value (not undefined), or fails with what it last saw. */

@@ -4,7 +4,8 @@
  * every request without the run's token, serves once and then stops, or stops at
  * its TTL; uploadResults serves a pack above the inline limit (chunk 0 holds the
  * report alone) and uploads one under it; the CLI's download checks the sha256 of
- * both. test/k8s/cluster.test.ts does the same through a real API server's port-forward.
+ * both, and fetches several nodes' served results at once, never more than asked.
+ * test/k8s/served.test.ts does the same through a real API server's port-forward.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -194,10 +195,10 @@ test('uploadResults: above the inline limit the pack is served and chunk 0 holds
 async function sinkHelpers() {
   const { downloadResults } = await import('../../src/k8s/results.ts');
   return {
-    downloadFrom: (items: V1ConfigMap[], dir: string, fetch: Parameters<typeof downloadResults>[3]) => {
+    downloadFrom: (items: V1ConfigMap[], dir: string, fetch: Parameters<typeof downloadResults>[3], concurrency?: number) => {
       const api = offlineApi([]);
       (api as { core: unknown }).core = { listNamespacedConfigMap: async () => ({ items, metadata: {} }) };
-      return downloadResults(api, 'r', dir, fetch);
+      return downloadResults(api, 'r', dir, fetch, undefined, concurrency);
     },
   };
 }
@@ -262,4 +263,88 @@ test('fetchServed over a port-forward stream: the body lands whole with its sha2
   } finally {
     pf.close();
   }
+});
+
+test('downloadResults fetches served results through port-forwards N at a time, never more; each is checked against its report and fails alone', async () => {
+  const run = { apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'r', uid: 'u' }, spec: { recipe: 'x' } } as GadgetRun;
+  const pf = await fakePortForward();
+  const servers: ResultServer[] = [];
+  try {
+    const nodes = Array.from({ length: 7 }, (_, i) => `n${i}`);
+    const items: V1ConfigMap[] = [];
+    const srcs = new Map<string, string>();
+    for (const node of nodes) {
+      const src = tmp();
+      captured(src, { s: [] }, ['data']);
+      fs.writeFileSync(path.join(src, 'raw', 's.ndjson'), Array.from({ length: 200 }, () => JSON.stringify({ data: crypto.randomBytes(64).toString('hex'), node }) + '\n').join(''));
+      srcs.set(node, src);
+      const choice: ServeChoice = {
+        inlineLimit: 0,
+        workDir: tmp(),
+        serve: async (file, bytes, sha256) => {
+          const { server, served } = await ResultServer.start({ file, bytes, sha256, tokenHash: tokenHash(TOKEN), pod: `agent-${node}`, path: servedPath('r', node) });
+          servers.push(server);
+          return served;
+        },
+      };
+      // n5's report names another sha256: its bytes must be refused, the others not
+      await uploadResults(offlineApi(items), run, node, src, (w) => ({ node, phase: 'Succeeded', startedAt: 't', chunks: w.chunks, sha256: w.sha256, ...(w.served ? { served: node === 'n5' ? { ...w.served, sha256: '0'.repeat(64) } : w.served } : {}) }), undefined, undefined, choice);
+    }
+    let inFlight = 0;
+    let most = 0;
+    const started: string[] = [];
+    const fetch = async (node: string, served: ServedResult, file: string) => {
+      started.push(node);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        // n2's agent is gone: its fetch fails, nobody else's does
+        if (node === 'n2') throw new Error('the agent agent-n2 answered 404: gone');
+        await fetchServed(pf.kc, served, TOKEN, file);
+      } finally {
+        inFlight--;
+      }
+    };
+    const { downloadFrom } = await sinkHelpers();
+    const out = tmp();
+    const got = await downloadFrom(items, out, fetch, 3);
+    assert.equal(most, 3, 'three port-forwards at once, never more');
+    assert.deepEqual([...started].sort(), nodes, 'every node fetched once');
+    assert.match(got.get('n2')!.error!, /could not be fetched from its agent: the agent agent-n2 answered 404/);
+    assert.match(got.get('n5')!.error!, /could not be fetched from its agent: its served result does not match its report/);
+    for (const node of nodes.filter((n) => n !== 'n2' && n !== 'n5')) {
+      assert.equal(got.get(node)!.error, undefined, node);
+      assert.ok(got.get(node)!.servedBytes! > 0);
+      assert.deepEqual(fs.readFileSync(path.join(out, node, 'raw', 's.ndjson')), fs.readFileSync(path.join(srcs.get(node)!, 'raw', 's.ndjson')), node);
+    }
+    assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.results-')), [], 'no partial download left behind');
+    // through the port-forward of each node's own agent pod
+    assert.deepEqual(pf.paths.map((p) => /pods\/(agent-n\d)\//.exec(p)![1]).sort(), nodes.filter((n) => n !== 'n2').map((n) => `agent-${n}`));
+  } finally {
+    for (const s of servers) s.close();
+    pf.close();
+  }
+});
+
+test('eachLimit: at most `limit` at once, every item run even after a failure, the first failure thrown at the end', async () => {
+  const { eachLimit } = await import('../../src/util/each-limit.ts');
+  await fc.assert(fc.asyncProperty(fc.array(fc.boolean(), { maxLength: 30 }), fc.integer({ min: 1, max: 8 }), async (fails, limit) => {
+    let inFlight = 0;
+    let most = 0;
+    const ran: number[] = [];
+    const run = eachLimit(fails.keys(), limit, async (i) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setImmediate(r));
+      ran.push(i);
+      inFlight--;
+      if (fails[i]) throw new Error(`item ${i}`);
+    });
+    const first = fails.indexOf(true);
+    if (first >= 0) await assert.rejects(run, /item \d+/);
+    else await run;
+    assert.deepEqual([...ran].sort((a, b) => a - b), [...fails.keys()]);
+    assert.equal(most, Math.min(limit, fails.length));
+  }), { numRuns: 50 });
+  await assert.rejects(eachLimit([1], 0, async () => {}), /positive integer/);
 });

@@ -8,7 +8,8 @@
  * keys read); a small capture keeps the ConfigMap path; through the real port-forward
  * the agent refuses traversal, other runs, other methods and wrong tokens, serves the
  * token holder once with the sha256 its report gave, and a user without
- * pods/portforward cannot fetch at all.
+ * pods/portforward cannot fetch at all; several nodes' results are fetched at once,
+ * one unreachable agent failing only its node.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -23,7 +24,7 @@ import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import type { NodeReport } from '../../src/k8s/crd.ts';
 import { fetchServed, portForwardSocket, tokenHash, TOKEN_HEADER } from '../../src/k8s/serve.ts';
 import {
-  adminConfig, clusterRun, deployAgent, eventually, gadgetRun, kubectl, NODE, serviceAccountToken, skipK8s, useCluster, writeTokenKubeconfig, type Cluster,
+  adminConfig, clusterRun, deployAgent, eventually, gadgetRun, kubectl, NODE, serviceAccountToken, skipK8s, startAgent, useCluster, writeTokenKubeconfig, type Cluster,
 } from './cluster.ts';
 // @ts-expect-error -- a JavaScript module without types
 import * as harness from '../../scripts/k8s-cluster.mjs';
@@ -39,7 +40,8 @@ before(async () => {
 }, { timeout: 900_000 });
 
 after(async () => {
-  if (skipK8s) return;
+  // a before() that timed out waiting for the cluster lock must not tear down another file's run
+  if (skipK8s || !cluster) return;
   await kubectl(['-n', 'gadget', 'delete', 'serviceaccount', 'reader', '--ignore-not-found']);
   await gadgetRun(['undeploy', '--wait']).done;
   await cluster?.stop();
@@ -73,7 +75,8 @@ test('the kubelet serves on the Node’s loopback InternalIP, and the API server
 });
 
 test('a big capture (trace/open, default 1MiB limit) is fetched through the port-forward; no result bytes are stored in the API server or etcd', { skip: skipK8s, timeout: 300_000 }, async (t) => {
-  const capture = opener(6000);
+  // long enough to cover the 4 s capture after the CLI starts, attaches and the agent starts the run on a loaded machine
+  const capture = opener(15000);
   const r = await clusterRun(`name: big-open
 duration: 4s
 allow_lost: true
@@ -114,6 +117,44 @@ assertions:
   // the agent stopped serving once fetched
   const logs = await kubectl(['-n', 'gadget', 'logs', await agentPod()]);
   assert.match(logs.stderr + logs.stdout, new RegExp(`run ${s.cluster.run}: result /runs/${s.cluster.run}/${NODE}/results.gz fetched`));
+});
+
+test('several nodes’ big results are fetched at once (--fetch-concurrency) through the real port-forward, each checked; a node whose agent cannot be reached fails alone', { skip: skipK8s, timeout: 300_000 }, async (t) => {
+  // simulated nodes whose agents run on this machine, each claiming the real agent's pod: the pod is
+  // hostNetwork, so its port-forward reaches their servers on this loopback, through the API server and
+  // the kubelet as for a real node. One claims a pod that does not exist: its fetch must fail alone.
+  const pod = await agentPod();
+  const sims = ['served-sim-0', 'served-sim-1', 'served-sim-2', 'served-sim-3'];
+  const token = await serviceAccountToken(adminConfig());
+  const agents = await Promise.all([...sims.map((n) => startAgent(n, token, ['--fake'], 120_000, { POD_NAME: pod })), startAgent('served-sim-gone', token, ['--fake'], 120_000, { POD_NAME: 'gadget-run-no-such-pod' })]);
+  try {
+    const r = await clusterRun(`name: served-many
+duration: 2s
+cluster: {allow_missing_nodes: true}
+steps:
+  - id: execs
+    gadget: trace/exec
+`, ['--node', [...sims, 'served-sim-gone'].join(','), '--inline-limit', '0KiB', '--fetch-concurrency', '3']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const s = summaryOf(r.out);
+    const by = new Map(s.cluster.nodes.map((n) => [n.node, n]));
+    t.diagnostic(s.cluster.nodes.map((n) => `${n.node}: ${n.phase} served ${n.servedBytes ?? '-'}`).join('; '));
+    for (const node of [NODE, ...sims]) {
+      const n = by.get(node)!;
+      assert.equal(n.phase, 'Succeeded', `${node}: ${n.message}`);
+      assert.ok(n.servedBytes! > 0, `${node} fetched from its agent`);
+      assert.equal(n.configMaps, 1, `${node}: its report alone in the API server`);
+      assert.match(r.stderr, new RegExp(`node ${node}: fetching its .* result from gadget/${pod} \\(port-forward\\)`));
+    }
+    const gone = by.get('served-sim-gone')!;
+    assert.equal(gone.phase, 'Failed');
+    assert.match(gone.message!, /could not be fetched from its agent/);
+    // every fetched node's events are in the merge
+    const parts = JSON.parse(fs.readFileSync(path.join(r.out, 'raw', 'execs.meta.json'), 'utf8')).parts as { node: string }[];
+    assert.deepEqual(parts.map((p) => p.node).sort(), [NODE, ...sims].sort());
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+  }
 });
 
 /** etcd's v3 range through its JSON gateway (the harness's etcd listens on 127.0.0.1:23790). */

@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
-import { callsSince, scopeToNode } from '../../src/k8s/agent.ts';
+import { callsSince, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
 import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
@@ -336,6 +336,15 @@ test('the run\'s status entry per node is small: phase, status, a cut message; t
   assert.equal(schema['x-kubernetes-preserve-unknown-fields'], undefined);
   assert.deepEqual(Object.keys(schema.properties), ['phase', 'status', 'message']);
   assert.equal(schema.properties.message.maxLength, MESSAGE_MAX);
+});
+
+test('reportJitterMs: a status patch waits up to 20 ms per node of the run, at most 10 s', () => {
+  assert.equal(reportJitterMs(1, () => 0.999_999), 20);
+  assert.equal(reportJitterMs(50, () => 1), 1000);
+  assert.equal(reportJitterMs(500, () => 1), 10_000);
+  assert.equal(reportJitterMs(5000, () => 1), 10_000);
+  assert.equal(reportJitterMs(500, () => 0), 0);
+  assert.equal(reportJitterMs(0, () => 1), 0, 'a run that names no nodes: no wait');
 });
 
 test('callsSince: the requests of one run by verb, plus the ones about to go out', () => {
