@@ -135,11 +135,21 @@ export async function waitEmpty(dir: string, timeoutMs: number): Promise<boolean
 
 /** Send `signal` to every process in the cgroup. */
 export function signalCgroup(dir: string, signal: NodeJS.Signals): void {
-  for (const pid of cgroupPids(dir)) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // exited meanwhile
+  // A listed process may fork before its signal arrives: the child is in the cgroup but not in
+  // the list read, and would never be signalled (a shell's `sleep`, left to the SIGKILL after the
+  // grace period). List again until a pass finds no one new: a signalled process forks no more
+  // (fork restarts while a signal is pending), unless it handles the signal by forking — bounded.
+  const sent = new Set<number>();
+  for (let pass = 0; pass < 16; pass++) {
+    const fresh = cgroupPids(dir).filter((pid) => !sent.has(pid));
+    if (fresh.length === 0) return;
+    for (const pid of fresh) {
+      sent.add(pid);
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // exited meanwhile
+      }
     }
   }
 }
