@@ -106,10 +106,11 @@ export class Agent {
    * run's node result says it ended early (AGENT_REPLACED) and fails the cluster verdict.
    */
   async stop(signal?: NodeJS.Signals): Promise<void> {
-    for (const i of this.informers) await i.stop();
+    // first, and at once: a run ending now must know why (execute), and none may start
     this.stopping = signal ?? 'SIGINT';
     // the runner's summary names the signal (signalName reads the abort's reason)
     for (const c of this.active.values()) c.abort(this.stopping);
+    for (const i of this.informers) await i.stop();
     await Promise.all(this.running);
     // a result not fetched by now will not be: the pod is going away
     for (const s of this.servers) s.close();
@@ -117,6 +118,8 @@ export class Agent {
   }
 
   private consider(run: GadgetRun): void {
+    // going away: a run seen now is the next agent's to answer (it finds no entry of ours and starts it)
+    if (this.stopping) return;
     const uid = run.metadata.uid!;
     const node = this.opts.node;
     const nodes = run.spec?.nodes ?? [];
@@ -255,7 +258,7 @@ export class Agent {
         result.message = err instanceof RecipeError ? `the recipe is not valid here: ${err.message}` : (err as Error).message;
       }
       // stopped by the agent's own end, not by the run's cancel: the pod is being replaced
-      const replaced = signal.aborted && this.stopping !== undefined && !run.spec.cancel;
+      const replaced = this.stopping !== undefined && signal.aborted && signal.reason === this.stopping;
       if (summary) {
         if (replaced) markReplaced(dir, summary);
         result.status = summary.status;
