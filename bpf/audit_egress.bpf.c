@@ -86,6 +86,14 @@ struct egress_scratch {
 	__u8 raw[EGRESS_NAME_MAX];     /* the question as it came */
 	struct egress_dns_value dns;   /* what dns_addrs gets */
 	__u32 starts[EGRESS_MAX_LABELS];
+	/* the question walk's state (egress_question_byte), here and not on the stack: a
+	 * verifier must not know its start values. Before 6.7 (Debian's 6.1) it checks a bpf_loop
+	 * callback once, from the state at the call, and deletes the branches that state does not
+	 * take: with `left` a known 0 there, every byte became a label length and no name was ever
+	 * learnt. A map value's fields are unknown to every verifier. */
+	__u32 left;
+	__u32 labels;
+	__u32 end; /* the wire length once the root label was seen; 0: not a name we keep */
 };
 
 struct {
@@ -275,12 +283,10 @@ static __always_inline bool egress_source(struct __sk_buff *skb, struct egress_a
 /* The question's name, one byte per bpf_loop step (a callback is verified
  * once; an unrolled walk of 128 bytes with its branches is not verifiable):
  * s->key (wire, lower case, zero-padded), s->dns.name (dotted), the start of
- * each label. */
+ * each label. Its state is in the scratch (s->left, s->labels, s->end; the
+ * scratch says why), the stack holds only the pointer to it. */
 struct egress_qwalk {
 	struct egress_scratch *s;
-	__u32 left;
-	__u32 labels;
-	__u32 end; /* the wire length once the root label was seen; 0: not a name we keep */
 };
 
 static long egress_question_byte(__u64 index, void *data)
@@ -290,17 +296,17 @@ static long egress_question_byte(__u64 index, void *data)
 	__u32 i = index & (EGRESS_NAME_MAX - 1);
 	__u32 prev = (index - 1) & (EGRESS_NAME_MAX - 1);
 	__u8 c = s->raw[i];
-	if (w->left == 0) {
+	if (s->left == 0) {
 		if (c == 0) {
-			w->end = i + 1;
+			s->end = i + 1;
 			return 1;
 		}
 		if (c > 63) /* a pointer in a question: not kept */
 			return 1;
-		if (w->labels < EGRESS_MAX_LABELS)
-			s->starts[w->labels & (EGRESS_MAX_LABELS - 1)] = i;
-		w->labels++;
-		w->left = c;
+		if (s->labels < EGRESS_MAX_LABELS)
+			s->starts[s->labels & (EGRESS_MAX_LABELS - 1)] = i;
+		s->labels++;
+		s->left = c;
 		s->key.wire[i] = c;
 		if (i > 0)
 			s->dns.name[prev] = '.';
@@ -311,7 +317,7 @@ static long egress_question_byte(__u64 index, void *data)
 	s->key.wire[i] = c;
 	if (i > 0)
 		s->dns.name[prev] = c;
-	w->left--;
+	s->left--;
 	return 0;
 }
 
@@ -461,20 +467,22 @@ static __always_inline void egress_learn(struct __sk_buff *skb, struct packet_l4
 		return;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	__builtin_memset(s->dns.name, 0, sizeof(s->dns.name));
+	s->left = s->labels = s->end = 0;
 	struct egress_qwalk q = { .s = s };
 	bpf_loop(EGRESS_NAME_MAX, egress_question_byte, &q, 0);
-	if (!q.end)
+	__u32 end = s->end;
+	if (!end)
 		return;
 
 	/* names are learnt only from an allowed resolver: a workload must not allow itself addresses by answering its own queries from elsewhere */
 	struct egress_addr src = {};
 	struct egress_name_rule *rules = NULL;
 	if (egress_source(skb, &src) && egress_cidr_rule(src.addr, PACKET_IPPROTO_UDP, bpf_htons(DNS_PORT)) >= 0)
-		rules = egress_name_rules(s, q.labels, q.end);
+		rules = egress_name_rules(s, s->labels, end);
 	s->dns.rule = rules ? rules->rule[0] : -1;
 	s->dns.pad = 0;
 
-	struct egress_awalk w = { .skb = skb, .s = s, .rules = rules, .off = off + q.end + 4 /* qtype, qclass */, .answers = answers };
+	struct egress_awalk w = { .skb = skb, .s = s, .rules = rules, .off = off + end + 4 /* qtype, qclass */, .answers = answers };
 	bpf_loop(EGRESS_MAX_ANSWERS, egress_answer, &w, 0);
 }
 

@@ -10,8 +10,11 @@ import type { Problem } from '../runner/errors.ts';
 import type { Requirement } from '../steps/types.ts';
 import type { ClusterSummary } from '../k8s/cluster-run.ts';
 
-/** A recipe: a path to its YAML file, the recipe as an object (what the YAML would hold), or one load() returned. */
-export type RecipeInput = string | Recipe | LoadedRecipe;
+/**
+ * A recipe: a path to its YAML file, the recipe as an object (what the YAML would hold: `steps`,
+ * or an `egress:` block, which makes its own step), or one load() returned.
+ */
+export type RecipeInput = string | Recipe | (Omit<Recipe, 'steps' | 'egress'> & { steps?: Recipe['steps']; egress: NonNullable<Recipe['egress']> }) | LoadedRecipe;
 
 /** What a recipe is loaded with: the command line's --set, `-- CMD…` and --limit-* options. */
 export interface LoadOptions {

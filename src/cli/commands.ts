@@ -76,6 +76,7 @@ const OPTIONS = {
   junit: { type: 'string', value: 'FILE', help: 'also write a JUnit XML report (a testcase per step and per assertion)' },
   from: { type: 'string', value: 'DIR', help: 'the --out folder of an earlier run, whose raw/ record replay evaluates' },
   'update-baseline': { type: 'boolean', help: "write each step's baseline file from this run's keys instead of failing on new ones" },
+  'no-export': { type: 'boolean', help: "do not send the events where the recipe's export: says (OTLP); artifacts and the verdict are the same" },
   user: { type: 'string', value: 'NAME', help: "run the workload as this user (name or uid; root only this way); default: the recipe's user, else whoever ran sudo, else you" },
   json: { type: 'boolean', help: 'print JSON instead of text' },
   filter: { type: 'string', short: 'F', value: 'FILTER', help: 'Inspektor Gadget filter: field==value, !=, >=, >, <=, <, ~regex; comma = AND' },
@@ -137,7 +138,7 @@ interface Command {
   run(inv: Invocation): Promise<number>;
 }
 
-const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline'];
+const RUN_OPTIONS: OptionName[] = ['out', 'output', 'set', 'max-duration', 'objects', 'btf', 'limit-ring', 'limit-output', 'junit', 'user', 'update-baseline', 'no-export'];
 /** what only `run --cluster` takes: where to run, and whose containers to trace */
 const CLUSTER_RUN_OPTIONS: OptionName[] = ['cluster', 'node', 'namespace', 'pod', 'container', 'selector', 'inline-limit', 'run-namespace'];
 const EXIT_CODES = 'Exit: 0 passed, 1 a verdict failed, 2 bad command line or recipe, 3 could not trace here, 130/143 interrupted.';
@@ -166,7 +167,7 @@ containers the steps trace. ${EXIT_CODES}`,
     details: `Transforms, outputs, baselines and assertions are computed again from DIR/raw, and the
 verdict is the one run would give: edit a transform or an assertion, see it at once.
 --out defaults to DIR itself. ${EXIT_CODES}`,
-    options: ['from', 'out', 'set', 'limit-ring', 'limit-output', 'junit', 'update-baseline'],
+    options: ['from', 'out', 'set', 'limit-ring', 'limit-output', 'junit', 'update-baseline', 'no-export'],
     run: replayCommand,
   },
   validate: {
@@ -612,6 +613,7 @@ async function execute(loaded: LoadedRecipe, values: Values, opts: ExecuteOption
         ...(values.objects !== undefined ? { objects: values.objects } : {}),
         ...(values.junit !== undefined ? { junit: values.junit } : {}),
         updateBaseline: values['update-baseline'],
+        export: !values['no-export'],
         log: (line) => progress.log(`gadget-run: ${line}`),
         observer: {
           attached: (steps) => {
@@ -665,7 +667,7 @@ async function replayCommand(inv: Invocation): Promise<number> {
   const { load, replay } = await import('../api/run.ts');
   const loaded = load(inv.positionals[0], { limits: await limitsOf(inv.values), set: await setsOf(inv.values) });
   const outDir = inv.values.out ?? from;
-  const summary = await replay(loaded, { from, out: outDir, updateBaseline: inv.values['update-baseline'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
+  const summary = await replay(loaded, { from, out: outDir, updateBaseline: inv.values['update-baseline'], export: !inv.values['no-export'], ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}) });
   return publish(summary, loaded, { outDir, out: process.stdout });
 }
 
@@ -749,6 +751,7 @@ async function clusterRunCommand(inv: Invocation): Promise<number> {
         ...(inlineLimit !== undefined ? { inlineLimit } : {}),
         ...(runNamespace !== undefined ? { runNamespace } : {}),
         updateBaseline: inv.values['update-baseline'],
+        export: !inv.values['no-export'],
         ...(inv.values.junit !== undefined ? { junit: inv.values.junit } : {}),
         log,
         signal: abort.signal,

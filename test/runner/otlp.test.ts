@@ -20,7 +20,7 @@ import { exportOtlp, OtlpSender, retryAfterMs } from '../../src/runner/otlp.ts';
 import type { Summary } from '../../src/runner/summary.ts';
 import { kernelSkip, objectDir } from '../helpers/kernel.ts';
 import { assertValidSummary } from './summary-schema.ts';
-import { readJson, tempDir } from './cli-helpers.ts';
+import { readJson, runCli, tempDir, writeRecipe } from './cli-helpers.ts';
 
 // ---------------------------------------------------------------------------
 // the spec's shapes, checked field by field
@@ -389,6 +389,15 @@ test('replay exports what the run captured, as run does; a cluster\'s merge goes
   const quiet = await replay(recipe, { from, out, export: false });
   assert.equal(quiet.export, undefined);
   assert.equal(r.got.flatMap((g) => g.records).length, 5, 'nothing sent again');
+  // and the CLI's replay --no-export; without it the CLI sends as the API does
+  const file = writeRecipe(tempDir('gadget-run-otlp-replay-recipe-'), 'otlp-replay.yaml', JSON.stringify(recipe));
+  const cliQuiet = await runCli(['replay', file, '--from', from, '--out', out, '--no-export']);
+  assert.equal(cliQuiet.code, 0, cliQuiet.stderr);
+  assert.equal(readJson(path.join(out, 'summary.json')).export, undefined);
+  assert.equal(r.got.flatMap((g) => g.records).length, 5, 'replay --no-export sent nothing');
+  const cliSends = await runCli(['replay', file, '--from', from, '--out', out]);
+  assert.equal(cliSends.code, 0, cliSends.stderr);
+  assert.equal(r.got.flatMap((g) => g.records).length, 10, 'replay without --no-export sent the five again');
 });
 
 test('a collector that fails for one node\'s events is not tried again for the next node\'s: they are counted as dropped, with the reason', async (t) => {
