@@ -70,7 +70,7 @@ export interface SuiteOptions {
   setup?: (cluster: Cluster) => Promise<void>;
   /** in after(), before the undeploy: remove the file's own objects (a failure still undeploys and unlocks) */
   cleanup?: () => Promise<void>;
-  /** before()'s timeout (default 600 s: the cluster may be built, or held by another user) */
+  /** before()'s timeout (default 30 min: it includes the wait for another user of the cluster, a 500-node scale run takes 20) */
   timeoutMs?: number;
 }
 
@@ -95,7 +95,7 @@ export function clusterSuite(opts: SuiteOptions = {}): Suite {
     cluster = await useCluster();
     if (opts.deploy) await deployAgent(cluster.image);
     await opts.setup?.(cluster);
-  }, { timeout: opts.timeoutMs ?? 600_000 });
+  }, { timeout: opts.timeoutMs ?? 1_800_000 });
   after(async () => {
     await Promise.all(agents.map((a) => a.stop()));
     if (skipK8s) return;
