@@ -27,10 +27,9 @@ export const AGENT_SEMI_SPACE_MB = 2;
 /**
  * The agent's V8 old space (MB): its heap is ~25 MB once loaded and its runs stream (events spool
  * to disk, packs and uploads are streamed, JSONata runs in workers with limits of their own), so
- * the cap is far above what it holds; uncapped, V8 let the old space grow with the allocation rate
- * and the RSS peaked at 142 MB of the 150 MB bound under a 1M-event capture (agent-limits test).
- * Beside the non-heap RSS (~50 MB: node, libbpf, koffi) and the 64 MiB ring, well inside the
- * container's 512Mi limit.
+ * the cap is far above what it holds and keeps the heap from growing with the allocation rate.
+ * Under a 1M-event capture the RSS peaked at 142 MB uncapped, 139–140 MB capped: the rest is node's
+ * own memory and the ring buffer's mapping (docs/kubernetes.md "Limits"; agent-limits test).
  */
 export const AGENT_OLD_SPACE_MB = 64;
 /** how long a replaced agent has to stop its runs and upload what they captured (serveAgent: STOP_BUDGET_MS within it) */
