@@ -47,20 +47,13 @@ struct {
 	__type(value, __s32);
 } allow_cidrs SEC(".maps");
 
-
-struct {
+/* exact names and wildcard suffixes: one shape, two maps */
+struct egress_name_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct egress_name_key);
 	__type(value, struct egress_name_rule);
-} allow_names SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct egress_name_key);
-	__type(value, struct egress_name_rule);
-} allow_suffixes SEC(".maps");
+} allow_names SEC(".maps"), allow_suffixes SEC(".maps");
 
 struct egress_addr {
 	__u8 addr[16];

@@ -1,6 +1,8 @@
 #ifndef AUDIT_EGRESS_H
 #define AUDIT_EGRESS_H
 
+#include "include/event_head.h"
+
 /* audit/egress: the workload's outgoing connects and datagrams checked
  * against an allow-list in the kernel (cgroup connect4/6, sendmsg4/6), and
  * the addresses its own DNS answers gave it, learnt before the answer
@@ -19,13 +21,7 @@
 
 /* One outgoing attempt. */
 struct egress_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	GADGET_EVENT_HEAD;
 	__s32 rule;	/* the allow rule that matched (its index), -1 none */
 	__u16 dport;	/* network order */
 	__u16 family;	/* AF_INET 2, AF_INET6 10 */

@@ -1,6 +1,8 @@
 #ifndef AUDIT_SECCOMP_H
 #define AUDIT_SECCOMP_H
 
+#include "include/event_head.h"
+
 /* Which mechanism saw a seccomp action (the event's `source`). */
 #define SECCOMP_SOURCE_SIGSYS 1 /* tp_btf/signal_generate: SIGSYS with si_code SYS_SECCOMP */
 #define SECCOMP_SOURCE_EXIT 2   /* a sys_exit without its sys_enter: the filter skipped the syscall */
@@ -22,13 +24,7 @@
  * for an audit record (source SECCOMP_SOURCE_AUDIT), so both sources share
  * one codec, one filter and one sink. */
 struct seccomp_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;       /* 0 for an audit record: it names the process only */
-	__u32 uid;
-	__u32 gid;
+	GADGET_EVENT_HEAD; /* tid is 0 for an audit record: it names the process only */
 	__u32 action;    /* SECCOMP_RET_* action bits */
 	__s32 syscall;   /* the syscall number (of `arch`) */
 	__u32 arch;      /* AUDIT_ARCH_* (0xc000003e x86-64, 0x40000003 i386) */

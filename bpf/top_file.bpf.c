@@ -4,6 +4,7 @@
  * at exit a successful call adds one call and its returned bytes to the
  * entry of (task, file), the file found through the task's file table. */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/files.h"
 #include "include/top.h"
 #include "top_file.h"
@@ -19,12 +20,7 @@ struct rw_args {
 	__u32 write;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct rw_args);
-} start SEC(".maps");
+GADGET_ENTRY_MAP(start, struct rw_args);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

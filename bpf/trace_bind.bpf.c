@@ -4,6 +4,7 @@
  * before exit); the socket, its protocol, options and bound port are read at
  * exit through the task's file table (include/socket.h). */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/ringbuf.h"
 #include "include/socket.h"
 #include "trace_bind.h"
@@ -23,12 +24,7 @@ struct bind_args {
 	__u16 family;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct bind_args);
-} start SEC(".maps");
+GADGET_ENTRY_MAP(start, struct bind_args);
 
 static __always_inline bool port_wanted(__u16 port)
 {

@@ -1,6 +1,8 @@
 #ifndef TRACE_BIND_H
 #define TRACE_BIND_H
 
+#include "include/event_head.h"
+
 /* opts bits: the socket options that change what a bind may take */
 #define BIND_OPT_REUSEADDR 0x1		/* SO_REUSEADDR (sk_reuse) */
 #define BIND_OPT_REUSEPORT 0x2		/* SO_REUSEPORT (sk_reuseport) */
@@ -12,13 +14,7 @@
 
 /* One bind(2) of an AF_INET/AF_INET6 address, emitted at syscall exit. */
 struct bind_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	GADGET_EVENT_HEAD;
 	__s32 ret; /* 0, or -errno */
 	__s32 bound_dev_if; /* SO_BINDTODEVICE ifindex, 0 when unbound */
 	__u32 opts; /* BIND_OPT_* */

@@ -13,28 +13,6 @@ static __always_inline bool dns_wanted(struct __sk_buff *skb)
 	       (l4.sport == DNS_PORT || l4.dport == DNS_PORT);
 }
 
-SEC("socket")
-int dns_socket(struct __sk_buff *skb)
-{
-	if (dns_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_SOCKET);
-	return PACKET_SOCKET_KEEP;
-}
-
-SEC("cgroup_skb/ingress")
-int dns_ingress(struct __sk_buff *skb)
-{
-	if (dns_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_INGRESS);
-	return PACKET_CGROUP_PASS;
-}
-
-SEC("cgroup_skb/egress")
-int dns_egress(struct __sk_buff *skb)
-{
-	if (dns_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_EGRESS);
-	return PACKET_CGROUP_PASS;
-}
+PACKET_PROGRAMS(dns, dns_wanted)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,6 +1,8 @@
 #ifndef TRACE_EXEC_H
 #define TRACE_EXEC_H
 
+#include "include/event_head.h"
+
 /* Inspektor Gadget keeps 128 bytes of arguments; we keep 4 KiB and count
  * the arguments we could not keep. */
 #define EXEC_ARGS_SIZE 4096
@@ -11,13 +13,7 @@
  * length: it ends after args_size bytes of args. */
 struct exec_event {
 	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid;
-	__u32 gid;
+	GADGET_PROCESS_HEAD;
 	__s32 ret; /* 0, or -errno */
 	__u32 args_count; /* arguments kept in args */
 	__u32 args_size;  /* bytes used in args, each argument NUL-terminated */

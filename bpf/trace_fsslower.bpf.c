@@ -6,6 +6,7 @@
  * and files of other file systems cost one probe read and no map update;
  * the latency is measured from entry to exit. */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/ringbuf.h"
 #include "include/files.h"
 #include "trace_fsslower.h"
@@ -25,12 +26,7 @@ struct fs_start {
 	__u32 positional; /* pread64/pwrite64: pos is the argument */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct fs_start);
-} start SEC(".maps");
+GADGET_ENTRY_MAP(start, struct fs_start);
 
 static __always_inline bool fs_matches(struct file *file)
 {

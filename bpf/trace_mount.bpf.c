@@ -15,6 +15,7 @@
  *   fsmount(fd, flags, attr_flags)           flags = attr_flags (MOUNT_ATTR_*)
  *   move_mount(from_dfd, from, to_dfd, to, flags)  source = from, target = to */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/ringbuf.h"
 #include "trace_mount.h"
 
@@ -29,12 +30,7 @@ struct mount_args {
 	__u64 args[5];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct mount_args);
-} start SEC(".maps");
+GADGET_ENTRY_MAP(start, struct mount_args);
 
 /* Reads only the `nargs` arguments the syscall has: attaching a program that
  * reads past a tracepoint's record fails with EACCES (perf checks the

@@ -3,6 +3,7 @@
  * syscall entry (per thread) and the event is emitted at exit with the fd or
  * the error; the path is read at exit from the still-valid user pointer. */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/ringbuf.h"
 #include "trace_open.h"
 
@@ -14,12 +15,7 @@ struct open_args {
 	__u32 mode;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct open_args);
-} start SEC(".maps");
+GADGET_ENTRY_MAP(start, struct open_args);
 
 static __always_inline int enter(__u64 fname, __u32 flags, __u32 mode)
 {

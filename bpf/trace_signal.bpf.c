@@ -10,6 +10,7 @@
  * behalf (SIGSEGV from a fault, SIGPIPE, SIGXCPU, SIGSYS from seccomp) it is
  * the task itself, so pid == tpid; for SIGCHLD it is the exiting child. */
 #include "include/filter.h"
+#include "include/entry.h"
 #include "include/ringbuf.h"
 #include "trace_signal.h"
 #include <bpf/bpf_tracing.h>
@@ -32,12 +33,7 @@ struct send {
 	__s32 code;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, struct send);
-} sends SEC(".maps");
+GADGET_ENTRY_MAP(sends, struct send);
 
 static __always_inline bool signal_skipped(int sig)
 {

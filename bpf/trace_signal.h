@@ -1,6 +1,8 @@
 #ifndef TRACE_SIGNAL_H
 #define TRACE_SIGNAL_H
 
+#include "include/event_head.h"
+
 /* `result` beyond the kernel's enum trace_signal_result (TRACE_SIGNAL_DELIVERED
  * 0 .. TRACE_SIGNAL_LOSE_INFO 4): a kill-family syscall that returned < 0. */
 #define SIGNAL_RESULT_FAILED 5
@@ -9,13 +11,7 @@
  * exit of kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
  * pidfd_send_signal with ret < 0). The sender is the current task. */
 struct signal_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id; /* of the sender */
-	__u64 mntns_id;  /* of the sender */
-	__u32 pid;       /* sender */
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	GADGET_EVENT_HEAD; /* of the sender */
 	__s32 tpid;      /* target process (tgid); for a failed send the pid argument as passed */
 	__s32 ttid;      /* target thread; 0 when a failed send named a process */
 	__s32 signal;

@@ -35,28 +35,6 @@ static __always_inline bool sni_wanted(struct __sk_buff *skb)
 	return head[0] == 0x16 && head[1] == 3 && head[5] == 1;
 }
 
-SEC("socket")
-int sni_socket(struct __sk_buff *skb)
-{
-	if (sni_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_SOCKET);
-	return PACKET_SOCKET_KEEP;
-}
-
-SEC("cgroup_skb/ingress")
-int sni_ingress(struct __sk_buff *skb)
-{
-	if (sni_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_INGRESS);
-	return PACKET_CGROUP_PASS;
-}
-
-SEC("cgroup_skb/egress")
-int sni_egress(struct __sk_buff *skb)
-{
-	if (sni_wanted(skb))
-		packet_emit(skb, PACKET_HOOK_EGRESS);
-	return PACKET_CGROUP_PASS;
-}
+PACKET_PROGRAMS(sni, sni_wanted)
 
 char LICENSE[] SEC("license") = "GPL";

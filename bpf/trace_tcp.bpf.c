@@ -16,10 +16,7 @@ static __always_inline void emit(struct sock *sk, const struct tcp_owner *o, __u
 	struct tcp_event *e = gadget_reserve(sizeof(*e));
 	if (!e)
 		return;
-	struct gadget_endpoints ep;
-	gadget_sock_endpoints(sk, &ep);
-	tcp_fill_owner(e, o);
-	gadget_fill_endpoints(e, &ep);
+	tcp_fill_sock_event(e, sk, o);
 	e->ret = ret;
 	e->op = op;
 	e->__pad0 = 0;

@@ -1,6 +1,8 @@
 #ifndef TRACE_TCP_H
 #define TRACE_TCP_H
 
+#include "include/event_head.h"
+
 #define TCP_OP_CONNECT 1
 #define TCP_OP_ACCEPT 2
 #define TCP_OP_CLOSE 3
@@ -8,13 +10,7 @@
 /* A TCP connect, accept or close, attributed to the task that connected or
  * accepted the sock (include/tcp_owner.h). */
 struct tcp_event {
-	__u64 timestamp; /* CLOCK_BOOTTIME ns */
-	__u64 cgroup_id;
-	__u64 mntns_id;
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__u32 gid;
+	GADGET_EVENT_HEAD;
 	__s32 ret; /* connect: 0 or -errno; accept: the new fd; close: 0 */
 	__u32 __pad0;
 	__u16 sport; /* host byte order, local end */

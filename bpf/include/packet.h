@@ -171,4 +171,30 @@ static __always_inline int packet_emit(struct __sk_buff *skb, __u8 hook)
 #define PACKET_SOCKET_KEEP 0
 #define PACKET_CGROUP_PASS 1
 
+/* A packet gadget's three programs, <name>_socket, <name>_ingress and
+ * <name>_egress (the mode attaches the socket filter, or both cgroup_skb
+ * ones): each copies the packets WANTED(skb) keeps into the ring. */
+#define PACKET_PROGRAMS(name, WANTED)                                           \
+	SEC("socket")                                                           \
+	int name##_socket(struct __sk_buff *skb)                                \
+	{                                                                       \
+		if (WANTED(skb))                                                \
+			packet_emit(skb, PACKET_HOOK_SOCKET);                   \
+		return PACKET_SOCKET_KEEP;                                      \
+	}                                                                       \
+	SEC("cgroup_skb/ingress")                                               \
+	int name##_ingress(struct __sk_buff *skb)                               \
+	{                                                                       \
+		if (WANTED(skb))                                                \
+			packet_emit(skb, PACKET_HOOK_INGRESS);                  \
+		return PACKET_CGROUP_PASS;                                      \
+	}                                                                       \
+	SEC("cgroup_skb/egress")                                                \
+	int name##_egress(struct __sk_buff *skb)                                \
+	{                                                                       \
+		if (WANTED(skb))                                                \
+			packet_emit(skb, PACKET_HOOK_EGRESS);                   \
+		return PACKET_CGROUP_PASS;                                      \
+	}
+
 #endif

@@ -11,6 +11,7 @@
 #ifndef GADGET_TCP_OWNER_H
 #define GADGET_TCP_OWNER_H
 
+#include "entry.h"
 #include "filter.h"
 #include "socket.h"
 
@@ -38,12 +39,7 @@ struct {
 } tcp_owners SEC(".maps");
 
 /* the sock a thread is connecting, from connect entry to exit */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
-	__type(value, __u64);
-} tcp_connecting SEC(".maps");
+GADGET_ENTRY_MAP(tcp_connecting, __u64);
 
 static __always_inline void tcp_owner_of_current(struct tcp_owner *o, __u64 connect_ns)
 {
@@ -70,6 +66,16 @@ static __always_inline void tcp_owner_of_current(struct tcp_owner *o, __u64 conn
 		(e)->uid = (o)->uid;                                    \
 		(e)->gid = (o)->gid;                                    \
 		__builtin_memcpy((e)->comm, (o)->comm, TASK_COMM_LEN);  \
+	} while (0)
+
+/* An event of a TCP sock: its owner (tcp_fill_owner) and both ends
+ * (gadget_fill_endpoints). */
+#define tcp_fill_sock_event(e, sk, o)                                   \
+	do {                                                            \
+		struct gadget_endpoints __ep;                           \
+		gadget_sock_endpoints(sk, &__ep);                       \
+		tcp_fill_owner(e, o);                                   \
+		gadget_fill_endpoints(e, &__ep);                        \
 	} while (0)
 
 static __always_inline bool tcp_sock(struct sock *sk)

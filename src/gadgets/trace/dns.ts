@@ -1,7 +1,7 @@
 import { field } from '../common-fields.ts';
 import { DNS_QTYPES, DNS_RCODES } from '../../steps/names/dns.ts';
 import { parseDns } from './dns/message.ts';
-import { NETNS_PARAM, packetField } from '../../steps/modes/packet.ts';
+import { PACKET_HEAD_FIELDS, PACKET_TAIL_FIELDS, packetParams } from '../../steps/modes/packet.ts';
 import type { PacketGadget, PacketParser } from '../../steps/types.ts';
 
 const DNS_PORT = 53;
@@ -58,8 +58,7 @@ export const traceDns = {
   object: 'trace_dns.bpf.o',
   struct: 'packet_event',
   fields: [
-    field.timestamp, packetField.pid, packetField.comm, packetField.netns,
-    packetField.saddr, packetField.daddr, packetField.sport, packetField.dport,
+    field.timestamp, ...PACKET_HEAD_FIELDS,
     { name: 'id', type: 'number', description: 'DNS message id' },
     { name: 'qr', type: 'string', description: '"Q" for a query, "R" for a response' },
     { name: 'qtype', type: 'number', names: DNS_QTYPES, description: 'query type (1 A, 28 AAAA, 5 CNAME, 15 MX, 16 TXT, 12 PTR, 33 SRV, 255 ANY, ...); filters take names too: qtype==AAAA' },
@@ -69,14 +68,10 @@ export const traceDns = {
     { name: 'rcode_name', type: 'string', description: 'response code by name (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)' },
     { name: 'answers', type: 'string[]', description: 'addresses of the A and AAAA answer records (responses)' },
     { name: 'latency', type: 'number', description: 'ns from the matching query (same id, name, client address and port) to this response; 0 for queries and unmatched responses' },
-    packetField.mntns_id, packetField.cgroup_id,
+    ...PACKET_TAIL_FIELDS,
   ],
   kernelFilters: {},
   requires: [],
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { netns: NETNS_PARAM },
-  },
+  params: packetParams(),
   packet: { socket: 'dns_socket', ingress: 'dns_ingress', egress: 'dns_egress', parser: dnsParser },
 } satisfies PacketGadget;

@@ -1,7 +1,7 @@
 import { field } from '../common-fields.ts';
 import type { ConstantValue } from '../../ebpf/object.ts';
 import { parseSni } from './sni/client-hello.ts';
-import { NETNS_PARAM, packetField } from '../../steps/modes/packet.ts';
+import { PACKET_HEAD_FIELDS, PACKET_TAIL_FIELDS, packetParams } from '../../steps/modes/packet.ts';
 import type { PacketGadget, PacketParser } from '../../steps/types.ts';
 
 /** SNI_MAX_PORTS in bpf/trace_sni.h */
@@ -24,26 +24,20 @@ export const traceSni = {
   object: 'trace_sni.bpf.o',
   struct: 'packet_event',
   fields: [
-    field.timestamp, packetField.pid, packetField.comm, packetField.netns,
-    packetField.saddr, packetField.daddr, packetField.sport, packetField.dport,
+    field.timestamp, ...PACKET_HEAD_FIELDS,
     { name: 'name', type: 'string', description: 'the server_name of the ClientHello; "" when it has none (a name past the first 2 KiB of the segment is not seen)' },
-    packetField.mntns_id, packetField.cgroup_id,
+    ...PACKET_TAIL_FIELDS,
   ],
   kernelFilters: {},
   requires: [],
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      netns: NETNS_PARAM,
-      ports: {
-        type: 'array',
-        maxItems: MAX_PORTS,
-        items: { type: 'integer', minimum: 1, maximum: 65535 },
-        description: `TCP ports to watch, either end (at most ${MAX_PORTS}; default: every port)`,
-      },
+  params: packetParams({
+    ports: {
+      type: 'array',
+      maxItems: MAX_PORTS,
+      items: { type: 'integer', minimum: 1, maximum: 65535 },
+      description: `TCP ports to watch, either end (at most ${MAX_PORTS}; default: every port)`,
     },
-  },
+  }),
   constants: (params): Record<string, ConstantValue> => (Array.isArray(params.ports) ? { targ_ports: params.ports as number[] } : {}),
   packet: { socket: 'sni_socket', ingress: 'sni_ingress', egress: 'sni_egress', parser: sniParser },
 } satisfies PacketGadget;

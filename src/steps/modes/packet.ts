@@ -33,8 +33,8 @@ import { wallTime } from '../../util/wall-time.ts';
 const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 const BPF_PROG_TYPE_CGROUP_SKB = 8;
 
-/** The fields every packet gadget's events start with. */
-export const packetField = {
+/** The fields the mode fills in every packet gadget's events (./packet.ts `common`). */
+const packetField = {
   pid: { name: 'pid', type: 'number', description: 'sending process (workload egress only: cgroup_skb egress runs in the sender\'s context); 0 when unknown (node-wide, or a received packet)' },
   comm: { name: 'comm', type: 'string', description: 'command name of the sending process; "" when unknown (as pid)' },
   netns: { name: 'netns', type: 'number', description: 'inode of the network namespace of the packet\'s device (ls -Li /proc/PID/ns/net)' },
@@ -46,11 +46,24 @@ export const packetField = {
   dport: { name: 'dport', type: 'number', description: 'destination port' },
 } satisfies Record<string, FieldSpec>;
 
+/** A packet gadget lists its fields as `[field.timestamp, ...PACKET_HEAD_FIELDS, its own, ...PACKET_TAIL_FIELDS]`:
+ * the same order in every packet gadget's events. */
+export const PACKET_HEAD_FIELDS: FieldSpec[] = [
+  packetField.pid, packetField.comm, packetField.netns,
+  packetField.saddr, packetField.daddr, packetField.sport, packetField.dport,
+];
+export const PACKET_TAIL_FIELDS: FieldSpec[] = [packetField.mntns_id, packetField.cgroup_id];
+
 /** The `netns` step parameter every packet gadget takes. */
-export const NETNS_PARAM = {
+const NETNS_PARAM = {
   type: 'string',
   description: 'network namespace to watch without a workload: a path such as /proc/PID/ns/net or /var/run/netns/NAME (default: gadget-run\'s own); with a workload its cgroup is watched instead',
 } as const;
+
+/** JSON Schema of a packet gadget's `params`: `netns` and the gadget's own. */
+export function packetParams(own: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'object', additionalProperties: false, properties: { netns: NETNS_PARAM, ...own } };
+}
 
 export const packetMode: Mode<StreamOptions, PacketGadget> = {
   name: 'packet',
