@@ -7,7 +7,11 @@
  * and answers in status.nodes.<node>: Running, then its final phase, nothing
  * more (the one object all nodes share stays small and rarely written). A run
  * whose spec.cancel turns true is stopped as Ctrl-C stops a local run: what was
- * captured is kept and uploaded.
+ * captured is kept and uploaded. On SIGTERM (the DaemonSet's rolling update
+ * replacing it, a node drain) it stops its runs the same way, uploads what they
+ * captured into the API server (never served from a pod that is going away) and
+ * answers Failed with AGENT_REPLACED: the cluster verdict fails closed for that
+ * node instead of judging a partial capture as whole, or losing it.
  * The agent watches its node's pods too (pods.ts): every step's containers
  * gain their pod's fields, and a run's selection (-n/-p/-c/-l) becomes each
  * step's container selection, the kernel's set of cgroup ids.
@@ -22,6 +26,7 @@ import { defaultSources, type ContainerSource } from '../containers/enrichment.t
 import type { ContainerSelection } from '../containers/selection.ts';
 import { parseDuration, parseSize } from '../steps/duration.ts';
 import { spoolOf } from '../steps/modes/mode.ts';
+import { rawMetaPath, readMeta } from '../runner/capture.ts';
 import { parseRecipe, RecipeError, type Limits, type LoadedRecipe } from '../runner/recipe.ts';
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
@@ -61,6 +66,8 @@ export class Agent {
   private readonly reporters = new Map<string, Latest<NodeResult>>();
   /** results being served (above the inline limit) until fetched or expired */
   private readonly servers = new Set<ResultServer>();
+  /** set by stop(): the process is going away, runs still active end early */
+  private stopping?: NodeJS.Signals;
 
   constructor(private readonly opts: AgentOptions, api = new Api(loadKubeConfig())) {
     this.api = api;
@@ -93,10 +100,17 @@ export class Agent {
     this.opts.log(`watching ${PLURAL} in ${namespaces.join(', ')} as node ${this.opts.node}${this.opts.fake ? ' (fake gadgets)' : ''}`);
   }
 
-  /** Stops watching and cancels what runs; resolves when their results are uploaded. */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching and stops what runs; resolves when their results are uploaded.
+   * signal: the process's (serveAgent): SIGTERM is the pod being replaced or evicted, so each
+   * run's node result says it ended early (AGENT_REPLACED) and fails the cluster verdict.
+   */
+  async stop(signal?: NodeJS.Signals): Promise<void> {
+    // first, and at once: a run ending now must know why (execute), and none may start
+    this.stopping = signal ?? 'SIGINT';
+    // the runner's summary names the signal (signalName reads the abort's reason)
+    for (const c of this.active.values()) c.abort(this.stopping);
     for (const i of this.informers) await i.stop();
-    for (const c of this.active.values()) c.abort();
     await Promise.all(this.running);
     // a result not fetched by now will not be: the pod is going away
     for (const s of this.servers) s.close();
@@ -104,6 +118,8 @@ export class Agent {
   }
 
   private consider(run: GadgetRun): void {
+    // going away: a run seen now is the next agent's to answer (it finds no entry of ours and starts it)
+    if (this.stopping) return;
     const uid = run.metadata.uid!;
     const node = this.opts.node;
     const nodes = run.spec?.nodes ?? [];
@@ -250,10 +266,14 @@ export class Agent {
         result.phase = 'Failed';
         result.message = err instanceof RecipeError ? `the recipe is not valid here: ${err.message}` : (err as Error).message;
       }
+      // stopped by the agent's own end, not by the run's cancel: the pod is being replaced
+      const replaced = this.stopping !== undefined && signal.aborted && signal.reason === this.stopping;
       if (summary) {
+        if (replaced) markReplaced(dir, summary);
         result.status = summary.status;
         result.steps = summary.steps.map((s) => ({ id: s.id, status: s.status, events: s.events, lost: s.lost, ...(s.reason ? { reason: s.reason } : {}) }));
         const failures = nodeFailures(summary, optional);
+        if (replaced) failures.unshift(`${AGENT_REPLACED} (${this.stopping}): its steps were stopped early; what they captured until then is in this node's result`);
         result.phase = failures.length ? 'Failed' : signal.aborted ? 'Cancelled' : 'Succeeded';
         if (failures.length) result.message = failures.join('; ');
       }
@@ -272,7 +292,8 @@ export class Agent {
           // the report goes out with the last chunk's create; the final status patch follows it
           result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
           return result;
-        }, { ...RETRY, log }, maxResultBytes, this.serveChoice(run, inlineLimit));
+          // a pod going away cannot serve its result: into the API server, up to cluster.max_result_bytes
+        }, { ...RETRY, log }, maxResultBytes, this.stopping ? undefined : this.serveChoice(run, inlineLimit));
       } catch (err) {
         result.phase = 'Failed';
         result.message = `could not upload the results: ${apiMessage(err)}`;
@@ -297,6 +318,23 @@ export class Agent {
 export function nodeFailures(summary: Summary, optional: ReadonlySet<string>): string[] {
   if (summary.status === 'error') return [summary.error ?? 'error'];
   return summary.steps.filter((s) => !optional.has(s.id) && NOT_CAPTURED.has(s.status)).map((s) => `step ${s.id} ${s.status}: ${s.reason ?? ''}`);
+}
+
+/** Why a node's run ended early when its agent got SIGTERM: the node's message and its interrupted steps' reason. */
+export const AGENT_REPLACED = 'agent replaced during the run';
+
+/**
+ * A run stopped by the agent's SIGTERM: its interrupted steps say why, in the summary (the
+ * node's report) and in the metas the CLI merges (raw/<step>.meta.json), so the merged step
+ * names the node and the reason.
+ */
+export function markReplaced(dir: string, summary: Summary): void {
+  for (const s of summary.steps) {
+    if (s.status !== 'interrupted') continue;
+    s.reason = s.reason ? `${AGENT_REPLACED}; ${s.reason}` : AGENT_REPLACED;
+    const meta = readMeta(dir, s.id);
+    if (meta?.status === 'interrupted') fs.writeFileSync(rawMetaPath(dir, s.id), JSON.stringify({ ...meta, reason: s.reason }, null, 2) + '\n');
+  }
 }
 
 /**
@@ -366,7 +404,7 @@ export async function serveAgent(opts: AgentOptions): Promise<number> {
   });
   log(`${signal}: stopping`);
   // a run's upload may hang on an API server that went away: the pod's grace period is short
-  const stopped = await Promise.race([agent.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_BUDGET_MS).unref())]);
+  const stopped = await Promise.race([agent.stop(signal).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_BUDGET_MS).unref())]);
   if (!stopped) log(`runs did not finish within ${STOP_BUDGET_MS / 1000} s of ${signal}: exiting anyway`);
   // the client's watch and keep-alive sockets outlive the watch itself; the process must still end
   setTimeout(() => process.exit(stopped ? 0 : 1), 1000).unref();
@@ -394,5 +432,8 @@ export function reportJitterMs(nodes: number, random: () => number = Math.random
 const REPORT_JITTER_PER_NODE_MS = 20;
 const MAX_REPORT_JITTER_MS = 10_000;
 
-/** How long SIGTERM waits for active runs to upload before the agent exits (the DaemonSet's grace is 30 s). */
+/**
+ * How long SIGTERM waits for active runs to upload before the agent exits: the DaemonSet's grace
+ * (AGENT_GRACE_SECONDS, 30 s) less room for the exit itself and a slow kubelet.
+ */
 const STOP_BUDGET_MS = 20_000;

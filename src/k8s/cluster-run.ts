@@ -430,6 +430,7 @@ export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[
     const fields = [...new Set(metas.flatMap((m) => m.meta.fields))];
     const worst = ran.length ? ran.map((m) => m.meta.status).sort((a, b) => RAN.indexOf(b) - RAN.indexOf(a))[0] : first.status;
     const notRan = metas.filter((m) => !RAN.includes(m.meta.status));
+    const cutShort = ran.filter((m) => m.meta.status === 'truncated' || (m.meta.status === 'interrupted' && m.meta.reason));
     const meta: StepMeta = {
       id: spec.id,
       gadget: first.gadget,
@@ -438,9 +439,10 @@ export async function mergeRaw(loaded: LoadedRecipe, dir: string, nodes: string[
       events: ran.reduce((n, m) => n + m.meta.events, 0),
       lost: ran.reduce((n, m) => n + m.meta.lost, 0),
       ...(ran.some((m) => m.meta.truncated) ? { truncated: ran.reduce((n, m) => n + (m.meta.truncated ?? 0), 0) } : {}),
-      // a node that did not run, or whose events were cut (its meta says why: the result cap, max_bytes)
-      ...(notRan.length || ran.some((m) => m.meta.status === 'truncated')
-        ? { reason: [...notRan, ...ran.filter((m) => m.meta.status === 'truncated')].map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') }
+      // a node that did not run, whose events were cut (its meta says why: the result cap, max_bytes),
+      // or that stopped early for a reason of its own (its agent replaced during the run)
+      ...(notRan.length || cutShort.length
+        ? { reason: [...notRan, ...cutShort].map((m) => `${m.node}: ${m.meta.status}${m.meta.reason ? ` (${m.meta.reason})` : ''}`).join('; ') }
         : {}),
       // a triggered step's instances ran on each node on its own: every one, naming its node
       ...(ran.some((m) => m.meta.instances) ? { instances: ran.flatMap((m) => (m.meta.instances ?? []).map((i) => ({ ...i, node: m.node }))) } : {}),

@@ -20,15 +20,28 @@ import type {
 } from '@kubernetes/client-node';
 import { GROUP, NAMESPACE, PLURAL, gadgetRunCrd } from './crd.ts';
 import { formatBytes } from '../steps/duration.ts';
+import { TOOL_VERSION } from '../runner/version.ts';
 
 /** the agent's V8 semi-space (MB): see the DaemonSet's command */
 export const AGENT_SEMI_SPACE_MB = 2;
+/**
+ * The agent's V8 old space (MB): its heap is ~25 MB once loaded and its runs stream (events spool
+ * to disk, packs and uploads are streamed, JSONata runs in workers with limits of their own), so
+ * the cap is far above what it holds and keeps the heap from growing with the allocation rate.
+ * Under a 1M-event capture the RSS peaked at 142 MB uncapped, 139–140 MB capped: the rest is node's
+ * own memory and the ring buffer's mapping (docs/kubernetes.md "Limits"; agent-limits test).
+ */
+export const AGENT_OLD_SPACE_MB = 64;
+/** how long a replaced agent has to stop its runs and upload what they captured (serveAgent: STOP_BUDGET_MS within it) */
+export const AGENT_GRACE_SECONDS = 30;
 
 export const SERVICE_ACCOUNT = 'gadget-run';
 export const AGENT_NAME = 'gadget-run-agent';
 export const DAEMONSET = 'gadget-run';
 export const PART_OF = { 'app.kubernetes.io/part-of': 'gadget-run' };
 export const AGENT_LABELS = { 'app.kubernetes.io/name': 'gadget-run', 'app.kubernetes.io/component': 'agent' };
+/** the agent pods' version label: which build runs on a node, old or new, during a rolling update */
+export const VERSION_LABEL = 'app.kubernetes.io/version';
 
 /**
  * The capabilities the agent's container gets by default, and why (docs/kubernetes.md
@@ -117,6 +130,11 @@ export const DEFAULT_DEPLOY: DeployOptions = {
   runNamespaces: [],
 };
 
+/** A label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends) from a version string such as 1.2.0+abc. */
+export function labelValue(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+}
+
 const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: NAMESPACE } : {}), labels: { ...PART_OF } });
 
 export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObject[] {
@@ -173,11 +191,13 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
     metadata: meta(DAEMONSET),
     spec: {
       selector: { matchLabels: AGENT_LABELS },
-      // one node at a time: the old agent gets SIGTERM, cancels its runs gracefully (uploads what it captured,
-      // answers Cancelled) within terminationGracePeriodSeconds, then the new one starts (docs/kubernetes.md)
+      // one node at a time: the old agent gets SIGTERM, stops its runs (uploads what they captured into the API
+      // server, answers Failed: "agent replaced during the run") within terminationGracePeriodSeconds, then the
+      // new one starts (docs/kubernetes.md "Priority and upgrades"; test/k8s/upgrade.test.ts)
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
       template: {
-        metadata: { labels: { ...AGENT_LABELS, ...PART_OF } },
+        // the version is not in the selector (immutable): a new build is a new revision of the same DaemonSet
+        metadata: { labels: { ...AGENT_LABELS, ...PART_OF, [VERSION_LABEL]: labelValue(TOOL_VERSION) } },
         spec: {
           serviceAccountName: SERVICE_ACCOUNT,
           priorityClassName: PRIORITY_CLASS,
@@ -188,16 +208,17 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
           nodeSelector: { 'kubernetes.io/os': 'linux' },
           // every node, whatever its taints: a node the agent skips is a node the run cannot see
           tolerations: [{ operator: 'Exists' }],
-          terminationGracePeriodSeconds: 30,
+          terminationGracePeriodSeconds: AGENT_GRACE_SECONDS,
           containers: [
             {
               name: 'agent',
               image: opts.image,
               imagePullPolicy: opts.pullPolicy,
               // a small young generation: uploading a node's results allocated ~35 MB of short-lived
-              // blocks and strings that V8's default 16 MB semi-spaces kept as RSS (bench/cluster-merge.ts)
+              // blocks and strings that V8's default 16 MB semi-spaces kept as RSS (bench/cluster-merge.ts);
+              // a capped old space: V8 collects before its heap grows past what the container affords
               command: [
-                '/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, '/app/build/gadget-run.mjs', 'agent',
+                '/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, `--max-old-space-size=${AGENT_OLD_SPACE_MB}`, '/app/build/gadget-run.mjs', 'agent',
                 '--limit-ring', formatBytes(AGENT_LIMITS.ringBytes), '--limit-output', formatBytes(AGENT_LIMITS.outputBytes),
               ],
               resources: AGENT_RESOURCES,

@@ -15,15 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import { AGENT_RESOURCES } from '../../src/k8s/manifests.ts';
+import { AGENT_OLD_SPACE_MB, AGENT_RESOURCES, AGENT_SEMI_SPACE_MB } from '../../src/k8s/manifests.ts';
 import { ROOT } from '../runner/cli-helpers.ts';
 import {
-  adminConfig, agentPid, attachments, clusterRun, eventually, deployAgent, gadgetRun, kubectl, NODE, registerNodes, removeSimulatedNodes,
-  serviceAccountToken, skipK8s, startAgent, useCluster, type AgentProcess, type Cluster,
+  adminConfig, agentPid, attachments, clusterRun, clusterSuite, eventually, gadgetRun, kubectl, NODE, registerNodes, serviceAccountToken, skipK8s, startAgent,
 } from './cluster.ts';
 
-let cluster: Cluster | undefined;
-const agents: AgentProcess[] = [];
 const EVENTS = 1_000_000;
 /** the local runner's bound (bench/memory.ts), which the agent in its pod must keep too */
 const RSS_BOUND_MB = 150;
@@ -31,25 +28,18 @@ const RSS_BOUND_MB = 150;
 const COMM = `grmem${process.pid % 100_000}`;
 let workload = '';
 
-before(async () => {
+before(() => {
   if (skipK8s) return;
   // the open loop of bench/ (static: exactly N opens of /dev/null, no loader's), under the test's own name
   execFileSync('make', ['-s', '-C', path.join(ROOT, 'bench'), '../build/bench/open_loop'], { stdio: 'inherit' });
   workload = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gadget-run-k8s-mem-')), COMM);
   fs.copyFileSync(path.join(ROOT, 'build/bench/open_loop'), workload);
   fs.chmodSync(workload, 0o755);
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-}, { timeout: 600_000 });
-
-after(async () => {
-  await Promise.all(agents.map((a) => a.stop()));
-  if (skipK8s) return;
-  await removeSimulatedNodes();
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
+});
+after(() => {
   if (workload) fs.rmSync(path.dirname(workload), { recursive: true, force: true });
-}, { timeout: 180_000 });
+});
+const { agents } = clusterSuite({ deploy: true });
 
 /** `key value` lines of a cgroup v1 file (memory.stat, memory.oom_control) */
 function keyed(file: string): Record<string, number> {
@@ -67,6 +57,29 @@ function memoryCgroup(pid: number): { v: 1 | 2; dir: string } {
 
 function rssPeakMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/**
+ * The peaks of the RSS's parts while a run goes on, sampled every 100 ms (VmHWM has the total's
+ * only): anonymous (V8's heap, buffers) and file-backed (node's own text and libraries, and the
+ * BPF ring buffer's mapping: its data pages are mapped twice, so a 16 MiB ring is 32 MB of it).
+ */
+function sampleRss(pid: number): () => { anonMb: number; fileMb: number } {
+  let anon = 0;
+  let file = 0;
+  const timer = setInterval(() => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      anon = Math.max(anon, Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0));
+      file = Math.max(file, Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    } catch {
+      /* the process went away: the test says so */
+    }
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    return { anonMb: Math.round(anon / 1024), fileMb: Math.round(file / 1024) };
+  };
 }
 
 /**
@@ -102,6 +115,7 @@ test(`the DaemonSet's agent captures ${EVENTS} opens within its limits: RSS ≤ 
   const pid = await agentPid();
   const cg = memoryCgroup(pid);
   // the duration leaves the workload time under load; lost events would be counted, and are allowed here: the memory is the point
+  const parts = sampleRss(pid);
   const r = await runWithWorkload(`name: agent-mem
 allow_lost: true
 duration: 40s
@@ -120,7 +134,7 @@ steps:
   assert.equal(node.configMaps, 1, 'chunk 0 alone: the report');
 
   const rss = rssPeakMb(pid);
-  const figures: Record<string, unknown> = { events: step.events, lost: step.lost, workloadS: r.workload.elapsed_s, agentRssPeakMb: Math.round(rss), servedMb: Math.round(node.servedBytes! / 1024 ** 2 * 10) / 10 };
+  const figures: Record<string, unknown> = { events: step.events, lost: step.lost, workloadS: r.workload.elapsed_s, agentRssPeakMb: Math.round(rss), agentRssPartsPeakMb: parts(), servedMb: Math.round(node.servedBytes! / 1024 ** 2 * 10) / 10 };
   if (cg.v === 1) {
     figures.cgroupPeakMb = Math.round(Number(fs.readFileSync(path.join(cg.dir, 'memory.max_usage_in_bytes'), 'utf8')) / 1024 ** 2);
     const stat = keyed(path.join(cg.dir, 'memory.stat'));
@@ -134,6 +148,7 @@ steps:
     assert.equal(keyed(path.join(cg.dir, 'memory.events')).oom_kill, 0, 'no OOM kill in the agent container');
   }
   figures.limits = AGENT_RESOURCES.limits;
+  figures.v8 = { maxOldSpaceMb: AGENT_OLD_SPACE_MB, maxSemiSpaceMb: AGENT_SEMI_SPACE_MB };
   t.diagnostic(`figures: ${JSON.stringify(figures)}`);
   assert.ok(rss <= RSS_BOUND_MB, `the agent's RSS peaked at ${rss.toFixed(0)} MB over ${step.events} events (bound ${RSS_BOUND_MB} MB)`);
   // the same agent process all along: not restarted, not OOM-killed

@@ -10,27 +10,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCluster } from '../../src/api/index.ts';
-import { deployAgent, gadgetRun, KUBECONFIG, kubectl, nodePod, NODE, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
+import { clusterSuite, KUBECONFIG, kubectl, nodePod, NODE, skipK8s, startPods } from './cluster.ts';
 import { assertValidSummary } from '../runner/summary-schema.ts';
 
-let cluster: Cluster | undefined;
 // a comm of its own (at most 15 characters): only this test's execs match the step's filter
 const COMM = `grapi${process.pid % 100_000}`;
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-}, { timeout: 600_000 });
-
-after(async () => {
-  if (skipK8s) return;
-  await kubectl(['-n', 'default', 'delete', 'pod', '-l', `grapi=${process.pid}`, '--grace-period=0', '--wait=false']);
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+const suite = clusterSuite({
+  deploy: true,
+  cleanup: async () => void (await kubectl(['-n', 'default', 'delete', 'pod', '-l', `grapi=${process.pid}`, '--grace-period=0', '--wait=false'])),
+});
 
 interface Got {
   resource: Record<string, unknown>;
@@ -101,7 +92,7 @@ test('for_each: pod on a cluster node: one instance per pod a trigger event came
   const names = [`grapi-a-${process.pid}`, `grapi-b-${process.pid}`];
   // each pod starts a child with the mark as its argument every second (node is what the image has)
   const script = `const {spawn}=require('child_process');setInterval(()=>spawn('/usr/bin/node',['-e','0','${mark}'],{stdio:'ignore'}),1000);`;
-  await startPods(names.map((n) => nodePod(cluster!.image, n, 'default', { grapi: String(process.pid) }, script)), 'default', `grapi=${process.pid}`);
+  await startPods(names.map((n) => nodePod(suite.cluster.image, n, 'default', { grapi: String(process.pid) }, script)), 'default', `grapi=${process.pid}`);
   const kubeconfig = process.env.KUBECONFIG;
   process.env.KUBECONFIG = KUBECONFIG;
   t.after(() => (kubeconfig === undefined ? delete process.env.KUBECONFIG : (process.env.KUBECONFIG = kubeconfig)));

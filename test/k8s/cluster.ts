@@ -1,14 +1,17 @@
 /**
  * The Kubernetes tests' cluster: scripts/k8s-cluster.mjs builds (once, cached)
  * and starts a real single-node Kubernetes 1.20 on loopback. A test file calls
- * useCluster() in before(); the cluster is stopped in after() only when that
- * file started it (a developer's running cluster is reused and left running).
+ * clusterSuite() (useCluster() in before(), the teardown in after()); the cluster
+ * is stopped in after() only when that file started it (a developer's running
+ * cluster is reused and left running).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { after, before } from 'node:test';
+import { CoreV1Api, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { VERSION_LABEL } from '../../src/k8s/manifests.ts';
 import { isRoot } from '../helpers/kernel.ts';
 import { BIN, ROOT } from '../runner/cli-helpers.ts';
 
@@ -58,6 +61,62 @@ export async function useCluster(): Promise<Cluster> {
     unlock();
     throw err;
   }
+}
+
+export interface SuiteOptions {
+  /** deploy the agents' DaemonSet with the test image (deployAgent) once the cluster is up */
+  deploy?: boolean;
+  /** in before(), once the cluster (and the agents) are up: the file's own objects */
+  setup?: (cluster: Cluster) => Promise<void>;
+  /** in after(), before the undeploy: remove the file's own objects (a failure still undeploys and unlocks) */
+  cleanup?: () => Promise<void>;
+  /** before()'s timeout (default 30 min: it includes the wait for another user of the cluster, a 500-node scale run takes 20) */
+  timeoutMs?: number;
+}
+
+export interface Suite {
+  /** the cluster, once before() has run */
+  readonly cluster: Cluster;
+  /** agents the file starts as processes (startAgent): after() stops them */
+  readonly agents: AgentProcess[];
+}
+
+/**
+ * The set-up every k8s test file shares, registered as the file's (or describe's) before() and
+ * after(): the cluster lock and the cluster, the agents' DaemonSet when asked, and a teardown that
+ * leaves nothing deployed even when a test failed half-way (the file's own objects, agent
+ * processes, simulated nodes, the DaemonSet), bounded so a stuck teardown fails the file.
+ */
+export function clusterSuite(opts: SuiteOptions = {}): Suite {
+  let cluster: Cluster | undefined;
+  const agents: AgentProcess[] = [];
+  before(async () => {
+    if (skipK8s) return;
+    cluster = await useCluster();
+    if (opts.deploy) await deployAgent(cluster.image);
+    await opts.setup?.(cluster);
+  }, { timeout: opts.timeoutMs ?? 1_800_000 });
+  after(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    if (skipK8s) return;
+    try {
+      await opts.cleanup?.();
+    } finally {
+      try {
+        await removeSimulatedNodes();
+        await gadgetRun(['undeploy', '--wait']).done;
+      } finally {
+        await cluster?.stop();
+      }
+    }
+  }, { timeout: 180_000 });
+  return {
+    get cluster() {
+      if (!cluster) throw new Error('the test cluster is not up: clusterSuite()\'s before() has not run (or the file skips without root)');
+      return cluster;
+    },
+    agents,
+  };
 }
 
 export function adminConfig(): KubeConfig {
@@ -244,31 +303,59 @@ export function requestDelta(before: Map<string, number>, after: Map<string, num
   return d;
 }
 
-/** `deploy | kubectl apply -f -` with the test image, then wait for this node's agent pod to be Ready. */
-export async function deployAgent(image: string): Promise<void> {
+/**
+ * `deploy | kubectl apply -f -` with the test image, then wait for this node's agent pod of that
+ * version to be Ready. version: another build's (its pods' version label, as a new release's
+ * manifests would carry), the same image: a new revision of the DaemonSet's pod template.
+ */
+export async function deployAgent(image: string, version?: string): Promise<void> {
   const printed = await gadgetRun(['deploy', '--image', image, '--pull-policy', 'Never']).done;
   if (printed.code !== 0) throw new Error(`deploy failed: ${printed.stderr}`);
-  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
+  const objects = loadAllYaml(printed.stdout) as any[];
+  const template = objects.find((o) => o.kind === 'DaemonSet').spec.template;
+  if (version) template.metadata.labels[VERSION_LABEL] = version;
+  const applied = await kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
-  await eventually('the agent pod Ready', async () => {
-    const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
-    const pods = JSON.parse(r.stdout || '{"items":[]}').items;
-    return pods.some((p: any) => p.spec.nodeName === NODE && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
+  const want = template.metadata.labels[VERSION_LABEL];
+  await eventually(`the agent pod of version ${want} Ready`, async () => {
+    const pods = await agentPods();
+    return pods.some((p) => p.metadata.labels[VERSION_LABEL] === want && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) ? true : undefined;
   }, 120_000);
 }
 
-/** The host pid of the agent in the DaemonSet's pod: its cgroup is under its pod's UID. */
-export async function agentPid(): Promise<number> {
+/** The DaemonSet's pods on this node (any version, terminating ones too). */
+export async function agentPods(): Promise<any[]> {
   const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '-o', 'json']);
-  const uid: string = JSON.parse(r.stdout).items.find((p: any) => p.spec.nodeName === NODE).metadata.uid;
+  if (r.code !== 0) throw new Error(`listing the agent pods: ${r.stderr}`);
+  return JSON.parse(r.stdout || '{"items":[]}').items.filter((p: any) => p.spec.nodeName === NODE);
+}
+
+/** The host pid of the agent in the DaemonSet's pod (by default this node's one): its cgroup is under its pod's UID. */
+export async function agentPid(uid?: string): Promise<number> {
+  const pod = uid ?? (await agentPods())[0]?.metadata.uid;
+  const cmdline = (p: number) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const pid = pod && podProcesses(pod).find((p) => cmdline(p).includes('agent'));
+  if (!pid) throw new Error(`no process of the agent pod ${pod ?? '(none on this node)'} on this machine`);
+  return pid;
+}
+
+/** The host processes whose cgroup is under the pod's UID: none once the pod is gone. */
+export function podProcesses(uid: string): number[] {
+  const found: number[] = [];
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(uid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent')) return Number(pid);
+      if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(uid)) found.push(Number(pid));
     } catch {
       /* gone */
     }
   }
-  throw new Error(`no process of the agent pod ${uid} on this machine`);
+  return found;
 }
 
 /** BPF links and perf events the agent holds: its steps' attachments (a per-process view: neighbours do not count). */

@@ -10,11 +10,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import { agentPid, attachments, deployAgent, eventually, gadgetRun, kubectl, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { agentPid, attachments, clusterSuite, eventually, gadgetRun, kubectl, NODE, skipK8s } from './cluster.ts';
 
-let cluster: Cluster | undefined;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-pods-${p}-`));
 const events = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const NS = 'default';
@@ -33,7 +32,7 @@ function podSpec(mark: string) {
     nodeName: NODE,
     hostNetwork: true,
     terminationGracePeriodSeconds: 0,
-    containers: [{ name: 'main', image: cluster!.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', script, mark] }],
+    containers: [{ name: 'main', image: suite.cluster.image, imagePullPolicy: 'Never', command: ['/usr/bin/node', '-e', script, mark] }],
   };
 }
 
@@ -50,19 +49,13 @@ async function running(selector: string): Promise<void> {
   }, 120_000);
 }
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-}, { timeout: 600_000 });
-
-after(async () => {
-  if (skipK8s) return;
-  await kubectl(['-n', NS, 'delete', 'deployment', 'grpod-x', '--wait=false']);
-  await kubectl(['-n', NS, 'delete', 'pod', 'grpod-y', 'grpod-z', '--grace-period=0', '--wait=false']);
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+const suite = clusterSuite({
+  deploy: true,
+  cleanup: async () => {
+    await kubectl(['-n', NS, 'delete', 'deployment', 'grpod-x', '--wait=false']);
+    await kubectl(['-n', NS, 'delete', 'pod', 'grpod-y', 'grpod-z', '--grace-period=0', '--wait=false']);
+  },
+});
 
 test('-l app=x: the kernel sees pod x (a Deployment’s, running before) and pod z (started after attach, from its first exec), not pod y; events carry their pod', { skip: skipK8s, timeout: 400_000 }, async () => {
   // x: a Deployment's pod (owner walk: ReplicaSet → Deployment); y: a bare pod on the same node, not selected

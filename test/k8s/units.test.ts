@@ -12,14 +12,18 @@ import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
-import { callsSince, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
+import { AGENT_REPLACED, callsSince, markReplaced, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
 import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
 import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { apiServerUse, mergeRaw, renderNodes, type ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import { deployOptions, DeployUsageError, renderManifests } from '../../src/k8s/deploy.ts';
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, manifests } from '../../src/k8s/manifests.ts';
+import {
+  AGENT_CLUSTER_RULES, AGENT_GRACE_SECONDS, AGENT_NAMESPACED_RULES, AGENT_OLD_SPACE_MB, AGENT_SEMI_SPACE_MB, DEFAULT_CAPS, DEFAULT_DEPLOY, HOST_PATHS, labelValue, manifests, VERSION_LABEL,
+} from '../../src/k8s/manifests.ts';
+import type { Summary } from '../../src/runner/summary.ts';
+import { TOOL_VERSION } from '../../src/runner/version.ts';
 import { CHUNK_BYTES, pack, resultObject, unpack, unpackResults, uploadResults } from '../../src/k8s/results.ts';
 import { parseRecipe } from '../../src/runner/recipe.ts';
 import { evaluate } from '../../src/runner/evaluate.ts';
@@ -68,6 +72,40 @@ test('the DaemonSet: hostPID, capabilities instead of privileged, read-only host
   assert.equal(pod.priorityClassName, 'gadget-run-agent');
   assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
   assert.deepEqual(c.env[0], { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+});
+
+test('upgrades: the pods carry their version (not in the immutable selector), a grace the stop budget fits in, and a capped V8 heap', () => {
+  const ds = manifests().find((o) => o.kind === 'DaemonSet') as any;
+  const template = ds.spec.template;
+  assert.equal(template.metadata.labels[VERSION_LABEL], TOOL_VERSION);
+  assert.ok(!(VERSION_LABEL in ds.spec.selector.matchLabels), 'a new version is a new revision of the same DaemonSet');
+  assert.equal(template.spec.terminationGracePeriodSeconds, AGENT_GRACE_SECONDS);
+  const command: string[] = template.spec.containers[0].command;
+  assert.deepEqual(command.slice(0, 3), ['/usr/bin/node', `--max-semi-space-size=${AGENT_SEMI_SPACE_MB}`, `--max-old-space-size=${AGENT_OLD_SPACE_MB}`]);
+  // the heap cap, both semi-spaces and the ring fit in the container's memory limit with room for node itself and the spool's page cache
+  const limitMb = 512;
+  assert.equal(template.spec.containers[0].resources.limits.memory, `${limitMb}Mi`);
+  assert.ok(AGENT_OLD_SPACE_MB + 3 * AGENT_SEMI_SPACE_MB + 64 < limitMb / 2);
+  assert.equal(labelValue('1.2.0+build.7'), '1.2.0_build.7');
+  assert.equal(labelValue('-v1-'), 'v1');
+  assert.equal(labelValue('x'.repeat(80)).length, 63);
+});
+
+test('markReplaced: a run its agent\'s SIGTERM stopped says why in its steps and metas, and the merge names the node', async () => {
+  const dir = tmp();
+  captured(path.join(dir, 'old'), { s: [{ pid: 1 }], done: [{ pid: 2 }] }, ['pid'], { s: { status: 'interrupted', ended: 'interrupted' } });
+  captured(path.join(dir, 'new'), { s: [{ pid: 3 }], done: [{ pid: 4 }] }, ['pid']);
+  const summary = { steps: [{ id: 's', status: 'interrupted' }, { id: 'done', status: 'ok' }] } as unknown as Summary;
+  markReplaced(path.join(dir, 'old'), summary);
+  assert.equal(summary.steps[0].reason, AGENT_REPLACED);
+  assert.equal(summary.steps[1].reason, undefined, 'a step that had ended is whole');
+  const loaded = parseRecipe('name: m\nduration: 1s\nsteps:\n  - id: s\n    gadget: trace/exec\n  - id: done\n    gadget: trace/exec\n', 'm.yaml');
+  await mergeRaw(loaded, dir, ['old', 'new']);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'raw', 's.meta.json'), 'utf8'));
+  assert.equal(meta.status, 'interrupted');
+  assert.equal(meta.events, 2, 'what the replaced agent captured is merged, not lost');
+  assert.equal(meta.reason, `old: interrupted (${AGENT_REPLACED})`);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'raw', 'done.meta.json'), 'utf8')).reason, undefined);
 });
 
 test('--caps replaces the capability list (SYS_RESOURCE only when asked), bad names and pull policies are refused', () => {

@@ -10,25 +10,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import { clusterRun, deployAgent, gadgetRun, NODE, skipK8s, useCluster, type Cluster } from './cluster.ts';
+import { clusterRun, clusterSuite, NODE, skipK8s } from './cluster.ts';
 
-let cluster: Cluster | undefined;
 // a comm of its own (at most 15 characters), so the step's kernel filter sees only this loop
 const FLOODER = `grflood${process.pid % 100_000}`;
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-}, { timeout: 600_000 });
-
-after(async () => {
-  if (skipK8s) return;
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+clusterSuite({ deploy: true });
 
 /** A shell named FLOODER opening /etc/hostname in a loop with no fork, far faster than a 4 KiB ring drains. */
 function flood(): ChildProcess {
