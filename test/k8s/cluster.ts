@@ -98,7 +98,8 @@ export function clusterSuite(opts: SuiteOptions = {}): Suite {
   }, { timeout: opts.timeoutMs ?? 1_800_000 });
   after(async () => {
     await Promise.all(agents.map((a) => a.stop()));
-    if (skipK8s) return;
+    // a before() that timed out waiting for the cluster lock must not tear down another file's run
+    if (skipK8s || !cluster) return;
     try {
       await opts.cleanup?.();
     } finally {
