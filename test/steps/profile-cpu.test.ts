@@ -46,7 +46,10 @@ describe('profile/cpu', { skip: kernelSkip(def) }, () => {
     const hot = mine.filter((r) => r.leaf === 'gadget_hot_loop');
     assert.ok(samples(hot) / samples(mine) > 0.8, `most samples in the loop: ${samples(hot)} of ${samples(mine)}`);
     for (const r of hot) assert.match(r.stack as string, /^hot_loop;.*main;gadget_hot_caller;gadget_hot_loop$/, 'comm, then outermost to innermost');
-    assert.ok(mine.every((r) => r.comm === 'hot_loop'));
+    // a sample between the fork and the exec is the child still running node's code, under
+    // node's comm: the gadget reports what ran (it failed a quiet CI run when it asked for hot_loop only)
+    const beforeExec = mine.filter((r) => r.comm !== 'hot_loop');
+    assert.ok(beforeExec.every((r) => !String(r.stack).includes('gadget_hot')), `only the child before its exec (the forking thread's comm) is not hot_loop: ${JSON.stringify(beforeExec)}`);
   });
 
   test('a Node function under --perf-basic-prof is named from /tmp/perf-PID.map', async (t) => {
