@@ -360,6 +360,9 @@ function accel() {
  * SIGTERM, SIGINT or SIGHUP (then the signal takes its course). qemu runs under
  * `setpriv --pdeathsig KILL`: it dies with this process even when that is SIGKILLed.
  */
+/** The host folders the guest's init covers with tmpfs of its own (scripts/vm-init.sh). */
+const GUEST_TMPFS = ['/tmp', '/run', '/var/cache', '/dev/shm'];
+
 export async function run(name, cmd, opts = {}) {
   const { env = {}, cwd = process.cwd(), timeoutMs = 10 * 60_000, shares = [], memory = '3G', smp = 2 } = opts;
   const stdout = opts.stdout ?? process.stdout;
@@ -376,7 +379,13 @@ export async function run(name, cmd, opts = {}) {
   await fs.writeFile(path.join(runDir, 'job.sh'), jobScript({ started: path.join(runDir, 'started'), cwd, env: guestEnv, cmd }));
   const absShares = shares.map((s) => path.resolve(s));
   for (const s of absShares) if (!fs.statSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`vm run: --share ${s} is not a folder`);
-  await fs.writeFile(path.join(runDir, 'shares'), absShares.map((s, i) => `gadgetrun.share${i} ${s}\n`).join(''));
+  // the guest mounts its own tmpfs over these host folders: a cwd below one (a checkout made with
+  // mktemp -d) would be an empty folder there, so it goes in as a read-only share of its own,
+  // mounted before the others (which may lie below it)
+  const absCwd = path.resolve(cwd);
+  const hidden = GUEST_TMPFS.some((m) => absCwd === m || absCwd.startsWith(`${m}/`));
+  const roShares = hidden ? [absCwd] : [];
+  await fs.writeFile(path.join(runDir, 'shares'), [...roShares.map((s, i) => `gadgetrun.ro${i} ${s}\n`), ...absShares.map((s, i) => `gadgetrun.share${i} ${s}\n`)].join(''));
   await fs.writeFile(path.join(runDir, 'modules'), k.modules);
   await fs.writeFile(path.join(runDir, 'hostname'), `vm-${name}`.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 63));
 
@@ -389,6 +398,7 @@ export async function run(name, cmd, opts = {}) {
     '-kernel', k.uncompressed ? k.vmlinux : k.vmlinuz, '-initrd', initramfs,
     '-append', `console=ttyS0 panic=-1 quiet printk.time=1 mitigations=off ${opts.append ?? process.env.GADGET_RUN_VM_APPEND ?? ''} gadgetrun.dir=${runDir}`,
     ...virtfs('/', 'hostroot', true), ...virtfs(runDir, 'gadgetrun.run', false),
+    ...roShares.flatMap((s, i) => virtfs(s, `gadgetrun.ro${i}`, true)),
     ...absShares.flatMap((s, i) => virtfs(s, `gadgetrun.share${i}`, false)),
     '-device', 'virtio-serial-pci',
     // the guest's stdout and stderr, apart from the console and qemu's own messages: files
