@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { InterruptedError, run } from '../src/api/index.ts';
-import { collect, exited, median, parseWorkload, type WorkloadResult } from './lib.ts';
+import { alternate, collect, exited, median, parseWorkload, type WorkloadResult } from './lib.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, n: { type: 'string', default: '200000' } } });
 const runs = Number(values.runs);
@@ -68,13 +68,10 @@ async function inside(): Promise<WorkloadResult> {
 }
 
 const cases: Record<string, () => Promise<WorkloadResult>> = { untraced: loop, outside, inside };
-const results: Record<string, WorkloadResult[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 const loadAtStart = os.loadavg()[0];
+let results: Record<string, WorkloadResult[]>;
 try {
-  for (let i = 0; i < runs; i++) {
-    for (const [name, fn] of Object.entries(cases)) results[name].push(await fn());
-    console.error(`run ${i + 1}/${runs}: ` + Object.entries(results).map(([k, r]) => `${k} ${r[i].cpuS.toFixed(3)} s CPU`).join(', '));
-  }
+  results = await alternate(cases, runs);
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -93,3 +93,13 @@ export function median(xs: number[]): number {
 }
 
 export const fmt = (x: number | undefined, digits: number) => (x === undefined ? '–' : x.toFixed(digits));
+
+/** Each case once per run, in turn, `runs` times (a noisy machine's drift falls on every case alike); each run's CPU times on stderr. */
+export async function alternate(cases: Record<string, () => Promise<WorkloadResult>>, runs: number): Promise<Record<string, WorkloadResult[]>> {
+  const results: Record<string, WorkloadResult[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, fn] of Object.entries(cases)) results[name].push(await fn());
+    console.error(`run ${i + 1}/${runs}: ` + Object.entries(results).map(([k, r]) => `${k} ${r[i].cpuS.toFixed(3)} s CPU`).join(', '));
+  }
+  return results;
+}

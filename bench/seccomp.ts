@@ -22,7 +22,7 @@ import { BpfObject } from '../src/ebpf/object.ts';
 import { adviseSeccompProfile } from '../src/gadgets/advise/seccomp-profile.ts';
 import { createWorkloadCgroup } from '../src/runner/workload.ts';
 import { openSession } from '../src/steps/index.ts';
-import { collect, exited, median, parseWorkload, type WorkloadResult } from './lib.ts';
+import { alternate, collect, exited, median, parseWorkload, type WorkloadResult } from './lib.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, n: { type: 'string', default: '2000000' }, before: { type: 'string' } } });
 const runs = Number(values.runs);
@@ -81,13 +81,10 @@ const cases: Record<string, () => Promise<WorkloadResult>> = {
   anotherCgroup: () => underRecording(elsewhere),
   ...before('anotherCgroupBefore', () => underRecording(elsewhere, BEFORE)),
 };
-const results: Record<string, WorkloadResult[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 const loadAtStart = os.loadavg()[0];
+let results: Record<string, WorkloadResult[]>;
 try {
-  for (let i = 0; i < runs; i++) {
-    for (const [name, fn] of Object.entries(cases)) results[name].push(await fn());
-    console.error(`run ${i + 1}/${runs}: ` + Object.entries(results).map(([k, r]) => `${k} ${r[i].cpuS.toFixed(3)} s CPU`).join(', '));
-  }
+  results = await alternate(cases, runs);
 } finally {
   // the last loop's exit may still be leaving the cgroup
   for (const dir of [watched.path, elsewhere.path]) {

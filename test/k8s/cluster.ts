@@ -195,16 +195,19 @@ export async function startAgent(node: string, token: string, extra: string[] = 
     node,
     child,
     done,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      // an agent that does not end on SIGTERM must not hang the suite: it fails its test instead
-      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-      const r = await done;
-      clearTimeout(killer);
-      fs.rmSync(dir, { recursive: true, force: true });
-      return r;
-    },
+    stop: () => stopAgentProcess(child, done, dir),
   };
+}
+
+/** SIGTERM an agent process, SIGKILL it after 25 s, remove its folder: what it printed, how it ended. */
+async function stopAgentProcess(child: ChildProcess, done: Promise<Run>, dir: string): Promise<Run> {
+  if (child.exitCode === null) child.kill('SIGTERM');
+  // an agent that does not end on SIGTERM must not hang the suite: it fails its test instead
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  const r = await done;
+  clearTimeout(killer);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return r;
 }
 
 export interface AgentHost {
@@ -237,14 +240,7 @@ export async function startAgentHost(nodes: string[], token: string, readyTimeou
     nodes,
     child,
     done,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-      const r = await done;
-      clearTimeout(killer);
-      fs.rmSync(dir, { recursive: true, force: true });
-      return r;
-    },
+    stop: () => stopAgentProcess(child, done, dir),
   };
 }
 
