@@ -4,8 +4,10 @@
  * the ordinary run path (runRecipe: capture, then evaluate), uploads its
  * folder as captured and its full report (results.ts; the CLI's evaluation
  * names each event's node and pod: src/runner/enrich.ts)
- * and answers in status.nodes.<node>: Running, then its final phase, nothing
- * more (the one object all nodes share stays small and rarely written). A run
+ * and answers in a GadgetRunNode of its own (crd.ts): created Running once its
+ * steps are attached, patched once with its final phase. It never writes the
+ * run itself, which every node reads: N nodes writing one object is N writers on
+ * one etcd key (docs/kubernetes.md, "Scale: 500 nodes"). A run
  * whose spec.cancel turns true is stopped as Ctrl-C stops a local run: what was
  * captured is kept and uploaded. On SIGTERM (the DaemonSet's rolling update
  * replacing it, a node drain) it stops its runs the same way, uploads what they
@@ -31,10 +33,11 @@ import { parseRecipe, RecipeError, type Limits, type LoadedRecipe } from '../run
 import { runRecipe } from '../runner/run.ts';
 import type { Summary } from '../runner/summary.ts';
 import { NOT_CAPTURED } from '../runner/verdict.ts';
-import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
-import { GROUP, NAMESPACE, nodeStatus, PLURAL, VERSION, type GadgetRun, type NodeReport, type NodeResult, type Selection } from './crd.ts';
+import { Api, apiMessage, Latest, loadKubeConfig, MERGE_PATCH, reasonOf, RETRY, statusOf, withRetry } from './client.ts';
+import { API_VERSION, GROUP, KIND, NAMESPACE, NODE_KIND, NODE_PLURAL, nodeStatus, PLURAL, VERSION, type GadgetRun, type GadgetRunNode, type NodeReport, type NodeResult, type Selection } from './crd.ts';
+import { dnsSubdomain } from '../util/k8s-names.ts';
 import { NodePods } from './pods.ts';
-import { cutReason, DEFAULT_INLINE_LIMIT, DEFAULT_MAX_RESULT_BYTES, nodeKey, uploadResults, type ServeChoice } from './results.ts';
+import { cutReason, DEFAULT_INLINE_LIMIT, DEFAULT_MAX_RESULT_BYTES, NODE_LABEL, nodeKey, RUN_LABEL, uploadResults, type ServeChoice } from './results.ts';
 import { ResultServer, servedPath } from './serve.ts';
 
 export interface AgentOptions {
@@ -62,8 +65,10 @@ export class Agent {
   private readonly running = new Set<Promise<void>>();
   /** the node's pods (none with --fake: fake steps have no containers to name) */
   private readonly pods?: NodePods;
-  /** per run: its status entry, latest value only (Latest) */
-  private readonly reporters = new Map<string, Latest<NodeResult>>();
+  /** per run: its GadgetRunNode's status, latest value only (Latest), and whether the object exists */
+  private readonly reporters = new Map<string, { latest: Latest<NodeResult>; created: boolean }>();
+  /** runs a list (not a watch event) brought that this agent has not seen: ours from before a restart, or new */
+  private readonly listed = new Set<string>();
   /** results being served (above the inline limit) until fetched or expired */
   private readonly servers = new Set<ResultServer>();
   /** set by stop(): the process is going away, runs still active end early */
@@ -80,10 +85,14 @@ export class Agent {
     await this.pods?.start();
     const namespaces = this.opts.namespaces?.length ? this.opts.namespaces : [NAMESPACE];
     for (const ns of namespaces) {
-      const list = () =>
-        api.count('list gadgetruns', () =>
+      const list = async () => {
+        const got = (await api.count('list gadgetruns', () =>
           api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL }),
-        ) as Promise<KubernetesListObject<GadgetRun>>;
+        )) as KubernetesListObject<GadgetRun>;
+        // a run first seen in a list may be one this node answered before the agent restarted: consider() reads its node object first
+        for (const r of got.items) if (!this.active.has(r.metadata.uid!) && !this.done.has(r.metadata.uid!)) this.listed.add(r.metadata.uid!);
+        return got;
+      };
       const informer = makeInformer<GadgetRun>(api.kc, `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`, list);
       this.informers.push(informer);
       informer.on('add', (run) => this.consider(run));
@@ -130,18 +139,39 @@ export class Agent {
       return;
     }
     if (this.done.has(uid)) return;
-    const mine = run.status?.nodes?.[node];
-    if (mine) {
-      this.done.add(uid);
-      // ours from before a restart: it cannot finish now, say so rather than leave it Running
-      if (mine.phase === 'Running') {
-        void this.report(run, { phase: 'Failed', message: 'the agent restarted during the run' })
-          .catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`))
-          .finally(() => this.reporters.delete(uid));
-      }
+    this.done.add(uid);
+    // answered by an agent of the release before (status.nodes of the run): nothing more to do
+    if (run.status?.nodes?.[node]) return;
+    if (this.listed.delete(uid)) {
+      void this.resume(run).catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`));
       return;
     }
-    this.done.add(uid);
+    this.begin(run);
+  }
+
+  /**
+   * A run from a list: started if this node has no answer to it yet; one this node left Running
+   * (its agent restarted during the run) cannot finish now, so it says so rather than stay Running.
+   */
+  private async resume(run: GadgetRun): Promise<void> {
+    const { api } = this;
+    let mine: GadgetRunNode | undefined;
+    try {
+      mine = (await withRetry(api, `get ${NODE_PLURAL}`, () =>
+        api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: run.metadata.namespace ?? NAMESPACE, plural: NODE_PLURAL, name: nodeObjectName(run.metadata.name, this.opts.node) }),
+        { ...RETRY, log: this.opts.log })) as GadgetRunNode;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    if (!mine) return this.begin(run);
+    if (mine.status?.phase !== 'Running') return;
+    this.reporters.set(run.metadata.uid!, { latest: this.writer(run), created: true });
+    await this.report(run, { phase: 'Failed', message: 'the agent restarted during the run' }).finally(() => this.reporters.delete(run.metadata.uid!));
+  }
+
+  private begin(run: GadgetRun): void {
+    const uid = run.metadata.uid!;
+    if (this.stopping) return;
     if (run.spec.cancel) {
       void this.report(run, { phase: 'Cancelled', message: 'cancelled before it started on this node' })
         .catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`))
@@ -160,27 +190,58 @@ export class Agent {
   }
 
   /**
-   * Sets this node's entry in the run's status: a JSON merge patch of its own key,
-   * retried with jittered backoff (idempotent), and coalesced: while one patch is
-   * on its way, a newer entry replaces the one waiting.
+   * Sets this node's answer: its GadgetRunNode, created with the first answer and merge-patched
+   * with the next (a create whose first attempt landed after all, 409, is patched; a patch of an
+   * object that is not there, 404, creates it). Retried with jittered backoff (idempotent) and
+   * coalesced: while one write is on its way, a newer answer replaces the one waiting.
    */
   private report(run: GadgetRun, result: NodeResult): Promise<void> {
     const uid = run.metadata.uid!;
-    let latest = this.reporters.get(uid);
-    if (!latest) {
-      const { api } = this;
-      latest = new Latest<NodeResult>(async (entry, superseded) => {
-        const body = { status: { nodes: { [this.opts.node]: entry } } };
-        await withRetry(
-          api,
-          'patch gadgetruns/status',
-          () => api.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: run.metadata.namespace ?? NAMESPACE, plural: PLURAL, name: run.metadata.name, body }, MERGE_PATCH),
-          { ...RETRY, log: this.opts.log, until: superseded },
-        );
-      });
-      this.reporters.set(uid, latest);
+    let r = this.reporters.get(uid);
+    if (!r) {
+      r = { latest: this.writer(run), created: false };
+      this.reporters.set(uid, r);
     }
-    return latest.set(nodeStatus(result));
+    return r.latest.set(nodeStatus(result));
+  }
+
+  /** Whether this node's answer to the run was written, or is being (what its next write is). */
+  private created(run: GadgetRun): boolean {
+    return this.reporters.get(run.metadata.uid!)?.created ?? false;
+  }
+
+  private writer(run: GadgetRun): Latest<NodeResult> {
+    const { api } = this;
+    const uid = run.metadata.uid!;
+    const namespace = run.metadata.namespace ?? NAMESPACE;
+    const name = nodeObjectName(run.metadata.name, this.opts.node);
+    return new Latest<NodeResult>(async (status, superseded) => {
+      const retry = { ...RETRY, log: this.opts.log, until: superseded };
+      const create = () => withRetry(api, `create ${NODE_PLURAL}`, () =>
+        api.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: NODE_PLURAL, body: nodeObject(run, this.opts.node, status) }), retry);
+      const patch = () => withRetry(api, `patch ${NODE_PLURAL}`, () =>
+        api.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: NODE_PLURAL, name, body: { status } }, MERGE_PATCH), retry);
+      const state = this.reporters.get(uid) ?? { created: false };
+      if (!state.created) {
+        // from now on the next write is a patch, even while this create is still being retried
+        state.created = true;
+        try {
+          await create();
+          return;
+        } catch (err) {
+          if (!(statusOf(err) === 409 && reasonOf(err) === 'AlreadyExists')) {
+            state.created = false;
+            throw err;
+          }
+        }
+      }
+      try {
+        await patch();
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+        await create();
+      }
+    });
   }
 
   /**
@@ -217,9 +278,9 @@ export class Agent {
     // "all nodes attached" must not run ahead of the programs. Not awaited: the capture goes on; on a
     // busy API server the final phase may overtake it (Latest), and a failure here is the final
     // report's to tell. A run that ends before it attaches sends its final report only.
-    // Every node of a run attaches, and finishes, at about the same moment, and each patch of the one
-    // object they share is redone by the API server whenever another committed first (one etcd key):
-    // each patch waits a random moment of a window that grows with the run's nodes (reportJitterMs).
+    // Every node of a run attaches, and finishes, at about the same moment: each write waits a random
+    // moment of a window that grows with the run's nodes (reportJitterMs), so a big run's burst does
+    // not meet the API server's limit of requests in flight all at once.
     const nodeCount = run.spec.nodes?.length ?? 0;
     let attachedSent = false;
     let finalQueued = false;
@@ -289,8 +350,10 @@ export class Agent {
           }
           if (written.skipped.length) result.skipped = written.skipped;
           result.finishedAt = new Date().toISOString();
-          // the report goes out with the last chunk's create; the final status patch follows it
-          result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', 'patch gadgetruns/status']);
+          // a Running not sent by now is not sent at all: the final answer follows at once
+          finalQueued = true;
+          // the report goes out with the last chunk's create; the node's final answer follows it
+          result.apiCalls = callsSince(callsBefore, this.api.calls, ['create configmaps', `${this.created(run) ? 'patch' : 'create'} ${NODE_PLURAL}`]);
           return result;
           // a pod going away cannot serve its result: into the API server, up to cluster.max_result_bytes
         }, { ...RETRY, log }, maxResultBytes, this.stopping ? undefined : this.serveChoice(run, inlineLimit));
@@ -308,6 +371,27 @@ export class Agent {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** A node's answer object: `<run>-<node>` (a DNS subdomain; long node names by their hash, nodeKey). */
+export function nodeObjectName(run: string, node: string): string {
+  return dnsSubdomain(`${run}-${nodeKey(node)}`, 'node', 253);
+}
+
+/** The GadgetRunNode of a node's first answer, owned by the run (deleted with it). */
+export function nodeObject(run: GadgetRun, node: string, status: NodeResult): GadgetRunNode {
+  return {
+    apiVersion: API_VERSION,
+    kind: NODE_KIND,
+    metadata: {
+      name: nodeObjectName(run.metadata.name, node),
+      namespace: run.metadata.namespace ?? NAMESPACE,
+      labels: { [RUN_LABEL]: run.metadata.name, [NODE_LABEL]: nodeKey(node) },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: run.metadata.name, uid: run.metadata.uid! }],
+    },
+    spec: { run: run.metadata.name, node },
+    status,
+  };
 }
 
 /**
@@ -420,17 +504,18 @@ export function callsSince(before: Map<string, number>, now: Map<string, number>
 }
 
 /**
- * A random wait before a status patch, up to 20 ms per node of the run and at most 10 s (a
- * 50-node run: up to 1 s; 500 nodes: 10 s): N agents that attach or finish together would
- * otherwise all patch the run's one object at once, and the API server redoes every attempt that
- * lost the race to the etcd key (measured: 100 nodes at once, 111 of 311 patches ended in 504
- * after 34 s). The capture does not wait for it, only the CLI's view of the node does.
+ * A random wait before a node's answer, up to 5 ms per node of the run and at most 2.5 s (a
+ * 50-node run: up to 250 ms; 500 nodes: 2.5 s): N agents that attach or finish together would
+ * otherwise send N writes in the same instant, past the API server's limit of mutating requests in
+ * flight (200 by default: the rest are answered 429 and retried). Each node writes its own object,
+ * so spreading is all it takes (when they all wrote the run's one object, no spread was enough:
+ * docs/kubernetes.md). The capture does not wait for it, only the CLI's view of the node does.
  */
 export function reportJitterMs(nodes: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.min(MAX_REPORT_JITTER_MS, nodes * REPORT_JITTER_PER_NODE_MS));
 }
-const REPORT_JITTER_PER_NODE_MS = 20;
-const MAX_REPORT_JITTER_MS = 10_000;
+const REPORT_JITTER_PER_NODE_MS = 5;
+const MAX_REPORT_JITTER_MS = 2_500;
 
 /**
  * How long SIGTERM waits for active runs to upload before the agent exits: the DaemonSet's grace

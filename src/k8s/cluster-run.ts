@@ -25,8 +25,8 @@ import type { LoadedRecipe } from '../runner/recipe.ts';
 import type { StepStatus, Summary } from '../runner/summary.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
 import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
-import { API_VERSION, GROUP, KIND, NAMESPACE, PLURAL, VERSION, type GadgetRun, type NodeResult, type Selection } from './crd.ts';
-import { DEFAULT_FETCH_CONCURRENCY, downloadResults, safeNodeDir } from './results.ts';
+import { API_VERSION, GROUP, KIND, NAMESPACE, NODE_PLURAL, PLURAL, VERSION, type GadgetRun, type GadgetRunNode, type NodeResult, type Selection } from './crd.ts';
+import { DEFAULT_FETCH_CONCURRENCY, downloadResults, RUN_LABEL, safeNodeDir } from './results.ts';
 import { fetchServed, tokenHash } from './serve.ts';
 import { randomBytes } from 'node:crypto';
 import { dnsLabel } from '../util/k8s-names.ts';
@@ -140,7 +140,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   log(`GadgetRun ${ns}/${name} on ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.length > 8 ? `${nodes.slice(0, 8).join(', ')}, …` : nodes.join(', ')}`);
 
   const outcomes = new Map<string, NodeOutcome>(nodes.map((n) => [n, { node: n, phase: 'Missing' } as NodeOutcome]));
-  let seen: Record<string, NodeResult> = {};
+  const seen = new Map<string, NodeResult>();
   let allAttachedMs: number | undefined;
   let cancelled = false;
   const cancel = async () => {
@@ -163,65 +163,59 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   // every node is done when it reported a terminal phase, or never attached in time
   await new Promise<void>((resolve, reject) => {
     let settled = false;
-    let abortWatch: AbortController | undefined;
+    let abortWatches = () => {};
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(attachTimer);
-      abortWatch?.abort();
+      abortWatches();
       if (err) reject(err);
       else resolve();
     };
     const check = () => {
-      const attachedAll = nodes!.every((n) => seen[n]);
+      const attachedAll = seen.size >= nodes!.length && nodes!.every((n) => seen.has(n));
       if (attachedAll && allAttachedMs === undefined) {
         allAttachedMs = Math.round(performance.now() - t0);
         log(`all ${nodes!.length} nodes attached after ${allAttachedMs} ms`);
       }
       const attachExpired = performance.now() - t0 > attachTimeoutMs;
-      if (nodes!.every((n) => (seen[n] ? TERMINAL.has(seen[n].phase) : attachExpired || cancelled))) finish();
+      if (nodes!.every((n) => { const r = seen.get(n); return r ? TERMINAL.has(r.phase) : attachExpired || cancelled; })) finish();
     };
-    const onObject = (obj: GadgetRun) => {
-      const status = obj.status?.nodes ?? {};
-      for (const [node, r] of Object.entries(status)) {
-        const before = seen[node];
-        if (before?.phase === r.phase) continue;
-        const o = outcomes.get(node) ?? { node, phase: 'Missing' };
-        o.phase = r.phase;
-        o.message = r.message;
-        o.status = r.status;
-        if (!before) o.attachedMs = Math.round(performance.now() - t0);
-        outcomes.set(node, o);
-        if (nodes!.length <= 20 || TERMINAL.has(r.phase) && r.phase !== 'Succeeded') log(`node ${node}: ${r.phase}${r.message ? ` — ${r.message}` : ''}`);
-      }
-      seen = { ...seen, ...status };
-      check();
+    const onNode = (node: string, r: NodeResult) => {
+      const before = seen.get(node);
+      if (before?.phase === r.phase) return;
+      // the final answer of a node may come before its Running one (coalesced, or from two sources)
+      if (before && TERMINAL.has(before.phase)) return;
+      const o = outcomes.get(node) ?? { node, phase: 'Missing' };
+      o.phase = r.phase;
+      o.message = r.message;
+      o.status = r.status;
+      if (!before) o.attachedMs = Math.round(performance.now() - t0);
+      outcomes.set(node, o);
+      if (nodes!.length <= 20 || TERMINAL.has(r.phase) && r.phase !== 'Succeeded') log(`node ${node}: ${r.phase}${r.message ? ` — ${r.message}` : ''}`);
+      seen.set(node, r);
     };
     const attachTimer = setTimeout(check, attachTimeoutMs + 10);
-    const watch = async () => {
-      if (settled) return;
-      try {
-        // the object as it is now, then its changes from that version on
-        const now = (await api.count('get gadgetruns', () => api.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name }))) as GadgetRun;
-        onObject(now);
-        if (settled) return;
-        abortWatch = await api.count('watch gadgetruns', () =>
-          new Watch(api.kc).watch(
-            `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
-            { fieldSelector: `metadata.name=${name}`, resourceVersion: now.metadata.resourceVersion },
-            (type, obj: GadgetRun) => {
-              if (type === 'DELETED') finish(new Error(`GadgetRun ${name} was deleted while running`));
-              else onObject(obj);
-            },
-            () => setTimeout(() => void watch(), 200),
-          ),
-        );
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) finish(new Error(`GadgetRun ${name} was deleted while running`));
-        else setTimeout(() => void watch(), 1000);
-      }
-    };
-    void watch();
+    const stops: (() => void)[] = [];
+    abortWatches = () => stops.forEach((s) => s());
+    // each node's answer: its GadgetRunNode (one list, then one watch of the run's label: two small events a node)
+    stops.push(follow<GadgetRunNode>(api, NODE_PLURAL, ns, { labelSelector: `${RUN_LABEL}=${name}` }, {
+      item: (obj) => {
+        if (obj.spec?.node && obj.status?.phase) onNode(obj.spec.node, obj.status);
+      },
+      batch: check,
+      gone: () => {},
+      retry: () => !settled,
+    }));
+    // the run itself: deleted under us; and status.nodes, where agents of the release before answered
+    stops.push(follow<GadgetRun>(api, PLURAL, ns, { fieldSelector: `metadata.name=${name}` }, {
+      item: (obj) => {
+        for (const [node, r] of Object.entries(obj.status?.nodes ?? {})) onNode(node, r);
+      },
+      batch: check,
+      gone: () => finish(new Error(`GadgetRun ${name} was deleted while running`)),
+      retry: () => !settled,
+    }));
   });
 
   const allDoneMs = Math.round(performance.now() - t0);
@@ -269,6 +263,60 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
     started,
     ...(cancelled ? { signal: signalName(opts.signal?.reason) } : {}),
   }, { log, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.updateBaseline ? { updateBaseline: true } : {}), ...(opts.junit !== undefined ? { junit: opts.junit } : {}) });
+}
+
+interface Follower<T> {
+  /** an object as listed, or as a watch event brought it (ADDED, MODIFIED) */
+  item: (obj: T) => void;
+  /** after a list's items, and after each watch event */
+  batch: () => void;
+  /** the list found nothing where it must (the run), or a watch said DELETED */
+  gone: () => void;
+  /** whether to go on after a watch ended */
+  retry: () => boolean;
+}
+
+/**
+ * Objects of a collection as they are now (one list), then their changes from that version on
+ * (one watch), listed again when the watch ends; returns a stop. Counted as `list`/`watch` of
+ * the plural. A list that finds nothing under a fieldSelector (the one run) says gone().
+ */
+function follow<T>(api: Api, plural: string, ns: string, query: { labelSelector?: string; fieldSelector?: string }, on: Follower<T>): () => void {
+  const url = `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}`;
+  let stopped = false;
+  let current: AbortController | undefined;
+  const again = (ms: number) => setTimeout(() => void round(), ms);
+  const round = async () => {
+    if (stopped || !on.retry()) return;
+    try {
+      const list = (await api.count(`list ${plural}`, () => api.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, ...query }))) as { items: T[]; metadata?: { resourceVersion?: string } };
+      if (stopped) return;
+      if (query.fieldSelector && !list.items.length) return on.gone();
+      for (const obj of list.items) on.item(obj);
+      on.batch();
+      if (stopped || !on.retry()) return;
+      current = await api.count(`watch ${plural}`, () =>
+        new Watch(api.kc).watch(url, { ...query, resourceVersion: list.metadata?.resourceVersion ?? '0' }, (type, obj: T) => {
+          if (type === 'DELETED') {
+            if (query.fieldSelector) on.gone();
+            return;
+          }
+          if (type === 'ADDED' || type === 'MODIFIED') {
+            on.item(obj);
+            on.batch();
+          }
+        }, () => again(200)),
+      );
+      if (stopped) current.abort();
+    } catch {
+      again(1000);
+    }
+  };
+  void round();
+  return () => {
+    stopped = true;
+    current?.abort();
+  };
 }
 
 /** When a run's objects may be deleted (an ISO time): set at creation, moved to now + ttl once the CLI has the results. */

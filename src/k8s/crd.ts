@@ -2,9 +2,14 @@
  * The GadgetRun custom resource: one run of a recipe on a set of nodes.
  * The CLI (or a runbook's `kubectl apply -f`) creates it in the `gadget`
  * namespace; each node's agent watches GadgetRuns, runs its share and answers
- * in status.nodes.<node> (a JSON merge patch of its own key only: phase,
- * status, message), with its full answer and captured results in ConfigMaps
- * owned by the run (results.ts) so deleting the run collects them.
+ * in a GadgetRunNode of its own (`<run>-<node>`: phase, status, message; created
+ * when its steps are attached, patched once with its final phase), with its full
+ * answer and captured results in ConfigMaps. Both are owned by the run, so
+ * deleting the run collects them. Nothing a node writes is shared with another
+ * node: a run's one object is written only by its CLI (cancel, expiry), which
+ * keeps the API server's work per node constant however many nodes a run has
+ * (docs/kubernetes.md, "Scale: 500 nodes"). Agents of the release before wrote
+ * status.nodes.<node> of the run; the CLI still reads it during a rollout.
  */
 import type { ServedResult } from './serve.ts';
 import type { V1CustomResourceDefinition, V1JSONSchemaProps, V1ObjectMeta } from '@kubernetes/client-node';
@@ -15,6 +20,8 @@ export const PLURAL = 'gadgetruns';
 export const KIND = 'GadgetRun';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const NAMESPACE = 'gadget';
+export const NODE_PLURAL = 'gadgetrunnodes';
+export const NODE_KIND = 'GadgetRunNode';
 
 /** Which pods a run watches; resolved by each agent against its own node's pods. */
 export interface Selection {
@@ -51,11 +58,9 @@ export interface NodeStepResult {
 }
 
 /**
- * One node's entry in the run's status, status.nodes.<node>: what a runbook reads
- * with kubectl, and all that 50 agents write into the one object. Kept small on
- * purpose: every write to it is serialised by the API server (optimistic
- * concurrency on one etcd key) and sent to every watcher, so its cost grows with
- * its size (measured: 50 nodes' full results drew 504s, docs/kubernetes.md).
+ * One node's answer as the CLI watches it: the status of its GadgetRunNode (and, from
+ * agents of the release before, its entry status.nodes.<node> of the run). Kept small:
+ * every write is sent to every watcher of the run's nodes (the CLI, a runbook's kubectl).
  * The rest of the node's answer is its result object (NodeReport, results.ts).
  */
 export interface NodeResult {
@@ -66,7 +71,7 @@ export interface NodeResult {
   message?: string;
 }
 
-/** status.nodes.<node>.message is cut to this; the result object has it whole */
+/** a node's answer's message is cut to this; its report (result object) has it whole */
 export const MESSAGE_MAX = 512;
 
 /** A node's full answer: data result.json of its result object, the ConfigMap <run>-<node>-0 (results.ts). */
@@ -97,7 +102,22 @@ export function nodeStatus(r: NodeResult): NodeResult {
 }
 
 export interface GadgetRunStatus {
+  /** written by agents of the release before only (one shared key: it did not scale past ~50 nodes) */
   nodes?: Record<string, NodeResult>;
+}
+
+/**
+ * A node's answer to a run, an object of its own: `<run>-<node>` in the run's namespace,
+ * labelled with the run and the node, owned by the run. The node's agent creates it
+ * (status Running) once its steps are attached and patches it once with the final phase;
+ * nobody else writes it. `kubectl get gadgetrunnodes -l gadget-run.dev/run=NAME` lists a run's nodes.
+ */
+export interface GadgetRunNode {
+  apiVersion: typeof API_VERSION;
+  kind: typeof NODE_KIND;
+  metadata: V1ObjectMeta & { name: string };
+  spec: { run: string; node: string };
+  status: NodeResult;
 }
 
 export interface GadgetRun {
@@ -109,6 +129,57 @@ export interface GadgetRun {
 }
 
 const str: V1JSONSchemaProps = { type: 'string' };
+
+/** The schema of a node's answer (NodeResult): nothing else, the API server prunes the rest. */
+function nodeResultSchema(): V1JSONSchemaProps {
+  return {
+    type: 'object',
+    properties: {
+      phase: { type: 'string', _enum: ['Running', 'Succeeded', 'Failed', 'Cancelled'] },
+      status: str,
+      message: { type: 'string', maxLength: MESSAGE_MAX },
+    },
+  };
+}
+
+/** GadgetRunNode: one node's answer to one run (no status subresource: the agent creates it with its status). */
+export function gadgetRunNodeCrd(): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${NODE_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'gadget-run' } },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: { plural: NODE_PLURAL, singular: 'gadgetrunnode', kind: NODE_KIND, listKind: `${NODE_KIND}List`, shortNames: ['grunnode'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          additionalPrinterColumns: [
+            { name: 'Run', type: 'string', jsonPath: '.spec.run' },
+            { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Status', type: 'string', jsonPath: '.status.status' },
+            { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              required: ['spec', 'status'],
+              properties: {
+                spec: { type: 'object', required: ['run', 'node'], properties: { run: str, node: str } },
+                status: nodeResultSchema(),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
 
 export function gadgetRunCrd(): V1CustomResourceDefinition {
   // additionalProperties is untyped in the client's model (the serializer passes it

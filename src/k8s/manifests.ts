@@ -18,7 +18,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { GROUP, NAMESPACE, PLURAL, gadgetRunCrd } from './crd.ts';
+import { GROUP, NAMESPACE, NODE_PLURAL, PLURAL, gadgetRunCrd, gadgetRunNodeCrd } from './crd.ts';
 import { formatBytes } from '../steps/duration.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
 
@@ -76,8 +76,9 @@ export const HOST_PATHS: { name: string; host: string; mount: string }[] = [
 export const AGENT_NAMESPACED_RULES: V1PolicyRule[] = [
   // agent.ts: the informer lists GadgetRuns, then watches them
   { apiGroups: [GROUP], resources: [PLURAL], verbs: ['list', 'watch'] },
-  // agent.ts reportNode(): a JSON merge patch of status.nodes.<its node>
-  { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+  // agent.ts report(): its node's answer, a GadgetRunNode of its own (create, then one merge patch);
+  // resume(): a run found in a list after a restart, is its answer there already (get, by name)
+  { apiGroups: [GROUP], resources: [NODE_PLURAL], verbs: ['create', 'get', 'patch'] },
   // results.ts uploadResults(): the run's result chunks, owned by the GadgetRun
   { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
 ];
@@ -247,5 +248,5 @@ export function manifests(opts: DeployOptions = DEFAULT_DEPLOY): KubernetesObjec
       },
     },
   };
-  return [gadgetRunCrd(), namespace, priorityClass, sa, clusterRole, clusterBinding, role, binding, ...teamRbac, daemonSet];
+  return [gadgetRunCrd(), gadgetRunNodeCrd(), namespace, priorityClass, sa, clusterRole, clusterBinding, role, binding, ...teamRbac, daemonSet];
 }

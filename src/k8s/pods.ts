@@ -59,7 +59,7 @@ export class NodePods {
     return this.index.source();
   }
 
-  /** "namespace/pod" of the node's pods a selection names (status.nodes.<node>.pods). */
+  /** "namespace/pod" of the node's pods a selection names (the pods of its report, result.json). */
   matching(sel: Selection): string[] {
     return this.index
       .pods()

@@ -189,14 +189,17 @@ test('a runbook applies a GadgetRun with kubectl and reads its status; deleting 
   const applied = await kubectl(['apply', '-f', '-'], JSON.stringify(run));
   assert.equal(applied.code, 0, applied.stderr);
   const phase = await eventually('the run to finish on sim-a', async () => {
-    const r = await kubectl(['-n', 'gadget', 'get', 'gadgetrun', 'runbook-census', '-o', 'jsonpath={.status.nodes.sim-a.phase}']);
+    const r = await kubectl(['-n', 'gadget', 'get', 'gadgetrunnodes', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'jsonpath={.items[?(@.spec.node=="sim-a")].status.phase}']);
     return ['Succeeded', 'Failed'].includes(r.stdout) ? r.stdout : undefined;
   });
   assert.equal(phase, 'Succeeded');
-  // the shared object says per node what happened, and only that (phase, status, message): it stays small
-  const entry = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', 'runbook-census', '-o', 'jsonpath={.status.nodes.sim-a}'])).stdout);
-  assert.equal(entry.phase, 'Succeeded');
-  assert.deepEqual(Object.keys(entry).filter((k) => !['phase', 'status', 'message'].includes(k)), [], JSON.stringify(entry));
+  // the node's answer is an object of its own, and says only that (phase, status, message): it stays small
+  const answer = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrunnode', 'runbook-census-sim-a', '-o', 'json'])).stdout);
+  assert.equal(answer.spec.node, 'sim-a');
+  assert.equal(answer.status.phase, 'Succeeded');
+  assert.deepEqual(Object.keys(answer.status).filter((k) => !['phase', 'status', 'message'].includes(k)), [], JSON.stringify(answer.status));
+  // the run itself is written by nobody but its creator
+  assert.equal((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', 'runbook-census', '-o', 'jsonpath={.status}'])).stdout, '');
   const cms = await kubectl(['-n', 'gadget', 'get', 'configmaps', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'name']);
   assert.ok(cms.stdout.trim().length > 0, 'result chunks exist');
   // the node's full answer is its own object, readable with kubectl too
@@ -204,10 +207,10 @@ test('a runbook applies a GadgetRun with kubectl and reads its status; deleting 
   assert.equal(report.node, 'sim-a');
   assert.equal(report.phase, 'Succeeded');
   assert.deepEqual(report.steps.map((s: { id: string }) => s.id), ['execs']);
-  assert.ok(report.apiCalls['patch gadgetruns/status'] >= 1 && report.apiCalls['create configmaps'] >= 1, JSON.stringify(report.apiCalls));
+  assert.ok(report.apiCalls['create gadgetrunnodes'] === 1 && report.apiCalls['create configmaps'] >= 1, JSON.stringify(report.apiCalls));
   assert.equal((await kubectl(['-n', 'gadget', 'delete', 'gadgetrun', 'runbook-census'])).code, 0);
-  await eventually('the garbage collector to delete the chunks', async () => {
-    const left = await kubectl(['-n', 'gadget', 'get', 'configmaps', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'name']);
+  await eventually('the garbage collector to delete the chunks and the answer', async () => {
+    const left = await kubectl(['-n', 'gadget', 'get', 'configmaps,gadgetrunnodes', '-l', 'gadget-run.dev/run=runbook-census', '-o', 'name']);
     return left.stdout.trim() === '' ? true : undefined;
   });
 });
@@ -238,6 +241,11 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
     ['delete', 'gadgetruns.gadget-run.dev', '-n', 'gadget'],
     ['list', 'gadgetruns.gadget-run.dev', '-n', 'default'],
     ['update', 'gadgetruns.gadget-run.dev', '--subresource', 'status', '-n', 'gadget'],
+    ['patch', 'gadgetruns.gadget-run.dev', '--subresource', 'status', '-n', 'gadget'],
+    ['update', 'gadgetrunnodes.gadget-run.dev', '-n', 'gadget'],
+    ['delete', 'gadgetrunnodes.gadget-run.dev', '-n', 'gadget'],
+    ['list', 'gadgetrunnodes.gadget-run.dev', '-n', 'gadget'],
+    ['create', 'gadgetrunnodes.gadget-run.dev', '-n', 'default'],
     ['get', 'pods', '-n', 'default'],
     ['create', 'pods', '-n', 'gadget'],
     ['list', 'nodes'],
@@ -262,7 +270,8 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
   const ask = async (verb: string, resource: string, namespace?: string, group = '', subresource?: string) =>
     (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb, resource, namespace, group, subresource } } } })).status!.allowed;
   assert.equal(await ask('watch', 'gadgetruns', 'gadget', 'gadget-run.dev'), true);
-  assert.equal(await ask('patch', 'gadgetruns', 'gadget', 'gadget-run.dev', 'status'), true);
+  assert.equal(await ask('create', 'gadgetrunnodes', 'gadget', 'gadget-run.dev'), true);
+  assert.equal(await ask('patch', 'gadgetruns', 'gadget', 'gadget-run.dev', 'status'), false);
   assert.equal(await ask('get', 'secrets', 'gadget'), false);
   assert.equal(await ask('create', 'configmaps', 'kube-system'), false);
   // and every call the agents made in the runs above went through under this identity
@@ -275,7 +284,7 @@ test('RBAC: the agent identity may make exactly its calls; kubectl auth can-i an
 test('undeploy --wait removes everything deploy created', { skip: skipK8s, timeout: 300_000 }, async () => {
   const r = await gadgetRun(['undeploy', '--wait']).done;
   assert.equal(r.code, 0, r.stderr);
-  for (const what of [['namespace', 'gadget'], ['crd', 'gadgetruns.gadget-run.dev'], ['clusterrole', 'gadget-run-agent'], ['clusterrolebinding', 'gadget-run-agent']]) {
+  for (const what of [['namespace', 'gadget'], ['crd', 'gadgetruns.gadget-run.dev'], ['crd', 'gadgetrunnodes.gadget-run.dev'], ['clusterrole', 'gadget-run-agent'], ['clusterrolebinding', 'gadget-run-agent']]) {
     const got = await kubectl(['get', ...what]);
     assert.match(got.stderr, /NotFound/, what.join(' '));
   }

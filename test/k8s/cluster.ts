@@ -286,7 +286,7 @@ export async function apiServerRequests(): Promise<Map<string, number>> {
   for (const line of r.stdout.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (!['gadgetruns', 'configmaps'].includes(labels.resource)) continue;
+    if (!['gadgetruns', 'gadgetrunnodes', 'configmaps'].includes(labels.resource)) continue;
     const key = `${labels.verb.toLowerCase()} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.code}`;
     out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }

@@ -10,9 +10,9 @@
  * counted them, 5xx answered and retried, the CLI's peak RSS, the API server's CPU seconds,
  * the load average) are printed as test diagnostics, and written to GADGET_RUN_K8S_FIGURES
  * when set (bench/k8s-scale.ts) — speed is measured here, never asserted. What is asserted is
- * the design that makes it scale: each node writes the shared run object at most twice
- * (Running, final) and creates one ConfigMap, so at most 3 writes per node and run; its entry
- * there stays small; every 5xx the API server answered was retried.
+ * the design that makes it scale: no node writes the run's one object (each answers in a
+ * GadgetRunNode of its own: one create, at most one patch) and creates one ConfigMap, so at most
+ * 3 writes per node and run; its answer stays small; every 5xx the API server answered was retried.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -59,17 +59,17 @@ function countRetries(stream: Readable | null, counter: { n: number }): void {
 }
 
 /**
- * The API server's traces of status patches slower than its 500 ms threshold, from its log
- * after `offset`: how many and how long (what a node's patch of the shared object cost).
+ * The API server's traces of gadget-run writes slower than its 500 ms threshold, from its log
+ * after `offset`: how many and how long (what a node's answer cost).
  */
-function slowStatusPatches(offset: number): { count: number; medianMs?: number; maxMs?: number } {
+function slowWrites(offset: number): { count: number; medianMs?: number; maxMs?: number } {
   const log = `${harness.stateDir}/logs/kube-apiserver.log`;
   const fd = fs.openSync(log, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     const buf = Buffer.alloc(Math.max(0, size - offset));
     fs.readSync(fd, buf, 0, buf.length, offset);
-    const ms = [...buf.toString().matchAll(/"Patch" url:\/apis\/gadget-run\.dev\/[^,]*\/status,[^\n]*\(total time: (\d+)ms\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+    const ms = [...buf.toString().matchAll(/"(?:Patch|Create)" url:\/apis\/gadget-run\.dev\/[^,]*,[^\n]*\(total time: (\d+)ms\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
     return { count: ms.length, ...(ms.length ? { medianMs: ms[Math.floor(ms.length / 2)], maxMs: ms.at(-1) } : {}) };
   } finally {
     fs.closeSync(fd);
@@ -137,12 +137,12 @@ assertions:
   loads.push(load1());
   const apiServerCpu = Math.round(((await apiServerCpuSeconds()) - cpuBefore) * 10) / 10;
   const server = requestDelta(before, await apiServerRequests());
-  const slowPatches = slowStatusPatches(logOffset);
+  const slowPatches = slowWrites(logOffset);
   retried.n += r.stderr.match(RETRIED_5XX)?.length ?? 0;
   const cliPeakRssMiB = fs.existsSync(rssFile) ? Math.round(Number(fs.readFileSync(rssFile, 'utf8')) / 1024) : undefined;
   const loadAverage1m = { start: loads[0], max: Math.max(...loads), end: loads.at(-1) };
   // before any assertion: a run that fails at scale is a measurement too
-  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; status patches slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
+  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; gadget-run writes slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
   assert.equal(r.code, 0, r.stderr.slice(-4000) + r.stdout);
 
   // the merge: every node's folder, 50 nodes' events in the merged artifact
@@ -159,24 +159,28 @@ assertions:
   assert.deepEqual(new Set(csv.slice(1).map((l) => l.split(',').at(-1))).size, N);
   assert.equal(s.assertions[0].status, 'passed');
 
-  // the shared object: at most Running + final per node (coalesced: fewer), and each entry small
+  // no node wrote the run's one object; each answered in its own: one create, at most one patch (Running, final)
   const sum = (re: RegExp) => Object.entries(server).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
-  const patched = sum(/^patch gadgetruns\/status 2\d\d$/);
-  assert.ok(patched >= N && patched <= 2 * N, `${patched} status patches applied for ${N} nodes`);
+  assert.equal(sum(/^patch gadgetruns\/status /), 0, 'no node patched the run');
+  const answered = sum(/^(create|post) gadgetrunnodes 2\d\d$/);
+  const patched = sum(/^patch gadgetrunnodes 2\d\d$/);
+  assert.equal(answered, N, `${answered} GadgetRunNodes created for ${N} nodes`);
+  assert.ok(patched <= N, `${patched} answers patched for ${N} nodes`);
   // one ConfigMap per node (a small result: its report and its one chunk): ≤ 3 writes per node and run
   const created = sum(/^(create|post) configmaps 2\d\d$/);
   assert.equal(created, N, `${created} result ConfigMaps for ${N} nodes`);
-  assert.ok(patched + created <= 3 * N, `${patched + created} writes for ${N} nodes`);
+  assert.ok(answered + patched + created <= 3 * N, `${answered + patched + created} writes for ${N} nodes`);
   // every 5xx the API server answered was retried by its client (none left unretried: all nodes succeeded too)
   const server5xx = sum(/ 5\d\d$/);
   assert.ok(retried.n >= server5xx, `${server5xx} answers 5xx, ${retried.n} retries of one logged`);
-  const status = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', s.cluster.run, '-o', 'jsonpath={.status.nodes}'])).stdout) as Record<string, Record<string, unknown>>;
-  assert.deepEqual(Object.keys(status).sort(), nodes);
-  for (const e of Object.values(status)) assert.deepEqual(Object.keys(e).filter((k) => !['phase', 'status', 'message'].includes(k)), []);
+  const listed = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrunnodes', '-l', `gadget-run.dev/run=${s.cluster.run}`, '-o', 'json'])).stdout) as { items: { spec: { node: string }; status: Record<string, unknown> }[] };
+  assert.deepEqual(listed.items.map((i) => i.spec.node).sort(), nodes);
+  for (const i of listed.items) assert.deepEqual(Object.keys(i.status).filter((k) => !['phase', 'status', 'message'].includes(k)), []);
+  const status = Object.fromEntries(listed.items.map((i) => [i.spec.node, i.status]));
   // every node's report came back (its own object), with what it sent
-  for (const n of s.cluster.nodes) assert.ok(n.apiCallsByVerb?.['patch gadgetruns/status'], `${n.node}: ${JSON.stringify(n)}`);
-  // and a node's run sends nothing but those two kinds of request
-  for (const n of s.cluster.nodes) assert.deepEqual(Object.keys(n.apiCallsByVerb ?? {}).filter((k) => !['patch gadgetruns/status', 'create configmaps'].includes(k)), [], n.node);
+  for (const n of s.cluster.nodes) assert.ok(n.apiCallsByVerb?.['create gadgetrunnodes'], `${n.node}: ${JSON.stringify(n)}`);
+  // and a node's run sends nothing but those kinds of request
+  for (const n of s.cluster.nodes) assert.deepEqual(Object.keys(n.apiCallsByVerb ?? {}).filter((k) => !['create gadgetrunnodes', 'patch gadgetrunnodes', 'create configmaps'].includes(k)), [], n.node);
 
   const byVerb: Record<string, number> = {};
   for (const n of s.cluster.nodes) for (const [k, v] of Object.entries(n.apiCallsByVerb ?? {})) byVerb[k] = (byVerb[k] ?? 0) + v;
@@ -197,7 +201,7 @@ assertions:
     cliApiCalls: s.cluster.cliApiCalls,
     server5xx,
     retried5xx: retried.n,
-    slowStatusPatches: slowPatches,
+    slowWrites: slowPatches,
     cliPeakRssMiB,
     apiServerCpuSeconds: apiServerCpu,
     agentProcesses: Math.ceil(N / PER_PROCESS),

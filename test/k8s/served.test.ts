@@ -233,7 +233,7 @@ test('through the real port-forward: traversal, other runs, other methods and wr
 
   // a reader of the gadget namespace (runs, ConfigMaps) without pods/portforward
   await kubectl(['-n', 'gadget', 'create', 'serviceaccount', 'reader']);
-  await kubectl(['-n', 'gadget', 'create', 'role', 'reader', '--verb=get,list,watch', '--resource=configmaps,gadgetruns.gadget-run.dev,pods']);
+  await kubectl(['-n', 'gadget', 'create', 'role', 'reader', '--verb=get,list,watch', '--resource=configmaps,gadgetruns.gadget-run.dev,gadgetrunnodes.gadget-run.dev,pods']);
   await kubectl(['-n', 'gadget', 'create', 'rolebinding', 'reader', '--role=reader', '--serviceaccount=gadget:reader']);
   const can = await kubectl(['auth', 'can-i', 'get', 'pods', '--subresource=portforward', '-n', 'gadget', '--as', 'system:serviceaccount:gadget:reader']);
   assert.equal(can.stdout.trim(), 'no');
@@ -313,7 +313,9 @@ test('two users’ runs on the same node at once stay apart: each in its team’
     await kubectl(['-n', ns, 'create', 'serviceaccount', user]);
     await kubectl(['-n', ns, 'create', 'role', 'runner', '--verb=create,get,list,watch,patch,delete', '--resource=gadgetruns.gadget-run.dev']);
     await kubectl(['-n', ns, 'create', 'role', 'reader', '--verb=get,list', '--resource=configmaps']);
-    for (const role of ['runner', 'reader']) await kubectl(['-n', ns, 'create', 'rolebinding', `${user}-${role}`, `--role=${role}`, `--serviceaccount=${ns}:${user}`]);
+    // the nodes' answers: watched by the CLI, written only by the agents
+    await kubectl(['-n', ns, 'create', 'role', 'answers', '--verb=get,list,watch', '--resource=gadgetrunnodes.gadget-run.dev']);
+    for (const role of ['runner', 'reader', 'answers']) await kubectl(['-n', ns, 'create', 'rolebinding', `${user}-${role}`, `--role=${role}`, `--serviceaccount=${ns}:${user}`]);
     users[user] = { ns, kubeconfig: writeTokenKubeconfig(path.join(tmp(user), 'kubeconfig'), await serviceAccountToken(adminConfig(), ns, user)) };
   }
   await kubectl(['-n', 'gadget', 'create', 'role', 'fetch', '--verb=get,create', '--resource=pods/portforward']);
@@ -339,7 +341,7 @@ test('two users’ runs on the same node at once stay apart: each in its team’
   assert.ok(summaryOf(runs[0].out).cluster.nodes[0].servedBytes! > 0, 'alice fetched hers from the agent');
   // neither reads the other's runs or results
   for (const [who, other] of [['system:serviceaccount:team-a:alice', 'team-b'], ['system:serviceaccount:team-b:bob', 'team-a']]) {
-    for (const what of [['get', 'configmaps'], ['list', 'configmaps'], ['get', 'gadgetruns.gadget-run.dev'], ['list', 'gadgetruns.gadget-run.dev']]) {
+    for (const what of [['get', 'configmaps'], ['list', 'configmaps'], ['get', 'gadgetruns.gadget-run.dev'], ['list', 'gadgetruns.gadget-run.dev'], ['list', 'gadgetrunnodes.gadget-run.dev'], ['watch', 'gadgetrunnodes.gadget-run.dev']]) {
       const can = await kubectl(['auth', 'can-i', ...what, '-n', other, '--as', who]);
       assert.equal(can.stdout.trim(), 'no', `${who} ${what.join(' ')} in ${other}`);
     }

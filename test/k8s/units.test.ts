@@ -11,10 +11,11 @@ import test from 'node:test';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
-import { AGENT_REPLACED, callsSince, markReplaced, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
+import { dumpYaml, KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { AGENT_REPLACED, callsSince, markReplaced, nodeObject, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
-import { gadgetRunCrd, MESSAGE_MAX, nodeStatus } from '../../src/k8s/crd.ts';
+import { gadgetRunCrd, gadgetRunNodeCrd, MESSAGE_MAX, nodeStatus, type GadgetRun } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
 import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { apiServerUse, mergeRaw, renderNodes, type ClusterSummary } from '../../src/k8s/cluster-run.ts';
@@ -41,7 +42,7 @@ test('@kubernetes/client-node loads on this Node (the 2.x line needs Node >= 22.
 test('deploy prints every object, and the printed YAML reads back as the same objects', () => {
   const text = renderManifests(DEFAULT_DEPLOY);
   const back = loadAllYaml(text) as { kind: string; metadata: { name: string } }[];
-  assert.deepEqual(back.map((o) => o.kind), ['CustomResourceDefinition', 'Namespace', 'PriorityClass', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
+  assert.deepEqual(back.map((o) => o.kind), ['CustomResourceDefinition', 'CustomResourceDefinition', 'Namespace', 'PriorityClass', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
   // the wire form, not the client's TypeScript field names
   assert.doesNotMatch(text, /x_kubernetes|_enum|_ref\b/);
 });
@@ -122,7 +123,7 @@ test('RBAC: no wildcard, no secrets, only the verbs the agent calls', () => {
     assert.ok(!r.resources?.includes('secrets'));
   }
   const flat = rules.flatMap((r) => r.resources!.flatMap((res) => r.verbs.map((v) => `${v} ${res}`))).sort();
-  assert.deepEqual(flat, ['create configmaps', 'get jobs', 'get replicasets', 'list gadgetruns', 'list pods', 'patch gadgetruns/status', 'watch gadgetruns', 'watch pods']);
+  assert.deepEqual(flat, ['create configmaps', 'create gadgetrunnodes', 'get gadgetrunnodes', 'get jobs', 'get replicasets', 'list gadgetruns', 'list pods', 'patch gadgetrunnodes', 'watch gadgetruns', 'watch pods']);
 });
 
 /** pack into memory (the upload's chunks, joined) */
@@ -365,7 +366,7 @@ test('Latest: one send at a time; values set meanwhile collapse to the newest; a
   await assert.rejects(failing.set('x'), /refused/);
 });
 
-test('the run\'s status entry per node is small: phase, status, a cut message; the CRD prunes anything else', () => {
+test('a node\'s answer is small: phase, status, a cut message; both CRDs prune anything else', () => {
   const long = 'x'.repeat(5000);
   const entry = nodeStatus({ phase: 'Failed', status: 'error', message: long, ...({ steps: [{ id: 's' }], pods: ['a/b'], apiCalls: { 'patch gadgetruns/status': 2 } } as object) });
   assert.deepEqual(Object.keys(entry), ['phase', 'status', 'message']);
@@ -374,13 +375,34 @@ test('the run\'s status entry per node is small: phase, status, a cut message; t
   assert.equal(schema['x-kubernetes-preserve-unknown-fields'], undefined);
   assert.deepEqual(Object.keys(schema.properties), ['phase', 'status', 'message']);
   assert.equal(schema.properties.message.maxLength, MESSAGE_MAX);
+  // the answer object of this release: the same three fields, serialised as the API server reads them
+  const node = YAML.parse(dumpYaml(gadgetRunNodeCrd())).spec.versions[0].schema.openAPIV3Schema.properties.status;
+  assert.deepEqual(Object.keys(node.properties), ['phase', 'status', 'message']);
+  assert.deepEqual(node.properties.phase.enum, ['Running', 'Succeeded', 'Failed', 'Cancelled']);
+  assert.equal(node.properties.message.maxLength, MESSAGE_MAX);
+  assert.equal(node['x-kubernetes-preserve-unknown-fields'], undefined);
 });
 
-test('reportJitterMs: a status patch waits up to 20 ms per node of the run, at most 10 s', () => {
-  assert.equal(reportJitterMs(1, () => 0.999_999), 20);
-  assert.equal(reportJitterMs(50, () => 1), 1000);
-  assert.equal(reportJitterMs(500, () => 1), 10_000);
-  assert.equal(reportJitterMs(5000, () => 1), 10_000);
+test('a node\'s answer object: named after its run and node (a long node name by its hash), owned by the run, labelled for the CLI\'s watch', () => {
+  const run = { apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'scale-abc', namespace: 'team-a', uid: 'u1' }, spec: { recipe: 'x' } } as GadgetRun;
+  const o = nodeObject(run, 'sim-001', { phase: 'Running' });
+  assert.equal(o.metadata.name, 'scale-abc-sim-001');
+  assert.equal(o.metadata.namespace, 'team-a');
+  assert.deepEqual(o.metadata.labels, { 'gadget-run.dev/run': 'scale-abc', 'gadget-run.dev/node': 'sim-001' });
+  assert.deepEqual(o.metadata.ownerReferences, [{ apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', name: 'scale-abc', uid: 'u1' }]);
+  assert.deepEqual(o.spec, { run: 'scale-abc', node: 'sim-001' });
+  const long = `n${'x'.repeat(100)}.example.com`;
+  const named = nodeObject(run, long, { phase: 'Running' });
+  assert.ok(named.metadata.name.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(named.metadata.name), named.metadata.name);
+  assert.equal(named.metadata.labels!['gadget-run.dev/node'].length, 63);
+  assert.equal(named.spec.node, long);
+});
+
+test('reportJitterMs: a node\'s answer waits up to 5 ms per node of the run, at most 2.5 s', () => {
+  assert.equal(reportJitterMs(1, () => 0.999_999), 5);
+  assert.equal(reportJitterMs(50, () => 1), 250);
+  assert.equal(reportJitterMs(500, () => 1), 2500);
+  assert.equal(reportJitterMs(5000, () => 1), 2500);
   assert.equal(reportJitterMs(500, () => 0), 0);
   assert.equal(reportJitterMs(0, () => 1), 0, 'a run that names no nodes: no wait');
 });

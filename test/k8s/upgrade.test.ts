@@ -15,9 +15,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AGENT_REPLACED } from '../../src/k8s/agent.ts';
+import { AGENT_REPLACED, nodeObjectName } from '../../src/k8s/agent.ts';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
-import type { GadgetRun } from '../../src/k8s/crd.ts';
+import type { GadgetRun, GadgetRunNode, NodeResult } from '../../src/k8s/crd.ts';
 import { labelValue, VERSION_LABEL } from '../../src/k8s/manifests.ts';
 import { TOOL_VERSION } from '../../src/runner/version.ts';
 import { agentPid, agentPods, clusterRun, clusterSuite, deployAgent, eventually, gadgetRun, kubectl, NODE, podProcesses, skipK8s } from './cluster.ts';
@@ -41,12 +41,19 @@ function marker(): { stop(): void } {
   return { stop: () => loop.kill('SIGKILL') };
 }
 
+/** This node's answer to a run (its GadgetRunNode's status), if it answered. */
+async function nodeAnswer(run: string): Promise<NodeResult | undefined> {
+  const r = await kubectl(['-n', 'gadget', 'get', 'gadgetrunnode', nodeObjectName(run, NODE), '-o', 'json']);
+  return r.code === 0 ? (JSON.parse(r.stdout) as GadgetRunNode).status : undefined;
+}
+
 /** This test's GadgetRun once its node says `phase` (the CLI names it after the recipe, with a suffix). */
 async function runOnNode(recipeName: string, phase: string): Promise<GadgetRun> {
   return eventually(`the run ${recipeName} ${phase} on ${NODE}`, async () => {
     const r = await kubectl(['-n', 'gadget', 'get', 'gadgetruns', '-o', 'json']);
     const runs = JSON.parse(r.stdout || '{"items":[]}').items as GadgetRun[];
-    return runs.find((x) => x.spec.recipe.includes(`name: ${recipeName}\n`) && x.status?.nodes?.[NODE]?.phase === phase);
+    const run = runs.find((x) => x.spec.recipe.includes(`name: ${recipeName}\n`));
+    return run && (await nodeAnswer(run.metadata.name))?.phase === phase ? run : undefined;
   }, 120_000);
 }
 
@@ -93,9 +100,9 @@ test('a rolling update to a new version: the in-flight run’s node result arriv
   assert.equal(execs.length, step.events);
   assert.ok(execs.every((e) => e.comm === MARK));
   // B found A's final answer and left it: it did not take the old run up again
-  const after = JSON.parse((await kubectl(['-n', 'gadget', 'get', 'gadgetrun', inFlight.metadata.name, '-o', 'json'])).stdout) as GadgetRun;
-  assert.equal(after.status?.nodes?.[NODE]?.phase, 'Failed');
-  assert.match(after.status!.nodes![NODE].message!, new RegExp(`^${AGENT_REPLACED}`));
+  const after = await nodeAnswer(inFlight.metadata.name);
+  assert.equal(after?.phase, 'Failed');
+  assert.match(after!.message!, new RegExp(`^${AGENT_REPLACED}`));
 
   // B runs, Ready, and is the only agent: A's pod and processes are gone
   const pods = await agentPods();
