@@ -38,7 +38,7 @@ interface Figures {
   agentCallsPerNode: { min: number; max: number; byVerb: Record<string, number> };
   serverCallsPerNode: Record<string, number>;
   statusBytesPerNode: number; cliApiCalls: number; server5xx: number; retried5xx: number;
-  slowStatusPatches: { count: number; medianMs?: number; maxMs?: number };
+  slowWrites: { count: number; medianMs?: number; maxMs?: number };
   cliPeakRssMiB: number; apiServerCpuSeconds: number; agentProcesses: number; agentsReadyMs: number;
   loadAverage1m: { start: number; max: number; end: number };
 }
@@ -51,10 +51,10 @@ const rows: [string, string][] = [
   ['requests per node and run, agents\' count (retries included)', `${Object.entries(f.agentCallsPerNode.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')} (a node: ${f.agentCallsPerNode.min}–${f.agentCallsPerNode.max})`],
   ['requests per node and run, API server\'s count (verb resource code; the CLI\'s too)', Object.entries(f.serverCallsPerNode).map(([k, v]) => `${k}: ${v}`).join(', ')],
   ['5xx answered / retries of one logged', `${f.server5xx} / ${f.retried5xx}${f.retried5xx >= f.server5xx ? ' (none left unretried)' : ' (SOME NOT RETRIED)'}`],
-  ['status patches the API server traced as slower than 500 ms: count, median, max', `${f.slowStatusPatches.count}, ${s(f.slowStatusPatches.medianMs)}, ${s(f.slowStatusPatches.maxMs)}`],
+  ['gadget-run writes (creates, patches) the API server traced as slower than 500 ms: count, median, max', `${f.slowWrites.count}, ${s(f.slowWrites.medianMs)}, ${s(f.slowWrites.maxMs)}`],
   ['the CLI: requests / peak RSS', `${f.cliApiCalls} / ${f.cliPeakRssMiB} MiB`],
   ['API server CPU during the run', `${f.apiServerCpuSeconds} s`],
-  ['status entry per node', `${f.statusBytesPerNode} bytes`],
+  ['a node\'s answer (its GadgetRunNode\'s status)', `${f.statusBytesPerNode} bytes`],
   ['load average (1 min): start / max / end', `${f.loadAverage1m.start} / ${f.loadAverage1m.max} / ${f.loadAverage1m.end} (${os.cpus().length} cores)`],
 ];
 console.log(`\n| ${f.nodes} simulated nodes | measured |\n|---|---|`);
