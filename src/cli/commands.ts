@@ -205,7 +205,7 @@ DIR/$(uname -r).btf from $GADGET_RUN_BTF_DIR, else from btf/ in the gadget-run p
     summary: 'print the Kubernetes manifests of the agents (or apply them)',
     usage: ['deploy [--apply] [--image IMAGE] [--pull-policy POLICY] [--caps CAP,…] [--no-host-network] [--btf-dir DIR] [--run-namespace NS]…'],
     details: `Without --apply: gadget-run deploy | kubectl apply -f -
-The namespace gadget, the GadgetRun CRD, least-privilege RBAC and the agents' DaemonSet
+The namespace gadget, the GadgetRun and GadgetRunNode CRDs, least-privilege RBAC and the agents' DaemonSet
 (docs/kubernetes.md). Exit: 0 done, 1 the API server refused, 2 bad command line.`,
     options: ['apply', 'image', 'pull-policy', 'caps', 'no-host-network', 'btf-dir', 'run-namespace'],
     cluster: true,

@@ -24,7 +24,7 @@ import { CONTAINERS_FILE, mergeTables } from '../containers/table.ts';
 import type { LoadedRecipe } from '../runner/recipe.ts';
 import type { StepStatus, Summary } from '../runner/summary.ts';
 import { TOOL_VERSION } from '../runner/version.ts';
-import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, withRetry } from './client.ts';
+import { Api, apiMessage, loadKubeConfig, MERGE_PATCH, RETRY, statusOf, withRetry } from './client.ts';
 import { API_VERSION, GROUP, KIND, NAMESPACE, NODE_PLURAL, PLURAL, VERSION, type GadgetRun, type GadgetRunNode, type NodeResult, type Selection } from './crd.ts';
 import { DEFAULT_FETCH_CONCURRENCY, downloadResults, RUN_LABEL, safeNodeDir } from './results.ts';
 import { fetchServed, tokenHash } from './serve.ts';
@@ -206,6 +206,8 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
       batch: check,
       gone: () => {},
       retry: () => !settled,
+      // the nodes would run on unseen: cancel it first
+      refused: (err) => void cancel().finally(() => finish(new Error(`cannot follow the nodes' answers (${NODE_PLURAL}.${GROUP}) in namespace ${ns}: ${apiMessage(err)} (your role there needs get, list and watch on them: docs/kubernetes.md, "Users, teams and the lifetime of a run")`, { cause: err }))),
     }));
     // the run itself: deleted under us; and status.nodes, where agents of the release before answered
     stops.push(follow<GadgetRun>(api, PLURAL, ns, { fieldSelector: `metadata.name=${name}` }, {
@@ -215,6 +217,7 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
       batch: check,
       gone: () => finish(new Error(`GadgetRun ${name} was deleted while running`)),
       retry: () => !settled,
+      refused: (err) => finish(new Error(`cannot watch GadgetRun ${ns}/${name}: ${apiMessage(err)}`, { cause: err })),
     }));
   });
 
@@ -274,6 +277,8 @@ interface Follower<T> {
   gone: () => void;
   /** whether to go on after a watch ended */
   retry: () => boolean;
+  /** the API server refused the list or the watch (401, 403) */
+  refused: (err: unknown) => void;
 }
 
 /**
@@ -308,7 +313,9 @@ function follow<T>(api: Api, plural: string, ns: string, query: { labelSelector?
         }, () => again(200)),
       );
       if (stopped) current.abort();
-    } catch {
+    } catch (err) {
+      // refused: the caller's role lacks the right, and asking again will not change that
+      if (statusOf(err) === 401 || statusOf(err) === 403) return on.refused(err);
       again(1000);
     }
   };

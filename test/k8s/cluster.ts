@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { CoreV1Api, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import YAML from 'yaml';
 import { VERSION_LABEL } from '../../src/k8s/manifests.ts';
 import { isRoot } from '../helpers/kernel.ts';
 import { BIN, ROOT } from '../runner/cli-helpers.ts';
@@ -308,7 +309,8 @@ export function requestDelta(before: Map<string, number>, after: Map<string, num
 export async function deployAgent(image: string, version?: string): Promise<void> {
   const printed = await gadgetRun(['deploy', '--image', image, '--pull-policy', 'Never']).done;
   if (printed.code !== 0) throw new Error(`deploy failed: ${printed.stderr}`);
-  const objects = loadAllYaml(printed.stdout) as any[];
+  // as printed, in the wire's field names (loadAllYaml would give the client's model names: `_enum`, which kubectl refuses)
+  const objects = YAML.parseAllDocuments(printed.stdout).map((d) => d.toJSON()) as any[];
   const template = objects.find((o) => o.kind === 'DaemonSet').spec.template;
   if (version) template.metadata.labels[VERSION_LABEL] = version;
   const applied = await kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));

@@ -350,6 +350,16 @@ test('two users’ runs on the same node at once stay apart: each in its team’
   const peek = await kubectl(['--kubeconfig', users.alice.kubeconfig, '-n', 'team-b', 'get', 'configmap', `${bobsRun}-${NODE}-0`]);
   assert.notEqual(peek.code, 0);
   assert.match(peek.stderr, /forbidden/i);
+  // carol may run in team-a but not read the nodes' answers: told what her role lacks, and her run is cancelled, not left running unseen
+  await kubectl(['-n', 'team-a', 'create', 'serviceaccount', 'carol']);
+  for (const role of ['runner', 'reader']) await kubectl(['-n', 'team-a', 'create', 'rolebinding', `carol-${role}`, `--role=${role}`, '--serviceaccount=team-a:carol']);
+  const carol = writeTokenKubeconfig(path.join(tmp('carol'), 'kubeconfig'), await serviceAccountToken(adminConfig(), 'team-a', 'carol'));
+  const refused = await gadgetRun(['run', recipeFile, '--cluster', '--node', NODE, '--run-namespace', 'team-a', '--out', path.join(tmp('out-carol'), 'out')], { KUBECONFIG: carol }).done;
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /cannot follow the nodes' answers \(gadgetrunnodes\.gadget-run\.dev\) in namespace team-a: .*forbidden.*get, list and watch/is);
+  const carols = JSON.parse((await kubectl(['-n', 'team-a', 'get', 'gadgetruns', '-o', 'json'])).stdout).items.filter((r: { spec: { cancel?: boolean } }) => !runs.some((x) => summaryOf(x.out).cluster.run === (r as unknown as { metadata: { name: string } }).metadata.name));
+  assert.equal(carols.length, 1);
+  assert.equal(carols[0].spec.cancel, true);
   for (const ns of ['team-a', 'team-b']) await kubectl(['delete', 'namespace', ns, '--wait=false']);
   await kubectl(['-n', 'gadget', 'delete', 'role,rolebinding', 'fetch']);
 });
