@@ -4,8 +4,8 @@
  * cluster's machine-wide lock — with GADGET_RUN_K8S_NODES=N and prints what it measured:
  * time to all nodes attached and to all merged, API requests per node and run by verb (as
  * the agents counted them, retries included, and as the API server answered them), 5xx
- * answers and the retries logged for them, the CLI's peak RSS, the API server's CPU seconds
- * during the run and the load average (1 min) at its start, highest and end.
+ * answers and the retries logged for them, the CLI's peak RSS, the API server's and the agent
+ * processes' CPU seconds during the run and the load average (1 min) at its start, highest and end.
  *   sudo node --import tsx bench/k8s-scale.ts [--nodes 500] [--per-process 50]
  * Up to 50 nodes each fake agent is a process; past that, --per-process of them share one
  * (test/k8s/agent-host.ts: each its own Agent, client, node name and token).
@@ -39,7 +39,7 @@ interface Figures {
   serverCallsPerNode: Record<string, number>;
   statusBytesPerNode: number; cliApiCalls: number; server5xx: number; retried5xx: number;
   slowWrites: { count: number; medianMs?: number; maxMs?: number };
-  cliPeakRssMiB: number; apiServerCpuSeconds: number; agentProcesses: number; agentsReadyMs: number;
+  cliPeakRssMiB: number; apiServerCpuSeconds: number; agentCpuSeconds: number; agentProcesses: number; agentsReadyMs: number;
   loadAverage1m: { start: number; max: number; end: number };
 }
 const f = JSON.parse(fs.readFileSync(figuresFile, 'utf8')) as Figures;
@@ -53,7 +53,7 @@ const rows: [string, string][] = [
   ['5xx answered / retries of one logged', `${f.server5xx} / ${f.retried5xx}${f.retried5xx >= f.server5xx ? ' (none left unretried)' : ' (SOME NOT RETRIED)'}`],
   ['gadget-run writes (creates, patches) the API server traced as slower than 500 ms: count, median, max', `${f.slowWrites.count}, ${s(f.slowWrites.medianMs)}, ${s(f.slowWrites.maxMs)}`],
   ['the CLI: requests / peak RSS', `${f.cliApiCalls} / ${f.cliPeakRssMiB} MiB`],
-  ['API server CPU during the run', `${f.apiServerCpuSeconds} s`],
+  ['CPU during the run: API server / the simulated nodes\' agent processes', `${f.apiServerCpuSeconds} s / ${f.agentCpuSeconds} s`],
   ['a node\'s answer (its GadgetRunNode\'s status)', `${f.statusBytesPerNode} bytes`],
   ['load average (1 min): start / max / end', `${f.loadAverage1m.start} / ${f.loadAverage1m.max} / ${f.loadAverage1m.end} (${os.cpus().length} cores)`],
 ];

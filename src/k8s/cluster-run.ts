@@ -164,7 +164,9 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     let abortWatches = () => {};
-    const finish = (err?: Error) => {
+    // why following the run failed: set before the run is cancelled, whose own answers would end the wait without it
+    let failure: Error | undefined;
+    const finish = (err: Error | undefined = failure) => {
       if (settled) return;
       settled = true;
       clearTimeout(attachTimer);
@@ -207,7 +209,10 @@ export async function runOnCluster(loaded: LoadedRecipe, opts: ClusterRunOptions
       gone: () => {},
       retry: () => !settled,
       // the nodes would run on unseen: cancel it first
-      refused: (err) => void cancel().finally(() => finish(new Error(`cannot follow the nodes' answers (${NODE_PLURAL}.${GROUP}) in namespace ${ns}: ${apiMessage(err)} (your role there needs get, list and watch on them: docs/kubernetes.md, "Users, teams and the lifetime of a run")`, { cause: err }))),
+      refused: (err) => {
+        failure ??= new Error(`cannot follow the nodes' answers (${NODE_PLURAL}.${GROUP}) in namespace ${ns}: ${apiMessage(err)} (your role there needs get, list and watch on them: docs/kubernetes.md, "Users, teams and the lifetime of a run")`, { cause: err });
+        void cancel().finally(() => finish());
+      },
     }));
     // the run itself: deleted under us; and status.nodes, where agents of the release before answered
     stops.push(follow<GadgetRun>(api, PLURAL, ns, { fieldSelector: `metadata.name=${name}` }, {

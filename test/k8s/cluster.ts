@@ -254,6 +254,20 @@ export async function apiServerCpuSeconds(): Promise<number> {
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; 0 once it is gone. */
+export function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** USER_HZ: 100 on every Linux architecture the tool runs on */
+const CLOCK_TICKS = 100;
+
 /** Polls until fn returns a value (not undefined), or fails with what it last saw. */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const t0 = Date.now();

@@ -23,14 +23,16 @@ import { after, before, test } from 'node:test';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
 // @ts-expect-error -- a JavaScript module without types
 import * as harness from '../../scripts/k8s-cluster.mjs';
-import { adminConfig, apiServerCpuSeconds, apiServerRequests, gadgetRun, kubectl, registerNodes, removeSimulatedNodes, requestDelta, serviceAccountToken, skipK8s, startAgent, startAgentHost, useCluster, type Cluster } from './cluster.ts';
+import { adminConfig, apiServerCpuSeconds, processCpuSeconds, apiServerRequests, gadgetRun, kubectl, registerNodes, removeSimulatedNodes, requestDelta, serviceAccountToken, skipK8s, startAgent, startAgentHost, useCluster, type Cluster } from './cluster.ts';
 
 const N = Number(process.env.GADGET_RUN_K8S_NODES ?? 50);
 if (!Number.isInteger(N) || N < 1) throw new Error(`GADGET_RUN_K8S_NODES=${process.env.GADGET_RUN_K8S_NODES}: a number of nodes, e.g. 500`);
 const PER_PROCESS = Number(process.env.GADGET_RUN_K8S_AGENTS_PER_PROCESS ?? (N <= 50 ? 1 : 50));
 const nodes = Array.from({ length: N }, (_, i) => `sim-${String(i).padStart(3, '0')}`);
 let cluster: Cluster | undefined;
-const agents: { stop(): Promise<unknown> }[] = [];
+const agents: { stop(): Promise<unknown>; child: { pid?: number } }[] = [];
+/** CPU seconds the agent processes used so far (the simulated nodes' own work: their runs, evaluations, packs) */
+const agentCpuSeconds = () => agents.reduce((a, x) => a + processCpuSeconds(x.child.pid), 0);
 
 before(async () => {
   if (skipK8s) return;
@@ -123,6 +125,7 @@ assertions:
   const rssFile = path.join(dir, 'cli-peak-rss');
   const before = await apiServerRequests();
   const cpuBefore = await apiServerCpuSeconds();
+  const agentCpuBefore = agentCpuSeconds();
   const logOffset = apiServerLogSize();
   const loads = [load1()];
   const sampler = setInterval(() => loads.push(load1()), 5000);
@@ -136,13 +139,14 @@ assertions:
   clearInterval(sampler);
   loads.push(load1());
   const apiServerCpu = Math.round(((await apiServerCpuSeconds()) - cpuBefore) * 10) / 10;
+  const agentCpu = Math.round((agentCpuSeconds() - agentCpuBefore) * 10) / 10;
   const server = requestDelta(before, await apiServerRequests());
   const slowPatches = slowWrites(logOffset);
   retried.n += r.stderr.match(RETRIED_5XX)?.length ?? 0;
   const cliPeakRssMiB = fs.existsSync(rssFile) ? Math.round(Number(fs.readFileSync(rssFile, 'utf8')) / 1024) : undefined;
   const loadAverage1m = { start: loads[0], max: Math.max(...loads), end: loads.at(-1) };
   // before any assertion: a run that fails at scale is a measurement too
-  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; gadget-run writes slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
+  t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; gadget-run writes slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; agent processes' CPU ${agentCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
   assert.equal(r.code, 0, r.stderr.slice(-4000) + r.stdout);
 
   // the merge: every node's folder, 50 nodes' events in the merged artifact
@@ -204,6 +208,7 @@ assertions:
     slowWrites: slowPatches,
     cliPeakRssMiB,
     apiServerCpuSeconds: apiServerCpu,
+    agentCpuSeconds: agentCpu,
     agentProcesses: Math.ceil(N / PER_PROCESS),
     agentsReadyMs,
     loadAverage1m,
