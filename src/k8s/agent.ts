@@ -69,6 +69,8 @@ export class Agent {
   private readonly reporters = new Map<string, { latest: Latest<NodeResult>; created: boolean }>();
   /** runs a list (not a watch event) brought that this agent has not seen: ours from before a restart, or new */
   private readonly listed = new Set<string>();
+  /** runs whose node answer is being read (resume): their newest version, which begin() takes (a cancel meanwhile) */
+  private readonly resuming = new Map<string, GadgetRun>();
   /** results being served (above the inline limit) until fetched or expired */
   private readonly servers = new Set<ResultServer>();
   /** set by stop(): the process is going away, runs still active end early */
@@ -97,7 +99,10 @@ export class Agent {
       this.informers.push(informer);
       informer.on('add', (run) => this.consider(run));
       informer.on('update', (run) => this.consider(run));
-      informer.on('delete', (run) => this.active.get(run.metadata.uid!)?.abort());
+      informer.on('delete', (run) => {
+        this.resuming.delete(run.metadata.uid!);
+        this.active.get(run.metadata.uid!)?.abort();
+      });
       informer.on('connect', () => api.count('watch gadgetruns', async () => undefined));
       informer.on('error', (err) => {
         this.opts.log(`watch of ${ns} failed (${apiMessage(err)}); retrying in 2 s`);
@@ -138,12 +143,19 @@ export class Agent {
       if (run.spec.cancel) active.abort();
       return;
     }
+    if (this.resuming.has(uid)) {
+      this.resuming.set(uid, run);
+      return;
+    }
     if (this.done.has(uid)) return;
     this.done.add(uid);
     // answered by an agent of the release before (status.nodes of the run): nothing more to do
     if (run.status?.nodes?.[node]) return;
     if (this.listed.delete(uid)) {
-      void this.resume(run).catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`));
+      this.resuming.set(uid, run);
+      void this.resume(run)
+        .catch((err) => this.opts.log(`run ${run.metadata.name}: ${apiMessage(err)}`))
+        .finally(() => this.resuming.delete(uid));
       return;
     }
     this.begin(run);
@@ -163,7 +175,12 @@ export class Agent {
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
-    if (!mine) return this.begin(run);
+    if (!mine) {
+      // as it is now: cancelled or deleted while its answer was read
+      const latest = this.resuming.get(run.metadata.uid!);
+      if (latest) this.begin(latest);
+      return;
+    }
     if (mine.status?.phase !== 'Running') return;
     this.reporters.set(run.metadata.uid!, { latest: this.writer(run), created: true });
     await this.report(run, { phase: 'Failed', message: 'the agent restarted during the run' }).finally(() => this.reporters.delete(run.metadata.uid!));

@@ -12,7 +12,7 @@
  * status.nodes.<node> of the run; the CLI still reads it during a rollout.
  */
 import type { ServedResult } from './serve.ts';
-import type { V1CustomResourceDefinition, V1JSONSchemaProps, V1ObjectMeta } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition, V1CustomResourceDefinitionVersion, V1JSONSchemaProps, V1ObjectMeta } from '@kubernetes/client-node';
 
 export const GROUP = 'gadget-run.dev';
 export const VERSION = 'v1alpha1';
@@ -142,43 +142,43 @@ function nodeResultSchema(): V1JSONSchemaProps {
   };
 }
 
-/** GadgetRunNode: one node's answer to one run (no status subresource: the agent creates it with its status). */
-export function gadgetRunNodeCrd(): V1CustomResourceDefinition {
+/** A namespaced CRD of this group, one version served and stored: the envelope both of ours share. */
+function crdOf(plural: string, singular: string, kind: string, shortName: string, version: Omit<V1CustomResourceDefinitionVersion, 'name' | 'served' | 'storage'>): V1CustomResourceDefinition {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${NODE_PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'gadget-run' } },
+    metadata: { name: `${plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'gadget-run' } },
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { plural: NODE_PLURAL, singular: 'gadgetrunnode', kind: NODE_KIND, listKind: `${NODE_KIND}List`, shortNames: ['grunnode'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          additionalPrinterColumns: [
-            { name: 'Run', type: 'string', jsonPath: '.spec.run' },
-            { name: 'Node', type: 'string', jsonPath: '.spec.node' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Status', type: 'string', jsonPath: '.status.status' },
-            { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              required: ['spec', 'status'],
-              properties: {
-                spec: { type: 'object', required: ['run', 'node'], properties: { run: str, node: str } },
-                status: nodeResultSchema(),
-              },
-            },
-          },
-        },
-      ],
+      names: { plural, singular, kind, listKind: `${kind}List`, shortNames: [shortName] },
+      versions: [{ name: VERSION, served: true, storage: true, ...version }],
     },
   };
+}
+
+/** GadgetRunNode: one node's answer to one run (no status subresource: the agent creates it with its status). */
+export function gadgetRunNodeCrd(): V1CustomResourceDefinition {
+  return crdOf(NODE_PLURAL, 'gadgetrunnode', NODE_KIND, 'grunnode', {
+    additionalPrinterColumns: [
+      { name: 'Run', type: 'string', jsonPath: '.spec.run' },
+      { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Status', type: 'string', jsonPath: '.status.status' },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    schema: {
+      openAPIV3Schema: {
+        type: 'object',
+        required: ['spec', 'status'],
+        properties: {
+          spec: { type: 'object', required: ['run', 'node'], properties: { run: str, node: str } },
+          status: nodeResultSchema(),
+        },
+      },
+    },
+  });
 }
 
 export function gadgetRunCrd(): V1CustomResourceDefinition {
@@ -186,62 +186,47 @@ export function gadgetRunCrd(): V1CustomResourceDefinition {
   // through as is), so this one schema is written in the wire's own field names
   const nodeResult = {
     type: 'object',
-    // nothing else: the API server prunes unknown fields, so the shared object stays small (NodeResult)
+    // nothing else: the API server prunes unknown fields (NodeResult); written by agents of the release before
     properties: {
       phase: { type: 'string', enum: ['Running', 'Succeeded', 'Failed', 'Cancelled'] },
       status: { type: 'string' },
       message: { type: 'string', maxLength: MESSAGE_MAX },
     },
   };
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'gadget-run' } },
-    spec: {
-      group: GROUP,
-      scope: 'Namespaced',
-      names: { plural: PLURAL, singular: 'gadgetrun', kind: KIND, listKind: `${KIND}List`, shortNames: ['grun'] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Nodes', type: 'string', jsonPath: '.spec.nodes' },
-            { name: 'Cancel', type: 'boolean', jsonPath: '.spec.cancel' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              required: ['spec'],
-              properties: {
-                spec: {
-                  type: 'object',
-                  required: ['recipe'],
-                  properties: {
-                    recipe: { type: 'string', minLength: 1, description: 'the recipe YAML, as gadget-run run takes it' },
-                    nodes: { type: 'array', items: str, description: 'nodes to run on; empty: every node with an agent' },
-                    selector: {
-                      type: 'object',
-                      properties: { namespace: str, pod: str, container: str, labels: { type: 'object', additionalProperties: str } },
-                    },
-                    maxDuration: { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' },
-                    cancel: { type: 'boolean' },
-                    inlineLimit: { type: 'string', pattern: '^[0-9]{1,6}(KiB|MiB|GiB)$' },
-                    fetchTokenHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-                  },
-                },
-                status: {
-                  type: 'object',
-                  properties: { nodes: { type: 'object', additionalProperties: nodeResult } },
-                },
+  return crdOf(PLURAL, 'gadgetrun', KIND, 'grun', {
+    subresources: { status: {} },
+    additionalPrinterColumns: [
+      { name: 'Nodes', type: 'string', jsonPath: '.spec.nodes' },
+      { name: 'Cancel', type: 'boolean', jsonPath: '.spec.cancel' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    schema: {
+      openAPIV3Schema: {
+        type: 'object',
+        required: ['spec'],
+        properties: {
+          spec: {
+            type: 'object',
+            required: ['recipe'],
+            properties: {
+              recipe: { type: 'string', minLength: 1, description: 'the recipe YAML, as gadget-run run takes it' },
+              nodes: { type: 'array', items: str, description: 'nodes to run on; empty: every node with an agent' },
+              selector: {
+                type: 'object',
+                properties: { namespace: str, pod: str, container: str, labels: { type: 'object', additionalProperties: str } },
               },
+              maxDuration: { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' },
+              cancel: { type: 'boolean' },
+              inlineLimit: { type: 'string', pattern: '^[0-9]{1,6}(KiB|MiB|GiB)$' },
+              fetchTokenHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
             },
           },
+          status: {
+            type: 'object',
+            properties: { nodes: { type: 'object', additionalProperties: nodeResult } },
+          },
         },
-      ],
+      },
     },
-  };
+  });
 }
