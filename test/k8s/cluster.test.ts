@@ -11,19 +11,17 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES } from '../../src/k8s/manifests.ts';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import {
-  adminConfig, eventually, gadgetRun, kubectl, NODE, registerNodes, removeSimulatedNodes, serviceAccountToken, skipK8s,
-  startAgent, useCluster, writeTokenKubeconfig, type AgentProcess, type Cluster,
+  adminConfig, clusterSuite, eventually, gadgetRun, kubectl, NODE, registerNodes, serviceAccountToken, skipK8s,
+  startAgent, writeTokenKubeconfig,
 } from './cluster.ts';
 
 const SA = 'system:serviceaccount:gadget:gadget-run';
-let cluster: Cluster | undefined;
 let token = '';
-const agents: AgentProcess[] = [];
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-${p}-`));
 
 function recipe(extra = '', duration = '3s'): string {
@@ -54,23 +52,12 @@ function marker(): { stop(): void } {
 const summaryOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')) as ClusterSummary;
 const events = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-}, { timeout: 600_000 });
-
-// bounded, so a stuck teardown fails the file instead of hanging CI
-after(async () => {
-  for (const a of agents) await a.stop();
-  if (skipK8s) return;
-  await removeSimulatedNodes();
-  // leave nothing deployed even when a test failed half-way
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+// the first test deploys (as users do, through kubectl); the suite's teardown undeploys, stops the agents and removes the simulated nodes
+const suite = clusterSuite();
+const agents = suite.agents;
 
 test('gadget-run deploy | kubectl apply -f - is accepted, and the DaemonSet pod becomes Ready on the kubelet', { skip: skipK8s, timeout: 300_000 }, async () => {
-  const printed = await gadgetRun(['deploy', '--image', cluster!.image, '--pull-policy', 'Never']).done;
+  const printed = await gadgetRun(['deploy', '--image', suite.cluster.image, '--pull-policy', 'Never']).done;
   assert.equal(printed.code, 0, printed.stderr);
   const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
   assert.equal(applied.code, 0, applied.stderr);

@@ -11,12 +11,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
-import { clusterRun, deployAgent, gadgetRun, kubectl, NODE, nodePod, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
+import { clusterRun, clusterSuite, kubectl, NODE, nodePod, skipK8s, startPods } from './cluster.ts';
 
-let cluster: Cluster | undefined;
 const NS = 'default';
 const MARK = `np${process.pid}`;
 // a loopback port of this test's own (hostNetwork pods share the machine's loopback with neighbours' tests)
@@ -27,20 +26,17 @@ const SERVER = `require('net').createServer((s)=>s.destroy()).listen(${PORT},'${
 // connects every 200 ms; a refused connect (the server not up yet) is retried
 const CLIENT = `const net=require('net');setInterval(()=>{const c=net.connect(${PORT},'${ADDR}',()=>c.destroy());c.on('error',()=>{})},200)`;
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-  const pod = (app: string, script: string) => nodePod(cluster!.image, app, NS, { app, 'np-test': MARK }, script);
-  await startPods([pod('np-server', SERVER), pod('np-client', CLIENT)], NS, `np-test=${MARK}`);
-}, { timeout: 600_000 });
-
-after(async () => {
-  if (skipK8s) return;
-  await kubectl(['-n', NS, 'delete', 'pod', 'np-server', 'np-client', '--grace-period=0', '--wait=false']);
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+// its two pods beside the DaemonSet; removed before the undeploy, even after a failure
+clusterSuite({
+  deploy: true,
+  setup: async (cluster) => {
+    const pod = (app: string, script: string) => nodePod(cluster.image, app, NS, { app, 'np-test': MARK }, script);
+    await startPods([pod('np-server', SERVER), pod('np-client', CLIENT)], NS, `np-test=${MARK}`);
+  },
+  cleanup: async () => {
+    await kubectl(['-n', NS, 'delete', 'pod', 'np-server', 'np-client', '--grace-period=0', '--wait=false']);
+  },
+});
 
 /** `run --cluster` of advise/network-policy over this test's pods (and `extra` selections), 6 s; its --out */
 async function runPolicies(extra: string[]): Promise<string> {

@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { safeNodeDir } from '../../src/k8s/results.ts';
 import { profileFor, seccompDocuments } from '../../src/gadgets/advise/seccomp-profile/recorder.ts';
 import { seccompProfileCrd } from '../helpers/spo-seccompprofile.ts';
-import { clusterRun, deployAgent, gadgetRun, kubectl, NODE, nodePod, skipK8s, startPods, useCluster, type Cluster } from './cluster.ts';
+import { clusterRun, clusterSuite, kubectl, NODE, nodePod, skipK8s, startPods } from './cluster.ts';
 
 const CRD = seccompProfileCrd();
 const CRD_NAME = (CRD.metadata as { name: string }).name;
@@ -24,23 +24,22 @@ const MARK = `sp${process.pid}`;
 const POD = `sp-target-${process.pid}`;
 
 describe('SeccompProfile objects on the API server', { skip: skipK8s, timeout: 600_000 }, () => {
-  let cluster: Cluster | undefined;
-  before(async () => {
-    cluster = await useCluster();
-    const created = await kubectl(['apply', '--server-side', '--field-manager=gadget-run-test', '-f', '-'], JSON.stringify(CRD));
-    assert.equal(created.code, 0, created.stderr);
-    const ready = await kubectl(['wait', '--for=condition=established', `crd/${CRD_NAME}`, '--timeout=60s']);
-    assert.equal(ready.code, 0, ready.stderr);
-    await deployAgent(cluster.image);
-    // a pod that stats a file ten times a second: newfstatat/statx, never bpf()
-    await startPods([nodePod(cluster.image, POD, NS, { app: 'sp-target', 'sp-test': MARK }, "setInterval(()=>require('fs').statSync('/'),100)")], NS, `sp-test=${MARK}`);
-  }, { timeout: 600_000 });
-  after(async () => {
-    await kubectl(['-n', NS, 'delete', 'pod', POD, '--grace-period=0', '--wait=false']);
-    await gadgetRun(['undeploy', '--wait']).done;
-    await kubectl(['delete', 'crd', CRD_NAME, '--ignore-not-found', '--wait=true']);
-    await cluster?.stop();
-  }, { timeout: 180_000 });
+  // the operator's CRD (its v1beta1 types) and a pod to profile, beside the DaemonSet; both removed before the undeploy
+  clusterSuite({
+    deploy: true,
+    setup: async (cluster) => {
+      const created = await kubectl(['apply', '--server-side', '--field-manager=gadget-run-test', '-f', '-'], JSON.stringify(CRD));
+      assert.equal(created.code, 0, created.stderr);
+      const ready = await kubectl(['wait', '--for=condition=established', `crd/${CRD_NAME}`, '--timeout=60s']);
+      assert.equal(ready.code, 0, ready.stderr);
+      // a pod that stats a file ten times a second: newfstatat/statx, never bpf()
+      await startPods([nodePod(cluster.image, POD, NS, { app: 'sp-target', 'sp-test': MARK }, "setInterval(()=>require('fs').statSync('/'),100)")], NS, `sp-test=${MARK}`);
+    },
+    cleanup: async () => {
+      await kubectl(['-n', NS, 'delete', 'pod', POD, '--grace-period=0', '--wait=false']);
+      await kubectl(['delete', 'crd', CRD_NAME, '--ignore-not-found', '--wait=true']);
+    },
+  });
 
   const dryRun = (yamlText: string) => kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=gadget-run-test', '-f', '-', '-o', 'json'], yamlText);
 

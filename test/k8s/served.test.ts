@@ -18,34 +18,26 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import type { NodeReport } from '../../src/k8s/crd.ts';
 import { fetchServed, portForwardSocket, tokenHash, TOKEN_HEADER } from '../../src/k8s/serve.ts';
 import {
-  adminConfig, clusterRun, deployAgent, eventually, gadgetRun, kubectl, NODE, serviceAccountToken, skipK8s, startAgent, useCluster, writeTokenKubeconfig, type Cluster,
+  adminConfig, clusterRun, clusterSuite, eventually, gadgetRun, kubectl, NODE, serviceAccountToken, skipK8s, startAgent, writeTokenKubeconfig,
 } from './cluster.ts';
 // @ts-expect-error -- a JavaScript module without types
 import * as harness from '../../scripts/k8s-cluster.mjs';
 
-let cluster: Cluster | undefined;
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), `gadget-run-k8s-${p}-`));
 const summaryOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')) as ClusterSummary;
 
-before(async () => {
-  if (skipK8s) return;
-  cluster = await useCluster();
-  await deployAgent(cluster.image);
-}, { timeout: 900_000 });
-
-after(async () => {
-  // a before() that timed out waiting for the cluster lock must not tear down another file's run
-  if (skipK8s || !cluster) return;
-  await kubectl(['-n', 'gadget', 'delete', 'serviceaccount', 'reader', '--ignore-not-found']);
-  await gadgetRun(['undeploy', '--wait']).done;
-  await cluster?.stop();
-}, { timeout: 180_000 });
+const suite = clusterSuite({
+  deploy: true,
+  cleanup: async () => {
+    await kubectl(['-n', 'gadget', 'delete', 'serviceaccount', 'reader', '--ignore-not-found']);
+  },
+});
 
 async function agentPod(): Promise<string> {
   const r = await kubectl(['-n', 'gadget', 'get', 'pods', '-l', 'app.kubernetes.io/name=gadget-run', '--field-selector', `spec.nodeName=${NODE}`, '-o', 'jsonpath={.items[0].metadata.name}']);
@@ -298,7 +290,7 @@ test('expired runs go: the next run deletes them (finished past their ttl, cance
 test('two users’ runs on the same node at once stay apart: each in its team’s namespace, neither can read the other’s (kubectl auth can-i --as)', { skip: skipK8s, timeout: 600_000 }, async () => {
   for (const ns of ['team-a', 'team-b']) await kubectl(['create', 'namespace', ns]);
   // the agents follow runs in both (a Role in each); the DaemonSet rolls to the new spec
-  const deployed = await gadgetRun(['deploy', '--apply', '--image', cluster!.image, '--pull-policy', 'Never', '--run-namespace', 'team-a,team-b']).done;
+  const deployed = await gadgetRun(['deploy', '--apply', '--image', suite.cluster.image, '--pull-policy', 'Never', '--run-namespace', 'team-a,team-b']).done;
   assert.equal(deployed.code, 0, deployed.stderr);
   const rolled = await kubectl(['-n', 'gadget', 'rollout', 'status', 'daemonset/gadget-run', '--timeout=240s']);
   assert.equal(rolled.code, 0, rolled.stderr + rolled.stdout);
