@@ -39,7 +39,7 @@ interface Figures {
   serverCallsPerNode: Record<string, number>;
   statusBytesPerNode: number; cliApiCalls: number; server5xx: number; retried5xx: number;
   slowWrites: { count: number; medianMs?: number; maxMs?: number };
-  cliPeakRssMiB: number; apiServerCpuSeconds: number; agentCpuSeconds: number; agentProcesses: number; agentsReadyMs: number;
+  cliPeakRssMiB: number; cliPeak?: { atMs: number; rss: number; heapTotal: number; heapUsed: number; external: number }; apiServerCpuSeconds: number; agentCpuSeconds: number; agentProcesses: number; agentsReadyMs: number;
   loadAverage1m: { start: number; max: number; end: number };
 }
 const f = JSON.parse(fs.readFileSync(figuresFile, 'utf8')) as Figures;
@@ -53,6 +53,7 @@ const rows: [string, string][] = [
   ['5xx answered / retries of one logged', `${f.server5xx} / ${f.retried5xx}${f.retried5xx >= f.server5xx ? ' (none left unretried)' : ' (SOME NOT RETRIED)'}`],
   ['gadget-run writes (creates, patches) the API server traced as slower than 500 ms: count, median, max', `${f.slowWrites.count}, ${s(f.slowWrites.medianMs)}, ${s(f.slowWrites.maxMs)}`],
   ['the CLI: requests / peak RSS', `${f.cliApiCalls} / ${f.cliPeakRssMiB} MiB`],
+  ['the CLI at its highest sampled RSS (every 50 ms): when / RSS, V8 heap allocated, in use, external', f.cliPeak ? `${s(f.cliPeak.atMs)} after it started (all done ${s(f.allDoneMs)}, merged ${s(f.mergedMs)}) / ${f.cliPeak.rss}, ${f.cliPeak.heapTotal}, ${f.cliPeak.heapUsed}, ${f.cliPeak.external} MiB` : 'not sampled'],
   ['CPU during the run: API server / the simulated nodes\' agent processes', `${f.apiServerCpuSeconds} s / ${f.agentCpuSeconds} s`],
   ['a node\'s answer (its GadgetRunNode\'s status)', `${f.statusBytesPerNode} bytes`],
   ['load average (1 min): start / max / end', `${f.loadAverage1m.start} / ${f.loadAverage1m.max} / ${f.loadAverage1m.end} (${os.cpus().length} cores)`],

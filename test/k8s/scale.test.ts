@@ -143,7 +143,10 @@ assertions:
   const server = requestDelta(before, await apiServerRequests());
   const slowPatches = slowWrites(logOffset);
   retried.n += r.stderr.match(RETRIED_5XX)?.length ?? 0;
-  const cliPeakRssMiB = fs.existsSync(rssFile) ? Math.round(Number(fs.readFileSync(rssFile, 'utf8')) / 1024) : undefined;
+  const [maxRss, peakSample] = fs.existsSync(rssFile) ? fs.readFileSync(rssFile, 'utf8').split('\n') : [];
+  const cliPeakRssMiB = maxRss ? Math.round(Number(maxRss) / 1024) : undefined;
+  // where the CLI's memory peaked: its parts (MiB) and when (ms since the CLI started; the run's own times count from just after)
+  const cliPeak = peakSample ? (JSON.parse(peakSample) as Record<string, number>) : undefined;
   const loadAverage1m = { start: loads[0], max: Math.max(...loads), end: loads.at(-1) };
   // before any assertion: a run that fails at scale is a measurement too
   t.diagnostic(`API server requests during the run (verb resource code): ${JSON.stringify(server)}; gadget-run writes slower than 500 ms: ${JSON.stringify(slowPatches)}; CLI wall ${wall} ms, exit ${r.code}, peak RSS ${cliPeakRssMiB} MiB; API server CPU ${apiServerCpu} s; agent processes' CPU ${agentCpu} s; load average ${JSON.stringify(loadAverage1m)}; retries of a 5xx logged: ${retried.n}`);
@@ -207,6 +210,7 @@ assertions:
     retried5xx: retried.n,
     slowWrites: slowPatches,
     cliPeakRssMiB,
+    cliPeak,
     apiServerCpuSeconds: apiServerCpu,
     agentCpuSeconds: agentCpu,
     agentProcesses: Math.ceil(N / PER_PROCESS),
