@@ -13,9 +13,9 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { dumpYaml, KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { AGENT_REPLACED, callsSince, markReplaced, nodeObject, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
+import { Agent, AGENT_REPLACED, callsSince, markReplaced, nodeObject, reportJitterMs, scopeToNode } from '../../src/k8s/agent.ts';
 import { Api, Latest, retryable, withRetry } from '../../src/k8s/client.ts';
-import { gadgetRunCrd, gadgetRunNodeCrd, MESSAGE_MAX, nodeStatus, type GadgetRun } from '../../src/k8s/crd.ts';
+import { gadgetRunCrd, gadgetRunNodeCrd, MESSAGE_MAX, nodeStatus, type GadgetRun, type GadgetRunNode, type NodeResult } from '../../src/k8s/crd.ts';
 import { CONTAINERS_FILE, type ContainerTable } from '../../src/containers/table.ts';
 import { evaluate as evaluateAgain } from '../../src/runner/evaluate.ts';
 import { apiServerUse, mergeRaw, renderNodes, type ClusterSummary } from '../../src/k8s/cluster-run.ts';
@@ -488,4 +488,76 @@ test('deploy --run-namespace: the agent’s own rules in each team namespace, no
   assert.throws(() => deployOptions({ 'run-namespace': ['Team_A'] }), /not namespace names: Team_A/);
   // without it: no such variable, one Role
   assert.ok(!(manifests() as any[]).find((o) => o.kind === 'DaemonSet').spec.template.spec.containers[0].env.some((e: any) => e.name === 'GADGET_RUN_NAMESPACES'));
+});
+
+test('a node\'s answer: created first, then patched; a create that already landed (409) is patched, a patch of an object gone (404) is created; answers set meanwhile collapse to the newest', async () => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  const sent: string[] = [];
+  const answers: (Error & { code?: number; body?: string })[] = [];
+  const fail = (code: number, reason: string) => Object.assign(new Error(reason), { code, body: JSON.stringify({ reason }) });
+  const api = new Api(kc);
+  const respond = async (what: string, body: unknown) => {
+    sent.push(`${what} ${JSON.stringify((body as { status?: unknown }).status)}`);
+    const next = answers.shift();
+    if (next) throw next;
+    return {};
+  };
+  Object.assign(api.custom, {
+    createNamespacedCustomObject: (p: { plural: string; body: GadgetRunNode }) => {
+      assert.equal(p.plural, 'gadgetrunnodes');
+      assert.equal(p.body.metadata.name, 'r1-n1');
+      return respond('create', p.body);
+    },
+    patchNamespacedCustomObject: (p: { plural: string; name: string; body: unknown }) => {
+      assert.deepEqual([p.plural, p.name], ['gadgetrunnodes', 'r1-n1']);
+      return respond('patch', p.body);
+    },
+  });
+  const agent = new Agent({ node: 'n1', objectDir: '/nonexistent', fake: true, workDir: os.tmpdir(), log: () => {} }, api) as unknown as { report(run: GadgetRun, r: NodeResult): Promise<void>; reporters: Map<string, unknown> };
+  const run = (uid: string) => ({ apiVersion: 'gadget-run.dev/v1alpha1', kind: 'GadgetRun', metadata: { name: 'r1', namespace: 'gadget', uid }, spec: { recipe: 'x' } }) as GadgetRun;
+
+  // the usual: Running created, the final phase patched
+  await agent.report(run('a'), { phase: 'Running' });
+  await agent.report(run('a'), { phase: 'Succeeded', status: 'passed' });
+  assert.deepEqual(sent.splice(0), ['create {"phase":"Running"}', 'patch {"phase":"Succeeded","status":"passed"}']);
+
+  // a create whose first attempt landed after all: the retry's 409 AlreadyExists becomes a patch
+  answers.push(fail(409, 'AlreadyExists'));
+  await agent.report(run('b'), { phase: 'Failed', message: 'm' });
+  assert.deepEqual(sent.splice(0), ['create {"phase":"Failed","message":"m"}', 'patch {"phase":"Failed","message":"m"}']);
+
+  // a patch of an answer that is gone (deleted by hand) creates it again
+  await agent.report(run('c'), { phase: 'Running' });
+  answers.push(fail(404, 'NotFound'));
+  await agent.report(run('c'), { phase: 'Cancelled' });
+  assert.deepEqual(sent.splice(0), ['create {"phase":"Running"}', 'patch {"phase":"Cancelled"}', 'create {"phase":"Cancelled"}']);
+
+  // any other refusal is the caller's to see, and the next answer tries the create again
+  answers.push(fail(403, 'Forbidden'));
+  await assert.rejects(agent.report(run('d'), { phase: 'Running' }), /Forbidden/);
+  await agent.report(run('d'), { phase: 'Succeeded' });
+  assert.deepEqual(sent.splice(0), ['create {"phase":"Running"}', 'create {"phase":"Succeeded"}']);
+
+  // answers set while one is on its way collapse to the newest: the superseded one never goes out
+  let release!: () => void;
+  answers.length = 0;
+  const slow = new Promise<void>((r) => (release = r));
+  const realCreate = api.custom.createNamespacedCustomObject;
+  let first = true;
+  Object.assign(api.custom, {
+    createNamespacedCustomObject: async (p: { plural: string; body: GadgetRunNode }) => {
+      if (first) {
+        first = false;
+        await slow;
+      }
+      return (realCreate as unknown as (p: unknown) => Promise<unknown>)(p);
+    },
+  });
+  const a1 = agent.report(run('e'), { phase: 'Running' });
+  const a2 = agent.report(run('e'), { phase: 'Failed', message: 'early' });
+  const a3 = agent.report(run('e'), { phase: 'Failed', message: 'final' });
+  release();
+  await Promise.all([a1, a2, a3]);
+  assert.deepEqual(sent.splice(0), ['create {"phase":"Running"}', 'patch {"phase":"Failed","message":"final"}'], 'the middle answer was superseded before it went out');
 });
