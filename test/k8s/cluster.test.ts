@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CustomObjectsApi, KubeConfig, setHeaderOptions } from '@kubernetes/client-node';
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACED_RULES } from '../../src/k8s/manifests.ts';
 import type { ClusterSummary } from '../../src/k8s/cluster-run.ts';
 import {
@@ -146,6 +146,31 @@ test('a node with no agent is reported; allow_missing_nodes lets the run pass wi
   const c = s.cluster.nodes.find((n) => n.node === 'sim-c')!;
   assert.equal(c.phase, 'Missing');
   assert.match(c.message!, /no agent started the run within 4 s/);
+});
+
+test('an agent of the release before answers in the run\'s status.nodes: the CLI follows it there too', { skip: skipK8s, timeout: 300_000 }, async () => {
+  // sim-old has no agent of this release: its answers are written as the previous release's agent wrote them
+  await registerNodes(['sim-old']);
+  const out = tmp('old-agent');
+  const run = gadgetRun(['run', recipe('cluster: {attach_timeout: 60s}'), '--cluster', '--node', 'sim-old', '--out', out]);
+  const name = await eventually('the run to be created', async () => {
+    const r = await kubectl(['-n', 'gadget', 'get', 'gadgetruns', '-o', 'json']);
+    return (JSON.parse(r.stdout || '{"items":[]}').items as { metadata: { name: string }; spec: { nodes?: string[] } }[]).find((x) => x.spec.nodes?.includes('sim-old'))?.metadata.name;
+  });
+  const custom = adminConfig().makeApiClient(CustomObjectsApi);
+  const answer = (entry: Record<string, string>) => custom.patchNamespacedCustomObjectStatus(
+    { group: 'gadget-run.dev', version: 'v1alpha1', namespace: 'gadget', plural: 'gadgetruns', name, body: { status: { nodes: { 'sim-old': entry } } } },
+    setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+  );
+  await answer({ phase: 'Running' });
+  await answer({ phase: 'Failed', status: 'error', message: 'answered as the release before' });
+  const r = await run.done;
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  const old = summaryOf(out).cluster.nodes.find((n) => n.node === 'sim-old')!;
+  assert.equal(old.phase, 'Failed');
+  assert.equal(old.message, 'answered as the release before');
+  assert.ok(old.attachedMs !== undefined, 'its Running was seen');
+  assert.match(r.stderr, /node sim-old: Failed — answered as the release before/);
 });
 
 test('Ctrl-C cancels the run on every node; what they captured is merged', { skip: skipK8s, timeout: 300_000 }, async () => {
